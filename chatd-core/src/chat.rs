@@ -1,0 +1,315 @@
+//! Chats (`chats`) and the inputs that create, change and list them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{
+    ChatId, ModelConfigId, QueuedMessageId, UserId, WorkerId, WorkspaceAgentId, WorkspaceId,
+};
+use crate::part::Part;
+use crate::status::{ChatStatus, StopKind};
+use crate::store::Lease;
+
+/// The title of a chat created without a first message (the seed's column default).
+pub const DEFAULT_TITLE: &str = "New Chat";
+
+/// A stop that a person requested for the running turn; the worker applies it when it
+/// releases the chat. Only present while the chat is `running`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopRequest {
+    /// Interrupt or pause.
+    pub kind: StopKind,
+    /// A queued message to promote when the turn has stopped (an interrupting send or an
+    /// explicit promotion), ahead of older queued messages.
+    pub promote: Option<QueuedMessageId>,
+}
+
+/// A chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chat {
+    /// Its id.
+    pub id: ChatId,
+    /// The user who owns it.
+    pub owner_id: UserId,
+    /// The workspace the chat's tools act on.
+    pub workspace_id: Option<WorkspaceId>,
+    /// The workspace agent the chat's tools act on.
+    pub workspace_agent_id: Option<WorkspaceAgentId>,
+    /// Its title.
+    pub title: String,
+    /// Its status.
+    pub status: ChatStatus,
+    /// The worker running it (only while `running`).
+    pub worker_id: Option<WorkerId>,
+    /// When the current run started (only while `running`).
+    pub started_at: Option<DateTime<Utc>>,
+    /// The owner's last heartbeat (only while `running`).
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// The last status or metadata change.
+    pub updated_at: DateTime<Utc>,
+    /// The chat that spawned this one (sub-agents).
+    pub parent_chat_id: Option<ChatId>,
+    /// The root of its tree as stored: `None` for a root chat (see [`Chat::root_id`]).
+    pub root_chat_id: Option<ChatId>,
+    /// The model configuration of the latest message that named one.
+    pub last_model_config_id: ModelConfigId,
+    /// Hidden from the default list view.
+    pub archived: bool,
+    /// Why the last turn failed (only while `error`).
+    pub last_error: Option<String>,
+    /// The lease fencing epoch: bumped on every acquisition.
+    pub lease_epoch: i64,
+    /// A stop requested for the running turn.
+    pub stop_request: Option<StopRequest>,
+}
+
+impl Chat {
+    /// The id of the root of this chat's tree (its own id for a root chat).
+    #[must_use]
+    pub fn root_id(&self) -> ChatId {
+        self.root_chat_id.unwrap_or(self.id)
+    }
+
+    /// Whether this is a root chat (not a sub-agent).
+    #[must_use]
+    pub fn is_root(&self) -> bool {
+        self.parent_chat_id.is_none()
+    }
+
+    /// The current lease, if the chat is running.
+    #[must_use]
+    pub fn lease(&self) -> Option<Lease> {
+        match (self.status, self.worker_id) {
+            (ChatStatus::Running, Some(worker_id)) => {
+                Some(Lease { chat_id: self.id, worker_id, epoch: self.lease_epoch })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Input of [`ChatStore::create_chat`](crate::store::ChatStore::create_chat).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NewChat {
+    /// The owner.
+    pub owner_id: UserId,
+    /// The workspace, if already known.
+    pub workspace_id: Option<WorkspaceId>,
+    /// The workspace agent, if already known.
+    pub workspace_agent_id: Option<WorkspaceAgentId>,
+    /// An explicit title; `None` derives one from the first message (SPEC §14).
+    pub title: Option<String>,
+    /// The model configuration; `None` uses the default one.
+    pub model_config_id: Option<ModelConfigId>,
+    /// The parent chat, for a sub-agent.
+    pub parent_chat_id: Option<ChatId>,
+    /// A system prompt stored as the first (model-only) message.
+    pub system_prompt: Option<String>,
+    /// The first user message; with one the chat starts `pending`.
+    pub message: Option<Vec<Part>>,
+}
+
+impl NewChat {
+    /// A chat for `owner` with no message yet.
+    #[must_use]
+    pub fn new(owner_id: UserId) -> Self {
+        NewChat {
+            owner_id,
+            workspace_id: None,
+            workspace_agent_id: None,
+            title: None,
+            model_config_id: None,
+            parent_chat_id: None,
+            system_prompt: None,
+            message: None,
+        }
+    }
+
+    /// Sets the first user message.
+    #[must_use]
+    pub fn with_message(mut self, content: Vec<Part>) -> Self {
+        self.message = Some(content);
+        self
+    }
+
+    /// Sets the first user message to one text part.
+    #[must_use]
+    pub fn with_text(self, text: impl Into<String>) -> Self {
+        self.with_message(vec![Part::text(text)])
+    }
+
+    /// Sets the system prompt.
+    #[must_use]
+    pub fn with_system_prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.system_prompt = Some(prompt.into());
+        self
+    }
+
+    /// Sets an explicit title.
+    #[must_use]
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets the model configuration.
+    #[must_use]
+    pub fn with_model_config(mut self, id: ModelConfigId) -> Self {
+        self.model_config_id = Some(id);
+        self
+    }
+
+    /// Makes the chat a sub-agent of `parent`.
+    #[must_use]
+    pub fn with_parent(mut self, parent: ChatId) -> Self {
+        self.parent_chat_id = Some(parent);
+        self
+    }
+
+    /// Sets the workspace.
+    #[must_use]
+    pub fn with_workspace(
+        mut self,
+        workspace: WorkspaceId,
+        agent: Option<WorkspaceAgentId>,
+    ) -> Self {
+        self.workspace_id = Some(workspace);
+        self.workspace_agent_id = agent;
+        self
+    }
+}
+
+/// Input of [`ChatStore::update_chat`](crate::store::ChatStore::update_chat): each `Some`
+/// field is written.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ChatUpdate {
+    /// A new title.
+    pub title: Option<String>,
+    /// Write `title` only if the current title equals this (compare-and-set; used by the
+    /// background title generator so it never overwrites a person's title).
+    pub expected_title: Option<String>,
+    /// A new workspace (`Some(None)` clears it).
+    pub workspace_id: Option<Option<WorkspaceId>>,
+    /// A new workspace agent (`Some(None)` clears it).
+    pub workspace_agent_id: Option<Option<WorkspaceAgentId>>,
+}
+
+impl ChatUpdate {
+    /// Sets the title.
+    #[must_use]
+    pub fn title(title: impl Into<String>) -> Self {
+        ChatUpdate { title: Some(title.into()), ..ChatUpdate::default() }
+    }
+
+    /// Sets the title only if it is still `expected`.
+    #[must_use]
+    pub fn title_if(expected: impl Into<String>, title: impl Into<String>) -> Self {
+        ChatUpdate {
+            title: Some(title.into()),
+            expected_title: Some(expected.into()),
+            ..ChatUpdate::default()
+        }
+    }
+
+    /// Sets the workspace.
+    #[must_use]
+    pub fn workspace(workspace: Option<WorkspaceId>, agent: Option<WorkspaceAgentId>) -> Self {
+        ChatUpdate {
+            workspace_id: Some(workspace),
+            workspace_agent_id: Some(agent),
+            ..ChatUpdate::default()
+        }
+    }
+}
+
+/// The position after which a chat list page starts: keyset pagination on
+/// `(created_at DESC, id DESC)`, which never shows a chat twice or skips one while paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatCursor {
+    /// `created_at` of the last chat of the previous page.
+    pub created_at: DateTime<Utc>,
+    /// `id` of the last chat of the previous page.
+    pub id: ChatId,
+}
+
+impl ChatCursor {
+    /// The cursor just after `chat`.
+    #[must_use]
+    pub fn after(chat: &Chat) -> Self {
+        ChatCursor { created_at: chat.created_at, id: chat.id }
+    }
+}
+
+/// Input of [`ChatStore::list_chats`](crate::store::ChatStore::list_chats).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ChatFilter {
+    /// Only this owner's chats (`None`: everyone's, for system actors).
+    pub owner_id: Option<UserId>,
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<ChatStatus>,
+    /// Only archived (`Some(true)`) or unarchived (`Some(false)`) chats.
+    pub archived: Option<bool>,
+    /// Only root chats (no sub-agents).
+    pub roots_only: bool,
+    /// Page size (clamped to 1..=1000).
+    pub limit: usize,
+    /// Start after this position.
+    pub after: Option<ChatCursor>,
+}
+
+impl ChatFilter {
+    /// The maximum page size.
+    pub const MAX_LIMIT: usize = 1000;
+
+    /// Unarchived chats of `owner`, newest first, 50 a page.
+    #[must_use]
+    pub fn owner(owner_id: UserId) -> Self {
+        ChatFilter {
+            owner_id: Some(owner_id),
+            statuses: Vec::new(),
+            archived: Some(false),
+            roots_only: false,
+            limit: 50,
+            after: None,
+        }
+    }
+
+    /// Every chat of every owner (system use).
+    #[must_use]
+    pub fn everyone() -> Self {
+        ChatFilter {
+            owner_id: None,
+            archived: None,
+            ..ChatFilter::owner(UserId(uuid::Uuid::nil()))
+        }
+    }
+
+    /// The clamped page size.
+    #[must_use]
+    pub fn page_size(&self) -> usize {
+        self.limit.clamp(1, Self::MAX_LIMIT)
+    }
+
+    /// Whether `chat` passes the filter (cursor excluded).
+    #[must_use]
+    pub fn matches(&self, chat: &Chat) -> bool {
+        self.owner_id.is_none_or(|owner| chat.owner_id == owner)
+            && (self.statuses.is_empty() || self.statuses.contains(&chat.status))
+            && self.archived.is_none_or(|archived| chat.archived == archived)
+            && (!self.roots_only || chat.is_root())
+    }
+}
+
+/// One page of a keyset-paginated list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, in list order.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<ChatCursor>,
+}

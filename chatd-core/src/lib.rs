@@ -1,0 +1,68 @@
+//! # chatd-core
+//!
+//! The heart of chatd, a library for durable AI chat agents: a person talks to a
+//! tool-using model, the conversation is stored, turns run on a pool of workers, and
+//! clients follow a chat as a resumable stream.
+//!
+//! This crate holds everything that does not depend on a backend:
+//!
+//! - the domain types — [`Chat`], [`Message`] (with [`Part`], [`Role`], [`Visibility`],
+//!   [`Usage`]), [`QueuedMessage`], [`ModelConfig`] (with strictly decoded
+//!   [`CallOptions`]), [`ProviderConfig`] (with a redacting [`Secret`]) and [`DiffStatus`];
+//! - the status state machine ([`status`]): a transition table that every store consults
+//!   inside its atomic operations, so no backend can drift;
+//! - the storage contract [`store::ChatStore`]: intent-level, atomic, fenced
+//!   operations (see its `# Contract`);
+//! - with the `testing` feature, the store conformance suite that every backend runs.
+//!
+//! ## Why intent-level storage
+//!
+//! A chat's status, its queue and the lease of the worker running it change together.
+//! Splitting those changes into generic reads and writes would let two replicas interleave
+//! them; instead each intent (send, edit, acquire, commit, release) is one transaction whose
+//! decision comes from [`status::decide`]. Workers prove ownership with a
+//! [`Lease`](store::Lease) whose epoch is checked on every write, so a worker that lost its
+//! lease (paused, partitioned, recovered as stale) cannot write anything.
+//!
+//! ```
+//! use chatd_core::status::{decide, ChatStatus, Trigger};
+//!
+//! let decision = decide(ChatStatus::Running, Trigger::SendQueue)?;
+//! assert_eq!(decision.next, ChatStatus::Running); // the message waits in the queue
+//! # Ok::<(), chatd_core::status::InvalidTransition>(())
+//! ```
+
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod call_options;
+pub mod chat;
+pub mod diff_status;
+pub mod ids;
+pub mod message;
+pub mod model_config;
+pub mod part;
+pub mod provider_config;
+pub mod secret;
+pub mod status;
+pub mod store;
+pub mod title;
+pub mod validate;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use call_options::CallOptions;
+pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, NewChat, Page, StopRequest};
+pub use diff_status::{DiffReference, DiffRefresh, DiffStatus};
+pub use ids::{
+    ChatId, MessageId, ModelConfigId, ProviderId, QueuedMessageId, UserId, WorkerId,
+    WorkspaceAgentId, WorkspaceId,
+};
+pub use message::{Message, NewMessage, QueuedMessage, Role, Usage, Visibility};
+pub use model_config::{ModelConfig, ModelConfigUpdate, NewModelConfig};
+pub use part::Part;
+pub use provider_config::{NewProvider, ProviderConfig, ProviderKind, ProviderUpdate};
+pub use secret::Secret;
+pub use status::{ChatStatus, TurnOutcome};
+pub use store::{ChatStore, StoreError};

@@ -1,0 +1,312 @@
+//! Persisted messages (`chat_messages`) and queued messages (`chat_queued_messages`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ChatId, MessageId, ModelConfigId, QueuedMessageId};
+use crate::part::Part;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Instructions for the model (system prompt, compaction boundary).
+    System,
+    /// A person.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool result (one row per result).
+    Tool,
+}
+
+impl Role {
+    /// The database spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown role or visibility spelling read from storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}`")]
+pub struct UnknownVariant {
+    /// What was being parsed.
+    pub what: &'static str,
+    /// The unrecognised value.
+    pub value: String,
+}
+
+impl FromStr for Role {
+    type Err = UnknownVariant;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "system" => Ok(Role::System),
+            "user" => Ok(Role::User),
+            "assistant" => Ok(Role::Assistant),
+            "tool" => Ok(Role::Tool),
+            other => Err(UnknownVariant { what: "role", value: other.to_owned() }),
+        }
+    }
+}
+
+/// Who sees a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Shown to people, never sent to the model.
+    User,
+    /// Sent to the model, hidden from people.
+    Model,
+    /// Both.
+    Both,
+}
+
+impl Visibility {
+    /// The database spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Visibility::User => "user",
+            Visibility::Model => "model",
+            Visibility::Both => "both",
+        }
+    }
+
+    /// Whether the model sees it.
+    #[must_use]
+    pub const fn is_model_visible(self) -> bool {
+        matches!(self, Visibility::Model | Visibility::Both)
+    }
+
+    /// Whether people see it.
+    #[must_use]
+    pub const fn is_user_visible(self) -> bool {
+        matches!(self, Visibility::User | Visibility::Both)
+    }
+}
+
+impl FromStr for Visibility {
+    type Err = UnknownVariant;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Visibility::User),
+            "model" => Ok(Visibility::Model),
+            "both" => Ok(Visibility::Both),
+            other => Err(UnknownVariant { what: "visibility", value: other.to_owned() }),
+        }
+    }
+}
+
+/// Token usage of one model step, normalised across providers (SPEC §9.2):
+/// `input + cache_read + cache_creation` is the full prompt size, `reasoning` is counted
+/// inside `output`, and `total = input + cache_read + cache_creation + output`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Uncached prompt tokens.
+    pub input_tokens: i64,
+    /// Generated tokens (reasoning included).
+    pub output_tokens: i64,
+    /// Everything.
+    pub total_tokens: i64,
+    /// Reasoning tokens (a subset of `output_tokens`).
+    pub reasoning_tokens: i64,
+    /// Prompt tokens written to the provider's cache.
+    pub cache_creation_tokens: i64,
+    /// Prompt tokens read from the provider's cache.
+    pub cache_read_tokens: i64,
+}
+
+impl Usage {
+    /// The prompt size used for the compaction decision (SPEC §5):
+    /// `input + cache_read + cache_creation`, or `total` when those are all zero.
+    #[must_use]
+    pub fn context_tokens(&self) -> i64 {
+        let prompt = self
+            .input_tokens
+            .saturating_add(self.cache_read_tokens)
+            .saturating_add(self.cache_creation_tokens);
+        if prompt == 0 { self.total_tokens } else { prompt }
+    }
+}
+
+/// A persisted message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Monotonic id: the cursor for streams and edits.
+    pub id: MessageId,
+    /// The chat it belongs to.
+    pub chat_id: ChatId,
+    /// The model configuration that produced or will answer it.
+    pub model_config_id: Option<ModelConfigId>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// Who wrote it.
+    pub role: Role,
+    /// Its parts.
+    pub content: Vec<Part>,
+    /// Who sees it.
+    pub visibility: Visibility,
+    /// Token usage (assistant rows only; `None` when the provider reported none).
+    pub usage: Option<Usage>,
+    /// The context window used for the step.
+    pub context_limit: Option<i64>,
+    /// Part of a compaction (the boundary and its user-visible record).
+    pub compressed: bool,
+}
+
+impl Message {
+    /// The concatenated text parts.
+    #[must_use]
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|part| match part {
+                Part::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A message to insert.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NewMessage {
+    /// Who wrote it.
+    pub role: Role,
+    /// Its parts.
+    pub content: Vec<Part>,
+    /// Who sees it.
+    pub visibility: Visibility,
+    /// The model configuration involved; inserting it also sets the chat's
+    /// `last_model_config_id`.
+    pub model_config_id: Option<ModelConfigId>,
+    /// Token usage (assistant rows).
+    pub usage: Option<Usage>,
+    /// The context window used for the step.
+    pub context_limit: Option<i64>,
+}
+
+impl NewMessage {
+    /// A message with `role`, visible to both people and the model.
+    #[must_use]
+    pub fn new(role: Role, content: Vec<Part>) -> Self {
+        NewMessage {
+            role,
+            content,
+            visibility: Visibility::Both,
+            model_config_id: None,
+            usage: None,
+            context_limit: None,
+        }
+    }
+
+    /// A user message.
+    #[must_use]
+    pub fn user(content: Vec<Part>) -> Self {
+        Self::new(Role::User, content)
+    }
+
+    /// An assistant message.
+    #[must_use]
+    pub fn assistant(content: Vec<Part>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+
+    /// A tool row holding one result part.
+    #[must_use]
+    pub fn tool(result: Part) -> Self {
+        Self::new(Role::Tool, vec![result])
+    }
+
+    /// A system message with one text part, visible to the model only.
+    #[must_use]
+    pub fn system(text: impl Into<String>) -> Self {
+        Self::new(Role::System, vec![Part::text(text)]).with_visibility(Visibility::Model)
+    }
+
+    /// Sets the visibility.
+    #[must_use]
+    pub fn with_visibility(mut self, visibility: Visibility) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    /// Sets the model configuration.
+    #[must_use]
+    pub fn with_model_config(mut self, id: ModelConfigId) -> Self {
+        self.model_config_id = Some(id);
+        self
+    }
+
+    /// Sets usage and the context window of the step.
+    #[must_use]
+    pub fn with_usage(mut self, usage: Option<Usage>, context_limit: Option<i64>) -> Self {
+        self.usage = usage;
+        self.context_limit = context_limit;
+        self
+    }
+}
+
+/// A message waiting in a chat's queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    /// FIFO position.
+    pub id: QueuedMessageId,
+    /// The chat it is queued on.
+    pub chat_id: ChatId,
+    /// Its parts.
+    pub content: Vec<Part>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_tokens_falls_back_to_total() {
+        let usage = Usage {
+            input_tokens: 10,
+            cache_read_tokens: 70,
+            cache_creation_tokens: 5,
+            ..Usage::default()
+        };
+        assert_eq!(usage.context_tokens(), 85);
+        let only_total = Usage { total_tokens: 42, ..Usage::default() };
+        assert_eq!(only_total.context_tokens(), 42);
+    }
+
+    #[test]
+    fn roles_and_visibilities_parse_their_spellings() {
+        for role in [Role::System, Role::User, Role::Assistant, Role::Tool] {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        for visibility in [Visibility::User, Visibility::Model, Visibility::Both] {
+            assert_eq!(visibility.as_str().parse::<Visibility>(), Ok(visibility));
+        }
+        assert!("robot".parse::<Role>().is_err());
+        assert!(Visibility::Both.is_model_visible() && Visibility::Both.is_user_visible());
+        assert!(!Visibility::User.is_model_visible());
+        assert!(!Visibility::Model.is_user_visible());
+    }
+}

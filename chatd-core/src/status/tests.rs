@@ -1,0 +1,144 @@
+//! Exhaustive check of the transition table: every (status, trigger) pair.
+
+use super::*;
+
+/// The expected table, written independently of `decide` as one compact string per row:
+/// for each status in `ChatStatus::ALL` order, either `-` (refused) or
+/// `next[:flags]` with flags i=insert q=queue s=stop-interrupt p=stop-pause
+/// P=promote c=claim r=revoke.
+const EXPECTED: &[(Trigger, [&str; 6])] = &[
+    //                      waiting      pending      running      paused       completed    error
+    (
+        Trigger::SendQueue,
+        ["pending:i", "pending:q", "running:q", "paused:q", "pending:i", "pending:i"],
+    ),
+    (
+        Trigger::SendInterrupt,
+        ["pending:i", "pending:i", "running:qs", "paused:q", "pending:i", "pending:i"],
+    ),
+    (
+        Trigger::PromoteQueued,
+        ["pending:i", "pending:i", "running:s", "paused:i", "pending:i", "pending:i"],
+    ),
+    (Trigger::Acquire, ["-", "running:c", "-", "-", "-", "-"]),
+    (Trigger::Heartbeat, ["-", "-", "running", "-", "-", "-"]),
+    (Trigger::FinishTurn, ["-", "-", "waiting:P", "-", "-", "-"]),
+    (Trigger::EndInterrupted, ["-", "-", "waiting:P", "-", "-", "-"]),
+    (Trigger::EndPaused, ["-", "-", "paused", "-", "-", "-"]),
+    (Trigger::FailTurn, ["-", "-", "error", "-", "-", "-"]),
+    (Trigger::Shutdown, ["-", "-", "pending", "-", "-", "-"]),
+    (Trigger::RecoverStale, ["-", "-", "pending", "-", "-", "-"]),
+    (Trigger::Interrupt, ["waiting", "pending", "running:s", "paused", "completed", "error"]),
+    (Trigger::Pause, ["paused", "paused", "running:p", "paused", "-", "paused"]),
+    (Trigger::ResumeUnanswered, ["-", "-", "-", "pending", "-", "-"]),
+    (Trigger::ResumeQueued, ["-", "-", "-", "pending:P", "-", "-"]),
+    (Trigger::ResumeIdle, ["-", "-", "-", "waiting", "-", "-"]),
+    (Trigger::Complete, ["completed", "-", "-", "completed", "completed", "completed"]),
+    (Trigger::Edit, ["pending", "pending", "pending:r", "pending", "pending", "pending"]),
+    (Trigger::Compact, ["waiting", "-", "-", "paused", "completed", "error"]),
+];
+
+fn render(decision: &Decision) -> String {
+    let mut flags = String::new();
+    match decision.message {
+        MessageAction::None => {}
+        MessageAction::Insert => flags.push('i'),
+        MessageAction::Queue => flags.push('q'),
+    }
+    match decision.stop {
+        None => {}
+        Some(StopKind::Interrupt) => flags.push('s'),
+        Some(StopKind::Pause) => flags.push('p'),
+    }
+    if decision.promote_queue_head {
+        flags.push('P');
+    }
+    if decision.claim {
+        flags.push('c');
+    }
+    if decision.revoke_lease {
+        flags.push('r');
+    }
+    if flags.is_empty() { decision.next.to_string() } else { format!("{}:{flags}", decision.next) }
+}
+
+#[test]
+fn every_status_and_trigger_pair_matches_the_table() {
+    assert_eq!(EXPECTED.len(), Trigger::ALL.len(), "every trigger has a row");
+    let mut checked = 0;
+    for (row, trigger) in EXPECTED.iter().zip(Trigger::ALL) {
+        assert_eq!(row.0, trigger, "rows are in Trigger::ALL order");
+        for (status, expected) in ChatStatus::ALL.into_iter().zip(row.1) {
+            let actual = match decide(status, trigger) {
+                Ok(decision) => render(&decision),
+                Err(err) => {
+                    assert_eq!(err, InvalidTransition { from: status, trigger });
+                    "-".to_owned()
+                }
+            };
+            assert_eq!(actual, expected, "{trigger:?} on {status}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6 * 19);
+}
+
+#[test]
+fn only_acquire_enters_running_and_only_from_pending() {
+    for status in ChatStatus::ALL {
+        for trigger in Trigger::ALL {
+            if let Ok(decision) = decide(status, trigger)
+                && decision.next == ChatStatus::Running
+                && status != ChatStatus::Running
+            {
+                assert_eq!((status, trigger), (ChatStatus::Pending, Trigger::Acquire));
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_transition_names_both_sides() {
+    let err = decide(ChatStatus::Waiting, Trigger::Acquire).expect_err("refused");
+    assert_eq!(err.to_string(), "cannot acquire a chat that is waiting");
+    let err = decide(ChatStatus::Running, Trigger::Complete).expect_err("refused");
+    assert_eq!(err.to_string(), "cannot complete a chat that is running");
+}
+
+#[test]
+fn release_trigger_prefers_failure_then_pause_then_interrupt() {
+    let failed = TurnOutcome::Failed("boom".into());
+    assert_eq!(release_trigger(&failed, Some(StopKind::Pause)), Trigger::FailTurn);
+    assert_eq!(release_trigger(&TurnOutcome::Finished, Some(StopKind::Pause)), Trigger::EndPaused);
+    assert_eq!(release_trigger(&TurnOutcome::Shutdown, Some(StopKind::Pause)), Trigger::EndPaused);
+    assert_eq!(
+        release_trigger(&TurnOutcome::Shutdown, Some(StopKind::Interrupt)),
+        Trigger::EndInterrupted
+    );
+    assert_eq!(release_trigger(&TurnOutcome::Shutdown, None), Trigger::Shutdown);
+    assert_eq!(release_trigger(&TurnOutcome::Finished, None), Trigger::FinishTurn);
+    assert_eq!(
+        release_trigger(&TurnOutcome::Finished, Some(StopKind::Interrupt)),
+        Trigger::FinishTurn
+    );
+    assert_eq!(release_trigger(&TurnOutcome::Interrupted, None), Trigger::EndInterrupted);
+}
+
+#[test]
+fn resume_trigger_prefers_unanswered_then_queue() {
+    assert_eq!(resume_trigger(true, 3), Trigger::ResumeUnanswered);
+    assert_eq!(resume_trigger(false, 1), Trigger::ResumeQueued);
+    assert_eq!(resume_trigger(false, 0), Trigger::ResumeIdle);
+}
+
+#[test]
+fn statuses_parse_from_their_database_spelling() {
+    for status in ChatStatus::ALL {
+        assert_eq!(status.as_str().parse::<ChatStatus>(), Ok(status));
+        let json = serde_json::to_string(&status).expect("json");
+        assert_eq!(json, format!("\"{}\"", status.as_str()));
+    }
+    assert!("runnin".parse::<ChatStatus>().is_err());
+    assert_eq!(ChatStatus::initial(true), ChatStatus::Pending);
+    assert_eq!(ChatStatus::initial(false), ChatStatus::Waiting);
+}

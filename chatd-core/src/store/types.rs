@@ -1,0 +1,292 @@
+//! Inputs and outputs of the storage contract.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::chat::Chat;
+use crate::ids::{ChatId, MessageId, ModelConfigId, WorkerId};
+use crate::message::{Message, NewMessage, QueuedMessage};
+use crate::part::Part;
+use crate::status::StopKind;
+
+/// Proof that a worker owns a running chat. Every worker-side write is conditional on the
+/// chat still being `running` under this worker and epoch (fencing): a zombie worker whose
+/// lease was recovered, revoked by an edit, or re-acquired, can write nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Lease {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The owning worker.
+    pub worker_id: WorkerId,
+    /// The chat's `lease_epoch` at acquisition.
+    pub epoch: i64,
+}
+
+/// What [`heartbeat`](super::ChatStore::heartbeat) found for one lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseStatus {
+    /// Still held; renewed.
+    Held,
+    /// Still held and renewed, but a person asked the turn to stop.
+    StopRequested(StopKind),
+    /// No longer held: the worker must stop the turn at once.
+    Lost,
+}
+
+/// What to do when a message arrives while the chat is busy (SPEC §2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusyBehavior {
+    /// Queue it behind the running turn (default).
+    #[default]
+    Queue,
+    /// Interrupt the running turn; the message is answered next.
+    Interrupt,
+}
+
+/// Input of [`send_message`](super::ChatStore::send_message).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SendMessage {
+    /// The user's message.
+    pub content: Vec<Part>,
+    /// What to do if the chat is busy.
+    pub busy: BusyBehavior,
+    /// Answer with this model configuration (also becomes the chat's last one).
+    pub model_config_id: Option<ModelConfigId>,
+}
+
+impl SendMessage {
+    /// A message with the default busy behaviour.
+    #[must_use]
+    pub fn new(content: Vec<Part>) -> Self {
+        SendMessage { content, busy: BusyBehavior::Queue, model_config_id: None }
+    }
+
+    /// A one-part text message.
+    #[must_use]
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::new(vec![Part::text(text)])
+    }
+
+    /// Sets the busy behaviour.
+    #[must_use]
+    pub fn with_busy(mut self, busy: BusyBehavior) -> Self {
+        self.busy = busy;
+        self
+    }
+
+    /// Sets the model configuration.
+    #[must_use]
+    pub fn with_model_config(mut self, id: ModelConfigId) -> Self {
+        self.model_config_id = Some(id);
+        self
+    }
+}
+
+/// Where a sent or promoted message went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Into the history.
+    Inserted(Message),
+    /// Into the queue.
+    Queued(QueuedMessage),
+    /// Nowhere yet: the running turn was asked to stop and the message is promoted when it
+    /// has (explicit promotion of a queued message on a running chat).
+    AfterStop,
+}
+
+/// Output of [`send_message`](super::ChatStore::send_message) and
+/// [`promote_queued`](super::ChatStore::promote_queued).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendOutcome {
+    /// The chat after the operation.
+    pub chat: Chat,
+    /// Where the message went.
+    pub delivery: Delivery,
+}
+
+/// Output of [`edit_message`](super::ChatStore::edit_message).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EditOutcome {
+    /// The chat after the edit (`pending`).
+    pub chat: Chat,
+    /// The edited message (same id, new content).
+    pub message: Message,
+    /// How many later messages were deleted.
+    pub deleted_messages: usize,
+    /// How many queued messages were deleted.
+    pub deleted_queued: usize,
+}
+
+/// One persisted step of a turn (SPEC §3 item 6).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Step {
+    /// The assistant row, if the step produced any parts.
+    pub assistant: Option<NewMessage>,
+    /// One `tool` row per local tool result, in call order.
+    pub tool_results: Vec<NewMessage>,
+}
+
+impl Step {
+    /// A step with an assistant row and its tool results.
+    #[must_use]
+    pub fn new(assistant: Option<NewMessage>, tool_results: Vec<NewMessage>) -> Self {
+        Step { assistant, tool_results }
+    }
+}
+
+/// Who is allowed to write a compaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence {
+    /// A running turn, fenced by its lease.
+    Lease(Lease),
+    /// A manual compaction of an idle chat (refused while the chat is `pending`/`running`).
+    Idle(ChatId),
+}
+
+impl Fence {
+    /// The chat the write is for.
+    #[must_use]
+    pub fn chat_id(&self) -> ChatId {
+        match self {
+            Fence::Lease(lease) => lease.chat_id,
+            Fence::Idle(chat_id) => *chat_id,
+        }
+    }
+}
+
+/// The three rows of a compaction (SPEC §5). The store writes them with the fixed roles and
+/// visibilities (`system`/`model` boundary, `assistant`/`user` call, `tool`/`user` result),
+/// all `compressed = true`, atomically.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Compaction {
+    /// The boundary: a continuation preamble plus the summary.
+    pub boundary: Vec<Part>,
+    /// The `chat_summarized` tool call shown to people.
+    pub call: Part,
+    /// Its result `{summary, source, threshold_percent, ...}`.
+    pub result: Part,
+    /// The model configuration that wrote the summary.
+    pub model_config_id: Option<ModelConfigId>,
+}
+
+impl Compaction {
+    /// A compaction with its boundary, the `chat_summarized` call and its result.
+    #[must_use]
+    pub fn new(boundary: Vec<Part>, call: Part, result: Part) -> Self {
+        Compaction { boundary, call, result, model_config_id: None }
+    }
+
+    /// Records which model configuration wrote the summary.
+    #[must_use]
+    pub fn with_model_config(mut self, id: ModelConfigId) -> Self {
+        self.model_config_id = Some(id);
+        self
+    }
+}
+
+/// Which messages a listing returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VisibilityFilter {
+    /// Everything.
+    #[default]
+    All,
+    /// What people see (`user|both`).
+    User,
+    /// What the model sees (`model|both`).
+    Model,
+}
+
+impl VisibilityFilter {
+    /// Whether a message with `visibility` passes.
+    #[must_use]
+    pub fn admits(self, visibility: crate::message::Visibility) -> bool {
+        match self {
+            VisibilityFilter::All => true,
+            VisibilityFilter::User => visibility.is_user_visible(),
+            VisibilityFilter::Model => visibility.is_model_visible(),
+        }
+    }
+}
+
+/// Input of [`list_messages`](super::ChatStore::list_messages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageQuery {
+    /// Only messages with a greater id.
+    pub after: Option<MessageId>,
+    /// Which visibilities.
+    pub visibility: VisibilityFilter,
+    /// At most this many (oldest first).
+    pub limit: Option<usize>,
+}
+
+impl MessageQuery {
+    /// Everything.
+    #[must_use]
+    pub fn all() -> Self {
+        MessageQuery::default()
+    }
+
+    /// Only messages after `after`.
+    #[must_use]
+    pub fn after(mut self, after: MessageId) -> Self {
+        self.after = Some(after);
+        self
+    }
+
+    /// Only messages of this visibility.
+    #[must_use]
+    pub fn with_visibility(mut self, visibility: VisibilityFilter) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    /// At most `limit` messages.
+    #[must_use]
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// What people see, after `after`.
+    #[must_use]
+    pub fn user_visible_after(after: Option<MessageId>) -> Self {
+        MessageQuery { after, visibility: VisibilityFilter::User, limit: None }
+    }
+}
+
+/// The position of a part in the durable part log: totally ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PartPosition {
+    /// The episode (one model call attempt); increases within a chat.
+    pub episode: i64,
+    /// The part's sequence number within its episode.
+    pub seq: i64,
+}
+
+/// A part to append to the durable log of the step in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPart {
+    /// Where it goes; must be after every part already in the log for the chat.
+    pub position: PartPosition,
+    /// The serialised stream event.
+    pub payload: Value,
+}
+
+/// A part read back from the durable log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartRecord {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// Its position.
+    pub position: PartPosition,
+    /// The serialised stream event.
+    pub payload: Value,
+    /// When it was appended.
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,78 @@
+//! Automatic chat titles (SPEC §14).
+
+use crate::part::Part;
+
+/// The longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 80;
+/// How many words of the first message make the automatic title.
+pub const AUTO_TITLE_WORDS: usize = 6;
+
+/// The automatic title of a chat whose first message is `content`: its first six words,
+/// followed by `…` when there were more, at most 80 characters. `None` when the message
+/// has no text.
+#[must_use]
+pub fn auto_title(content: &[Part]) -> Option<String> {
+    let text: String = content
+        .iter()
+        .filter_map(|part| match part {
+            Part::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut words = text.split_whitespace();
+    let head: Vec<&str> = words.by_ref().take(AUTO_TITLE_WORDS).collect();
+    if head.is_empty() {
+        return None;
+    }
+    let mut title = head.join(" ");
+    let truncated = words.next().is_some();
+    if title.chars().count() > MAX_TITLE_CHARS - 1 {
+        title = title.chars().take(MAX_TITLE_CHARS - 1).collect();
+        title.push('…');
+    } else if truncated {
+        title.push('…');
+    }
+    Some(title)
+}
+
+/// Normalises a proposed title: trims, strips quotes and backticks, collapses white space
+/// and cuts it to 80 characters. `None` when nothing is left.
+#[must_use]
+pub fn normalize_title(raw: &str) -> Option<String> {
+    let stripped: String = raw.chars().filter(|c| !matches!(c, '"' | '`' | '“' | '”')).collect();
+    let stripped = stripped.trim().trim_matches('\'');
+    let collapsed = stripped.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.is_empty() {
+        return None;
+    }
+    Some(collapsed.chars().take(MAX_TITLE_CHARS).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_title_takes_six_words_and_marks_the_cut() {
+        let content = vec![Part::text("please fix the failing build on main today thanks")];
+        assert_eq!(auto_title(&content).as_deref(), Some("please fix the failing build on…"));
+        assert_eq!(auto_title(&[Part::text("  hello   world ")]).as_deref(), Some("hello world"));
+        assert_eq!(auto_title(&[Part::text("   ")]), None);
+    }
+
+    #[test]
+    fn auto_title_is_at_most_eighty_characters() {
+        let long = "x".repeat(200);
+        let title = auto_title(&[Part::text(long)]).expect("title");
+        assert_eq!(title.chars().count(), 80);
+        assert!(title.ends_with('…'));
+    }
+
+    #[test]
+    fn normalize_strips_quotes_and_collapses_space() {
+        assert_eq!(normalize_title("  \"Fix   the `build`\" ").as_deref(), Some("Fix the build"));
+        assert_eq!(normalize_title("\"\""), None);
+        assert_eq!(normalize_title(&"a".repeat(100)).map(|t| t.len()), Some(80));
+    }
+}

@@ -1,0 +1,194 @@
+//! Chat lifecycle: create, read, list, update, archive, delete.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+
+use chatd_core::chat::DEFAULT_TITLE;
+use chatd_core::status::ChatStatus;
+use chatd_core::store::{Entity, Result, StoreError};
+use chatd_core::title::auto_title;
+use chatd_core::{
+    Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage, Page, validate,
+};
+
+use crate::state::{ChatEntry, State, now};
+
+impl State {
+    pub(crate) fn create_chat(&mut self, new: NewChat) -> Result<Chat> {
+        validate::new_chat(&new)?;
+        let model_config_id = match new.model_config_id {
+            Some(id) => self.live_model_config(id)?.id,
+            None => self
+                .model_configs
+                .values()
+                .find(|config| config.is_default && !config.deleted)
+                .map(|config| config.id)
+                .ok_or_else(|| {
+                    StoreError::validation(
+                        "model_config_id",
+                        "no default chat model config is available",
+                    )
+                })?,
+        };
+        let root_chat_id = match new.parent_chat_id {
+            Some(parent) => Some(self.entry(parent)?.chat.root_id()),
+            None => None,
+        };
+        let title = match (&new.title, &new.message) {
+            (Some(title), _) => validate::title(title)?,
+            (None, Some(content)) => {
+                auto_title(content).unwrap_or_else(|| DEFAULT_TITLE.to_owned())
+            }
+            (None, None) => DEFAULT_TITLE.to_owned(),
+        };
+        let at = now();
+        let chat = Chat {
+            id: ChatId::new(),
+            owner_id: new.owner_id,
+            workspace_id: new.workspace_id,
+            workspace_agent_id: new.workspace_agent_id,
+            title,
+            status: ChatStatus::initial(new.message.is_some()),
+            worker_id: None,
+            started_at: None,
+            heartbeat_at: None,
+            created_at: at,
+            updated_at: at,
+            parent_chat_id: new.parent_chat_id,
+            root_chat_id,
+            last_model_config_id: model_config_id,
+            archived: false,
+            last_error: None,
+            lease_epoch: 0,
+            stop_request: None,
+        };
+        let id = chat.id;
+        self.idx.add_chat(&chat);
+        self.chats.insert(id, ChatEntry::new(chat));
+        if let Some(parent) = new.parent_chat_id {
+            self.entry_mut(parent)?.children.push(id);
+        }
+        if let Some(prompt) = new.system_prompt.filter(|p| !p.trim().is_empty()) {
+            self.insert_message(id, NewMessage::system(prompt), at, false)?;
+        }
+        if let Some(content) = new.message {
+            self.insert_message(
+                id,
+                NewMessage::user(content).with_model_config(model_config_id),
+                at,
+                false,
+            )?;
+        }
+        self.chat(id)
+    }
+
+    pub(crate) fn list_chats(&self, filter: &ChatFilter) -> Page<Chat> {
+        let source = match filter.owner_id {
+            Some(owner) => self.idx.by_owner.get(&owner),
+            None => Some(&self.idx.by_created),
+        };
+        let Some(source) = source else {
+            return Page { items: Vec::new(), next: None };
+        };
+        let upper = match filter.after {
+            Some(cursor) => Bound::Excluded((cursor.created_at, cursor.id)),
+            None => Bound::Unbounded,
+        };
+        let size = filter.page_size();
+        let mut items = Vec::with_capacity(size);
+        let mut more = false;
+        for (_, id) in source.range((Bound::Unbounded, upper)).rev() {
+            let Some(entry) = self.chats.get(id) else { continue };
+            if !filter.matches(&entry.chat) {
+                continue;
+            }
+            if items.len() == size {
+                more = true;
+                break;
+            }
+            items.push(entry.chat.clone());
+        }
+        let next = if more { items.last().map(ChatCursor::after) } else { None };
+        Page { items, next }
+    }
+
+    pub(crate) fn update_chat(&mut self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
+        let title = update.title.as_deref().map(validate::title).transpose()?;
+        let entry = self.entry_mut(id)?;
+        if let (Some(expected), Some(_)) = (&update.expected_title, &title)
+            && &entry.chat.title != expected
+        {
+            return Ok(entry.chat.clone());
+        }
+        let chat = &mut entry.chat;
+        if let Some(title) = title {
+            chat.title = title;
+        }
+        if let Some(workspace) = update.workspace_id {
+            chat.workspace_id = workspace;
+        }
+        if let Some(agent) = update.workspace_agent_id {
+            chat.workspace_agent_id = agent;
+        }
+        chat.updated_at = now();
+        Ok(chat.clone())
+    }
+
+    /// The chat and, for a root, every descendant.
+    fn tree(&self, id: ChatId) -> Result<Vec<ChatId>> {
+        let mut ids = vec![id];
+        let mut frontier: VecDeque<ChatId> = self.entry(id)?.children.iter().copied().collect();
+        if self.entry(id)?.chat.is_root() {
+            while let Some(child) = frontier.pop_front() {
+                ids.push(child);
+                if let Some(entry) = self.chats.get(&child) {
+                    frontier.extend(entry.children.iter().copied());
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    pub(crate) fn set_archived(&mut self, id: ChatId, archived: bool) -> Result<Vec<ChatId>> {
+        let ids = self.tree(id)?;
+        let at = now();
+        for chat_id in &ids {
+            if let Some(entry) = self.chats.get_mut(chat_id) {
+                entry.chat.archived = archived;
+                entry.chat.updated_at = at;
+            }
+        }
+        Ok(ids)
+    }
+
+    pub(crate) fn delete_chat(&mut self, id: ChatId) -> Result<()> {
+        let entry =
+            self.chats.remove(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))?;
+        self.idx.remove_chat(&entry.chat);
+        if let Some(parent) = entry.chat.parent_chat_id.and_then(|p| self.chats.get_mut(&p)) {
+            parent.children.retain(|child| *child != id);
+        }
+        for child in &entry.children {
+            if let Some(child) = self.chats.get_mut(child) {
+                child.chat.parent_chat_id = None;
+            }
+        }
+        for other in self.chats.values_mut() {
+            if other.chat.root_chat_id == Some(id) {
+                other.chat.root_chat_id = None;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn list_children(&self, id: ChatId) -> Result<Vec<Chat>> {
+        let mut children: Vec<Chat> = self
+            .entry(id)?
+            .children
+            .iter()
+            .filter_map(|child| self.chats.get(child).map(|e| e.chat.clone()))
+            .collect();
+        children.sort_by_key(|chat| (chat.created_at, chat.id));
+        Ok(children)
+    }
+}

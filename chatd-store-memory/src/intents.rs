@@ -1,0 +1,197 @@
+//! User intents: send, edit, interrupt, pause, resume, complete, and the queue.
+
+use chatd_core::chat::StopRequest;
+use chatd_core::status::{MessageAction, StopKind, Trigger, resume_trigger};
+use chatd_core::store::{
+    BusyBehavior, Delivery, EditOutcome, Entity, MAX_QUEUED_MESSAGES, Result, SendMessage,
+    SendOutcome, StoreError,
+};
+use chatd_core::{
+    Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage, QueuedMessageId, Role, validate,
+};
+
+use crate::state::{State, now};
+
+/// Merges a new stop request into the chat's pending one: a pause is never downgraded to an
+/// interrupt, and the newest message to promote wins.
+fn merge_stop(
+    current: Option<StopRequest>,
+    kind: StopKind,
+    promote: Option<QueuedMessageId>,
+) -> StopRequest {
+    let kind = match current {
+        Some(StopRequest { kind: StopKind::Pause, .. }) => StopKind::Pause,
+        _ => kind,
+    };
+    StopRequest { kind, promote: promote.or(current.and_then(|c| c.promote)) }
+}
+
+impl State {
+    pub(crate) fn send_message(&mut self, id: ChatId, send: SendMessage) -> Result<SendOutcome> {
+        validate::user_content(&send.content)?;
+        if let Some(config) = send.model_config_id {
+            self.live_model_config(config)?;
+        }
+        let trigger = match send.busy {
+            BusyBehavior::Queue => Trigger::SendQueue,
+            BusyBehavior::Interrupt => Trigger::SendInterrupt,
+        };
+        let decision = self.decide(id, trigger)?;
+        let at = now();
+        let delivery = match decision.message {
+            MessageAction::Queue => {
+                let queued = self.enqueue(id, send.content, at)?;
+                let entry = self.entry_mut(id)?;
+                if let Some(config) = send.model_config_id {
+                    entry.chat.last_model_config_id = config;
+                }
+                if let Some(kind) = decision.stop {
+                    entry.chat.stop_request =
+                        Some(merge_stop(entry.chat.stop_request, kind, Some(queued.id)));
+                }
+                Delivery::Queued(queued)
+            }
+            MessageAction::Insert | MessageAction::None => {
+                let mut message = NewMessage::user(send.content);
+                message.model_config_id = send.model_config_id;
+                Delivery::Inserted(self.insert_message(id, message, at, false)?)
+            }
+        };
+        if !decision.keeps(self.entry(id)?.chat.status) {
+            self.set_status(id, decision.next, None, at)?;
+        }
+        Ok(SendOutcome { chat: self.chat(id)?, delivery })
+    }
+
+    fn enqueue(
+        &mut self,
+        id: ChatId,
+        content: Vec<Part>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<QueuedMessage> {
+        if self.entry(id)?.queue.len() >= MAX_QUEUED_MESSAGES {
+            return Err(StoreError::QueueFull { max: MAX_QUEUED_MESSAGES });
+        }
+        let queued =
+            QueuedMessage { id: self.seq.next_queued(), chat_id: id, content, created_at: at };
+        self.entry_mut(id)?.queue.push_back(queued.clone());
+        Ok(queued)
+    }
+
+    pub(crate) fn edit_message(
+        &mut self,
+        id: ChatId,
+        message: MessageId,
+        content: Vec<Part>,
+    ) -> Result<EditOutcome> {
+        validate::user_content(&content)?;
+        let entry = self.entry(id)?;
+        let index = entry
+            .messages
+            .binary_search_by_key(&message, |m| m.id)
+            .map_err(|_| StoreError::not_found(Entity::Message, message))?;
+        if entry.messages[index].role != Role::User {
+            return Err(StoreError::validation("message_id", "Only user messages can be edited."));
+        }
+        let decision = self.decide(id, Trigger::Edit)?;
+        let at = now();
+        let entry = self.entry_mut(id)?;
+        entry.messages[index].content = content;
+        let deleted_messages = entry.truncate_after(index);
+        let deleted_queued = entry.queue.len();
+        entry.queue.clear();
+        entry.parts.clear();
+        let edited = entry.messages[index].clone();
+        self.set_status(id, decision.next, None, at)?;
+        Ok(EditOutcome { chat: self.chat(id)?, message: edited, deleted_messages, deleted_queued })
+    }
+
+    /// Applies a stop request or a direct status change, as decided for `trigger`.
+    fn stop_or_transition(&mut self, id: ChatId, trigger: Trigger) -> Result<Chat> {
+        let decision = self.decide(id, trigger)?;
+        let entry = self.entry_mut(id)?;
+        if let Some(kind) = decision.stop {
+            entry.chat.stop_request = Some(merge_stop(entry.chat.stop_request, kind, None));
+        } else if !decision.keeps(entry.chat.status) {
+            self.set_status(id, decision.next, None, now())?;
+        }
+        self.chat(id)
+    }
+
+    pub(crate) fn interrupt(&mut self, id: ChatId) -> Result<Chat> {
+        self.stop_or_transition(id, Trigger::Interrupt)
+    }
+
+    pub(crate) fn pause(&mut self, id: ChatId) -> Result<Chat> {
+        self.stop_or_transition(id, Trigger::Pause)
+    }
+
+    pub(crate) fn complete(&mut self, id: ChatId) -> Result<Chat> {
+        self.stop_or_transition(id, Trigger::Complete)
+    }
+
+    pub(crate) fn resume(&mut self, id: ChatId) -> Result<Chat> {
+        let entry = self.entry(id)?;
+        let trigger = resume_trigger(entry.has_unanswered_message(), entry.queue.len());
+        let decision = self.decide(id, trigger)?;
+        let at = now();
+        let promoted =
+            if decision.promote_queue_head { self.promote_from_queue(id, None, at)? } else { None };
+        let next = if promoted.is_some() { chatd_core::ChatStatus::Pending } else { decision.next };
+        self.set_status(id, next, None, at)?;
+        self.chat(id)
+    }
+
+    pub(crate) fn list_queued(&self, id: ChatId) -> Result<Vec<QueuedMessage>> {
+        Ok(self.entry(id)?.queue.iter().cloned().collect())
+    }
+
+    pub(crate) fn promote_queued(
+        &mut self,
+        id: ChatId,
+        queued: QueuedMessageId,
+    ) -> Result<SendOutcome> {
+        if !self.entry(id)?.queue.iter().any(|q| q.id == queued) {
+            return Err(StoreError::not_found(Entity::QueuedMessage, queued));
+        }
+        let decision = self.decide(id, Trigger::PromoteQueued)?;
+        let at = now();
+        let delivery = match (decision.message, decision.stop) {
+            (MessageAction::Insert, _) => match self.promote_from_queue(id, Some(queued), at)? {
+                Some(message) => Delivery::Inserted(message),
+                None => return Err(StoreError::not_found(Entity::QueuedMessage, queued)),
+            },
+            (_, Some(kind)) => {
+                let entry = self.entry_mut(id)?;
+                entry.chat.stop_request =
+                    Some(merge_stop(entry.chat.stop_request, kind, Some(queued)));
+                Delivery::AfterStop
+            }
+            _ => Delivery::AfterStop,
+        };
+        if !decision.keeps(self.entry(id)?.chat.status) {
+            self.set_status(id, decision.next, None, at)?;
+        }
+        Ok(SendOutcome { chat: self.chat(id)?, delivery })
+    }
+
+    pub(crate) fn delete_queued(
+        &mut self,
+        id: ChatId,
+        queued: QueuedMessageId,
+    ) -> Result<Vec<QueuedMessage>> {
+        let entry = self.entry_mut(id)?;
+        let position = entry
+            .queue
+            .iter()
+            .position(|q| q.id == queued)
+            .ok_or_else(|| StoreError::not_found(Entity::QueuedMessage, queued))?;
+        entry.queue.remove(position);
+        if let Some(stop) = entry.chat.stop_request.as_mut()
+            && stop.promote == Some(queued)
+        {
+            stop.promote = None;
+        }
+        Ok(entry.queue.iter().cloned().collect())
+    }
+}

@@ -1,0 +1,274 @@
+//! # chatd-store-memory
+//!
+//! [`InMemoryChatStore`]: the reference implementation of
+//! [`chatd_core::store::ChatStore`] and chatd's embedded default. It keeps
+//! everything in one process; use `chatd-store-postgres` to share chats between processes.
+//!
+//! ## Design
+//!
+//! All state sits behind one `std::sync::Mutex`. Every trait method takes the lock once,
+//! runs to completion without awaiting, and releases it, so each intent is atomic and
+//! linearisable exactly like a transaction in the SQL store. Each operation checks
+//! everything that can fail before it mutates anything, so a failed call changes nothing.
+//! Secondary indexes (pending chats by `updated_at`, chats by owner and creation time,
+//! uncompressed system rows) keep acquisition, listing and prompt loading independent of
+//! the store's size, mirroring the PostgreSQL indexes.
+//!
+//! Clones share state: hand a clone to each worker and to the service.
+//!
+//! ```
+//! use chatd_core::{ChatStore, NewChat, NewModelConfig, NewProvider, ProviderKind, UserId};
+//! use chatd_store_memory::InMemoryChatStore;
+//!
+//! # async fn demo() -> Result<(), chatd_core::StoreError> {
+//! let store = InMemoryChatStore::new();
+//! store.create_provider(NewProvider::new(ProviderKind::OpenAi)).await?;
+//! store.create_model_config(NewModelConfig::new(ProviderKind::OpenAi, "gpt-5", 400_000)).await?;
+//! let chat = store.create_chat(NewChat::new(UserId::new()).with_text("hello")).await?;
+//! assert_eq!(chat.status, chatd_core::ChatStatus::Pending);
+//! # Ok(()) }
+//! # tokio_test_shim::block_on(demo()).unwrap();
+//! # mod tokio_test_shim { pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #   tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f) } }
+//! ```
+
+#![deny(missing_docs)]
+
+mod chats;
+mod config;
+mod diff;
+mod intents;
+mod messages;
+mod state;
+mod worker;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatd_core::store::{
+    ChatStore, Compaction, EditOutcome, Fence, Lease, LeaseStatus, MessageQuery, NewPart,
+    PartPosition, PartRecord, Result, SendMessage, SendOutcome, Step,
+};
+use chatd_core::{
+    Chat, ChatFilter, ChatId, ChatUpdate, DiffReference, DiffRefresh, DiffStatus, Message,
+    MessageId, ModelConfig, ModelConfigId, ModelConfigUpdate, NewChat, NewModelConfig, NewProvider,
+    Page, Part, ProviderConfig, ProviderKind, ProviderUpdate, QueuedMessage, QueuedMessageId,
+    TurnOutcome, WorkerId,
+};
+
+use crate::state::State;
+
+/// A [`ChatStore`] held in process memory. Cheap to clone; clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryChatStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl InMemoryChatStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` under the store's lock. A panic in an earlier critical section cannot leave
+    /// half-applied state behind (operations validate before mutating), so a poisoned lock
+    /// is recovered rather than propagated.
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut state)
+    }
+}
+
+#[async_trait]
+impl ChatStore for InMemoryChatStore {
+    async fn create_chat(&self, new: NewChat) -> Result<Chat> {
+        self.with(|s| s.create_chat(new))
+    }
+
+    async fn get_chat(&self, id: ChatId) -> Result<Chat> {
+        self.with(|s| s.chat(id))
+    }
+
+    async fn list_chats(&self, filter: ChatFilter) -> Result<Page<Chat>> {
+        Ok(self.with(|s| s.list_chats(&filter)))
+    }
+
+    async fn update_chat(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
+        self.with(|s| s.update_chat(id, update))
+    }
+
+    async fn set_archived(&self, id: ChatId, archived: bool) -> Result<Vec<ChatId>> {
+        self.with(|s| s.set_archived(id, archived))
+    }
+
+    async fn delete_chat(&self, id: ChatId) -> Result<()> {
+        self.with(|s| s.delete_chat(id))
+    }
+
+    async fn list_children(&self, id: ChatId) -> Result<Vec<Chat>> {
+        self.with(|s| s.list_children(id))
+    }
+
+    async fn list_messages(&self, chat: ChatId, query: MessageQuery) -> Result<Vec<Message>> {
+        self.with(|s| s.list_messages(chat, query))
+    }
+
+    async fn prompt_messages(&self, chat: ChatId) -> Result<Vec<Message>> {
+        self.with(|s| s.prompt_messages(chat))
+    }
+
+    async fn write_compaction(&self, fence: Fence, compaction: Compaction) -> Result<Vec<Message>> {
+        self.with(|s| s.write_compaction(fence, compaction))
+    }
+
+    async fn send_message(&self, chat: ChatId, send: SendMessage) -> Result<SendOutcome> {
+        self.with(|s| s.send_message(chat, send))
+    }
+
+    async fn edit_message(
+        &self,
+        chat: ChatId,
+        message: MessageId,
+        content: Vec<Part>,
+    ) -> Result<EditOutcome> {
+        self.with(|s| s.edit_message(chat, message, content))
+    }
+
+    async fn interrupt(&self, chat: ChatId) -> Result<Chat> {
+        self.with(|s| s.interrupt(chat))
+    }
+
+    async fn pause(&self, chat: ChatId) -> Result<Chat> {
+        self.with(|s| s.pause(chat))
+    }
+
+    async fn resume(&self, chat: ChatId) -> Result<Chat> {
+        self.with(|s| s.resume(chat))
+    }
+
+    async fn complete(&self, chat: ChatId) -> Result<Chat> {
+        self.with(|s| s.complete(chat))
+    }
+
+    async fn list_queued(&self, chat: ChatId) -> Result<Vec<QueuedMessage>> {
+        self.with(|s| s.list_queued(chat))
+    }
+
+    async fn promote_queued(&self, chat: ChatId, id: QueuedMessageId) -> Result<SendOutcome> {
+        self.with(|s| s.promote_queued(chat, id))
+    }
+
+    async fn delete_queued(&self, chat: ChatId, id: QueuedMessageId) -> Result<Vec<QueuedMessage>> {
+        self.with(|s| s.delete_queued(chat, id))
+    }
+
+    async fn acquire(&self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>> {
+        self.with(|s| s.acquire(worker, limit))
+    }
+
+    async fn heartbeat(&self, worker: WorkerId, leases: &[Lease]) -> Result<Vec<LeaseStatus>> {
+        Ok(self.with(|s| s.heartbeat(worker, leases)))
+    }
+
+    async fn commit_step(&self, lease: &Lease, step: Step) -> Result<Vec<Message>> {
+        self.with(|s| s.commit_step(lease, step))
+    }
+
+    async fn release(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
+        self.with(|s| s.release(lease, outcome))
+    }
+
+    async fn recover_stale(&self, stale_after: Duration) -> Result<Vec<ChatId>> {
+        self.with(|s| s.recover_stale(stale_after))
+    }
+
+    async fn append_parts(&self, lease: &Lease, parts: Vec<NewPart>) -> Result<()> {
+        self.with(|s| s.append_parts(lease, parts))
+    }
+
+    async fn read_parts(
+        &self,
+        chat: ChatId,
+        after: Option<PartPosition>,
+    ) -> Result<Vec<PartRecord>> {
+        self.with(|s| s.read_parts(chat, after))
+    }
+
+    async fn create_provider(&self, new: NewProvider) -> Result<ProviderConfig> {
+        self.with(|s| s.create_provider(new))
+    }
+
+    async fn update_provider(
+        &self,
+        kind: ProviderKind,
+        update: ProviderUpdate,
+    ) -> Result<ProviderConfig> {
+        self.with(|s| s.update_provider(kind, update))
+    }
+
+    async fn get_provider(&self, kind: ProviderKind) -> Result<ProviderConfig> {
+        self.with(|s| s.get_provider(kind))
+    }
+
+    async fn list_providers(&self) -> Result<Vec<ProviderConfig>> {
+        Ok(self.with(|s| s.providers.values().cloned().collect()))
+    }
+
+    async fn delete_provider(&self, kind: ProviderKind) -> Result<()> {
+        self.with(|s| s.delete_provider(kind))
+    }
+
+    async fn create_model_config(&self, new: NewModelConfig) -> Result<ModelConfig> {
+        self.with(|s| s.create_model_config(new))
+    }
+
+    async fn update_model_config(
+        &self,
+        id: ModelConfigId,
+        update: ModelConfigUpdate,
+    ) -> Result<ModelConfig> {
+        self.with(|s| s.update_model_config(id, update))
+    }
+
+    async fn delete_model_config(&self, id: ModelConfigId) -> Result<()> {
+        self.with(|s| s.delete_model_config(id))
+    }
+
+    async fn get_model_config(&self, id: ModelConfigId) -> Result<ModelConfig> {
+        self.with(|s| s.get_model_config(id))
+    }
+
+    async fn list_model_configs(&self, include_disabled: bool) -> Result<Vec<ModelConfig>> {
+        Ok(self.with(|s| s.list_model_configs(include_disabled)))
+    }
+
+    async fn default_model_config(&self) -> Result<Option<ModelConfig>> {
+        Ok(self.with(|s| s.default_model_config()))
+    }
+
+    async fn get_diff_status(&self, chat: ChatId) -> Result<Option<DiffStatus>> {
+        self.with(|s| s.get_diff_status(chat))
+    }
+
+    async fn upsert_diff_reference(
+        &self,
+        chat: ChatId,
+        reference: DiffReference,
+    ) -> Result<DiffStatus> {
+        self.with(|s| s.upsert_diff_reference(chat, reference))
+    }
+
+    async fn upsert_diff_refresh(&self, chat: ChatId, refresh: DiffRefresh) -> Result<DiffStatus> {
+        self.with(|s| s.upsert_diff_refresh(chat, refresh))
+    }
+
+    async fn claim_stale_diff_statuses(
+        &self,
+        limit: usize,
+        hold_for: Duration,
+    ) -> Result<Vec<DiffStatus>> {
+        Ok(self.with(|s| s.claim_stale_diff_statuses(limit, hold_for)))
+    }
+}

@@ -1,0 +1,90 @@
+//! Message reads and compaction writes.
+
+use chatd_core::status::Trigger;
+use chatd_core::store::{Compaction, Fence, MessageQuery, Result};
+use chatd_core::{ChatId, Message, NewMessage, Role, Visibility, validate};
+
+use crate::state::{State, now};
+
+impl State {
+    pub(crate) fn list_messages(&self, chat: ChatId, query: MessageQuery) -> Result<Vec<Message>> {
+        let entry = self.entry(chat)?;
+        let start = match query.after {
+            Some(after) => entry.messages.partition_point(|m| m.id <= after),
+            None => 0,
+        };
+        let limit = query.limit.unwrap_or(usize::MAX);
+        Ok(entry.messages[start..]
+            .iter()
+            .filter(|m| query.visibility.admits(m.visibility))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    /// SPEC §5. The latest boundary is found by scanning back from the end, and the
+    /// uncompressed system rows come from their own index, so the cost depends on the rows
+    /// after the boundary, not on the history before it.
+    pub(crate) fn prompt_messages(&self, chat: ChatId) -> Result<Vec<Message>> {
+        let entry = self.entry(chat)?;
+        let is_boundary =
+            |m: &Message| m.compressed && m.role == Role::System && m.visibility.is_model_visible();
+        let boundary = entry.messages.iter().rposition(is_boundary);
+        let mut prompt = Vec::new();
+        let tail_start = match boundary {
+            Some(index) => {
+                prompt.extend(
+                    entry
+                        .system_rows
+                        .iter()
+                        .filter(|&&row| row < index)
+                        .map(|&row| entry.messages[row].clone()),
+                );
+                prompt.push(entry.messages[index].clone());
+                index + 1
+            }
+            None => 0,
+        };
+        prompt.extend(
+            entry.messages[tail_start..]
+                .iter()
+                .filter(|m| !m.compressed && m.visibility.is_model_visible())
+                .cloned(),
+        );
+        Ok(prompt)
+    }
+
+    pub(crate) fn write_compaction(
+        &mut self,
+        fence: Fence,
+        compaction: Compaction,
+    ) -> Result<Vec<Message>> {
+        validate::compaction(&compaction)?;
+        let chat = fence.chat_id();
+        match fence {
+            Fence::Lease(lease) => self.check_lease(&lease)?,
+            Fence::Idle(id) => {
+                self.decide(id, Trigger::Compact)?;
+            }
+        }
+        if let Some(config) = compaction.model_config_id {
+            self.live_model_config(config)?;
+        }
+        let at = now();
+        let with_config = |message: NewMessage| match compaction.model_config_id {
+            Some(id) => message.with_model_config(id),
+            None => message,
+        };
+        let rows = [
+            with_config(
+                NewMessage::new(Role::System, compaction.boundary)
+                    .with_visibility(Visibility::Model),
+            ),
+            with_config(
+                NewMessage::assistant(vec![compaction.call]).with_visibility(Visibility::User),
+            ),
+            with_config(NewMessage::tool(compaction.result).with_visibility(Visibility::User)),
+        ];
+        rows.into_iter().map(|row| self.insert_message(chat, row, at, true)).collect()
+    }
+}

@@ -1,0 +1,250 @@
+//! The store's state and the helpers every operation shares.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use chatd_core::status::{ChatStatus, Decision, Trigger, decide};
+use chatd_core::store::{Entity, Lease, PartRecord, Result, StoreError};
+use chatd_core::{
+    Chat, ChatId, DiffStatus, Message, MessageId, ModelConfig, ModelConfigId, NewMessage,
+    ProviderConfig, ProviderKind, QueuedMessage, Role, UserId,
+};
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// The store's clock: UTC at microsecond precision, like PostgreSQL's `timestamptz`.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// One chat and everything that hangs off it.
+#[derive(Debug)]
+pub(crate) struct ChatEntry {
+    pub(crate) chat: Chat,
+    /// Sorted by id.
+    pub(crate) messages: Vec<Message>,
+    /// Indices into `messages` of uncompressed `system` rows (kept in prompts forever).
+    pub(crate) system_rows: Vec<usize>,
+    pub(crate) queue: VecDeque<QueuedMessage>,
+    pub(crate) parts: Vec<PartRecord>,
+    pub(crate) diff: Option<DiffStatus>,
+    pub(crate) children: Vec<ChatId>,
+}
+
+impl ChatEntry {
+    pub(crate) fn new(chat: Chat) -> Self {
+        ChatEntry {
+            chat,
+            messages: Vec::new(),
+            system_rows: Vec::new(),
+            queue: VecDeque::new(),
+            parts: Vec::new(),
+            diff: None,
+            children: Vec::new(),
+        }
+    }
+
+    /// Whether the last model-visible, non-system message is a user message.
+    pub(crate) fn has_unanswered_message(&self) -> bool {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.visibility.is_model_visible() && m.role != Role::System)
+            .is_some_and(|m| m.role == Role::User)
+    }
+
+    /// Keeps only the messages up to and including index `keep_through`.
+    pub(crate) fn truncate_after(&mut self, keep_through: usize) -> usize {
+        let removed = self.messages.len().saturating_sub(keep_through + 1);
+        self.messages.truncate(keep_through + 1);
+        self.system_rows.retain(|&index| index <= keep_through);
+        removed
+    }
+}
+
+/// Secondary indexes: what PostgreSQL's indexes do for the SQL store.
+#[derive(Debug, Default)]
+pub(crate) struct Indexes {
+    /// Pending chats by `(updated_at, id)`: the acquisition order.
+    pub(crate) pending: BTreeSet<(DateTime<Utc>, ChatId)>,
+    pub(crate) running: HashSet<ChatId>,
+    /// All chats by `(created_at, id)`: the list order.
+    pub(crate) by_created: BTreeSet<(DateTime<Utc>, ChatId)>,
+    pub(crate) by_owner: HashMap<UserId, BTreeSet<(DateTime<Utc>, ChatId)>>,
+}
+
+impl Indexes {
+    pub(crate) fn add_chat(&mut self, chat: &Chat) {
+        let key = (chat.created_at, chat.id);
+        self.by_created.insert(key);
+        self.by_owner.entry(chat.owner_id).or_default().insert(key);
+        self.track_status(chat);
+    }
+
+    pub(crate) fn remove_chat(&mut self, chat: &Chat) {
+        let key = (chat.created_at, chat.id);
+        self.by_created.remove(&key);
+        if let Some(owned) = self.by_owner.get_mut(&chat.owner_id) {
+            owned.remove(&key);
+        }
+        self.untrack_status(chat);
+    }
+
+    fn track_status(&mut self, chat: &Chat) {
+        match chat.status {
+            ChatStatus::Pending => {
+                self.pending.insert((chat.updated_at, chat.id));
+            }
+            ChatStatus::Running => {
+                self.running.insert(chat.id);
+            }
+            _ => {}
+        }
+    }
+
+    fn untrack_status(&mut self, chat: &Chat) {
+        self.pending.remove(&(chat.updated_at, chat.id));
+        self.running.remove(&chat.id);
+    }
+}
+
+/// Monotonic sequences (the BIGSERIAL columns).
+#[derive(Debug, Default)]
+pub(crate) struct Sequences {
+    message: i64,
+    queued: i64,
+}
+
+impl Sequences {
+    pub(crate) fn next_message(&mut self) -> MessageId {
+        self.message += 1;
+        MessageId(self.message)
+    }
+
+    pub(crate) fn next_queued(&mut self) -> chatd_core::QueuedMessageId {
+        self.queued += 1;
+        chatd_core::QueuedMessageId(self.queued)
+    }
+}
+
+/// Everything the store holds.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) chats: HashMap<ChatId, ChatEntry>,
+    pub(crate) idx: Indexes,
+    pub(crate) seq: Sequences,
+    pub(crate) providers: BTreeMap<ProviderKind, ProviderConfig>,
+    pub(crate) model_configs: HashMap<ModelConfigId, ModelConfig>,
+}
+
+impl State {
+    pub(crate) fn entry(&self, id: ChatId) -> Result<&ChatEntry> {
+        self.chats.get(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))
+    }
+
+    pub(crate) fn entry_mut(&mut self, id: ChatId) -> Result<&mut ChatEntry> {
+        self.chats.get_mut(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))
+    }
+
+    /// The decision for `trigger` on the chat's current status.
+    pub(crate) fn decide(&self, id: ChatId, trigger: Trigger) -> Result<Decision> {
+        Ok(decide(self.entry(id)?.chat.status, trigger)?)
+    }
+
+    /// Checks a lease: the chat is running under this worker and epoch.
+    pub(crate) fn check_lease(&self, lease: &Lease) -> Result<()> {
+        match self.chats.get(&lease.chat_id) {
+            Some(entry) if entry.chat.lease() == Some(*lease) => Ok(()),
+            _ => Err(StoreError::LeaseLost { chat_id: lease.chat_id }),
+        }
+    }
+
+    /// A model config that exists and is not deleted.
+    pub(crate) fn live_model_config(&self, id: ModelConfigId) -> Result<&ModelConfig> {
+        self.model_configs
+            .get(&id)
+            .filter(|config| !config.deleted)
+            .ok_or_else(|| StoreError::not_found(Entity::ModelConfig, id))
+    }
+
+    /// Writes a status with the invariants of the state machine: `updated_at = now`,
+    /// ownership only while running, `last_error` only while in error, a stop request only
+    /// while running.
+    pub(crate) fn set_status(
+        &mut self,
+        id: ChatId,
+        next: ChatStatus,
+        last_error: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let State { chats, idx, .. } = self;
+        let entry = chats.get_mut(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))?;
+        idx.untrack_status(&entry.chat);
+        let chat = &mut entry.chat;
+        chat.status = next;
+        chat.updated_at = at;
+        if next != ChatStatus::Running {
+            chat.worker_id = None;
+            chat.started_at = None;
+            chat.heartbeat_at = None;
+            chat.stop_request = None;
+            // The part log holds the step in flight; without a turn there is none.
+            entry.parts.clear();
+        }
+        chat.last_error = if next == ChatStatus::Error { last_error } else { None };
+        idx.track_status(chat);
+        Ok(())
+    }
+
+    /// Appends a message to a chat's history (the chat must exist).
+    pub(crate) fn insert_message(
+        &mut self,
+        id: ChatId,
+        new: NewMessage,
+        at: DateTime<Utc>,
+        compressed: bool,
+    ) -> Result<Message> {
+        let State { chats, seq, .. } = self;
+        let entry = chats.get_mut(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))?;
+        let message = Message {
+            id: seq.next_message(),
+            chat_id: id,
+            model_config_id: new.model_config_id,
+            created_at: at,
+            role: new.role,
+            content: new.content,
+            visibility: new.visibility,
+            usage: new.usage,
+            context_limit: new.context_limit,
+            compressed,
+        };
+        if let Some(config) = message.model_config_id {
+            entry.chat.last_model_config_id = config;
+        }
+        if message.role == Role::System && !compressed {
+            entry.system_rows.push(entry.messages.len());
+        }
+        entry.messages.push(message.clone());
+        Ok(message)
+    }
+
+    /// Moves a queued message (the given one, else the head) into history as a user
+    /// message. Returns it, or `None` when the queue is empty.
+    pub(crate) fn promote_from_queue(
+        &mut self,
+        id: ChatId,
+        preferred: Option<chatd_core::QueuedMessageId>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Message>> {
+        let entry = self.entry_mut(id)?;
+        let position = preferred
+            .and_then(|wanted| entry.queue.iter().position(|q| q.id == wanted))
+            .or(if entry.queue.is_empty() { None } else { Some(0) });
+        let Some(position) = position else { return Ok(None) };
+        let Some(queued) = entry.queue.remove(position) else { return Ok(None) };
+        let message = self.insert_message(id, NewMessage::user(queued.content), at, false)?;
+        Ok(Some(message))
+    }
+
+    pub(crate) fn chat(&self, id: ChatId) -> Result<Chat> {
+        Ok(self.entry(id)?.chat.clone())
+    }
+}

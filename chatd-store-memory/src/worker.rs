@@ -1,0 +1,153 @@
+//! Worker-side operations, all fenced by the lease.
+
+use std::time::Duration;
+
+use chatd_core::status::{ChatStatus, Trigger, TurnOutcome, decide, release_trigger};
+use chatd_core::store::{
+    Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, Step, StoreError,
+};
+use chatd_core::{Chat, ChatId, Message, WorkerId, validate};
+
+use crate::state::{State, now};
+
+impl State {
+    pub(crate) fn acquire(&mut self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>> {
+        let at = now();
+        let mut leases = Vec::new();
+        while leases.len() < limit {
+            let Some((_, id)) = self.idx.pending.first().copied() else { break };
+            let decision = decide(ChatStatus::Pending, Trigger::Acquire)?;
+            self.set_status(id, decision.next, None, at)?;
+            let entry = self.entry_mut(id)?;
+            let chat = &mut entry.chat;
+            chat.worker_id = Some(worker);
+            chat.started_at = Some(at);
+            chat.heartbeat_at = Some(at);
+            chat.lease_epoch += 1;
+            leases.push(Lease { chat_id: id, worker_id: worker, epoch: chat.lease_epoch });
+        }
+        Ok(leases)
+    }
+
+    pub(crate) fn heartbeat(&mut self, worker: WorkerId, leases: &[Lease]) -> Vec<LeaseStatus> {
+        let at = now();
+        leases
+            .iter()
+            .map(|lease| {
+                if lease.worker_id != worker || self.check_lease(lease).is_err() {
+                    return LeaseStatus::Lost;
+                }
+                match self.chats.get_mut(&lease.chat_id) {
+                    Some(entry) => {
+                        entry.chat.heartbeat_at = Some(at);
+                        match entry.chat.stop_request {
+                            Some(stop) => LeaseStatus::StopRequested(stop.kind),
+                            None => LeaseStatus::Held,
+                        }
+                    }
+                    None => LeaseStatus::Lost,
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn commit_step(&mut self, lease: &Lease, step: Step) -> Result<Vec<Message>> {
+        validate::step(&step)?;
+        self.check_lease(lease)?;
+        for config in
+            step.assistant.iter().chain(&step.tool_results).filter_map(|m| m.model_config_id)
+        {
+            self.live_model_config(config)?;
+        }
+        let at = now();
+        let mut written = Vec::with_capacity(step.tool_results.len() + 1);
+        for row in step.assistant.into_iter().chain(step.tool_results) {
+            written.push(self.insert_message(lease.chat_id, row, at, false)?);
+        }
+        let entry = self.entry_mut(lease.chat_id)?;
+        entry.parts.clear();
+        entry.chat.heartbeat_at = Some(at);
+        Ok(written)
+    }
+
+    pub(crate) fn release(&mut self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
+        self.check_lease(lease)?;
+        let stop = self.entry(lease.chat_id)?.chat.stop_request;
+        let trigger = release_trigger(&outcome, stop.map(|s| s.kind));
+        let decision = self.decide(lease.chat_id, trigger)?;
+        let at = now();
+        let promoted = if decision.promote_queue_head {
+            self.promote_from_queue(lease.chat_id, stop.and_then(|s| s.promote), at)?
+        } else {
+            None
+        };
+        let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
+        let last_error = match outcome {
+            TurnOutcome::Failed(reason) => Some(reason),
+            _ => None,
+        };
+        self.set_status(lease.chat_id, next, last_error, at)?;
+        self.chat(lease.chat_id)
+    }
+
+    pub(crate) fn recover_stale(&mut self, stale_after: Duration) -> Result<Vec<ChatId>> {
+        let at = now();
+        let cutoff = chrono::Duration::from_std(stale_after)
+            .ok()
+            .and_then(|d| at.checked_sub_signed(d))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let stale: Vec<ChatId> = self
+            .idx
+            .running
+            .iter()
+            .filter(|id| {
+                self.chats
+                    .get(id)
+                    .and_then(|e| e.chat.heartbeat_at)
+                    .is_some_and(|beat| beat < cutoff)
+            })
+            .copied()
+            .collect();
+        for id in &stale {
+            let decision = self.decide(*id, Trigger::RecoverStale)?;
+            self.set_status(*id, decision.next, None, at)?;
+        }
+        Ok(stale)
+    }
+
+    pub(crate) fn append_parts(&mut self, lease: &Lease, parts: Vec<NewPart>) -> Result<()> {
+        self.check_lease(lease)?;
+        let entry = self.entry_mut(lease.chat_id)?;
+        let mut last: Option<PartPosition> = entry.parts.last().map(|p| p.position);
+        for part in &parts {
+            if last.is_some_and(|last| part.position <= last) {
+                return Err(StoreError::Conflict(format!(
+                    "part position {}.{} is not after the last appended part",
+                    part.position.episode, part.position.seq
+                )));
+            }
+            last = Some(part.position);
+        }
+        let at = now();
+        entry.parts.extend(parts.into_iter().map(|part| PartRecord {
+            chat_id: lease.chat_id,
+            position: part.position,
+            payload: part.payload,
+            created_at: at,
+        }));
+        Ok(())
+    }
+
+    pub(crate) fn read_parts(
+        &self,
+        chat: ChatId,
+        after: Option<PartPosition>,
+    ) -> Result<Vec<PartRecord>> {
+        let entry = self.entry(chat)?;
+        let start = match after {
+            Some(after) => entry.parts.partition_point(|p| p.position <= after),
+            None => 0,
+        };
+        Ok(entry.parts[start..].to_vec())
+    }
+}

@@ -1,0 +1,59 @@
+//! One measurement line.
+
+use serde::Serialize;
+
+/// Which way a ratio must go to meet its target.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// `ratio >= x`.
+    AtLeast(f64),
+}
+
+/// One measurement and its baseline.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    scenario: &'static str,
+    metric: &'static str,
+    unit: &'static str,
+    value: f64,
+    baseline: f64,
+    ratio: f64,
+    target: String,
+    pass: bool,
+}
+
+impl Report {
+    /// A measurement whose ratio is `value / baseline`.
+    pub(crate) fn new(
+        scenario: &'static str,
+        metric: &'static str,
+        unit: &'static str,
+        value: f64,
+        baseline: f64,
+        target: Target,
+    ) -> Self {
+        let ratio = if baseline > 0.0 { value / baseline } else { 0.0 };
+        let (target, pass) = match target {
+            Target::AtLeast(min) => (format!(">= {min}"), ratio >= min),
+        };
+        Report {
+            scenario,
+            metric,
+            unit,
+            value: round(value),
+            baseline: round(baseline),
+            ratio: round(ratio),
+            target,
+            pass,
+        }
+    }
+
+    /// The JSON line.
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
