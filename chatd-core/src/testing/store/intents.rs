@@ -343,6 +343,14 @@ pub async fn edit_revokes_the_running_lease(store: StoreRef) {
             .expect_err("late release")
             .is_lease_lost()
     );
+    let part = crate::store::NewPart {
+        position: crate::store::PartPosition { episode: 1, seq: 1 },
+        payload: serde_json::json!({"type": "text-delta", "delta": "late"}),
+    };
+    assert!(
+        fx.store.append_parts(&lease, vec![part]).await.expect_err("late append").is_lease_lost()
+    );
+    assert!(fx.store.read_parts(chat.id, None).await.expect("parts").is_empty());
     assert_eq!(fx.texts(chat.id).await, vec!["q edited"]);
     assert_eq!(fx.status(chat.id).await, ChatStatus::Pending);
 }
