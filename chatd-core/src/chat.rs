@@ -24,6 +24,23 @@ pub struct StopRequest {
     pub promote: Option<QueuedMessageId>,
 }
 
+impl StopRequest {
+    /// Merges a new request into the chat's current one: a pause is never downgraded to an
+    /// interrupt, and the newest message to promote wins.
+    #[must_use]
+    pub fn merge(
+        current: Option<StopRequest>,
+        kind: StopKind,
+        promote: Option<QueuedMessageId>,
+    ) -> Self {
+        let kind = match current {
+            Some(StopRequest { kind: StopKind::Pause, .. }) => StopKind::Pause,
+            _ => kind,
+        };
+        StopRequest { kind, promote: promote.or(current.and_then(|c| c.promote)) }
+    }
+}
+
 /// A chat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chat {

@@ -1,7 +1,7 @@
 //! User intents: send, edit, interrupt, pause, resume, complete, and the queue.
 
 use chatd_core::chat::StopRequest;
-use chatd_core::status::{MessageAction, StopKind, Trigger, resume_trigger};
+use chatd_core::status::{MessageAction, Trigger, resume_trigger};
 use chatd_core::store::{
     BusyBehavior, Delivery, EditOutcome, Entity, MAX_QUEUED_MESSAGES, Result, SendMessage,
     SendOutcome, StoreError,
@@ -11,20 +11,6 @@ use chatd_core::{
 };
 
 use crate::state::{State, now};
-
-/// Merges a new stop request into the chat's pending one: a pause is never downgraded to an
-/// interrupt, and the newest message to promote wins.
-fn merge_stop(
-    current: Option<StopRequest>,
-    kind: StopKind,
-    promote: Option<QueuedMessageId>,
-) -> StopRequest {
-    let kind = match current {
-        Some(StopRequest { kind: StopKind::Pause, .. }) => StopKind::Pause,
-        _ => kind,
-    };
-    StopRequest { kind, promote: promote.or(current.and_then(|c| c.promote)) }
-}
 
 impl State {
     pub(crate) fn send_message(&mut self, id: ChatId, send: SendMessage) -> Result<SendOutcome> {
@@ -47,7 +33,7 @@ impl State {
                 }
                 if let Some(kind) = decision.stop {
                     entry.chat.stop_request =
-                        Some(merge_stop(entry.chat.stop_request, kind, Some(queued.id)));
+                        Some(StopRequest::merge(entry.chat.stop_request, kind, Some(queued.id)));
                 }
                 Delivery::Queued(queued)
             }
@@ -111,7 +97,7 @@ impl State {
         let decision = self.decide(id, trigger)?;
         let entry = self.entry_mut(id)?;
         if let Some(kind) = decision.stop {
-            entry.chat.stop_request = Some(merge_stop(entry.chat.stop_request, kind, None));
+            entry.chat.stop_request = Some(StopRequest::merge(entry.chat.stop_request, kind, None));
         } else if !decision.keeps(entry.chat.status) {
             self.set_status(id, decision.next, None, now())?;
         }
@@ -164,7 +150,7 @@ impl State {
             (_, Some(kind)) => {
                 let entry = self.entry_mut(id)?;
                 entry.chat.stop_request =
-                    Some(merge_stop(entry.chat.stop_request, kind, Some(queued)));
+                    Some(StopRequest::merge(entry.chat.stop_request, kind, Some(queued)));
                 Delivery::AfterStop
             }
             _ => Delivery::AfterStop,

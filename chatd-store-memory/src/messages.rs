@@ -68,7 +68,7 @@ impl State {
             }
         }
         if let Some(config) = compaction.model_config_id {
-            self.live_model_config(config)?;
+            self.known_model_config(config)?;
         }
         let at = now();
         let with_config = |message: NewMessage| match compaction.model_config_id {

@@ -165,6 +165,15 @@ impl State {
             .ok_or_else(|| StoreError::not_found(Entity::ModelConfig, id))
     }
 
+    /// A model config that exists, deleted or not (a turn may outlive its config).
+    pub(crate) fn known_model_config(&self, id: ModelConfigId) -> Result<()> {
+        if self.model_configs.contains_key(&id) {
+            Ok(())
+        } else {
+            Err(StoreError::not_found(Entity::ModelConfig, id))
+        }
+    }
+
     /// Writes a status with the invariants of the state machine: `updated_at = now`,
     /// ownership only while running, `last_error` only while in error, a stop request only
     /// while running.

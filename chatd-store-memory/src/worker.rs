@@ -57,7 +57,7 @@ impl State {
         for config in
             step.assistant.iter().chain(&step.tool_results).filter_map(|m| m.model_config_id)
         {
-            self.live_model_config(config)?;
+            self.known_model_config(config)?;
         }
         let at = now();
         let mut written = Vec::with_capacity(step.tool_results.len() + 1);

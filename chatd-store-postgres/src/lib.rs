@@ -1,1 +1,302 @@
-//! placeholder
+//! # chatd-store-postgres
+//!
+//! [`PostgresChatStore`]: the [`chatd_core::store::ChatStore`] for many processes sharing one
+//! PostgreSQL (13 or newer). Any number of workers acquire chats with
+//! `FOR UPDATE SKIP LOCKED` and prove ownership on every write with a fencing epoch, so no
+//! chat is ever run by two workers and a worker that lost its lease writes nothing.
+//!
+//! ## Design
+//!
+//! - **One transaction per intent.** Each `ChatStore` method is one transaction (often one
+//!   statement). Intents lock the chat row (`FOR UPDATE`), ask
+//!   [`chatd_core::status::decide`] what to do, and apply the decision before committing, so
+//!   both stores implement the same state machine.
+//! - **Fencing.** Worker writes are conditional on `status = 'running' AND worker_id = $w AND
+//!   lease_epoch = $e`; `acquire` bumps `lease_epoch`. `commit_step` is a single statement
+//!   (fence + rows + part-log cleanup), so a commit costs one round trip.
+//! - **Schema.** [`MIGRATOR`] creates the seed schema (host foreign keys become plain UUID
+//!   columns) and chatd's additions: `archived`, `last_error`, `lease_epoch`, stop requests,
+//!   the UNLOGGED `chat_stream_parts` part log, `dbcrypt_keys`, and the indexes the queries
+//!   need (notably a partial index on `updated_at WHERE status = 'pending'`, which keeps
+//!   acquisition independent of the backlog).
+//! - **SQL.** Fixed-shape statements are static strings; dynamic ones (filters, partial
+//!   updates) are built with sea-query in one module. Values are always bound.
+//! - **Errors** are mapped by SQLSTATE class and constraint name, never by message text.
+//!
+//! ```no_run
+//! use chatd_store_postgres::PostgresChatStore;
+//!
+//! # async fn demo() -> Result<(), chatd_core::StoreError> {
+//! let store = PostgresChatStore::connect("postgres://postgres@127.0.0.1:5432/chatd").await?;
+//! store.migrate().await?;
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+mod chats;
+mod config;
+mod diff;
+mod error;
+mod intents;
+mod messages;
+mod query;
+mod rows;
+mod tx;
+mod worker;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatd_core::status::Trigger;
+use chatd_core::store::{
+    ChatStore, Compaction, EditOutcome, Fence, Lease, LeaseStatus, MessageQuery, NewPart,
+    PartPosition, PartRecord, Result, SendMessage, SendOutcome, Step,
+};
+use chatd_core::{
+    Chat, ChatFilter, ChatId, ChatUpdate, DiffReference, DiffRefresh, DiffStatus, Message,
+    MessageId, ModelConfig, ModelConfigId, ModelConfigUpdate, NewChat, NewModelConfig, NewProvider,
+    Page, Part, ProviderConfig, ProviderKind, ProviderUpdate, QueuedMessage, QueuedMessageId,
+    StoreError, TurnOutcome, WorkerId,
+};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// The schema migrations (run them with [`PostgresChatStore::migrate`] or
+/// `MIGRATOR.run(&pool)`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A [`ChatStore`] on PostgreSQL. Cheap to clone (it holds a connection pool).
+#[derive(Debug, Clone)]
+pub struct PostgresChatStore {
+    pool: PgPool,
+}
+
+impl PostgresChatStore {
+    /// A store over an existing pool. Run [`PostgresChatStore::migrate`] once before use.
+    #[must_use]
+    pub fn new(pool: PgPool) -> Self {
+        PostgresChatStore { pool }
+    }
+
+    /// Connects to `url` with a pool of up to 16 connections.
+    ///
+    /// # Errors
+    /// `Backend` when the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(error::db)?;
+        Ok(Self::new(pool))
+    }
+
+    /// Applies pending migrations.
+    ///
+    /// # Errors
+    /// `Backend` when a migration fails.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::backend)
+    }
+
+    /// The connection pool.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl ChatStore for PostgresChatStore {
+    async fn create_chat(&self, new: NewChat) -> Result<Chat> {
+        self.create_chat_tx(new).await
+    }
+
+    async fn get_chat(&self, id: ChatId) -> Result<Chat> {
+        let mut conn = self.pool.acquire().await.map_err(error::db)?;
+        tx::chat(&mut conn, id, false).await
+    }
+
+    async fn list_chats(&self, filter: ChatFilter) -> Result<Page<Chat>> {
+        self.list_chats_query(filter).await
+    }
+
+    async fn update_chat(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
+        self.update_chat_tx(id, update).await
+    }
+
+    async fn set_archived(&self, id: ChatId, archived: bool) -> Result<Vec<ChatId>> {
+        self.set_archived_tx(id, archived).await
+    }
+
+    async fn delete_chat(&self, id: ChatId) -> Result<()> {
+        self.delete_chat_tx(id).await
+    }
+
+    async fn list_children(&self, id: ChatId) -> Result<Vec<Chat>> {
+        self.list_children_query(id).await
+    }
+
+    async fn list_messages(&self, chat: ChatId, query: MessageQuery) -> Result<Vec<Message>> {
+        self.list_messages_query(chat, query).await
+    }
+
+    async fn prompt_messages(&self, chat: ChatId) -> Result<Vec<Message>> {
+        self.prompt_messages_query(chat).await
+    }
+
+    async fn write_compaction(&self, fence: Fence, compaction: Compaction) -> Result<Vec<Message>> {
+        self.write_compaction_tx(fence, compaction).await
+    }
+
+    async fn send_message(&self, chat: ChatId, send: SendMessage) -> Result<SendOutcome> {
+        self.send_message_tx(chat, send).await
+    }
+
+    async fn edit_message(
+        &self,
+        chat: ChatId,
+        message: MessageId,
+        content: Vec<Part>,
+    ) -> Result<EditOutcome> {
+        self.edit_message_tx(chat, message, content).await
+    }
+
+    async fn interrupt(&self, chat: ChatId) -> Result<Chat> {
+        self.stop_or_transition_tx(chat, Trigger::Interrupt).await
+    }
+
+    async fn pause(&self, chat: ChatId) -> Result<Chat> {
+        self.stop_or_transition_tx(chat, Trigger::Pause).await
+    }
+
+    async fn resume(&self, chat: ChatId) -> Result<Chat> {
+        self.resume_tx(chat).await
+    }
+
+    async fn complete(&self, chat: ChatId) -> Result<Chat> {
+        self.stop_or_transition_tx(chat, Trigger::Complete).await
+    }
+
+    async fn list_queued(&self, chat: ChatId) -> Result<Vec<QueuedMessage>> {
+        self.list_queued_query(chat).await
+    }
+
+    async fn promote_queued(&self, chat: ChatId, id: QueuedMessageId) -> Result<SendOutcome> {
+        self.promote_queued_tx(chat, id).await
+    }
+
+    async fn delete_queued(&self, chat: ChatId, id: QueuedMessageId) -> Result<Vec<QueuedMessage>> {
+        self.delete_queued_tx(chat, id).await
+    }
+
+    async fn acquire(&self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>> {
+        self.acquire_query(worker, limit).await
+    }
+
+    async fn heartbeat(&self, worker: WorkerId, leases: &[Lease]) -> Result<Vec<LeaseStatus>> {
+        self.heartbeat_query(worker, leases).await
+    }
+
+    async fn commit_step(&self, lease: &Lease, step: Step) -> Result<Vec<Message>> {
+        self.commit_step_query(lease, step).await
+    }
+
+    async fn release(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
+        self.release_tx(lease, outcome).await
+    }
+
+    async fn recover_stale(&self, stale_after: Duration) -> Result<Vec<ChatId>> {
+        self.recover_stale_query(stale_after).await
+    }
+
+    async fn append_parts(&self, lease: &Lease, parts: Vec<NewPart>) -> Result<()> {
+        self.append_parts_tx(lease, parts).await
+    }
+
+    async fn read_parts(
+        &self,
+        chat: ChatId,
+        after: Option<PartPosition>,
+    ) -> Result<Vec<PartRecord>> {
+        self.read_parts_query(chat, after).await
+    }
+
+    async fn create_provider(&self, new: NewProvider) -> Result<ProviderConfig> {
+        self.create_provider_tx(new).await
+    }
+
+    async fn update_provider(
+        &self,
+        kind: ProviderKind,
+        update: ProviderUpdate,
+    ) -> Result<ProviderConfig> {
+        self.update_provider_tx(kind, update).await
+    }
+
+    async fn get_provider(&self, kind: ProviderKind) -> Result<ProviderConfig> {
+        self.get_provider_query(kind).await
+    }
+
+    async fn list_providers(&self) -> Result<Vec<ProviderConfig>> {
+        self.list_providers_query().await
+    }
+
+    async fn delete_provider(&self, kind: ProviderKind) -> Result<()> {
+        self.delete_provider_tx(kind).await
+    }
+
+    async fn create_model_config(&self, new: NewModelConfig) -> Result<ModelConfig> {
+        self.create_model_config_tx(new).await
+    }
+
+    async fn update_model_config(
+        &self,
+        id: ModelConfigId,
+        update: ModelConfigUpdate,
+    ) -> Result<ModelConfig> {
+        self.update_model_config_tx(id, update).await
+    }
+
+    async fn delete_model_config(&self, id: ModelConfigId) -> Result<()> {
+        self.delete_model_config_tx(id).await
+    }
+
+    async fn get_model_config(&self, id: ModelConfigId) -> Result<ModelConfig> {
+        self.get_model_config_query(id).await
+    }
+
+    async fn list_model_configs(&self, include_disabled: bool) -> Result<Vec<ModelConfig>> {
+        self.list_model_configs_query(include_disabled).await
+    }
+
+    async fn default_model_config(&self) -> Result<Option<ModelConfig>> {
+        self.default_model_config_query().await
+    }
+
+    async fn get_diff_status(&self, chat: ChatId) -> Result<Option<DiffStatus>> {
+        self.get_diff_status_query(chat).await
+    }
+
+    async fn upsert_diff_reference(
+        &self,
+        chat: ChatId,
+        reference: DiffReference,
+    ) -> Result<DiffStatus> {
+        self.upsert_diff_reference_tx(chat, reference).await
+    }
+
+    async fn upsert_diff_refresh(&self, chat: ChatId, refresh: DiffRefresh) -> Result<DiffStatus> {
+        self.upsert_diff_refresh_tx(chat, refresh).await
+    }
+
+    async fn claim_stale_diff_statuses(
+        &self,
+        limit: usize,
+        hold_for: Duration,
+    ) -> Result<Vec<DiffStatus>> {
+        self.claim_stale_diff_statuses_query(limit, hold_for).await
+    }
+}

@@ -1,0 +1,164 @@
+//! Chat lifecycle.
+
+use chatd_core::chat::DEFAULT_TITLE;
+use chatd_core::status::ChatStatus;
+use chatd_core::store::{Entity, Result, StoreError};
+use chatd_core::title::auto_title;
+use chatd_core::{
+    Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage, Page, validate,
+};
+
+use crate::error::db;
+use crate::rows::{self, chat_columns};
+use crate::{PostgresChatStore, query, tx};
+
+impl PostgresChatStore {
+    pub(crate) async fn create_chat_tx(&self, new: NewChat) -> Result<Chat> {
+        validate::new_chat(&new)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let model_config_id = match new.model_config_id {
+            Some(id) => {
+                tx::live_model_config(&mut tx, id).await?;
+                id
+            }
+            None => {
+                let id: Option<uuid::Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM chat_model_configs WHERE is_default AND NOT deleted",
+                )
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                id.map(chatd_core::ModelConfigId).ok_or_else(|| {
+                    StoreError::validation(
+                        "model_config_id",
+                        "no default chat model config is available",
+                    )
+                })?
+            }
+        };
+        let root_chat_id = match new.parent_chat_id {
+            Some(parent) => Some(tx::chat(&mut tx, parent, false).await?.root_id()),
+            None => None,
+        };
+        let title = match (&new.title, &new.message) {
+            (Some(title), _) => validate::title(title)?,
+            (None, Some(content)) => {
+                auto_title(content).unwrap_or_else(|| DEFAULT_TITLE.to_owned())
+            }
+            (None, None) => DEFAULT_TITLE.to_owned(),
+        };
+        let id = ChatId::new();
+        sqlx::query(
+            "INSERT INTO chats (id, owner_id, workspace_id, workspace_agent_id, title, status, \
+             parent_chat_id, root_chat_id, last_model_config_id) \
+             VALUES ($1, $2, $3, $4, $5, $6::chat_status, $7, $8, $9)",
+        )
+        .bind(id.0)
+        .bind(new.owner_id.0)
+        .bind(new.workspace_id.map(|w| w.0))
+        .bind(new.workspace_agent_id.map(|w| w.0))
+        .bind(&title)
+        .bind(ChatStatus::initial(new.message.is_some()).as_str())
+        .bind(new.parent_chat_id.map(|p| p.0))
+        .bind(root_chat_id.map(|r| r.0))
+        .bind(model_config_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut first = Vec::new();
+        if let Some(prompt) = new.system_prompt.filter(|p| !p.trim().is_empty()) {
+            first.push(NewMessage::system(prompt));
+        }
+        if let Some(content) = new.message {
+            first.push(NewMessage::user(content).with_model_config(model_config_id));
+        }
+        tx::insert_messages(&mut tx, id, first, false).await?;
+        let chat = tx::chat(&mut tx, id, false).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(chat)
+    }
+
+    pub(crate) async fn list_chats_query(&self, filter: ChatFilter) -> Result<Page<Chat>> {
+        let size = filter.page_size();
+        let (sql, values) = query::list_chats(&filter, size + 1);
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let mut items = rows::all(&rows, rows::chat)?;
+        let next = if items.len() > size {
+            items.truncate(size);
+            items.last().map(ChatCursor::after)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    pub(crate) async fn update_chat_tx(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
+        let title = update.title.as_deref().map(validate::title).transpose()?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let current = tx::chat(&mut tx, id, true).await?;
+        if let (Some(expected), Some(_)) = (&update.expected_title, &title)
+            && &current.title != expected
+        {
+            return Ok(current);
+        }
+        let (sql, values) = query::update_chat(id, title, &update);
+        let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let chat = rows::chat(&row)?;
+        tx.commit().await.map_err(db)?;
+        Ok(chat)
+    }
+
+    pub(crate) async fn set_archived_tx(&self, id: ChatId, archived: bool) -> Result<Vec<ChatId>> {
+        let rows: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "WITH target AS (SELECT id, parent_chat_id IS NULL AS is_root FROM chats WHERE id = $1) \
+             UPDATE chats SET archived = $2, updated_at = now() \
+             WHERE id = $1 OR (root_chat_id = $1 AND (SELECT is_root FROM target)) \
+             RETURNING id",
+        )
+        .bind(id.0)
+        .bind(archived)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        if rows.is_empty() {
+            return Err(StoreError::not_found(Entity::Chat, id));
+        }
+        let mut ids: Vec<ChatId> = rows.into_iter().map(ChatId).collect();
+        // The chat itself first, then its tree in creation order (ids are time-ordered).
+        ids.sort_by_key(|chat| (*chat != id, *chat));
+        Ok(ids)
+    }
+
+    pub(crate) async fn delete_chat_tx(&self, id: ChatId) -> Result<()> {
+        let deleted = sqlx::query("DELETE FROM chats WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::not_found(Entity::Chat, id));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn list_children_query(&self, id: ChatId) -> Result<Vec<Chat>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        tx::chat(&mut conn, id, false).await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            chat_columns!(),
+            " FROM chats WHERE parent_chat_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(id.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        rows::all(&rows, rows::chat)
+    }
+}

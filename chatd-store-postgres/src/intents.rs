@@ -1,0 +1,258 @@
+//! User intents. Each one locks the chat row (`FOR UPDATE`), asks the state machine, and
+//! applies its decision in the same transaction.
+
+use chatd_core::chat::StopRequest;
+use chatd_core::part::content_to_json;
+use chatd_core::status::{ChatStatus, MessageAction, Trigger, decide, resume_trigger};
+use chatd_core::store::{
+    BusyBehavior, Delivery, EditOutcome, Entity, MAX_QUEUED_MESSAGES, Result, SendMessage,
+    SendOutcome, StoreError,
+};
+use chatd_core::{
+    Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage, QueuedMessageId, Role, validate,
+};
+
+use crate::error::db;
+use crate::rows::{self, message_columns};
+use crate::{PostgresChatStore, tx};
+
+impl PostgresChatStore {
+    pub(crate) async fn send_message_tx(
+        &self,
+        id: ChatId,
+        send: SendMessage,
+    ) -> Result<SendOutcome> {
+        validate::user_content(&send.content)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let chat = tx::chat(&mut tx, id, true).await?;
+        if let Some(config) = send.model_config_id {
+            tx::live_model_config(&mut tx, config).await?;
+        }
+        let trigger = match send.busy {
+            BusyBehavior::Queue => Trigger::SendQueue,
+            BusyBehavior::Interrupt => Trigger::SendInterrupt,
+        };
+        let decision = decide(chat.status, trigger)?;
+        let delivery = match decision.message {
+            MessageAction::Queue => {
+                if tx::queue_len(&mut tx, id).await? >= MAX_QUEUED_MESSAGES {
+                    return Err(StoreError::QueueFull { max: MAX_QUEUED_MESSAGES });
+                }
+                let row = sqlx::query(
+                    "INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) \
+                     RETURNING id, chat_id, content, created_at",
+                )
+                .bind(id.0)
+                .bind(content_to_json(&send.content))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+                let queued = rows::queued(&row)?;
+                if let Some(config) = send.model_config_id {
+                    sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
+                        .bind(id.0)
+                        .bind(config.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                if let Some(kind) = decision.stop {
+                    tx::write_stop(
+                        &mut tx,
+                        id,
+                        StopRequest::merge(chat.stop_request, kind, Some(queued.id)),
+                    )
+                    .await?;
+                }
+                Delivery::Queued(queued)
+            }
+            MessageAction::Insert | MessageAction::None => {
+                let mut message = NewMessage::user(send.content);
+                message.model_config_id = send.model_config_id;
+                Delivery::Inserted(tx::insert_message(&mut tx, id, message).await?)
+            }
+        };
+        if !decision.keeps(chat.status) {
+            tx::write_status(&mut tx, id, decision.next, None).await?;
+        }
+        let chat = tx::chat(&mut tx, id, false).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(SendOutcome { chat, delivery })
+    }
+
+    pub(crate) async fn edit_message_tx(
+        &self,
+        id: ChatId,
+        message: MessageId,
+        content: Vec<Part>,
+    ) -> Result<EditOutcome> {
+        validate::user_content(&content)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let chat = tx::chat(&mut tx, id, true).await?;
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM chat_messages WHERE id = $1 AND chat_id = $2")
+                .bind(message.0)
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        match role.as_deref() {
+            None => return Err(StoreError::not_found(Entity::Message, message)),
+            Some(role) if role != Role::User.as_str() => {
+                return Err(StoreError::validation(
+                    "message_id",
+                    "Only user messages can be edited.",
+                ));
+            }
+            Some(_) => {}
+        }
+        let decision = decide(chat.status, Trigger::Edit)?;
+        let row = sqlx::query(concat!(
+            "UPDATE chat_messages SET content = $2 WHERE id = $1 RETURNING ",
+            message_columns!()
+        ))
+        .bind(message.0)
+        .bind(content_to_json(&content))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let edited = rows::message(&row)?;
+        let deleted_messages =
+            sqlx::query("DELETE FROM chat_messages WHERE chat_id = $1 AND id > $2")
+                .bind(id.0)
+                .bind(message.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        let deleted_queued = sqlx::query("DELETE FROM chat_queued_messages WHERE chat_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        tx::write_status(&mut tx, id, decision.next, None).await?;
+        let chat = tx::chat(&mut tx, id, false).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(EditOutcome {
+            chat,
+            message: edited,
+            deleted_messages: usize::try_from(deleted_messages).unwrap_or(usize::MAX),
+            deleted_queued: usize::try_from(deleted_queued).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// Applies a stop request or a direct status change, as decided for `trigger`.
+    pub(crate) async fn stop_or_transition_tx(&self, id: ChatId, trigger: Trigger) -> Result<Chat> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let chat = tx::chat(&mut tx, id, true).await?;
+        let decision = decide(chat.status, trigger)?;
+        if let Some(kind) = decision.stop {
+            tx::write_stop(&mut tx, id, StopRequest::merge(chat.stop_request, kind, None)).await?;
+        } else if !decision.keeps(chat.status) {
+            tx::write_status(&mut tx, id, decision.next, None).await?;
+        }
+        let chat = tx::chat(&mut tx, id, false).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(chat)
+    }
+
+    pub(crate) async fn resume_tx(&self, id: ChatId) -> Result<Chat> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let chat = tx::chat(&mut tx, id, true).await?;
+        let unanswered = tx::has_unanswered_message(&mut tx, id).await?;
+        let queued = tx::queue_len(&mut tx, id).await?;
+        let decision = decide(chat.status, resume_trigger(unanswered, queued))?;
+        let promoted = if decision.promote_queue_head {
+            tx::promote_from_queue(&mut tx, id, None).await?
+        } else {
+            None
+        };
+        let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
+        tx::write_status(&mut tx, id, next, None).await?;
+        let chat = tx::chat(&mut tx, id, false).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(chat)
+    }
+
+    pub(crate) async fn list_queued_query(&self, id: ChatId) -> Result<Vec<QueuedMessage>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        tx::chat(&mut conn, id, false).await?;
+        tx::queue(&mut conn, id).await
+    }
+
+    pub(crate) async fn promote_queued_tx(
+        &self,
+        id: ChatId,
+        queued: QueuedMessageId,
+    ) -> Result<SendOutcome> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let chat = tx::chat(&mut tx, id, true).await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM chat_queued_messages WHERE id = $1 AND chat_id = $2",
+        )
+        .bind(queued.0)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if exists.is_none() {
+            return Err(StoreError::not_found(Entity::QueuedMessage, queued));
+        }
+        let decision = decide(chat.status, Trigger::PromoteQueued)?;
+        let delivery = match (decision.message, decision.stop) {
+            (MessageAction::Insert, _) => {
+                match tx::promote_from_queue(&mut tx, id, Some(queued)).await? {
+                    Some(message) => Delivery::Inserted(message),
+                    None => return Err(StoreError::not_found(Entity::QueuedMessage, queued)),
+                }
+            }
+            (_, Some(kind)) => {
+                tx::write_stop(
+                    &mut tx,
+                    id,
+                    StopRequest::merge(chat.stop_request, kind, Some(queued)),
+                )
+                .await?;
+                Delivery::AfterStop
+            }
+            _ => Delivery::AfterStop,
+        };
+        if !decision.keeps(chat.status) {
+            tx::write_status(&mut tx, id, decision.next, None).await?;
+        }
+        let chat = tx::chat(&mut tx, id, false).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(SendOutcome { chat, delivery })
+    }
+
+    pub(crate) async fn delete_queued_tx(
+        &self,
+        id: ChatId,
+        queued: QueuedMessageId,
+    ) -> Result<Vec<QueuedMessage>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        tx::chat(&mut tx, id, true).await?;
+        let deleted =
+            sqlx::query("DELETE FROM chat_queued_messages WHERE id = $1 AND chat_id = $2")
+                .bind(queued.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::not_found(Entity::QueuedMessage, queued));
+        }
+        sqlx::query(
+            "UPDATE chats SET stop_promote_id = NULL WHERE id = $1 AND stop_promote_id = $2",
+        )
+        .bind(id.0)
+        .bind(queued.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let rest = tx::queue(&mut tx, id).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(rest)
+    }
+}

@@ -1,0 +1,99 @@
+//! Message reads and compaction writes.
+
+use chatd_core::status::{Trigger, decide};
+use chatd_core::store::{Compaction, Fence, MessageQuery, Result};
+use chatd_core::{ChatId, Message, NewMessage, Role, Visibility, validate};
+
+use crate::error::db;
+use crate::rows::{self, message_columns};
+use crate::{PostgresChatStore, query, tx};
+
+impl PostgresChatStore {
+    pub(crate) async fn list_messages_query(
+        &self,
+        chat: ChatId,
+        filter: MessageQuery,
+    ) -> Result<Vec<Message>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        tx::chat(&mut conn, chat, false).await?;
+        let (sql, values) = query::list_messages(chat, filter);
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        rows::all(&rows, rows::message)
+    }
+
+    /// SPEC §5, in one statement: the latest boundary comes from a partial index scanned
+    /// backwards, the system rows from another partial index, and the tail from a range
+    /// scan of `(chat_id, id)` starting at the boundary — nothing reads the history before
+    /// the boundary.
+    pub(crate) async fn prompt_messages_query(&self, chat: ChatId) -> Result<Vec<Message>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        tx::chat(&mut conn, chat, false).await?;
+        let rows = sqlx::query(concat!(
+            "WITH boundary AS (",
+            "  SELECT COALESCE(MAX(id), 0) AS boundary_id FROM (",
+            "    SELECT id FROM chat_messages WHERE chat_id = $1 AND compressed = TRUE ",
+            "    AND role = 'system' AND visibility IN ('model', 'both') ORDER BY id DESC LIMIT 1",
+            "  ) latest",
+            ") ",
+            "SELECT ",
+            message_columns!(),
+            " FROM chat_messages, boundary ",
+            "WHERE chat_id = $1 AND compressed = FALSE AND role = 'system' AND id < boundary_id ",
+            "UNION ALL ",
+            "SELECT ",
+            message_columns!(),
+            " FROM chat_messages, boundary ",
+            "WHERE chat_id = $1 AND id = boundary_id ",
+            "UNION ALL ",
+            "SELECT ",
+            message_columns!(),
+            " FROM chat_messages, boundary ",
+            "WHERE chat_id = $1 AND id > boundary_id AND compressed = FALSE ",
+            "AND visibility IN ('model', 'both') ",
+            "ORDER BY id"
+        ))
+        .bind(chat.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        rows::all(&rows, rows::message)
+    }
+
+    pub(crate) async fn write_compaction_tx(
+        &self,
+        fence: Fence,
+        compaction: Compaction,
+    ) -> Result<Vec<Message>> {
+        validate::compaction(&compaction)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        match fence {
+            Fence::Lease(lease) => {
+                tx::fenced_chat(&mut tx, &lease).await?;
+            }
+            Fence::Idle(chat) => {
+                let current = tx::chat(&mut tx, chat, true).await?;
+                decide(current.status, Trigger::Compact)?;
+            }
+        }
+        let with_config = |message: NewMessage| match compaction.model_config_id {
+            Some(id) => message.with_model_config(id),
+            None => message,
+        };
+        let rows = vec![
+            with_config(
+                NewMessage::new(Role::System, compaction.boundary)
+                    .with_visibility(Visibility::Model),
+            ),
+            with_config(
+                NewMessage::assistant(vec![compaction.call]).with_visibility(Visibility::User),
+            ),
+            with_config(NewMessage::tool(compaction.result).with_visibility(Visibility::User)),
+        ];
+        let written = tx::insert_messages(&mut tx, fence.chat_id(), rows, true).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(written)
+    }
+}

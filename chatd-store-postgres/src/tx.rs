@@ -1,0 +1,299 @@
+//! Building blocks shared by the intents, each taking the intent's transaction.
+
+use chatd_core::chat::StopRequest;
+use chatd_core::part::content_to_json;
+use chatd_core::status::ChatStatus;
+use chatd_core::store::{Entity, Lease, Result, StoreError};
+use chatd_core::{Chat, ChatId, Message, NewMessage, QueuedMessageId};
+use sqlx::PgConnection;
+
+use crate::error::db;
+use crate::rows::{self, chat_columns};
+
+/// Reads a chat, optionally locking its row for the rest of the transaction.
+pub(crate) async fn chat(conn: &mut PgConnection, id: ChatId, lock: bool) -> Result<Chat> {
+    let sql = if lock {
+        concat!("SELECT ", chat_columns!(), " FROM chats WHERE id = $1 FOR UPDATE")
+    } else {
+        concat!("SELECT ", chat_columns!(), " FROM chats WHERE id = $1")
+    };
+    let row = sqlx::query(sql).bind(id.0).fetch_optional(&mut *conn).await.map_err(db)?;
+    match row {
+        Some(row) => rows::chat(&row),
+        None => Err(StoreError::not_found(Entity::Chat, id)),
+    }
+}
+
+/// Locks the chat and checks that `lease` is current.
+pub(crate) async fn fenced_chat(conn: &mut PgConnection, lease: &Lease) -> Result<Chat> {
+    match chat(conn, lease.chat_id, true).await {
+        Ok(chat) if chat.lease() == Some(*lease) => Ok(chat),
+        Ok(_) | Err(StoreError::NotFound { .. }) => {
+            Err(StoreError::LeaseLost { chat_id: lease.chat_id })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The rows of a multi-row insert as parallel arrays, bound as `$2..=$12` and expanded by
+/// [`unnest_messages!`] into a row source `r` in input order.
+pub(crate) struct MessageArrays {
+    roles: Vec<&'static str>,
+    contents: Vec<serde_json::Value>,
+    visibilities: Vec<&'static str>,
+    configs: Vec<Option<uuid::Uuid>>,
+    tokens: [Vec<Option<i64>>; 6],
+    limits: Vec<Option<i64>>,
+    /// The last model config named by a row, for `chats.last_model_config_id`.
+    pub(crate) last_config: Option<chatd_core::ModelConfigId>,
+}
+
+impl MessageArrays {
+    pub(crate) fn new(messages: &[NewMessage]) -> Self {
+        let mut arrays = MessageArrays {
+            roles: Vec::with_capacity(messages.len()),
+            contents: Vec::with_capacity(messages.len()),
+            visibilities: Vec::with_capacity(messages.len()),
+            configs: Vec::with_capacity(messages.len()),
+            tokens: Default::default(),
+            limits: Vec::with_capacity(messages.len()),
+            last_config: messages.iter().rev().find_map(|m| m.model_config_id),
+        };
+        for message in messages {
+            arrays.roles.push(message.role.as_str());
+            arrays.contents.push(content_to_json(&message.content));
+            arrays.visibilities.push(message.visibility.as_str());
+            arrays.configs.push(message.model_config_id.map(|c| c.0));
+            let usage = message.usage;
+            let values = usage.map(|u| {
+                [
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.total_tokens,
+                    u.reasoning_tokens,
+                    u.cache_creation_tokens,
+                    u.cache_read_tokens,
+                ]
+            });
+            for (index, column) in arrays.tokens.iter_mut().enumerate() {
+                column.push(values.map(|v| v[index]));
+            }
+            arrays.limits.push(message.context_limit);
+        }
+        arrays
+    }
+
+    /// Binds the arrays as the next eleven parameters (`$2..=$12` after the chat id).
+    pub(crate) fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let [input, output, total, reasoning, cache_creation, cache_read] = self.tokens;
+        query
+            .bind(self.roles)
+            .bind(self.contents)
+            .bind(self.visibilities)
+            .bind(self.configs)
+            .bind(input)
+            .bind(output)
+            .bind(total)
+            .bind(reasoning)
+            .bind(cache_creation)
+            .bind(cache_read)
+            .bind(self.limits)
+    }
+}
+
+/// `INSERT INTO chat_messages` from the [`MessageArrays`] parameters `$2..=$12`, with the chat
+/// id and `compressed` taken from the given SQL expressions, in input order.
+macro_rules! insert_messages_sql {
+    ($chat:literal, $compressed:literal, $from:literal) => {
+        concat!(
+            "INSERT INTO chat_messages (chat_id, role, content, visibility, model_config_id, \
+             input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens, \
+             cache_read_tokens, context_limit, compressed) \
+             SELECT ", $chat, ", r.role, r.content, r.visibility::chat_message_visibility, r.config, \
+             r.input, r.output, r.total, r.reasoning, r.cache_creation, r.cache_read, r.context_limit, ",
+            $compressed,
+            " FROM ", $from, " UNNEST($2::text[], $3::jsonb[], $4::text[], $5::uuid[], $6::bigint[], \
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[]) \
+             WITH ORDINALITY AS r(role, content, visibility, config, input, output, total, reasoning, \
+             cache_creation, cache_read, context_limit, ord) \
+             ORDER BY r.ord RETURNING ",
+            $crate::rows::message_columns!()
+        )
+    };
+}
+pub(crate) use insert_messages_sql;
+
+/// Inserts messages in order (one statement) and moves `last_model_config_id` to the last
+/// one that names a config.
+pub(crate) async fn insert_messages(
+    conn: &mut PgConnection,
+    chat: ChatId,
+    messages: Vec<NewMessage>,
+    compressed: bool,
+) -> Result<Vec<Message>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let arrays = MessageArrays::new(&messages);
+    let last_config = arrays.last_config;
+    let query = sqlx::query(insert_messages_sql!("$1", "$13", "")).bind(chat.0);
+    let rows = arrays.bind(query).bind(compressed).fetch_all(&mut *conn).await.map_err(db)?;
+    let mut inserted = rows::all(&rows, rows::message)?;
+    inserted.sort_by_key(|m| m.id);
+    if let Some(config) = last_config {
+        sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
+            .bind(chat.0)
+            .bind(config.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(inserted)
+}
+
+/// Inserts one message.
+pub(crate) async fn insert_message(
+    conn: &mut PgConnection,
+    chat: ChatId,
+    message: NewMessage,
+) -> Result<Message> {
+    insert_messages(conn, chat, vec![message], false)
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::backend("INSERT returned no row"))
+}
+
+/// Writes a status with the state machine's invariants: `updated_at = now()`, ownership,
+/// stop request and part log only while running, `last_error` only while in error.
+pub(crate) async fn write_status(
+    conn: &mut PgConnection,
+    chat: ChatId,
+    next: ChatStatus,
+    last_error: Option<String>,
+) -> Result<()> {
+    if next == ChatStatus::Running {
+        sqlx::query(
+            "UPDATE chats SET status = $2::chat_status, updated_at = now(), last_error = NULL \
+             WHERE id = $1",
+        )
+        .bind(chat.0)
+        .bind(next.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        return Ok(());
+    }
+    let last_error = if next == ChatStatus::Error { last_error } else { None };
+    sqlx::query(
+        "WITH parts AS (DELETE FROM chat_stream_parts WHERE chat_id = $1) \
+         UPDATE chats SET status = $2::chat_status, updated_at = now(), last_error = $3, \
+         worker_id = NULL, started_at = NULL, heartbeat_at = NULL, stop_request = NULL, \
+         stop_promote_id = NULL WHERE id = $1",
+    )
+    .bind(chat.0)
+    .bind(next.as_str())
+    .bind(last_error)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Records a stop request for the running turn.
+pub(crate) async fn write_stop(
+    conn: &mut PgConnection,
+    chat: ChatId,
+    stop: StopRequest,
+) -> Result<()> {
+    sqlx::query("UPDATE chats SET stop_request = $2, stop_promote_id = $3 WHERE id = $1")
+        .bind(chat.0)
+        .bind(stop.kind.as_str())
+        .bind(stop.promote.map(|id| id.0))
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Moves a queued message (the preferred one if still queued, else the head) into history.
+pub(crate) async fn promote_from_queue(
+    conn: &mut PgConnection,
+    chat: ChatId,
+    preferred: Option<QueuedMessageId>,
+) -> Result<Option<Message>> {
+    let row = sqlx::query(
+        "DELETE FROM chat_queued_messages WHERE id = ( \
+           SELECT id FROM chat_queued_messages WHERE chat_id = $1 \
+           ORDER BY (id IS NOT DISTINCT FROM $2) DESC, id LIMIT 1) \
+         RETURNING content",
+    )
+    .bind(chat.0)
+    .bind(preferred.map(|id| id.0))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else { return Ok(None) };
+    let content: serde_json::Value = sqlx::Row::try_get(&row, "content").map_err(db)?;
+    let content = chatd_core::part::content_from_json(content)
+        .map_err(|err| crate::error::corrupt("chat_queued_messages.content", err))?;
+    Ok(Some(insert_message(conn, chat, NewMessage::user(content)).await?))
+}
+
+/// Whether the last model-visible, non-system message is a user message.
+pub(crate) async fn has_unanswered_message(conn: &mut PgConnection, chat: ChatId) -> Result<bool> {
+    let role: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM chat_messages WHERE chat_id = $1 AND role <> 'system' \
+         AND visibility IN ('model', 'both') ORDER BY id DESC LIMIT 1",
+    )
+    .bind(chat.0)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(role.as_deref() == Some("user"))
+}
+
+/// How many messages are queued.
+pub(crate) async fn queue_len(conn: &mut PgConnection, chat: ChatId) -> Result<usize> {
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM chat_queued_messages WHERE chat_id = $1")
+            .bind(chat.0)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+    Ok(usize::try_from(count).unwrap_or(usize::MAX))
+}
+
+/// The chat's queue, FIFO.
+pub(crate) async fn queue(
+    conn: &mut PgConnection,
+    chat: ChatId,
+) -> Result<Vec<chatd_core::QueuedMessage>> {
+    let rows = sqlx::query(
+        "SELECT id, chat_id, content, created_at FROM chat_queued_messages WHERE chat_id = $1 ORDER BY id",
+    )
+    .bind(chat.0)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    rows::all(&rows, rows::queued)
+}
+
+/// Checks that a model config exists and is not deleted.
+pub(crate) async fn live_model_config(
+    conn: &mut PgConnection,
+    id: chatd_core::ModelConfigId,
+) -> Result<()> {
+    let live: Option<bool> =
+        sqlx::query_scalar("SELECT NOT deleted FROM chat_model_configs WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    match live {
+        Some(true) => Ok(()),
+        _ => Err(StoreError::not_found(Entity::ModelConfig, id)),
+    }
+}
