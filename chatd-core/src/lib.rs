@@ -38,6 +38,7 @@
 pub mod call_options;
 pub mod chat;
 pub mod diff_status;
+pub mod feed;
 pub mod ids;
 pub mod message;
 pub mod model_config;
@@ -55,6 +56,7 @@ pub mod testing;
 pub use call_options::CallOptions;
 pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, NewChat, Page, StopRequest};
 pub use diff_status::{DiffReference, DiffRefresh, DiffStatus};
+pub use feed::{ChangeFeed, ChangeHint, ChangeKind};
 pub use ids::{
     ChatId, MessageId, ModelConfigId, ProviderId, QueuedMessageId, UserId, WorkerId,
     WorkspaceAgentId, WorkspaceId,

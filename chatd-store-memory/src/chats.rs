@@ -8,7 +8,8 @@ use chatd_core::status::ChatStatus;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::title::auto_title;
 use chatd_core::{
-    Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage, Page, validate,
+    ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage, Page,
+    validate,
 };
 
 use crate::state::{ChatEntry, State, now};
@@ -71,6 +72,10 @@ impl State {
         if let Some(prompt) = new.system_prompt.filter(|p| !p.trim().is_empty()) {
             self.insert_message(id, NewMessage::system(prompt), at, false)?;
         }
+        self.hint(id, ChangeKind::Chat);
+        if new.message.is_some() {
+            self.hint(id, ChangeKind::Pending);
+        }
         if let Some(content) = new.message {
             self.insert_message(
                 id,
@@ -131,7 +136,9 @@ impl State {
             chat.workspace_agent_id = agent;
         }
         chat.updated_at = now();
-        Ok(chat.clone())
+        let chat = chat.clone();
+        self.hint(id, ChangeKind::Chat);
+        Ok(chat)
     }
 
     /// The chat and, for a root, every descendant.
@@ -157,6 +164,7 @@ impl State {
                 entry.chat.archived = archived;
                 entry.chat.updated_at = at;
             }
+            self.hint(*chat_id, ChangeKind::Chat);
         }
         Ok(ids)
     }
@@ -165,6 +173,7 @@ impl State {
         let entry =
             self.chats.remove(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))?;
         self.idx.remove_chat(&entry.chat);
+        self.hint(id, ChangeKind::Deleted);
         if let Some(parent) = entry.chat.parent_chat_id.and_then(|p| self.chats.get_mut(&p)) {
             parent.children.retain(|child| *child != id);
         }

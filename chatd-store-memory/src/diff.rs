@@ -50,7 +50,9 @@ impl State {
         }
         row.stale_at = at;
         row.updated_at = at;
-        Ok(row.clone())
+        let row = row.clone();
+        self.hint(chat, chatd_core::ChangeKind::Diff);
+        Ok(row)
     }
 
     pub(crate) fn upsert_diff_refresh(
@@ -70,7 +72,9 @@ impl State {
         row.refreshed_at = Some(at);
         row.stale_at = refresh.stale_at;
         row.updated_at = at;
-        Ok(row.clone())
+        let row = row.clone();
+        self.hint(chat, chatd_core::ChangeKind::Diff);
+        Ok(row)
     }
 
     pub(crate) fn claim_stale_diff_statuses(

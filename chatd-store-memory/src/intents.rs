@@ -7,7 +7,8 @@ use chatd_core::store::{
     SendOutcome, StoreError,
 };
 use chatd_core::{
-    Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage, QueuedMessageId, Role, validate,
+    ChangeKind, Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage, QueuedMessageId, Role,
+    validate,
 };
 
 use crate::state::{State, now};
@@ -34,6 +35,7 @@ impl State {
                 if let Some(kind) = decision.stop {
                     entry.chat.stop_request =
                         Some(StopRequest::merge(entry.chat.stop_request, kind, Some(queued.id)));
+                    self.hint(id, ChangeKind::Chat);
                 }
                 Delivery::Queued(queued)
             }
@@ -61,6 +63,7 @@ impl State {
         let queued =
             QueuedMessage { id: self.seq.next_queued(), chat_id: id, content, created_at: at };
         self.entry_mut(id)?.queue.push_back(queued.clone());
+        self.hint(id, ChangeKind::Queue);
         Ok(queued)
     }
 
@@ -88,6 +91,10 @@ impl State {
         entry.queue.clear();
         entry.parts.clear();
         let edited = entry.messages[index].clone();
+        self.hint(id, ChangeKind::Messages);
+        if deleted_queued > 0 {
+            self.hint(id, ChangeKind::Queue);
+        }
         self.set_status(id, decision.next, None, at)?;
         Ok(EditOutcome { chat: self.chat(id)?, message: edited, deleted_messages, deleted_queued })
     }
@@ -98,6 +105,7 @@ impl State {
         let entry = self.entry_mut(id)?;
         if let Some(kind) = decision.stop {
             entry.chat.stop_request = Some(StopRequest::merge(entry.chat.stop_request, kind, None));
+            self.hint(id, ChangeKind::Chat);
         } else if !decision.keeps(entry.chat.status) {
             self.set_status(id, decision.next, None, now())?;
         }
@@ -151,6 +159,7 @@ impl State {
                 let entry = self.entry_mut(id)?;
                 entry.chat.stop_request =
                     Some(StopRequest::merge(entry.chat.stop_request, kind, Some(queued)));
+                self.hint(id, ChangeKind::Chat);
                 Delivery::AfterStop
             }
             _ => Delivery::AfterStop,
@@ -178,6 +187,8 @@ impl State {
         {
             stop.promote = None;
         }
-        Ok(entry.queue.iter().cloned().collect())
+        let rest = entry.queue.iter().cloned().collect();
+        self.hint(id, ChangeKind::Queue);
+        Ok(rest)
     }
 }

@@ -46,6 +46,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chatd_core::feed::{BroadcastFeed, ChangeFeed};
 use chatd_core::store::{
     ChatStore, Compaction, EditOutcome, Fence, Lease, LeaseStatus, MessageQuery, NewPart,
     PartPosition, PartRecord, Result, SendMessage, SendOutcome, Step,
@@ -63,6 +64,7 @@ use crate::state::State;
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryChatStore {
     state: Arc<Mutex<State>>,
+    feed: BroadcastFeed,
 }
 
 impl InMemoryChatStore {
@@ -72,12 +74,28 @@ impl InMemoryChatStore {
         Self::default()
     }
 
-    /// Runs `f` under the store's lock. A panic in an earlier critical section cannot leave
-    /// half-applied state behind (operations validate before mutating), so a poisoned lock
-    /// is recovered rather than propagated.
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut state)
+    /// The store's change feed: every successful intent announces itself here.
+    #[must_use]
+    pub fn feed(&self) -> BroadcastFeed {
+        self.feed.clone()
+    }
+
+    /// Runs `f` under the store's lock, then publishes the hints it recorded if it
+    /// succeeded (a failed operation changed nothing and announces nothing). A panic in an
+    /// earlier critical section cannot leave half-applied state behind (operations validate
+    /// before mutating), so a poisoned lock is recovered rather than propagated.
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        let (result, hints) = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let result = f(&mut state);
+            (result, std::mem::take(&mut state.outbox))
+        };
+        if result.is_ok() {
+            for hint in hints {
+                self.feed.publish(hint);
+            }
+        }
+        result
     }
 }
 
@@ -92,7 +110,7 @@ impl ChatStore for InMemoryChatStore {
     }
 
     async fn list_chats(&self, filter: ChatFilter) -> Result<Page<Chat>> {
-        Ok(self.with(|s| s.list_chats(&filter)))
+        self.with(|s| Ok(s.list_chats(&filter)))
     }
 
     async fn update_chat(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
@@ -169,7 +187,7 @@ impl ChatStore for InMemoryChatStore {
     }
 
     async fn heartbeat(&self, worker: WorkerId, leases: &[Lease]) -> Result<Vec<LeaseStatus>> {
-        Ok(self.with(|s| s.heartbeat(worker, leases)))
+        self.with(|s| Ok(s.heartbeat(worker, leases)))
     }
 
     async fn commit_step(&self, lease: &Lease, step: Step) -> Result<Vec<Message>> {
@@ -213,7 +231,7 @@ impl ChatStore for InMemoryChatStore {
     }
 
     async fn list_providers(&self) -> Result<Vec<ProviderConfig>> {
-        Ok(self.with(|s| s.providers.values().cloned().collect()))
+        self.with(|s| Ok(s.providers.values().cloned().collect()))
     }
 
     async fn delete_provider(&self, kind: ProviderKind) -> Result<()> {
@@ -241,11 +259,11 @@ impl ChatStore for InMemoryChatStore {
     }
 
     async fn list_model_configs(&self, include_disabled: bool) -> Result<Vec<ModelConfig>> {
-        Ok(self.with(|s| s.list_model_configs(include_disabled)))
+        self.with(|s| Ok(s.list_model_configs(include_disabled)))
     }
 
     async fn default_model_config(&self) -> Result<Option<ModelConfig>> {
-        Ok(self.with(|s| s.default_model_config()))
+        self.with(|s| Ok(s.default_model_config()))
     }
 
     async fn get_diff_status(&self, chat: ChatId) -> Result<Option<DiffStatus>> {
@@ -264,11 +282,15 @@ impl ChatStore for InMemoryChatStore {
         self.with(|s| s.upsert_diff_refresh(chat, refresh))
     }
 
+    async fn change_feed(&self) -> Result<Arc<dyn ChangeFeed>> {
+        Ok(Arc::new(self.feed.clone()))
+    }
+
     async fn claim_stale_diff_statuses(
         &self,
         limit: usize,
         hold_for: Duration,
     ) -> Result<Vec<DiffStatus>> {
-        Ok(self.with(|s| s.claim_stale_diff_statuses(limit, hold_for)))
+        self.with(|s| Ok(s.claim_stale_diff_statuses(limit, hold_for)))
     }
 }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use chatd_core::status::{ChatStatus, Decision, Trigger, decide};
 use chatd_core::store::{Entity, Lease, PartRecord, Result, StoreError};
+use chatd_core::{ChangeHint, ChangeKind};
 use chatd_core::{
     Chat, ChatId, DiffStatus, Message, MessageId, ModelConfig, ModelConfigId, NewMessage,
     ProviderConfig, ProviderKind, QueuedMessage, Role, UserId,
@@ -133,6 +134,8 @@ pub(crate) struct State {
     pub(crate) seq: Sequences,
     pub(crate) providers: BTreeMap<ProviderKind, ProviderConfig>,
     pub(crate) model_configs: HashMap<ModelConfigId, ModelConfig>,
+    /// Hints of the operation in progress, published when it succeeds.
+    pub(crate) outbox: Vec<ChangeHint>,
 }
 
 impl State {
@@ -186,6 +189,7 @@ impl State {
     ) -> Result<()> {
         let State { chats, idx, .. } = self;
         let entry = chats.get_mut(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))?;
+        let was = entry.chat.status;
         idx.untrack_status(&entry.chat);
         let chat = &mut entry.chat;
         chat.status = next;
@@ -200,6 +204,10 @@ impl State {
         }
         chat.last_error = if next == ChatStatus::Error { last_error } else { None };
         idx.track_status(chat);
+        self.outbox.push(ChangeHint::new(id, ChangeKind::Chat));
+        if next == ChatStatus::Pending && was != ChatStatus::Pending {
+            self.outbox.push(ChangeHint::new(id, ChangeKind::Pending));
+        }
         Ok(())
     }
 
@@ -232,6 +240,7 @@ impl State {
             entry.system_rows.push(entry.messages.len());
         }
         entry.messages.push(message.clone());
+        self.outbox.push(ChangeHint::new(id, ChangeKind::Messages).at(message.id));
         Ok(message)
     }
 
@@ -249,8 +258,14 @@ impl State {
             .or(if entry.queue.is_empty() { None } else { Some(0) });
         let Some(position) = position else { return Ok(None) };
         let Some(queued) = entry.queue.remove(position) else { return Ok(None) };
+        self.outbox.push(ChangeHint::new(id, ChangeKind::Queue));
         let message = self.insert_message(id, NewMessage::user(queued.content), at, false)?;
         Ok(Some(message))
+    }
+
+    /// Records a hint for the operation in progress.
+    pub(crate) fn hint(&mut self, chat: ChatId, kind: ChangeKind) {
+        self.outbox.push(ChangeHint::new(chat, kind));
     }
 
     pub(crate) fn chat(&self, id: ChatId) -> Result<Chat> {

@@ -129,12 +129,19 @@ impl State {
             last = Some(part.position);
         }
         let at = now();
+        let last = last;
         entry.parts.extend(parts.into_iter().map(|part| PartRecord {
             chat_id: lease.chat_id,
             position: part.position,
             payload: part.payload,
             created_at: at,
         }));
+        if let Some(last) = last {
+            self.outbox.push(
+                chatd_core::ChangeHint::new(lease.chat_id, chatd_core::ChangeKind::Parts)
+                    .at(format_args!("{}.{}", last.episode, last.seq)),
+            );
+        }
         Ok(())
     }
 

@@ -47,3 +47,6 @@ CREATE UNLOGGED TABLE chat_stream_parts (
     created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
     PRIMARY KEY (chat_id, episode, seq)
 );
+
+-- The change feed's poll fallback finds chats changed since its last tick.
+CREATE INDEX idx_chats_updated_at ON chats(updated_at);

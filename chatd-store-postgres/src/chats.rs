@@ -5,7 +5,8 @@ use chatd_core::status::ChatStatus;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::title::auto_title;
 use chatd_core::{
-    Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage, Page, validate,
+    ChangeHint, ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage,
+    Page, validate,
 };
 
 use crate::error::db;
@@ -16,6 +17,7 @@ impl PostgresChatStore {
     pub(crate) async fn create_chat_tx(&self, new: NewChat) -> Result<Chat> {
         validate::new_chat(&new)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let model_config_id = match new.model_config_id {
             Some(id) => {
                 tx::live_model_config(&mut tx, id).await?;
@@ -65,6 +67,10 @@ impl PostgresChatStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        hints.push(ChangeHint::new(id, ChangeKind::Chat));
+        if new.message.is_some() {
+            hints.push(ChangeHint::new(id, ChangeKind::Pending));
+        }
         let mut first = Vec::new();
         if let Some(prompt) = new.system_prompt.filter(|p| !p.trim().is_empty()) {
             first.push(NewMessage::system(prompt));
@@ -72,8 +78,9 @@ impl PostgresChatStore {
         if let Some(content) = new.message {
             first.push(NewMessage::user(content).with_model_config(model_config_id));
         }
-        tx::insert_messages(&mut tx, id, first, false).await?;
+        tx::insert_messages(&mut tx, &mut hints, id, first, false).await?;
         let chat = tx::chat(&mut tx, id, false).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(chat)
     }
@@ -98,23 +105,27 @@ impl PostgresChatStore {
     pub(crate) async fn update_chat_tx(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
         let title = update.title.as_deref().map(validate::title).transpose()?;
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let current = tx::chat(&mut tx, id, true).await?;
         if let (Some(expected), Some(_)) = (&update.expected_title, &title)
             && &current.title != expected
         {
             return Ok(current);
         }
+        hints.push(ChangeHint::new(id, ChangeKind::Chat));
         let (sql, values) = query::update_chat(id, title, &update);
         let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
         let chat = rows::chat(&row)?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(chat)
     }
 
     pub(crate) async fn set_archived_tx(&self, id: ChatId, archived: bool) -> Result<Vec<ChatId>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let rows: Vec<uuid::Uuid> = sqlx::query_scalar(
             "WITH target AS (SELECT id, parent_chat_id IS NULL AS is_root FROM chats WHERE id = $1) \
              UPDATE chats SET archived = $2, updated_at = now() \
@@ -123,7 +134,7 @@ impl PostgresChatStore {
         )
         .bind(id.0)
         .bind(archived)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
         if rows.is_empty() {
@@ -132,18 +143,25 @@ impl PostgresChatStore {
         let mut ids: Vec<ChatId> = rows.into_iter().map(ChatId).collect();
         // The chat itself first, then its tree in creation order (ids are time-ordered).
         ids.sort_by_key(|chat| (*chat != id, *chat));
+        let hints: tx::Hints =
+            ids.iter().map(|chat| ChangeHint::new(*chat, ChangeKind::Chat)).collect();
+        tx::notify(&mut tx, &hints).await?;
+        tx.commit().await.map_err(db)?;
         Ok(ids)
     }
 
     pub(crate) async fn delete_chat_tx(&self, id: ChatId) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let deleted = sqlx::query("DELETE FROM chats WHERE id = $1")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::not_found(Entity::Chat, id));
         }
+        tx::notify(&mut tx, &vec![ChangeHint::new(id, ChangeKind::Deleted)]).await?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chatd_core::store::Result;
-use chatd_core::{ChatId, DiffReference, DiffRefresh, DiffStatus};
+use chatd_core::{ChangeHint, ChangeKind, ChatId, DiffReference, DiffRefresh, DiffStatus};
 
 use crate::error::db;
 use crate::rows::{self, diff_columns};
@@ -31,6 +31,7 @@ impl PostgresChatStore {
         reference: DiffReference,
     ) -> Result<DiffStatus> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         tx::chat(&mut tx, chat, false).await?;
         let url = reference.url.filter(|u| !u.trim().is_empty());
         let row = sqlx::query(concat!(
@@ -52,6 +53,8 @@ impl PostgresChatStore {
         .await
         .map_err(db)?;
         let status = rows::diff(&row)?;
+        hints.push(ChangeHint::new(chat, ChangeKind::Diff));
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(status)
     }
@@ -62,6 +65,7 @@ impl PostgresChatStore {
         refresh: DiffRefresh,
     ) -> Result<DiffStatus> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         tx::chat(&mut tx, chat, false).await?;
         let row = sqlx::query(concat!(
             "INSERT INTO chat_diff_statuses (chat_id, url, pull_request_state, changes_requested, \
@@ -85,6 +89,8 @@ impl PostgresChatStore {
         .await
         .map_err(db)?;
         let status = rows::diff(&row)?;
+        hints.push(ChangeHint::new(chat, ChangeKind::Diff));
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(status)
     }

@@ -9,7 +9,8 @@ use chatd_core::store::{
     SendOutcome, StoreError,
 };
 use chatd_core::{
-    Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage, QueuedMessageId, Role, validate,
+    ChangeHint, ChangeKind, Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage,
+    QueuedMessageId, Role, validate,
 };
 
 use crate::error::db;
@@ -24,6 +25,7 @@ impl PostgresChatStore {
     ) -> Result<SendOutcome> {
         validate::user_content(&send.content)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
         if let Some(config) = send.model_config_id {
             tx::live_model_config(&mut tx, config).await?;
@@ -48,6 +50,7 @@ impl PostgresChatStore {
                 .await
                 .map_err(db)?;
                 let queued = rows::queued(&row)?;
+                hints.push(ChangeHint::new(id, ChangeKind::Queue));
                 if let Some(config) = send.model_config_id {
                     sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
                         .bind(id.0)
@@ -59,6 +62,7 @@ impl PostgresChatStore {
                 if let Some(kind) = decision.stop {
                     tx::write_stop(
                         &mut tx,
+                        &mut hints,
                         id,
                         StopRequest::merge(chat.stop_request, kind, Some(queued.id)),
                     )
@@ -69,13 +73,14 @@ impl PostgresChatStore {
             MessageAction::Insert | MessageAction::None => {
                 let mut message = NewMessage::user(send.content);
                 message.model_config_id = send.model_config_id;
-                Delivery::Inserted(tx::insert_message(&mut tx, id, message).await?)
+                Delivery::Inserted(tx::insert_message(&mut tx, &mut hints, id, message).await?)
             }
         };
         if !decision.keeps(chat.status) {
-            tx::write_status(&mut tx, id, decision.next, None).await?;
+            tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         }
         let chat = tx::chat(&mut tx, id, false).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(SendOutcome { chat, delivery })
     }
@@ -88,6 +93,7 @@ impl PostgresChatStore {
     ) -> Result<EditOutcome> {
         validate::user_content(&content)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
         let role: Option<String> =
             sqlx::query_scalar("SELECT role FROM chat_messages WHERE id = $1 AND chat_id = $2")
@@ -117,6 +123,7 @@ impl PostgresChatStore {
         .await
         .map_err(db)?;
         let edited = rows::message(&row)?;
+        hints.push(ChangeHint::new(id, ChangeKind::Messages).at(edited.id));
         let deleted_messages =
             sqlx::query("DELETE FROM chat_messages WHERE chat_id = $1 AND id > $2")
                 .bind(id.0)
@@ -131,8 +138,12 @@ impl PostgresChatStore {
             .await
             .map_err(db)?
             .rows_affected();
-        tx::write_status(&mut tx, id, decision.next, None).await?;
+        if deleted_queued > 0 {
+            hints.push(ChangeHint::new(id, ChangeKind::Queue));
+        }
+        tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         let chat = tx::chat(&mut tx, id, false).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(EditOutcome {
             chat,
@@ -145,32 +156,42 @@ impl PostgresChatStore {
     /// Applies a stop request or a direct status change, as decided for `trigger`.
     pub(crate) async fn stop_or_transition_tx(&self, id: ChatId, trigger: Trigger) -> Result<Chat> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
         let decision = decide(chat.status, trigger)?;
         if let Some(kind) = decision.stop {
-            tx::write_stop(&mut tx, id, StopRequest::merge(chat.stop_request, kind, None)).await?;
+            tx::write_stop(
+                &mut tx,
+                &mut hints,
+                id,
+                StopRequest::merge(chat.stop_request, kind, None),
+            )
+            .await?;
         } else if !decision.keeps(chat.status) {
-            tx::write_status(&mut tx, id, decision.next, None).await?;
+            tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         }
         let chat = tx::chat(&mut tx, id, false).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(chat)
     }
 
     pub(crate) async fn resume_tx(&self, id: ChatId) -> Result<Chat> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
         let unanswered = tx::has_unanswered_message(&mut tx, id).await?;
         let queued = tx::queue_len(&mut tx, id).await?;
         let decision = decide(chat.status, resume_trigger(unanswered, queued))?;
         let promoted = if decision.promote_queue_head {
-            tx::promote_from_queue(&mut tx, id, None).await?
+            tx::promote_from_queue(&mut tx, &mut hints, id, None).await?
         } else {
             None
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
-        tx::write_status(&mut tx, id, next, None).await?;
+        tx::write_status(&mut tx, &mut hints, id, next, None).await?;
         let chat = tx::chat(&mut tx, id, false).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(chat)
     }
@@ -187,6 +208,7 @@ impl PostgresChatStore {
         queued: QueuedMessageId,
     ) -> Result<SendOutcome> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
         let exists: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM chat_queued_messages WHERE id = $1 AND chat_id = $2",
@@ -202,7 +224,7 @@ impl PostgresChatStore {
         let decision = decide(chat.status, Trigger::PromoteQueued)?;
         let delivery = match (decision.message, decision.stop) {
             (MessageAction::Insert, _) => {
-                match tx::promote_from_queue(&mut tx, id, Some(queued)).await? {
+                match tx::promote_from_queue(&mut tx, &mut hints, id, Some(queued)).await? {
                     Some(message) => Delivery::Inserted(message),
                     None => return Err(StoreError::not_found(Entity::QueuedMessage, queued)),
                 }
@@ -210,6 +232,7 @@ impl PostgresChatStore {
             (_, Some(kind)) => {
                 tx::write_stop(
                     &mut tx,
+                    &mut hints,
                     id,
                     StopRequest::merge(chat.stop_request, kind, Some(queued)),
                 )
@@ -219,9 +242,10 @@ impl PostgresChatStore {
             _ => Delivery::AfterStop,
         };
         if !decision.keeps(chat.status) {
-            tx::write_status(&mut tx, id, decision.next, None).await?;
+            tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         }
         let chat = tx::chat(&mut tx, id, false).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(SendOutcome { chat, delivery })
     }
@@ -232,6 +256,7 @@ impl PostgresChatStore {
         queued: QueuedMessageId,
     ) -> Result<Vec<QueuedMessage>> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         tx::chat(&mut tx, id, true).await?;
         let deleted =
             sqlx::query("DELETE FROM chat_queued_messages WHERE id = $1 AND chat_id = $2")
@@ -243,6 +268,7 @@ impl PostgresChatStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::not_found(Entity::QueuedMessage, queued));
         }
+        hints.push(ChangeHint::new(id, ChangeKind::Queue));
         sqlx::query(
             "UPDATE chats SET stop_promote_id = NULL WHERE id = $1 AND stop_promote_id = $2",
         )
@@ -252,6 +278,7 @@ impl PostgresChatStore {
         .await
         .map_err(db)?;
         let rest = tx::queue(&mut tx, id).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(rest)
     }

@@ -38,6 +38,7 @@ mod chats;
 mod config;
 mod diff;
 mod error;
+mod feed;
 mod intents;
 mod messages;
 mod query;
@@ -45,9 +46,11 @@ mod rows;
 mod tx;
 mod worker;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chatd_core::feed::ChangeFeed;
 use chatd_core::status::Trigger;
 use chatd_core::store::{
     ChatStore, Compaction, EditOutcome, Fence, Lease, LeaseStatus, MessageQuery, NewPart,
@@ -60,6 +63,8 @@ use chatd_core::{
     StoreError, TurnOutcome, WorkerId,
 };
 use sqlx::PgPool;
+
+pub use feed::{PgChangeFeed, PgFeedOptions};
 use sqlx::postgres::PgPoolOptions;
 
 /// The schema migrations (run them with [`PostgresChatStore::migrate`] or
@@ -70,13 +75,23 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct PostgresChatStore {
     pool: PgPool,
+    feed_options: PgFeedOptions,
+    feed: Arc<tokio::sync::OnceCell<feed::SharedFeed>>,
 }
 
 impl PostgresChatStore {
     /// A store over an existing pool. Run [`PostgresChatStore::migrate`] once before use.
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        PostgresChatStore { pool }
+        PostgresChatStore { pool, feed_options: PgFeedOptions::default(), feed: Arc::default() }
+    }
+
+    /// Sets how the store's change feed runs (before the first
+    /// [`change_feed`](ChatStore::change_feed) call).
+    #[must_use]
+    pub fn with_feed_options(mut self, options: PgFeedOptions) -> Self {
+        self.feed_options = options;
+        self
     }
 
     /// Connects to `url` with a pool of up to 16 connections.
@@ -290,6 +305,18 @@ impl ChatStore for PostgresChatStore {
 
     async fn upsert_diff_refresh(&self, chat: ChatId, refresh: DiffRefresh) -> Result<DiffStatus> {
         self.upsert_diff_refresh_tx(chat, refresh).await
+    }
+
+    async fn change_feed(&self) -> Result<Arc<dyn ChangeFeed>> {
+        let feed = self
+            .feed
+            .get_or_try_init(|| async {
+                PgChangeFeed::start(self.pool.clone(), self.feed_options.clone())
+                    .await
+                    .map(Arc::new)
+            })
+            .await?;
+        Ok(Arc::clone(feed) as Arc<dyn ChangeFeed>)
     }
 
     async fn claim_stale_diff_statuses(

@@ -69,6 +69,7 @@ impl PostgresChatStore {
     ) -> Result<Vec<Message>> {
         validate::compaction(&compaction)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         match fence {
             Fence::Lease(lease) => {
                 tx::fenced_chat(&mut tx, &lease).await?;
@@ -92,7 +93,8 @@ impl PostgresChatStore {
             ),
             with_config(NewMessage::tool(compaction.result).with_visibility(Visibility::User)),
         ];
-        let written = tx::insert_messages(&mut tx, fence.chat_id(), rows, true).await?;
+        let written = tx::insert_messages(&mut tx, &mut hints, fence.chat_id(), rows, true).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(written)
     }

@@ -4,11 +4,33 @@ use chatd_core::chat::StopRequest;
 use chatd_core::part::content_to_json;
 use chatd_core::status::ChatStatus;
 use chatd_core::store::{Entity, Lease, Result, StoreError};
-use chatd_core::{Chat, ChatId, Message, NewMessage, QueuedMessageId};
+use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, NewMessage, QueuedMessageId};
 use sqlx::PgConnection;
 
 use crate::error::db;
 use crate::rows::{self, chat_columns};
+
+/// The `LISTEN`/`NOTIFY` channel of change hints.
+pub(crate) const CHANNEL: &str = "chatd_changes";
+
+/// Hints collected during an intent, sent with [`notify`] just before it commits.
+pub(crate) type Hints = Vec<ChangeHint>;
+
+/// Queues the hints as notifications of the current transaction: PostgreSQL delivers them
+/// when (and only if) it commits, and drops duplicates within it.
+pub(crate) async fn notify(conn: &mut PgConnection, hints: &Hints) -> Result<()> {
+    if hints.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<String> = hints.iter().map(ChangeHint::encode).collect();
+    sqlx::query("SELECT pg_notify($1, h) FROM UNNEST($2::text[]) AS h")
+        .bind(CHANNEL)
+        .bind(&payloads)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
 
 /// Reads a chat, optionally locking its row for the rest of the transaction.
 pub(crate) async fn chat(conn: &mut PgConnection, id: ChatId, lock: bool) -> Result<Chat> {
@@ -130,6 +152,7 @@ pub(crate) use insert_messages_sql;
 /// one that names a config.
 pub(crate) async fn insert_messages(
     conn: &mut PgConnection,
+    hints: &mut Hints,
     chat: ChatId,
     messages: Vec<NewMessage>,
     compressed: bool,
@@ -143,6 +166,9 @@ pub(crate) async fn insert_messages(
     let rows = arrays.bind(query).bind(compressed).fetch_all(&mut *conn).await.map_err(db)?;
     let mut inserted = rows::all(&rows, rows::message)?;
     inserted.sort_by_key(|m| m.id);
+    if let Some(last) = inserted.last() {
+        hints.push(ChangeHint::new(chat, ChangeKind::Messages).at(last.id));
+    }
     if let Some(config) = last_config {
         sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
             .bind(chat.0)
@@ -157,10 +183,11 @@ pub(crate) async fn insert_messages(
 /// Inserts one message.
 pub(crate) async fn insert_message(
     conn: &mut PgConnection,
+    hints: &mut Hints,
     chat: ChatId,
     message: NewMessage,
 ) -> Result<Message> {
-    insert_messages(conn, chat, vec![message], false)
+    insert_messages(conn, hints, chat, vec![message], false)
         .await?
         .pop()
         .ok_or_else(|| StoreError::backend("INSERT returned no row"))
@@ -170,10 +197,15 @@ pub(crate) async fn insert_message(
 /// stop request and part log only while running, `last_error` only while in error.
 pub(crate) async fn write_status(
     conn: &mut PgConnection,
+    hints: &mut Hints,
     chat: ChatId,
     next: ChatStatus,
     last_error: Option<String>,
 ) -> Result<()> {
+    hints.push(ChangeHint::new(chat, ChangeKind::Chat));
+    if next == ChatStatus::Pending {
+        hints.push(ChangeHint::new(chat, ChangeKind::Pending));
+    }
     if next == ChatStatus::Running {
         sqlx::query(
             "UPDATE chats SET status = $2::chat_status, updated_at = now(), last_error = NULL \
@@ -205,9 +237,11 @@ pub(crate) async fn write_status(
 /// Records a stop request for the running turn.
 pub(crate) async fn write_stop(
     conn: &mut PgConnection,
+    hints: &mut Hints,
     chat: ChatId,
     stop: StopRequest,
 ) -> Result<()> {
+    hints.push(ChangeHint::new(chat, ChangeKind::Chat));
     sqlx::query("UPDATE chats SET stop_request = $2, stop_promote_id = $3 WHERE id = $1")
         .bind(chat.0)
         .bind(stop.kind.as_str())
@@ -221,6 +255,7 @@ pub(crate) async fn write_stop(
 /// Moves a queued message (the preferred one if still queued, else the head) into history.
 pub(crate) async fn promote_from_queue(
     conn: &mut PgConnection,
+    hints: &mut Hints,
     chat: ChatId,
     preferred: Option<QueuedMessageId>,
 ) -> Result<Option<Message>> {
@@ -236,10 +271,11 @@ pub(crate) async fn promote_from_queue(
     .await
     .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
+    hints.push(ChangeHint::new(chat, ChangeKind::Queue));
     let content: serde_json::Value = sqlx::Row::try_get(&row, "content").map_err(db)?;
     let content = chatd_core::part::content_from_json(content)
         .map_err(|err| crate::error::corrupt("chat_queued_messages.content", err))?;
-    Ok(Some(insert_message(conn, chat, NewMessage::user(content)).await?))
+    Ok(Some(insert_message(conn, hints, chat, NewMessage::user(content)).await?))
 }
 
 /// Whether the last model-visible, non-system message is a user message.

@@ -7,7 +7,7 @@ use chatd_core::status::{ChatStatus, Trigger, TurnOutcome, decide, release_trigg
 use chatd_core::store::{
     Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, Step, StoreError,
 };
-use chatd_core::{Chat, ChatId, Message, WorkerId, validate};
+use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, WorkerId, validate};
 use uuid::Uuid;
 
 use crate::PostgresChatStore;
@@ -31,16 +31,21 @@ impl PostgresChatStore {
         let rows: Vec<(Uuid, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
             "WITH picked AS ( \
                SELECT id, updated_at FROM chats WHERE status = 'pending' \
-               ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             UPDATE chats SET status = $3::chat_status, worker_id = $1, started_at = now(), \
-               heartbeat_at = now(), updated_at = now(), lease_epoch = chats.lease_epoch + 1, \
-               last_error = NULL, stop_request = NULL, stop_promote_id = NULL \
-             FROM picked WHERE chats.id = picked.id \
-             RETURNING chats.id, chats.lease_epoch, picked.updated_at",
+               ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), \
+             claimed AS ( \
+               UPDATE chats SET status = $3::chat_status, worker_id = $1, started_at = now(), \
+                 heartbeat_at = now(), updated_at = now(), lease_epoch = chats.lease_epoch + 1, \
+                 last_error = NULL, stop_request = NULL, stop_promote_id = NULL \
+               FROM picked WHERE chats.id = picked.id \
+               RETURNING chats.id, chats.lease_epoch, picked.updated_at), \
+             notified AS (SELECT pg_notify($4, id::text || '|chat|') FROM claimed) \
+             SELECT id, lease_epoch, updated_at FROM claimed \
+             WHERE (SELECT count(*) FROM notified) >= 0",
         )
         .bind(worker.0)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(decision.next.as_str())
+        .bind(tx::CHANNEL)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
@@ -117,8 +122,11 @@ impl PostgresChatStore {
              parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM fence)), \
              inserted AS (",
             insert_messages_sql!("fence.id", "$13", "fence,"),
-            ") SELECT (SELECT count(*) FROM fence) AS fenced, inserted.* \
-             FROM (SELECT 1) AS one LEFT JOIN inserted ON TRUE"
+            "), notified AS ( \
+               SELECT pg_notify($17, $1::text || '|messages|' || max(id)::text) FROM inserted \
+               HAVING count(*) > 0) \
+             SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM notified) AS notified, \
+               inserted.* FROM (SELECT 1) AS one LEFT JOIN inserted ON TRUE"
         ))
         .bind(lease.chat_id.0);
         let rows = arrays
@@ -127,6 +135,7 @@ impl PostgresChatStore {
             .bind(last_config)
             .bind(lease.worker_id.0)
             .bind(lease.epoch)
+            .bind(tx::CHANNEL)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
@@ -150,11 +159,13 @@ impl PostgresChatStore {
 
     pub(crate) async fn release_tx(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let chat = tx::fenced_chat(&mut tx, lease).await?;
         let stop = chat.stop_request;
         let decision = decide(chat.status, release_trigger(&outcome, stop.map(|s| s.kind)))?;
         let promoted = if decision.promote_queue_head {
-            tx::promote_from_queue(&mut tx, lease.chat_id, stop.and_then(|s| s.promote)).await?
+            tx::promote_from_queue(&mut tx, &mut hints, lease.chat_id, stop.and_then(|s| s.promote))
+                .await?
         } else {
             None
         };
@@ -163,8 +174,9 @@ impl PostgresChatStore {
             TurnOutcome::Failed(reason) => Some(reason),
             _ => None,
         };
-        tx::write_status(&mut tx, lease.chat_id, next, last_error).await?;
+        tx::write_status(&mut tx, &mut hints, lease.chat_id, next, last_error).await?;
         let chat = tx::chat(&mut tx, lease.chat_id, false).await?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(chat)
     }
@@ -177,14 +189,20 @@ impl PostgresChatStore {
                SELECT id FROM chats WHERE status = 'running' \
                AND heartbeat_at < now() - $1 * interval '1 microsecond' \
                FOR UPDATE SKIP LOCKED), \
-             parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM stale)) \
-             UPDATE chats SET status = $2::chat_status, updated_at = now(), worker_id = NULL, \
-               started_at = NULL, heartbeat_at = NULL, stop_request = NULL, \
-               stop_promote_id = NULL, last_error = NULL \
-             FROM stale WHERE chats.id = stale.id RETURNING chats.id",
+             parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM stale)), \
+             recovered AS ( \
+               UPDATE chats SET status = $2::chat_status, updated_at = now(), worker_id = NULL, \
+                 started_at = NULL, heartbeat_at = NULL, stop_request = NULL, \
+                 stop_promote_id = NULL, last_error = NULL \
+               FROM stale WHERE chats.id = stale.id RETURNING chats.id), \
+             notified AS ( \
+               SELECT pg_notify($3, r.id::text || k.kind) FROM recovered r, \
+               (VALUES ('|chat|'), ('|pending|')) AS k(kind)) \
+             SELECT id FROM recovered WHERE (SELECT count(*) FROM notified) >= 0",
         )
         .bind(micros(stale_after))
         .bind(decision.next.as_str())
+        .bind(tx::CHANNEL)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
@@ -193,6 +211,7 @@ impl PostgresChatStore {
 
     pub(crate) async fn append_parts_tx(&self, lease: &Lease, parts: Vec<NewPart>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
         let fenced: Option<Uuid> = sqlx::query_scalar(
             "SELECT id FROM chats WHERE id = $1 AND status = 'running' AND worker_id = $2 \
              AND lease_epoch = $3 FOR SHARE",
@@ -224,6 +243,12 @@ impl PostgresChatStore {
             }
             last = Some(part.position);
         }
+        if let Some(last) = last {
+            hints.push(
+                ChangeHint::new(lease.chat_id, ChangeKind::Parts)
+                    .at(format_args!("{}.{}", last.episode, last.seq)),
+            );
+        }
         let episodes: Vec<i64> = parts.iter().map(|p| p.position.episode).collect();
         let seqs: Vec<i64> = parts.iter().map(|p| p.position.seq).collect();
         let payloads: Vec<serde_json::Value> = parts.into_iter().map(|p| p.payload).collect();
@@ -239,6 +264,7 @@ impl PostgresChatStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }

@@ -326,6 +326,16 @@ pub trait ChatStore: Send + Sync + 'static {
     /// `Backend` only.
     async fn default_model_config(&self) -> Result<Option<ModelConfig>>;
 
+    // ----- change feed -------------------------------------------------------------
+
+    /// The feed on which this store announces committed intents (see [`crate::feed`]). Every
+    /// call returns the same feed; a subscriber sees every hint committed after it
+    /// subscribed.
+    ///
+    /// # Errors
+    /// `Backend` when the feed cannot be started (PostgreSQL: the listener connection).
+    async fn change_feed(&self) -> Result<std::sync::Arc<dyn crate::feed::ChangeFeed>>;
+
     // ----- diff statuses -----------------------------------------------------------
 
     /// A chat's diff status, if one was ever written.

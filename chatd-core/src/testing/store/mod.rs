@@ -23,6 +23,7 @@
 pub mod chats;
 pub mod config;
 pub mod diff;
+pub mod feed;
 pub mod intents;
 pub mod messages;
 mod support;
@@ -150,6 +151,10 @@ macro_rules! __store_conformance_all {
             claim_stale_diff_statuses_is_exclusive,
             diff_status_of_unknown_chat_is_not_found,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make feed [
+            feed_announces_committed_intents,
+            feed_is_silent_about_failed_intents,
+        ] }
 
         #[test]
         fn conformance_suite_is_complete() {
@@ -188,7 +193,15 @@ macro_rules! __store_conformance_one {
 #[macro_export]
 macro_rules! __store_conformance_names {
     () => {
-        [chats::NAMES, messages::NAMES, intents::NAMES, worker::NAMES, config::NAMES, diff::NAMES]
-            .concat()
+        [
+            chats::NAMES,
+            messages::NAMES,
+            intents::NAMES,
+            worker::NAMES,
+            config::NAMES,
+            diff::NAMES,
+            feed::NAMES,
+        ]
+        .concat()
     };
 }

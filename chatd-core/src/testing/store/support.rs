@@ -20,6 +20,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("worker", include_str!("worker.rs")),
     ("config", include_str!("config.rs")),
     ("diff", include_str!("diff.rs")),
+    ("feed", include_str!("feed.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.
