@@ -1,8 +1,8 @@
 //! Change hints: how replicas learn that something changed without polling hard.
 //!
-//! A store announces every committed intent with one or more [`ChangeHint`]s (PostgreSQL:
-//! `NOTIFY` inside the intent's transaction, so a rolled-back intent announces nothing;
-//! memory: a broadcast channel after the critical section). A hint carries no data — only
+//! A store announces every committed intent with one or more [`ChangeHint`]s, only after it
+//! committed, so a failed intent announces nothing (PostgreSQL: a per-process notifier sends
+//! them as batched `NOTIFY`s; memory: a broadcast channel after the critical section). A hint carries no data — only
 //! which chat changed, what kind of change it was, and a cursor — so a consumer always
 //! re-reads the store by cursor, and a lost or duplicated hint costs latency, never
 //! correctness. Feeds also emit [`ChangeKind::Resync`] whenever hints may have been lost (a

@@ -64,9 +64,7 @@ impl State {
         for row in step.assistant.into_iter().chain(step.tool_results) {
             written.push(self.insert_message(lease.chat_id, row, at, false)?);
         }
-        let entry = self.entry_mut(lease.chat_id)?;
-        entry.parts.clear();
-        entry.chat.heartbeat_at = Some(at);
+        self.entry_mut(lease.chat_id)?.parts.clear();
         Ok(written)
     }
 

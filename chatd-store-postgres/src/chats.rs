@@ -80,8 +80,8 @@ impl PostgresChatStore {
         }
         tx::insert_messages(&mut tx, &mut hints, id, first, false).await?;
         let chat = tx::chat(&mut tx, id, false).await?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(chat)
     }
 
@@ -119,8 +119,8 @@ impl PostgresChatStore {
             .await
             .map_err(db)?;
         let chat = rows::chat(&row)?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(chat)
     }
 
@@ -145,8 +145,8 @@ impl PostgresChatStore {
         ids.sort_by_key(|chat| (*chat != id, *chat));
         let hints: tx::Hints =
             ids.iter().map(|chat| ChangeHint::new(*chat, ChangeKind::Chat)).collect();
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(ids)
     }
 
@@ -160,8 +160,8 @@ impl PostgresChatStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::not_found(Entity::Chat, id));
         }
-        tx::notify(&mut tx, &vec![ChangeHint::new(id, ChangeKind::Deleted)]).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(vec![ChangeHint::new(id, ChangeKind::Deleted)]);
         Ok(())
     }
 

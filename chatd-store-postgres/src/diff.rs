@@ -54,8 +54,8 @@ impl PostgresChatStore {
         .map_err(db)?;
         let status = rows::diff(&row)?;
         hints.push(ChangeHint::new(chat, ChangeKind::Diff));
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(status)
     }
 
@@ -90,8 +90,8 @@ impl PostgresChatStore {
         .map_err(db)?;
         let status = rows::diff(&row)?;
         hints.push(ChangeHint::new(chat, ChangeKind::Diff));
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(status)
     }
 

@@ -1,9 +1,10 @@
 //! [`PgChangeFeed`]: change hints over `LISTEN`/`NOTIFY`, with a poll fallback.
 //!
-//! Stores `NOTIFY` one hint per change inside each intent's transaction, so hints arrive
-//! only for committed work, in commit order, and never one per token (parts are flushed
-//! in batches). One listener connection per process fans hints out to every subscriber
-//! through a broadcast channel.
+//! Stores hand the hints of each committed intent to a per-process notifier, which sends
+//! them as batched `NOTIFY`s (see the `notifier` module for why not inside the intent's
+//! transaction): hints arrive only for committed work, in order per process, and never one
+//! per token (parts are flushed in batches). One listener connection per process fans
+//! hints out to every subscriber through a broadcast channel.
 //!
 //! Notifications sent while the listener is disconnected are lost. Two mechanisms make
 //! that a delay instead of a loss:

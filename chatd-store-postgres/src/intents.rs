@@ -80,8 +80,8 @@ impl PostgresChatStore {
             tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         }
         let chat = tx::chat(&mut tx, id, false).await?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(SendOutcome { chat, delivery })
     }
 
@@ -143,8 +143,8 @@ impl PostgresChatStore {
         }
         tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         let chat = tx::chat(&mut tx, id, false).await?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(EditOutcome {
             chat,
             message: edited,
@@ -171,8 +171,8 @@ impl PostgresChatStore {
             tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         }
         let chat = tx::chat(&mut tx, id, false).await?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(chat)
     }
 
@@ -191,8 +191,8 @@ impl PostgresChatStore {
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
         tx::write_status(&mut tx, &mut hints, id, next, None).await?;
         let chat = tx::chat(&mut tx, id, false).await?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(chat)
     }
 
@@ -245,8 +245,8 @@ impl PostgresChatStore {
             tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         }
         let chat = tx::chat(&mut tx, id, false).await?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(SendOutcome { chat, delivery })
     }
 
@@ -278,8 +278,8 @@ impl PostgresChatStore {
         .await
         .map_err(db)?;
         let rest = tx::queue(&mut tx, id).await?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(rest)
     }
 }

@@ -41,6 +41,7 @@ mod error;
 mod feed;
 mod intents;
 mod messages;
+mod notifier;
 mod query;
 mod rows;
 mod tx;
@@ -66,6 +67,7 @@ use sqlx::PgPool;
 
 pub use feed::{PgChangeFeed, PgFeedOptions};
 use sqlx::postgres::PgPoolOptions;
+pub use worker::{ACQUIRE_SQL, RELEASE_SQL};
 
 /// The schema migrations (run them with [`PostgresChatStore::migrate`] or
 /// `MIGRATOR.run(&pool)`).
@@ -77,13 +79,19 @@ pub struct PostgresChatStore {
     pool: PgPool,
     feed_options: PgFeedOptions,
     feed: Arc<tokio::sync::OnceCell<feed::SharedFeed>>,
+    notifier: Arc<std::sync::OnceLock<notifier::Notifier>>,
 }
 
 impl PostgresChatStore {
     /// A store over an existing pool. Run [`PostgresChatStore::migrate`] once before use.
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        PostgresChatStore { pool, feed_options: PgFeedOptions::default(), feed: Arc::default() }
+        PostgresChatStore {
+            pool,
+            feed_options: PgFeedOptions::default(),
+            feed: Arc::default(),
+            notifier: Arc::default(),
+        }
     }
 
     /// Sets how the store's change feed runs (before the first
@@ -114,6 +122,14 @@ impl PostgresChatStore {
     /// `Backend` when a migration fails.
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await.map_err(StoreError::backend)
+    }
+
+    /// Announces the hints of a committed intent (see the `notifier` module).
+    pub(crate) fn announce(&self, hints: tx::Hints) {
+        if hints.is_empty() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        self.notifier.get_or_init(|| notifier::Notifier::start(self.pool.clone())).send(hints);
     }
 
     /// The connection pool.
@@ -220,7 +236,7 @@ impl ChatStore for PostgresChatStore {
     }
 
     async fn release(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
-        self.release_tx(lease, outcome).await
+        self.release_query(lease, outcome).await
     }
 
     async fn recover_stale(&self, stale_after: Duration) -> Result<Vec<ChatId>> {

@@ -94,8 +94,8 @@ impl PostgresChatStore {
             with_config(NewMessage::tool(compaction.result).with_visibility(Visibility::User)),
         ];
         let written = tx::insert_messages(&mut tx, &mut hints, fence.chat_id(), rows, true).await?;
-        tx::notify(&mut tx, &hints).await?;
         tx.commit().await.map_err(db)?;
+        self.announce(hints);
         Ok(written)
     }
 }

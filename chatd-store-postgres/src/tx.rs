@@ -13,24 +13,8 @@ use crate::rows::{self, chat_columns};
 /// The `LISTEN`/`NOTIFY` channel of change hints.
 pub(crate) const CHANNEL: &str = "chatd_changes";
 
-/// Hints collected during an intent, sent with [`notify`] just before it commits.
+/// Hints collected during an intent, announced once it has committed.
 pub(crate) type Hints = Vec<ChangeHint>;
-
-/// Queues the hints as notifications of the current transaction: PostgreSQL delivers them
-/// when (and only if) it commits, and drops duplicates within it.
-pub(crate) async fn notify(conn: &mut PgConnection, hints: &Hints) -> Result<()> {
-    if hints.is_empty() {
-        return Ok(());
-    }
-    let payloads: Vec<String> = hints.iter().map(ChangeHint::encode).collect();
-    sqlx::query("SELECT pg_notify($1, h) FROM UNNEST($2::text[]) AS h")
-        .bind(CHANNEL)
-        .bind(&payloads)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
 
 /// Reads a chat, optionally locking its row for the rest of the transaction.
 pub(crate) async fn chat(conn: &mut PgConnection, id: ChatId, lock: bool) -> Result<Chat> {
@@ -130,6 +114,9 @@ impl MessageArrays {
 /// id and `compressed` taken from the given SQL expressions, in input order.
 macro_rules! insert_messages_sql {
     ($chat:literal, $compressed:literal, $from:literal) => {
+        $crate::tx::insert_messages_sql!($chat, $compressed, $from, $crate::rows::message_columns!())
+    };
+    ($chat:literal, $compressed:literal, $from:literal, $returning:expr) => {
         concat!(
             "INSERT INTO chat_messages (chat_id, role, content, visibility, model_config_id, \
              input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens, \
@@ -142,7 +129,7 @@ macro_rules! insert_messages_sql {
              WITH ORDINALITY AS r(role, content, visibility, config, input, output, total, reasoning, \
              cache_creation, cache_read, context_limit, ord) \
              ORDER BY r.ord RETURNING ",
-            $crate::rows::message_columns!()
+            $returning
         )
     };
 }

@@ -329,8 +329,9 @@ pub trait ChatStore: Send + Sync + 'static {
     // ----- change feed -------------------------------------------------------------
 
     /// The feed on which this store announces committed intents (see [`crate::feed`]). Every
-    /// call returns the same feed; a subscriber sees every hint committed after it
-    /// subscribed.
+    /// call returns the same feed. A subscriber sees every hint of intents that commit after
+    /// it subscribed — and possibly hints of intents that committed just before, since
+    /// hints may be delivered after the intent returned (they are idempotent).
     ///
     /// # Errors
     /// `Backend` when the feed cannot be started (PostgreSQL: the listener connection).

@@ -13,6 +13,7 @@
 //! (see `BENCHMARKS.md` for the latest numbers).
 
 mod memory_store;
+mod pg;
 mod report;
 
 use std::process::ExitCode;
@@ -36,6 +37,18 @@ enum Scenario {
     All,
     /// `InMemoryChatStore` turn cycles vs a plain `Mutex<HashMap>`.
     MemoryStore,
+    /// PostgreSQL acquire + release cycles vs hand-written claim SQL (1/8/32 claimers, backlog).
+    PgClaim,
+    /// PostgreSQL `commit_step` of 1 KiB rows vs a raw INSERT.
+    PgAppend,
+    /// PostgreSQL `prompt_messages` with 100 000 vs 100 messages before the boundary.
+    PgHistory,
+}
+
+fn print(reports: &[report::Report]) {
+    for report in reports {
+        println!("{}", report.to_json());
+    }
 }
 
 fn main() -> ExitCode {
@@ -47,14 +60,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut reports = Vec::new();
-    runtime.block_on(async {
-        if matches!(args.scenario, Scenario::All | Scenario::MemoryStore) {
-            reports.extend(memory_store::run(args.quick).await);
+    let quick = args.quick;
+    let wants = |s: Scenario| args.scenario == Scenario::All || args.scenario == s;
+    let outcome: Result<(), Box<dyn std::error::Error + Send + Sync>> = runtime.block_on(async {
+        if wants(Scenario::MemoryStore) {
+            print(&memory_store::run(quick).await);
         }
+        if wants(Scenario::PgClaim) {
+            print(&pg::claim(quick).await?);
+        }
+        if wants(Scenario::PgAppend) {
+            print(&pg::append(quick).await?);
+        }
+        if wants(Scenario::PgHistory) {
+            print(&pg::history(quick).await?);
+        }
+        Ok(())
     });
-    for report in &reports {
-        println!("{}", report.to_json());
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chatd-bench: {err}");
+            ExitCode::FAILURE
+        }
     }
-    ExitCode::SUCCESS
 }

@@ -7,6 +7,10 @@ use serde::Serialize;
 pub(crate) enum Target {
     /// `ratio >= x`.
     AtLeast(f64),
+    /// `ratio <= x`.
+    AtMost(f64),
+    /// Informational: no target.
+    None,
 }
 
 /// One measurement and its baseline.
@@ -18,8 +22,8 @@ pub(crate) struct Report {
     value: f64,
     baseline: f64,
     ratio: f64,
-    target: String,
-    pass: bool,
+    target: Option<String>,
+    pass: Option<bool>,
 }
 
 impl Report {
@@ -34,7 +38,9 @@ impl Report {
     ) -> Self {
         let ratio = if baseline > 0.0 { value / baseline } else { 0.0 };
         let (target, pass) = match target {
-            Target::AtLeast(min) => (format!(">= {min}"), ratio >= min),
+            Target::AtLeast(min) => (Some(format!(">= {min}")), Some(ratio >= min)),
+            Target::AtMost(max) => (Some(format!("<= {max}")), Some(ratio <= max)),
+            Target::None => (None, None),
         };
         Report {
             scenario,

@@ -71,14 +71,19 @@ pub async fn feed_announces_committed_intents(store: StoreRef) {
     expect(&mut hints, chat.id, ChangeKind::Deleted).await;
 }
 
-/// A failed intent announces nothing: hints arrive in commit order, so nothing about the
-/// failed chat may appear before the next successful intent's hint.
+/// A failed intent announces nothing: hints of one process arrive in order, so after a
+/// marker intent's hint has arrived, nothing about the failed chat may appear before the
+/// next successful intent's hint.
 pub async fn feed_is_silent_about_failed_intents(store: StoreRef) {
     let fx = Fixture::new(store).await;
     let failing = fx.idle_chat().await;
     let other = fx.idle_chat().await;
     let feed = fx.store.change_feed().await.expect("feed");
     let mut hints = feed.subscribe();
+    // Hints are delivered after their intent commits, possibly after it returned: wait
+    // until everything before this point has been announced.
+    let marker = fx.chat("marker").await;
+    expect(&mut hints, marker.id, ChangeKind::Pending).await;
     let err = fx.store.send_message(failing.id, SendMessage::new(vec![Part::text("  ")])).await;
     assert!(err.is_err());
     let err = fx.store.resume(failing.id).await;
