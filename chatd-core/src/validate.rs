@@ -188,6 +188,28 @@ pub fn compaction(compaction: &Compaction) -> Result<()> {
     }
 }
 
+/// Checks that `parts` continue the part log after `last` in strictly increasing positions,
+/// and returns the new last position.
+///
+/// # Errors
+/// `Conflict` naming the first position that is not after its predecessor.
+pub fn part_positions(
+    last: Option<crate::store::PartPosition>,
+    parts: &[crate::store::NewPart],
+) -> Result<Option<crate::store::PartPosition>> {
+    let mut last = last;
+    for part in parts {
+        if last.is_some_and(|last| part.position <= last) {
+            return Err(StoreError::Conflict(format!(
+                "part position {}.{} is not after the last appended part",
+                part.position.episode, part.position.seq
+            )));
+        }
+        last = Some(part.position);
+    }
+    Ok(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

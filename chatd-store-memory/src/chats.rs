@@ -3,10 +3,8 @@
 use std::collections::VecDeque;
 use std::ops::Bound;
 
-use chatd_core::chat::DEFAULT_TITLE;
 use chatd_core::status::ChatStatus;
 use chatd_core::store::{Entity, Result, StoreError};
-use chatd_core::title::auto_title;
 use chatd_core::{
     ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage, Page,
     validate,
@@ -35,13 +33,7 @@ impl State {
             Some(parent) => Some(self.entry(parent)?.chat.root_id()),
             None => None,
         };
-        let title = match (&new.title, &new.message) {
-            (Some(title), _) => validate::title(title)?,
-            (None, Some(content)) => {
-                auto_title(content).unwrap_or_else(|| DEFAULT_TITLE.to_owned())
-            }
-            (None, None) => DEFAULT_TITLE.to_owned(),
-        };
+        let title = new.resolved_title()?;
         let at = now();
         let chat = Chat {
             id: ChatId::new(),

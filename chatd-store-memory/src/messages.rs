@@ -2,7 +2,7 @@
 
 use chatd_core::status::Trigger;
 use chatd_core::store::{Compaction, Fence, MessageQuery, Result};
-use chatd_core::{ChatId, Message, NewMessage, Role, Visibility, validate};
+use chatd_core::{ChatId, Message, Role, validate};
 
 use crate::state::{State, now};
 
@@ -71,20 +71,7 @@ impl State {
             self.known_model_config(config)?;
         }
         let at = now();
-        let with_config = |message: NewMessage| match compaction.model_config_id {
-            Some(id) => message.with_model_config(id),
-            None => message,
-        };
-        let rows = [
-            with_config(
-                NewMessage::new(Role::System, compaction.boundary)
-                    .with_visibility(Visibility::Model),
-            ),
-            with_config(
-                NewMessage::assistant(vec![compaction.call]).with_visibility(Visibility::User),
-            ),
-            with_config(NewMessage::tool(compaction.result).with_visibility(Visibility::User)),
-        ];
+        let rows = compaction.into_rows();
         rows.into_iter().map(|row| self.insert_message(chat, row, at, true)).collect()
     }
 }

@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use chatd_core::status::{ChatStatus, Trigger, TurnOutcome, decide, release_trigger};
-use chatd_core::store::{
-    Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, Step, StoreError,
-};
+use chatd_core::store::{Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, Step};
 use chatd_core::{Chat, ChatId, Message, WorkerId, validate};
 
 use crate::state::{State, now};
@@ -116,18 +114,8 @@ impl State {
     pub(crate) fn append_parts(&mut self, lease: &Lease, parts: Vec<NewPart>) -> Result<()> {
         self.check_lease(lease)?;
         let entry = self.entry_mut(lease.chat_id)?;
-        let mut last: Option<PartPosition> = entry.parts.last().map(|p| p.position);
-        for part in &parts {
-            if last.is_some_and(|last| part.position <= last) {
-                return Err(StoreError::Conflict(format!(
-                    "part position {}.{} is not after the last appended part",
-                    part.position.episode, part.position.seq
-                )));
-            }
-            last = Some(part.position);
-        }
+        let last = validate::part_positions(entry.parts.last().map(|p| p.position), &parts)?;
         let at = now();
-        let last = last;
         entry.parts.extend(parts.into_iter().map(|part| PartRecord {
             chat_id: lease.chat_id,
             position: part.position,

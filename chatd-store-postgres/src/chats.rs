@@ -1,9 +1,7 @@
 //! Chat lifecycle.
 
-use chatd_core::chat::DEFAULT_TITLE;
 use chatd_core::status::ChatStatus;
 use chatd_core::store::{Entity, Result, StoreError};
-use chatd_core::title::auto_title;
 use chatd_core::{
     ChangeHint, ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage,
     Page, validate,
@@ -42,13 +40,7 @@ impl PostgresChatStore {
             Some(parent) => Some(tx::chat(&mut tx, parent, false).await?.root_id()),
             None => None,
         };
-        let title = match (&new.title, &new.message) {
-            (Some(title), _) => validate::title(title)?,
-            (None, Some(content)) => {
-                auto_title(content).unwrap_or_else(|| DEFAULT_TITLE.to_owned())
-            }
-            (None, None) => DEFAULT_TITLE.to_owned(),
-        };
+        let title = new.resolved_title()?;
         let id = ChatId::new();
         sqlx::query(
             "INSERT INTO chats (id, owner_id, workspace_id, workspace_agent_id, title, status, \

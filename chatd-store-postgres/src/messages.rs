@@ -2,7 +2,7 @@
 
 use chatd_core::status::{Trigger, decide};
 use chatd_core::store::{Compaction, Fence, MessageQuery, Result};
-use chatd_core::{ChatId, Message, NewMessage, Role, Visibility, validate};
+use chatd_core::{ChatId, Message, validate};
 
 use crate::error::db;
 use crate::rows::{self, message_columns};
@@ -79,20 +79,7 @@ impl PostgresChatStore {
                 decide(current.status, Trigger::Compact)?;
             }
         }
-        let with_config = |message: NewMessage| match compaction.model_config_id {
-            Some(id) => message.with_model_config(id),
-            None => message,
-        };
-        let rows = vec![
-            with_config(
-                NewMessage::new(Role::System, compaction.boundary)
-                    .with_visibility(Visibility::Model),
-            ),
-            with_config(
-                NewMessage::assistant(vec![compaction.call]).with_visibility(Visibility::User),
-            ),
-            with_config(NewMessage::tool(compaction.result).with_visibility(Visibility::User)),
-        ];
+        let rows = compaction.into_rows().to_vec();
         let written = tx::insert_messages(&mut tx, &mut hints, fence.chat_id(), rows, true).await?;
         tx.commit().await.map_err(db)?;
         self.announce(hints);

@@ -327,16 +327,10 @@ impl PostgresChatStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let mut last = last.map(|(episode, seq)| PartPosition { episode, seq });
-        for part in &parts {
-            if last.is_some_and(|last| part.position <= last) {
-                return Err(StoreError::Conflict(format!(
-                    "part position {}.{} is not after the last appended part",
-                    part.position.episode, part.position.seq
-                )));
-            }
-            last = Some(part.position);
-        }
+        let last = validate::part_positions(
+            last.map(|(episode, seq)| PartPosition { episode, seq }),
+            &parts,
+        )?;
         if let Some(last) = last {
             hints.push(
                 ChangeHint::new(lease.chat_id, ChangeKind::Parts)

@@ -181,6 +181,31 @@ impl Compaction {
         Compaction { boundary, call, result, model_config_id: None }
     }
 
+    /// The three rows to insert, with their fixed roles and visibilities: the boundary
+    /// (`system`, model-only), the call and the result (`assistant` and `tool`, people-only).
+    /// Stores write them with `compressed = true`.
+    #[must_use]
+    pub fn into_rows(self) -> [NewMessage; 3] {
+        let config = self.model_config_id;
+        let with_config = |message: NewMessage| match config {
+            Some(id) => message.with_model_config(id),
+            None => message,
+        };
+        [
+            with_config(
+                NewMessage::new(crate::message::Role::System, self.boundary)
+                    .with_visibility(crate::message::Visibility::Model),
+            ),
+            with_config(
+                NewMessage::assistant(vec![self.call])
+                    .with_visibility(crate::message::Visibility::User),
+            ),
+            with_config(
+                NewMessage::tool(self.result).with_visibility(crate::message::Visibility::User),
+            ),
+        ]
+    }
+
     /// Records which model configuration wrote the summary.
     #[must_use]
     pub fn with_model_config(mut self, id: ModelConfigId) -> Self {
