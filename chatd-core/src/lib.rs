@@ -43,6 +43,7 @@ pub mod ids;
 pub mod message;
 pub mod model_config;
 pub mod part;
+pub mod provider;
 pub mod provider_config;
 pub mod secret;
 pub mod status;

@@ -1,11 +1,23 @@
 //! # chatd-providers
 //!
-//! Streaming model provider adapters for chatd, one module per provider kind behind a cargo
-//! feature.
+//! Streaming model provider adapters for chatd. Each implements
+//! [`chatd_core::provider::ModelProvider`]: it builds the provider's request from core types,
+//! parses the provider's stream into [`chatd_core::provider::StreamEvent`]s, normalises usage,
+//! maps HTTP and in-stream errors to typed [`chatd_core::provider::ProviderError`]s, honours
+//! cancellation, and never retries (the chat loop does).
 //!
-//! **Status: not implemented yet.** This crate is a placeholder so the workspace has its
-//! final shape; the `ModelProvider` contract and the eight adapters (`anthropic`, `azure`,
-//! `bedrock`, `google`, `openai`, `openai-compat`, `openrouter`, `vercel`) arrive with the
-//! provider issue. It exports nothing today.
+//! | kind | module | feature | status |
+//! |---|---|---|---|
+//! | `openai` (Chat Completions mode), `openai-compat`, `openrouter`, `vercel` | [`chat_completions`] | `chat-completions` | done |
+//! | `anthropic`, `openai` (Responses API), `azure`, `google`, `bedrock` | — | — | not yet |
+//!
+//! The `testing` feature adds [`testing::FakeServer`], a local HTTP server that replays
+//! recorded provider traffic and records the requests it receives.
 
 #![deny(missing_docs)]
+
+#[cfg(feature = "chat-completions")]
+pub mod chat_completions;
+mod http;
+#[cfg(feature = "testing")]
+pub mod testing;

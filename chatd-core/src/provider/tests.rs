@@ -1,0 +1,137 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::message::Usage;
+use crate::part::Part;
+
+fn text(id: &str, delta: &str) -> StreamEvent {
+    StreamEvent::TextDelta { id: id.into(), delta: delta.into() }
+}
+
+#[test]
+fn accumulator_keeps_block_order_and_completes_tool_calls() {
+    let mut acc = Accumulator::default();
+    acc.push(StreamEvent::ReasoningStart { id: "r".into() });
+    acc.push(StreamEvent::ReasoningDelta { id: "r".into(), delta: "think".into() });
+    let mut meta = crate::part::ProviderMetadata::new();
+    meta.insert("anthropic".into(), json!({"signature": "sig"}));
+    acc.push(StreamEvent::ReasoningEnd { id: "r".into(), provider_metadata: Some(meta.clone()) });
+    acc.push(StreamEvent::TextStart { id: "t".into() });
+    acc.push(text("t", "Hel"));
+    acc.push(text("t", "lo"));
+    acc.push(StreamEvent::ToolInputStart { id: "c1".into(), tool_name: "read_file".into() });
+    acc.push(StreamEvent::ToolInputDelta { id: "c1".into(), delta: "{\"path\":".into() });
+    acc.push(StreamEvent::ToolInputDelta { id: "c1".into(), delta: "\"a.rs\"}".into() });
+    acc.push(StreamEvent::ToolInputEnd { id: "c1".into() });
+    acc.push(StreamEvent::ToolInputStart { id: "c2".into(), tool_name: "execute".into() });
+    acc.push(StreamEvent::ToolCall {
+        id: "c2".into(),
+        tool_name: "execute".into(),
+        args: json!({"command": "ls"}),
+        provider_executed: false,
+        provider_metadata: None,
+    });
+    let usage = Usage { input_tokens: 5, output_tokens: 7, total_tokens: 12, ..Usage::default() };
+    acc.push(StreamEvent::Finish {
+        reason: FinishReason::ToolCalls,
+        usage: Some(usage),
+        context_window: None,
+        provider_metadata: None,
+    });
+    let generation = acc.finish();
+    assert_eq!(
+        generation.parts,
+        vec![
+            Part::Reasoning { text: "think".into(), provider_metadata: Some(meta) },
+            Part::text("Hello"),
+            Part::tool_call("c1", "read_file", json!({"path": "a.rs"})),
+            Part::tool_call("c2", "execute", json!({"command": "ls"})),
+        ]
+    );
+    assert_eq!(generation.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(generation.usage, Some(usage));
+    assert_eq!(generation.local_tool_calls().len(), 2);
+    assert_eq!(generation.text(), "Hello");
+}
+
+#[test]
+fn invalid_or_empty_tool_arguments_become_an_empty_object() {
+    let mut acc = Accumulator::default();
+    acc.push(StreamEvent::ToolInputStart { id: "a".into(), tool_name: "t".into() });
+    acc.push(StreamEvent::ToolInputDelta { id: "a".into(), delta: "{\"broken".into() });
+    acc.push(StreamEvent::ToolInputStart { id: "b".into(), tool_name: "t".into() });
+    let parts = acc.finish().parts;
+    assert_eq!(
+        parts,
+        vec![Part::tool_call("a", "t", json!({})), Part::tool_call("b", "t", json!({}))]
+    );
+    assert_eq!(accumulate::args_object("[1,2]"), json!({}));
+}
+
+#[test]
+fn provider_executed_results_stay_in_the_step() {
+    let mut acc = Accumulator::default();
+    acc.push(StreamEvent::ToolCall {
+        id: "ws".into(),
+        tool_name: "web_search".into(),
+        args: json!({"query": "rust"}),
+        provider_executed: true,
+        provider_metadata: None,
+    });
+    acc.push(StreamEvent::ToolResult {
+        id: "ws".into(),
+        tool_name: "web_search".into(),
+        result: json!([1]),
+        is_error: false,
+    });
+    let generation = acc.finish();
+    assert!(generation.local_tool_calls().is_empty());
+    assert!(matches!(generation.parts[1], Part::ToolResult { provider_executed: true, .. }));
+}
+
+#[test]
+fn errors_are_classified_for_retries() {
+    for (status, kind, retryable) in [
+        (401, ProviderErrorKind::Auth, false),
+        (403, ProviderErrorKind::Auth, false),
+        (400, ProviderErrorKind::InvalidRequest, false),
+        (404, ProviderErrorKind::InvalidRequest, false),
+        (429, ProviderErrorKind::RateLimited, true),
+        (500, ProviderErrorKind::Server, true),
+        (503, ProviderErrorKind::Server, true),
+        (529, ProviderErrorKind::Overloaded, true),
+    ] {
+        assert_eq!(ProviderErrorKind::from_status(status), kind, "{status}");
+        let err = ProviderError::new("openai", kind, "x");
+        assert_eq!(err.is_retryable(), retryable, "{status}");
+    }
+    for kind in [
+        ProviderErrorKind::ContextLength,
+        ProviderErrorKind::Quota,
+        ProviderErrorKind::ContentFilter,
+        ProviderErrorKind::Cancelled,
+    ] {
+        assert!(!ProviderError::new("p", kind, "x").is_retryable());
+    }
+    let mut err = ProviderError::new("anthropic", ProviderErrorKind::RateLimited, "slow down");
+    err.retry_after = Some(Duration::from_secs(3));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+    assert_eq!(err.to_string(), "anthropic rate_limited: slow down");
+}
+
+#[tokio::test]
+async fn cancellation_ends_the_stream_promptly() {
+    use futures::StreamExt;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let endless: EventStream = Box::pin(futures::stream::pending());
+    let mut stream = with_cancellation(endless, cancel.clone(), "openai");
+    let waiter = tokio::spawn(async move { stream.next().await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    cancel.cancel();
+    let first =
+        tokio::time::timeout(Duration::from_secs(1), waiter).await.expect("prompt").expect("task");
+    let err = first.expect("an item").expect_err("cancelled");
+    assert_eq!(err.kind, ProviderErrorKind::Cancelled);
+}

@@ -1,0 +1,131 @@
+//! The provider: endpoint, authentication, and the request/stream plumbing.
+
+use async_trait::async_trait;
+use chatd_core::provider::{
+    EventStream, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind, with_cancellation,
+};
+use chatd_core::{ProviderKind, Secret};
+use tokio_util::sync::CancellationToken;
+
+use super::{convert, stream};
+use crate::http;
+
+/// Which Chat Completions service is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// api.openai.com (`max_completion_tokens`, `provider_options.openai`).
+    OpenAi,
+    /// Any compatible server; a base URL is required (`provider_options.openaicompat`).
+    OpenAiCompat,
+    /// openrouter.ai (`provider_options.openrouter`: routing, reasoning, fallbacks).
+    OpenRouter,
+    /// Vercel AI Gateway (`provider_options.vercel`: gateway order, fallbacks).
+    Vercel,
+}
+
+impl Dialect {
+    /// The provider kind.
+    #[must_use]
+    pub const fn kind(self) -> ProviderKind {
+        match self {
+            Dialect::OpenAi => ProviderKind::OpenAi,
+            Dialect::OpenAiCompat => ProviderKind::OpenAiCompat,
+            Dialect::OpenRouter => ProviderKind::OpenRouter,
+            Dialect::Vercel => ProviderKind::Vercel,
+        }
+    }
+
+    /// The default endpoint (`None`: the base URL must be configured).
+    #[must_use]
+    pub const fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Dialect::OpenAi => Some("https://api.openai.com/v1"),
+            Dialect::OpenAiCompat => None,
+            Dialect::OpenRouter => Some("https://openrouter.ai/api/v1"),
+            Dialect::Vercel => Some("https://ai-gateway.vercel.sh/v1"),
+        }
+    }
+}
+
+/// A Chat Completions provider. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct ChatCompletionsProvider {
+    dialect: Dialect,
+    base_url: String,
+    api_key: Secret,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for ChatCompletionsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatCompletionsProvider")
+            .field("dialect", &self.dialect)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatCompletionsProvider {
+    /// A provider for `dialect`; an empty `base_url` uses the dialect's default endpoint.
+    ///
+    /// # Errors
+    /// `InvalidRequest` when no base URL is given and the dialect has no default
+    /// (`openai-compat`).
+    pub fn new(dialect: Dialect, base_url: &str, api_key: Secret) -> Result<Self, ProviderError> {
+        let base_url = match (base_url.trim(), dialect.default_base_url()) {
+            ("", Some(default)) => default.to_owned(),
+            ("", None) => {
+                return Err(ProviderError::new(
+                    dialect.kind().as_str(),
+                    ProviderErrorKind::InvalidRequest,
+                    format!("the {} provider needs a base URL", dialect.kind()),
+                ));
+            }
+            (url, _) => url.trim_end_matches('/').to_owned(),
+        };
+        Ok(ChatCompletionsProvider { dialect, base_url, api_key, client: reqwest::Client::new() })
+    }
+
+    /// Uses `client` (timeouts, proxies) instead of a default one.
+    #[must_use]
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
+    }
+}
+
+#[async_trait]
+impl ModelProvider for ChatCompletionsProvider {
+    fn kind(&self) -> ProviderKind {
+        self.dialect.kind()
+    }
+
+    async fn stream(
+        &self,
+        request: ModelRequest,
+        cancel: CancellationToken,
+    ) -> Result<EventStream, ProviderError> {
+        let name = self.dialect.kind().as_str();
+        let body = convert::request_body(self.dialect, &request);
+        let mut builder = self
+            .client
+            .post(format!("{}/chat/completions", self.base_url))
+            .header("content-type", "application/json")
+            .json(&body);
+        if !self.api_key.is_empty() {
+            builder = builder.bearer_auth(self.api_key.expose());
+        }
+        let send = http::send(name, builder, self.api_key.expose(), stream::classify);
+        let response = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                return Err(ProviderError::new(name, ProviderErrorKind::Cancelled, "the call was cancelled"));
+            }
+            response = send => response?,
+        };
+        let events = stream::events(name, http::sse(name, response, self.api_key.expose()));
+        Ok(with_cancellation(events, cancel, name))
+    }
+}

@@ -1,0 +1,11 @@
+//! OpenAI Chat Completions (`POST {base}/chat/completions`, `stream: true`) and the dialects
+//! that speak it: `openai` in chat mode, `openai-compat` (Ollama, vLLM, llama.cpp,
+//! LiteLLM), `openrouter` and `vercel` (AI Gateway). The dialects differ in their default
+//! endpoint, the output-cap field and their provider options (SPEC §9.3).
+
+mod client;
+mod convert;
+mod stream;
+mod wire;
+
+pub use client::{ChatCompletionsProvider, Dialect};

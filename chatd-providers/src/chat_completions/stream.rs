@@ -1,0 +1,281 @@
+//! Chat Completions chunks → [`StreamEvent`]s, and error classification.
+
+use std::collections::BTreeMap;
+
+use chatd_core::Usage;
+use chatd_core::provider::{
+    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
+};
+use futures::stream::{BoxStream, StreamExt};
+use sse_stream::Sse;
+
+use super::wire::{Chunk, WireError, WireUsage};
+
+/// Refines a non-2xx response's classification from the OpenAI-style error body.
+pub(super) fn classify(_status: u16, body: &serde_json::Value, err: &mut ProviderError) {
+    if let Some(wire) =
+        body.get("error").and_then(|e| serde_json::from_value::<WireError>(e.clone()).ok())
+    {
+        apply_wire_error(&wire, err);
+    }
+}
+
+fn apply_wire_error(wire: &WireError, err: &mut ProviderError) {
+    if let Some(message) = &wire.message {
+        err.message.clone_from(message);
+    }
+    let code = wire.code.as_ref().and_then(|c| c.as_str()).map(str::to_owned);
+    err.error_type = code.clone().or_else(|| wire.kind.clone());
+    let kind = match (code.as_deref(), wire.kind.as_deref()) {
+        (Some("context_length_exceeded" | "string_above_max_length"), _) => {
+            Some(ProviderErrorKind::ContextLength)
+        }
+        (Some("insufficient_quota" | "billing_hard_limit_reached"), _)
+        | (_, Some("insufficient_quota")) => Some(ProviderErrorKind::Quota),
+        (Some("rate_limit_exceeded"), _) | (_, Some("rate_limit_error")) => {
+            Some(ProviderErrorKind::RateLimited)
+        }
+        (Some("content_filter" | "content_policy_violation"), _) => {
+            Some(ProviderErrorKind::ContentFilter)
+        }
+        (Some("invalid_api_key"), _) | (_, Some("authentication_error")) => {
+            Some(ProviderErrorKind::Auth)
+        }
+        (Some("model_not_found"), _) => Some(ProviderErrorKind::InvalidRequest),
+        (_, Some("server_error")) => Some(ProviderErrorKind::Server),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        err.kind = kind;
+    }
+}
+
+/// Normalises usage (SPEC §9.2): `prompt_tokens` includes cached tokens.
+fn usage(wire: &WireUsage) -> Usage {
+    let cached = wire.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0);
+    let written =
+        wire.prompt_tokens_details.as_ref().and_then(|d| d.cache_write_tokens).unwrap_or(0);
+    let input = (wire.prompt_tokens - cached - written).max(0);
+    let output = wire.completion_tokens;
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        total_tokens: input + cached + written + output,
+        reasoning_tokens: wire
+            .completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0),
+        cache_creation_tokens: written,
+        cache_read_tokens: cached,
+    }
+}
+
+fn finish_reason(raw: &str) -> FinishReason {
+    match raw {
+        "stop" | "end_turn" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        "error" => FinishReason::Error,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+#[derive(Default)]
+struct ToolState {
+    id: String,
+    name: String,
+    args: String,
+}
+
+/// The parser's state across chunks.
+struct Parser {
+    provider: String,
+    text_open: bool,
+    reasoning_open: bool,
+    tools: BTreeMap<usize, ToolState>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+const TEXT_ID: &str = "text-0";
+const REASONING_ID: &str = "reasoning-0";
+
+impl Parser {
+    fn decode_error(&self, detail: impl std::fmt::Display) -> ProviderError {
+        ProviderError::new(
+            &self.provider,
+            ProviderErrorKind::Decode,
+            format!("malformed chunk: {detail}"),
+        )
+    }
+
+    fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
+        let Some(data) = sse.data else { return Ok(Vec::new()) };
+        let data = data.trim();
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(Vec::new());
+        }
+        let chunk: Chunk = serde_json::from_str(data).map_err(|err| self.decode_error(err))?;
+        if let Some(error) = chunk.error {
+            let mut err = ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Server,
+                "the stream reported an error",
+            );
+            apply_wire_error(&error, &mut err);
+            return Err(err);
+        }
+        let mut events = Vec::new();
+        if let Some(wire) = &chunk.usage {
+            self.usage = Some(usage(wire));
+        }
+        for choice in chunk.choices {
+            let delta = choice.delta;
+            if let Some(reasoning) =
+                delta.reasoning_content.or(delta.reasoning).filter(|r| !r.is_empty())
+            {
+                if !self.reasoning_open {
+                    self.reasoning_open = true;
+                    events.push(StreamEvent::ReasoningStart { id: REASONING_ID.into() });
+                }
+                events.push(StreamEvent::ReasoningDelta {
+                    id: REASONING_ID.into(),
+                    delta: reasoning,
+                });
+            }
+            if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+                if !self.text_open {
+                    self.text_open = true;
+                    events.push(StreamEvent::TextStart { id: TEXT_ID.into() });
+                }
+                events.push(StreamEvent::TextDelta { id: TEXT_ID.into(), delta: text });
+            }
+            for call in delta.tool_calls {
+                let index = call.index.unwrap_or(self.tools.len());
+                let fresh = !self.tools.contains_key(&index);
+                let state = self.tools.entry(index).or_default();
+                if let Some(id) = call.id.filter(|id| !id.is_empty()) {
+                    state.id = id;
+                }
+                let function = call.function;
+                if let Some(name) =
+                    function.as_ref().and_then(|f| f.name.clone()).filter(|n| !n.is_empty())
+                {
+                    state.name = name;
+                }
+                if state.id.is_empty() {
+                    state.id = format!("call_{index}");
+                }
+                if fresh {
+                    events.push(StreamEvent::ToolInputStart {
+                        id: state.id.clone(),
+                        tool_name: state.name.clone(),
+                    });
+                }
+                if let Some(arguments) =
+                    function.and_then(|f| f.arguments).filter(|a| !a.is_empty())
+                {
+                    state.args.push_str(&arguments);
+                    events.push(StreamEvent::ToolInputDelta {
+                        id: state.id.clone(),
+                        delta: arguments,
+                    });
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish = Some(finish_reason(&reason));
+            }
+        }
+        Ok(events)
+    }
+
+    /// The closing events, or an error if the response never completed.
+    fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let Some(reason) = self.finish.take() else {
+            return Err(ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Transport,
+                "the stream ended before the response was complete",
+            ));
+        };
+        let mut events = Vec::new();
+        if self.reasoning_open {
+            events.push(StreamEvent::ReasoningEnd {
+                id: REASONING_ID.into(),
+                provider_metadata: None,
+            });
+        }
+        if self.text_open {
+            events.push(StreamEvent::TextEnd { id: TEXT_ID.into() });
+        }
+        for state in std::mem::take(&mut self.tools).into_values() {
+            events.push(StreamEvent::ToolInputEnd { id: state.id.clone() });
+            events.push(StreamEvent::ToolCall {
+                id: state.id,
+                tool_name: state.name,
+                args: args_object(&state.args),
+                provider_executed: false,
+                provider_metadata: None,
+            });
+        }
+        events.push(StreamEvent::Finish {
+            reason,
+            usage: self.usage.take(),
+            context_window: None,
+            provider_metadata: None,
+        });
+        Ok(events)
+    }
+}
+
+/// Turns the SSE events of a response into [`StreamEvent`]s.
+pub(super) fn events(
+    provider: &str,
+    sse: BoxStream<'static, Result<Sse, ProviderError>>,
+) -> EventStream {
+    let parser = Parser {
+        provider: provider.to_owned(),
+        text_open: false,
+        reasoning_open: false,
+        tools: BTreeMap::new(),
+        finish: None,
+        usage: None,
+        done: false,
+    };
+    futures::stream::unfold(Some((sse, parser)), |state| async move {
+        let (mut sse, mut parser) = state?;
+        loop {
+            match sse.next().await {
+                Some(Ok(event)) => match parser.on_event(event) {
+                    Ok(events) if events.is_empty() && !parser.done => continue,
+                    Ok(events) if parser.done => {
+                        let mut all = events;
+                        return Some((
+                            parser.close().map(|mut closing| {
+                                all.append(&mut closing);
+                                all
+                            }),
+                            None,
+                        ));
+                    }
+                    Ok(events) => return Some((Ok(events), Some((sse, parser)))),
+                    Err(err) => return Some((Err(err), None)),
+                },
+                Some(Err(err)) => return Some((Err(err), None)),
+                None => return Some((parser.close(), None)),
+            }
+        }
+    })
+    .flat_map(|batch: Result<Vec<StreamEvent>, ProviderError>| match batch {
+        Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
+        Err(err) => futures::stream::iter(vec![Err(err)]),
+    })
+    .boxed()
+}

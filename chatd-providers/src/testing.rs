@@ -1,0 +1,237 @@
+//! [`FakeServer`]: a provider HTTP server on `127.0.0.1` for tests. It replays scripted
+//! responses byte for byte — whole, in chunks of any size (down to one byte), or cut off
+//! mid-body — and records every request so tests can assert the URL, headers and body the
+//! adapter sent. Nothing leaves the machine.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// One scripted response.
+#[derive(Debug, Clone)]
+pub struct FakeResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    chunk_size: usize,
+    chunk_delay: Duration,
+    cut_after: Option<usize>,
+}
+
+impl FakeResponse {
+    /// A `200 text/event-stream` response with `body` (an SSE recording).
+    pub fn sse(body: impl Into<Vec<u8>>) -> Self {
+        FakeResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: body.into(),
+            chunk_size: usize::MAX,
+            chunk_delay: Duration::ZERO,
+            cut_after: None,
+        }
+    }
+
+    /// A JSON response with `status`.
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        FakeResponse {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            ..Self::sse(body)
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sends the body in chunks of `size` bytes (1 = byte by byte), each flushed.
+    #[must_use]
+    pub fn chunked(mut self, size: usize) -> Self {
+        self.chunk_size = size.max(1);
+        self
+    }
+
+    /// Waits `delay` between chunks.
+    #[must_use]
+    pub fn with_chunk_delay(mut self, delay: Duration) -> Self {
+        self.chunk_delay = delay;
+        self
+    }
+
+    /// Drops the connection after `bytes` of the body, without ending the message.
+    #[must_use]
+    pub fn cut_after(mut self, bytes: usize) -> Self {
+        self.cut_after = Some(bytes);
+        self
+    }
+}
+
+/// A request the server received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// `POST`, ...
+    pub method: String,
+    /// The path and query.
+    pub path: String,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// A header's value.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (`Null` if it is not JSON).
+    #[must_use]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A local server answering requests with the scripted responses, in order (then 500).
+#[derive(Debug)]
+pub struct FakeServer {
+    url: String,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    task: JoinHandle<()>,
+}
+
+impl FakeServer {
+    /// Binds `127.0.0.1:0` and starts serving.
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    pub async fn start(responses: Vec<FakeResponse>) -> io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&requests);
+        let task = tokio::spawn(async move {
+            let mut script = responses.into_iter();
+            while let Ok((socket, _)) = listener.accept().await {
+                let response = script
+                    .next()
+                    .unwrap_or_else(|| FakeResponse::json(500, "{\"error\":\"script exhausted\"}"));
+                let recorded = Arc::clone(&recorded);
+                tokio::spawn(async move {
+                    let _ = serve(socket, response, recorded).await;
+                });
+            }
+        });
+        Ok(FakeServer { url, requests, task })
+    }
+
+    /// The base URL (`http://127.0.0.1:PORT`).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Every request received so far.
+    #[must_use]
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        529 => "Overloaded",
+        _ => "Status",
+    }
+}
+
+async fn read_request(socket: &mut TcpStream) -> io::Result<RecordedRequest> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "request ended early"));
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split_whitespace();
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let path = request_line.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = buffer[header_end + 4..].to_vec();
+    while body.len() < length {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(RecordedRequest { method, path, headers, body })
+}
+
+async fn serve(
+    mut socket: TcpStream,
+    response: FakeResponse,
+    recorded: Arc<Mutex<Vec<RecordedRequest>>>,
+) -> io::Result<()> {
+    let request = read_request(&mut socket).await?;
+    recorded.lock().unwrap_or_else(PoisonError::into_inner).push(request);
+    let mut head = format!("HTTP/1.1 {} {}\r\n", response.status, reason(response.status));
+    for (name, value) in &response.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    socket.write_all(head.as_bytes()).await?;
+    let limit = response.cut_after.unwrap_or(usize::MAX).min(response.body.len());
+    for piece in response.body[..limit].chunks(response.chunk_size.min(limit.max(1))) {
+        socket.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
+        socket.write_all(piece).await?;
+        socket.write_all(b"\r\n").await?;
+        socket.flush().await?;
+        if !response.chunk_delay.is_zero() {
+            tokio::time::sleep(response.chunk_delay).await;
+        }
+    }
+    if response.cut_after.is_none() {
+        socket.write_all(b"0\r\n\r\n").await?;
+    }
+    socket.flush().await?;
+    socket.shutdown().await
+}
