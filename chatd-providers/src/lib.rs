@@ -9,15 +9,19 @@
 //! | kind | module | feature | status |
 //! |---|---|---|---|
 //! | `openai` (Chat Completions mode), `openai-compat`, `openrouter`, `vercel` | [`chat_completions`] | `chat-completions` | done |
-//! | `anthropic`, `openai` (Responses API), `azure`, `google`, `bedrock` | — | — | not yet |
+//! | `anthropic` | [`anthropic`] | `anthropic` | done |
+//! | `openai` (Responses API), `azure`, `google`, `bedrock` | — | — | not yet |
 //!
 //! The `testing` feature adds [`testing::FakeServer`], a local HTTP server that replays
 //! recorded provider traffic and records the requests it receives.
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "anthropic")]
+pub mod anthropic;
 #[cfg(feature = "chat-completions")]
 pub mod chat_completions;
+#[cfg(any(feature = "chat-completions", feature = "anthropic"))]
 mod http;
 #[cfg(feature = "testing")]
 pub mod testing;

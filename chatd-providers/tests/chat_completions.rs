@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "sk-test-wire-key";
 
+mod support;
+
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/chat-completions/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+    support::fixture("chat-completions", name)
 }
 
 fn request() -> ModelRequest {
@@ -36,12 +37,12 @@ async fn call(
     response: FakeResponse,
     request: ModelRequest,
 ) -> (Result<Generation, ProviderError>, RecordedRequest) {
-    let server = FakeServer::start(vec![response]).await.expect("server");
-    let provider =
-        ChatCompletionsProvider::new(dialect, server.url(), Secret::new(KEY)).expect("provider");
-    let result = provider.generate(request, CancellationToken::new()).await;
-    let sent = server.requests().pop().expect("one request");
-    (result, sent)
+    support::call(
+        |url| ChatCompletionsProvider::new(dialect, url, Secret::new(KEY)).expect("provider"),
+        response,
+        request,
+    )
+    .await
 }
 
 #[tokio::test]

@@ -1,0 +1,327 @@
+//! Messages API stream events → [`StreamEvent`]s, and error classification.
+
+use std::collections::HashMap;
+
+use chatd_core::Usage;
+use chatd_core::part::ProviderMetadata;
+use chatd_core::provider::{
+    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
+};
+use futures::stream::{BoxStream, StreamExt};
+use serde_json::{Value, json};
+use sse_stream::Sse;
+
+use super::convert::META;
+
+fn kind_of(error_type: &str, message: &str) -> Option<ProviderErrorKind> {
+    Some(match error_type {
+        "overloaded_error" => ProviderErrorKind::Overloaded,
+        "rate_limit_error" => ProviderErrorKind::RateLimited,
+        "api_error" => ProviderErrorKind::Server,
+        "authentication_error" | "permission_error" => ProviderErrorKind::Auth,
+        "billing_error" => ProviderErrorKind::Quota,
+        "not_found_error" | "request_too_large" => ProviderErrorKind::InvalidRequest,
+        // The API has no distinct type for an oversized prompt; its message is the only signal.
+        "invalid_request_error" if message.contains("prompt is too long") => {
+            ProviderErrorKind::ContextLength
+        }
+        "invalid_request_error" => ProviderErrorKind::InvalidRequest,
+        _ => return None,
+    })
+}
+
+fn apply(error: &Value, err: &mut ProviderError) {
+    let error_type = error.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if let Some(kind) = kind_of(&error_type, &message) {
+        err.kind = kind;
+    }
+    if !message.is_empty() {
+        err.message = message;
+    }
+    if !error_type.is_empty() {
+        err.error_type = Some(error_type);
+    }
+}
+
+/// Refines a non-2xx response's classification from `{"type":"error","error":{...}}`.
+pub(super) fn classify(_status: u16, body: &Value, err: &mut ProviderError) {
+    if let Some(error) = body.get("error") {
+        apply(error, err);
+    }
+}
+
+fn finish_reason(raw: &str) -> FinishReason {
+    match raw {
+        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "max_tokens" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+enum Block {
+    Text,
+    Thinking { signature: String },
+    Redacted { data: String },
+    Tool { id: String, name: String, json: String, initial: Value, provider_executed: bool },
+    Other,
+}
+
+struct Parser {
+    provider: String,
+    blocks: HashMap<u64, Block>,
+    usage: Usage,
+    usage_seen: bool,
+    finish: Option<FinishReason>,
+    stopped: bool,
+}
+
+fn meta(value: Value) -> Option<ProviderMetadata> {
+    let mut map = ProviderMetadata::new();
+    map.insert(META.into(), value);
+    Some(map)
+}
+
+impl Parser {
+    fn read_usage(&mut self, usage: &Value) {
+        let get = |key: &str| usage.get(key).and_then(Value::as_i64);
+        if let Some(v) = get("input_tokens") {
+            self.usage.input_tokens = v;
+            self.usage_seen = true;
+        }
+        if let Some(v) = get("cache_creation_input_tokens") {
+            self.usage.cache_creation_tokens = v;
+        }
+        if let Some(v) = get("cache_read_input_tokens") {
+            self.usage.cache_read_tokens = v;
+        }
+        if let Some(v) = get("output_tokens") {
+            self.usage.output_tokens = v;
+            self.usage_seen = true;
+        }
+    }
+
+    fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
+        let Some(data) = sse.data.filter(|d| !d.trim().is_empty()) else { return Ok(Vec::new()) };
+        let event: Value = serde_json::from_str(&data).map_err(|err| {
+            ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Decode,
+                format!("malformed event: {err}"),
+            )
+        })?;
+        let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let id = index.to_string();
+        let mut out = Vec::new();
+        match event.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "message_start" => {
+                if let Some(usage) = event.pointer("/message/usage") {
+                    self.read_usage(usage);
+                }
+            }
+            "content_block_start" => {
+                let block = event.get("content_block").cloned().unwrap_or(Value::Null);
+                let text = |key: &str| {
+                    block.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+                };
+                match block.get("type").and_then(Value::as_str).unwrap_or_default() {
+                    "text" => {
+                        out.push(StreamEvent::TextStart { id: id.clone() });
+                        let initial = text("text");
+                        if !initial.is_empty() {
+                            out.push(StreamEvent::TextDelta { id: id.clone(), delta: initial });
+                        }
+                        self.blocks.insert(index, Block::Text);
+                    }
+                    "thinking" => {
+                        out.push(StreamEvent::ReasoningStart { id: id.clone() });
+                        self.blocks.insert(index, Block::Thinking { signature: text("signature") });
+                    }
+                    "redacted_thinking" => {
+                        out.push(StreamEvent::ReasoningStart { id: id.clone() });
+                        self.blocks.insert(index, Block::Redacted { data: text("data") });
+                    }
+                    kind @ ("tool_use" | "server_tool_use") => {
+                        let (tool_id, name) = (text("id"), text("name"));
+                        out.push(StreamEvent::ToolInputStart {
+                            id: tool_id.clone(),
+                            tool_name: name.clone(),
+                        });
+                        self.blocks.insert(
+                            index,
+                            Block::Tool {
+                                id: tool_id,
+                                name,
+                                json: String::new(),
+                                initial: block.get("input").cloned().unwrap_or(Value::Null),
+                                provider_executed: kind == "server_tool_use",
+                            },
+                        );
+                    }
+                    kind if kind.ends_with("_tool_result") => {
+                        out.push(StreamEvent::ToolResult {
+                            id: text("tool_use_id"),
+                            tool_name: kind.trim_end_matches("_tool_result").to_owned(),
+                            result: block.get("content").cloned().unwrap_or(Value::Null),
+                            is_error: false,
+                        });
+                        self.blocks.insert(index, Block::Other);
+                    }
+                    _ => {
+                        self.blocks.insert(index, Block::Other);
+                    }
+                }
+            }
+            "content_block_delta" => {
+                let delta = event.get("delta").cloned().unwrap_or(Value::Null);
+                let field = |key: &str| {
+                    delta.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+                };
+                match (
+                    delta.get("type").and_then(Value::as_str).unwrap_or_default(),
+                    self.blocks.get_mut(&index),
+                ) {
+                    ("text_delta", _) => {
+                        out.push(StreamEvent::TextDelta { id, delta: field("text") })
+                    }
+                    ("thinking_delta", _) => {
+                        out.push(StreamEvent::ReasoningDelta { id, delta: field("thinking") })
+                    }
+                    ("signature_delta", Some(Block::Thinking { signature })) => {
+                        signature.push_str(&field("signature"))
+                    }
+                    ("input_json_delta", Some(Block::Tool { id: tool_id, json, .. })) => {
+                        let partial = field("partial_json");
+                        json.push_str(&partial);
+                        out.push(StreamEvent::ToolInputDelta {
+                            id: tool_id.clone(),
+                            delta: partial,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_stop" => match self.blocks.remove(&index) {
+                Some(Block::Text) => out.push(StreamEvent::TextEnd { id }),
+                Some(Block::Thinking { signature }) => out.push(StreamEvent::ReasoningEnd {
+                    id,
+                    provider_metadata: meta(json!({"signature": signature})),
+                }),
+                Some(Block::Redacted { data }) => out.push(StreamEvent::ReasoningEnd {
+                    id,
+                    provider_metadata: meta(json!({"redacted_data": data})),
+                }),
+                Some(Block::Tool { id: tool_id, name, json, initial, provider_executed }) => {
+                    let args = if json.trim().is_empty() && initial.is_object() {
+                        initial
+                    } else {
+                        args_object(&json)
+                    };
+                    out.push(StreamEvent::ToolInputEnd { id: tool_id.clone() });
+                    out.push(StreamEvent::ToolCall {
+                        id: tool_id,
+                        tool_name: name,
+                        args,
+                        provider_executed,
+                        provider_metadata: None,
+                    });
+                }
+                Some(Block::Other) | None => {}
+            },
+            "message_delta" => {
+                if let Some(reason) = event.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.finish = Some(finish_reason(reason));
+                }
+                if let Some(usage) = event.get("usage") {
+                    self.read_usage(usage);
+                }
+            }
+            "message_stop" => self.stopped = true,
+            "error" => {
+                let mut err = ProviderError::new(
+                    &self.provider,
+                    ProviderErrorKind::Server,
+                    "the stream reported an error",
+                );
+                if let Some(error) = event.get("error") {
+                    apply(error, &mut err);
+                }
+                return Err(err);
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let (true, Some(reason)) = (self.stopped, self.finish.take()) else {
+            return Err(ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Transport,
+                "the stream ended before the response was complete",
+            ));
+        };
+        let usage = self.usage_seen.then(|| {
+            let u = self.usage;
+            Usage {
+                total_tokens: u.input_tokens
+                    + u.cache_read_tokens
+                    + u.cache_creation_tokens
+                    + u.output_tokens,
+                ..u
+            }
+        });
+        Ok(vec![StreamEvent::Finish {
+            reason,
+            usage,
+            context_window: None,
+            provider_metadata: None,
+        }])
+    }
+}
+
+/// Turns the SSE events of a response into [`StreamEvent`]s.
+pub(super) fn events(
+    provider: &str,
+    sse: BoxStream<'static, Result<Sse, ProviderError>>,
+) -> EventStream {
+    let parser = Parser {
+        provider: provider.to_owned(),
+        blocks: HashMap::new(),
+        usage: Usage::default(),
+        usage_seen: false,
+        finish: None,
+        stopped: false,
+    };
+    futures::stream::unfold(Some((sse, parser)), |state| async move {
+        let (mut sse, mut parser) = state?;
+        loop {
+            match sse.next().await {
+                Some(Ok(event)) => match parser.on_event(event) {
+                    Ok(events) if parser.stopped => {
+                        let mut all = events;
+                        return Some((
+                            parser.close().map(|mut closing| {
+                                all.append(&mut closing);
+                                all
+                            }),
+                            None,
+                        ));
+                    }
+                    Ok(events) if events.is_empty() => continue,
+                    Ok(events) => return Some((Ok(events), Some((sse, parser)))),
+                    Err(err) => return Some((Err(err), None)),
+                },
+                Some(Err(err)) => return Some((Err(err), None)),
+                None => return Some((parser.close(), None)),
+            }
+        }
+    })
+    .flat_map(|batch: Result<Vec<StreamEvent>, ProviderError>| match batch {
+        Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
+        Err(err) => futures::stream::iter(vec![Err(err)]),
+    })
+    .boxed()
+}
