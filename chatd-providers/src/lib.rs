@@ -8,9 +8,10 @@
 //!
 //! | kind | module | feature | status |
 //! |---|---|---|---|
-//! | `openai` (Chat Completions mode), `openai-compat`, `openrouter`, `vercel` | [`chat_completions`] | `chat-completions` | done |
+//! | `openai` (Chat Completions mode), `openai-compat`, `openrouter`, `vercel`, `azure` | [`chat_completions`] | `chat-completions` | done |
 //! | `anthropic` | [`anthropic`] | `anthropic` | done |
-//! | `openai` (Responses API), `azure`, `google`, `bedrock` | — | — | not yet |
+//! | `google` | [`google`] | `google` | done |
+//! | `openai` (Responses API), `bedrock` | — | — | not yet |
 //!
 //! The `testing` feature adds [`testing::FakeServer`], a local HTTP server that replays
 //! recorded provider traffic and records the requests it receives.
@@ -21,7 +22,9 @@
 pub mod anthropic;
 #[cfg(feature = "chat-completions")]
 pub mod chat_completions;
-#[cfg(any(feature = "chat-completions", feature = "anthropic"))]
+#[cfg(feature = "google")]
+pub mod google;
+#[cfg(any(feature = "chat-completions", feature = "anthropic", feature = "google"))]
 mod http;
 #[cfg(feature = "testing")]
 pub mod testing;

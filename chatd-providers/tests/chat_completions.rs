@@ -357,3 +357,23 @@ fn openai_compat_needs_a_base_url_and_others_have_defaults() {
         ChatCompletionsProvider::new(Dialect::OpenAi, "", Secret::new(KEY)).expect("default url");
     assert!(!format!("{provider:?}").contains(KEY));
 }
+
+#[tokio::test]
+async fn azure_uses_the_deployment_url_api_key_header_and_api_version() {
+    let (result, sent) =
+        call(Dialect::Azure, FakeResponse::sse(fixture("tool-call.sse")), request()).await;
+    assert_eq!(result.expect("generation").local_tool_calls().len(), 1);
+    assert_eq!(
+        sent.path,
+        format!(
+            "/openai/deployments/gpt-test/chat/completions?api-version={}",
+            chatd_providers::chat_completions::AZURE_API_VERSION
+        )
+    );
+    assert_eq!(sent.header("api-key"), Some(KEY));
+    assert_eq!(sent.header("authorization"), None);
+    assert_eq!(sent.json()["max_completion_tokens"], 32000);
+    let err = ChatCompletionsProvider::new(Dialect::Azure, " ", Secret::new(KEY))
+        .expect_err("azure needs a base URL");
+    assert!(err.message.contains("azure"));
+}

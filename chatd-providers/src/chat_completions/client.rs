@@ -8,6 +8,19 @@ use chatd_core::{ProviderKind, Secret};
 use tokio_util::sync::CancellationToken;
 
 use super::{convert, stream};
+
+/// Percent-encodes a path segment (deployment names are usually plain, but need not be).
+fn utf8_percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
 use crate::http;
 
 /// Which Chat Completions service is spoken to.
@@ -22,7 +35,13 @@ pub enum Dialect {
     OpenRouter,
     /// Vercel AI Gateway (`provider_options.vercel`: gateway order, fallbacks).
     Vercel,
+    /// Azure OpenAI: the base URL (required) names the resource, the model names the
+    /// deployment, authentication is the `api-key` header, options use the `openai` shape.
+    Azure,
 }
+
+/// The Azure OpenAI API version sent as `api-version`.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
 
 impl Dialect {
     /// The provider kind.
@@ -33,6 +52,7 @@ impl Dialect {
             Dialect::OpenAiCompat => ProviderKind::OpenAiCompat,
             Dialect::OpenRouter => ProviderKind::OpenRouter,
             Dialect::Vercel => ProviderKind::Vercel,
+            Dialect::Azure => ProviderKind::Azure,
         }
     }
 
@@ -41,7 +61,7 @@ impl Dialect {
     pub const fn default_base_url(self) -> Option<&'static str> {
         match self {
             Dialect::OpenAi => Some("https://api.openai.com/v1"),
-            Dialect::OpenAiCompat => None,
+            Dialect::OpenAiCompat | Dialect::Azure => None,
             Dialect::OpenRouter => Some("https://openrouter.ai/api/v1"),
             Dialect::Vercel => Some("https://ai-gateway.vercel.sh/v1"),
         }
@@ -88,6 +108,21 @@ impl ChatCompletionsProvider {
         Ok(ChatCompletionsProvider { dialect, base_url, api_key, client: reqwest::Client::new() })
     }
 
+    /// The URL a call for `model` goes to.
+    fn endpoint(&self, model: &str) -> String {
+        match self.dialect {
+            Dialect::Azure if self.base_url.contains("/deployments/") => {
+                format!("{}/chat/completions?api-version={AZURE_API_VERSION}", self.base_url)
+            }
+            Dialect::Azure => format!(
+                "{}/openai/deployments/{}/chat/completions?api-version={AZURE_API_VERSION}",
+                self.base_url,
+                utf8_percent_encode(model)
+            ),
+            _ => format!("{}/chat/completions", self.base_url),
+        }
+    }
+
     /// Uses `client` (timeouts, proxies) instead of a default one.
     #[must_use]
     pub fn with_client(mut self, client: reqwest::Client) -> Self {
@@ -111,10 +146,12 @@ impl ModelProvider for ChatCompletionsProvider {
         let body = convert::request_body(self.dialect, &request);
         let mut builder = self
             .client
-            .post(format!("{}/chat/completions", self.base_url))
+            .post(self.endpoint(&request.model))
             .header("content-type", "application/json")
             .json(&body);
-        if !self.api_key.is_empty() {
+        if self.dialect == Dialect::Azure {
+            builder = builder.header("api-key", self.api_key.expose());
+        } else if !self.api_key.is_empty() {
             builder = builder.bearer_auth(self.api_key.expose());
         }
         let send = http::send(name, builder, self.api_key.expose(), stream::classify);

@@ -114,13 +114,14 @@ pub(super) fn request_body(dialect: Dialect, request: &ModelRequest) -> Value {
     body.insert("stream".into(), json!(true));
     body.insert("stream_options".into(), json!({"include_usage": true}));
     let options = &request.options;
-    let cap_field = if dialect == Dialect::OpenAi { "max_completion_tokens" } else { "max_tokens" };
+    let openai_shape = matches!(dialect, Dialect::OpenAi | Dialect::Azure);
+    let cap_field = if openai_shape { "max_completion_tokens" } else { "max_tokens" };
     body.insert(cap_field.into(), json!(options.max_output_tokens_or_default()));
     insert_some(&mut body, "temperature", options.temperature.map(Value::from));
     insert_some(&mut body, "top_p", options.top_p.map(Value::from));
     insert_some(&mut body, "presence_penalty", options.presence_penalty.map(Value::from));
     insert_some(&mut body, "frequency_penalty", options.frequency_penalty.map(Value::from));
-    if dialect != Dialect::OpenAi {
+    if !openai_shape {
         insert_some(&mut body, "top_k", options.top_k.map(Value::from));
     }
     if !request.tools.is_empty() {
@@ -134,7 +135,7 @@ pub(super) fn request_body(dialect: Dialect, request: &ModelRequest) -> Value {
     }
     let provider = &options.provider_options;
     match dialect {
-        Dialect::OpenAi => {
+        Dialect::OpenAi | Dialect::Azure => {
             if let Some(openai) = &provider.openai {
                 insert_some(
                     &mut body,

@@ -1,6 +1,6 @@
 //! OpenAI Chat Completions (`POST {base}/chat/completions`, `stream: true`) and the dialects
 //! that speak it: `openai` in chat mode, `openai-compat` (Ollama, vLLM, llama.cpp,
-//! LiteLLM), `openrouter` and `vercel` (AI Gateway). The dialects differ in their default
+//! LiteLLM), `openrouter`, `vercel` (AI Gateway) and `azure` (Azure OpenAI deployments). The dialects differ in their default
 //! endpoint, the output-cap field and their provider options (SPEC §9.3).
 
 mod client;
@@ -8,4 +8,4 @@ mod convert;
 mod stream;
 mod wire;
 
-pub use client::{ChatCompletionsProvider, Dialect};
+pub use client::{AZURE_API_VERSION, ChatCompletionsProvider, Dialect};

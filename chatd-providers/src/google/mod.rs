@@ -1,0 +1,9 @@
+//! Google Gemini (`POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse`):
+//! function calls, thought summaries and thought signatures (round-tripped on the parts that
+//! carry them), thinking config and safety settings.
+
+mod client;
+mod convert;
+mod stream;
+
+pub use client::GoogleProvider;

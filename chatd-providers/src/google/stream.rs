@@ -1,0 +1,230 @@
+//! Gemini stream responses → [`StreamEvent`]s, and error classification.
+
+use chatd_core::Usage;
+use chatd_core::part::ProviderMetadata;
+use chatd_core::provider::{
+    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent,
+};
+use futures::stream::{BoxStream, StreamExt};
+use serde_json::{Map, Value, json};
+use sse_stream::Sse;
+
+use super::convert::META;
+
+fn apply(error: &Value, err: &mut ProviderError) {
+    let status = error.get("status").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let kind = match status.as_str() {
+        "RESOURCE_EXHAUSTED" => Some(ProviderErrorKind::RateLimited),
+        "UNAVAILABLE" => Some(ProviderErrorKind::Overloaded),
+        "INTERNAL" => Some(ProviderErrorKind::Server),
+        "DEADLINE_EXCEEDED" => Some(ProviderErrorKind::Timeout),
+        "UNAUTHENTICATED" | "PERMISSION_DENIED" => Some(ProviderErrorKind::Auth),
+        // INVALID_ARGUMENT covers every bad request; only the message tells an oversized prompt.
+        "INVALID_ARGUMENT" if message.contains("exceeds the maximum number of tokens") => {
+            Some(ProviderErrorKind::ContextLength)
+        }
+        "INVALID_ARGUMENT" | "NOT_FOUND" | "FAILED_PRECONDITION" => {
+            Some(ProviderErrorKind::InvalidRequest)
+        }
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        err.kind = kind;
+    }
+    if !message.is_empty() {
+        err.message = message;
+    }
+    if !status.is_empty() {
+        err.error_type = Some(status);
+    }
+}
+
+/// Refines a non-2xx response's classification from `{"error":{"code","message","status"}}`.
+pub(super) fn classify(_status: u16, body: &Value, err: &mut ProviderError) {
+    let error = body.get("error").or_else(|| body.get(0).and_then(|first| first.get("error")));
+    if let Some(error) = error {
+        apply(error, err);
+    }
+}
+
+fn meta(signature: &Value) -> Option<ProviderMetadata> {
+    let mut map = Map::new();
+    map.insert(META.into(), json!({"thought_signature": signature}));
+    Some(map)
+}
+
+struct Parser {
+    provider: String,
+    text_open: bool,
+    thought_open: bool,
+    thought_signature: Option<Value>,
+    calls: usize,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+}
+
+const TEXT_ID: &str = "text-0";
+const THOUGHT_ID: &str = "reasoning-0";
+
+impl Parser {
+    fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
+        let Some(data) = sse.data.filter(|d| !d.trim().is_empty()) else { return Ok(Vec::new()) };
+        let response: Value = serde_json::from_str(&data).map_err(|err| {
+            ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Decode,
+                format!("malformed response: {err}"),
+            )
+        })?;
+        if let Some(error) = response.get("error") {
+            let mut err = ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Server,
+                "the stream reported an error",
+            );
+            apply(error, &mut err);
+            return Err(err);
+        }
+        let mut out = Vec::new();
+        if let Some(usage) = response.get("usageMetadata") {
+            let get = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0);
+            let cached = get("cachedContentTokenCount");
+            let input = (get("promptTokenCount") - cached).max(0);
+            let reasoning = get("thoughtsTokenCount");
+            let output = get("candidatesTokenCount") + reasoning;
+            self.usage = Some(Usage {
+                input_tokens: input,
+                output_tokens: output,
+                total_tokens: input + cached + output,
+                reasoning_tokens: reasoning,
+                cache_creation_tokens: 0,
+                cache_read_tokens: cached,
+            });
+        }
+        let Some(candidate) = response.pointer("/candidates/0") else { return Ok(out) };
+        for part in
+            candidate.pointer("/content/parts").and_then(Value::as_array).into_iter().flatten()
+        {
+            let signature = part.get("thoughtSignature");
+            if let Some(call) = part.get("functionCall") {
+                let id = call
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("call_{}", self.calls), str::to_owned);
+                self.calls += 1;
+                let name = call.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let args = call
+                    .get("args")
+                    .filter(|a| a.is_object())
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                out.push(StreamEvent::ToolInputStart { id: id.clone(), tool_name: name.clone() });
+                out.push(StreamEvent::ToolInputEnd { id: id.clone() });
+                out.push(StreamEvent::ToolCall {
+                    id,
+                    tool_name: name,
+                    args,
+                    provider_executed: false,
+                    provider_metadata: signature.and_then(meta),
+                });
+                continue;
+            }
+            let Some(text) = part.get("text").and_then(Value::as_str) else { continue };
+            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                if !self.thought_open {
+                    self.thought_open = true;
+                    out.push(StreamEvent::ReasoningStart { id: THOUGHT_ID.into() });
+                }
+                out.push(StreamEvent::ReasoningDelta {
+                    id: THOUGHT_ID.into(),
+                    delta: text.to_owned(),
+                });
+                if let Some(sig) = signature {
+                    self.thought_signature = Some(sig.clone());
+                }
+            } else if !text.is_empty() {
+                if !self.text_open {
+                    self.text_open = true;
+                    out.push(StreamEvent::TextStart { id: TEXT_ID.into() });
+                }
+                out.push(StreamEvent::TextDelta { id: TEXT_ID.into(), delta: text.to_owned() });
+            }
+        }
+        if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
+            self.finish = Some(match reason {
+                "STOP" if self.calls > 0 => FinishReason::ToolCalls,
+                "STOP" => FinishReason::Stop,
+                "MAX_TOKENS" => FinishReason::Length,
+                "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII"
+                | "IMAGE_SAFETY" => FinishReason::ContentFilter,
+                "MALFORMED_FUNCTION_CALL" => FinishReason::Error,
+                other => FinishReason::Other(other.to_owned()),
+            });
+        }
+        Ok(out)
+    }
+
+    fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let Some(reason) = self.finish.take() else {
+            return Err(ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Transport,
+                "the stream ended before the response was complete",
+            ));
+        };
+        let mut out = Vec::new();
+        if self.thought_open {
+            out.push(StreamEvent::ReasoningEnd {
+                id: THOUGHT_ID.into(),
+                provider_metadata: self.thought_signature.take().as_ref().and_then(meta),
+            });
+        }
+        if self.text_open {
+            out.push(StreamEvent::TextEnd { id: TEXT_ID.into() });
+        }
+        out.push(StreamEvent::Finish {
+            reason,
+            usage: self.usage.take(),
+            context_window: None,
+            provider_metadata: None,
+        });
+        Ok(out)
+    }
+}
+
+/// Turns the SSE events of a response into [`StreamEvent`]s (the stream ends with the
+/// connection; the last response carries the finish reason).
+pub(super) fn events(
+    provider: &str,
+    sse: BoxStream<'static, Result<Sse, ProviderError>>,
+) -> EventStream {
+    let parser = Parser {
+        provider: provider.to_owned(),
+        text_open: false,
+        thought_open: false,
+        thought_signature: None,
+        calls: 0,
+        finish: None,
+        usage: None,
+    };
+    futures::stream::unfold(Some((sse, parser)), |state| async move {
+        let (mut sse, mut parser) = state?;
+        loop {
+            match sse.next().await {
+                Some(Ok(event)) => match parser.on_event(event) {
+                    Ok(events) if events.is_empty() => continue,
+                    Ok(events) => return Some((Ok(events), Some((sse, parser)))),
+                    Err(err) => return Some((Err(err), None)),
+                },
+                Some(Err(err)) => return Some((Err(err), None)),
+                None => return Some((parser.close(), None)),
+            }
+        }
+    })
+    .flat_map(|batch: Result<Vec<StreamEvent>, ProviderError>| match batch {
+        Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
+        Err(err) => futures::stream::iter(vec![Err(err)]),
+    })
+    .boxed()
+}

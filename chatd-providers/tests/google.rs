@@ -1,0 +1,206 @@
+//! Gemini wire tests against a local fake server replaying recorded streams
+//! (`fixtures/google/`).
+
+use std::time::Duration;
+
+use chatd_core::part::ProviderMetadata;
+use chatd_core::provider::{
+    FinishReason, Generation, ModelRequest, PromptMessage, ProviderError, ProviderErrorKind,
+    ToolDefinition,
+};
+use chatd_core::{CallOptions, Part, Role, Secret, Usage};
+use chatd_providers::google::GoogleProvider;
+use chatd_providers::testing::{FakeResponse, RecordedRequest};
+use serde_json::json;
+
+mod support;
+
+const KEY: &str = "AIza-test-wire-key";
+
+fn fixture(name: &str) -> Vec<u8> {
+    support::fixture("google", name)
+}
+
+fn request() -> ModelRequest {
+    ModelRequest::new("gemini-test", vec![PromptMessage::user("Say hello")])
+        .with_system("You are terse.")
+        .with_tool(ToolDefinition {
+            name: "read_file".into(),
+            description: "Read a file".into(),
+            input_schema: json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+                                 "properties": {"path": {"type": "string"}}, "additionalProperties": false}),
+        })
+}
+
+async fn call(
+    response: FakeResponse,
+    request: ModelRequest,
+) -> (Result<Generation, ProviderError>, RecordedRequest) {
+    support::call(|url| GoogleProvider::new(url, Secret::new(KEY)), response, request).await
+}
+
+fn signature(sig: &str) -> Option<ProviderMetadata> {
+    let mut meta = ProviderMetadata::new();
+    meta.insert("google".into(), json!({"thought_signature": sig}));
+    Some(meta)
+}
+
+#[tokio::test]
+async fn plain_text_with_cached_usage() {
+    let (result, sent) = call(FakeResponse::sse(fixture("text.sse")), request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(generation.parts, vec![Part::text("Hello, wörld ✓")]);
+    assert_eq!(generation.finish_reason, Some(FinishReason::Stop));
+    assert_eq!(
+        generation.usage,
+        Some(Usage {
+            input_tokens: 200,
+            output_tokens: 8,
+            total_tokens: 1208,
+            reasoning_tokens: 0,
+            cache_creation_tokens: 0,
+            cache_read_tokens: 1000
+        })
+    );
+    assert_eq!(sent.path, "/v1beta/models/gemini-test:streamGenerateContent?alt=sse");
+    assert_eq!(sent.header("x-goog-api-key"), Some(KEY));
+    let body = sent.json();
+    assert_eq!(body["systemInstruction"], json!({"parts": [{"text": "You are terse."}]}));
+    assert_eq!(body["contents"], json!([{"role": "user", "parts": [{"text": "Say hello"}]}]));
+    assert_eq!(body["generationConfig"]["maxOutputTokens"], 32000);
+    let parameters = &body["tools"][0]["functionDeclarations"][0]["parameters"];
+    assert_eq!(
+        parameters,
+        &json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        "schema normalised for Gemini"
+    );
+}
+
+#[tokio::test]
+async fn two_parallel_function_calls_keep_their_thought_signature() {
+    let (result, _) =
+        call(FakeResponse::sse(fixture("function-calls.sse")).chunked(1), request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(generation.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(generation.parts.len(), 2);
+    assert!(
+        matches!(&generation.parts[0], Part::ToolCall { tool_call_id, args, provider_metadata, .. }
+        if tool_call_id == "call_0" && args == &json!({"path": "a.rs"}) && *provider_metadata == signature("CiQBVKhc7sig0"))
+    );
+    assert!(
+        matches!(&generation.parts[1], Part::ToolCall { tool_call_id, provider_metadata: None, .. } if tool_call_id == "call_1")
+    );
+    let usage = generation.usage.expect("usage");
+    assert_eq!(
+        (usage.output_tokens, usage.reasoning_tokens),
+        (90, 50),
+        "thoughts count inside output"
+    );
+}
+
+#[tokio::test]
+async fn thoughts_become_reasoning_with_their_signature_and_no_final_newline() {
+    let (result, _) = call(FakeResponse::sse(fixture("thinking.sse")), request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(
+        generation.parts,
+        vec![
+            Part::Reasoning { text: "**Planning** the answer.".into(), provider_metadata: None },
+            Part::text("42"),
+        ],
+        "the signature here rides on the text part's response; reasoning without one is not replayable"
+    );
+}
+
+#[tokio::test]
+async fn history_replays_only_gemini_signatures_and_wraps_results() {
+    let messages = vec![
+        PromptMessage::user("read a"),
+        PromptMessage::new(
+            Role::Assistant,
+            vec![
+                Part::Reasoning { text: "foreign".into(), provider_metadata: None },
+                Part::ToolCall {
+                    tool_call_id: "call_0".into(),
+                    tool_name: "read_file".into(),
+                    args: json!({"path": "a"}),
+                    provider_executed: false,
+                    provider_metadata: signature("sig-a"),
+                },
+            ],
+        ),
+        PromptMessage::new(
+            Role::Tool,
+            vec![Part::tool_result("call_0", "read_file", json!("A"), false)],
+        ),
+    ];
+    let options = CallOptions::from_json(&json!({"provider_options": {"google": {
+        "thinking_config": {"thinking_budget": 1024, "include_thoughts": true},
+        "safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]}}}))
+    .expect("options");
+    let (_, sent) = call(
+        FakeResponse::sse(fixture("text.sse")),
+        ModelRequest::new("gemini-test", messages).with_options(options),
+    )
+    .await;
+    let body = sent.json();
+    assert_eq!(
+        body["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "read a"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "read_file", "args": {"path": "a"}}, "thoughtSignature": "sig-a"}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "read_file", "response": {"result": "A"}}}]}
+        ])
+    );
+    assert_eq!(
+        body["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 1024, "includeThoughts": true})
+    );
+    assert_eq!(body["safetySettings"][0]["threshold"], "BLOCK_NONE");
+}
+
+#[tokio::test]
+async fn an_error_mid_stream_is_typed() {
+    let err = call(FakeResponse::sse(fixture("error-mid-stream.sse")), request())
+        .await
+        .0
+        .expect_err("error");
+    assert_eq!(err.kind, ProviderErrorKind::Overloaded);
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn http_429_with_retry_after() {
+    let response =
+        FakeResponse::json(429, fixture("error-429.json")).with_header("retry-after", "4");
+    let err = call(response, request()).await.0.expect_err("429");
+    assert_eq!(err.kind, ProviderErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(4)));
+}
+
+#[tokio::test]
+async fn http_403_is_auth() {
+    let err = call(FakeResponse::json(403, fixture("error-403.json")), request())
+        .await
+        .0
+        .expect_err("403");
+    assert_eq!(err.kind, ProviderErrorKind::Auth);
+    assert!(!format!("{err:?}").contains(KEY));
+}
+
+#[tokio::test]
+async fn context_length_400_is_typed() {
+    let err = call(FakeResponse::json(400, fixture("error-context-length.json")), request())
+        .await
+        .0
+        .expect_err("400");
+    assert_eq!(err.kind, ProviderErrorKind::ContextLength);
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_event_is_a_transport_error() {
+    let body = fixture("text.sse");
+    let cut = body.len() - 40;
+    let err = call(FakeResponse::sse(body).cut_after(cut), request()).await.0.expect_err("cut");
+    assert_eq!(err.kind, ProviderErrorKind::Transport, "{err}");
+}
