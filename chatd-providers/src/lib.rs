@@ -26,5 +26,8 @@ pub mod chat_completions;
 pub mod google;
 #[cfg(any(feature = "chat-completions", feature = "anthropic", feature = "google"))]
 mod http;
+mod registry;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use registry::ProviderRegistry;

@@ -11,6 +11,7 @@ mod accumulate;
 mod error;
 mod event;
 mod request;
+mod resolve;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -21,6 +22,7 @@ pub use accumulate::{Accumulator, Generation, args_object};
 pub use error::{ProviderError, ProviderErrorKind};
 pub use event::{FinishReason, StreamEvent};
 pub use request::{ModelRequest, PromptMessage, ToolDefinition};
+pub use resolve::{UnresolvedModel, resolve_model};
 
 use crate::provider_config::ProviderKind;
 

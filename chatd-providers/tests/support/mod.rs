@@ -1,5 +1,8 @@
 //! Helpers shared by the wire tests.
 
+// Each test binary compiles this module and uses a different subset of it.
+#![allow(dead_code)]
+
 use chatd_core::provider::{Generation, ModelProvider, ModelRequest, ProviderError};
 use chatd_providers::testing::{FakeResponse, FakeServer, RecordedRequest};
 use tokio_util::sync::CancellationToken;

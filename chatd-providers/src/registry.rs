@@ -1,0 +1,166 @@
+//! [`ProviderRegistry`]: a configured provider + model config → `Arc<dyn ModelProvider>`.
+
+use std::sync::Arc;
+
+use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind};
+use chatd_core::{ModelConfig, ProviderConfig, ProviderKind, Secret};
+
+/// Builds adapters from stored configuration. Keys come from the provider row (the
+/// database wins) or, when it has none, from the kind's environment variable
+/// (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`, ...).
+#[derive(Clone)]
+pub struct ProviderRegistry {
+    client: reqwest::Client,
+    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for ProviderRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderRegistry").finish_non_exhaustive()
+    }
+}
+
+impl Default for ProviderRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProviderRegistry {
+    /// A registry reading the process environment for fallback keys.
+    #[must_use]
+    pub fn new() -> Self {
+        ProviderRegistry {
+            client: reqwest::Client::new(),
+            env: Arc::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    /// Reads fallback keys from `env` instead of the process environment.
+    #[must_use]
+    pub fn with_env(
+        mut self,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Arc::new(env);
+        self
+    }
+
+    /// Shares `client` (timeouts, proxies, connection pool) among all adapters.
+    #[must_use]
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    fn key(&self, provider: &ProviderConfig) -> Result<Secret, ProviderError> {
+        let name = provider.provider.as_str();
+        if provider.api_key_key_id.is_some() {
+            return Err(ProviderError::new(
+                name,
+                ProviderErrorKind::Auth,
+                "the stored API key is encrypted; decrypt it before building the provider",
+            ));
+        }
+        if provider.has_api_key() {
+            return Ok(provider.api_key.clone());
+        }
+        let variable = provider.provider.api_key_env();
+        match (self.env)(variable).filter(|v| !v.trim().is_empty()) {
+            Some(key) => Ok(Secret::new(key)),
+            // Local OpenAI-compatible servers usually need no key.
+            None if provider.provider == ProviderKind::OpenAiCompat => Ok(Secret::default()),
+            None => Err(ProviderError::new(
+                name,
+                ProviderErrorKind::Auth,
+                format!("{variable} is not set"),
+            )),
+        }
+    }
+
+    /// The adapter for `model` on `provider`.
+    ///
+    /// # Errors
+    /// `InvalidRequest` for a disabled provider, a provider/config mismatch, or a kind this
+    /// build does not include; `Auth` when no key is available (`ANTHROPIC_API_KEY is not
+    /// set`).
+    pub fn build(
+        &self,
+        provider: &ProviderConfig,
+        model: &ModelConfig,
+    ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+        let name = provider.provider.as_str();
+        let invalid = |message: String| {
+            Err(ProviderError::new(name, ProviderErrorKind::InvalidRequest, message))
+        };
+        if !provider.enabled {
+            return invalid(format!("the {name} provider is disabled"));
+        }
+        if provider.provider != model.provider {
+            return invalid(format!(
+                "model config {} belongs to {}, not {name}",
+                model.id, model.provider
+            ));
+        }
+        let key = self.key(provider)?;
+        let base = provider.base_url.as_str();
+        let built: Arc<dyn ModelProvider> = match provider.provider {
+            #[cfg(feature = "anthropic")]
+            ProviderKind::Anthropic => Arc::new(
+                crate::anthropic::AnthropicProvider::new(base, key)
+                    .with_client(self.client.clone()),
+            ),
+            #[cfg(feature = "google")]
+            ProviderKind::Google => Arc::new(
+                crate::google::GoogleProvider::new(base, key).with_client(self.client.clone()),
+            ),
+            #[cfg(feature = "chat-completions")]
+            kind @ (ProviderKind::OpenAiCompat
+            | ProviderKind::OpenRouter
+            | ProviderKind::Vercel
+            | ProviderKind::Azure) => {
+                use crate::chat_completions::{ChatCompletionsProvider, Dialect};
+                let dialect = match kind {
+                    ProviderKind::OpenAiCompat => Dialect::OpenAiCompat,
+                    ProviderKind::OpenRouter => Dialect::OpenRouter,
+                    ProviderKind::Vercel => Dialect::Vercel,
+                    _ => Dialect::Azure,
+                };
+                Arc::new(
+                    ChatCompletionsProvider::new(dialect, base, key)?
+                        .with_client(self.client.clone()),
+                )
+            }
+            #[cfg(feature = "chat-completions")]
+            ProviderKind::OpenAi => {
+                use crate::chat_completions::{ChatCompletionsProvider, Dialect};
+                use chatd_core::call_options::OpenAiApiMode;
+                let mode = model
+                    .options
+                    .provider_options
+                    .openai
+                    .as_ref()
+                    .and_then(|o| o.api_mode)
+                    .unwrap_or_default();
+                match mode {
+                    OpenAiApiMode::ChatCompletions => Arc::new(
+                        ChatCompletionsProvider::new(Dialect::OpenAi, base, key)?
+                            .with_client(self.client.clone()),
+                    ),
+                    OpenAiApiMode::Responses => {
+                        return invalid(
+                            "the OpenAI Responses API is not implemented yet; set provider_options.openai.api_mode \
+                             to \"chat_completions\""
+                                .into(),
+                        );
+                    }
+                }
+            }
+            #[allow(unreachable_patterns)]
+            other => {
+                return invalid(format!("the {other} provider is not available in this build"));
+            }
+        };
+        Ok(built)
+    }
+}
