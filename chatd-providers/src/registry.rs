@@ -5,13 +5,16 @@ use std::sync::Arc;
 use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind};
 use chatd_core::{ModelConfig, ProviderConfig, ProviderKind, Secret};
 
+/// Looks up an environment variable (injectable for tests).
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Builds adapters from stored configuration. Keys come from the provider row (the
 /// database wins) or, when it has none, from the kind's environment variable
 /// (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`, ...).
 #[derive(Clone)]
 pub struct ProviderRegistry {
     client: reqwest::Client,
-    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: EnvLookup,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
