@@ -11,7 +11,8 @@
 //! | `openai` (Chat Completions mode), `openai-compat`, `openrouter`, `vercel`, `azure` | [`chat_completions`] | `chat-completions` | done |
 //! | `anthropic` | [`anthropic`] | `anthropic` | done |
 //! | `google` | [`google`] | `google` | done |
-//! | `openai` (Responses API), `bedrock` | — | — | not yet |
+//! | `openai` (Responses API, the default `api_mode`) | [`openai_responses`] | `openai` | done |
+//! | `bedrock` | — | — | not yet |
 //!
 //! The `testing` feature adds [`testing::FakeServer`], a local HTTP server that replays
 //! recorded provider traffic and records the requests it receives.
@@ -24,8 +25,15 @@ pub mod anthropic;
 pub mod chat_completions;
 #[cfg(feature = "google")]
 pub mod google;
-#[cfg(any(feature = "chat-completions", feature = "anthropic", feature = "google"))]
+#[cfg(any(
+    feature = "chat-completions",
+    feature = "anthropic",
+    feature = "google",
+    feature = "openai"
+))]
 mod http;
+#[cfg(feature = "openai")]
+pub mod openai_responses;
 mod registry;
 #[cfg(feature = "testing")]
 pub mod testing;

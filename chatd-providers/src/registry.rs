@@ -134,9 +134,7 @@ impl ProviderRegistry {
                         .with_client(self.client.clone()),
                 )
             }
-            #[cfg(feature = "chat-completions")]
             ProviderKind::OpenAi => {
-                use crate::chat_completions::{ChatCompletionsProvider, Dialect};
                 use chatd_core::call_options::OpenAiApiMode;
                 let mode = model
                     .options
@@ -146,16 +144,24 @@ impl ProviderRegistry {
                     .and_then(|o| o.api_mode)
                     .unwrap_or_default();
                 match mode {
-                    OpenAiApiMode::ChatCompletions => Arc::new(
-                        ChatCompletionsProvider::new(Dialect::OpenAi, base, key)?
+                    #[cfg(feature = "chat-completions")]
+                    OpenAiApiMode::ChatCompletions => {
+                        use crate::chat_completions::{ChatCompletionsProvider, Dialect};
+                        Arc::new(
+                            ChatCompletionsProvider::new(Dialect::OpenAi, base, key)?
+                                .with_client(self.client.clone()),
+                        )
+                    }
+                    #[cfg(feature = "openai")]
+                    OpenAiApiMode::Responses => Arc::new(
+                        crate::openai_responses::ResponsesProvider::new(base, key)
                             .with_client(self.client.clone()),
                     ),
-                    OpenAiApiMode::Responses => {
-                        return invalid(
-                            "the OpenAI Responses API is not implemented yet; set provider_options.openai.api_mode \
-                             to \"chat_completions\""
-                                .into(),
-                        );
+                    #[allow(unreachable_patterns)]
+                    other => {
+                        return invalid(format!(
+                            "OpenAI api_mode {other:?} is not available in this build"
+                        ));
                     }
                 }
             }

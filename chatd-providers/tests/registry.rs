@@ -108,11 +108,9 @@ fn disabled_mismatched_encrypted_and_unimplemented_configs_are_refused() {
         .err()
         .expect("encrypted");
     assert!(!err.to_string().contains("ciphertext"));
-    let err = registry
-        .build(&provider(ProviderKind::OpenAi, "k", ""), &model(ProviderKind::OpenAi, json!({})))
-        .err()
-        .expect("responses not implemented");
-    assert!(err.message.contains("Responses API is not implemented yet"), "{err}");
+    let responses = registry
+        .build(&provider(ProviderKind::OpenAi, "k", ""), &model(ProviderKind::OpenAi, json!({})));
+    assert!(responses.is_ok(), "the Responses API is the default api_mode");
     let err = registry
         .build(&provider(ProviderKind::Bedrock, "k", ""), &model(ProviderKind::Bedrock, json!({})))
         .err();
