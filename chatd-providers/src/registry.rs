@@ -135,7 +135,6 @@ impl ProviderRegistry {
                 )
             }
             ProviderKind::OpenAi => {
-                use chatd_core::call_options::OpenAiApiMode;
                 let mode = model
                     .options
                     .provider_options
@@ -145,7 +144,7 @@ impl ProviderRegistry {
                     .unwrap_or_default();
                 match mode {
                     #[cfg(feature = "chat-completions")]
-                    OpenAiApiMode::ChatCompletions => {
+                    chatd_core::call_options::OpenAiApiMode::ChatCompletions => {
                         use crate::chat_completions::{ChatCompletionsProvider, Dialect};
                         Arc::new(
                             ChatCompletionsProvider::new(Dialect::OpenAi, base, key)?
@@ -153,7 +152,7 @@ impl ProviderRegistry {
                         )
                     }
                     #[cfg(feature = "openai")]
-                    OpenAiApiMode::Responses => Arc::new(
+                    chatd_core::call_options::OpenAiApiMode::Responses => Arc::new(
                         crate::openai_responses::ResponsesProvider::new(base, key)
                             .with_client(self.client.clone()),
                     ),
