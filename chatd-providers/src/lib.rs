@@ -12,7 +12,7 @@
 //! | `anthropic` | [`anthropic`] | `anthropic` | done |
 //! | `google` | [`google`] | `google` | done |
 //! | `openai` (Responses API, the default `api_mode`) | [`openai_responses`] | `openai` | done |
-//! | `bedrock` | — | — | not yet |
+//! | `bedrock` | [`bedrock`] | `bedrock` | done |
 //!
 //! The `testing` feature adds [`testing::FakeServer`], a local HTTP server that replays
 //! recorded provider traffic and records the requests it receives.
@@ -21,6 +21,8 @@
 
 #[cfg(feature = "anthropic")]
 pub mod anthropic;
+#[cfg(feature = "bedrock")]
+pub mod bedrock;
 #[cfg(feature = "chat-completions")]
 pub mod chat_completions;
 #[cfg(feature = "google")]

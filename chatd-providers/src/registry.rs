@@ -81,6 +81,59 @@ impl ProviderRegistry {
         }
     }
 
+    /// The AWS region: from a `bedrock-runtime.{region}.amazonaws.com` base URL, else
+    /// `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+    #[cfg(feature = "bedrock")]
+    fn aws_region(&self, base_url: &str) -> String {
+        let from_url = base_url
+            .split("bedrock-runtime.")
+            .nth(1)
+            .and_then(|rest| rest.split('.').next())
+            .filter(|region| !region.is_empty())
+            .map(str::to_owned);
+        from_url
+            .or_else(|| (self.env)("AWS_REGION"))
+            .or_else(|| (self.env)("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned())
+    }
+
+    /// Bedrock authentication: a stored key or `AWS_BEARER_TOKEN_BEDROCK` as a bearer API
+    /// key, else SigV4 with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
+    /// `AWS_SESSION_TOKEN`.
+    #[cfg(feature = "bedrock")]
+    fn bedrock_auth(
+        &self,
+        provider: &ProviderConfig,
+    ) -> Result<crate::bedrock::BedrockAuth, ProviderError> {
+        use crate::bedrock::BedrockAuth;
+        if provider.api_key_key_id.is_some() {
+            return Err(ProviderError::new(
+                "bedrock",
+                ProviderErrorKind::Auth,
+                "the stored API key is encrypted; decrypt it before building the provider",
+            ));
+        }
+        if provider.has_api_key() {
+            return Ok(BedrockAuth::Bearer(provider.api_key.clone()));
+        }
+        let env = |name: &str| (self.env)(name).filter(|v| !v.trim().is_empty());
+        if let Some(token) = env("AWS_BEARER_TOKEN_BEDROCK") {
+            return Ok(BedrockAuth::Bearer(Secret::new(token)));
+        }
+        match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(access_key_id), Some(secret)) => Ok(BedrockAuth::SigV4 {
+                access_key_id,
+                secret_access_key: Secret::new(secret),
+                session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
+            }),
+            _ => Err(ProviderError::new(
+                "bedrock",
+                ProviderErrorKind::Auth,
+                "AWS_BEARER_TOKEN_BEDROCK is not set (nor AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+            )),
+        }
+    }
+
     /// The adapter for `model` on `provider`.
     ///
     /// # Errors
@@ -105,8 +158,19 @@ impl ProviderRegistry {
                 model.id, model.provider
             ));
         }
-        let key = self.key(provider)?;
         let base = provider.base_url.as_str();
+        #[cfg(feature = "bedrock")]
+        if provider.provider == ProviderKind::Bedrock {
+            return Ok(Arc::new(
+                crate::bedrock::BedrockProvider::new(
+                    base,
+                    &self.aws_region(base),
+                    self.bedrock_auth(provider)?,
+                )
+                .with_client(self.client.clone()),
+            ));
+        }
+        let key = self.key(provider)?;
         let built: Arc<dyn ModelProvider> = match provider.provider {
             #[cfg(feature = "anthropic")]
             ProviderKind::Anthropic => Arc::new(

@@ -64,6 +64,7 @@ fn each_kind_builds_its_adapter() {
         (ProviderKind::OpenRouter, "", json!({})),
         (ProviderKind::Vercel, "", json!({})),
         (ProviderKind::Azure, "https://res.openai.azure.com", json!({})),
+        (ProviderKind::Bedrock, "", json!({})),
     ] {
         let built =
             registry.build(&provider(kind, "k", base), &model(kind, options)).expect("adapter");
@@ -88,7 +89,7 @@ fn a_missing_key_names_the_environment_variable() {
 }
 
 #[test]
-fn disabled_mismatched_encrypted_and_unimplemented_configs_are_refused() {
+fn disabled_mismatched_encrypted_and_keyless_configs_are_refused() {
     let registry = no_env();
     let mut disabled = provider(ProviderKind::Google, "k", "");
     disabled.enabled = false;
@@ -112,9 +113,17 @@ fn disabled_mismatched_encrypted_and_unimplemented_configs_are_refused() {
         .build(&provider(ProviderKind::OpenAi, "k", ""), &model(ProviderKind::OpenAi, json!({})));
     assert!(responses.is_ok(), "the Responses API is the default api_mode");
     let err = registry
-        .build(&provider(ProviderKind::Bedrock, "k", ""), &model(ProviderKind::Bedrock, json!({})))
+        .build(&provider(ProviderKind::Bedrock, "", ""), &model(ProviderKind::Bedrock, json!({})))
         .err();
-    assert!(err.expect("bedrock").message.contains("not available"));
+    assert!(err.expect("bedrock").message.starts_with("AWS_BEARER_TOKEN_BEDROCK is not set"));
+    let sigv4 = ProviderRegistry::new().with_env(|name| match name {
+        "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE".into()),
+        "AWS_SECRET_ACCESS_KEY" => Some("secret".into()),
+        _ => None,
+    });
+    let built = sigv4
+        .build(&provider(ProviderKind::Bedrock, "", ""), &model(ProviderKind::Bedrock, json!({})));
+    assert!(built.is_ok(), "access keys are enough for SigV4");
 }
 
 #[tokio::test]

@@ -1,0 +1,187 @@
+//! The provider: endpoint, authentication (SigV4 or bearer), plumbing.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use chatd_core::provider::{
+    EventStream, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind, with_cancellation,
+};
+use chatd_core::{ProviderKind, Secret};
+use tokio_util::sync::CancellationToken;
+
+use super::{convert, stream};
+use crate::http;
+
+const NAME: &str = "bedrock";
+
+/// How requests are authenticated. `Debug` never shows secrets.
+#[derive(Clone)]
+pub enum BedrockAuth {
+    /// A Bedrock API key, sent as `Authorization: Bearer`.
+    Bearer(Secret),
+    /// AWS access keys, used to sign every request with SigV4.
+    SigV4 {
+        /// `AWS_ACCESS_KEY_ID`.
+        access_key_id: String,
+        /// `AWS_SECRET_ACCESS_KEY`.
+        secret_access_key: Secret,
+        /// `AWS_SESSION_TOKEN`, for temporary credentials.
+        session_token: Option<Secret>,
+    },
+}
+
+impl std::fmt::Debug for BedrockAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BedrockAuth::Bearer(_) => f.write_str("Bearer(***)"),
+            BedrockAuth::SigV4 { access_key_id, .. } => f
+                .debug_struct("SigV4")
+                .field("access_key_id", access_key_id)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl BedrockAuth {
+    fn secret(&self) -> &str {
+        match self {
+            BedrockAuth::Bearer(key) => key.expose(),
+            BedrockAuth::SigV4 { secret_access_key, .. } => secret_access_key.expose(),
+        }
+    }
+}
+
+/// A Bedrock Converse provider.
+#[derive(Debug, Clone)]
+pub struct BedrockProvider {
+    base_url: String,
+    region: String,
+    auth: BedrockAuth,
+    client: reqwest::Client,
+}
+
+impl BedrockProvider {
+    /// A provider for `region`; an empty `base_url` uses
+    /// `https://bedrock-runtime.{region}.amazonaws.com`.
+    #[must_use]
+    pub fn new(base_url: &str, region: &str, auth: BedrockAuth) -> Self {
+        let base_url = match base_url.trim() {
+            "" => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+            url => url.trim_end_matches('/').to_owned(),
+        };
+        BedrockProvider {
+            base_url,
+            region: region.to_owned(),
+            auth,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Uses `client` (timeouts, proxies) instead of a default one.
+    #[must_use]
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The headers that authenticate a `POST` of `body` to `url`.
+    fn auth_headers(&self, url: &str, body: &[u8]) -> Result<Vec<(String, String)>, ProviderError> {
+        match &self.auth {
+            BedrockAuth::Bearer(key) => {
+                Ok(vec![("authorization".into(), format!("Bearer {}", key.expose()))])
+            }
+            BedrockAuth::SigV4 { access_key_id, secret_access_key, session_token } => {
+                let fail = |err: &dyn std::fmt::Display| {
+                    ProviderError::new(
+                        NAME,
+                        ProviderErrorKind::InvalidRequest,
+                        format!("cannot sign the request: {err}"),
+                    )
+                };
+                let credentials = Credentials::new(
+                    access_key_id.clone(),
+                    secret_access_key.expose().to_owned(),
+                    session_token.as_ref().map(|t| t.expose().to_owned()),
+                    None,
+                    "chatd",
+                );
+                let identity = credentials.into();
+                let params = v4::SigningParams::builder()
+                    .identity(&identity)
+                    .region(&self.region)
+                    .name("bedrock")
+                    .time(SystemTime::now())
+                    .settings(SigningSettings::default())
+                    .build()
+                    .map_err(|err| fail(&err))?
+                    .into();
+                let headers = [
+                    ("content-type", "application/json"),
+                    ("accept", "application/vnd.amazon.eventstream"),
+                ];
+                let signable = SignableRequest::new(
+                    "POST",
+                    url,
+                    headers.into_iter(),
+                    SignableBody::Bytes(body),
+                )
+                .map_err(|err| fail(&err))?;
+                let (instructions, _signature) =
+                    sign(signable, &params).map_err(|err| fail(&err))?.into_parts();
+                Ok(instructions
+                    .headers()
+                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                    .collect())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ModelProvider for BedrockProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Bedrock
+    }
+
+    async fn stream(
+        &self,
+        request: ModelRequest,
+        cancel: CancellationToken,
+    ) -> Result<EventStream, ProviderError> {
+        let body = serde_json::to_vec(&convert::request_body(&request)).map_err(|err| {
+            ProviderError::new(NAME, ProviderErrorKind::InvalidRequest, err.to_string())
+        })?;
+        let model: String = request
+            .model
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        let url = format!("{}/model/{model}/converse-stream", self.base_url);
+        let mut builder = self
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/vnd.amazon.eventstream");
+        for (name, value) in self.auth_headers(&url, &body)? {
+            builder = builder.header(name, value);
+        }
+        let builder = builder.body(body);
+        let send = http::send(NAME, builder, self.auth.secret(), stream::classify);
+        let response = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                return Err(ProviderError::new(NAME, ProviderErrorKind::Cancelled, "the call was cancelled"));
+            }
+            response = send => response?,
+        };
+        Ok(with_cancellation(stream::events(NAME, response), cancel, NAME))
+    }
+}

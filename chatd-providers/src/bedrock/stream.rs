@@ -1,0 +1,278 @@
+//! AWS event-stream frames → [`StreamEvent`]s, and error classification.
+
+use std::collections::HashMap;
+
+use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
+use aws_smithy_types::event_stream::Message;
+use bytes::BytesMut;
+use chatd_core::Usage;
+use chatd_core::part::ProviderMetadata;
+use chatd_core::provider::{
+    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
+};
+use futures::stream::StreamExt;
+use serde_json::{Value, json};
+
+use super::convert::META;
+
+fn kind_of(error_type: &str, message: &str) -> Option<ProviderErrorKind> {
+    let error_type = error_type
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches("Exception")
+        .to_ascii_lowercase();
+    Some(match error_type.as_str() {
+        "throttling" | "toomanyrequests" => ProviderErrorKind::RateLimited,
+        "serviceunavailable" | "modelnotready" => ProviderErrorKind::Overloaded,
+        "internalserver" | "modelstreamerror" => ProviderErrorKind::Server,
+        "modeltimeout" => ProviderErrorKind::Timeout,
+        "accessdenied" | "unrecognizedclient" => ProviderErrorKind::Auth,
+        // Bedrock's validation errors share one type; only the message tells an oversized prompt.
+        "validation" if message.contains("too long") || message.contains("maximum context") => {
+            ProviderErrorKind::ContextLength
+        }
+        "validation" | "resourcenotfound" => ProviderErrorKind::InvalidRequest,
+        _ => return None,
+    })
+}
+
+/// Refines a non-2xx response's classification from its `{"message": ...}` body.
+pub(super) fn classify(_status: u16, body: &Value, err: &mut ProviderError) {
+    let message = body
+        .get("message")
+        .or_else(|| body.get("Message"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !message.is_empty() {
+        err.message = message.to_owned();
+        if message.contains("too long") || message.contains("maximum context") {
+            err.kind = ProviderErrorKind::ContextLength;
+        }
+    }
+}
+
+fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
+    message
+        .headers()
+        .iter()
+        .find(|h| h.name().as_str() == name)
+        .and_then(|h| h.value().as_string().ok())
+        .map(|s| s.as_str())
+}
+
+enum Block {
+    Text,
+    Reasoning { signature: String, redacted: Option<Value> },
+    Tool { id: String, name: String, json: String },
+}
+
+struct Parser {
+    provider: String,
+    blocks: HashMap<u64, Block>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+}
+
+impl Parser {
+    fn on_message(&mut self, message: &Message) -> Result<Vec<StreamEvent>, ProviderError> {
+        let payload: Value = serde_json::from_slice(message.payload()).unwrap_or(Value::Null);
+        if header(message, ":message-type") == Some("exception") {
+            let error_type = header(message, ":exception-type").unwrap_or("exception");
+            let text = payload
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("the stream reported an error");
+            let mut err = ProviderError::new(
+                &self.provider,
+                kind_of(error_type, text).unwrap_or(ProviderErrorKind::Server),
+                text,
+            );
+            err.error_type = Some(error_type.to_owned());
+            return Err(err);
+        }
+        let index = payload.get("contentBlockIndex").and_then(Value::as_u64).unwrap_or(0);
+        let id = index.to_string();
+        let mut out = Vec::new();
+        match header(message, ":event-type").unwrap_or_default() {
+            "contentBlockStart" => {
+                if let Some(tool) = payload.pointer("/start/toolUse") {
+                    let tool_id = tool
+                        .get("toolUseId")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let name =
+                        tool.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    out.push(StreamEvent::ToolInputStart {
+                        id: tool_id.clone(),
+                        tool_name: name.clone(),
+                    });
+                    self.blocks
+                        .insert(index, Block::Tool { id: tool_id, name, json: String::new() });
+                }
+            }
+            "contentBlockDelta" => {
+                let delta = payload.get("delta").cloned().unwrap_or(Value::Null);
+                if let Some(text) = delta.get("text").and_then(Value::as_str) {
+                    if !self.blocks.contains_key(&index) {
+                        self.blocks.insert(index, Block::Text);
+                        out.push(StreamEvent::TextStart { id: id.clone() });
+                    }
+                    out.push(StreamEvent::TextDelta { id, delta: text.to_owned() });
+                } else if let Some(input) = delta.pointer("/toolUse/input").and_then(Value::as_str)
+                {
+                    if let Some(Block::Tool { id: tool_id, json, .. }) = self.blocks.get_mut(&index)
+                    {
+                        json.push_str(input);
+                        out.push(StreamEvent::ToolInputDelta {
+                            id: tool_id.clone(),
+                            delta: input.to_owned(),
+                        });
+                    }
+                } else if let Some(reasoning) = delta.get("reasoningContent") {
+                    if !self.blocks.contains_key(&index) {
+                        self.blocks.insert(
+                            index,
+                            Block::Reasoning { signature: String::new(), redacted: None },
+                        );
+                        out.push(StreamEvent::ReasoningStart { id: id.clone() });
+                    }
+                    if let Some(Block::Reasoning { signature, redacted }) =
+                        self.blocks.get_mut(&index)
+                    {
+                        if let Some(text) = reasoning.get("text").and_then(Value::as_str) {
+                            out.push(StreamEvent::ReasoningDelta { id, delta: text.to_owned() });
+                        }
+                        if let Some(sig) = reasoning.get("signature").and_then(Value::as_str) {
+                            signature.push_str(sig);
+                        }
+                        if let Some(data) = reasoning.get("redactedContent") {
+                            *redacted = Some(data.clone());
+                        }
+                    }
+                }
+            }
+            "contentBlockStop" => match self.blocks.remove(&index) {
+                Some(Block::Text) => out.push(StreamEvent::TextEnd { id }),
+                Some(Block::Reasoning { signature, redacted }) => {
+                    let value = match redacted {
+                        Some(data) => json!({"redacted_content": data}),
+                        None => json!({"signature": signature}),
+                    };
+                    let mut meta = ProviderMetadata::new();
+                    meta.insert(META.into(), value);
+                    out.push(StreamEvent::ReasoningEnd { id, provider_metadata: Some(meta) });
+                }
+                Some(Block::Tool { id: tool_id, name, json }) => {
+                    out.push(StreamEvent::ToolInputEnd { id: tool_id.clone() });
+                    out.push(StreamEvent::ToolCall {
+                        id: tool_id,
+                        tool_name: name,
+                        args: args_object(&json),
+                        provider_executed: false,
+                        provider_metadata: None,
+                    });
+                }
+                None => {}
+            },
+            "messageStop" => {
+                let reason = payload.get("stopReason").and_then(Value::as_str).unwrap_or_default();
+                self.finish = Some(match reason {
+                    "end_turn" | "stop_sequence" => FinishReason::Stop,
+                    "tool_use" => FinishReason::ToolCalls,
+                    "max_tokens" => FinishReason::Length,
+                    "guardrail_intervened" | "content_filtered" => FinishReason::ContentFilter,
+                    other => FinishReason::Other(other.to_owned()),
+                });
+            }
+            "metadata" => {
+                if let Some(usage) = payload.get("usage") {
+                    let get = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0);
+                    let (input, output) = (get("inputTokens"), get("outputTokens"));
+                    let (read, write) = (get("cacheReadInputTokens"), get("cacheWriteInputTokens"));
+                    self.usage = Some(Usage {
+                        input_tokens: input,
+                        output_tokens: output,
+                        total_tokens: input + read + write + output,
+                        reasoning_tokens: 0,
+                        cache_creation_tokens: write,
+                        cache_read_tokens: read,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        let Some(reason) = self.finish.take() else {
+            return Err(ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Transport,
+                "the stream ended before the response was complete",
+            ));
+        };
+        Ok(vec![StreamEvent::Finish {
+            reason,
+            usage: self.usage.take(),
+            context_window: None,
+            provider_metadata: None,
+        }])
+    }
+}
+
+/// Decodes the event-stream body of a response into [`StreamEvent`]s.
+pub(super) fn events(provider: &str, response: reqwest::Response) -> EventStream {
+    let parser =
+        Parser { provider: provider.to_owned(), blocks: HashMap::new(), finish: None, usage: None };
+    let state =
+        (response.bytes_stream().boxed(), BytesMut::new(), MessageFrameDecoder::new(), parser);
+    futures::stream::unfold(Some(state), |state| async move {
+        let (mut body, mut buffer, mut decoder, mut parser) = state?;
+        loop {
+            match decoder.decode_frame(&mut buffer) {
+                Ok(DecodedFrame::Complete(message)) => match parser.on_message(&message) {
+                    Ok(events) if events.is_empty() => continue,
+                    Ok(events) => return Some((Ok(events), Some((body, buffer, decoder, parser)))),
+                    Err(err) => return Some((Err(err), None)),
+                },
+                Ok(DecodedFrame::Incomplete) => {}
+                Err(err) => {
+                    let err = ProviderError::new(
+                        &parser.provider,
+                        ProviderErrorKind::Decode,
+                        format!("bad event-stream frame: {err}"),
+                    );
+                    return Some((Err(err), None));
+                }
+            }
+            match body.next().await {
+                Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+                Some(Err(err)) => {
+                    let err = ProviderError::new(
+                        &parser.provider,
+                        ProviderErrorKind::Transport,
+                        format!("stream failed: {err}"),
+                    );
+                    return Some((Err(err), None));
+                }
+                None if buffer.is_empty() => return Some((parser.close(), None)),
+                None => {
+                    let err = ProviderError::new(
+                        &parser.provider,
+                        ProviderErrorKind::Transport,
+                        "the stream ended in the middle of an event",
+                    );
+                    return Some((Err(err), None));
+                }
+            }
+        }
+    })
+    .flat_map(|batch: Result<Vec<StreamEvent>, ProviderError>| match batch {
+        Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
+        Err(err) => futures::stream::iter(vec![Err(err)]),
+    })
+    .boxed()
+}

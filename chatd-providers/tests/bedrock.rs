@@ -1,0 +1,225 @@
+//! Bedrock Converse stream wire tests. Fixtures are the documented events as JSON lines
+//! (`fixtures/bedrock/*.jsonl`), encoded here into real AWS event-stream frames (prelude,
+//! headers, payload, CRCs) with `aws-smithy-eventstream`.
+
+use std::time::Duration;
+
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use chatd_core::part::ProviderMetadata;
+use chatd_core::provider::{
+    FinishReason, Generation, ModelRequest, PromptMessage, ProviderError, ProviderErrorKind,
+    ToolDefinition,
+};
+use chatd_core::{CallOptions, Part, Role, Secret, Usage};
+use chatd_providers::bedrock::{BedrockAuth, BedrockProvider};
+use chatd_providers::testing::{FakeResponse, RecordedRequest};
+use serde_json::{Value, json};
+
+mod support;
+
+const KEY: &str = "bedrock-api-key-test";
+
+/// Encodes a JSON-lines fixture as an event-stream body.
+fn frames(name: &str) -> Vec<u8> {
+    let text = String::from_utf8(support::fixture("bedrock", name)).expect("utf-8");
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: Value = serde_json::from_str(line).expect("fixture line");
+        let payload = serde_json::to_vec(&entry["payload"]).expect("payload");
+        let string = |s: &str| HeaderValue::String(s.to_owned().into());
+        let headers = match entry.get("exception").and_then(Value::as_str) {
+            Some(exception) => vec![
+                Header::new(":message-type", string("exception")),
+                Header::new(":exception-type", string(exception)),
+                Header::new(":content-type", string("application/json")),
+            ],
+            None => vec![
+                Header::new(":message-type", string("event")),
+                Header::new(":event-type", string(entry["event"].as_str().expect("event"))),
+                Header::new(":content-type", string("application/json")),
+            ],
+        };
+        write_message_to(&Message::new_from_parts(headers, payload), &mut out).expect("encode");
+    }
+    out
+}
+
+fn stream(name: &str) -> FakeResponse {
+    FakeResponse::sse(frames(name))
+        .with_header("content-type", "application/vnd.amazon.eventstream")
+}
+
+fn request() -> ModelRequest {
+    ModelRequest::new("anthropic.claude-test-v1:0", vec![PromptMessage::user("Say hello")])
+        .with_system("You are terse.")
+        .with_tool(ToolDefinition {
+            name: "read_file".into(),
+            description: "Read a file".into(),
+            input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        })
+}
+
+async fn call_with(
+    auth: BedrockAuth,
+    response: FakeResponse,
+    request: ModelRequest,
+) -> (Result<Generation, ProviderError>, RecordedRequest) {
+    support::call(|url| BedrockProvider::new(url, "us-east-1", auth), response, request).await
+}
+
+async fn call(
+    response: FakeResponse,
+    request: ModelRequest,
+) -> (Result<Generation, ProviderError>, RecordedRequest) {
+    call_with(BedrockAuth::Bearer(Secret::new(KEY)), response, request).await
+}
+
+#[tokio::test]
+async fn plain_text_with_cache_usage_and_bearer_auth() {
+    let (result, sent) = call(stream("text.jsonl"), request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(generation.parts, vec![Part::text("Hello, wörld ✓")]);
+    assert_eq!(generation.finish_reason, Some(FinishReason::Stop));
+    assert_eq!(
+        generation.usage,
+        Some(Usage {
+            input_tokens: 30,
+            output_tokens: 9,
+            total_tokens: 2539,
+            reasoning_tokens: 0,
+            cache_creation_tokens: 500,
+            cache_read_tokens: 2000
+        })
+    );
+    assert_eq!(sent.path, "/model/anthropic.claude-test-v1%3A0/converse-stream");
+    assert_eq!(sent.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    let body = sent.json();
+    assert_eq!(body["system"], json!([{"text": "You are terse."}]));
+    assert_eq!(body["messages"], json!([{"role": "user", "content": [{"text": "Say hello"}]}]));
+    assert_eq!(body["inferenceConfig"]["maxTokens"], 32000);
+    assert_eq!(body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["type"], "object");
+}
+
+#[tokio::test]
+async fn sigv4_signs_every_request() {
+    let auth = BedrockAuth::SigV4 {
+        access_key_id: "AKIDEXAMPLE".into(),
+        secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        session_token: Some(Secret::new("session-token-example")),
+    };
+    let (result, sent) = call_with(auth.clone(), stream("text.jsonl"), request()).await;
+    result.expect("generation");
+    let authorization = sent.header("authorization").expect("authorization");
+    assert!(
+        authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+        "{authorization}"
+    );
+    assert!(authorization.contains("/us-east-1/bedrock/aws4_request"), "{authorization}");
+    assert!(authorization.contains("SignedHeaders=") && authorization.contains("Signature="));
+    assert!(sent.header("x-amz-date").is_some());
+    assert_eq!(sent.header("x-amz-security-token"), Some("session-token-example"));
+    assert!(!format!("{auth:?}").contains("wJalrXUtnFEMI"), "Debug hides the secret key");
+}
+
+#[tokio::test]
+async fn two_tool_uses_one_byte_at_a_time() {
+    let (result, _) = call(stream("tool-use.jsonl").chunked(1), request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(
+        generation.parts,
+        vec![
+            Part::tool_call("tooluse_A", "read_file", json!({"path": "a.rs"})),
+            Part::tool_call("tooluse_B", "read_file", json!({"path": "b.rs"})),
+        ]
+    );
+    assert_eq!(generation.finish_reason, Some(FinishReason::ToolCalls));
+}
+
+#[tokio::test]
+async fn reasoning_keeps_its_signature_and_replays_only_bedrock_reasoning() {
+    let generation = call(stream("reasoning.jsonl"), request()).await.0.expect("generation");
+    let mut meta = ProviderMetadata::new();
+    meta.insert("bedrock".into(), json!({"signature": "EqoBsig=="}));
+    let reasoning = Part::Reasoning { text: "Think first.".into(), provider_metadata: Some(meta) };
+    assert_eq!(generation.parts, vec![reasoning.clone(), Part::text("42")]);
+
+    let history = vec![
+        PromptMessage::user("q"),
+        PromptMessage::new(
+            Role::Assistant,
+            vec![
+                reasoning,
+                Part::Reasoning { text: "foreign".into(), provider_metadata: None },
+                Part::tool_call("t1", "read_file", json!({"path": "a"})),
+            ],
+        ),
+        PromptMessage::new(
+            Role::Tool,
+            vec![Part::tool_result("t1", "read_file", json!({"content": "A"}), false)],
+        ),
+    ];
+    let options = CallOptions::from_json(
+        &json!({"provider_options": {"anthropic": {"thinking": {"budget_tokens": 1024}}}}),
+    )
+    .expect("options");
+    let (_, sent) =
+        call(stream("text.jsonl"), ModelRequest::new("m", history).with_options(options)).await;
+    let body = sent.json();
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": [{"text": "q"}]},
+            {"role": "assistant", "content": [
+                {"reasoningContent": {"reasoningText": {"text": "Think first.", "signature": "EqoBsig=="}}},
+                {"toolUse": {"toolUseId": "t1", "name": "read_file", "input": {"path": "a"}}}]},
+            {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"json": {"content": "A"}}], "status": "success"}}]}
+        ])
+    );
+    assert_eq!(
+        body["additionalModelRequestFields"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024})
+    );
+}
+
+#[tokio::test]
+async fn an_exception_frame_mid_stream_is_typed() {
+    let err = call(stream("exception-mid-stream.jsonl"), request()).await.0.expect_err("exception");
+    assert_eq!(err.kind, ProviderErrorKind::RateLimited);
+    assert_eq!(err.error_type.as_deref(), Some("throttlingException"));
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn http_errors_are_typed() {
+    let response = FakeResponse::json(429, support::fixture("bedrock", "error-429.json"))
+        .with_header("retry-after", "2");
+    let err = call(response, request()).await.0.expect_err("429");
+    assert_eq!(
+        (err.kind, err.retry_after()),
+        (ProviderErrorKind::RateLimited, Some(Duration::from_secs(2)))
+    );
+    let err =
+        call(FakeResponse::json(403, support::fixture("bedrock", "error-403.json")), request())
+            .await
+            .0
+            .expect_err("403");
+    assert_eq!(err.kind, ProviderErrorKind::Auth);
+    assert!(!format!("{err:?}").contains(KEY));
+    let err = call(
+        FakeResponse::json(400, support::fixture("bedrock", "error-context-length.json")),
+        request(),
+    )
+    .await
+    .0
+    .expect_err("400");
+    assert_eq!(err.kind, ProviderErrorKind::ContextLength);
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_frame_is_a_transport_error() {
+    let body = frames("tool-use.jsonl");
+    let cut = body.len() / 2 + 3;
+    let err = call(FakeResponse::sse(body).cut_after(cut), request()).await.0.expect_err("cut");
+    assert_eq!(err.kind, ProviderErrorKind::Transport, "{err}");
+}
