@@ -31,7 +31,8 @@ pub mod google;
     feature = "chat-completions",
     feature = "anthropic",
     feature = "google",
-    feature = "openai"
+    feature = "openai",
+    feature = "bedrock"
 ))]
 mod http;
 #[cfg(feature = "openai")]

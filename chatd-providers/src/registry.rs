@@ -159,27 +159,25 @@ impl ProviderRegistry {
             ));
         }
         let base = provider.base_url.as_str();
-        #[cfg(feature = "bedrock")]
-        if provider.provider == ProviderKind::Bedrock {
-            return Ok(Arc::new(
+        let built: Arc<dyn ModelProvider> = match provider.provider {
+            #[cfg(feature = "bedrock")]
+            ProviderKind::Bedrock => Arc::new(
                 crate::bedrock::BedrockProvider::new(
                     base,
                     &self.aws_region(base),
                     self.bedrock_auth(provider)?,
                 )
                 .with_client(self.client.clone()),
-            ));
-        }
-        let key = self.key(provider)?;
-        let built: Arc<dyn ModelProvider> = match provider.provider {
+            ),
             #[cfg(feature = "anthropic")]
             ProviderKind::Anthropic => Arc::new(
-                crate::anthropic::AnthropicProvider::new(base, key)
+                crate::anthropic::AnthropicProvider::new(base, self.key(provider)?)
                     .with_client(self.client.clone()),
             ),
             #[cfg(feature = "google")]
             ProviderKind::Google => Arc::new(
-                crate::google::GoogleProvider::new(base, key).with_client(self.client.clone()),
+                crate::google::GoogleProvider::new(base, self.key(provider)?)
+                    .with_client(self.client.clone()),
             ),
             #[cfg(feature = "chat-completions")]
             kind @ (ProviderKind::OpenAiCompat
@@ -194,7 +192,7 @@ impl ProviderRegistry {
                     _ => Dialect::Azure,
                 };
                 Arc::new(
-                    ChatCompletionsProvider::new(dialect, base, key)?
+                    ChatCompletionsProvider::new(dialect, base, self.key(provider)?)?
                         .with_client(self.client.clone()),
                 )
             }
@@ -211,13 +209,17 @@ impl ProviderRegistry {
                     chatd_core::call_options::OpenAiApiMode::ChatCompletions => {
                         use crate::chat_completions::{ChatCompletionsProvider, Dialect};
                         Arc::new(
-                            ChatCompletionsProvider::new(Dialect::OpenAi, base, key)?
-                                .with_client(self.client.clone()),
+                            ChatCompletionsProvider::new(
+                                Dialect::OpenAi,
+                                base,
+                                self.key(provider)?,
+                            )?
+                            .with_client(self.client.clone()),
                         )
                     }
                     #[cfg(feature = "openai")]
                     chatd_core::call_options::OpenAiApiMode::Responses => Arc::new(
-                        crate::openai_responses::ResponsesProvider::new(base, key)
+                        crate::openai_responses::ResponsesProvider::new(base, self.key(provider)?)
                             .with_client(self.client.clone()),
                     ),
                     #[allow(unreachable_patterns)]

@@ -1,6 +1,7 @@
 //! AWS event-stream frames → [`StreamEvent`]s, and error classification.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::Message;
@@ -115,8 +116,8 @@ impl Parser {
             "contentBlockDelta" => {
                 let delta = payload.get("delta").cloned().unwrap_or(Value::Null);
                 if let Some(text) = delta.get("text").and_then(Value::as_str) {
-                    if !self.blocks.contains_key(&index) {
-                        self.blocks.insert(index, Block::Text);
+                    if let Entry::Vacant(slot) = self.blocks.entry(index) {
+                        slot.insert(Block::Text);
                         out.push(StreamEvent::TextStart { id: id.clone() });
                     }
                     out.push(StreamEvent::TextDelta { id, delta: text.to_owned() });
@@ -131,11 +132,8 @@ impl Parser {
                         });
                     }
                 } else if let Some(reasoning) = delta.get("reasoningContent") {
-                    if !self.blocks.contains_key(&index) {
-                        self.blocks.insert(
-                            index,
-                            Block::Reasoning { signature: String::new(), redacted: None },
-                        );
+                    if let Entry::Vacant(slot) = self.blocks.entry(index) {
+                        slot.insert(Block::Reasoning { signature: String::new(), redacted: None });
                         out.push(StreamEvent::ReasoningStart { id: id.clone() });
                     }
                     if let Some(Block::Reasoning { signature, redacted }) =
