@@ -2,11 +2,8 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use chatd_core::provider::{ProviderError, ProviderErrorKind};
-use futures::stream::{BoxStream, StreamExt};
 use reqwest::header::HeaderMap;
-use sse_stream::{Sse, SseByteStream};
 
 /// The most of an error body kept in a [`ProviderError`].
 const MAX_BODY: usize = 4096;
@@ -70,31 +67,6 @@ pub(crate) async fn send(
     classify(status.as_u16(), &json, &mut err);
     err.message = redact(&err.message, secret);
     Err(err)
-}
-
-/// The body of a streaming response as SSE events. A final event that lacks its blank-line
-/// terminator is still delivered; a connection cut mid-body is a `Transport` error.
-pub(crate) fn sse(
-    provider: &str,
-    response: reqwest::Response,
-    secret: &str,
-) -> BoxStream<'static, Result<Sse, ProviderError>> {
-    let provider = provider.to_owned();
-    let secret = secret.to_owned();
-    let terminator =
-        futures::stream::once(async { Ok::<Bytes, reqwest::Error>(Bytes::from_static(b"\n\n")) });
-    let bytes = response.bytes_stream().chain(terminator);
-    SseByteStream::new(bytes)
-        .map(move |item| {
-            item.map_err(|err| {
-                ProviderError::new(
-                    &provider,
-                    ProviderErrorKind::Transport,
-                    redact(&format!("stream failed: {err}"), &secret),
-                )
-            })
-        })
-        .boxed()
 }
 
 #[cfg(test)]

@@ -38,6 +38,13 @@ mod http;
 #[cfg(feature = "openai")]
 pub mod openai_responses;
 mod registry;
+#[cfg(any(
+    feature = "chat-completions",
+    feature = "anthropic",
+    feature = "google",
+    feature = "openai"
+))]
+mod sse;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind};
-use chatd_core::{ModelConfig, ProviderConfig, ProviderKind, Secret};
+use chatd_core::{ModelConfig, ProviderConfig, ProviderKind};
 
 /// Looks up an environment variable (injectable for tests).
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -56,7 +56,13 @@ impl ProviderRegistry {
         self
     }
 
-    fn key(&self, provider: &ProviderConfig) -> Result<Secret, ProviderError> {
+    #[cfg(any(
+        feature = "chat-completions",
+        feature = "anthropic",
+        feature = "google",
+        feature = "openai"
+    ))]
+    fn key(&self, provider: &ProviderConfig) -> Result<chatd_core::Secret, ProviderError> {
         let name = provider.provider.as_str();
         if provider.api_key_key_id.is_some() {
             return Err(ProviderError::new(
@@ -70,9 +76,11 @@ impl ProviderRegistry {
         }
         let variable = provider.provider.api_key_env();
         match (self.env)(variable).filter(|v| !v.trim().is_empty()) {
-            Some(key) => Ok(Secret::new(key)),
+            Some(key) => Ok(chatd_core::Secret::new(key)),
             // Local OpenAI-compatible servers usually need no key.
-            None if provider.provider == ProviderKind::OpenAiCompat => Ok(Secret::default()),
+            None if provider.provider == ProviderKind::OpenAiCompat => {
+                Ok(chatd_core::Secret::default())
+            }
             None => Err(ProviderError::new(
                 name,
                 ProviderErrorKind::Auth,
@@ -118,13 +126,13 @@ impl ProviderRegistry {
         }
         let env = |name: &str| (self.env)(name).filter(|v| !v.trim().is_empty());
         if let Some(token) = env("AWS_BEARER_TOKEN_BEDROCK") {
-            return Ok(BedrockAuth::Bearer(Secret::new(token)));
+            return Ok(BedrockAuth::Bearer(chatd_core::Secret::new(token)));
         }
         match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
             (Some(access_key_id), Some(secret)) => Ok(BedrockAuth::SigV4 {
                 access_key_id,
-                secret_access_key: Secret::new(secret),
-                session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
+                secret_access_key: chatd_core::Secret::new(secret),
+                session_token: env("AWS_SESSION_TOKEN").map(chatd_core::Secret::new),
             }),
             _ => Err(ProviderError::new(
                 "bedrock",
@@ -140,6 +148,17 @@ impl ProviderRegistry {
     /// `InvalidRequest` for a disabled provider, a provider/config mismatch, or a kind this
     /// build does not include; `Auth` when no key is available (`ANTHROPIC_API_KEY is not
     /// set`).
+    // A build without any provider feature can only refuse.
+    #[cfg_attr(
+        not(any(
+            feature = "chat-completions",
+            feature = "anthropic",
+            feature = "google",
+            feature = "openai",
+            feature = "bedrock"
+        )),
+        allow(unreachable_code)
+    )]
     pub fn build(
         &self,
         provider: &ProviderConfig,

@@ -162,7 +162,7 @@ impl ModelProvider for ChatCompletionsProvider {
             }
             response = send => response?,
         };
-        let events = stream::events(name, http::sse(name, response, self.api_key.expose()));
+        let events = stream::events(name, crate::sse::sse(name, response, self.api_key.expose()));
         Ok(with_cancellation(events, cancel, name))
     }
 }

@@ -75,7 +75,7 @@ impl ModelProvider for ResponsesProvider {
             }
             response = send => response?,
         };
-        let events = stream::events(NAME, http::sse(NAME, response, self.api_key.expose()));
+        let events = stream::events(NAME, crate::sse::sse(NAME, response, self.api_key.expose()));
         Ok(with_cancellation(events, cancel, NAME))
     }
 }
