@@ -157,7 +157,7 @@ impl ProviderRegistry {
             feature = "openai",
             feature = "bedrock"
         )),
-        allow(unreachable_code)
+        allow(unreachable_code, unused_variables)
     )]
     pub fn build(
         &self,
