@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use aws_smithy_eventstream::frame::write_message_to;
-use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
     FinishReason, Generation, ModelRequest, PromptMessage, ProviderError, ProviderErrorKind,
@@ -14,39 +12,14 @@ use chatd_core::provider::{
 use chatd_core::{CallOptions, Part, Role, Secret, Usage};
 use chatd_providers::bedrock::{BedrockAuth, BedrockProvider};
 use chatd_providers::testing::{FakeResponse, RecordedRequest};
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod support;
 
 const KEY: &str = "bedrock-api-key-test";
 
-/// Encodes a JSON-lines fixture as an event-stream body.
-fn frames(name: &str) -> Vec<u8> {
-    let text = String::from_utf8(support::fixture("bedrock", name)).expect("utf-8");
-    let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let entry: Value = serde_json::from_str(line).expect("fixture line");
-        let payload = serde_json::to_vec(&entry["payload"]).expect("payload");
-        let string = |s: &str| HeaderValue::String(s.to_owned().into());
-        let headers = match entry.get("exception").and_then(Value::as_str) {
-            Some(exception) => vec![
-                Header::new(":message-type", string("exception")),
-                Header::new(":exception-type", string(exception)),
-                Header::new(":content-type", string("application/json")),
-            ],
-            None => vec![
-                Header::new(":message-type", string("event")),
-                Header::new(":event-type", string(entry["event"].as_str().expect("event"))),
-                Header::new(":content-type", string("application/json")),
-            ],
-        };
-        write_message_to(&Message::new_from_parts(headers, payload), &mut out).expect("encode");
-    }
-    out
-}
-
 fn stream(name: &str) -> FakeResponse {
-    FakeResponse::sse(frames(name))
+    FakeResponse::sse(support::bedrock_frames(name))
         .with_header("content-type", "application/vnd.amazon.eventstream")
 }
 
@@ -218,7 +191,7 @@ async fn http_errors_are_typed() {
 
 #[tokio::test]
 async fn a_connection_cut_mid_frame_is_a_transport_error() {
-    let body = frames("tool-use.jsonl");
+    let body = support::bedrock_frames("tool-use.jsonl");
     let cut = body.len() / 2 + 3;
     let err = call(FakeResponse::sse(body).cut_after(cut), request()).await.0.expect_err("cut");
     assert_eq!(err.kind, ProviderErrorKind::Transport, "{err}");

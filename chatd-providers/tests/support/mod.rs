@@ -26,3 +26,33 @@ pub(crate) async fn call<P: ModelProvider>(
     let sent = server.requests().pop().expect("one request");
     (result, sent)
 }
+
+/// A Bedrock JSON-lines fixture (`{"event"|"exception", "payload"}` per line) encoded as an
+/// AWS event-stream body: real frames with prelude, headers, payload and CRCs.
+pub(crate) fn bedrock_frames(name: &str) -> Vec<u8> {
+    use aws_smithy_eventstream::frame::write_message_to;
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    use serde_json::Value;
+
+    let text = String::from_utf8(fixture("bedrock", name)).expect("utf-8");
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: Value = serde_json::from_str(line).expect("fixture line");
+        let payload = serde_json::to_vec(&entry["payload"]).expect("payload");
+        let string = |s: &str| HeaderValue::String(s.to_owned().into());
+        let headers = match entry.get("exception").and_then(Value::as_str) {
+            Some(exception) => vec![
+                Header::new(":message-type", string("exception")),
+                Header::new(":exception-type", string(exception)),
+                Header::new(":content-type", string("application/json")),
+            ],
+            None => vec![
+                Header::new(":message-type", string("event")),
+                Header::new(":event-type", string(entry["event"].as_str().expect("event"))),
+                Header::new(":content-type", string("application/json")),
+            ],
+        };
+        write_message_to(&Message::new_from_parts(headers, payload), &mut out).expect("encode");
+    }
+    out
+}
