@@ -15,6 +15,7 @@
 mod memory_store;
 mod pg;
 mod report;
+mod sse;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,8 @@ enum Scenario {
     PgAppend,
     /// PostgreSQL `prompt_messages` with 100 000 vs 100 messages before the boundary.
     PgHistory,
+    /// SSE decoding throughput and chunk-boundary behaviour.
+    SseParse,
 }
 
 fn print(reports: &[report::Report]) {
@@ -65,6 +68,9 @@ fn main() -> ExitCode {
     let outcome: Result<(), Box<dyn std::error::Error + Send + Sync>> = runtime.block_on(async {
         if wants(Scenario::MemoryStore) {
             print(&memory_store::run(quick).await);
+        }
+        if wants(Scenario::SseParse) {
+            print(&sse::run(quick).await);
         }
         if wants(Scenario::PgClaim) {
             print(&pg::claim(quick).await?);
