@@ -377,3 +377,13 @@ async fn azure_uses_the_deployment_url_api_key_header_and_api_version() {
         .expect_err("azure needs a base URL");
     assert!(err.message.contains("azure"));
 }
+
+#[tokio::test]
+async fn lone_cr_line_endings_and_multi_line_data_are_decoded() {
+    for chunk in [usize::MAX, 1] {
+        let response = FakeResponse::sse(fixture("cr-multiline.sse")).chunked(chunk);
+        let generation =
+            call(Dialect::OpenAiCompat, response, request()).await.0.expect("generation");
+        assert_eq!(generation.parts, vec![Part::text("multi-line")], "chunk size {chunk}");
+    }
+}
