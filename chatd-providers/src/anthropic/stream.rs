@@ -7,7 +7,7 @@ use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
     EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
 };
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use sse_stream::Sse;
 
@@ -101,6 +101,12 @@ impl Parser {
             self.usage.output_tokens = v;
             self.usage_seen = true;
         }
+    }
+}
+
+impl crate::sse::SseParser for Parser {
+    fn done(&self) -> bool {
+        self.stopped
     }
 
     fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
@@ -295,33 +301,5 @@ pub(super) fn events(
         finish: None,
         stopped: false,
     };
-    futures::stream::unfold(Some((sse, parser)), |state| async move {
-        let (mut sse, mut parser) = state?;
-        loop {
-            match sse.next().await {
-                Some(Ok(event)) => match parser.on_event(event) {
-                    Ok(events) if parser.stopped => {
-                        let mut all = events;
-                        return Some((
-                            parser.close().map(|mut closing| {
-                                all.append(&mut closing);
-                                all
-                            }),
-                            None,
-                        ));
-                    }
-                    Ok(events) if events.is_empty() => continue,
-                    Ok(events) => return Some((Ok(events), Some((sse, parser)))),
-                    Err(err) => return Some((Err(err), None)),
-                },
-                Some(Err(err)) => return Some((Err(err), None)),
-                None => return Some((parser.close(), None)),
-            }
-        }
-    })
-    .flat_map(|batch: Result<Vec<StreamEvent>, ProviderError>| match batch {
-        Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
-        Err(err) => futures::stream::iter(vec![Err(err)]),
-    })
-    .boxed()
+    crate::sse::drive(sse, parser)
 }

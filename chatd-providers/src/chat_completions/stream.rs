@@ -6,7 +6,7 @@ use chatd_core::Usage;
 use chatd_core::provider::{
     EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
 };
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use sse_stream::Sse;
 
 use super::wire::{Chunk, WireError, WireUsage};
@@ -110,6 +110,12 @@ impl Parser {
             ProviderErrorKind::Decode,
             format!("malformed chunk: {detail}"),
         )
+    }
+}
+
+impl crate::sse::SseParser for Parser {
+    fn done(&self) -> bool {
+        self.done
     }
 
     fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
@@ -249,33 +255,5 @@ pub(super) fn events(
         usage: None,
         done: false,
     };
-    futures::stream::unfold(Some((sse, parser)), |state| async move {
-        let (mut sse, mut parser) = state?;
-        loop {
-            match sse.next().await {
-                Some(Ok(event)) => match parser.on_event(event) {
-                    Ok(events) if events.is_empty() && !parser.done => continue,
-                    Ok(events) if parser.done => {
-                        let mut all = events;
-                        return Some((
-                            parser.close().map(|mut closing| {
-                                all.append(&mut closing);
-                                all
-                            }),
-                            None,
-                        ));
-                    }
-                    Ok(events) => return Some((Ok(events), Some((sse, parser)))),
-                    Err(err) => return Some((Err(err), None)),
-                },
-                Some(Err(err)) => return Some((Err(err), None)),
-                None => return Some((parser.close(), None)),
-            }
-        }
-    })
-    .flat_map(|batch: Result<Vec<StreamEvent>, ProviderError>| match batch {
-        Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
-        Err(err) => futures::stream::iter(vec![Err(err)]),
-    })
-    .boxed()
+    crate::sse::drive(sse, parser)
 }

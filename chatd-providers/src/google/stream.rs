@@ -5,7 +5,7 @@ use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
     EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent,
 };
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use serde_json::{Map, Value, json};
 use sse_stream::Sse;
 
@@ -67,7 +67,11 @@ struct Parser {
 const TEXT_ID: &str = "text-0";
 const THOUGHT_ID: &str = "reasoning-0";
 
-impl Parser {
+impl crate::sse::SseParser for Parser {
+    fn done(&self) -> bool {
+        false
+    }
+
     fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
         let Some(data) = sse.data.filter(|d| !d.trim().is_empty()) else { return Ok(Vec::new()) };
         let response: Value = serde_json::from_str(&data).map_err(|err| {
@@ -208,23 +212,5 @@ pub(super) fn events(
         finish: None,
         usage: None,
     };
-    futures::stream::unfold(Some((sse, parser)), |state| async move {
-        let (mut sse, mut parser) = state?;
-        loop {
-            match sse.next().await {
-                Some(Ok(event)) => match parser.on_event(event) {
-                    Ok(events) if events.is_empty() => continue,
-                    Ok(events) => return Some((Ok(events), Some((sse, parser)))),
-                    Err(err) => return Some((Err(err), None)),
-                },
-                Some(Err(err)) => return Some((Err(err), None)),
-                None => return Some((parser.close(), None)),
-            }
-        }
-    })
-    .flat_map(|batch: Result<Vec<StreamEvent>, ProviderError>| match batch {
-        Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
-        Err(err) => futures::stream::iter(vec![Err(err)]),
-    })
-    .boxed()
+    crate::sse::drive(sse, parser)
 }

@@ -7,7 +7,7 @@ use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
     EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
 };
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use serde_json::{Map, Value, json};
 use sse_stream::Sse;
 
@@ -51,7 +51,7 @@ struct Parser {
     text_items: HashSet<String>,
     reasoning_items: HashSet<String>,
     calls: usize,
-    done: Option<Result<Vec<StreamEvent>, ProviderError>>,
+    done: bool,
 }
 
 fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
@@ -96,6 +96,23 @@ impl Parser {
             context_window: None,
             provider_metadata: (!meta.is_empty()).then_some(meta),
         }]
+    }
+}
+
+impl crate::sse::SseParser for Parser {
+    fn done(&self) -> bool {
+        self.done
+    }
+
+    fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        Err(ProviderError::new(
+            &self.provider,
+            ProviderErrorKind::Transport,
+            "the stream ended before the response was complete",
+        ))
     }
 
     fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
@@ -188,7 +205,7 @@ impl Parser {
             kind @ ("response.completed" | "response.incomplete") => {
                 let response = event.get("response").cloned().unwrap_or(Value::Null);
                 out.extend(self.finish(&response, kind == "response.incomplete"));
-                self.done = Some(Ok(Vec::new()));
+                self.done = true;
             }
             "response.failed" => {
                 let mut err = ProviderError::new(
@@ -226,35 +243,7 @@ pub(super) fn events(
         text_items: HashSet::new(),
         reasoning_items: HashSet::new(),
         calls: 0,
-        done: None,
+        done: false,
     };
-    futures::stream::unfold(Some((sse, parser)), |state| async move {
-        let (mut sse, mut parser) = state?;
-        loop {
-            match sse.next().await {
-                Some(Ok(event)) => match parser.on_event(event) {
-                    Ok(events) if parser.done.is_some() => return Some((Ok(events), None)),
-                    Ok(events) if events.is_empty() => continue,
-                    Ok(events) => return Some((Ok(events), Some((sse, parser)))),
-                    Err(err) => return Some((Err(err), None)),
-                },
-                Some(Err(err)) => return Some((Err(err), None)),
-                None => {
-                    return Some((
-                        Err(ProviderError::new(
-                            &parser.provider,
-                            ProviderErrorKind::Transport,
-                            "the stream ended before the response was complete",
-                        )),
-                        None,
-                    ));
-                }
-            }
-        }
-    })
-    .flat_map(|batch: Result<Vec<StreamEvent>, ProviderError>| match batch {
-        Ok(events) => futures::stream::iter(events.into_iter().map(Ok).collect::<Vec<_>>()),
-        Err(err) => futures::stream::iter(vec![Err(err)]),
-    })
-    .boxed()
+    crate::sse::drive(sse, parser)
 }
