@@ -40,6 +40,77 @@ pub(crate) fn transport(provider: &str, err: &reqwest::Error, secret: &str) -> P
     ProviderError::new(provider, kind, redact(&err.to_string(), secret))
 }
 
+/// Where and how an adapter calls its provider (the SSE ones; Bedrock signs requests and
+/// keeps its own). `Debug` never shows the key.
+#[cfg(any(
+    feature = "chat-completions",
+    feature = "anthropic",
+    feature = "google",
+    feature = "openai"
+))]
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) base_url: String,
+    pub(crate) api_key: chatd_core::Secret,
+    pub(crate) client: reqwest::Client,
+}
+
+#[cfg(any(
+    feature = "chat-completions",
+    feature = "anthropic",
+    feature = "google",
+    feature = "openai"
+))]
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(any(
+    feature = "chat-completions",
+    feature = "anthropic",
+    feature = "google",
+    feature = "openai"
+))]
+impl Endpoint {
+    /// `base_url` without trailing slashes and `strip` (a version segment users often
+    /// paste), or `default` when empty.
+    pub(crate) fn new(
+        base_url: &str,
+        default: &str,
+        strip: &str,
+        api_key: chatd_core::Secret,
+    ) -> Self {
+        let base_url = match base_url.trim() {
+            "" => default.to_owned(),
+            url => {
+                let url = url.trim_end_matches('/');
+                url.strip_suffix(strip).filter(|_| !strip.is_empty()).unwrap_or(url).to_owned()
+            }
+        };
+        Endpoint { base_url, api_key, client: reqwest::Client::new() }
+    }
+}
+
+/// [`send`], unless `cancel` fires first.
+pub(crate) async fn open(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    secret: &str,
+    classify: fn(u16, &serde_json::Value, &mut ProviderError),
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<reqwest::Response, ProviderError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(ProviderError::new(provider, ProviderErrorKind::Cancelled, "the call was cancelled")),
+        response = send(provider, request, secret, classify) => response,
+    }
+}
+
 /// Sends `request`; a non-2xx response becomes a [`ProviderError`] through `classify`,
 /// which sees the status, the parsed JSON body (if any) and a default classification.
 pub(crate) async fn send(

@@ -174,14 +174,8 @@ impl ModelProvider for BedrockProvider {
             builder = builder.header(name, value);
         }
         let builder = builder.body(body);
-        let send = http::send(NAME, builder, self.auth.secret(), stream::classify);
-        let response = tokio::select! {
-            biased;
-            () = cancel.cancelled() => {
-                return Err(ProviderError::new(NAME, ProviderErrorKind::Cancelled, "the call was cancelled"));
-            }
-            response = send => response?,
-        };
+        let response =
+            http::open(NAME, builder, self.auth.secret(), stream::classify, &cancel).await?;
         Ok(with_cancellation(stream::events(NAME, response), cancel, NAME))
     }
 }

@@ -21,7 +21,7 @@ fn utf8_percent_encode(segment: &str) -> String {
         })
         .collect()
 }
-use crate::http;
+use crate::http::{self, Endpoint};
 
 /// Which Chat Completions service is spoken to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,22 +69,10 @@ impl Dialect {
 }
 
 /// A Chat Completions provider. `Debug` never shows the key.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ChatCompletionsProvider {
     dialect: Dialect,
-    base_url: String,
-    api_key: Secret,
-    client: reqwest::Client,
-}
-
-impl std::fmt::Debug for ChatCompletionsProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatCompletionsProvider")
-            .field("dialect", &self.dialect)
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key)
-            .finish_non_exhaustive()
-    }
+    endpoint: Endpoint,
 }
 
 impl ChatCompletionsProvider {
@@ -103,30 +91,33 @@ impl ChatCompletionsProvider {
                     format!("the {} provider needs a base URL", dialect.kind()),
                 ));
             }
-            (url, _) => url.trim_end_matches('/').to_owned(),
+            (url, _) => url.to_owned(),
         };
-        Ok(ChatCompletionsProvider { dialect, base_url, api_key, client: reqwest::Client::new() })
+        Ok(ChatCompletionsProvider { dialect, endpoint: Endpoint::new(&base_url, "", "", api_key) })
     }
 
     /// The URL a call for `model` goes to.
     fn endpoint(&self, model: &str) -> String {
         match self.dialect {
-            Dialect::Azure if self.base_url.contains("/deployments/") => {
-                format!("{}/chat/completions?api-version={AZURE_API_VERSION}", self.base_url)
+            Dialect::Azure if self.endpoint.base_url.contains("/deployments/") => {
+                format!(
+                    "{}/chat/completions?api-version={AZURE_API_VERSION}",
+                    self.endpoint.base_url
+                )
             }
             Dialect::Azure => format!(
                 "{}/openai/deployments/{}/chat/completions?api-version={AZURE_API_VERSION}",
-                self.base_url,
+                self.endpoint.base_url,
                 utf8_percent_encode(model)
             ),
-            _ => format!("{}/chat/completions", self.base_url),
+            _ => format!("{}/chat/completions", self.endpoint.base_url),
         }
     }
 
     /// Uses `client` (timeouts, proxies) instead of a default one.
     #[must_use]
     pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.client = client;
+        self.endpoint.client = client;
         self
     }
 }
@@ -145,24 +136,19 @@ impl ModelProvider for ChatCompletionsProvider {
         let name = self.dialect.kind().as_str();
         let body = convert::request_body(self.dialect, &request);
         let mut builder = self
+            .endpoint
             .client
             .post(self.endpoint(&request.model))
             .header("content-type", "application/json")
             .json(&body);
         if self.dialect == Dialect::Azure {
-            builder = builder.header("api-key", self.api_key.expose());
-        } else if !self.api_key.is_empty() {
-            builder = builder.bearer_auth(self.api_key.expose());
+            builder = builder.header("api-key", self.endpoint.api_key.expose());
+        } else if !self.endpoint.api_key.is_empty() {
+            builder = builder.bearer_auth(self.endpoint.api_key.expose());
         }
-        let send = http::send(name, builder, self.api_key.expose(), stream::classify);
-        let response = tokio::select! {
-            biased;
-            () = cancel.cancelled() => {
-                return Err(ProviderError::new(name, ProviderErrorKind::Cancelled, "the call was cancelled"));
-            }
-            response = send => response?,
-        };
-        let events = stream::events(name, crate::sse::sse(name, response, self.api_key.expose()));
+        let key = self.endpoint.api_key.expose();
+        let response = http::open(name, builder, key, stream::classify, &cancel).await?;
+        let events = stream::events(name, crate::sse::sse(name, response, key));
         Ok(with_cancellation(events, cancel, name))
     }
 }
