@@ -79,7 +79,7 @@ pub struct PostgresChatStore {
     pool: PgPool,
     feed_options: PgFeedOptions,
     feed: Arc<tokio::sync::OnceCell<feed::SharedFeed>>,
-    notifier: Arc<std::sync::OnceLock<notifier::Notifier>>,
+    notifier: Arc<std::sync::Mutex<Option<notifier::Notifier>>>,
 }
 
 impl PostgresChatStore {
@@ -129,7 +129,14 @@ impl PostgresChatStore {
         if hints.is_empty() || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
-        self.notifier.get_or_init(|| notifier::Notifier::start(self.pool.clone())).send(hints);
+        let mut slot = self.notifier.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let notifier = slot.get_or_insert_with(|| notifier::Notifier::start(self.pool.clone()));
+        if let Err(hints) = notifier.send(hints) {
+            // The task died with the runtime that started it: start one on this runtime.
+            let fresh = notifier::Notifier::start(self.pool.clone());
+            let _ = fresh.send(hints);
+            *slot = Some(fresh);
+        }
     }
 
     /// The connection pool.

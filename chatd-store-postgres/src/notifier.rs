@@ -42,11 +42,10 @@ impl Notifier {
         Notifier { sender }
     }
 
-    /// Queues hints of a committed intent.
-    pub(crate) fn send(&self, hints: Vec<ChangeHint>) {
-        if !hints.is_empty() {
-            let _ = self.sender.send(hints);
-        }
+    /// Queues hints of a committed intent; gives them back if the task is gone (its runtime
+    /// shut down), so the caller can start a new notifier.
+    pub(crate) fn send(&self, hints: Vec<ChangeHint>) -> Result<(), Vec<ChangeHint>> {
+        self.sender.send(hints).map_err(|err| err.0)
     }
 }
 
