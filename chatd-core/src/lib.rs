@@ -45,6 +45,7 @@ pub mod model_config;
 pub mod part;
 pub mod provider;
 pub mod provider_config;
+pub mod runtime;
 pub mod secret;
 pub mod status;
 pub mod store;

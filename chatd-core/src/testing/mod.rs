@@ -3,5 +3,10 @@
 //! - [`store`]: the store conformance suite. Every `ChatStore` implementation runs it
 //!   through [`store_conformance_tests!`](crate::store_conformance_tests), which expands one
 //!   named test per scenario plus a completeness check.
+//! - [`provider`]: [`ScriptedProvider`], a model provider that replays scripted calls and
+//!   records the requests it receives.
 
+pub mod provider;
 pub mod store;
+
+pub use provider::{ScriptedCall, ScriptedProvider};

@@ -1,0 +1,204 @@
+//! Prompt construction (SPEC §4): from the compaction-aware history to the request a
+//! provider receives. The result is always well-formed, whatever the stored history holds.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::message::{Message, Role};
+use crate::part::Part;
+use crate::provider::PromptMessage;
+use crate::provider_config::ProviderKind;
+
+/// The result given to a tool call that never got one.
+pub const INTERRUPTED_RESULT: &str = "tool call was interrupted and did not receive a result";
+
+/// The extra system instruction of a delegated (child) chat.
+pub const SUB_AGENT_INSTRUCTION: &str = "You are a delegated sub-agent working on a task for another agent. \
+Finish the task you were given, then report the outcome concisely: what you did, what you found, and anything \
+left undone. Do not ask the user questions; the agent that delegated to you will read your final message.";
+
+/// The leading system block and the conversation, ready for a `ModelRequest`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    /// Leading system instructions, in order.
+    pub system: Vec<String>,
+    /// The conversation.
+    pub messages: Vec<PromptMessage>,
+}
+
+/// The provider-metadata key whose reasoning a provider can replay (`None`: it replays none).
+#[must_use]
+pub fn reasoning_key(kind: ProviderKind) -> Option<&'static str> {
+    match kind {
+        ProviderKind::Anthropic => Some("anthropic"),
+        ProviderKind::Bedrock => Some("bedrock"),
+        ProviderKind::OpenAi => Some("openai"),
+        ProviderKind::Google => Some("google"),
+        ProviderKind::Azure
+        | ProviderKind::OpenAiCompat
+        | ProviderKind::OpenRouter
+        | ProviderKind::Vercel => None,
+    }
+}
+
+/// Replaces every character outside `[a-zA-Z0-9_-]` with `_` (providers reject others).
+#[must_use]
+pub fn sanitize_tool_call_id(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
+    if clean.is_empty() { "call".to_owned() } else { clean }
+}
+
+fn object_args(args: &Value) -> Value {
+    match args {
+        Value::Object(_) => args.clone(),
+        Value::String(raw) => crate::provider::args_object(raw),
+        _ => Value::Object(Map::new()),
+    }
+}
+
+/// One message's parts for `target`: ids sanitised, arguments made objects, foreign
+/// reasoning dropped (its provider metadata does not carry `target`'s key).
+fn clean_parts(content: &[Part], target: ProviderKind) -> Vec<Part> {
+    let key = reasoning_key(target);
+    content
+        .iter()
+        .filter_map(|part| match part {
+            Part::Reasoning { provider_metadata, .. } => {
+                let ours = key.is_some_and(|key| {
+                    provider_metadata.as_ref().is_some_and(|m| m.contains_key(key))
+                });
+                ours.then(|| part.clone())
+            }
+            Part::ToolCall {
+                tool_call_id,
+                tool_name,
+                args,
+                provider_executed,
+                provider_metadata,
+            } => Some(Part::ToolCall {
+                tool_call_id: sanitize_tool_call_id(tool_call_id),
+                tool_name: tool_name.clone(),
+                args: object_args(args),
+                provider_executed: *provider_executed,
+                provider_metadata: provider_metadata.clone(),
+            }),
+            Part::ToolResult {
+                tool_call_id,
+                tool_name,
+                result,
+                is_error,
+                provider_executed,
+                provider_metadata,
+            } => Some(Part::ToolResult {
+                tool_call_id: sanitize_tool_call_id(tool_call_id),
+                tool_name: tool_name.clone(),
+                result: result.clone(),
+                is_error: *is_error,
+                provider_executed: *provider_executed,
+                provider_metadata: provider_metadata.clone(),
+            }),
+            other => Some(other.clone()),
+        })
+        .collect()
+}
+
+fn local_calls(parts: &[Part]) -> impl Iterator<Item = (&str, &str)> {
+    parts.iter().filter_map(|p| match p {
+        Part::ToolCall { tool_call_id, tool_name, provider_executed: false, .. } => {
+            Some((tool_call_id.as_str(), tool_name.as_str()))
+        }
+        _ => None,
+    })
+}
+
+/// Builds the prompt from `history` (normally `ChatStore::prompt_messages`) for `target`:
+/// only model-visible rows; the leading `system` rows become the system block (a child chat
+/// gets [`SUB_AGENT_INSTRUCTION`] appended); every local tool call gets a result (a
+/// synthetic error [`INTERRUPTED_RESULT`] when it has none) and every tool result a call (a
+/// synthetic one before it when it has none); ids are sanitised and arguments are objects;
+/// reasoning from other providers is dropped.
+#[must_use]
+pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -> Prompt {
+    let visible: Vec<&Message> =
+        history.iter().filter(|m| m.visibility.is_model_visible()).collect();
+    let leading = visible.iter().take_while(|m| m.role == Role::System).count();
+    let mut system: Vec<String> =
+        visible[..leading].iter().map(|m| m.text()).filter(|t| !t.trim().is_empty()).collect();
+    if is_child {
+        system.push(SUB_AGENT_INSTRUCTION.to_owned());
+    }
+    let mut messages: Vec<PromptMessage> = Vec::new();
+    // Local calls still waiting for their result, in call order.
+    let mut open: Vec<(String, String)> = Vec::new();
+    let mut answered: HashSet<String> = HashSet::new();
+    let close_open = |messages: &mut Vec<PromptMessage>,
+                      open: &mut Vec<(String, String)>,
+                      answered: &mut HashSet<String>| {
+        if open.is_empty() {
+            return;
+        }
+        let results = open
+            .drain(..)
+            .map(|(id, name)| {
+                answered.insert(id.clone());
+                Part::tool_result(id, name, Value::String(INTERRUPTED_RESULT.to_owned()), true)
+            })
+            .collect();
+        messages.push(PromptMessage::new(Role::Tool, results));
+    };
+    for message in &visible[leading..] {
+        let parts = clean_parts(&message.content, target);
+        match message.role {
+            Role::Tool => {
+                let mut results = Vec::new();
+                for part in parts {
+                    let Part::ToolResult { tool_call_id, tool_name, .. } = &part else { continue };
+                    if let Some(at) = open.iter().position(|(id, _)| id == tool_call_id) {
+                        open.remove(at);
+                    } else if !answered.contains(tool_call_id) {
+                        // A result without its call: give it one, right before it.
+                        if !results.is_empty() {
+                            messages
+                                .push(PromptMessage::new(Role::Tool, std::mem::take(&mut results)));
+                        }
+                        messages.push(PromptMessage::new(
+                            Role::Assistant,
+                            vec![Part::tool_call(
+                                tool_call_id.clone(),
+                                tool_name.clone(),
+                                Value::Object(Map::new()),
+                            )],
+                        ));
+                    } else {
+                        continue; // a second result for the same call
+                    }
+                    answered.insert(tool_call_id.clone());
+                    results.push(part);
+                }
+                if !results.is_empty() {
+                    messages.push(PromptMessage::new(Role::Tool, results));
+                }
+            }
+            role => {
+                close_open(&mut messages, &mut open, &mut answered);
+                if role == Role::Assistant {
+                    open.extend(
+                        local_calls(&parts).map(|(id, name)| (id.to_owned(), name.to_owned())),
+                    );
+                }
+                if !parts.is_empty() {
+                    messages.push(PromptMessage::new(role, parts));
+                }
+            }
+        }
+    }
+    close_open(&mut messages, &mut open, &mut answered);
+    Prompt { system, messages }
+}
+
+#[cfg(test)]
+mod tests;

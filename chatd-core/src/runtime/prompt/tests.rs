@@ -1,0 +1,186 @@
+use chrono::Utc;
+use serde_json::json;
+
+use super::*;
+use crate::ids::{ChatId, MessageId};
+use crate::message::Visibility;
+use crate::part::ProviderMetadata;
+
+fn row(id: i64, role: Role, content: Vec<Part>) -> Message {
+    Message {
+        id: MessageId(id),
+        chat_id: ChatId::new(),
+        model_config_id: None,
+        created_at: Utc::now(),
+        role,
+        content,
+        visibility: Visibility::Both,
+        usage: None,
+        context_limit: None,
+        compressed: false,
+    }
+}
+
+fn roles(prompt: &Prompt) -> Vec<Role> {
+    prompt.messages.iter().map(|m| m.role).collect()
+}
+
+#[test]
+fn leading_system_rows_form_the_system_block_and_children_get_the_sub_agent_note() {
+    let history = vec![
+        row(1, Role::System, vec![Part::text("You are a coding agent.")]),
+        row(2, Role::System, vec![Part::text("Summary so far: ...")]),
+        row(3, Role::User, vec![Part::text("go")]),
+    ];
+    let root = build_prompt(&history, ProviderKind::Anthropic, false);
+    assert_eq!(root.system, vec!["You are a coding agent.", "Summary so far: ..."]);
+    assert_eq!(roles(&root), vec![Role::User]);
+    let child = build_prompt(&history, ProviderKind::Anthropic, true);
+    assert_eq!(child.system.last().map(String::as_str), Some(SUB_AGENT_INSTRUCTION));
+}
+
+#[test]
+fn user_only_rows_are_not_sent() {
+    let mut hidden = row(2, Role::Assistant, vec![Part::text("for people only")]);
+    hidden.visibility = Visibility::User;
+    let history = vec![row(1, Role::User, vec![Part::text("q")]), hidden];
+    assert_eq!(roles(&build_prompt(&history, ProviderKind::OpenAi, false)), vec![Role::User]);
+}
+
+#[test]
+fn a_dangling_tool_call_gets_a_synthetic_error_result() {
+    let history = vec![
+        row(1, Role::User, vec![Part::text("read both")]),
+        row(
+            2,
+            Role::Assistant,
+            vec![
+                Part::tool_call("a", "read_file", json!({"path": "a"})),
+                Part::tool_call("b", "read_file", json!({"path": "b"})),
+            ],
+        ),
+        row(3, Role::Tool, vec![Part::tool_result("a", "read_file", json!("A"), false)]),
+        row(4, Role::User, vec![Part::text("and?")]),
+    ];
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    assert_eq!(
+        roles(&prompt),
+        vec![Role::User, Role::Assistant, Role::Tool, Role::Tool, Role::User]
+    );
+    assert_eq!(
+        prompt.messages[3].content,
+        vec![Part::tool_result("b", "read_file", json!(INTERRUPTED_RESULT), true)]
+    );
+    let tail = build_prompt(&history[..2], ProviderKind::Anthropic, false);
+    assert_eq!(
+        tail.messages.last().map(|m| m.content.len()),
+        Some(2),
+        "both calls of an interrupted step are answered"
+    );
+}
+
+#[test]
+fn a_tool_result_without_its_call_gets_a_synthetic_call_before_it() {
+    let history = vec![
+        row(1, Role::User, vec![Part::text("q")]),
+        row(
+            2,
+            Role::Tool,
+            vec![Part::tool_result("orphan", "execute", json!({"exit_code": 0}), false)],
+        ),
+    ];
+    let prompt = build_prompt(&history, ProviderKind::OpenAi, false);
+    assert_eq!(roles(&prompt), vec![Role::User, Role::Assistant, Role::Tool]);
+    assert_eq!(prompt.messages[1].content, vec![Part::tool_call("orphan", "execute", json!({}))]);
+}
+
+#[test]
+fn ids_are_sanitised_consistently_and_arguments_become_objects() {
+    let history = vec![
+        row(
+            1,
+            Role::Assistant,
+            vec![
+                Part::tool_call("toolu.01:x/y", "read_file", json!("{\"path\":\"a\"}")),
+                Part::tool_call("call 2", "read_file", json!(["not", "an", "object"])),
+            ],
+        ),
+        row(2, Role::Tool, vec![Part::tool_result("toolu.01:x/y", "read_file", json!("A"), false)]),
+        row(3, Role::Tool, vec![Part::tool_result("call 2", "read_file", json!("B"), false)]),
+    ];
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    assert_eq!(
+        prompt.messages[0].content,
+        vec![
+            Part::tool_call("toolu_01_x_y", "read_file", json!({"path": "a"})),
+            Part::tool_call("call_2", "read_file", json!({}))
+        ]
+    );
+    assert_eq!(
+        roles(&prompt),
+        vec![Role::Assistant, Role::Tool, Role::Tool],
+        "no synthetic rows: ids still match"
+    );
+    assert_eq!(sanitize_tool_call_id(""), "call");
+}
+
+#[test]
+fn reasoning_is_replayed_only_to_the_provider_that_produced_it() {
+    let mut anthropic = ProviderMetadata::new();
+    anthropic.insert("anthropic".into(), json!({"signature": "s"}));
+    let mut google = ProviderMetadata::new();
+    google.insert("google".into(), json!({"thought_signature": "g"}));
+    let history = vec![row(
+        1,
+        Role::Assistant,
+        vec![
+            Part::Reasoning { text: "claude thought".into(), provider_metadata: Some(anthropic) },
+            Part::Reasoning { text: "gemini thought".into(), provider_metadata: Some(google) },
+            Part::Reasoning { text: "unsigned".into(), provider_metadata: None },
+            Part::text("answer"),
+        ],
+    )];
+    let texts = |kind| -> Vec<String> {
+        build_prompt(&history, kind, false).messages[0]
+            .content
+            .iter()
+            .filter_map(|p| p.as_text().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(texts(ProviderKind::Anthropic), vec!["claude thought", "answer"]);
+    assert_eq!(texts(ProviderKind::Google), vec!["gemini thought", "answer"]);
+    assert_eq!(texts(ProviderKind::OpenRouter), vec!["answer"]);
+}
+
+#[test]
+fn provider_executed_tools_need_no_local_result() {
+    let history = vec![
+        row(
+            1,
+            Role::Assistant,
+            vec![
+                Part::ToolCall {
+                    tool_call_id: "ws".into(),
+                    tool_name: "web_search".into(),
+                    args: json!({}),
+                    provider_executed: true,
+                    provider_metadata: None,
+                },
+                Part::ToolResult {
+                    tool_call_id: "ws".into(),
+                    tool_name: "web_search".into(),
+                    result: json!([]),
+                    is_error: false,
+                    provider_executed: true,
+                    provider_metadata: None,
+                },
+                Part::text("found it"),
+            ],
+        ),
+        row(2, Role::User, vec![Part::text("thanks")]),
+    ];
+    assert_eq!(
+        roles(&build_prompt(&history, ProviderKind::Anthropic, false)),
+        vec![Role::Assistant, Role::User]
+    );
+}
