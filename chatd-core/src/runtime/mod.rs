@@ -3,7 +3,10 @@
 //!
 //! - [`prompt`]: persisted history → a well-formed [`ModelRequest`](crate::provider::ModelRequest)
 //!   for a given provider (SPEC §4);
-//! - [`retry`]: the typed retry policy the chat loop owns (SPEC §3 "Retries").
+//! - [`retry`]: the typed retry policy the chat loop owns (SPEC §3 "Retries");
+//! - [`tools`]: the tool trait, concurrent execution of a step's calls, the workspace trait
+//!   and the local-directory workspace with its four tools (SPEC §13).
 
 pub mod prompt;
 pub mod retry;
+pub mod tools;

@@ -1,0 +1,207 @@
+//! The built-in workspace tools: `read_file`, `write_file`, `edit_files`, `execute`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::workspace::EXECUTE_TIMEOUT;
+use super::{FileEdit, Tool, ToolContext, ToolError, Workspace};
+
+fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, ToolError> {
+    serde_json::from_value(args).map_err(|err| ToolError::new(format!("invalid arguments: {err}")))
+}
+
+fn schema<T: JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({"type": "object"}))
+}
+
+/// Arguments of `read_file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReadFileArgs {
+    /// The file, relative to the workspace.
+    path: String,
+    /// The first line to return (1-based).
+    offset: Option<usize>,
+    /// How many lines to return.
+    limit: Option<usize>,
+}
+
+/// Arguments of `write_file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WriteFileArgs {
+    /// The file, relative to the workspace.
+    path: String,
+    /// Its new content.
+    content: String,
+}
+
+/// One file's edits.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct FileEdits {
+    /// The file, relative to the workspace.
+    path: String,
+    /// Search-and-replace edits, applied in order, all or none.
+    edits: Vec<FileEdit>,
+}
+
+/// Arguments of `edit_files`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EditFilesArgs {
+    /// The files to edit.
+    files: Vec<FileEdits>,
+}
+
+/// Arguments of `execute`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExecuteArgs {
+    /// A shell command.
+    command: String,
+    /// Seconds before the command is killed (default 10).
+    timeout: Option<u64>,
+    /// The directory to run in, relative to the workspace.
+    workdir: Option<String>,
+}
+
+macro_rules! workspace_tool {
+    ($name:ident, $tool:literal, $description:literal, $args:ty) => {
+        #[doc = concat!("The `", $tool, "` tool.")]
+        #[derive(Clone)]
+        pub struct $name(pub Arc<dyn Workspace>);
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($tool)
+            }
+        }
+
+        impl $name {
+            const NAME: &'static str = $tool;
+            const DESCRIPTION: &'static str = $description;
+
+            fn schema() -> Value {
+                schema::<$args>()
+            }
+        }
+    };
+}
+
+workspace_tool!(
+    ReadFile,
+    "read_file",
+    "Read a text file of the workspace, optionally a range of lines.",
+    ReadFileArgs
+);
+workspace_tool!(
+    WriteFile,
+    "write_file",
+    "Write a file of the workspace, creating parent directories.",
+    WriteFileArgs
+);
+workspace_tool!(
+    EditFiles,
+    "edit_files",
+    "Apply search-and-replace edits to files; each file's edits apply all or none.",
+    EditFilesArgs
+);
+workspace_tool!(
+    Execute,
+    "execute",
+    "Run a non-interactive shell command in the workspace.",
+    ExecuteArgs
+);
+
+#[async_trait]
+impl Tool for ReadFile {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+    fn description(&self) -> &str {
+        Self::DESCRIPTION
+    }
+    fn input_schema(&self) -> Value {
+        Self::schema()
+    }
+    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        let args: ReadFileArgs = parse(args)?;
+        let content = self.0.read_file(&args.path, args.offset, args.limit).await?;
+        Ok(json!({"content": content}))
+    }
+}
+
+#[async_trait]
+impl Tool for WriteFile {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+    fn description(&self) -> &str {
+        Self::DESCRIPTION
+    }
+    fn input_schema(&self) -> Value {
+        Self::schema()
+    }
+    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        let args: WriteFileArgs = parse(args)?;
+        self.0.write_file(&args.path, &args.content).await?;
+        Ok(json!({"written": args.path, "bytes": args.content.len()}))
+    }
+}
+
+#[async_trait]
+impl Tool for EditFiles {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+    fn description(&self) -> &str {
+        Self::DESCRIPTION
+    }
+    fn input_schema(&self) -> Value {
+        Self::schema()
+    }
+    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        let args: EditFilesArgs = parse(args)?;
+        let mut edited = Vec::new();
+        for file in &args.files {
+            self.0.edit_file(&file.path, &file.edits).await?;
+            edited.push(file.path.clone());
+        }
+        Ok(json!({"edited": edited}))
+    }
+}
+
+#[async_trait]
+impl Tool for Execute {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+    fn description(&self) -> &str {
+        Self::DESCRIPTION
+    }
+    fn input_schema(&self) -> Value {
+        Self::schema()
+    }
+    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        let args: ExecuteArgs = parse(args)?;
+        let timeout = args.timeout.map_or(EXECUTE_TIMEOUT, Duration::from_secs);
+        let output = self.0.execute(&args.command, timeout, args.workdir.as_deref()).await?;
+        serde_json::to_value(output).map_err(|err| ToolError::new(err.to_string()))
+    }
+}
+
+/// The four workspace tools over `workspace`.
+#[must_use]
+pub fn workspace_tools(workspace: Arc<dyn Workspace>) -> super::ToolSet {
+    super::ToolSet::new()
+        .with(Arc::new(ReadFile(Arc::clone(&workspace))))
+        .with(Arc::new(WriteFile(Arc::clone(&workspace))))
+        .with(Arc::new(EditFiles(Arc::clone(&workspace))))
+        .with(Arc::new(Execute(workspace)))
+}

@@ -1,0 +1,273 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::part::Part;
+
+fn ctx() -> ToolContext {
+    ToolContext {
+        chat_id: ChatId::new(),
+        owner_id: UserId::new(),
+        cancel: CancellationToken::new(),
+    }
+}
+
+/// A tool whose behaviour is a closure.
+struct Scripted {
+    name: &'static str,
+    run: Arc<
+        dyn Fn(Value) -> futures::future::BoxFuture<'static, Result<Value, ToolError>>
+            + Send
+            + Sync,
+    >,
+}
+
+#[async_trait]
+impl Tool for Scripted {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn description(&self) -> &str {
+        "test tool"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        (self.run)(args).await
+    }
+}
+
+fn tool(
+    name: &'static str,
+    run: impl Fn(Value) -> futures::future::BoxFuture<'static, Result<Value, ToolError>>
+    + Send
+    + Sync
+    + 'static,
+) -> Arc<dyn Tool> {
+    Arc::new(Scripted { name, run: Arc::new(run) })
+}
+
+fn result_of(part: &Part) -> (&Value, bool) {
+    match part {
+        Part::ToolResult { result, is_error, .. } => (result, *is_error),
+        other => panic!("not a result: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn calls_run_concurrently_and_results_keep_call_order() {
+    // Both calls must be running at once to pass the barrier; sequential execution would hang.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let (b1, b2) = (Arc::clone(&barrier), Arc::clone(&barrier));
+    let set = ToolSet::new()
+        .with(tool("slow", move |_| {
+            let b = Arc::clone(&b1);
+            Box::pin(async move {
+                b.wait().await;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                Ok(json!("slow done"))
+            })
+        }))
+        .with(tool("fast", move |_| {
+            let b = Arc::clone(&b2);
+            Box::pin(async move {
+                b.wait().await;
+                Ok(json!("fast done"))
+            })
+        }));
+    let calls =
+        vec![Part::tool_call("1", "slow", json!({})), Part::tool_call("2", "fast", json!({}))];
+    let results = tokio::time::timeout(Duration::from_secs(5), set.run_calls(&ctx(), &calls))
+        .await
+        .expect("concurrent");
+    assert_eq!(
+        results,
+        vec![
+            Part::tool_result("1", "slow", json!("slow done"), false),
+            Part::tool_result("2", "fast", json!("fast done"), false),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn unknown_tools_errors_and_panics_become_error_results() {
+    let set = ToolSet::new()
+        .with(tool("fails", |_| Box::pin(async { Err(ToolError::new("disk full")) })))
+        .with(tool("panics", |_| Box::pin(async { panic!("boom") })))
+        .with(tool("works", |args| Box::pin(async move { Ok(args) })));
+    let calls = vec![
+        Part::tool_call("a", "missing", json!({})),
+        Part::tool_call("b", "fails", json!({})),
+        Part::tool_call("c", "panics", json!({})),
+        Part::tool_call("d", "works", json!({"x": 1})),
+        Part::ToolCall {
+            tool_call_id: "e".into(),
+            tool_name: "web_search".into(),
+            args: json!({}),
+            provider_executed: true,
+            provider_metadata: None,
+        },
+    ];
+    let results = set.run_calls(&ctx(), &calls).await;
+    assert_eq!(results.len(), 4, "provider-executed calls are not run locally");
+    assert_eq!(result_of(&results[0]), (&json!("Tool not found: missing"), true));
+    assert_eq!(result_of(&results[1]), (&json!({"error": "disk full"}), true));
+    assert_eq!(result_of(&results[2]), (&json!("tool panicked: boom"), true));
+    assert_eq!(result_of(&results[3]), (&json!({"x": 1}), false), "the other calls still ran");
+}
+
+fn workspace() -> (tempfile::TempDir, LocalWorkspace) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workspace = LocalWorkspace::open(dir.path()).expect("workspace");
+    (dir, workspace)
+}
+
+#[tokio::test]
+async fn files_are_read_written_and_read_by_line_range() {
+    let (_dir, ws) = workspace();
+    ws.write_file("src/lib.rs", "one\ntwo\nthree\nfour\n").await.expect("write");
+    assert_eq!(
+        ws.read_file("src/lib.rs", None, None).await.expect("read"),
+        "one\ntwo\nthree\nfour\n"
+    );
+    assert_eq!(ws.read_file("src/lib.rs", Some(2), Some(2)).await.expect("range"), "two\nthree");
+    let err = ws.read_file("missing.rs", None, None).await.expect_err("missing");
+    assert!(err.0.contains("no such file"), "{err}");
+}
+
+#[tokio::test]
+async fn paths_cannot_escape_the_workspace() {
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::write(outside.path().join("secret.txt"), "top secret").expect("secret");
+    let (dir, ws) = workspace();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).expect("symlink");
+    let escapes = ["../secret.txt", "/etc/passwd", "a/../../secret.txt", "link/secret.txt"];
+    for path in escapes {
+        assert!(ws.read_file(path, None, None).await.is_err(), "read {path}");
+        assert!(ws.write_file(path, "x").await.is_err(), "write {path}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.txt")).expect("intact"),
+        "top secret"
+    );
+    let err =
+        ws.execute("pwd", Duration::from_secs(5), Some("../")).await.expect_err("workdir escape");
+    assert!(err.0.contains("escapes") || err.0.contains("no such"), "{err}");
+}
+
+#[tokio::test]
+async fn edits_apply_all_or_none_per_file() {
+    let (_dir, ws) = workspace();
+    ws.write_file("a.txt", "alpha beta gamma beta").await.expect("write");
+    let edits = vec![
+        FileEdit { search: "alpha".into(), replace: "ALPHA".into() },
+        FileEdit { search: "beta".into(), replace: "BETA".into() },
+    ];
+    let err = ws.edit_file("a.txt", &edits).await.expect_err("ambiguous");
+    assert!(err.0.contains("found 2 times"), "{err}");
+    assert_eq!(
+        ws.read_file("a.txt", None, None).await.expect("read"),
+        "alpha beta gamma beta",
+        "nothing applied"
+    );
+    let edits = vec![
+        FileEdit { search: "alpha".into(), replace: "ALPHA".into() },
+        FileEdit { search: "gamma".into(), replace: "GAMMA".into() },
+    ];
+    ws.edit_file("a.txt", &edits).await.expect("edit");
+    assert_eq!(ws.read_file("a.txt", None, None).await.expect("read"), "ALPHA beta GAMMA beta");
+    let missing = [FileEdit { search: "delta".into(), replace: "x".into() }];
+    assert!(ws.edit_file("a.txt", &missing).await.expect_err("missing").0.contains("not found"));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn execute_is_non_interactive_and_reports_exit_codes() {
+    let (dir, ws) = workspace();
+    std::fs::create_dir(dir.path().join("sub")).expect("sub");
+    let out = ws
+        .execute("echo $GIT_EDITOR $EDITOR $GIT_TERMINAL_PROMPT $PAGER $TERM $NO_COLOR; pwd; echo oops >&2; exit 3", Duration::from_secs(5), Some("sub"))
+        .await
+        .expect("run");
+    assert_eq!(out.exit_code, 3);
+    let mut lines = out.output.lines();
+    assert_eq!(lines.next(), Some("true true 0 cat dumb 1"));
+    assert!(lines.next().is_some_and(|pwd| pwd.ends_with("/sub")));
+    assert_eq!(lines.next(), Some("oops"));
+    assert!(!out.truncated);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn execute_timeout_kills_the_whole_process_group() {
+    let (dir, ws) = workspace();
+    let err = ws
+        .execute("sleep 30 & echo $! > bg.pid; wait", Duration::from_millis(500), None)
+        .await
+        .expect_err("timeout");
+    assert!(err.0.contains("timed out") && err.0.contains("exit_code: -1"), "{err}");
+    let pid = std::fs::read_to_string(dir.path().join("bg.pid")).expect("pid file");
+    let proc_path = format!("/proc/{}", pid.trim());
+    let mut gone = false;
+    for _ in 0..50 {
+        let state = std::fs::read_to_string(format!("{proc_path}/stat")).unwrap_or_default();
+        // Gone, or a zombie waiting for its (also killed) parent to be reaped.
+        if state.is_empty() || state.contains(") Z ") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the background sleep survived the timeout");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn execute_output_is_capped_on_a_utf8_boundary() {
+    let (_dir, ws) = workspace();
+    let out = ws
+        .execute("for i in $(seq 1 20000); do printf 'é✓'; done", Duration::from_secs(10), None)
+        .await
+        .expect("run");
+    assert!(out.truncated);
+    assert!(out.output.len() <= MAX_OUTPUT_BYTES);
+    assert!(out.output.len() > MAX_OUTPUT_BYTES - 4, "cut at most one character short");
+    assert!(out.output.ends_with('é') || out.output.ends_with('✓'));
+}
+
+#[tokio::test]
+async fn workspace_tools_offer_schemas_and_run_through_the_set() {
+    let (_dir, ws) = workspace();
+    let set = workspace_tools(Arc::new(ws));
+    assert_eq!(set.names(), vec!["read_file", "write_file", "edit_files", "execute"]);
+    let definitions = set.definitions();
+    let read = definitions.iter().find(|d| d.name == "read_file").expect("read_file");
+    assert_eq!(read.input_schema["properties"]["path"]["type"], "string");
+    assert_eq!(read.input_schema["required"], json!(["path"]));
+    let calls = vec![
+        Part::tool_call("w", "write_file", json!({"path": "hello.txt", "content": "hi"})),
+        Part::tool_call("bad", "read_file", json!({"path": "hello.txt", "unknown": 1})),
+    ];
+    let results = set.run_calls(&ctx(), &calls).await;
+    assert_eq!(result_of(&results[0]), (&json!({"written": "hello.txt", "bytes": 2}), false));
+    let (error, is_error) = result_of(&results[1]);
+    assert!(
+        is_error && error["error"].as_str().is_some_and(|e| e.contains("unknown field")),
+        "{error}"
+    );
+    let read = set
+        .run_calls(&ctx(), &[Part::tool_call("r", "read_file", json!({"path": "hello.txt"}))])
+        .await;
+    assert_eq!(result_of(&read[0]), (&json!({"content": "hi"}), false));
+}
+
+#[test]
+fn truncation_never_splits_a_character() {
+    assert_eq!(truncate_utf8("héllo", 2), "h");
+    assert_eq!(truncate_utf8("héllo", 3), "hé");
+    assert_eq!(truncate_utf8("abc", 10), "abc");
+}
