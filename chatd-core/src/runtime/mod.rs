@@ -1,12 +1,13 @@
-//! Building blocks of the agent turn (SPEC §3–§4). The turn runner itself is not built yet;
-//! what is here is complete and tested on its own:
+//! The agent turn (SPEC §3–§4):
 //!
 //! - [`prompt`]: persisted history → a well-formed [`ModelRequest`](crate::provider::ModelRequest)
 //!   for a given provider (SPEC §4);
 //! - [`retry`]: the typed retry policy the chat loop owns (SPEC §3 "Retries");
 //! - [`tools`]: the tool trait, concurrent execution of a step's calls, the workspace trait
-//!   and the local-directory workspace with its four tools (SPEC §13).
+//!   and the local-directory workspace with its four tools (SPEC §13);
+//! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
 pub mod prompt;
 pub mod retry;
 pub mod tools;
+pub mod turn;

@@ -23,6 +23,8 @@ pub enum ScriptedCall {
     Stream(Vec<Result<StreamEvent, ProviderError>>),
     /// Refuse the call before streaming.
     Fail(ProviderError),
+    /// Stream these items, then stall (never end) — for interrupting a call mid-stream.
+    StreamThenHang(Vec<Result<StreamEvent, ProviderError>>),
 }
 
 impl ScriptedCall {
@@ -132,6 +134,11 @@ impl ModelProvider for ScriptedProvider {
                 self.kind.as_str(),
             )),
             Some(ScriptedCall::Fail(err)) => Err(err),
+            Some(ScriptedCall::StreamThenHang(items)) => {
+                use futures::StreamExt;
+                let hanging = futures::stream::iter(items).chain(futures::stream::pending());
+                Ok(with_cancellation(Box::pin(hanging), cancel, self.kind.as_str()))
+            }
             None => Err(ProviderError::new(
                 self.kind.as_str(),
                 ProviderErrorKind::InvalidRequest,

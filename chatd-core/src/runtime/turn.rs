@@ -1,0 +1,412 @@
+//! The turn runner (SPEC §3): one acquired chat, model calls and tool steps until the model
+//! is done, every step persisted atomically through the lease.
+//!
+//! Not built yet (next steps of the turn issue): compaction (SPEC §5), titles (§14),
+//! provisioning and sub-agent tools, and publishing through the durable part log (the
+//! [`TurnObserver`] is where that plugs in).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::prompt::build_prompt;
+use super::retry::RetryPolicy;
+use super::tools::{ToolContext, ToolSet};
+use crate::chat::Chat;
+use crate::ids::ChatId;
+use crate::message::{Message, NewMessage};
+use crate::model_config::ModelConfig;
+use crate::part::Part;
+use crate::provider::{
+    Accumulator, FinishReason, Generation, ModelProvider, ModelRequest, ProviderError,
+    ProviderErrorKind, StreamEvent,
+};
+use crate::status::TurnOutcome;
+use crate::store::{ChatStore, Lease, Step, StoreError};
+
+/// The most model calls in one turn (SPEC §3).
+pub const MAX_STEPS: usize = 1200;
+/// The result given to tool calls cut off by an interrupt (SPEC §3 item 8).
+pub const INTERRUPTED_TOOL_RESULT: &str = "tool call was interrupted before it produced a result";
+/// The failure when no model config can be resolved.
+pub const NO_DEFAULT_MODEL: &str = "no default chat model config is available";
+
+/// Why a running turn is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A person interrupted: keep the partial output, end the turn.
+    Interrupt,
+    /// The worker is shutting down: drop the step, the turn re-runs elsewhere.
+    Shutdown,
+}
+
+/// Stops a running turn. Cheap to clone; every clone controls the same turn.
+#[derive(Debug, Clone, Default)]
+pub struct TurnSignal {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl TurnSignal {
+    /// A fresh signal.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the turn to stop for `reason` (the first reason given wins).
+    pub fn stop(&self, reason: StopReason) {
+        self.reason.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(reason);
+        self.token.cancel();
+    }
+
+    /// Why the turn was asked to stop, if it was.
+    #[must_use]
+    pub fn reason(&self) -> Option<StopReason> {
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The token adapters and tools observe.
+    #[must_use]
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// Completes when the turn is asked to stop.
+    pub async fn stopped(&self) {
+        self.token.cancelled().await;
+    }
+}
+
+/// Supplies the provider adapter for a model config (the provider crate's registry,
+/// looked up with the stored provider configuration).
+#[async_trait]
+pub trait ProviderSource: Send + Sync + 'static {
+    /// The adapter for `config`.
+    ///
+    /// # Errors
+    /// Why no adapter can be built (missing key, disabled provider, ...).
+    async fn provider(&self, config: &ModelConfig)
+    -> Result<Arc<dyn ModelProvider>, ProviderError>;
+}
+
+/// A retry the turn is about to make (published as a `retry` event, SPEC §3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryNotice {
+    /// The retry's number (1 for the first retry).
+    pub attempt: u32,
+    /// How long the turn waits.
+    pub delay: Duration,
+    /// The error being retried.
+    pub error: String,
+    /// When the next attempt starts.
+    pub retrying_at: DateTime<Utc>,
+}
+
+/// Watches a turn as it runs. Every method has a no-op default.
+pub trait TurnObserver: Send + Sync + 'static {
+    /// A stream event of model-call attempt `attempt` (0-based) of the step in flight.
+    fn on_event(&self, _chat: ChatId, _attempt: u32, _event: &StreamEvent) {}
+    /// The step in flight failed and will be retried: its parts so far are discarded.
+    fn on_retry(&self, _chat: ChatId, _notice: &RetryNotice) {}
+    /// A step was persisted.
+    fn on_step(&self, _chat: ChatId, _messages: &[Message]) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoObserver;
+
+impl TurnObserver for NoObserver {}
+
+/// How a turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnEnd {
+    /// Release the chat with this outcome.
+    Release(TurnOutcome),
+    /// The lease was lost: someone else owns the chat now; write nothing more.
+    LeaseLost,
+}
+
+/// Runs turns. Cheap to clone.
+#[derive(Clone)]
+pub struct TurnRunner {
+    store: Arc<dyn ChatStore>,
+    providers: Arc<dyn ProviderSource>,
+    tools: ToolSet,
+    retry: RetryPolicy,
+    max_steps: usize,
+    observer: Arc<dyn TurnObserver>,
+}
+
+impl std::fmt::Debug for TurnRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnRunner")
+            .field("tools", &self.tools)
+            .field("max_steps", &self.max_steps)
+            .finish_non_exhaustive()
+    }
+}
+
+enum StepStop {
+    /// Asked to stop; the parts streamed so far.
+    Stopped(Generation),
+    /// The call failed for good.
+    Failed(String),
+}
+
+impl TurnRunner {
+    /// A runner with the default retry policy and step limit, and no observer.
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn ChatStore>,
+        providers: Arc<dyn ProviderSource>,
+        tools: ToolSet,
+    ) -> Self {
+        TurnRunner {
+            store,
+            providers,
+            tools,
+            retry: RetryPolicy::default(),
+            max_steps: MAX_STEPS,
+            observer: Arc::new(NoObserver),
+        }
+    }
+
+    /// Sets the retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the most model calls per turn.
+    #[must_use]
+    pub fn with_max_steps(mut self, max_steps: usize) -> Self {
+        self.max_steps = max_steps.max(1);
+        self
+    }
+
+    /// Sets the observer.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn TurnObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Runs the turn of the chat `lease` holds until it ends. A panic anywhere in the turn
+    /// ends it as a failure (`chat processing panicked: ...`) instead of unwinding into the
+    /// caller.
+    pub async fn run(&self, lease: Lease, signal: TurnSignal) -> TurnEnd {
+        let runner = self.clone();
+        match tokio::spawn(async move { runner.run_inner(lease, signal).await }).await {
+            Ok(end) => end,
+            Err(join) if join.is_panic() => {
+                let payload = join.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                TurnEnd::Release(TurnOutcome::Failed(format!(
+                    "chat processing panicked: {message}"
+                )))
+            }
+            Err(_) => TurnEnd::Release(TurnOutcome::Shutdown),
+        }
+    }
+
+    /// The model config of `chat`: its last one, else the default (SPEC §3 item 1).
+    async fn model_config(&self, chat: &Chat) -> Result<ModelConfig, String> {
+        match self.store.get_model_config(chat.last_model_config_id).await {
+            Ok(config) if !config.deleted => return Ok(config),
+            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            Err(err) => return Err(err.to_string()),
+        }
+        match self.store.default_model_config().await {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Err(NO_DEFAULT_MODEL.to_owned()),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    async fn run_inner(&self, lease: Lease, signal: TurnSignal) -> TurnEnd {
+        let failed = |message: String| TurnEnd::Release(TurnOutcome::Failed(message));
+        let chat = match self.store.get_chat(lease.chat_id).await {
+            Ok(chat) => chat,
+            Err(err) => return failed(err.to_string()),
+        };
+        let config = match self.model_config(&chat).await {
+            Ok(config) => config,
+            Err(message) => return failed(message),
+        };
+        let provider = match self.providers.provider(&config).await {
+            Ok(provider) => provider,
+            Err(err) => return failed(err.to_string()),
+        };
+        let ctx = ToolContext { chat_id: chat.id, owner_id: chat.owner_id, cancel: signal.token() };
+        for _ in 0..self.max_steps {
+            match signal.reason() {
+                Some(StopReason::Interrupt) => return TurnEnd::Release(TurnOutcome::Interrupted),
+                Some(StopReason::Shutdown) => return TurnEnd::Release(TurnOutcome::Shutdown),
+                None => {}
+            }
+            let history = match self.store.prompt_messages(chat.id).await {
+                Ok(history) => history,
+                Err(err) => return failed(err.to_string()),
+            };
+            let prompt = build_prompt(&history, config.provider, !chat.is_root());
+            let mut request = ModelRequest::new(config.model.clone(), prompt.messages)
+                .with_options(config.options.clone());
+            request.system = prompt.system;
+            request.tools = self.tools.definitions();
+            let (generation, interrupted) =
+                match self.call_model(chat.id, &provider, request, &signal).await {
+                    Ok(generation) => (generation, false),
+                    Err(StepStop::Failed(message)) => return failed(message),
+                    Err(StepStop::Stopped(_)) if signal.reason() == Some(StopReason::Shutdown) => {
+                        return TurnEnd::Release(TurnOutcome::Shutdown);
+                    }
+                    Err(StepStop::Stopped(partial)) => (partial, true),
+                };
+            let calls: Vec<Part> =
+                if interrupted || generation.finish_reason == Some(FinishReason::ToolCalls) {
+                    generation.local_tool_calls().into_iter().cloned().collect()
+                } else {
+                    Vec::new()
+                };
+            let (results, interrupted) = if calls.is_empty() {
+                (Vec::new(), interrupted)
+            } else if interrupted {
+                (synthetic_results(&calls), true)
+            } else {
+                tokio::select! {
+                    results = self.tools.run_calls(&ctx, &calls) => (results, false),
+                    () = signal.stopped() => {
+                        if signal.reason() == Some(StopReason::Shutdown) {
+                            return TurnEnd::Release(TurnOutcome::Shutdown);
+                        }
+                        (synthetic_results(&calls), true)
+                    }
+                }
+            };
+            match self.commit(&lease, &config, &generation, results).await {
+                Ok(messages) => self.observer.on_step(chat.id, &messages),
+                Err(StoreError::LeaseLost { .. }) => return TurnEnd::LeaseLost,
+                Err(err) => return failed(format!("failed to persist the step: {err}")),
+            }
+            if interrupted {
+                return TurnEnd::Release(TurnOutcome::Interrupted);
+            }
+            if calls.is_empty() {
+                return TurnEnd::Release(TurnOutcome::Finished);
+            }
+        }
+        TurnEnd::Release(TurnOutcome::Finished)
+    }
+
+    /// Persists one step: the assistant row (if it has parts) and one tool row per result.
+    async fn commit(
+        &self,
+        lease: &Lease,
+        config: &ModelConfig,
+        generation: &Generation,
+        results: Vec<Part>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let assistant = (!generation.parts.is_empty()).then(|| {
+            NewMessage::assistant(generation.parts.clone()).with_model_config(config.id).with_usage(
+                generation.usage,
+                Some(generation.context_window.unwrap_or(config.context_limit)),
+            )
+        });
+        let tool_rows = results.into_iter().map(NewMessage::tool).collect();
+        self.store.commit_step(lease, Step::new(assistant, tool_rows)).await
+    }
+
+    /// One model call with the loop's retries (SPEC §3 "Retries").
+    async fn call_model(
+        &self,
+        chat: ChatId,
+        provider: &Arc<dyn ModelProvider>,
+        request: ModelRequest,
+        signal: &TurnSignal,
+    ) -> Result<Generation, StepStop> {
+        let mut attempt: u32 = 0;
+        loop {
+            let mut accumulator = Accumulator::default();
+            // Adapter streams end with `Cancelled` as soon as the signal's token fires, so
+            // the parts streamed so far stay in the accumulator.
+            let outcome = self
+                .stream_once(chat, attempt, provider, request.clone(), signal, &mut accumulator)
+                .await;
+            let err = match outcome {
+                Ok(()) => return Ok(accumulator.finish()),
+                Err(_) if signal.reason().is_some() => {
+                    return Err(StepStop::Stopped(accumulator.finish()));
+                }
+                Err(err) => err,
+            };
+            let Some(delay) = self.retry.delay(attempt, &err) else {
+                return Err(StepStop::Failed(err.to_string()));
+            };
+            attempt += 1;
+            let notice = RetryNotice {
+                attempt,
+                delay,
+                error: err.to_string(),
+                retrying_at: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
+            };
+            self.observer.on_retry(chat, &notice);
+            tokio::select! {
+                () = signal.stopped() => return Err(StepStop::Stopped(Generation::default())),
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn stream_once(
+        &self,
+        chat: ChatId,
+        attempt: u32,
+        provider: &Arc<dyn ModelProvider>,
+        request: ModelRequest,
+        signal: &TurnSignal,
+        accumulator: &mut Accumulator,
+    ) -> Result<(), ProviderError> {
+        let mut events = provider.stream(request, signal.token()).await?;
+        while let Some(event) = events.next().await {
+            let event = event?;
+            self.observer.on_event(chat, attempt, &event);
+            accumulator.push(event);
+        }
+        if signal.reason().is_some() {
+            return Err(ProviderError::new(
+                provider.kind().as_str(),
+                ProviderErrorKind::Cancelled,
+                "stopped",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The synthetic error result of every call in `calls`.
+fn synthetic_results(calls: &[Part]) -> Vec<Part> {
+    calls
+        .iter()
+        .filter_map(|call| match call {
+            Part::ToolCall { tool_call_id, tool_name, .. } => Some(Part::tool_result(
+                tool_call_id.clone(),
+                tool_name.clone(),
+                Value::String(INTERRUPTED_TOOL_RESULT.to_owned()),
+                true,
+            )),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,400 @@
+//! The turn runner end to end on the in-memory store with a scripted provider: tool steps,
+//! interrupts, shutdown, failures, retries, panics and the lease.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind, StreamEvent};
+use chatd_core::runtime::retry::RetryPolicy;
+use chatd_core::runtime::tools::{Tool, ToolContext, ToolError, ToolSet};
+use chatd_core::runtime::turn::{
+    INTERRUPTED_TOOL_RESULT, ProviderSource, RetryNotice, StopReason, TurnEnd, TurnObserver,
+    TurnRunner, TurnSignal,
+};
+use chatd_core::store::{ChatStore, Lease, MessageQuery};
+use chatd_core::testing::{ScriptedCall, ScriptedProvider};
+use chatd_core::{
+    ChatId, ChatStatus, Message, ModelConfig, NewChat, NewModelConfig, NewProvider, Part,
+    ProviderKind, Role, TurnOutcome, UserId, WorkerId,
+};
+use chatd_store_memory::InMemoryChatStore;
+use serde_json::{Value, json};
+
+struct Scripted(Arc<ScriptedProvider>);
+
+#[async_trait]
+impl ProviderSource for Scripted {
+    async fn provider(
+        &self,
+        _config: &ModelConfig,
+    ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+        Ok(Arc::clone(&self.0) as Arc<dyn ModelProvider>)
+    }
+}
+
+struct Panicking;
+
+#[async_trait]
+impl ProviderSource for Panicking {
+    async fn provider(
+        &self,
+        _config: &ModelConfig,
+    ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+        panic!("provider source exploded")
+    }
+}
+
+/// A tool that echoes its arguments, or waits forever when told to.
+struct Echo;
+
+#[async_trait]
+impl Tool for Echo {
+    fn name(&self) -> &str {
+        "echo"
+    }
+    fn description(&self) -> &str {
+        "echo"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        if args["hang"] == true {
+            futures::future::pending::<()>().await;
+        }
+        Ok(args)
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    retries: Mutex<Vec<RetryNotice>>,
+    events: Mutex<usize>,
+}
+
+impl TurnObserver for Recorder {
+    fn on_event(&self, _chat: ChatId, _attempt: u32, _event: &StreamEvent) {
+        *self.events.lock().expect("lock") += 1;
+    }
+    fn on_retry(&self, _chat: ChatId, notice: &RetryNotice) {
+        self.retries.lock().expect("lock").push(notice.clone());
+    }
+}
+
+struct Fixture {
+    store: Arc<dyn ChatStore>,
+    provider: Arc<ScriptedProvider>,
+    chat: ChatId,
+    lease: Lease,
+}
+
+async fn fixture(calls: Vec<ScriptedCall>) -> Fixture {
+    let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
+    store.create_provider(NewProvider::new(ProviderKind::Anthropic)).await.expect("provider");
+    store
+        .create_model_config(NewModelConfig::new(ProviderKind::Anthropic, "claude-test", 200_000))
+        .await
+        .expect("config");
+    let chat = store
+        .create_chat(NewChat::new(UserId::new()).with_system_prompt("sys").with_text("do it"))
+        .await
+        .expect("chat");
+    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
+    Fixture {
+        store,
+        provider: Arc::new(ScriptedProvider::new(ProviderKind::Anthropic, calls)),
+        chat: chat.id,
+        lease,
+    }
+}
+
+impl Fixture {
+    fn runner(&self) -> TurnRunner {
+        let mut retry = RetryPolicy::default();
+        retry.base = Duration::from_millis(5);
+        TurnRunner::new(
+            Arc::clone(&self.store),
+            Arc::new(Scripted(Arc::clone(&self.provider))),
+            ToolSet::new().with(Arc::new(Echo)),
+        )
+        .with_retry(retry)
+    }
+
+    async fn messages(&self) -> Vec<Message> {
+        self.store.list_messages(self.chat, MessageQuery::all()).await.expect("messages")
+    }
+
+    async fn roles(&self) -> Vec<Role> {
+        self.messages().await.iter().map(|m| m.role).collect()
+    }
+}
+
+#[tokio::test]
+async fn multi_step_tool_execution_sends_the_call_and_its_result_back() {
+    let fx = fixture(vec![
+        ScriptedCall::tool_calls(
+            &[("c1", "echo", json!({"n": 1})), ("c2", "echo", json!({"n": 2}))],
+            None,
+        ),
+        ScriptedCall::text("all done", None),
+    ])
+    .await;
+    let end = fx.runner().run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+    assert_eq!(
+        fx.roles().await,
+        vec![Role::System, Role::User, Role::Assistant, Role::Tool, Role::Tool, Role::Assistant]
+    );
+    let requests = fx.provider.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].system, vec!["sys"]);
+    assert_eq!(requests[0].tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["echo"]);
+    let second: Vec<(Role, Vec<Part>)> =
+        requests[1].messages.iter().map(|m| (m.role, m.content.clone())).collect();
+    assert_eq!(
+        second[1].1,
+        vec![
+            Part::tool_call("c1", "echo", json!({"n": 1})),
+            Part::tool_call("c2", "echo", json!({"n": 2}))
+        ]
+    );
+    assert_eq!(second[2].1, vec![Part::tool_result("c1", "echo", json!({"n": 1}), false)]);
+    assert_eq!(second[3].1, vec![Part::tool_result("c2", "echo", json!({"n": 2}), false)]);
+    let last = fx.messages().await.pop().expect("answer");
+    assert_eq!(last.text(), "all done");
+    assert_eq!(
+        last.context_limit,
+        Some(200_000),
+        "the config's window when the provider reports none"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_tool_becomes_an_error_result_and_the_turn_goes_on() {
+    let fx = fixture(vec![
+        ScriptedCall::tool_calls(&[("c1", "nope", json!({}))], None),
+        ScriptedCall::text("ok", None),
+    ])
+    .await;
+    assert_eq!(
+        fx.runner().run(fx.lease, TurnSignal::new()).await,
+        TurnEnd::Release(TurnOutcome::Finished)
+    );
+    let messages = fx.messages().await;
+    assert_eq!(
+        messages[3].content,
+        vec![Part::tool_result("c1", "nope", json!("Tool not found: nope"), true)]
+    );
+}
+
+#[tokio::test]
+async fn interrupt_during_streaming_persists_the_partial_answer() {
+    let fx = fixture(vec![ScriptedCall::StreamThenHang(vec![
+        Ok(StreamEvent::TextStart { id: "t".into() }),
+        Ok(StreamEvent::TextDelta { id: "t".into(), delta: "Half an ans".into() }),
+    ])])
+    .await;
+    let signal = TurnSignal::new();
+    let stopper = signal.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stopper.stop(StopReason::Interrupt);
+    });
+    let end = fx.runner().run(fx.lease, signal).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Interrupted));
+    assert_eq!(fx.messages().await.last().map(Message::text).as_deref(), Some("Half an ans"));
+}
+
+#[tokio::test]
+async fn interrupt_during_tools_gives_unanswered_calls_synthetic_results() {
+    let fx =
+        fixture(vec![ScriptedCall::tool_calls(&[("c1", "echo", json!({"hang": true}))], None)])
+            .await;
+    let signal = TurnSignal::new();
+    let stopper = signal.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stopper.stop(StopReason::Interrupt);
+    });
+    assert_eq!(fx.runner().run(fx.lease, signal).await, TurnEnd::Release(TurnOutcome::Interrupted));
+    let messages = fx.messages().await;
+    assert_eq!(messages[2].content, vec![Part::tool_call("c1", "echo", json!({"hang": true}))]);
+    assert_eq!(
+        messages[3].content,
+        vec![Part::tool_result("c1", "echo", json!(INTERRUPTED_TOOL_RESULT), true)]
+    );
+    let released = fx.store.release(&fx.lease, TurnOutcome::Interrupted).await.expect("release");
+    assert_eq!(released.status, ChatStatus::Waiting);
+}
+
+#[tokio::test]
+async fn shutdown_during_a_tool_persists_nothing_and_returns_to_pending() {
+    let fx =
+        fixture(vec![ScriptedCall::tool_calls(&[("c1", "echo", json!({"hang": true}))], None)])
+            .await;
+    let signal = TurnSignal::new();
+    let stopper = signal.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stopper.stop(StopReason::Shutdown);
+    });
+    assert_eq!(fx.runner().run(fx.lease, signal).await, TurnEnd::Release(TurnOutcome::Shutdown));
+    assert_eq!(fx.roles().await, vec![Role::System, Role::User], "the step re-runs elsewhere");
+    let released = fx.store.release(&fx.lease, TurnOutcome::Shutdown).await.expect("release");
+    assert_eq!((released.status, released.last_error), (ChatStatus::Pending, None));
+}
+
+#[tokio::test]
+async fn provider_executed_tool_results_stay_in_the_assistant_row() {
+    let fx = fixture(vec![ScriptedCall::Stream(vec![
+        Ok(StreamEvent::ToolCall {
+            id: "ws".into(),
+            tool_name: "web_search".into(),
+            args: json!({"q": "rust"}),
+            provider_executed: true,
+            provider_metadata: None,
+        }),
+        Ok(StreamEvent::ToolResult {
+            id: "ws".into(),
+            tool_name: "web_search".into(),
+            result: json!(["hit"]),
+            is_error: false,
+        }),
+        Ok(StreamEvent::TextDelta { id: "t".into(), delta: "Found it.".into() }),
+        Ok(StreamEvent::Finish {
+            reason: chatd_core::provider::FinishReason::Stop,
+            usage: None,
+            context_window: Some(1_000_000),
+            provider_metadata: None,
+        }),
+    ])])
+    .await;
+    assert_eq!(
+        fx.runner().run(fx.lease, TurnSignal::new()).await,
+        TurnEnd::Release(TurnOutcome::Finished)
+    );
+    let messages = fx.messages().await;
+    assert_eq!(
+        fx.roles().await,
+        vec![Role::System, Role::User, Role::Assistant],
+        "no tool row for a provider-executed tool"
+    );
+    assert!(matches!(messages[2].content[1], Part::ToolResult { provider_executed: true, .. }));
+    assert_eq!(messages[2].context_limit, Some(1_000_000), "the provider-reported window wins");
+}
+
+#[tokio::test]
+async fn a_lost_lease_stops_the_turn_without_writing() {
+    let fx = fixture(vec![ScriptedCall::tool_calls(&[("c1", "echo", json!({}))], None)]).await;
+    let first = fx.messages().await[1].id;
+    fx.store
+        .edit_message(fx.chat, first, vec![Part::text("edited")])
+        .await
+        .expect("edit revokes the lease");
+    assert_eq!(fx.runner().run(fx.lease, TurnSignal::new()).await, TurnEnd::LeaseLost);
+    assert_eq!(fx.roles().await, vec![Role::System, Role::User]);
+}
+
+#[tokio::test]
+async fn a_stream_error_after_partial_tool_input_runs_no_tool_and_fails() {
+    let fx = fixture(vec![ScriptedCall::Stream(vec![
+        Ok(StreamEvent::ToolInputStart { id: "c1".into(), tool_name: "echo".into() }),
+        Ok(StreamEvent::ToolInputDelta { id: "c1".into(), delta: "{\"n\":".into() }),
+        Err(ProviderError::new("anthropic", ProviderErrorKind::InvalidRequest, "stream broke")),
+    ])])
+    .await;
+    let end = fx.runner().run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(
+        end,
+        TurnEnd::Release(TurnOutcome::Failed("anthropic invalid_request: stream broke".into()))
+    );
+    assert_eq!(fx.roles().await, vec![Role::System, Role::User], "no call persisted, no tool run");
+}
+
+#[tokio::test]
+async fn a_panic_in_the_turn_fails_it_with_the_spec_text() {
+    let fx = fixture(vec![]).await;
+    let runner = TurnRunner::new(Arc::clone(&fx.store), Arc::new(Panicking), ToolSet::new());
+    let end = runner.run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(
+        end,
+        TurnEnd::Release(TurnOutcome::Failed(
+            "chat processing panicked: provider source exploded".into()
+        ))
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_its_retry_after_then_succeeds() {
+    let mut limited = ProviderError::new("anthropic", ProviderErrorKind::RateLimited, "slow down");
+    limited.retry_after = Some(Duration::from_millis(40));
+    let fx = fixture(vec![ScriptedCall::Fail(limited), ScriptedCall::text("after the wait", None)])
+        .await;
+    let recorder = Arc::new(Recorder::default());
+    let runner = fx.runner().with_observer(Arc::clone(&recorder) as Arc<dyn TurnObserver>);
+    assert_eq!(
+        runner.run(fx.lease, TurnSignal::new()).await,
+        TurnEnd::Release(TurnOutcome::Finished)
+    );
+    let retries = recorder.retries.lock().expect("lock").clone();
+    assert_eq!(retries.len(), 1);
+    assert_eq!((retries[0].attempt, retries[0].delay), (1, Duration::from_millis(40)));
+    assert!(retries[0].error.contains("rate_limited"));
+    assert_eq!(fx.provider.requests().len(), 2);
+    assert_eq!(fx.messages().await.last().map(Message::text).as_deref(), Some("after the wait"));
+    assert!(*recorder.events.lock().expect("lock") >= 2, "stream events were observed");
+}
+
+#[tokio::test]
+async fn a_401_fails_at_once_without_retrying() {
+    let fx = fixture(vec![ScriptedCall::Fail(ProviderError::new(
+        "anthropic",
+        ProviderErrorKind::Auth,
+        "bad key",
+    ))])
+    .await;
+    let end = fx.runner().run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Failed("anthropic auth: bad key".into())));
+    assert_eq!(fx.provider.requests().len(), 1);
+    let released = fx
+        .store
+        .release(&fx.lease, TurnOutcome::Failed("anthropic auth: bad key".into()))
+        .await
+        .expect("release");
+    assert_eq!(
+        (released.status, released.last_error.as_deref()),
+        (ChatStatus::Error, Some("anthropic auth: bad key"))
+    );
+}
+
+#[tokio::test]
+async fn the_step_limit_ends_the_turn() {
+    let calls = (0..5)
+        .map(|i| ScriptedCall::tool_calls(&[(&format!("c{i}"), "echo", json!({}))], None))
+        .collect();
+    let fx = fixture(calls).await;
+    let end = fx.runner().with_max_steps(3).run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+    assert_eq!(fx.provider.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_deleted_model_config_falls_back_to_the_default() {
+    let fx = fixture(vec![ScriptedCall::text("hi", None)]).await;
+    let other = fx
+        .store
+        .create_model_config(
+            NewModelConfig::new(ProviderKind::Anthropic, "claude-other", 100).as_default(),
+        )
+        .await
+        .expect("other");
+    let first = fx.store.get_chat(fx.chat).await.expect("chat").last_model_config_id;
+    fx.store.delete_model_config(first).await.expect("delete");
+    assert_eq!(
+        fx.runner().run(fx.lease, TurnSignal::new()).await,
+        TurnEnd::Release(TurnOutcome::Finished)
+    );
+    assert_eq!(fx.provider.requests()[0].model, "claude-other");
+    assert_eq!(fx.messages().await.last().and_then(|m| m.model_config_id), Some(other.id));
+}
