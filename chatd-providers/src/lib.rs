@@ -38,6 +38,7 @@ mod http;
 #[cfg(feature = "openai")]
 pub mod openai_responses;
 mod registry;
+mod source;
 #[cfg(any(
     feature = "chat-completions",
     feature = "anthropic",
@@ -49,3 +50,4 @@ mod sse;
 pub mod testing;
 
 pub use registry::ProviderRegistry;
+pub use source::StoreProviderSource;
