@@ -119,6 +119,7 @@ impl Fixture {
             ToolSet::new().with(Arc::new(Echo)),
         )
         .with_retry(retry)
+        .with_titles(false)
     }
 
     async fn messages(&self) -> Vec<Message> {
@@ -315,7 +316,8 @@ async fn a_stream_error_after_partial_tool_input_runs_no_tool_and_fails() {
 #[tokio::test]
 async fn a_panic_in_the_turn_fails_it_with_the_spec_text() {
     let fx = fixture(vec![]).await;
-    let runner = TurnRunner::new(Arc::clone(&fx.store), Arc::new(Panicking), ToolSet::new());
+    let runner = TurnRunner::new(Arc::clone(&fx.store), Arc::new(Panicking), ToolSet::new())
+        .with_titles(false);
     let end = runner.run(fx.lease, TurnSignal::new()).await;
     assert_eq!(
         end,
@@ -397,4 +399,92 @@ async fn a_deleted_model_config_falls_back_to_the_default() {
     );
     assert_eq!(fx.provider.requests()[0].model, "claude-other");
     assert_eq!(fx.messages().await.last().and_then(|m| m.model_config_id), Some(other.id));
+}
+
+#[tokio::test]
+async fn the_first_turn_generates_a_title_once() {
+    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    let fx =
+        fixture(vec![ScriptedCall::text("\"Deploying the `service`\" today please now ok", None)])
+            .await;
+    let config = fx.store.default_model_config().await.expect("config").expect("default");
+    let before = fx.store.get_chat(fx.chat).await.expect("chat").title;
+    assert_eq!(before, "do it", "the automatic title");
+    let outcome = generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await;
+    assert_eq!(outcome, TitleOutcome::Saved("Deploying the service today please now ok".into()));
+    assert_eq!(
+        fx.store.get_chat(fx.chat).await.expect("chat").title,
+        "Deploying the service today please now ok"
+    );
+    let request = &fx.provider.requests()[0];
+    assert_eq!(request.system, vec![chatd_core::runtime::title::TITLE_INSTRUCTION]);
+    assert!(request.tools.is_empty(), "no tools for the title call");
+    // A second attempt sees that the title is no longer automatic and does nothing.
+    assert_eq!(
+        generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await,
+        TitleOutcome::Skipped
+    );
+    assert_eq!(fx.provider.requests().len(), 1, "no second model call");
+}
+
+#[tokio::test]
+async fn a_title_never_overwrites_a_persons_title_or_blocks_on_failure() {
+    use chatd_core::ChatUpdate;
+    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    let fx = fixture(vec![ScriptedCall::text("Model title", None)]).await;
+    let config = fx.store.default_model_config().await.expect("config").expect("default");
+    fx.store.update_chat(fx.chat, ChatUpdate::title("My own title")).await.expect("rename");
+    assert_eq!(
+        generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await,
+        TitleOutcome::Skipped
+    );
+    assert_eq!(fx.store.get_chat(fx.chat).await.expect("chat").title, "My own title");
+    assert!(fx.provider.requests().is_empty(), "no model call when the title is not automatic");
+
+    let failing = fixture(vec![ScriptedCall::Fail(ProviderError::new(
+        "anthropic",
+        ProviderErrorKind::Overloaded,
+        "busy",
+    ))])
+    .await;
+    let outcome =
+        generate_title(failing.store.as_ref(), failing.provider.as_ref(), &config, failing.chat)
+            .await;
+    assert!(
+        matches!(outcome, TitleOutcome::Failed(ref e) if e.contains("overloaded")),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        failing.store.get_chat(failing.chat).await.expect("chat").title,
+        "do it",
+        "the automatic title stays"
+    );
+}
+
+#[tokio::test]
+async fn the_turn_starts_the_title_in_the_background() {
+    // Two scripted answers; the title call and the turn's call race for them, so the script
+    // gives the same text to both and the test checks that both calls happened.
+    let fx = fixture(vec![
+        ScriptedCall::text("Short title", None),
+        ScriptedCall::text("Short title", None),
+    ])
+    .await;
+    let runner = TurnRunner::new(
+        Arc::clone(&fx.store),
+        Arc::new(Scripted(Arc::clone(&fx.provider))),
+        ToolSet::new(),
+    );
+    assert_eq!(
+        runner.run(fx.lease, TurnSignal::new()).await,
+        TurnEnd::Release(TurnOutcome::Finished)
+    );
+    for _ in 0..100 {
+        if fx.store.get_chat(fx.chat).await.expect("chat").title == "Short title" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fx.store.get_chat(fx.chat).await.expect("chat").title, "Short title");
+    assert_eq!(fx.provider.requests().len(), 2, "the turn's call and the title call");
 }

@@ -5,9 +5,11 @@
 //! - [`retry`]: the typed retry policy the chat loop owns (SPEC §3 "Retries");
 //! - [`tools`]: the tool trait, concurrent execution of a step's calls, the workspace trait
 //!   and the local-directory workspace with its four tools (SPEC §13);
+//! - [`title`]: background titles on a chat's first turn (SPEC §14);
 //! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
 pub mod prompt;
 pub mod retry;
+pub mod title;
 pub mod tools;
 pub mod turn;

@@ -1,7 +1,7 @@
 //! The turn runner (SPEC §3): one acquired chat, model calls and tool steps until the model
 //! is done, every step persisted atomically through the lease.
 //!
-//! Not built yet (next steps of the turn issue): compaction (SPEC §5), titles (§14),
+//! Not built yet (next steps of the turn issue): compaction (SPEC §5),
 //! provisioning and sub-agent tools, and publishing through the durable part log (the
 //! [`TurnObserver`] is where that plugs in).
 
@@ -142,6 +142,7 @@ pub struct TurnRunner {
     retry: RetryPolicy,
     max_steps: usize,
     observer: Arc<dyn TurnObserver>,
+    titles: bool,
 }
 
 impl std::fmt::Debug for TurnRunner {
@@ -175,7 +176,15 @@ impl TurnRunner {
             retry: RetryPolicy::default(),
             max_steps: MAX_STEPS,
             observer: Arc::new(NoObserver),
+            titles: true,
         }
+    }
+
+    /// Whether the first turn of a chat generates its title in the background (default on).
+    #[must_use]
+    pub fn with_titles(mut self, titles: bool) -> Self {
+        self.titles = titles;
+        self
     }
 
     /// Sets the retry policy.
@@ -249,6 +258,15 @@ impl TurnRunner {
             Ok(provider) => provider,
             Err(err) => return failed(err.to_string()),
         };
+        if self.titles {
+            // Checked and bounded inside; the turn never waits for it.
+            drop(super::title::spawn_title(
+                Arc::clone(&self.store),
+                Arc::clone(&provider),
+                config.clone(),
+                chat.id,
+            ));
+        }
         let ctx = ToolContext { chat_id: chat.id, owner_id: chat.owner_id, cancel: signal.token() };
         for _ in 0..self.max_steps {
             match signal.reason() {
@@ -308,6 +326,14 @@ impl TurnRunner {
             }
         }
         TurnEnd::Release(TurnOutcome::Finished)
+    }
+
+    /// Whether the chat has no assistant message yet.
+    async fn is_first_turn(&self, chat: ChatId) -> bool {
+        match self.store.list_messages(chat, crate::store::MessageQuery::all()).await {
+            Ok(messages) => !messages.iter().any(|m| m.role == crate::message::Role::Assistant),
+            Err(_) => false,
+        }
     }
 
     /// Persists one step: the assistant row (if it has parts) and one tool row per result.

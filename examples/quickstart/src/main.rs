@@ -133,6 +133,7 @@ fn demo_script() -> Vec<FakeResponse> {
 async fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     let mut _demo_server = None;
+    let live = args.base_url.is_some();
     let (base_url, api_key) = match args.base_url {
         Some(url) => {
             println!("chatd quickstart: talking to {url} (model {})", args.model);
@@ -190,7 +191,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!();
     match end {
         TurnEnd::Release(outcome) => {
+            tokio::time::sleep(std::time::Duration::from_millis(if live { 2000 } else { 0 })).await;
             let chat = store.release(&lease, outcome).await?;
+            println!("title: {}", chat.title);
             println!(
                 "turn ended; chat is {}{}",
                 chat.status,

@@ -1,0 +1,94 @@
+//! Background titles (SPEC §14): on a chat's first turn the model proposes a title, which
+//! replaces the automatic one only if nobody changed it meanwhile.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::chat::{ChatUpdate, DEFAULT_TITLE};
+use crate::ids::ChatId;
+use crate::message::Role;
+use crate::model_config::ModelConfig;
+use crate::provider::{ModelProvider, ModelRequest, PromptMessage};
+use crate::store::{ChatStore, MessageQuery};
+use crate::title::{auto_title, normalize_title};
+
+/// How long the title call may take (SPEC §15).
+pub const TITLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The instruction of the title call.
+pub const TITLE_INSTRUCTION: &str = "Write a short title for the conversation that starts with the user's \
+message below: at most 8 words, plain text, no quotes, no trailing punctuation. Reply with the title only.";
+
+/// What happened to the title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TitleOutcome {
+    /// The generated title was saved.
+    Saved(String),
+    /// The title is no longer the automatic one.
+    Skipped,
+    /// The model failed, timed out or proposed nothing usable (the automatic title stays).
+    Failed(String),
+}
+
+/// Generates and saves the title of `chat` while its title is still the automatic one
+/// (the caller decides that this is the chat's first turn: the turn runner checks before
+/// it starts the turn's first step). Bounded by [`TITLE_TIMEOUT`]; never returns an error:
+/// a failure leaves the automatic title.
+pub async fn generate_title(
+    store: &dyn ChatStore,
+    provider: &dyn ModelProvider,
+    config: &ModelConfig,
+    chat: ChatId,
+) -> TitleOutcome {
+    let Ok(current) = store.get_chat(chat).await else { return TitleOutcome::Skipped };
+    let Ok(messages) = store.list_messages(chat, MessageQuery::all()).await else {
+        return TitleOutcome::Skipped;
+    };
+    let Some(first) = messages.iter().find(|m| m.role == Role::User) else {
+        return TitleOutcome::Skipped;
+    };
+    let automatic = auto_title(&first.content).unwrap_or_else(|| DEFAULT_TITLE.to_owned());
+    if current.title != automatic {
+        return TitleOutcome::Skipped; // a person (or an earlier run) set it
+    }
+    let mut request = ModelRequest::new(
+        config.model.clone(),
+        vec![PromptMessage::new(Role::User, first.content.clone())],
+    )
+    .with_system(TITLE_INSTRUCTION);
+    request.options.max_output_tokens = Some(64);
+    let generation = match tokio::time::timeout(
+        TITLE_TIMEOUT,
+        provider.generate(request, CancellationToken::new()),
+    )
+    .await
+    {
+        Ok(Ok(generation)) => generation,
+        Ok(Err(err)) => return TitleOutcome::Failed(err.to_string()),
+        Err(_) => return TitleOutcome::Failed("the title call timed out".to_owned()),
+    };
+    let text = generation.text();
+    let words: Vec<&str> = text.split_whitespace().take(8).collect();
+    let Some(title) = normalize_title(&words.join(" ")) else {
+        return TitleOutcome::Failed("the model proposed an empty title".to_owned());
+    };
+    match store.update_chat(chat, ChatUpdate::title_if(automatic, title.clone())).await {
+        Ok(updated) if updated.title == title => TitleOutcome::Saved(title),
+        Ok(_) => TitleOutcome::Skipped,
+        Err(err) => TitleOutcome::Failed(err.to_string()),
+    }
+}
+
+/// Starts [`generate_title`] in the background (the turn never waits for it).
+pub fn spawn_title(
+    store: Arc<dyn ChatStore>,
+    provider: Arc<dyn ModelProvider>,
+    config: ModelConfig,
+    chat: ChatId,
+) -> tokio::task::JoinHandle<TitleOutcome> {
+    tokio::spawn(
+        async move { generate_title(store.as_ref(), provider.as_ref(), &config, chat).await },
+    )
+}
