@@ -258,8 +258,8 @@ impl TurnRunner {
             Ok(provider) => provider,
             Err(err) => return failed(err.to_string()),
         };
-        if self.titles {
-            // Checked and bounded inside; the turn never waits for it.
+        if self.titles && self.is_first_turn(chat.id).await {
+            // Bounded inside; the turn never waits for it.
             drop(super::title::spawn_title(
                 Arc::clone(&self.store),
                 Arc::clone(&provider),
