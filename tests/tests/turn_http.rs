@@ -69,7 +69,8 @@ async fn a_tool_calling_turn_through_the_real_adapter() {
         Arc::clone(&store),
         Arc::new(source),
         ToolSet::new().with(Arc::new(ReadFile)),
-    );
+    )
+    .with_titles(false);
     assert_eq!(runner.run(lease, TurnSignal::new()).await, TurnEnd::Release(TurnOutcome::Finished));
     let released = store.release(&lease, TurnOutcome::Finished).await.expect("release");
     assert_eq!(released.status, chatd_core::ChatStatus::Waiting);

@@ -184,8 +184,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .ok_or("the chat was not acquired")?;
     let tools = workspace_tools(Arc::new(LocalWorkspace::open(workspace_dir.path())?));
     let source = StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new());
+    // The demo's fake server answers in order, so the background title call (a second,
+    // concurrent model call) only runs against a real server.
     let runner = TurnRunner::new(Arc::clone(&store), Arc::new(source), tools)
-        .with_observer(Arc::new(Printer));
+        .with_observer(Arc::new(Printer))
+        .with_titles(live);
     print!("assistant: ");
     let end = runner.run(lease, TurnSignal::new()).await;
     println!();
