@@ -33,6 +33,15 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(|s| Duration::from_secs_f64(s.max(0.0)))
 }
 
+/// The error of a response stream that ended before the provider's terminal event.
+pub(crate) fn incomplete(provider: &str) -> ProviderError {
+    ProviderError::new(
+        provider,
+        ProviderErrorKind::Transport,
+        "the stream ended before the response was complete",
+    )
+}
+
 /// A transport failure of `reqwest`, classified.
 pub(crate) fn transport(provider: &str, err: &reqwest::Error, secret: &str) -> ProviderError {
     let kind =

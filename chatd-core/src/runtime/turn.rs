@@ -328,9 +328,12 @@ impl TurnRunner {
         TurnEnd::Release(TurnOutcome::Finished)
     }
 
-    /// Whether the chat has no assistant message yet.
+    /// Whether the chat has no assistant message yet. Only the oldest rows are read, so the
+    /// check costs the same for a chat of any length: a chat whose first 64 rows hold no
+    /// answer is treated as new (harmless: the title is compare-and-set on the automatic one).
     async fn is_first_turn(&self, chat: ChatId) -> bool {
-        match self.store.list_messages(chat, crate::store::MessageQuery::all()).await {
+        let oldest = crate::store::MessageQuery::all().with_limit(64);
+        match self.store.list_messages(chat, oldest).await {
             Ok(messages) => !messages.iter().any(|m| m.role == crate::message::Role::Assistant),
             Err(_) => false,
         }

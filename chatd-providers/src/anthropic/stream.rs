@@ -263,11 +263,7 @@ impl crate::sse::SseParser for Parser {
 
     fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
         let (true, Some(reason)) = (self.stopped, self.finish.take()) else {
-            return Err(ProviderError::new(
-                &self.provider,
-                ProviderErrorKind::Transport,
-                "the stream ended before the response was complete",
-            ));
+            return Err(crate::http::incomplete(&self.provider));
         };
         let usage = self.usage_seen.then(|| {
             let u = self.usage;

@@ -206,11 +206,7 @@ impl Parser {
 
     fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
         let Some(reason) = self.finish.take() else {
-            return Err(ProviderError::new(
-                &self.provider,
-                ProviderErrorKind::Transport,
-                "the stream ended before the response was complete",
-            ));
+            return Err(crate::http::incomplete(&self.provider));
         };
         Ok(vec![StreamEvent::Finish {
             reason,

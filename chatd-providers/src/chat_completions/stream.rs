@@ -205,11 +205,7 @@ impl crate::sse::SseParser for Parser {
     /// The closing events, or an error if the response never completed.
     fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
         let Some(reason) = self.finish.take() else {
-            return Err(ProviderError::new(
-                &self.provider,
-                ProviderErrorKind::Transport,
-                "the stream ended before the response was complete",
-            ));
+            return Err(crate::http::incomplete(&self.provider));
         };
         let mut events = Vec::new();
         if self.reasoning_open {

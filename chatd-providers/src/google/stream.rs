@@ -171,11 +171,7 @@ impl crate::sse::SseParser for Parser {
 
     fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
         let Some(reason) = self.finish.take() else {
-            return Err(ProviderError::new(
-                &self.provider,
-                ProviderErrorKind::Transport,
-                "the stream ended before the response was complete",
-            ));
+            return Err(crate::http::incomplete(&self.provider));
         };
         let mut out = Vec::new();
         if self.thought_open {

@@ -108,11 +108,7 @@ impl crate::sse::SseParser for Parser {
         if self.done {
             return Ok(Vec::new());
         }
-        Err(ProviderError::new(
-            &self.provider,
-            ProviderErrorKind::Transport,
-            "the stream ended before the response was complete",
-        ))
+        Err(crate::http::incomplete(&self.provider))
     }
 
     fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {

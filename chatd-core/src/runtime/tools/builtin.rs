@@ -83,12 +83,19 @@ macro_rules! workspace_tool {
             }
         }
 
-        impl $name {
-            const NAME: &'static str = $tool;
-            const DESCRIPTION: &'static str = $description;
-
-            fn schema() -> Value {
+        #[async_trait]
+        impl Tool for $name {
+            fn name(&self) -> &str {
+                $tool
+            }
+            fn description(&self) -> &str {
+                $description
+            }
+            fn input_schema(&self) -> Value {
                 schema::<$args>()
+            }
+            async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+                self.call(parse(args)?).await
             }
         }
     };
@@ -119,55 +126,22 @@ workspace_tool!(
     ExecuteArgs
 );
 
-#[async_trait]
-impl Tool for ReadFile {
-    fn name(&self) -> &str {
-        Self::NAME
-    }
-    fn description(&self) -> &str {
-        Self::DESCRIPTION
-    }
-    fn input_schema(&self) -> Value {
-        Self::schema()
-    }
-    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
-        let args: ReadFileArgs = parse(args)?;
+impl ReadFile {
+    async fn call(&self, args: ReadFileArgs) -> Result<Value, ToolError> {
         let content = self.0.read_file(&args.path, args.offset, args.limit).await?;
         Ok(json!({"content": content}))
     }
 }
 
-#[async_trait]
-impl Tool for WriteFile {
-    fn name(&self) -> &str {
-        Self::NAME
-    }
-    fn description(&self) -> &str {
-        Self::DESCRIPTION
-    }
-    fn input_schema(&self) -> Value {
-        Self::schema()
-    }
-    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
-        let args: WriteFileArgs = parse(args)?;
+impl WriteFile {
+    async fn call(&self, args: WriteFileArgs) -> Result<Value, ToolError> {
         self.0.write_file(&args.path, &args.content).await?;
         Ok(json!({"written": args.path, "bytes": args.content.len()}))
     }
 }
 
-#[async_trait]
-impl Tool for EditFiles {
-    fn name(&self) -> &str {
-        Self::NAME
-    }
-    fn description(&self) -> &str {
-        Self::DESCRIPTION
-    }
-    fn input_schema(&self) -> Value {
-        Self::schema()
-    }
-    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
-        let args: EditFilesArgs = parse(args)?;
+impl EditFiles {
+    async fn call(&self, args: EditFilesArgs) -> Result<Value, ToolError> {
         let mut edited = Vec::new();
         for file in &args.files {
             self.0.edit_file(&file.path, &file.edits).await?;
@@ -177,19 +151,8 @@ impl Tool for EditFiles {
     }
 }
 
-#[async_trait]
-impl Tool for Execute {
-    fn name(&self) -> &str {
-        Self::NAME
-    }
-    fn description(&self) -> &str {
-        Self::DESCRIPTION
-    }
-    fn input_schema(&self) -> Value {
-        Self::schema()
-    }
-    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
-        let args: ExecuteArgs = parse(args)?;
+impl Execute {
+    async fn call(&self, args: ExecuteArgs) -> Result<Value, ToolError> {
         let timeout = args.timeout.map_or(EXECUTE_TIMEOUT, Duration::from_secs);
         let output = self.0.execute(&args.command, timeout, args.workdir.as_deref()).await?;
         serde_json::to_value(output).map_err(|err| ToolError::new(err.to_string()))
