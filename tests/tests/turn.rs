@@ -6,32 +6,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind, StreamEvent};
-use chatd_core::runtime::retry::RetryPolicy;
-use chatd_core::runtime::tools::{Tool, ToolContext, ToolError, ToolSet};
+use chatd_core::runtime::tools::ToolSet;
 use chatd_core::runtime::turn::{
     INTERRUPTED_TOOL_RESULT, ProviderSource, RetryNotice, StopReason, TurnEnd, TurnObserver,
     TurnRunner, TurnSignal,
 };
-use chatd_core::store::{ChatStore, Lease, MessageQuery};
-use chatd_core::testing::{ScriptedCall, ScriptedProvider};
+use chatd_core::testing::ScriptedCall;
 use chatd_core::{
-    ChatId, ChatStatus, Message, ModelConfig, NewChat, NewModelConfig, NewProvider, Part,
-    ProviderKind, Role, TurnOutcome, UserId, WorkerId,
+    ChatId, ChatStatus, Message, ModelConfig, NewModelConfig, Part, ProviderKind, Role, TurnOutcome,
 };
-use chatd_store_memory::InMemoryChatStore;
-use serde_json::{Value, json};
+use serde_json::json;
 
-struct Scripted(Arc<ScriptedProvider>);
-
-#[async_trait]
-impl ProviderSource for Scripted {
-    async fn provider(
-        &self,
-        _config: &ModelConfig,
-    ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
-        Ok(Arc::clone(&self.0) as Arc<dyn ModelProvider>)
-    }
-}
+mod support;
+use support::*;
 
 struct Panicking;
 
@@ -42,28 +29,6 @@ impl ProviderSource for Panicking {
         _config: &ModelConfig,
     ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
         panic!("provider source exploded")
-    }
-}
-
-/// A tool that echoes its arguments, or waits forever when told to.
-struct Echo;
-
-#[async_trait]
-impl Tool for Echo {
-    fn name(&self) -> &str {
-        "echo"
-    }
-    fn description(&self) -> &str {
-        "echo"
-    }
-    fn input_schema(&self) -> Value {
-        json!({"type": "object"})
-    }
-    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
-        if args["hang"] == true {
-            futures::future::pending::<()>().await;
-        }
-        Ok(args)
     }
 }
 
@@ -79,55 +44,6 @@ impl TurnObserver for Recorder {
     }
     fn on_retry(&self, _chat: ChatId, notice: &RetryNotice) {
         self.retries.lock().expect("lock").push(notice.clone());
-    }
-}
-
-struct Fixture {
-    store: Arc<dyn ChatStore>,
-    provider: Arc<ScriptedProvider>,
-    chat: ChatId,
-    lease: Lease,
-}
-
-async fn fixture(calls: Vec<ScriptedCall>) -> Fixture {
-    let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
-    store.create_provider(NewProvider::new(ProviderKind::Anthropic)).await.expect("provider");
-    store
-        .create_model_config(NewModelConfig::new(ProviderKind::Anthropic, "claude-test", 200_000))
-        .await
-        .expect("config");
-    let chat = store
-        .create_chat(NewChat::new(UserId::new()).with_system_prompt("sys").with_text("do it"))
-        .await
-        .expect("chat");
-    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
-    Fixture {
-        store,
-        provider: Arc::new(ScriptedProvider::new(ProviderKind::Anthropic, calls)),
-        chat: chat.id,
-        lease,
-    }
-}
-
-impl Fixture {
-    fn runner(&self) -> TurnRunner {
-        let mut retry = RetryPolicy::default();
-        retry.base = Duration::from_millis(5);
-        TurnRunner::new(
-            Arc::clone(&self.store),
-            Arc::new(Scripted(Arc::clone(&self.provider))),
-            ToolSet::new().with(Arc::new(Echo)),
-        )
-        .with_retry(retry)
-        .with_titles(false)
-    }
-
-    async fn messages(&self) -> Vec<Message> {
-        self.store.list_messages(self.chat, MessageQuery::all()).await.expect("messages")
-    }
-
-    async fn roles(&self) -> Vec<Role> {
-        self.messages().await.iter().map(|m| m.role).collect()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The agent turn (SPEC §3–§4):
 //!
+//! - [`compaction`]: usage-driven and manual summaries with overflow-safe input (SPEC §5);
 //! - [`prompt`]: persisted history → a well-formed [`ModelRequest`](crate::provider::ModelRequest)
 //!   for a given provider (SPEC §4);
 //! - [`retry`]: the typed retry policy the chat loop owns (SPEC §3 "Retries");
@@ -8,6 +9,7 @@
 //! - [`title`]: background titles on a chat's first turn (SPEC §14);
 //! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
+pub mod compaction;
 pub mod prompt;
 pub mod retry;
 pub mod title;

@@ -120,12 +120,13 @@ fn local_calls(parts: &[Part]) -> impl Iterator<Item = (&str, &str)> {
 /// gets [`SUB_AGENT_INSTRUCTION`] appended); every local tool call gets a result (a
 /// synthetic error [`INTERRUPTED_RESULT`] when it has none) and every tool result a call (a
 /// synthetic one before it when it has none); ids are sanitised and arguments are objects;
-/// reasoning from other providers is dropped.
+/// reasoning from other providers is dropped. A compaction boundary (a `compressed` system
+/// row) becomes a user message in place, so the conversation after it is never empty.
 #[must_use]
 pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -> Prompt {
     let visible: Vec<&Message> =
         history.iter().filter(|m| m.visibility.is_model_visible()).collect();
-    let leading = visible.iter().take_while(|m| m.role == Role::System).count();
+    let leading = visible.iter().take_while(|m| m.role == Role::System && !m.compressed).count();
     let mut system: Vec<String> =
         visible[..leading].iter().map(|m| m.text()).filter(|t| !t.trim().is_empty()).collect();
     if is_child {
@@ -181,6 +182,15 @@ pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -
                 }
                 if !results.is_empty() {
                     messages.push(PromptMessage::new(Role::Tool, results));
+                }
+            }
+            // A compaction boundary speaks to the model as the conversation's opening
+            // message, so the prompt after it is never empty (some providers require a
+            // first user message).
+            Role::System if message.compressed => {
+                close_open(&mut messages, &mut open, &mut answered);
+                if !parts.is_empty() {
+                    messages.push(PromptMessage::new(Role::User, parts));
                 }
             }
             role => {

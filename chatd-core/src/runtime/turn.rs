@@ -1,9 +1,8 @@
 //! The turn runner (SPEC §3): one acquired chat, model calls and tool steps until the model
 //! is done, every step persisted atomically through the lease.
 //!
-//! Not built yet (next steps of the turn issue): compaction (SPEC §5),
-//! provisioning and sub-agent tools, and publishing through the durable part log (the
-//! [`TurnObserver`] is where that plugs in).
+//! After each persisted step the runner checks compaction (SPEC §5, [`super::compaction`]);
+//! everything a client would stream goes to the [`TurnObserver`].
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::compaction::{self, CompactionError, CompactionSink, CompactionSource, Compactor};
 use super::prompt::build_prompt;
 use super::retry::RetryPolicy;
 use super::tools::{ToolContext, ToolSet};
@@ -27,7 +27,7 @@ use crate::provider::{
     ProviderErrorKind, StreamEvent,
 };
 use crate::status::TurnOutcome;
-use crate::store::{ChatStore, Lease, Step, StoreError};
+use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 
 /// The most model calls in one turn (SPEC §3).
 pub const MAX_STEPS: usize = 1200;
@@ -114,8 +114,23 @@ pub trait TurnObserver: Send + Sync + 'static {
     fn on_event(&self, _chat: ChatId, _attempt: u32, _event: &StreamEvent) {}
     /// The step in flight failed and will be retried: its parts so far are discarded.
     fn on_retry(&self, _chat: ChatId, _notice: &RetryNotice) {}
-    /// A step was persisted.
+    /// A step was persisted (also the three rows of a compaction).
     fn on_step(&self, _chat: ChatId, _messages: &[Message]) {}
+    /// A part of a compaction: the `chat_summarized` call before the summary is written,
+    /// its result (an error result if the compaction failed) after the rows are persisted.
+    fn on_compaction(&self, _chat: ChatId, _event: &StreamEvent) {}
+}
+
+/// Routes a compaction's parts to the turn's observer.
+struct ObserverSink<'a>(&'a dyn TurnObserver);
+
+impl CompactionSink for ObserverSink<'_> {
+    fn part(&self, chat: ChatId, event: &StreamEvent) {
+        self.0.on_compaction(chat, event);
+    }
+    fn persisted(&self, chat: ChatId, messages: &[Message]) {
+        self.0.on_step(chat, messages);
+    }
 }
 
 /// An observer that ignores everything.
@@ -143,6 +158,8 @@ pub struct TurnRunner {
     max_steps: usize,
     observer: Arc<dyn TurnObserver>,
     titles: bool,
+    compactor: Compactor,
+    max_reentries: usize,
 }
 
 impl std::fmt::Debug for TurnRunner {
@@ -177,6 +194,8 @@ impl TurnRunner {
             max_steps: MAX_STEPS,
             observer: Arc::new(NoObserver),
             titles: true,
+            compactor: Compactor::new(),
+            max_reentries: compaction::MAX_REENTRIES,
         }
     }
 
@@ -184,6 +203,20 @@ impl TurnRunner {
     #[must_use]
     pub fn with_titles(mut self, titles: bool) -> Self {
         self.titles = titles;
+        self
+    }
+
+    /// Sets the compactor (its summary timeout).
+    #[must_use]
+    pub fn with_compactor(mut self, compactor: Compactor) -> Self {
+        self.compactor = compactor;
+        self
+    }
+
+    /// Sets how many times a turn goes on after compacting on its final step (default 3).
+    #[must_use]
+    pub fn with_max_reentries(mut self, reentries: usize) -> Self {
+        self.max_reentries = reentries;
         self
     }
 
@@ -268,6 +301,7 @@ impl TurnRunner {
             ));
         }
         let ctx = ToolContext { chat_id: chat.id, owner_id: chat.owner_id, cancel: signal.token() };
+        let mut reentries = 0;
         for _ in 0..self.max_steps {
             match signal.reason() {
                 Some(StopReason::Interrupt) => return TurnEnd::Release(TurnOutcome::Interrupted),
@@ -321,11 +355,69 @@ impl TurnRunner {
             if interrupted {
                 return TurnEnd::Release(TurnOutcome::Interrupted);
             }
+            let compacted = match self
+                .compact_if_needed(&lease, &chat, &config, &provider, &generation, &signal)
+                .await
+            {
+                Ok(compacted) => compacted,
+                Err(end) => return end,
+            };
             if calls.is_empty() {
+                if compacted && reentries < self.max_reentries {
+                    reentries += 1;
+                    continue;
+                }
                 return TurnEnd::Release(TurnOutcome::Finished);
             }
         }
         TurnEnd::Release(TurnOutcome::Finished)
+    }
+
+    /// Compacts after a step whose usage crossed the threshold (SPEC §5). `Ok(true)` when a
+    /// boundary was written; a failed summary is reported (as an error part) and is
+    /// `Ok(false)`; `Err` ends the turn (lost lease, stop).
+    async fn compact_if_needed(
+        &self,
+        lease: &Lease,
+        chat: &Chat,
+        config: &ModelConfig,
+        provider: &Arc<dyn ModelProvider>,
+        generation: &Generation,
+        signal: &TurnSignal,
+    ) -> Result<bool, TurnEnd> {
+        let Some(usage) = compaction::check(config, generation.usage, generation.context_window)
+        else {
+            return Ok(false);
+        };
+        let outcome = self
+            .compactor
+            .compact(
+                self.store.as_ref(),
+                provider,
+                config,
+                Fence::Lease(*lease),
+                !chat.is_root(),
+                usage,
+                CompactionSource::Automatic,
+                &ObserverSink(self.observer.as_ref()),
+                signal.token(),
+            )
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(CompactionError::Store(StoreError::LeaseLost { .. })) => Err(TurnEnd::LeaseLost),
+            Err(CompactionError::Stopped) => {
+                Err(TurnEnd::Release(if signal.reason() == Some(StopReason::Shutdown) {
+                    TurnOutcome::Shutdown
+                } else {
+                    TurnOutcome::Interrupted
+                }))
+            }
+            Err(err) => {
+                tracing::warn!(chat = %chat.id, error = %err, "compaction failed; the turn goes on");
+                Ok(false)
+            }
+        }
     }
 
     /// Whether the chat has no assistant message yet. Only the oldest rows are read, so the
