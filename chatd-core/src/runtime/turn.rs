@@ -300,7 +300,7 @@ impl TurnRunner {
                 chat.id,
             ));
         }
-        let ctx = ToolContext { chat_id: chat.id, owner_id: chat.owner_id, cancel: signal.token() };
+        let ctx = ToolContext::for_chat(&chat, signal.token());
         let mut reentries = 0;
         for _ in 0..self.max_steps {
             match signal.reason() {
@@ -316,7 +316,7 @@ impl TurnRunner {
             let mut request = ModelRequest::new(config.model.clone(), prompt.messages)
                 .with_options(config.options.clone());
             request.system = prompt.system;
-            request.tools = self.tools.definitions();
+            request.tools = self.tools.definitions_for(ctx.is_child);
             let (generation, interrupted) =
                 match self.call_model(chat.id, &provider, request, &signal).await {
                     Ok(generation) => (generation, false),

@@ -8,14 +8,15 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::source::{SharedWorkspace, WorkspaceSource};
 use super::workspace::EXECUTE_TIMEOUT;
 use super::{FileEdit, Tool, ToolContext, ToolError, Workspace};
 
-fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, ToolError> {
+pub(super) fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, ToolError> {
     serde_json::from_value(args).map_err(|err| ToolError::new(format!("invalid arguments: {err}")))
 }
 
-fn schema<T: JsonSchema>() -> Value {
+pub(super) fn schema<T: JsonSchema>() -> Value {
     serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({"type": "object"}))
 }
 
@@ -73,9 +74,9 @@ struct ExecuteArgs {
 
 macro_rules! workspace_tool {
     ($name:ident, $tool:literal, $description:literal, $args:ty) => {
-        #[doc = concat!("The `", $tool, "` tool.")]
+        #[doc = concat!("The `", $tool, "` tool, on the workspace its source gives the chat.")]
         #[derive(Clone)]
-        pub struct $name(pub Arc<dyn Workspace>);
+        pub struct $name(pub Arc<dyn WorkspaceSource>);
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,8 +95,10 @@ macro_rules! workspace_tool {
             fn input_schema(&self) -> Value {
                 schema::<$args>()
             }
-            async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
-                self.call(parse(args)?).await
+            async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+                let args = parse(args)?;
+                let workspace = self.0.workspace(ctx).await?;
+                Self::call(workspace.as_ref(), args).await
             }
         }
     };
@@ -127,24 +130,24 @@ workspace_tool!(
 );
 
 impl ReadFile {
-    async fn call(&self, args: ReadFileArgs) -> Result<Value, ToolError> {
-        let content = self.0.read_file(&args.path, args.offset, args.limit).await?;
+    async fn call(ws: &dyn Workspace, args: ReadFileArgs) -> Result<Value, ToolError> {
+        let content = ws.read_file(&args.path, args.offset, args.limit).await?;
         Ok(json!({"content": content}))
     }
 }
 
 impl WriteFile {
-    async fn call(&self, args: WriteFileArgs) -> Result<Value, ToolError> {
-        self.0.write_file(&args.path, &args.content).await?;
+    async fn call(ws: &dyn Workspace, args: WriteFileArgs) -> Result<Value, ToolError> {
+        ws.write_file(&args.path, &args.content).await?;
         Ok(json!({"written": args.path, "bytes": args.content.len()}))
     }
 }
 
 impl EditFiles {
-    async fn call(&self, args: EditFilesArgs) -> Result<Value, ToolError> {
+    async fn call(ws: &dyn Workspace, args: EditFilesArgs) -> Result<Value, ToolError> {
         let mut edited = Vec::new();
         for file in &args.files {
-            self.0.edit_file(&file.path, &file.edits).await?;
+            ws.edit_file(&file.path, &file.edits).await?;
             edited.push(file.path.clone());
         }
         Ok(json!({"edited": edited}))
@@ -152,19 +155,26 @@ impl EditFiles {
 }
 
 impl Execute {
-    async fn call(&self, args: ExecuteArgs) -> Result<Value, ToolError> {
+    async fn call(ws: &dyn Workspace, args: ExecuteArgs) -> Result<Value, ToolError> {
         let timeout = args.timeout.map_or(EXECUTE_TIMEOUT, Duration::from_secs);
-        let output = self.0.execute(&args.command, timeout, args.workdir.as_deref()).await?;
+        let output = ws.execute(&args.command, timeout, args.workdir.as_deref()).await?;
         serde_json::to_value(output).map_err(|err| ToolError::new(err.to_string()))
     }
 }
 
-/// The four workspace tools over `workspace`.
+/// The four workspace tools over one `workspace` shared by every chat.
 #[must_use]
 pub fn workspace_tools(workspace: Arc<dyn Workspace>) -> super::ToolSet {
+    workspace_tools_from(Arc::new(SharedWorkspace(workspace)))
+}
+
+/// The four workspace tools, each call on the workspace `source` gives its chat (for
+/// example [`ChatWorkspaces`](super::ChatWorkspaces): the one the chat was provisioned).
+#[must_use]
+pub fn workspace_tools_from(source: Arc<dyn WorkspaceSource>) -> super::ToolSet {
     super::ToolSet::new()
-        .with(Arc::new(ReadFile(Arc::clone(&workspace))))
-        .with(Arc::new(WriteFile(Arc::clone(&workspace))))
-        .with(Arc::new(EditFiles(Arc::clone(&workspace))))
-        .with(Arc::new(Execute(workspace)))
+        .with(Arc::new(ReadFile(Arc::clone(&source))))
+        .with(Arc::new(WriteFile(Arc::clone(&source))))
+        .with(Arc::new(EditFiles(Arc::clone(&source))))
+        .with(Arc::new(Execute(source)))
 }

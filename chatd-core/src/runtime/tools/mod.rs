@@ -1,24 +1,82 @@
 //! Tools (SPEC §13): the [`Tool`] trait, the [`ToolSet`] that runs a step's calls, the
-//! [`Workspace`] a chat's tools act on, and the built-in workspace tools.
+//! [`Workspace`] a chat's tools act on and the built-in workspace tools, the
+//! [`Provisioner`] that creates workspaces from templates (with its three tools), and the
+//! sub-agent tools.
 //!
 //! Tool failures never fail a turn: an unknown tool, a tool's own error and a panicking
 //! tool all become error results the model sees.
 
+/// Declares a root-only tool `$name` wrapping the shared state `$inner`, whose `$method`
+/// runs a call with the parsed `$args`; a child chat's call is refused with `$refusal`.
+macro_rules! root_tool {
+    ($name:ident, $inner:ty, $tool:literal, $description:literal, $args:ty, $method:ident, $refusal:expr) => {
+        #[doc = concat!("The `", $tool, "` tool (offered to root chats only).")]
+        #[derive(Clone)]
+        pub struct $name($inner);
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str($tool)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::runtime::tools::Tool for $name {
+            fn name(&self) -> &str {
+                $tool
+            }
+            fn description(&self) -> &str {
+                $description
+            }
+            fn input_schema(&self) -> serde_json::Value {
+                $crate::runtime::tools::builtin::schema::<$args>()
+            }
+            fn root_only(&self) -> bool {
+                true
+            }
+            async fn run(
+                &self,
+                ctx: &$crate::runtime::tools::ToolContext,
+                args: serde_json::Value,
+            ) -> Result<serde_json::Value, $crate::runtime::tools::ToolError> {
+                if ctx.is_child {
+                    return Err($crate::runtime::tools::ToolError::new($refusal));
+                }
+                self.0.$method(ctx, $crate::runtime::tools::builtin::parse(args)?).await
+            }
+        }
+    };
+}
+
+mod agents;
 mod builtin;
+mod provision;
 mod set;
+mod source;
 mod workspace;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-pub use builtin::{EditFiles, Execute, ReadFile, WriteFile, workspace_tools};
+pub use agents::{
+    CHILD_CANNOT_MANAGE, CHILD_CANNOT_SPAWN, CloseAgent, MessageAgent, SpawnAgent, WAIT_POLL,
+    WAIT_TIMEOUT, WaitAgent, agent_tools, agent_tools_polling,
+};
+pub use builtin::{EditFiles, Execute, ReadFile, WriteFile, workspace_tools, workspace_tools_from};
+pub use provision::{
+    CHILD_CANNOT_PROVISION, CreateWorkspace, ListTemplates, LocalProvisioner, NewWorkspace,
+    ProvisionedWorkspace, Provisioner, ReadTemplate, Template, TemplateParameter, TemplateSummary,
+    provisioning_tools,
+};
 pub use set::ToolSet;
+pub use source::{ChatWorkspaces, SharedWorkspace, WorkspaceSource};
 pub use workspace::{
     EXECUTE_TIMEOUT, ExecOutput, FileEdit, LocalWorkspace, MAX_OUTPUT_BYTES, Workspace,
     truncate_utf8,
 };
 
+use crate::chat::Chat;
 use crate::ids::{ChatId, UserId};
 
 /// What a tool knows about the call it serves. Tools act as the chat's owner.
@@ -30,6 +88,16 @@ pub struct ToolContext {
     pub owner_id: UserId,
     /// Fires when the turn is interrupted or shut down.
     pub cancel: CancellationToken,
+    /// Whether the chat is a delegated sub-agent (root-only tools refuse it).
+    pub is_child: bool,
+}
+
+impl ToolContext {
+    /// The context of a call made in `chat`.
+    #[must_use]
+    pub fn for_chat(chat: &Chat, cancel: CancellationToken) -> Self {
+        ToolContext { chat_id: chat.id, owner_id: chat.owner_id, cancel, is_child: !chat.is_root() }
+    }
 }
 
 /// A tool's failure, shown to the model as an error result.
@@ -55,6 +123,13 @@ pub trait Tool: Send + Sync + 'static {
 
     /// The JSON schema of its arguments (an object schema).
     fn input_schema(&self) -> Value;
+
+    /// Whether only root chats are offered the tool (provisioning and sub-agent tools:
+    /// SPEC §13). Such a tool must still refuse a child's call itself, since a model can
+    /// name a tool it was not offered.
+    fn root_only(&self) -> bool {
+        false
+    }
 
     /// Runs one call.
     ///

@@ -41,11 +41,25 @@ impl ToolSet {
         self.tools.iter().map(|t| t.name()).collect()
     }
 
+    /// Adds every tool of `other` (replacing tools of the same name).
+    #[must_use]
+    pub fn merge(self, other: ToolSet) -> Self {
+        other.tools.into_iter().fold(self, ToolSet::with)
+    }
+
     /// The definitions sent to the model.
     #[must_use]
     pub fn definitions(&self) -> Vec<ToolDefinition> {
+        self.definitions_for(false)
+    }
+
+    /// The definitions offered to a root chat, or to a child (`is_child`: without the
+    /// root-only tools).
+    #[must_use]
+    pub fn definitions_for(&self, is_child: bool) -> Vec<ToolDefinition> {
         self.tools
             .iter()
+            .filter(|t| !(is_child && t.root_only()))
             .map(|t| ToolDefinition {
                 name: t.name().to_owned(),
                 description: t.description().to_owned(),

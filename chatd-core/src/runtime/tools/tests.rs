@@ -11,6 +11,7 @@ fn ctx() -> ToolContext {
         chat_id: ChatId::new(),
         owner_id: UserId::new(),
         cancel: CancellationToken::new(),
+        is_child: false,
     }
 }
 

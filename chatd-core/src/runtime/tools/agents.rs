@@ -1,0 +1,265 @@
+//! Sub-agents (SPEC §13): a root chat delegates work to child chats with `spawn_agent`,
+//! collects their reports with `wait_agent`, steers them with `message_agent` and stops
+//! them with `close_agent`. Nesting depth is 1: children get none of these tools, and a
+//! child's call is refused. Every target must be a descendant of the calling chat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ToolContext, ToolError, ToolSet};
+use crate::chat::{Chat, NewChat};
+use crate::ids::ChatId;
+use crate::message::Role;
+use crate::status::ChatStatus;
+use crate::store::{BusyBehavior, ChatStore, Delivery, MessageQuery, SendMessage, StoreError};
+
+/// What a child chat's `spawn_agent` call gets (SPEC §13).
+pub const CHILD_CANNOT_SPAWN: &str = "delegated chats cannot create child subagents";
+/// What a child chat's other sub-agent calls get.
+pub const CHILD_CANNOT_MANAGE: &str = "delegated chats cannot manage subagents";
+/// How long `wait_agent` waits by default (SPEC §15).
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often `wait_agent` looks at the child (SPEC §15).
+pub const WAIT_POLL: Duration = Duration::from_millis(200);
+
+/// Arguments of `spawn_agent`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SpawnAgentArgs {
+    /// The task: everything the sub-agent needs to know, since it sees nothing else.
+    prompt: String,
+    /// A short title for the sub-agent's chat.
+    title: Option<String>,
+}
+
+/// Arguments of `wait_agent`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WaitAgentArgs {
+    /// The sub-agent's chat id.
+    #[schemars(with = "String")]
+    chat_id: ChatId,
+    /// How long to wait for it to finish (default 300).
+    timeout_seconds: Option<u64>,
+}
+
+/// Arguments of `message_agent`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MessageAgentArgs {
+    /// The sub-agent's chat id.
+    #[schemars(with = "String")]
+    chat_id: ChatId,
+    /// The message.
+    message: String,
+    /// Interrupt its current work so it reads the message now (default: queue it).
+    #[serde(default)]
+    interrupt: bool,
+}
+
+/// Arguments of `close_agent`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CloseAgentArgs {
+    /// The sub-agent's chat id.
+    #[schemars(with = "String")]
+    chat_id: ChatId,
+}
+
+/// What the sub-agent tools share.
+#[derive(Clone)]
+pub(super) struct Agents {
+    store: Arc<dyn ChatStore>,
+    poll: Duration,
+}
+
+fn store_error(err: &StoreError) -> ToolError {
+    ToolError::new(err.to_string())
+}
+
+impl Agents {
+    /// The chat `id` if it descends from the calling chat (another chat is "not found", as
+    /// for any chat the caller may not see).
+    async fn descendant(&self, ctx: &ToolContext, id: ChatId) -> Result<Chat, ToolError> {
+        let not_found = || ToolError::new(format!("no sub-agent {id} belongs to this chat"));
+        let chat = match self.store.get_chat(id).await {
+            Ok(chat) => chat,
+            Err(err) if err.is_not_found() => return Err(not_found()),
+            Err(err) => return Err(store_error(&err)),
+        };
+        let descends =
+            chat.parent_chat_id == Some(ctx.chat_id) || chat.root_chat_id == Some(ctx.chat_id);
+        if descends && chat.id != ctx.chat_id { Ok(chat) } else { Err(not_found()) }
+    }
+
+    async fn spawn(&self, ctx: &ToolContext, args: SpawnAgentArgs) -> Result<Value, ToolError> {
+        if args.prompt.trim().is_empty() {
+            return Err(ToolError::new("the prompt is empty: say what the sub-agent must do"));
+        }
+        let parent = self.store.get_chat(ctx.chat_id).await.map_err(|e| store_error(&e))?;
+        if !parent.is_root() {
+            return Err(ToolError::new(CHILD_CANNOT_SPAWN));
+        }
+        let mut new = NewChat::new(parent.owner_id)
+            .with_parent(parent.id)
+            .with_text(args.prompt)
+            .with_model_config(parent.last_model_config_id);
+        if let Some(title) = args.title.filter(|t| !t.trim().is_empty()) {
+            new = new.with_title(title);
+        }
+        if let Some(workspace) = parent.workspace_id {
+            new = new.with_workspace(workspace, parent.workspace_agent_id);
+        }
+        // The host's instructions for the parent apply to its helpers too.
+        let first = self
+            .store
+            .list_messages(parent.id, MessageQuery::all().with_limit(1))
+            .await
+            .map_err(|e| store_error(&e))?;
+        if let Some(system) = first.iter().find(|m| m.role == Role::System && !m.compressed) {
+            new = new.with_system_prompt(system.text());
+        }
+        let child = self.store.create_chat(new).await.map_err(|e| store_error(&e))?;
+        Ok(json!({"chat_id": child.id, "title": child.title, "status": child.status}))
+    }
+
+    async fn wait(&self, ctx: &ToolContext, args: WaitAgentArgs) -> Result<Value, ToolError> {
+        let timeout = args.timeout_seconds.map_or(WAIT_TIMEOUT, Duration::from_secs);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let chat = self.descendant(ctx, args.chat_id).await?;
+            match chat.status {
+                ChatStatus::Pending | ChatStatus::Running => {}
+                ChatStatus::Error => {
+                    return Err(ToolError::new(format!(
+                        "sub-agent {} failed: {}",
+                        chat.id,
+                        chat.last_error.as_deref().unwrap_or("unknown error")
+                    )));
+                }
+                status => {
+                    return Ok(json!({
+                        "chat_id": chat.id,
+                        "status": status,
+                        "report": self.report(chat.id).await?,
+                    }));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ToolError::new(format!(
+                    "sub-agent {} is still {} after {} s; wait again or close it",
+                    chat.id,
+                    chat.status,
+                    timeout.as_secs()
+                )));
+            }
+            tokio::select! {
+                () = ctx.cancel.cancelled() => return Err(ToolError::new("the wait was interrupted")),
+                () = tokio::time::sleep(self.poll.min(deadline - tokio::time::Instant::now())) => {}
+            }
+        }
+    }
+
+    /// The child's latest visible assistant text.
+    async fn report(&self, chat: ChatId) -> Result<Value, ToolError> {
+        let visible = self
+            .store
+            .list_messages(chat, MessageQuery::user_visible_after(None))
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(visible
+            .iter()
+            .rev()
+            .filter(|m| m.role == Role::Assistant && !m.compressed)
+            .map(crate::message::Message::text)
+            .find(|text| !text.trim().is_empty())
+            .map_or(Value::Null, Value::String))
+    }
+
+    async fn message(&self, ctx: &ToolContext, args: MessageAgentArgs) -> Result<Value, ToolError> {
+        let chat = self.descendant(ctx, args.chat_id).await?;
+        let busy = if args.interrupt { BusyBehavior::Interrupt } else { BusyBehavior::Queue };
+        let sent = self
+            .store
+            .send_message(chat.id, SendMessage::text(args.message).with_busy(busy))
+            .await
+            .map_err(|e| store_error(&e))?;
+        let delivery = match sent.delivery {
+            Delivery::Inserted(_) => "delivered",
+            Delivery::Queued(_) => "queued",
+            Delivery::AfterStop => "delivered after the current step stops",
+        };
+        Ok(json!({"chat_id": chat.id, "delivery": delivery, "status": sent.chat.status}))
+    }
+
+    async fn close(&self, ctx: &ToolContext, args: CloseAgentArgs) -> Result<Value, ToolError> {
+        let chat = self.descendant(ctx, args.chat_id).await?;
+        // Pausing stops a running turn and keeps pending work from starting; a finished
+        // chat cannot be paused, and need not be.
+        match self.store.pause(chat.id).await {
+            Ok(_) | Err(StoreError::InvalidTransition { .. }) => {}
+            Err(err) => return Err(store_error(&err)),
+        }
+        self.store.set_archived(chat.id, true).await.map_err(|e| store_error(&e))?;
+        Ok(json!({"chat_id": chat.id, "closed": true}))
+    }
+}
+
+root_tool!(
+    SpawnAgent,
+    Agents,
+    "spawn_agent",
+    "Start a sub-agent on a task; it works in the background in its own chat (and this \
+     chat's workspace). Returns its chat id for wait_agent.",
+    SpawnAgentArgs,
+    spawn,
+    CHILD_CANNOT_SPAWN
+);
+root_tool!(
+    WaitAgent,
+    Agents,
+    "wait_agent",
+    "Wait for a sub-agent to finish and return its final report.",
+    WaitAgentArgs,
+    wait,
+    CHILD_CANNOT_MANAGE
+);
+root_tool!(
+    MessageAgent,
+    Agents,
+    "message_agent",
+    "Send a sub-agent a message: queued behind its current work, or interrupting it.",
+    MessageAgentArgs,
+    message,
+    CHILD_CANNOT_MANAGE
+);
+root_tool!(
+    CloseAgent,
+    Agents,
+    "close_agent",
+    "Stop a sub-agent and archive its chat.",
+    CloseAgentArgs,
+    close,
+    CHILD_CANNOT_MANAGE
+);
+
+/// The four sub-agent tools over `store`.
+#[must_use]
+pub fn agent_tools(store: Arc<dyn ChatStore>) -> ToolSet {
+    agent_tools_polling(store, WAIT_POLL)
+}
+
+/// [`agent_tools`] with `wait_agent` looking at the child every `poll`.
+#[must_use]
+pub fn agent_tools_polling(store: Arc<dyn ChatStore>, poll: Duration) -> ToolSet {
+    let shared = Agents { store, poll: poll.max(Duration::from_millis(1)) };
+    ToolSet::new()
+        .with(Arc::new(SpawnAgent(shared.clone())))
+        .with(Arc::new(WaitAgent(shared.clone())))
+        .with(Arc::new(MessageAgent(shared.clone())))
+        .with(Arc::new(CloseAgent(shared)))
+}

@@ -1,0 +1,550 @@
+//! Provisioning (SPEC §13): the [`Provisioner`] trait, a local implementation where
+//! templates are directories, and the `list_templates`, `read_template` and
+//! `create_workspace` tools (root chats only).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{LocalWorkspace, ToolContext, ToolError, ToolSet, Workspace};
+use crate::chat::ChatUpdate;
+use crate::ids::{ChatId, UserId, WorkspaceId};
+use crate::store::ChatStore;
+
+/// What a child chat's provisioning call gets.
+pub const CHILD_CANNOT_PROVISION: &str = "delegated chats cannot create workspaces";
+
+/// A template in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSummary {
+    /// Its id (what `read_template` and `create_workspace` take).
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+}
+
+/// A parameter a template accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateParameter {
+    /// The parameter's name.
+    pub name: String,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
+    /// Its value when none is given.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Whether a value (or a default) is required.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// A template's details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    /// Its id, name and description.
+    #[serde(flatten)]
+    pub summary: TemplateSummary,
+    /// The parameters it accepts.
+    pub parameters: Vec<TemplateParameter>,
+    /// Its files (relative paths, at most [`LocalProvisioner::MAX_LISTED_FILES`] for the
+    /// local provisioner).
+    pub files: Vec<String>,
+}
+
+/// A request to create a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct NewWorkspace {
+    /// The template.
+    pub template_id: String,
+    /// A display name.
+    pub name: Option<String>,
+    /// Parameter values.
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl NewWorkspace {
+    /// A workspace from `template_id`.
+    #[must_use]
+    pub fn new(template_id: impl Into<String>) -> Self {
+        NewWorkspace { template_id: template_id.into(), ..NewWorkspace::default() }
+    }
+}
+
+/// A workspace that exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionedWorkspace {
+    /// Its id (bound to the chat as `workspace_id`).
+    pub workspace_id: WorkspaceId,
+    /// Its display name.
+    pub name: String,
+    /// The template it came from.
+    pub template_id: String,
+    /// The parameter values it was created with (defaults applied).
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Creates workspaces for chats (the host application's infrastructure).
+#[async_trait]
+pub trait Provisioner: Send + Sync + 'static {
+    /// The templates `owner` may use, filtered by `query` (case-insensitive, on id, name
+    /// and description) when given.
+    ///
+    /// # Errors
+    /// A [`ToolError`] the model sees.
+    async fn list_templates(
+        &self,
+        owner: UserId,
+        query: Option<&str>,
+    ) -> Result<Vec<TemplateSummary>, ToolError>;
+
+    /// One template's details.
+    ///
+    /// # Errors
+    /// An unknown template.
+    async fn read_template(&self, owner: UserId, id: &str) -> Result<Template, ToolError>;
+
+    /// Creates the workspace of `chat`. Idempotent per chat: a second call for the same chat
+    /// returns the workspace the first one created.
+    ///
+    /// # Errors
+    /// An unknown template, bad parameters, or a failure to create it.
+    async fn create_workspace(
+        &self,
+        chat: ChatId,
+        owner: UserId,
+        request: &NewWorkspace,
+    ) -> Result<ProvisionedWorkspace, ToolError>;
+
+    /// Opens a workspace for the file and command tools.
+    ///
+    /// # Errors
+    /// An unknown workspace.
+    async fn open_workspace(&self, id: WorkspaceId) -> Result<Arc<dyn Workspace>, ToolError>;
+}
+
+/// Templates are the directories of `templates` (an optional `template.json` inside gives
+/// `name`, `description` and `parameters`); a workspace is a copy of one in
+/// `workspaces/<workspace id>`, with its record in `.chatd-workspace.json`. The workspace id
+/// is derived from the chat id, and the copy is made in a staging directory then renamed
+/// into place, so creation is idempotent per chat even across crashes and processes.
+/// Symbolic links in a template are not copied.
+#[derive(Debug, Clone)]
+pub struct LocalProvisioner {
+    templates: PathBuf,
+    workspaces: PathBuf,
+}
+
+/// The metadata file of a template directory (not copied into workspaces).
+const TEMPLATE_FILE: &str = "template.json";
+/// The record of a workspace, in its directory.
+const RECORD_FILE: &str = ".chatd-workspace.json";
+/// The namespace of workspace ids derived from chat ids.
+const WORKSPACE_NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_0e59_8a57_4bd5_9f0e_5ad6_2a71_c4e3);
+
+#[derive(Debug, Default, Deserialize)]
+struct TemplateFile {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    parameters: Vec<TemplateParameter>,
+}
+
+fn io(context: &str, err: &std::io::Error) -> ToolError {
+    ToolError::new(format!("{context}: {err}"))
+}
+
+fn valid_template_id(id: &str) -> Result<(), ToolError> {
+    let ok = !id.is_empty()
+        && !id.starts_with('.')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok { Ok(()) } else { Err(ToolError::new(format!("unknown template: {id}"))) }
+}
+
+impl LocalProvisioner {
+    /// The most files `read_template` lists.
+    pub const MAX_LISTED_FILES: usize = 200;
+
+    /// Templates in `templates`, workspaces created in `workspaces` (created if missing).
+    ///
+    /// # Errors
+    /// When `templates` is not a directory or `workspaces` cannot be created.
+    pub fn new(
+        templates: impl Into<PathBuf>,
+        workspaces: impl Into<PathBuf>,
+    ) -> std::io::Result<Self> {
+        let templates = templates.into();
+        if !templates.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("template directory {} does not exist", templates.display()),
+            ));
+        }
+        let workspaces = workspaces.into();
+        std::fs::create_dir_all(&workspaces)?;
+        Ok(LocalProvisioner { templates, workspaces })
+    }
+
+    /// The workspace id of `chat`'s workspace.
+    #[must_use]
+    pub fn workspace_id_for(chat: ChatId) -> WorkspaceId {
+        WorkspaceId(Uuid::new_v5(&WORKSPACE_NAMESPACE, chat.0.as_bytes()))
+    }
+
+    /// The directory of a workspace.
+    #[must_use]
+    pub fn workspace_dir(&self, id: WorkspaceId) -> PathBuf {
+        self.workspaces.join(id.0.to_string())
+    }
+
+    fn load(&self, id: &str) -> Result<Template, ToolError> {
+        valid_template_id(id)?;
+        let dir = self.templates.join(id);
+        if !dir.is_dir() {
+            return Err(ToolError::new(format!("unknown template: {id}")));
+        }
+        let meta = match std::fs::read(dir.join(TEMPLATE_FILE)) {
+            Ok(bytes) => serde_json::from_slice::<TemplateFile>(&bytes).map_err(|err| {
+                ToolError::new(format!("template {id}: bad {TEMPLATE_FILE}: {err}"))
+            })?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => TemplateFile::default(),
+            Err(err) => return Err(io(&format!("template {id}"), &err)),
+        };
+        let mut files = Vec::new();
+        list_files(&dir, Path::new(""), &mut files)?;
+        files.retain(|f| f != TEMPLATE_FILE);
+        files.sort();
+        files.truncate(Self::MAX_LISTED_FILES);
+        Ok(Template {
+            summary: TemplateSummary {
+                id: id.to_owned(),
+                name: meta.name.unwrap_or_else(|| id.to_owned()),
+                description: meta.description,
+            },
+            parameters: meta.parameters,
+            files,
+        })
+    }
+
+    fn create_blocking(
+        &self,
+        chat: ChatId,
+        request: &NewWorkspace,
+    ) -> Result<ProvisionedWorkspace, ToolError> {
+        let id = Self::workspace_id_for(chat);
+        let target = self.workspace_dir(id);
+        if target.is_dir() {
+            return read_record(&target);
+        }
+        let template = self.load(&request.template_id)?;
+        let parameters = resolve_parameters(&template.parameters, &request.parameters)?;
+        let record = ProvisionedWorkspace {
+            workspace_id: id,
+            name: request.name.clone().unwrap_or_else(|| template.summary.name.clone()),
+            template_id: template.summary.id.clone(),
+            parameters,
+        };
+        let staging = self.workspaces.join(format!(".staging-{}", Uuid::new_v4().simple()));
+        let built = (|| {
+            std::fs::create_dir(&staging).map_err(|e| io("cannot create the workspace", &e))?;
+            copy_tree(&self.templates.join(&record.template_id), &staging)?;
+            let bytes =
+                serde_json::to_vec_pretty(&record).map_err(|e| ToolError::new(e.to_string()))?;
+            std::fs::write(staging.join(RECORD_FILE), bytes)
+                .map_err(|e| io("cannot write the workspace record", &e))
+        })();
+        if let Err(err) = built {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(err);
+        }
+        match std::fs::rename(&staging, &target) {
+            Ok(()) => Ok(record),
+            // Someone else created it first: theirs wins.
+            Err(_) if target.is_dir() => {
+                let _ = std::fs::remove_dir_all(&staging);
+                read_record(&target)
+            }
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(io("cannot create the workspace", &err))
+            }
+        }
+    }
+}
+
+fn read_record(dir: &Path) -> Result<ProvisionedWorkspace, ToolError> {
+    let bytes = std::fs::read(dir.join(RECORD_FILE))
+        .map_err(|e| io("cannot read the workspace record", &e))?;
+    serde_json::from_slice(&bytes).map_err(|e| ToolError::new(format!("bad workspace record: {e}")))
+}
+
+/// Checks `given` against the template's parameters and applies defaults.
+fn resolve_parameters(
+    declared: &[TemplateParameter],
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ToolError> {
+    if let Some(unknown) = given.keys().find(|k| !declared.iter().any(|p| &p.name == *k)) {
+        let known: Vec<&str> = declared.iter().map(|p| p.name.as_str()).collect();
+        return Err(ToolError::new(format!(
+            "unknown parameter {unknown:?} (the template takes: {})",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        )));
+    }
+    let mut values = BTreeMap::new();
+    for parameter in declared {
+        match given.get(&parameter.name).or(parameter.default.as_ref()) {
+            Some(value) => {
+                values.insert(parameter.name.clone(), value.clone());
+            }
+            None if parameter.required => {
+                return Err(ToolError::new(format!("parameter {:?} is required", parameter.name)));
+            }
+            None => {}
+        }
+    }
+    Ok(values)
+}
+
+fn list_files(root: &Path, relative: &Path, out: &mut Vec<String>) -> Result<(), ToolError> {
+    let entries =
+        std::fs::read_dir(root.join(relative)).map_err(|e| io("cannot list the template", &e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io("cannot list the template", &e))?;
+        let kind = entry.file_type().map_err(|e| io("cannot list the template", &e))?;
+        let path = relative.join(entry.file_name());
+        if kind.is_dir() {
+            list_files(root, &path, out)?;
+        } else if kind.is_file() {
+            out.push(path.to_string_lossy().into_owned());
+        }
+        if out.len() > LocalProvisioner::MAX_LISTED_FILES {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Copies regular files and directories (symbolic links are skipped).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), ToolError> {
+    let entries = std::fs::read_dir(from).map_err(|e| io("cannot read the template", &e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io("cannot read the template", &e))?;
+        let kind = entry.file_type().map_err(|e| io("cannot read the template", &e))?;
+        let name = entry.file_name();
+        if from.join(&name) == from.join(TEMPLATE_FILE) {
+            continue;
+        }
+        if kind.is_dir() {
+            std::fs::create_dir(to.join(&name)).map_err(|e| io("cannot copy the template", &e))?;
+            copy_tree(&entry.path(), &to.join(&name))?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(&name))
+                .map_err(|e| io("cannot copy the template", &e))?;
+        }
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
+) -> Result<T, ToolError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| ToolError::new(format!("provisioning failed: {err}")))?
+}
+
+#[async_trait]
+impl Provisioner for LocalProvisioner {
+    async fn list_templates(
+        &self,
+        _owner: UserId,
+        query: Option<&str>,
+    ) -> Result<Vec<TemplateSummary>, ToolError> {
+        let this = self.clone();
+        let query = query.map(str::to_lowercase).filter(|q| !q.trim().is_empty());
+        blocking(move || {
+            let entries =
+                std::fs::read_dir(&this.templates).map_err(|e| io("cannot list templates", &e))?;
+            let mut found = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| io("cannot list templates", &e))?;
+                let Some(id) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                if valid_template_id(&id).is_err() || !entry.path().is_dir() {
+                    continue;
+                }
+                let summary = this.load(&id)?.summary;
+                let matches = query.as_ref().is_none_or(|q| {
+                    [&summary.id, &summary.name, &summary.description]
+                        .iter()
+                        .any(|field| field.to_lowercase().contains(q.as_str()))
+                });
+                if matches {
+                    found.push(summary);
+                }
+            }
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn read_template(&self, _owner: UserId, id: &str) -> Result<Template, ToolError> {
+        let (this, id) = (self.clone(), id.to_owned());
+        blocking(move || this.load(&id)).await
+    }
+
+    async fn create_workspace(
+        &self,
+        chat: ChatId,
+        _owner: UserId,
+        request: &NewWorkspace,
+    ) -> Result<ProvisionedWorkspace, ToolError> {
+        let (this, request) = (self.clone(), request.clone());
+        blocking(move || this.create_blocking(chat, &request)).await
+    }
+
+    async fn open_workspace(&self, id: WorkspaceId) -> Result<Arc<dyn Workspace>, ToolError> {
+        let dir = self.workspace_dir(id);
+        let workspace = LocalWorkspace::open(&dir)
+            .map_err(|err| ToolError::new(format!("workspace {id} cannot be opened: {err}")))?;
+        Ok(Arc::new(workspace))
+    }
+}
+
+// ----- the tools ----------------------------------------------------------------------
+
+/// Arguments of `list_templates`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListTemplatesArgs {
+    /// Only templates whose id, name or description contains this text.
+    query: Option<String>,
+}
+
+/// Arguments of `read_template`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReadTemplateArgs {
+    /// The template's id.
+    template_id: String,
+}
+
+/// Arguments of `create_workspace`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateWorkspaceArgs {
+    /// The template's id.
+    template_id: String,
+    /// A display name for the workspace.
+    name: Option<String>,
+    /// Values of the template's parameters.
+    #[serde(default)]
+    parameters: BTreeMap<String, String>,
+}
+
+/// What the provisioning tools share.
+#[derive(Clone)]
+pub(super) struct Provisioning {
+    store: Arc<dyn ChatStore>,
+    provisioner: Arc<dyn Provisioner>,
+}
+
+root_tool!(
+    ListTemplates,
+    Provisioning,
+    "list_templates",
+    "List the workspace templates available, optionally filtered by a search text.",
+    ListTemplatesArgs,
+    list,
+    CHILD_CANNOT_PROVISION
+);
+root_tool!(
+    ReadTemplate,
+    Provisioning,
+    "read_template",
+    "Show a workspace template's details: its parameters and files.",
+    ReadTemplateArgs,
+    read,
+    CHILD_CANNOT_PROVISION
+);
+root_tool!(
+    CreateWorkspace,
+    Provisioning,
+    "create_workspace",
+    "Create this chat's workspace from a template and bind it to the chat (a chat has one \
+     workspace: calling again returns it).",
+    CreateWorkspaceArgs,
+    create,
+    CHILD_CANNOT_PROVISION
+);
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value, ToolError> {
+    serde_json::to_value(value).map_err(|err| ToolError::new(err.to_string()))
+}
+
+impl Provisioning {
+    async fn list(&self, ctx: &ToolContext, args: ListTemplatesArgs) -> Result<Value, ToolError> {
+        let templates =
+            self.provisioner.list_templates(ctx.owner_id, args.query.as_deref()).await?;
+        Ok(json!({ "templates": to_value(&templates)? }))
+    }
+
+    async fn read(&self, ctx: &ToolContext, args: ReadTemplateArgs) -> Result<Value, ToolError> {
+        to_value(&self.provisioner.read_template(ctx.owner_id, &args.template_id).await?)
+    }
+
+    async fn create(
+        &self,
+        ctx: &ToolContext,
+        args: CreateWorkspaceArgs,
+    ) -> Result<Value, ToolError> {
+        let chat = self
+            .store
+            .get_chat(ctx.chat_id)
+            .await
+            .map_err(|err| ToolError::new(format!("cannot read the chat: {err}")))?;
+        if let Some(existing) = chat.workspace_id {
+            return Ok(json!({
+                "workspace_id": existing,
+                "created": false,
+                "note": "this chat already has a workspace; it was kept",
+            }));
+        }
+        let request = NewWorkspace {
+            template_id: args.template_id,
+            name: args.name,
+            parameters: args.parameters,
+        };
+        let workspace =
+            self.provisioner.create_workspace(ctx.chat_id, ctx.owner_id, &request).await?;
+        self.store
+            .update_chat(ctx.chat_id, ChatUpdate::workspace(Some(workspace.workspace_id), None))
+            .await
+            .map_err(|err| {
+                ToolError::new(format!("cannot bind the workspace to the chat: {err}"))
+            })?;
+        let mut result = to_value(&workspace)?;
+        result["created"] = Value::Bool(true);
+        Ok(result)
+    }
+}
+
+/// The three provisioning tools.
+#[must_use]
+pub fn provisioning_tools(store: Arc<dyn ChatStore>, provisioner: Arc<dyn Provisioner>) -> ToolSet {
+    let shared = Provisioning { store, provisioner };
+    ToolSet::new()
+        .with(Arc::new(ListTemplates(shared.clone())))
+        .with(Arc::new(ReadTemplate(shared.clone())))
+        .with(Arc::new(CreateWorkspace(shared)))
+}

@@ -1,0 +1,393 @@
+//! Provisioning and sub-agents (SPEC §13) through the turn runner: templates, workspaces
+//! bound per chat, child chats, their tool restrictions and the descendant check.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatd_core::runtime::tools::{
+    CHILD_CANNOT_SPAWN, ChatWorkspaces, LocalProvisioner, NewWorkspace, Provisioner, ToolContext,
+    ToolSet, agent_tools_polling, provisioning_tools, workspace_tools_from,
+};
+use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
+use chatd_core::store::{ChatStore, MessageQuery};
+use chatd_core::testing::{ScriptedCall, ScriptedProvider};
+use chatd_core::{
+    ChatId, ChatStatus, NewChat, NewModelConfig, NewProvider, Part, ProviderKind, TurnOutcome,
+    UserId, WorkerId,
+};
+use chatd_store_memory::InMemoryChatStore;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::Scripted;
+
+const ROOT_ONLY: [&str; 7] = [
+    "list_templates",
+    "read_template",
+    "create_workspace",
+    "spawn_agent",
+    "wait_agent",
+    "message_agent",
+    "close_agent",
+];
+
+struct World {
+    store: Arc<dyn ChatStore>,
+    tools: ToolSet,
+    provisioner: Arc<LocalProvisioner>,
+    _dirs: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let templates = dirs.path().join("templates");
+    std::fs::create_dir_all(templates.join("rust-service/src")).expect("template");
+    std::fs::write(
+        templates.join("rust-service/template.json"),
+        r#"{"name": "Rust service", "description": "An HTTP service in Rust",
+            "parameters": [{"name": "port", "default": "8080"}, {"name": "crate", "required": true}]}"#,
+    )
+    .expect("meta");
+    std::fs::write(templates.join("rust-service/src/main.rs"), "fn main() {}\n").expect("file");
+    std::fs::create_dir_all(templates.join("static-site")).expect("template");
+    std::fs::write(templates.join("static-site/index.html"), "<h1>hi</h1>\n").expect("file");
+    let provisioner = Arc::new(
+        LocalProvisioner::new(&templates, dirs.path().join("workspaces")).expect("provisioner"),
+    );
+    let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
+    store.create_provider(NewProvider::new(ProviderKind::Anthropic)).await.expect("provider");
+    store
+        .create_model_config(
+            NewModelConfig::new(ProviderKind::Anthropic, "claude-test", 200_000).as_default(),
+        )
+        .await
+        .expect("config");
+    let shared: Arc<dyn Provisioner> = Arc::clone(&provisioner) as Arc<dyn Provisioner>;
+    let tools = workspace_tools_from(Arc::new(ChatWorkspaces::new(
+        Arc::clone(&store),
+        Arc::clone(&shared),
+    )))
+    .merge(provisioning_tools(Arc::clone(&store), shared))
+    .merge(agent_tools_polling(Arc::clone(&store), Duration::from_millis(10)));
+    World { store, tools, provisioner, _dirs: dirs }
+}
+
+impl World {
+    fn runner(&self, provider: &Arc<ScriptedProvider>) -> TurnRunner {
+        TurnRunner::new(
+            Arc::clone(&self.store),
+            Arc::new(Scripted(Arc::clone(provider))),
+            self.tools.clone(),
+        )
+        .with_titles(false)
+    }
+
+    async fn root(&self, text: &str) -> ChatId {
+        let chat = self
+            .store
+            .create_chat(
+                NewChat::new(UserId::new()).with_system_prompt("be useful").with_text(text),
+            )
+            .await
+            .expect("chat");
+        chat.id
+    }
+
+    /// Acquires `chat` (the only pending one) and runs its turn.
+    async fn run(&self, chat: ChatId, provider: &Arc<ScriptedProvider>) -> TurnEnd {
+        let leases = self.store.acquire(WorkerId::new(), 1).await.expect("acquire");
+        assert_eq!(leases.iter().map(|l| l.chat_id).collect::<Vec<_>>(), vec![chat]);
+        let end = self.runner(provider).run(leases[0], TurnSignal::new()).await;
+        if let TurnEnd::Release(outcome) = &end {
+            self.store.release(&leases[0], outcome.clone()).await.expect("release");
+        }
+        end
+    }
+
+    async fn results(&self, chat: ChatId) -> Vec<(String, bool, Value)> {
+        let messages = self.store.list_messages(chat, MessageQuery::all()).await.expect("messages");
+        messages
+            .iter()
+            .flat_map(|m| m.content.iter())
+            .filter_map(|p| match p {
+                Part::ToolResult { tool_name, is_error, result, .. } => {
+                    Some((tool_name.clone(), *is_error, result.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn ctx(&self, chat: ChatId) -> ToolContext {
+        let chat = self.store.get_chat(chat).await.expect("chat");
+        ToolContext::for_chat(&chat, CancellationToken::new())
+    }
+}
+
+fn names(request: &chatd_core::provider::ModelRequest) -> Vec<String> {
+    request.tools.iter().map(|t| t.name.clone()).collect()
+}
+
+#[tokio::test]
+async fn create_workspace_copies_a_template_binds_it_and_is_idempotent_per_chat() {
+    let w = world().await;
+    let chat = w.root("set up a service").await;
+    let provider = Arc::new(ScriptedProvider::new(
+        ProviderKind::Anthropic,
+        vec![
+            ScriptedCall::tool_calls(&[("l", "list_templates", json!({"query": "rust"}))], None),
+            ScriptedCall::tool_calls(
+                &[("r", "read_template", json!({"template_id": "rust-service"}))],
+                None,
+            ),
+            ScriptedCall::tool_calls(
+                &[(
+                    "c",
+                    "create_workspace",
+                    json!({"template_id": "rust-service", "parameters": {"crate": "svc"}}),
+                )],
+                None,
+            ),
+            ScriptedCall::tool_calls(
+                &[
+                    ("again", "create_workspace", json!({"template_id": "static-site"})),
+                    ("read", "read_file", json!({"path": "src/main.rs"})),
+                ],
+                None,
+            ),
+            ScriptedCall::text("ready", None),
+        ],
+    ));
+    assert_eq!(w.run(chat, &provider).await, TurnEnd::Release(TurnOutcome::Finished));
+    let results = w.results(chat).await;
+    assert!(results.iter().all(|(_, is_error, _)| !is_error), "{results:#?}");
+    assert_eq!(results[0].2["templates"].as_array().map(Vec::len), Some(1));
+    assert_eq!(results[0].2["templates"][0]["id"], "rust-service");
+    assert_eq!(results[1].2["files"], json!(["src/main.rs"]));
+    assert_eq!(results[2].2["created"], true);
+    assert_eq!(results[2].2["parameters"], json!({"crate": "svc", "port": "8080"}));
+    assert_eq!(results[3].2["created"], false, "a second call keeps the first workspace");
+    assert_eq!(results[4].2["content"], "fn main() {}\n", "file tools act in the new workspace");
+    let bound = w.store.get_chat(chat).await.expect("chat").workspace_id;
+    assert_eq!(bound, Some(LocalProvisioner::workspace_id_for(chat)));
+    // The provisioner itself is idempotent per chat, whatever the template asked for.
+    let again = w
+        .provisioner
+        .create_workspace(chat, UserId::new(), &NewWorkspace::new("static-site"))
+        .await
+        .expect("again");
+    assert_eq!(
+        (again.workspace_id, again.template_id.as_str()),
+        (bound.expect("bound"), "rust-service")
+    );
+}
+
+#[tokio::test]
+async fn provisioning_rejects_unknown_templates_bad_parameters_and_path_tricks() {
+    let w = world().await;
+    let ctx = w.ctx(w.root("x").await).await;
+    let run = |name: &'static str, args: Value| {
+        let tools = w.tools.clone();
+        let ctx = ctx.clone();
+        async move {
+            let call = Part::tool_call("c", name, args);
+            let results = tools.run_calls(&ctx, &[call]).await;
+            match &results[0] {
+                Part::ToolResult { is_error: true, result, .. } => {
+                    result["error"].as_str().unwrap_or_default().to_owned()
+                }
+                other => panic!("expected an error, got {other:?}"),
+            }
+        }
+    };
+    assert!(
+        run("read_template", json!({"template_id": "../templates"}))
+            .await
+            .contains("unknown template")
+    );
+    assert!(
+        run("read_template", json!({"template_id": "/etc"})).await.contains("unknown template")
+    );
+    assert!(
+        run("create_workspace", json!({"template_id": "nope"})).await.contains("unknown template")
+    );
+    assert!(
+        run("create_workspace", json!({"template_id": "rust-service"}))
+            .await
+            .contains("\"crate\" is required")
+    );
+    assert!(
+        run(
+            "create_workspace",
+            json!({"template_id": "rust-service", "parameters": {"crate": "a", "colour": "red"}})
+        )
+        .await
+        .contains("unknown parameter \"colour\"")
+    );
+    assert!(run("read_file", json!({"path": "a"})).await.contains("no workspace yet"));
+}
+
+#[tokio::test]
+async fn child_chats_lack_provisioning_and_sub_agent_tools_and_report_back() {
+    let w = world().await;
+    let root = w.root("delegate").await;
+    let root_provider = Arc::new(ScriptedProvider::new(
+        ProviderKind::Anthropic,
+        vec![
+            ScriptedCall::tool_calls(
+                &[(
+                    "c",
+                    "create_workspace",
+                    json!({"template_id": "rust-service", "parameters": {"crate": "svc"}}),
+                )],
+                None,
+            ),
+            ScriptedCall::tool_calls(
+                &[("s", "spawn_agent", json!({"prompt": "count the files", "title": "Counter"}))],
+                None,
+            ),
+            ScriptedCall::text("delegated", None),
+        ],
+    ));
+    assert_eq!(w.run(root, &root_provider).await, TurnEnd::Release(TurnOutcome::Finished));
+    let results = w.results(root).await;
+    let child: ChatId = serde_json::from_value(results[1].2["chat_id"].clone()).expect("child id");
+    let child_chat = w.store.get_chat(child).await.expect("child");
+    assert_eq!(child_chat.parent_chat_id, Some(root));
+    assert_eq!(child_chat.title, "Counter");
+    assert_eq!(child_chat.status, ChatStatus::Pending);
+    assert_eq!(child_chat.workspace_id, w.store.get_chat(root).await.expect("root").workspace_id);
+
+    // The child's turn: it is offered no root-only tool, reads the shared workspace, and
+    // its spawn_agent call is refused with the SPEC text.
+    let child_provider = Arc::new(ScriptedProvider::new(
+        ProviderKind::Anthropic,
+        vec![
+            ScriptedCall::tool_calls(
+                &[
+                    ("r", "read_file", json!({"path": "src/main.rs"})),
+                    ("s", "spawn_agent", json!({"prompt": "grandchild"})),
+                    ("l", "list_templates", json!({})),
+                ],
+                None,
+            ),
+            ScriptedCall::text("There is 1 file.", None),
+        ],
+    ));
+    assert_eq!(w.run(child, &child_provider).await, TurnEnd::Release(TurnOutcome::Finished));
+    let offered = names(&child_provider.requests()[0]);
+    assert!(offered.contains(&"read_file".to_owned()));
+    for tool in ROOT_ONLY {
+        assert!(!offered.contains(&tool.to_owned()), "{tool} offered to a child: {offered:?}");
+    }
+    let child_results = w.results(child).await;
+    assert_eq!(child_results[0].2["content"], "fn main() {}\n");
+    assert_eq!(
+        child_results[1],
+        ("spawn_agent".to_owned(), true, json!({"error": CHILD_CANNOT_SPAWN}))
+    );
+    assert!(child_results[2].1, "provisioning refused for a child");
+    assert!(w.store.list_children(child).await.expect("children").is_empty());
+
+    // Back in the root: wait_agent returns the child's report; message_agent and
+    // close_agent act on it.
+    w.store
+        .send_message(root, chatd_core::store::SendMessage::text("status?"))
+        .await
+        .expect("send");
+    let root_provider = Arc::new(ScriptedProvider::new(
+        ProviderKind::Anthropic,
+        vec![
+            ScriptedCall::tool_calls(
+                &[("w", "wait_agent", json!({"chat_id": child, "timeout_seconds": 5}))],
+                None,
+            ),
+            ScriptedCall::tool_calls(
+                &[("m", "message_agent", json!({"chat_id": child, "message": "thanks"}))],
+                None,
+            ),
+            ScriptedCall::tool_calls(&[("x", "close_agent", json!({"chat_id": child}))], None),
+            ScriptedCall::text("done", None),
+        ],
+    ));
+    let root_offers: Vec<String> =
+        w.tools.definitions_for(false).into_iter().map(|t| t.name).collect();
+    assert!(ROOT_ONLY.iter().all(|t| root_offers.contains(&(*t).to_owned())));
+    assert_eq!(w.run(root, &root_provider).await, TurnEnd::Release(TurnOutcome::Finished));
+    let results = w.results(root).await;
+    assert_eq!(results[2].2["report"], "There is 1 file.");
+    assert_eq!(results[3].2["delivery"], "delivered");
+    assert_eq!(results[4].2["closed"], true);
+    let closed = w.store.get_chat(child).await.expect("child");
+    assert!(closed.archived);
+    assert_eq!(closed.status, ChatStatus::Paused, "closing keeps the message from running");
+}
+
+#[tokio::test]
+async fn wait_agent_reports_a_failed_child_and_refuses_chats_that_are_not_descendants() {
+    let w = world().await;
+    let root = w.root("a").await;
+    let stranger = w.root("b").await;
+    let owner = w.store.get_chat(root).await.expect("root").owner_id;
+    let child = w
+        .store
+        .create_chat(NewChat::new(owner).with_parent(root).with_text("work"))
+        .await
+        .expect("child");
+    let ctx = w.ctx(root).await;
+    let call = |args: Value| Part::tool_call("w", "wait_agent", args);
+    // Another root chat is not a descendant; neither is the chat itself.
+    for target in [stranger, root] {
+        let results = w
+            .tools
+            .run_calls(&ctx, &[call(json!({"chat_id": target, "timeout_seconds": 1}))])
+            .await;
+        let Part::ToolResult { is_error, result, .. } = &results[0] else { panic!() };
+        assert!(*is_error);
+        assert!(result["error"].as_str().unwrap_or_default().contains("no sub-agent"), "{result}");
+    }
+    // A pending child that never runs: the wait times out with an error result.
+    let results =
+        w.tools.run_calls(&ctx, &[call(json!({"chat_id": child.id, "timeout_seconds": 0}))]).await;
+    let Part::ToolResult { is_error, result, .. } = &results[0] else { panic!() };
+    assert!(
+        *is_error && result["error"].as_str().unwrap_or_default().contains("still pending"),
+        "{result}"
+    );
+    // A child that failed: its error is the tool error.
+    let lease = w.store.acquire(WorkerId::new(), 3).await.expect("acquire");
+    let lease = lease.into_iter().find(|l| l.chat_id == child.id).expect("child lease");
+    w.store.release(&lease, TurnOutcome::Failed("model exploded".into())).await.expect("release");
+    let results = w.tools.run_calls(&ctx, &[call(json!({"chat_id": child.id}))]).await;
+    let Part::ToolResult { is_error, result, .. } = &results[0] else { panic!() };
+    assert!(
+        *is_error && result["error"].as_str().unwrap_or_default().contains("model exploded"),
+        "{result}"
+    );
+    // A child context is refused outright.
+    let results =
+        w.tools.run_calls(&w.ctx(child.id).await, &[call(json!({"chat_id": child.id}))]).await;
+    let Part::ToolResult { result, .. } = &results[0] else { panic!() };
+    assert_eq!(result["error"], "delegated chats cannot manage subagents");
+}
+
+#[tokio::test]
+async fn spawn_agent_from_a_child_is_refused_with_the_spec_text() {
+    let w = world().await;
+    let root = w.root("a").await;
+    let owner = w.store.get_chat(root).await.expect("root").owner_id;
+    let child = w
+        .store
+        .create_chat(NewChat::new(owner).with_parent(root).with_text("work"))
+        .await
+        .expect("child");
+    let call = Part::tool_call("s", "spawn_agent", json!({"prompt": "go deeper"}));
+    let results = w.tools.run_calls(&w.ctx(child.id).await, &[call]).await;
+    assert_eq!(
+        results,
+        vec![Part::tool_result("s", "spawn_agent", json!({"error": CHILD_CANNOT_SPAWN}), true)]
+    );
+    assert_eq!(CHILD_CANNOT_SPAWN, "delegated chats cannot create child subagents");
+    assert!(w.store.list_children(child.id).await.expect("children").is_empty());
+}
