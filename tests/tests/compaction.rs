@@ -76,11 +76,12 @@ impl TurnObserver for Log {
     }
 }
 
+#[async_trait::async_trait]
 impl CompactionSink for Log {
-    fn part(&self, _chat: ChatId, event: &StreamEvent) {
+    async fn part(&self, _chat: ChatId, event: &StreamEvent) {
         self.push(describe(event));
     }
-    fn persisted(&self, chat: ChatId, messages: &[Message]) {
+    async fn persisted(&self, chat: ChatId, messages: &[Message]) {
         TurnObserver::on_step(self, chat, messages);
     }
 }
@@ -284,9 +285,10 @@ async fn a_failed_compaction_is_reported_and_the_turn_continues() {
 
 struct NoSink;
 
+#[async_trait::async_trait]
 impl CompactionSink for NoSink {
-    fn part(&self, _chat: ChatId, _event: &StreamEvent) {}
-    fn persisted(&self, _chat: ChatId, _messages: &[Message]) {}
+    async fn part(&self, _chat: ChatId, _event: &StreamEvent) {}
+    async fn persisted(&self, _chat: ChatId, _messages: &[Message]) {}
 }
 
 #[tokio::test]

@@ -211,12 +211,14 @@ pub enum CompactionError {
     Stopped,
 }
 
-/// Receives the parts a compaction publishes (the turn's observer, in a turn).
+/// Receives the parts a compaction publishes (in a turn: the part log and the observer).
+#[async_trait::async_trait]
 pub trait CompactionSink: Send + Sync {
     /// A part: the `chat_summarized` call, then its result (an error result on failure).
-    fn part(&self, chat: ChatId, event: &StreamEvent);
+    /// The call is published before the summary is requested.
+    async fn part(&self, chat: ChatId, event: &StreamEvent);
     /// The three rows were persisted.
-    fn persisted(&self, chat: ChatId, messages: &[Message]);
+    async fn persisted(&self, chat: ChatId, messages: &[Message]);
 }
 
 /// Writes summaries. Cheap to clone.
@@ -281,7 +283,8 @@ impl Compactor {
                 provider_executed: false,
                 provider_metadata: None,
             },
-        );
+        )
+        .await;
         let outcome = self
             .summarize_and_write(
                 store, provider, config, fence, is_child, &usage, source, &call_id, args, cancel,
@@ -292,7 +295,7 @@ impl Compactor {
             Err(err) => (Value::String(err.to_string()), true),
         };
         if let Ok((messages, _)) = &outcome {
-            sink.persisted(chat, messages);
+            sink.persisted(chat, messages).await;
         }
         sink.part(
             chat,
@@ -302,7 +305,8 @@ impl Compactor {
                 result,
                 is_error,
             },
-        );
+        )
+        .await;
         outcome.map(|(messages, _)| messages)
     }
 

@@ -8,12 +8,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::compaction::{self, CompactionError, CompactionSink, CompactionSource, Compactor};
+mod call;
+mod observer;
+
+pub use observer::{NoObserver, RetryNotice, TurnObserver};
+
+use call::StepStop;
+use observer::ObserverSink;
+
+use super::compaction::{self, CompactionError, CompactionSource, Compactor};
+use super::live::{FLUSH_INTERVAL, PartLog};
 use super::prompt::build_prompt;
 use super::retry::RetryPolicy;
 use super::tools::{ToolContext, ToolSet};
@@ -22,10 +29,7 @@ use crate::ids::ChatId;
 use crate::message::{Message, NewMessage};
 use crate::model_config::ModelConfig;
 use crate::part::Part;
-use crate::provider::{
-    Accumulator, FinishReason, Generation, ModelProvider, ModelRequest, ProviderError,
-    ProviderErrorKind, StreamEvent,
-};
+use crate::provider::{FinishReason, Generation, ModelProvider, ModelRequest, ProviderError};
 use crate::status::TurnOutcome;
 use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 
@@ -95,50 +99,6 @@ pub trait ProviderSource: Send + Sync + 'static {
     -> Result<Arc<dyn ModelProvider>, ProviderError>;
 }
 
-/// A retry the turn is about to make (published as a `retry` event, SPEC §3).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryNotice {
-    /// The retry's number (1 for the first retry).
-    pub attempt: u32,
-    /// How long the turn waits.
-    pub delay: Duration,
-    /// The error being retried.
-    pub error: String,
-    /// When the next attempt starts.
-    pub retrying_at: DateTime<Utc>,
-}
-
-/// Watches a turn as it runs. Every method has a no-op default.
-pub trait TurnObserver: Send + Sync + 'static {
-    /// A stream event of model-call attempt `attempt` (0-based) of the step in flight.
-    fn on_event(&self, _chat: ChatId, _attempt: u32, _event: &StreamEvent) {}
-    /// The step in flight failed and will be retried: its parts so far are discarded.
-    fn on_retry(&self, _chat: ChatId, _notice: &RetryNotice) {}
-    /// A step was persisted (also the three rows of a compaction).
-    fn on_step(&self, _chat: ChatId, _messages: &[Message]) {}
-    /// A part of a compaction: the `chat_summarized` call before the summary is written,
-    /// its result (an error result if the compaction failed) after the rows are persisted.
-    fn on_compaction(&self, _chat: ChatId, _event: &StreamEvent) {}
-}
-
-/// Routes a compaction's parts to the turn's observer.
-struct ObserverSink<'a>(&'a dyn TurnObserver);
-
-impl CompactionSink for ObserverSink<'_> {
-    fn part(&self, chat: ChatId, event: &StreamEvent) {
-        self.0.on_compaction(chat, event);
-    }
-    fn persisted(&self, chat: ChatId, messages: &[Message]) {
-        self.0.on_step(chat, messages);
-    }
-}
-
-/// An observer that ignores everything.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoObserver;
-
-impl TurnObserver for NoObserver {}
-
 /// How a turn ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnEnd {
@@ -157,6 +117,7 @@ pub struct TurnRunner {
     retry: RetryPolicy,
     max_steps: usize,
     observer: Arc<dyn TurnObserver>,
+    live: Option<Duration>,
     titles: bool,
     compactor: Compactor,
     max_reentries: usize,
@@ -169,13 +130,6 @@ impl std::fmt::Debug for TurnRunner {
             .field("max_steps", &self.max_steps)
             .finish_non_exhaustive()
     }
-}
-
-enum StepStop {
-    /// Asked to stop; the parts streamed so far.
-    Stopped(Generation),
-    /// The call failed for good.
-    Failed(String),
 }
 
 impl TurnRunner {
@@ -193,6 +147,7 @@ impl TurnRunner {
             retry: RetryPolicy::default(),
             max_steps: MAX_STEPS,
             observer: Arc::new(NoObserver),
+            live: Some(FLUSH_INTERVAL),
             titles: true,
             compactor: Compactor::new(),
             max_reentries: compaction::MAX_REENTRIES,
@@ -231,6 +186,15 @@ impl TurnRunner {
     #[must_use]
     pub fn with_max_steps(mut self, max_steps: usize) -> Self {
         self.max_steps = max_steps.max(1);
+        self
+    }
+
+    /// How often streamed parts are written to the store's durable part log, where
+    /// subscribers on every replica read them (default [`FLUSH_INTERVAL`]; `None` publishes
+    /// nothing: only the persisted steps are visible).
+    #[must_use]
+    pub fn with_live_parts(mut self, interval: Option<Duration>) -> Self {
+        self.live = interval;
         self
     }
 
@@ -301,6 +265,7 @@ impl TurnRunner {
             ));
         }
         let ctx = ToolContext::for_chat(&chat, signal.token());
+        let log = PartLog::new(Arc::clone(&self.store), lease, self.live);
         let mut reentries = 0;
         for _ in 0..self.max_steps {
             match signal.reason() {
@@ -318,9 +283,10 @@ impl TurnRunner {
             request.system = prompt.system;
             request.tools = self.tools.definitions_for(ctx.is_child);
             let (generation, interrupted) =
-                match self.call_model(chat.id, &provider, request, &signal).await {
+                match self.call_model(chat.id, &provider, request, &signal, &log).await {
                     Ok(generation) => (generation, false),
                     Err(StepStop::Failed(message)) => return failed(message),
+                    Err(StepStop::LeaseLost) => return TurnEnd::LeaseLost,
                     Err(StepStop::Stopped(_)) if signal.reason() == Some(StopReason::Shutdown) => {
                         return TurnEnd::Release(TurnOutcome::Shutdown);
                     }
@@ -347,6 +313,8 @@ impl TurnRunner {
                     }
                 }
             };
+            // Committing clears the part log: what is still buffered is in the step.
+            log.discard().await;
             match self.commit(&lease, &config, &generation, results).await {
                 Ok(messages) => self.observer.on_step(chat.id, &messages),
                 Err(StoreError::LeaseLost { .. }) => return TurnEnd::LeaseLost,
@@ -356,7 +324,7 @@ impl TurnRunner {
                 return TurnEnd::Release(TurnOutcome::Interrupted);
             }
             let compacted = match self
-                .compact_if_needed(&lease, &chat, &config, &provider, &generation, &signal)
+                .compact_if_needed(&log, &lease, &chat, &config, &provider, &generation, &signal)
                 .await
             {
                 Ok(compacted) => compacted,
@@ -376,8 +344,10 @@ impl TurnRunner {
     /// Compacts after a step whose usage crossed the threshold (SPEC §5). `Ok(true)` when a
     /// boundary was written; a failed summary is reported (as an error part) and is
     /// `Ok(false)`; `Err` ends the turn (lost lease, stop).
+    #[allow(clippy::too_many_arguments)]
     async fn compact_if_needed(
         &self,
+        log: &PartLog,
         lease: &Lease,
         chat: &Chat,
         config: &ModelConfig,
@@ -399,7 +369,7 @@ impl TurnRunner {
                 !chat.is_root(),
                 usage,
                 CompactionSource::Automatic,
-                &ObserverSink(self.observer.as_ref()),
+                &ObserverSink { observer: self.observer.as_ref(), log },
                 signal.token(),
             )
             .await;
@@ -447,72 +417,6 @@ impl TurnRunner {
         });
         let tool_rows = results.into_iter().map(NewMessage::tool).collect();
         self.store.commit_step(lease, Step::new(assistant, tool_rows)).await
-    }
-
-    /// One model call with the loop's retries (SPEC §3 "Retries").
-    async fn call_model(
-        &self,
-        chat: ChatId,
-        provider: &Arc<dyn ModelProvider>,
-        request: ModelRequest,
-        signal: &TurnSignal,
-    ) -> Result<Generation, StepStop> {
-        let mut attempt: u32 = 0;
-        loop {
-            let mut accumulator = Accumulator::default();
-            // Adapter streams end with `Cancelled` as soon as the signal's token fires, so
-            // the parts streamed so far stay in the accumulator.
-            let outcome = self
-                .stream_once(chat, attempt, provider, request.clone(), signal, &mut accumulator)
-                .await;
-            let err = match outcome {
-                Ok(()) => return Ok(accumulator.finish()),
-                Err(_) if signal.reason().is_some() => {
-                    return Err(StepStop::Stopped(accumulator.finish()));
-                }
-                Err(err) => err,
-            };
-            let Some(delay) = self.retry.delay(attempt, &err) else {
-                return Err(StepStop::Failed(err.to_string()));
-            };
-            attempt += 1;
-            let notice = RetryNotice {
-                attempt,
-                delay,
-                error: err.to_string(),
-                retrying_at: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
-            };
-            self.observer.on_retry(chat, &notice);
-            tokio::select! {
-                () = signal.stopped() => return Err(StepStop::Stopped(Generation::default())),
-                () = tokio::time::sleep(delay) => {}
-            }
-        }
-    }
-
-    async fn stream_once(
-        &self,
-        chat: ChatId,
-        attempt: u32,
-        provider: &Arc<dyn ModelProvider>,
-        request: ModelRequest,
-        signal: &TurnSignal,
-        accumulator: &mut Accumulator,
-    ) -> Result<(), ProviderError> {
-        let mut events = provider.stream(request, signal.token()).await?;
-        while let Some(event) = events.next().await {
-            let event = event?;
-            self.observer.on_event(chat, attempt, &event);
-            accumulator.push(event);
-        }
-        if signal.reason().is_some() {
-            return Err(ProviderError::new(
-                provider.kind().as_str(),
-                ProviderErrorKind::Cancelled,
-                "stopped",
-            ));
-        }
-        Ok(())
     }
 }
 

@@ -1,0 +1,148 @@
+//! One model call of a step: streamed, published to the part log, retried by the policy.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::StreamExt;
+
+use super::{RetryNotice, TurnRunner, TurnSignal};
+use crate::ids::ChatId;
+use crate::provider::{
+    Accumulator, Generation, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind,
+};
+use crate::runtime::live::{LivePart, PartLog};
+use crate::store::StoreError;
+
+/// Why a model call produced no finished generation.
+pub(super) enum StepStop {
+    /// Asked to stop; the parts streamed so far.
+    Stopped(Generation),
+    /// The call failed for good.
+    Failed(String),
+    /// Publishing found the lease gone.
+    LeaseLost,
+}
+
+/// How one attempt ended, when it did not finish.
+enum AttemptError {
+    Provider(ProviderError),
+    LeaseLost,
+}
+
+impl From<ProviderError> for AttemptError {
+    fn from(err: ProviderError) -> Self {
+        AttemptError::Provider(err)
+    }
+}
+
+impl TurnRunner {
+    /// One model call with the loop's retries (SPEC §3 "Retries"). Each attempt is an
+    /// episode of the part log; a retry is published there before the wait.
+    pub(super) async fn call_model(
+        &self,
+        chat: ChatId,
+        provider: &Arc<dyn ModelProvider>,
+        request: ModelRequest,
+        signal: &TurnSignal,
+        log: &PartLog,
+    ) -> Result<Generation, StepStop> {
+        let mut attempt: u32 = 0;
+        loop {
+            let mut accumulator = Accumulator::default();
+            log.begin_episode().await;
+            // Adapter streams end with `Cancelled` as soon as the signal's token fires, so
+            // the parts streamed so far stay in the accumulator.
+            let outcome = self
+                .stream_once(
+                    chat,
+                    attempt,
+                    provider,
+                    request.clone(),
+                    signal,
+                    log,
+                    &mut accumulator,
+                )
+                .await;
+            let err = match outcome {
+                Ok(()) => return Ok(accumulator.finish()),
+                Err(AttemptError::LeaseLost) => return Err(StepStop::LeaseLost),
+                Err(_) if signal.reason().is_some() => {
+                    return Err(StepStop::Stopped(accumulator.finish()));
+                }
+                Err(AttemptError::Provider(err)) => err,
+            };
+            let Some(delay) = self.retry.delay(attempt, &err) else {
+                return Err(StepStop::Failed(err.to_string()));
+            };
+            attempt += 1;
+            let notice = RetryNotice {
+                attempt,
+                delay,
+                error: err.to_string(),
+                retrying_at: Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default(),
+            };
+            self.observer.on_retry(chat, &notice);
+            let retry = LivePart::Retry {
+                attempt,
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error: notice.error.clone(),
+                retrying_at: notice.retrying_at,
+            };
+            if log.push(&retry).await.and(log.flush().await).is_err() {
+                return Err(StepStop::LeaseLost);
+            }
+            tokio::select! {
+                () = signal.stopped() => return Err(StepStop::Stopped(Generation::default())),
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_once(
+        &self,
+        chat: ChatId,
+        attempt: u32,
+        provider: &Arc<dyn ModelProvider>,
+        request: ModelRequest,
+        signal: &TurnSignal,
+        log: &PartLog,
+        accumulator: &mut Accumulator,
+    ) -> Result<(), AttemptError> {
+        let lost = |_: StoreError| AttemptError::LeaseLost;
+        let mut events = provider.stream(request, signal.token()).await?;
+        loop {
+            // Buffered parts are written when their interval is up, even if the model
+            // goes quiet.
+            let deadline = log.deadline().await;
+            let next = tokio::select! {
+                next = events.next() => next,
+                () = sleep_until(deadline) => {
+                    log.flush().await.map_err(lost)?;
+                    continue;
+                }
+            };
+            let Some(event) = next else { break };
+            let event = event?;
+            self.observer.on_event(chat, attempt, &event);
+            log.push(&LivePart::Stream { event: event.clone() }).await.map_err(lost)?;
+            accumulator.push(event);
+        }
+        if signal.reason().is_some() {
+            return Err(ProviderError::new(
+                provider.kind().as_str(),
+                ProviderErrorKind::Cancelled,
+                "stopped",
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}
