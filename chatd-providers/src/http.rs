@@ -101,7 +101,7 @@ impl Endpoint {
                 url.strip_suffix(strip).filter(|_| !strip.is_empty()).unwrap_or(url).to_owned()
             }
         };
-        Endpoint { base_url, api_key, client: reqwest::Client::new() }
+        Endpoint { base_url, api_key, client: crate::registry::default_client() }
     }
 }
 

@@ -23,6 +23,15 @@ impl std::fmt::Debug for ProviderRegistry {
     }
 }
 
+/// The process-wide default HTTP client. Building a client loads the system's root
+/// certificates (several milliseconds), so adapters share one instead of building their own;
+/// cloning it shares its connection pool.
+pub(crate) fn default_client() -> reqwest::Client {
+    static CLIENT: std::sync::LazyLock<reqwest::Client> =
+        std::sync::LazyLock::new(reqwest::Client::new);
+    CLIENT.clone()
+}
+
 impl Default for ProviderRegistry {
     fn default() -> Self {
         Self::new()
@@ -34,7 +43,7 @@ impl ProviderRegistry {
     #[must_use]
     pub fn new() -> Self {
         ProviderRegistry {
-            client: reqwest::Client::new(),
+            client: default_client(),
             env: Arc::new(|name| std::env::var(name).ok()),
         }
     }

@@ -76,7 +76,7 @@ impl BedrockProvider {
             base_url,
             region: region.to_owned(),
             auth,
-            client: reqwest::Client::new(),
+            client: crate::registry::default_client(),
         }
     }
 

@@ -16,6 +16,7 @@ mod memory_store;
 mod pg;
 mod report;
 mod sse;
+mod turn;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,8 @@ enum Scenario {
     PgHistory,
     /// SSE decoding throughput and chunk-boundary behaviour.
     SseParse,
+    /// A whole turn (acquire, stream 500 deltas, persist, release) vs reading the answer.
+    TurnOverhead,
 }
 
 fn print(reports: &[report::Report]) {
@@ -71,6 +74,9 @@ fn main() -> ExitCode {
         }
         if wants(Scenario::SseParse) {
             print(&sse::run(quick).await);
+        }
+        if wants(Scenario::TurnOverhead) {
+            print(&turn::run(quick).await?);
         }
         if wants(Scenario::PgClaim) {
             print(&pg::claim(quick).await?);

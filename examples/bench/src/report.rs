@@ -54,6 +54,22 @@ impl Report {
         }
     }
 
+    /// A measurement with an absolute limit (`value <= max`); the baseline is reported
+    /// for context and the ratio is `value / baseline`.
+    pub(crate) fn limit(
+        scenario: &'static str,
+        metric: &'static str,
+        unit: &'static str,
+        value: f64,
+        baseline: f64,
+        max: f64,
+    ) -> Self {
+        let mut report = Report::new(scenario, metric, unit, value, baseline, Target::None);
+        report.target = Some(format!("value <= {max}"));
+        report.pass = Some(value <= max);
+        report
+    }
+
     /// The JSON line.
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
