@@ -404,3 +404,74 @@ async fn the_turn_starts_the_title_in_the_background() {
     assert_eq!(fx.store.get_chat(fx.chat).await.expect("chat").title, "Short title");
     assert_eq!(fx.provider.requests().len(), 2, "the turn's call and the title call");
 }
+
+#[tokio::test]
+async fn an_execute_timeout_becomes_an_error_result_and_the_turn_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workspace =
+        chatd_core::runtime::tools::LocalWorkspace::open(dir.path()).expect("workspace");
+    let fx = fixture(vec![
+        ScriptedCall::tool_calls(
+            &[("x", "execute", json!({"command": "sleep 30", "timeout": 1}))],
+            None,
+        ),
+        ScriptedCall::text("that took too long", None),
+    ])
+    .await;
+    let tools = chatd_core::runtime::tools::workspace_tools(Arc::new(workspace));
+    let runner =
+        TurnRunner::new(Arc::clone(&fx.store), Arc::new(Scripted(Arc::clone(&fx.provider))), tools)
+            .with_titles(false);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        runner.run(fx.lease, TurnSignal::new()).await,
+        TurnEnd::Release(TurnOutcome::Finished)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "the command was killed at its timeout");
+    let messages = fx.messages().await;
+    let Part::ToolResult { is_error, result, .. } = &messages[3].content[0] else {
+        panic!("not a result: {:?}", messages[3])
+    };
+    assert!(*is_error, "{result}");
+    assert!(result.to_string().contains("timed out"), "{result}");
+    assert_eq!(messages.last().map(Message::text), Some("that took too long".to_owned()));
+    // The model saw the error result in its next request.
+    let second = &fx.provider.requests()[1];
+    assert!(
+        second.messages.iter().any(|m| m
+            .content
+            .iter()
+            .any(|p| matches!(p, Part::ToolResult { is_error: true, .. })))
+    );
+}
+
+#[tokio::test]
+async fn a_persist_error_aborts_the_turn_with_that_error() {
+    // A real chat read from a real store; a mock in front of it whose commit fails.
+    let fx = fixture(vec![ScriptedCall::text("an answer that cannot be saved", None)]).await;
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    let config = fx.store.default_model_config().await.expect("config").expect("default");
+    let history = fx.store.prompt_messages(fx.chat).await.expect("history");
+    let mut store = chatd_core::store::MockChatStore::new();
+    store.expect_get_chat().returning(move |_| Ok(chat.clone()));
+    store.expect_get_model_config().returning(move |_| Ok(config.clone()));
+    store.expect_prompt_messages().returning(move |_| Ok(history.clone()));
+    store.expect_append_parts().returning(|_, _| Ok(()));
+    store.expect_commit_step().times(1).returning(|_, _| {
+        Err(chatd_core::store::StoreError::backend(std::io::Error::other("disk full")))
+    });
+    let runner = TurnRunner::new(
+        Arc::new(store),
+        Arc::new(Scripted(Arc::clone(&fx.provider))),
+        chatd_core::runtime::tools::ToolSet::new(),
+    )
+    .with_titles(false);
+    let end = runner.run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(
+        end,
+        TurnEnd::Release(TurnOutcome::Failed(
+            "failed to persist the step: storage backend error: disk full".into()
+        ))
+    );
+    assert_eq!(fx.provider.requests().len(), 1, "no further model call after the failed write");
+}
