@@ -8,6 +8,7 @@
 //! - [`tools`]: the tool trait, concurrent execution of a step's calls, the workspace trait
 //!   and the local-directory workspace with its four tools (SPEC §13);
 //! - [`title`]: background titles on a chat's first turn (SPEC §14);
+//! - [`worker`]: acquisition, heartbeats, stale sweeps, graceful shutdown (SPEC §8);
 //! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
 pub mod compaction;
@@ -17,3 +18,4 @@ pub mod retry;
 pub mod title;
 pub mod tools;
 pub mod turn;
+pub mod worker;

@@ -1,0 +1,176 @@
+//! What clients follow (SPEC §7): a chat's event stream, resumable from any event's cursor,
+//! and an owner's chat-list events. Both are built here once, over any [`ChatStore`] and its
+//! change feed, so every store gets the same guarantees: on reconnection a client hands back
+//! the cursor of the last event it received and gets everything after it — no gap, no
+//! duplicate — whichever replica runs the turn and whichever serves the client.
+//!
+//! [`ChatStore`]: crate::store::ChatStore
+
+mod follow;
+mod watch;
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use follow::{SubscribeOptions, subscribe};
+pub use watch::{OwnerEvent, OwnerEventKind, watch};
+
+use crate::diff_status::DiffStatus;
+use crate::ids::{ChatId, MessageId};
+use crate::message::{Message, QueuedMessage};
+use crate::provider::StreamEvent;
+use crate::status::ChatStatus;
+use crate::store::PartPosition;
+
+/// Where a client is in a chat's stream: the last persisted message it has, and the last
+/// part of the step in flight. Totally ordered; printed as `message.episode.seq` (usable as
+/// an SSE `id:`), and parsed back with [`str::parse`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    /// The last persisted message received (`0`: none).
+    pub message: i64,
+    /// The episode of the last part received (`0`: none).
+    pub episode: i64,
+    /// The sequence number of that part in its episode.
+    pub seq: i64,
+}
+
+impl Cursor {
+    /// The start of a chat: everything follows.
+    pub const START: Cursor = Cursor { message: 0, episode: 0, seq: 0 };
+
+    /// The last message received.
+    #[must_use]
+    pub fn message_id(&self) -> Option<MessageId> {
+        (self.message > 0).then_some(MessageId(self.message))
+    }
+
+    /// The last part received.
+    #[must_use]
+    pub fn part(&self) -> Option<PartPosition> {
+        (self.episode > 0 || self.seq > 0)
+            .then_some(PartPosition { episode: self.episode, seq: self.seq })
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.message, self.episode, self.seq)
+    }
+}
+
+/// A cursor that is not `message.episode.seq`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor {0:?}: expected three non-negative integers joined by '.'")]
+pub struct InvalidCursor(pub String);
+
+impl FromStr for Cursor {
+    type Err = InvalidCursor;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || InvalidCursor(s.chars().take(64).collect());
+        let mut fields = s.split('.').map(|f| f.parse::<i64>().ok().filter(|n| *n >= 0));
+        match (fields.next(), fields.next(), fields.next(), fields.next()) {
+            (Some(Some(message)), Some(Some(episode)), Some(Some(seq)), None) => {
+                Ok(Cursor { message, episode, seq })
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Serialize for Cursor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cursor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One event of a chat's stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatEvent {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// Hand this back to resume after this event.
+    pub cursor: Cursor,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: ChatEventKind,
+}
+
+/// What a [`ChatEvent`] says (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChatEventKind {
+    /// The chat's status (always the first event, then on every change).
+    Status {
+        /// The status.
+        status: ChatStatus,
+        /// Why the last turn failed (status `error`).
+        last_error: Option<String>,
+    },
+    /// A part of the step in flight.
+    MessagePart {
+        /// The part.
+        part: StreamEvent,
+    },
+    /// A persisted, user-visible message (it replaces the preview built from parts).
+    Message {
+        /// The message.
+        message: Message,
+    },
+    /// The whole queue, after it changed.
+    QueueUpdate {
+        /// The queued messages, oldest first.
+        queue: Vec<QueuedMessage>,
+    },
+    /// The turn failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+    /// The model call failed and will be retried; a `PreviewReset` follows.
+    Retry {
+        /// The retry's number (1 for the first retry).
+        attempt: u32,
+        /// How long the turn waits.
+        delay_ms: u64,
+        /// The error being retried.
+        error: String,
+        /// When the next attempt starts.
+        retrying_at: DateTime<Utc>,
+    },
+    /// Drop the parts received since the last persisted message: that attempt was
+    /// superseded (a retry, or the worker running it died and the step re-runs).
+    PreviewReset,
+}
+
+impl ChatEventKind {
+    /// Whether the event carries data that advances the cursor (a message or a part).
+    #[must_use]
+    pub fn advances(&self) -> bool {
+        matches!(self, ChatEventKind::Message { .. } | ChatEventKind::MessagePart { .. })
+    }
+}
+
+/// The hint stream inside its `Sync`-making mutex.
+fn hints_of<'a>(
+    hints: &'a mut std::sync::Mutex<futures::stream::BoxStream<'static, crate::feed::ChangeHint>>,
+) -> &'a mut futures::stream::BoxStream<'static, crate::feed::ChangeHint> {
+    hints.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A chat-list event's diff status, for [`OwnerEventKind::DiffStatusChange`].
+pub type DiffStatusEvent = DiffStatus;
+
+#[cfg(test)]
+mod tests;

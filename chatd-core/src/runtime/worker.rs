@@ -1,0 +1,288 @@
+//! The worker (SPEC §8): acquires pending chats, runs their turns, keeps their leases alive,
+//! recovers stale chats, and shuts down gracefully.
+//!
+//! One loop owns the bookkeeping; each turn runs in its own task and releases its chat when
+//! it ends (unless its lease was lost, in which case it writes nothing more). The loop wakes
+//! on: shutdown; a "pending work" hint (acquire at once); a hint about a running chat (a
+//! person may have asked it to stop); the poll, heartbeat and sweep timers; a turn ending.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::turn::{StopReason, TurnEnd, TurnRunner, TurnSignal};
+use crate::feed::ChangeKind;
+use crate::ids::{ChatId, WorkerId};
+use crate::status::{ChatStatus, TurnOutcome};
+use crate::store::{ChatStore, Lease, LeaseStatus, StoreError};
+
+/// Intervals and limits of a [`Worker`] (SPEC §15 defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerConfig {
+    /// How often to look for pending chats without a hint (1 s).
+    pub poll: Duration,
+    /// How often to renew the leases (30 s).
+    pub heartbeat: Duration,
+    /// When a running chat without a heartbeat counts as abandoned (5 min).
+    pub stale_after: Duration,
+    /// How often to recover stale chats (`stale_after / 5`).
+    pub sweep: Duration,
+    /// The most turns this worker runs at once (8).
+    pub max_turns: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            poll: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(30),
+            stale_after: Duration::from_secs(300),
+            sweep: Duration::from_secs(60),
+            max_turns: 8,
+        }
+    }
+}
+
+struct Running {
+    lease: Lease,
+    signal: TurnSignal,
+    lost: Arc<AtomicBool>,
+}
+
+/// Runs turns. Build it, then `run` it until the shutdown token fires.
+pub struct Worker {
+    id: WorkerId,
+    store: Arc<dyn ChatStore>,
+    runner: TurnRunner,
+    config: WorkerConfig,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker with a fresh id and the default intervals.
+    #[must_use]
+    pub fn new(store: Arc<dyn ChatStore>, runner: TurnRunner) -> Self {
+        Worker { id: WorkerId::new(), store, runner, config: WorkerConfig::default() }
+    }
+
+    /// Sets the worker's id (the `worker_id` its leases carry).
+    #[must_use]
+    pub fn with_id(mut self, id: WorkerId) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Sets every interval and limit.
+    #[must_use]
+    pub fn with_config(mut self, config: WorkerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the poll interval.
+    #[must_use]
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.config.poll = poll;
+        self
+    }
+
+    /// Sets the heartbeat interval.
+    #[must_use]
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.config.heartbeat = heartbeat;
+        self
+    }
+
+    /// Sets the staleness threshold and, with it, the sweep interval (`stale / 5`).
+    #[must_use]
+    pub fn with_stale_after(mut self, stale: Duration) -> Self {
+        self.config.stale_after = stale;
+        self.config.sweep = stale / 5;
+        self
+    }
+
+    /// Sets the most turns run at once.
+    #[must_use]
+    pub fn with_max_turns(mut self, max: usize) -> Self {
+        self.config.max_turns = max.max(1);
+        self
+    }
+
+    /// The worker's id.
+    #[must_use]
+    pub fn id(&self) -> WorkerId {
+        self.id
+    }
+
+    /// Runs until `shutdown` fires, then stops acquiring, asks every turn to shut down
+    /// (their chats return to `pending` for another worker), and waits for them. Store
+    /// failures are logged and retried at the next tick; they never end the worker.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut hints = match self.store.change_feed().await {
+            Ok(feed) => feed.subscribe(),
+            Err(err) => {
+                tracing::warn!(worker = %self.id, error = %err, "no change feed; polling only");
+                Box::pin(futures::stream::pending())
+            }
+        };
+        let mut running: HashMap<ChatId, Running> = HashMap::new();
+        let mut turns: JoinSet<ChatId> = JoinSet::new();
+        let mut poll = tokio::time::interval(self.config.poll.max(Duration::from_millis(1)));
+        let mut heartbeat =
+            tokio::time::interval(self.config.heartbeat.max(Duration::from_millis(1)));
+        let mut sweep = tokio::time::interval(self.config.sweep.max(Duration::from_millis(1)));
+        for timer in [&mut poll, &mut heartbeat, &mut sweep] {
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        heartbeat.reset();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(done) = turns.join_next() => {
+                    if let Ok(chat) = done {
+                        running.remove(&chat);
+                    }
+                }
+                _ = sweep.tick() => match self.store.recover_stale(self.config.stale_after).await {
+                    Ok(recovered) if !recovered.is_empty() => {
+                        tracing::info!(worker = %self.id, chats = recovered.len(), "recovered stale chats");
+                        self.acquire(&mut running, &mut turns).await;
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(worker = %self.id, error = %err, "stale sweep failed"),
+                },
+                _ = heartbeat.tick() => self.heartbeat(&running).await,
+                _ = poll.tick() => self.acquire(&mut running, &mut turns).await,
+                hint = hints.next() => match hint {
+                    Some(hint) => match (hint.kind, hint.chat_id) {
+                        (ChangeKind::Pending, _) | (ChangeKind::Resync, _) => {
+                            self.acquire(&mut running, &mut turns).await;
+                        }
+                        (ChangeKind::Chat, Some(chat)) if running.contains_key(&chat) => {
+                            self.check_stop(chat, &running).await;
+                        }
+                        _ => {}
+                    },
+                    None => hints = Box::pin(futures::stream::pending()),
+                },
+            }
+        }
+        for turn in running.values() {
+            turn.signal.stop(StopReason::Shutdown);
+        }
+        while turns.join_next().await.is_some() {}
+    }
+
+    /// Acquires up to the free capacity and starts those turns.
+    async fn acquire(&self, running: &mut HashMap<ChatId, Running>, turns: &mut JoinSet<ChatId>) {
+        let free = self.config.max_turns.saturating_sub(running.len());
+        if free == 0 {
+            return;
+        }
+        let leases = match self.store.acquire(self.id, free).await {
+            Ok(leases) => leases,
+            Err(err) => {
+                tracing::warn!(worker = %self.id, error = %err, "acquire failed");
+                return;
+            }
+        };
+        for lease in leases {
+            let signal = TurnSignal::new();
+            let lost = Arc::new(AtomicBool::new(false));
+            running.insert(
+                lease.chat_id,
+                Running { lease, signal: signal.clone(), lost: Arc::clone(&lost) },
+            );
+            let (runner, store) = (self.runner.clone(), Arc::clone(&self.store));
+            turns.spawn(async move {
+                let end = runner.run(lease, signal).await;
+                if let TurnEnd::Release(outcome) = end
+                    && !lost.load(Ordering::SeqCst)
+                {
+                    release(store.as_ref(), &lease, outcome).await;
+                }
+                lease.chat_id
+            });
+        }
+    }
+
+    /// Renews every lease in one call; cancels turns whose lease is gone and stops turns a
+    /// person asked to stop.
+    async fn heartbeat(&self, running: &HashMap<ChatId, Running>) {
+        if running.is_empty() {
+            return;
+        }
+        let leases: Vec<Lease> = running.values().map(|r| r.lease).collect();
+        let statuses = match self.store.heartbeat(self.id, &leases).await {
+            Ok(statuses) => statuses,
+            Err(err) => {
+                tracing::warn!(worker = %self.id, error = %err, "heartbeat failed");
+                return;
+            }
+        };
+        for (lease, status) in leases.iter().zip(statuses) {
+            let Some(turn) = running.get(&lease.chat_id) else { continue };
+            match status {
+                LeaseStatus::Held => {}
+                LeaseStatus::StopRequested(_) => turn.signal.stop(StopReason::Interrupt),
+                LeaseStatus::Lost => lose(turn),
+            }
+        }
+    }
+
+    /// A running chat changed: a stop request, or someone else took it (edit, recovery).
+    async fn check_stop(&self, chat: ChatId, running: &HashMap<ChatId, Running>) {
+        let Some(turn) = running.get(&chat) else { return };
+        match self.store.get_chat(chat).await {
+            Ok(current) => {
+                let ours = current.status == ChatStatus::Running
+                    && current.worker_id == Some(self.id)
+                    && current.lease_epoch == turn.lease.epoch;
+                if !ours {
+                    lose(turn);
+                } else if current.stop_request.is_some() {
+                    turn.signal.stop(StopReason::Interrupt);
+                }
+            }
+            Err(err) if err.is_not_found() => lose(turn),
+            Err(err) => tracing::debug!(chat = %chat, error = %err, "stop check failed"),
+        }
+    }
+}
+
+/// The lease is gone: stop the turn at once and write nothing more.
+fn lose(turn: &Running) {
+    turn.lost.store(true, Ordering::SeqCst);
+    turn.signal.stop(StopReason::Shutdown);
+}
+
+/// Releases a chat, retrying a failing store a few times; if it keeps failing, the chat
+/// stays `running` until a stale sweep recovers it.
+async fn release(store: &dyn ChatStore, lease: &Lease, outcome: TurnOutcome) {
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..5 {
+        match store.release(lease, outcome.clone()).await {
+            Ok(_) | Err(StoreError::LeaseLost { .. } | StoreError::NotFound { .. }) => return,
+            Err(err) => {
+                tracing::warn!(chat = %lease.chat_id, error = %err, "release failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! [`Chatd`], the service an application embeds (DESIGN "Runtime"): every operation a chat
+//! product needs, each taking an [`Actor`] and enforcing SPEC §11 — a user sees and changes
+//! only their own chats (another user's chat is *not found*: existence does not leak),
+//! within their scopes; provider and model-config writes are admin-only; non-admins see
+//! only enabled model configs; API keys are never returned.
+
+mod actor;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use serde::Serialize;
+
+pub use actor::{Actor, Scope, User};
+
+use crate::chat::{Chat, ChatFilter, NewChat, Page};
+use crate::events::{self, ChatEvent, Cursor, OwnerEvent, SubscribeOptions};
+use crate::ids::{ChatId, MessageId, ModelConfigId, QueuedMessageId};
+use crate::message::{Message, QueuedMessage};
+use crate::model_config::{ModelConfig, ModelConfigUpdate, NewModelConfig};
+use crate::part::Part;
+use crate::provider_config::{NewProvider, ProviderConfig, ProviderKind, ProviderUpdate};
+use crate::runtime::compaction::{CompactionError, CompactionSink, Compactor, compact_idle};
+use crate::runtime::turn::ProviderSource;
+use crate::store::{
+    ChatStore, EditOutcome, Entity, MessageQuery, SendMessage, SendOutcome, StoreError,
+};
+
+/// Why an operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChatdError {
+    /// The actor lacks a scope, or is not an administrator.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The store refused or failed (including *not found* for another user's chat).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A manual compaction's summary failed.
+    #[error("{0}")]
+    Compaction(String),
+}
+
+/// The result of a [`Chatd`] operation.
+pub type Result<T> = std::result::Result<T, ChatdError>;
+
+/// A provider as the API shows it: whether a key is stored, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderView {
+    /// Its kind.
+    pub provider: ProviderKind,
+    /// Its display name.
+    pub display_name: String,
+    /// Whether chats may use it.
+    pub enabled: bool,
+    /// Its endpoint override (empty: the provider's default).
+    pub base_url: String,
+    /// Whether an API key is stored.
+    pub has_api_key: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProviderConfig> for ProviderView {
+    fn from(config: ProviderConfig) -> Self {
+        ProviderView {
+            has_api_key: config.has_api_key(),
+            provider: config.provider,
+            display_name: config.display_name,
+            enabled: config.enabled,
+            base_url: config.base_url,
+            created_at: config.created_at,
+            updated_at: config.updated_at,
+        }
+    }
+}
+
+/// The chat service. Cheap to clone.
+#[derive(Clone)]
+pub struct Chatd {
+    store: Arc<dyn ChatStore>,
+    providers: Option<Arc<dyn ProviderSource>>,
+    compactor: Compactor,
+    subscribe: SubscribeOptions,
+}
+
+impl std::fmt::Debug for Chatd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chatd").finish_non_exhaustive()
+    }
+}
+
+struct Quiet;
+
+#[async_trait::async_trait]
+impl CompactionSink for Quiet {
+    async fn part(&self, _chat: ChatId, _event: &crate::provider::StreamEvent) {}
+    async fn persisted(&self, _chat: ChatId, _messages: &[Message]) {}
+}
+
+impl Chatd {
+    /// The service over `store`. Manual compaction needs [`Chatd::with_providers`].
+    #[must_use]
+    pub fn new(store: Arc<dyn ChatStore>) -> Self {
+        Chatd {
+            store,
+            providers: None,
+            compactor: Compactor::new(),
+            subscribe: SubscribeOptions::default(),
+        }
+    }
+
+    /// Where manual compaction gets its model adapter (the workers' provider source).
+    #[must_use]
+    pub fn with_providers(mut self, providers: Arc<dyn ProviderSource>) -> Self {
+        self.providers = Some(providers);
+        self
+    }
+
+    /// How subscriptions re-read without hints.
+    #[must_use]
+    pub fn with_subscribe_options(mut self, options: SubscribeOptions) -> Self {
+        self.subscribe = options;
+        self
+    }
+
+    /// The store underneath.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn ChatStore> {
+        &self.store
+    }
+
+    fn require(actor: &Actor, scope: Scope) -> Result<()> {
+        if actor.has(scope) {
+            Ok(())
+        } else {
+            Err(ChatdError::Forbidden(format!("the {} scope is required", scope.as_str())))
+        }
+    }
+
+    fn require_admin(actor: &Actor) -> Result<()> {
+        if actor.is_admin() {
+            Ok(())
+        } else {
+            Err(ChatdError::Forbidden(
+                "only administrators can change providers and model configs".into(),
+            ))
+        }
+    }
+
+    /// The chat, if the actor may see it (another user's chat is `NotFound`).
+    async fn owned(&self, actor: &Actor, chat: ChatId, scope: Scope) -> Result<Chat> {
+        Self::require(actor, scope)?;
+        let found = self.store.get_chat(chat).await?;
+        match actor.user_id() {
+            Some(user) if user != found.owner_id => {
+                Err(StoreError::not_found(Entity::Chat, chat).into())
+            }
+            _ => Ok(found),
+        }
+    }
+
+    // ----- chats ---------------------------------------------------------------------
+
+    /// Creates a chat owned by the actor (`new.owner_id` is replaced by the actor's id).
+    ///
+    /// # Errors
+    /// `Forbidden` without `chat:create`; the store's validation errors.
+    pub async fn create_chat(&self, actor: &Actor, mut new: NewChat) -> Result<Chat> {
+        Self::require(actor, Scope::Create)?;
+        if let Some(user) = actor.user_id() {
+            new.owner_id = user;
+            if let Some(parent) = new.parent_chat_id {
+                self.owned(actor, parent, Scope::Read).await?;
+            }
+        }
+        Ok(self.store.create_chat(new).await?)
+    }
+
+    /// One chat.
+    ///
+    /// # Errors
+    /// `NotFound` (also for another user's chat); `Forbidden` without `chat:read`.
+    pub async fn get_chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
+        self.owned(actor, chat, Scope::Read).await
+    }
+
+    /// The actor's chats (a user's filter is always narrowed to their own).
+    ///
+    /// # Errors
+    /// `Forbidden` without `chat:read`.
+    pub async fn list_chats(&self, actor: &Actor, mut filter: ChatFilter) -> Result<Page<Chat>> {
+        Self::require(actor, Scope::Read)?;
+        if let Some(user) = actor.user_id() {
+            filter.owner_id = Some(user);
+        }
+        Ok(self.store.list_chats(filter).await?)
+    }
+
+    /// The user-visible messages after `after`.
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:read`.
+    pub async fn list_messages(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        after: Option<MessageId>,
+    ) -> Result<Vec<Message>> {
+        self.owned(actor, chat, Scope::Read).await?;
+        Ok(self.store.list_messages(chat, MessageQuery::user_visible_after(after)).await?)
+    }
+
+    /// Sends a user message (inserted, or queued while the chat is busy).
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`; `QueueFull`; validation.
+    pub async fn send_message(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        send: SendMessage,
+    ) -> Result<SendOutcome> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.send_message(chat, send).await?)
+    }
+
+    /// Edits a user message: later history and the queue are dropped, the chat re-runs.
+    ///
+    /// # Errors
+    /// `Chat message not found.` / `Only user messages can be edited.`; `Forbidden`.
+    pub async fn edit_message(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        message: MessageId,
+        content: Vec<Part>,
+    ) -> Result<EditOutcome> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.edit_message(chat, message, content).await?)
+    }
+
+    /// Interrupts the running turn (a no-op otherwise).
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`.
+    pub async fn interrupt(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.interrupt(chat).await?)
+    }
+
+    /// Pauses a chat.
+    ///
+    /// # Errors
+    /// `InvalidTransition`; `NotFound`; `Forbidden`.
+    pub async fn pause(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.pause(chat).await?)
+    }
+
+    /// Resumes a paused chat.
+    ///
+    /// # Errors
+    /// `InvalidTransition`; `NotFound`; `Forbidden`.
+    pub async fn resume(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.resume(chat).await?)
+    }
+
+    /// Marks a chat as done.
+    ///
+    /// # Errors
+    /// `InvalidTransition`; `NotFound`; `Forbidden`.
+    pub async fn complete(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.complete(chat).await?)
+    }
+
+    /// Archives (or unarchives) a chat and its whole tree; returns the chats changed.
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`.
+    pub async fn set_archived(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        archived: bool,
+    ) -> Result<Vec<ChatId>> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.set_archived(chat, archived).await?)
+    }
+
+    /// Deletes a chat.
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:delete`.
+    pub async fn delete_chat(&self, actor: &Actor, chat: ChatId) -> Result<()> {
+        self.owned(actor, chat, Scope::Delete).await?;
+        Ok(self.store.delete_chat(chat).await?)
+    }
+
+    // ----- queue ---------------------------------------------------------------------
+
+    /// The chat's queue.
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:read`.
+    pub async fn list_queued(&self, actor: &Actor, chat: ChatId) -> Result<Vec<QueuedMessage>> {
+        self.owned(actor, chat, Scope::Read).await?;
+        Ok(self.store.list_queued(chat).await?)
+    }
+
+    /// Promotes a queued message (interrupting a running turn).
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`.
+    pub async fn promote_queued(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        id: QueuedMessageId,
+    ) -> Result<SendOutcome> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.promote_queued(chat, id).await?)
+    }
+
+    /// Deletes a queued message; returns the queue.
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`.
+    pub async fn delete_queued(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        id: QueuedMessageId,
+    ) -> Result<Vec<QueuedMessage>> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.delete_queued(chat, id).await?)
+    }
+
+    /// Compacts an idle chat now, whatever its usage (SPEC §5, `source: "manual"`).
+    ///
+    /// # Errors
+    /// `Conflict` when there is nothing to compact; `InvalidTransition` while busy;
+    /// `Compaction` when the summary fails or no provider source is configured.
+    pub async fn compact(&self, actor: &Actor, chat: ChatId) -> Result<Vec<Message>> {
+        let found = self.owned(actor, chat, Scope::Update).await?;
+        let Some(providers) = &self.providers else {
+            return Err(ChatdError::Compaction(
+                "manual compaction needs a provider source (Chatd::with_providers)".into(),
+            ));
+        };
+        let config = match self.store.get_model_config(found.last_model_config_id).await {
+            Ok(config) if !config.deleted => config,
+            _ => self.store.default_model_config().await?.ok_or_else(|| {
+                ChatdError::Compaction(crate::runtime::turn::NO_DEFAULT_MODEL.into())
+            })?,
+        };
+        let provider = providers
+            .provider(&config)
+            .await
+            .map_err(|err| ChatdError::Compaction(err.to_string()))?;
+        match compact_idle(&self.compactor, self.store.as_ref(), &provider, &config, &found, &Quiet)
+            .await
+        {
+            Ok(rows) => Ok(rows),
+            Err(CompactionError::Store(err)) => Err(err.into()),
+            Err(err) => Err(ChatdError::Compaction(err.to_string())),
+        }
+    }
+
+    // ----- streams -------------------------------------------------------------------
+
+    /// Follows a chat from `after` (see [`events::subscribe`]).
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:read`.
+    pub async fn subscribe(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        after: Option<Cursor>,
+    ) -> Result<BoxStream<'static, ChatEvent>> {
+        self.owned(actor, chat, Scope::Read).await?;
+        Ok(events::subscribe(Arc::clone(&self.store), chat, after, self.subscribe).await?)
+    }
+
+    /// Follows the actor's chat list (see [`events::watch`]).
+    ///
+    /// # Errors
+    /// `Forbidden` without `chat:read`, or for the system (it owns no chats).
+    pub async fn watch(&self, actor: &Actor) -> Result<BoxStream<'static, OwnerEvent>> {
+        Self::require(actor, Scope::Read)?;
+        let Some(owner) = actor.user_id() else {
+            return Err(ChatdError::Forbidden("the system owns no chats to watch".into()));
+        };
+        Ok(events::watch(Arc::clone(&self.store), owner).await?)
+    }
+
+    // ----- configuration -----------------------------------------------------------------
+
+    /// The model catalog: every config for an administrator, enabled ones for others.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn model_configs(&self, actor: &Actor) -> Result<Vec<ModelConfig>> {
+        Ok(self.store.list_model_configs(actor.is_admin()).await?)
+    }
+
+    /// The providers, keys shown only as `has_api_key`.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-administrators.
+    pub async fn providers(&self, actor: &Actor) -> Result<Vec<ProviderView>> {
+        Self::require_admin(actor)?;
+        Ok(self.store.list_providers().await?.into_iter().map(ProviderView::from).collect())
+    }
+
+    /// Configures a provider.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-administrators; validation; `Conflict` for a second row of a kind.
+    pub async fn create_provider(&self, actor: &Actor, new: NewProvider) -> Result<ProviderView> {
+        Self::require_admin(actor)?;
+        Ok(self.store.create_provider(new).await?.into())
+    }
+
+    /// Changes a provider.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-administrators; `NotFound`; validation.
+    pub async fn update_provider(
+        &self,
+        actor: &Actor,
+        kind: ProviderKind,
+        update: ProviderUpdate,
+    ) -> Result<ProviderView> {
+        Self::require_admin(actor)?;
+        Ok(self.store.update_provider(kind, update).await?.into())
+    }
+
+    /// Deletes a provider (and its model configs).
+    ///
+    /// # Errors
+    /// `Forbidden` for non-administrators; `NotFound`; `Conflict` while in use.
+    pub async fn delete_provider(&self, actor: &Actor, kind: ProviderKind) -> Result<()> {
+        Self::require_admin(actor)?;
+        Ok(self.store.delete_provider(kind).await?)
+    }
+
+    /// Adds a model config.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-administrators; validation.
+    pub async fn create_model_config(
+        &self,
+        actor: &Actor,
+        new: NewModelConfig,
+    ) -> Result<ModelConfig> {
+        Self::require_admin(actor)?;
+        Ok(self.store.create_model_config(new).await?)
+    }
+
+    /// Changes a model config.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-administrators; `NotFound`; validation.
+    pub async fn update_model_config(
+        &self,
+        actor: &Actor,
+        id: ModelConfigId,
+        update: ModelConfigUpdate,
+    ) -> Result<ModelConfig> {
+        Self::require_admin(actor)?;
+        Ok(self.store.update_model_config(id, update).await?)
+    }
+
+    /// Deletes a model config.
+    ///
+    /// # Errors
+    /// `Forbidden` for non-administrators; `NotFound`.
+    pub async fn delete_model_config(&self, actor: &Actor, id: ModelConfigId) -> Result<()> {
+        Self::require_admin(actor)?;
+        Ok(self.store.delete_model_config(id).await?)
+    }
+}
