@@ -19,6 +19,7 @@ pub struct FakeResponse {
     body: Vec<u8>,
     chunk_size: usize,
     chunk_delay: Duration,
+    final_pause: Duration,
     cut_after: Option<usize>,
 }
 
@@ -31,6 +32,7 @@ impl FakeResponse {
             body: body.into(),
             chunk_size: usize::MAX,
             chunk_delay: Duration::ZERO,
+            final_pause: Duration::ZERO,
             cut_after: None,
         }
     }
@@ -62,6 +64,13 @@ impl FakeResponse {
     #[must_use]
     pub fn with_chunk_delay(mut self, delay: Duration) -> Self {
         self.chunk_delay = delay;
+        self
+    }
+
+    /// Waits `pause` before the last chunk (a model that pauses before finishing).
+    #[must_use]
+    pub fn with_final_pause(mut self, pause: Duration) -> Self {
+        self.final_pause = pause;
         self
     }
 
@@ -220,7 +229,13 @@ async fn serve(
     head.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
     socket.write_all(head.as_bytes()).await?;
     let limit = response.cut_after.unwrap_or(usize::MAX).min(response.body.len());
-    for piece in response.body[..limit].chunks(response.chunk_size.min(limit.max(1))) {
+    let pieces: Vec<&[u8]> =
+        response.body[..limit].chunks(response.chunk_size.min(limit.max(1))).collect();
+    let last = pieces.len().saturating_sub(1);
+    for (index, piece) in pieces.into_iter().enumerate() {
+        if index == last && index > 0 && !response.final_pause.is_zero() {
+            tokio::time::sleep(response.final_pause).await;
+        }
         socket.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
         socket.write_all(piece).await?;
         socket.write_all(b"\r\n").await?;

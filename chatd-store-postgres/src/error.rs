@@ -37,6 +37,22 @@ pub(crate) fn db(err: sqlx::Error) -> StoreError {
             }
             _ => {}
         }
+        // Class 08 (connection exception) and 57P01-57P03 (the server is shutting down or
+        // terminated the backend): the statement may be retried on a new connection.
+        if let Some(code) = database.code()
+            && (code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"))
+        {
+            return StoreError::unavailable(err);
+        }
+    }
+    if matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    ) {
+        return StoreError::unavailable(err);
     }
     StoreError::backend(err)
 }

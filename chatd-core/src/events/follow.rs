@@ -79,6 +79,7 @@ pub async fn subscribe(
         dirty: after.part().is_some(),
         episode: after.part().map(|p| p.episode),
         pending: VecDeque::new(),
+        queue: None,
         poll: options.poll,
         done: false,
     };
@@ -108,8 +109,15 @@ struct Follower {
     /// The episode of the preview being built.
     episode: Option<i64>,
     pending: VecDeque<ChatEvent>,
+    /// The queue last sent (updates are sent only when it changed).
+    queue: Option<Vec<crate::message::QueuedMessage>>,
     poll: Duration,
     done: bool,
+}
+
+/// The lease epoch an episode number was derived from (see `runtime::live`).
+fn episode_epoch(episode: i64) -> i64 {
+    episode >> 24
 }
 
 impl Follower {
@@ -158,6 +166,8 @@ impl Follower {
 
     /// Reads everything after the cursor and queues the events.
     async fn refresh(&mut self, queue: bool) -> Result<(), StoreError> {
+        let (messages, parts) = self.consistent_read().await?;
+        // Read after the history, so the status and lease epoch are at least as new.
         let chat = match self.store.get_chat(self.chat).await {
             Ok(chat) => chat,
             Err(err) if err.is_not_found() && self.status.is_some() => {
@@ -167,10 +177,15 @@ impl Follower {
             Err(err) => return Err(err),
         };
         let first = self.status.is_none();
-        let (messages, parts) = self.consistent_read().await?;
         let status = (chat.status, chat.last_error.clone());
         if first {
             self.push(ChatEventKind::Status { status: status.0, last_error: status.1.clone() });
+        }
+        // A preview from an earlier lease than the chat's current one was superseded (its
+        // worker died, or lost the chat to an edit): say so before the re-run's messages.
+        let stale_preview = self.episode.is_some_and(|e| episode_epoch(e) < chat.lease_epoch);
+        if self.dirty && stale_preview && !messages.is_empty() {
+            self.reset();
         }
         for message in messages {
             self.cursor.message = message.id.0;
@@ -195,7 +210,10 @@ impl Follower {
         self.status = Some(status);
         if queue {
             let queue = self.store.list_queued(self.chat).await?;
-            self.push(ChatEventKind::QueueUpdate { queue });
+            if self.queue.as_ref() != Some(&queue) {
+                self.queue = Some(queue.clone());
+                self.push(ChatEventKind::QueueUpdate { queue });
+            }
         }
         Ok(())
     }

@@ -55,12 +55,29 @@ struct Running {
     lost: Arc<AtomicBool>,
 }
 
+/// How a turn run by a worker ended: what the runner returned, and whether the lease had
+/// been lost (then nothing was released).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnReport {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The runner's result.
+    pub end: TurnEnd,
+    /// The worker lost the lease during the turn (a heartbeat found it gone, or someone
+    /// else took the chat): the turn was cancelled and wrote nothing more.
+    pub lost: bool,
+}
+
+/// Called after every turn (metrics, logs, tests).
+pub type TurnListener = Arc<dyn Fn(&TurnReport) + Send + Sync>;
+
 /// Runs turns. Build it, then `run` it until the shutdown token fires.
 pub struct Worker {
     id: WorkerId,
     store: Arc<dyn ChatStore>,
     runner: TurnRunner,
     config: WorkerConfig,
+    listener: Option<TurnListener>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -76,13 +93,26 @@ impl Worker {
     /// A worker with a fresh id and the default intervals.
     #[must_use]
     pub fn new(store: Arc<dyn ChatStore>, runner: TurnRunner) -> Self {
-        Worker { id: WorkerId::new(), store, runner, config: WorkerConfig::default() }
+        Worker {
+            id: WorkerId::new(),
+            store,
+            runner,
+            config: WorkerConfig::default(),
+            listener: None,
+        }
     }
 
     /// Sets the worker's id (the `worker_id` its leases carry).
     #[must_use]
     pub fn with_id(mut self, id: WorkerId) -> Self {
         self.id = id;
+        self
+    }
+
+    /// Calls `listener` after every turn.
+    #[must_use]
+    pub fn with_turn_listener(mut self, listener: TurnListener) -> Self {
+        self.listener = Some(listener);
         self
     }
 
@@ -209,12 +239,17 @@ impl Worker {
                 Running { lease, signal: signal.clone(), lost: Arc::clone(&lost) },
             );
             let (runner, store) = (self.runner.clone(), Arc::clone(&self.store));
+            let listener = self.listener.clone();
             turns.spawn(async move {
                 let end = runner.run(lease, signal).await;
-                if let TurnEnd::Release(outcome) = end
-                    && !lost.load(Ordering::SeqCst)
+                let lost = lost.load(Ordering::SeqCst) || end == TurnEnd::LeaseLost;
+                if let TurnEnd::Release(outcome) = &end
+                    && !lost
                 {
-                    release(store.as_ref(), &lease, outcome).await;
+                    release(store.as_ref(), &lease, outcome.clone()).await;
+                }
+                if let Some(listener) = listener {
+                    listener(&TurnReport { chat_id: lease.chat_id, end, lost });
                 }
                 lease.chat_id
             });

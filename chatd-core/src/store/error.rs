@@ -83,7 +83,15 @@ pub enum StoreError {
         /// A sentence for a person.
         reason: String,
     },
-    /// The backend failed (connection, I/O, corrupt row).
+    /// The backend could not be reached (a lost connection, a server shutting down): the
+    /// intent may or may not have been applied, and trying again later may succeed.
+    #[error("storage backend unavailable: {source}")]
+    Unavailable {
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend failed (I/O, corrupt row, an unexpected database error).
     #[error("storage backend error: {source}")]
     Backend {
         /// The backend's error.
@@ -93,6 +101,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An `Unavailable` wrapping `source`.
+    pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Unavailable { source: source.into() }
+    }
+
+    /// Whether the backend was unreachable (see [`StoreError::Unavailable`]).
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+
     /// A `NotFound` for `entity` with `id`.
     pub fn not_found(entity: Entity, id: impl fmt::Display) -> Self {
         StoreError::NotFound { entity, id: id.to_string() }

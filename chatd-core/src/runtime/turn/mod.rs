@@ -228,16 +228,16 @@ impl TurnRunner {
     }
 
     /// The model config of `chat`: its last one, else the default (SPEC §3 item 1).
-    async fn model_config(&self, chat: &Chat) -> Result<ModelConfig, String> {
+    async fn model_config(&self, chat: &Chat) -> Result<ModelConfig, TurnEnd> {
         match self.store.get_model_config(chat.last_model_config_id).await {
             Ok(config) if !config.deleted => return Ok(config),
             Ok(_) | Err(StoreError::NotFound { .. }) => {}
-            Err(err) => return Err(err.to_string()),
+            Err(err) => return Err(store_failure(&err, "")),
         }
         match self.store.default_model_config().await {
             Ok(Some(config)) => Ok(config),
-            Ok(None) => Err(NO_DEFAULT_MODEL.to_owned()),
-            Err(err) => Err(err.to_string()),
+            Ok(None) => Err(TurnEnd::Release(TurnOutcome::Failed(NO_DEFAULT_MODEL.to_owned()))),
+            Err(err) => Err(store_failure(&err, "")),
         }
     }
 
@@ -245,11 +245,11 @@ impl TurnRunner {
         let failed = |message: String| TurnEnd::Release(TurnOutcome::Failed(message));
         let chat = match self.store.get_chat(lease.chat_id).await {
             Ok(chat) => chat,
-            Err(err) => return failed(err.to_string()),
+            Err(err) => return store_failure(&err, ""),
         };
         let config = match self.model_config(&chat).await {
             Ok(config) => config,
-            Err(message) => return failed(message),
+            Err(end) => return end,
         };
         let provider = match self.providers.provider(&config).await {
             Ok(provider) => provider,
@@ -275,7 +275,7 @@ impl TurnRunner {
             }
             let history = match self.store.prompt_messages(chat.id).await {
                 Ok(history) => history,
-                Err(err) => return failed(err.to_string()),
+                Err(err) => return store_failure(&err, ""),
             };
             let prompt = build_prompt(&history, config.provider, !chat.is_root());
             let mut request = ModelRequest::new(config.model.clone(), prompt.messages)
@@ -318,7 +318,7 @@ impl TurnRunner {
             match self.commit(&lease, &config, &generation, results).await {
                 Ok(messages) => self.observer.on_step(chat.id, &messages),
                 Err(StoreError::LeaseLost { .. }) => return TurnEnd::LeaseLost,
-                Err(err) => return failed(format!("failed to persist the step: {err}")),
+                Err(err) => return store_failure(&err, "failed to persist the step: "),
             }
             if interrupted {
                 return TurnEnd::Release(TurnOutcome::Interrupted);
@@ -417,6 +417,18 @@ impl TurnRunner {
         });
         let tool_rows = results.into_iter().map(NewMessage::tool).collect();
         self.store.commit_step(lease, Step::new(assistant, tool_rows)).await
+    }
+}
+
+/// How a store failure ends the turn: an unreachable store sends the chat back to
+/// `pending` (the turn re-runs once the store is back; a step whose commit was in doubt is
+/// then simply part of the history), anything else fails it with `context` + the error.
+fn store_failure(err: &StoreError, context: &str) -> TurnEnd {
+    if err.is_unavailable() {
+        tracing::warn!(error = %err, "store unavailable; the turn will re-run");
+        TurnEnd::Release(TurnOutcome::Shutdown)
+    } else {
+        TurnEnd::Release(TurnOutcome::Failed(format!("{context}{err}")))
     }
 }
 

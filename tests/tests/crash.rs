@@ -1,0 +1,389 @@
+//! Crash and fault tests (issue 6): real worker processes (`chatd-test-node`) against a
+//! fresh PostgreSQL database, a fake Chat Completions server in this process, heartbeat 1 s
+//! and stale 3 s. Each test kills, freezes or stops a worker mid-turn (or cuts the
+//! database's connections) and checks that the turn still completes exactly once.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chatd_core::events::{ChatEvent, ChatEventKind, SubscribeOptions, subscribe};
+use chatd_core::store::{ChatStore, MessageQuery};
+use chatd_core::{
+    ChatId, ChatStatus, NewChat, NewModelConfig, NewProvider, ProviderKind, Role, UserId,
+};
+use chatd_providers::testing::{FakeResponse, FakeServer};
+use chatd_store_postgres::PgFeedOptions;
+use chatd_tests::pg::FreshDb;
+use futures::StreamExt;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const STALE: Duration = Duration::from_secs(3);
+
+/// A Chat Completions stream of `words` one per event, sent `per_chunk` bytes at a time.
+fn answer(words: &[String]) -> Vec<u8> {
+    let chunk = |delta: &str, finish: &str| {
+        format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\
+             \"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+        )
+    };
+    let mut body: String =
+        words.iter().map(|w| chunk(&format!("{{\"content\":\"{w} \"}}"), "null")).collect();
+    body.push_str(&chunk("{}", "\"stop\""));
+    body.push_str("data: [DONE]\n\n");
+    body.into_bytes()
+}
+
+/// About `seconds` of streaming, then a 600 ms pause before the finish.
+fn slow(seconds: u64) -> FakeResponse {
+    let words: Vec<String> = (0..seconds * 10).map(|i| format!("slow{i}")).collect();
+    let body = answer(&words);
+    let chunks = (body.len() / 64).max(1) as u64;
+    FakeResponse::sse(body)
+        .chunked(64)
+        .with_chunk_delay(Duration::from_millis(seconds * 1000 / chunks))
+        .with_final_pause(Duration::from_millis(600))
+}
+
+fn fast(text: &str) -> FakeResponse {
+    FakeResponse::sse(answer(&[text.to_owned()]))
+}
+
+struct Cluster {
+    db: FreshDb,
+    store: Arc<dyn ChatStore>,
+    _server: FakeServer,
+}
+
+async fn cluster(responses: Vec<FakeResponse>) -> Cluster {
+    let db = FreshDb::create().await;
+    let server = FakeServer::start(responses).await.expect("fake server");
+    let store: Arc<dyn ChatStore> = Arc::new(db.store().await.with_feed_options(
+        PgFeedOptions::default().with_poll_interval(Duration::from_millis(100)),
+    ));
+    store
+        .create_provider(NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(server.url()))
+        .await
+        .expect("provider");
+    store
+        .create_model_config(
+            NewModelConfig::new(ProviderKind::OpenAiCompat, "m", 32_000).as_default(),
+        )
+        .await
+        .expect("config");
+    Cluster { db, store, _server: server }
+}
+
+/// A child process and the lines it printed.
+struct Node {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Node {
+    fn spawn(args: &[&str]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd-test-node"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn chatd-test-node");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = Arc::clone(&lines);
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        Node { child, lines }
+    }
+
+    fn worker(db: &FreshDb, extra: &[&str]) -> Node {
+        let mut args = vec![
+            "worker",
+            "--database-url",
+            &db.url,
+            "--heartbeat-ms",
+            "1000",
+            "--stale-ms",
+            "3000",
+            "--poll-ms",
+            "200",
+        ];
+        args.extend_from_slice(extra);
+        Node::spawn(&args)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    async fn wait_line(&self, what: impl Fn(&str) -> bool, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.lines().into_iter().find(|l| what(l)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no such line within {within:?}; printed: {:?}",
+                self.lines()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(i32::try_from(self.child.id().expect("running")).expect("pid"))
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(self.pid(), signal).expect("signal");
+    }
+}
+
+impl Cluster {
+    async fn chat(&self, text: &str) -> ChatId {
+        self.store.create_chat(NewChat::new(UserId::new()).with_text(text)).await.expect("chat").id
+    }
+
+    async fn until(
+        &self,
+        chat: ChatId,
+        within: Duration,
+        done: impl Fn(&chatd_core::Chat) -> bool,
+    ) -> chatd_core::Chat {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(current) = self.store.get_chat(chat).await
+                && done(&current)
+            {
+                return current;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out; chat: {:?}",
+                self.store.get_chat(chat).await.ok()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the chat's step is streaming into the part log.
+    async fn until_streaming(&self, chat: ChatId) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.store.read_parts(chat, None).await.map(|p| p.len()).unwrap_or(0) < 2 {
+            assert!(Instant::now() < deadline, "the turn never streamed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn texts(&self, chat: ChatId) -> Vec<(Role, String)> {
+        let messages = self.store.list_messages(chat, MessageQuery::all()).await.expect("messages");
+        messages.iter().map(|m| (m.role, m.text().trim().to_owned())).collect()
+    }
+
+    /// Collects the chat's events in the background.
+    async fn record(&self, chat: ChatId) -> Arc<Mutex<Vec<ChatEvent>>> {
+        let options = SubscribeOptions::default().with_poll(Duration::from_millis(200));
+        let mut events =
+            subscribe(Arc::clone(&self.store), chat, None, options).await.expect("subscribe");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                sink.lock().expect("events").push(event);
+            }
+        });
+        seen
+    }
+}
+
+fn answered(text: &str) -> Vec<(Role, String)> {
+    vec![(Role::User, "work".to_owned()), (Role::Assistant, text.to_owned())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_is_replaced_and_its_preview_reset() {
+    let cl = cluster(vec![slow(8), fast("the answer")]).await;
+    let chat = cl.chat("work").await;
+    let events = cl.record(chat).await;
+    let a = Node::worker(&cl.db, &[]);
+    cl.until_streaming(chat).await;
+    let mut a = a;
+    a.child.start_kill().expect("SIGKILL");
+    let _ = a.child.wait().await;
+    let killed = Instant::now();
+    let b = Node::worker(&cl.db, &[]);
+    let done = cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::Waiting).await;
+    let took = killed.elapsed();
+    let budget = HEARTBEAT + STALE + STALE / 5 + Duration::from_secs(1);
+    assert!(took <= budget, "took {took:?}, budget {budget:?}");
+    assert_eq!(done.last_error, None);
+    assert_eq!(cl.texts(chat).await, answered("the answer"), "nothing lost, nothing twice");
+    b.wait_line(|l| l.starts_with(&format!("turn {chat}")), Duration::from_secs(5)).await;
+    // The subscriber saw the dead worker's parts, then a reset, then the new answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = events.lock().expect("events").clone();
+    let first_part = events
+        .iter()
+        .position(|e| matches!(e.kind, ChatEventKind::MessagePart { .. }))
+        .expect("parts of A");
+    let reset = events.iter().position(|e| e.kind == ChatEventKind::PreviewReset).expect("a reset");
+    let answer = events
+        .iter()
+        .position(|e| matches!(&e.kind, ChatEventKind::Message { message } if message.role == Role::Assistant))
+        .expect("the answer");
+    assert!(first_part < reset && reset < answer, "{first_part} < {reset} < {answer}");
+    cl.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_worker_that_wakes_up_cannot_write_and_cancels_its_turn() {
+    let cl = cluster(vec![slow(10), fast("the answer")]).await;
+    let chat = cl.chat("work").await;
+    let a = Node::worker(&cl.db, &[]);
+    cl.until_streaming(chat).await;
+    a.signal(Signal::SIGSTOP);
+    let b = Node::worker(&cl.db, &[]);
+    cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::Waiting).await;
+    assert_eq!(cl.texts(chat).await, answered("the answer"));
+    a.signal(Signal::SIGCONT);
+    a.wait_line(|l| l == format!("turn {chat} lost"), Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = cl.store.get_chat(chat).await.expect("chat");
+    assert_eq!((after.status, after.last_error), (ChatStatus::Waiting, None));
+    assert_eq!(cl.texts(chat).await, answered("the answer"), "the zombie wrote nothing");
+    assert!(cl.store.read_parts(chat, None).await.expect("parts").is_empty(), "not even parts");
+    drop(b);
+    cl.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gracefully_stopped_worker_hands_its_turn_back() {
+    let cl = cluster(vec![slow(8), fast("the answer")]).await;
+    let chat = cl.chat("work").await;
+    let mut a = Node::worker(&cl.db, &[]);
+    cl.until_streaming(chat).await;
+    a.signal(Signal::SIGTERM);
+    let status = tokio::time::timeout(Duration::from_secs(10), a.child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success());
+    assert!(a.lines().contains(&"stopped".to_owned()));
+    let pending = cl.store.get_chat(chat).await.expect("chat");
+    assert_eq!((pending.status, pending.last_error), (ChatStatus::Pending, None));
+    assert_eq!(cl.texts(chat).await, vec![(Role::User, "work".to_owned())]);
+    let _b = Node::worker(&cl.db, &[]);
+    let done = cl.until(chat, Duration::from_secs(10), |c| c.status == ChatStatus::Waiting).await;
+    assert_eq!(done.last_error, None);
+    assert_eq!(cl.texts(chat).await, answered("the answer"));
+    cl.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_finish_when_the_databases_connections_are_cut() {
+    let responses: Vec<FakeResponse> = (0..16).map(|_| slow(1)).collect();
+    let cl = cluster(responses).await;
+    let mut chats = Vec::new();
+    for _ in 0..4 {
+        chats.push(cl.chat("work").await);
+    }
+    let _a = Node::worker(&cl.db, &[]);
+    let admin = cl.db.store().await;
+    let mut cut = 0;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let killed: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(admin.pool())
+        .await
+        .expect("terminate");
+        cut += killed.len();
+    }
+    assert!(cut >= 4, "connections were cut ({cut})");
+    for chat in &chats {
+        let done =
+            cl.until(*chat, Duration::from_secs(30), |c| c.status == ChatStatus::Waiting).await;
+        assert_eq!(done.last_error, None);
+        let texts = cl.texts(*chat).await;
+        assert_eq!(texts[0], (Role::User, "work".to_owned()));
+        assert!(
+            texts[1..]
+                .iter()
+                .all(|(role, text)| *role == Role::Assistant && text.starts_with("slow0")),
+            "{texts:?}"
+        );
+        assert!(texts.len() >= 2);
+    }
+    cl.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_notifications_work_is_still_picked_up_and_streamed() {
+    let cl = cluster(vec![slow(2)]).await;
+    let quiet: Arc<dyn ChatStore> = Arc::new(cl.db.store().await.with_feed_options(
+        PgFeedOptions::default().with_listen(false).with_poll_interval(Duration::from_millis(100)),
+    ));
+    let _a = Node::worker(&cl.db, &["--no-listen"]);
+    let chat = cl.chat("work").await;
+    let options = SubscribeOptions::default().with_poll(Duration::from_millis(300));
+    let mut events = subscribe(Arc::clone(&quiet), chat, None, options).await.expect("subscribe");
+    let (mut parts, mut answer) = (0, None);
+    while answer.is_none() {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("in time")
+            .expect("open");
+        match event.kind {
+            ChatEventKind::MessagePart { .. } => parts += 1,
+            ChatEventKind::Message { message } if message.role == Role::Assistant => {
+                answer = Some(message.text())
+            }
+            _ => {}
+        }
+    }
+    assert!(parts > 0, "the step streamed through polling");
+    assert!(answer.is_some_and(|a| a.starts_with("slow0")));
+    cl.db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_in_two_processes_see_the_same_events() {
+    let cl = cluster(vec![slow(2)]).await;
+    let chat = cl.chat("work").await;
+    let chat_arg = chat.to_string();
+    let subscribers: Vec<Node> = (0..2)
+        .map(|_| Node::spawn(&["subscribe", "--database-url", &cl.db.url, "--chat", &chat_arg]))
+        .collect();
+    for node in &subscribers {
+        node.wait_line(|l| l == "ready", Duration::from_secs(10)).await;
+    }
+    let _a = Node::worker(&cl.db, &[]);
+    cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::Waiting).await;
+    let finished = |l: &str| {
+        l.contains("\"type\":\"status\"") && l.contains("\"waiting\"") && !l.starts_with("ready")
+    };
+    let mut seen = Vec::new();
+    for node in &subscribers {
+        // The first status is `pending`; wait for the last one.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while node.lines().iter().filter(|l| finished(l)).count() < 1 {
+            assert!(Instant::now() < deadline, "{:?}", node.lines());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        seen.push(node.lines());
+    }
+    assert!(seen[0].iter().filter(|l| l.contains("message_part")).count() > 5, "{:?}", seen[0]);
+    assert_eq!(seen[0], seen[1], "identical event sequences");
+    cl.db.drop().await;
+}
