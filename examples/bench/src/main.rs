@@ -16,6 +16,7 @@ mod memory_store;
 mod pg;
 mod report;
 mod sse;
+mod streams;
 mod turn;
 
 use std::process::ExitCode;
@@ -49,6 +50,14 @@ enum Scenario {
     SseParse,
     /// A whole turn (acquire, stream 500 deltas, persist, release) vs reading the answer.
     TurnOverhead,
+    /// PostgreSQL: catching up on 1 000 parts (first event, live) vs reading the rows.
+    Resume,
+    /// In memory: one turn to 1 / 100 / 1 000 subscribers vs a bare broadcast; idle memory.
+    Fanout,
+    /// PostgreSQL: pending → running through the feed vs a bare NOTIFY round trip.
+    Pickup,
+    /// PostgreSQL: a worker dies mid-turn; time until another finishes the chat.
+    Recovery,
 }
 
 fn print(reports: &[report::Report]) {
@@ -77,6 +86,18 @@ fn main() -> ExitCode {
         }
         if wants(Scenario::TurnOverhead) {
             print(&turn::run(quick).await?);
+        }
+        if wants(Scenario::Fanout) {
+            print(&streams::fanout(quick).await?);
+        }
+        if wants(Scenario::Resume) {
+            print(&streams::resume(quick).await?);
+        }
+        if wants(Scenario::Pickup) {
+            print(&streams::pickup(quick).await?);
+        }
+        if wants(Scenario::Recovery) {
+            print(&streams::recovery(quick).await?);
         }
         if wants(Scenario::PgClaim) {
             print(&pg::claim(quick).await?);

@@ -60,7 +60,9 @@ impl Scratch {
     }
 
     pub(crate) async fn drop_database(self) -> BenchResult<()> {
-        self.pool.close().await;
+        // The change feed's listener holds a connection until its store is dropped: do
+        // not wait for it (the drop below disconnects it).
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.pool.close()).await;
         let mut conn = self.admin.connect().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
