@@ -25,6 +25,8 @@ pub mod anthropic;
 pub mod bedrock;
 #[cfg(feature = "chat-completions")]
 pub mod chat_completions;
+#[cfg(feature = "github")]
+pub mod github;
 #[cfg(feature = "google")]
 pub mod google;
 #[cfg(any(

@@ -1,6 +1,7 @@
 //! The agent turn (SPEC §3–§4):
 //!
 //! - [`compaction`]: usage-driven and manual summaries with overflow-safe input (SPEC §5);
+//! - [`diff`]: pull-request tracking: `DiffSource`, the refresher (SPEC §10);
 //! - [`live`]: the durable part log of the step in flight (SPEC §7);
 //! - [`prompt`]: persisted history → a well-formed [`ModelRequest`](crate::provider::ModelRequest)
 //!   for a given provider (SPEC §4);
@@ -12,6 +13,7 @@
 //! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
 pub mod compaction;
+pub mod diff;
 pub mod live;
 pub mod prompt;
 pub mod retry;

@@ -78,6 +78,7 @@ pub struct Worker {
     runner: TurnRunner,
     config: WorkerConfig,
     listener: Option<TurnListener>,
+    diff: Option<super::diff::DiffRefresher>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -99,6 +100,7 @@ impl Worker {
             runner,
             config: WorkerConfig::default(),
             listener: None,
+            diff: None,
         }
     }
 
@@ -106,6 +108,13 @@ impl Worker {
     #[must_use]
     pub fn with_id(mut self, id: WorkerId) -> Self {
         self.id = id;
+        self
+    }
+
+    /// Also runs `refresher` (diff statuses, SPEC §10) until shutdown.
+    #[must_use]
+    pub fn with_diff_refresher(mut self, refresher: super::diff::DiffRefresher) -> Self {
+        self.diff = Some(refresher);
         self
     }
 
@@ -162,6 +171,8 @@ impl Worker {
     /// (their chats return to `pending` for another worker), and waits for them. Store
     /// failures are logged and retried at the next tick; they never end the worker.
     pub async fn run(self, shutdown: CancellationToken) {
+        let refresher =
+            self.diff.clone().map(|refresher| tokio::spawn(refresher.run(shutdown.child_token())));
         let mut hints = match self.store.change_feed().await {
             Ok(feed) => feed.subscribe(),
             Err(err) => {
@@ -216,6 +227,9 @@ impl Worker {
             turn.signal.stop(StopReason::Shutdown);
         }
         while turns.join_next().await.is_some() {}
+        if let Some(refresher) = refresher {
+            let _ = refresher.await;
+        }
     }
 
     /// Acquires up to the free capacity and starts those turns.

@@ -85,6 +85,7 @@ pub struct Chatd {
     providers: Option<Arc<dyn ProviderSource>>,
     compactor: Compactor,
     subscribe: SubscribeOptions,
+    diff: Option<crate::runtime::diff::DiffRefresher>,
 }
 
 impl std::fmt::Debug for Chatd {
@@ -110,6 +111,7 @@ impl Chatd {
             providers: None,
             compactor: Compactor::new(),
             subscribe: SubscribeOptions::default(),
+            diff: None,
         }
     }
 
@@ -117,6 +119,13 @@ impl Chatd {
     #[must_use]
     pub fn with_providers(mut self, providers: Arc<dyn ProviderSource>) -> Self {
         self.providers = Some(providers);
+        self
+    }
+
+    /// Where reported git references are refreshed (see [`Chatd::report_git_reference`]).
+    #[must_use]
+    pub fn with_diff_refresher(mut self, refresher: crate::runtime::diff::DiffRefresher) -> Self {
+        self.diff = Some(refresher);
         self
     }
 
@@ -370,6 +379,44 @@ impl Chatd {
             Err(CompactionError::Store(err)) => Err(err.into()),
             Err(err) => Err(ChatdError::Compaction(err.to_string())),
         }
+    }
+
+    // ----- diff status ---------------------------------------------------------------
+
+    /// The chat's diff status (`None` until a reference was reported).
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:read`.
+    pub async fn diff_status(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+    ) -> Result<Option<crate::diff_status::DiffStatus>> {
+        self.owned(actor, chat, Scope::Read).await?;
+        Ok(self.store.get_diff_status(chat).await?)
+    }
+
+    /// Records the git remote and branch a chat's workspace works on (empty strings keep
+    /// the stored values) and looks up its pull request at once, retrying after 1, 3, 5,
+    /// 10 and 20 s while none is found. Without a refresher only the reference is stored.
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`.
+    pub async fn report_git_reference(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        remote: &str,
+        branch: &str,
+    ) -> Result<crate::diff_status::DiffStatus> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(match &self.diff {
+            Some(refresher) => refresher.report_git_reference(chat, remote, branch).await?,
+            None => {
+                let reference = crate::diff_status::DiffReference::new(remote, branch);
+                self.store.upsert_diff_reference(chat, reference).await?
+            }
+        })
     }
 
     // ----- streams -------------------------------------------------------------------
