@@ -102,15 +102,21 @@ impl PostgresChatStore {
         self
     }
 
-    /// Connects to `url` with a pool of up to 16 connections.
+    /// Connects to `url` with a pool of up to 16 connections. The sessions get
+    /// `idle_in_transaction_session_timeout = 5 s`: a process frozen in the middle of a
+    /// transaction (a paused VM, SIGSTOP) would otherwise keep its row locks, and the chat it
+    /// was running could not be recovered by another worker until it woke up. Pools passed
+    /// to [`PostgresChatStore::new`] should set it too.
     ///
     /// # Errors
-    /// `Backend` when the server cannot be reached.
+    /// `Backend` when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
+        let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(error::db)?;
+        let options = options.options([("idle_in_transaction_session_timeout", "5000")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(error::db)?;
         Ok(Self::new(pool))

@@ -384,6 +384,19 @@ async fn subscribers_in_two_processes_see_the_same_events() {
         seen.push(node.lines());
     }
     assert!(seen[0].iter().filter(|l| l.contains("message_part")).count() > 5, "{:?}", seen[0]);
-    assert_eq!(seen[0], seen[1], "identical event sequences");
+    if seen[0] != seen[1] {
+        let at = seen[0]
+            .iter()
+            .zip(&seen[1])
+            .position(|(a, b)| a != b)
+            .unwrap_or(seen[0].len().min(seen[1].len()));
+        panic!(
+            "the sequences differ at line {at}:\n  first:  {:?}\n  second: {:?}\n(lengths {} and {})",
+            seen[0].get(at.saturating_sub(1)..(at + 2).min(seen[0].len())),
+            seen[1].get(at.saturating_sub(1)..(at + 2).min(seen[1].len())),
+            seen[0].len(),
+            seen[1].len()
+        );
+    }
     cl.db.drop().await;
 }

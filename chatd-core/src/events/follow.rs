@@ -193,11 +193,18 @@ impl Follower {
             self.episode = None;
             self.push(ChatEventKind::Message { message });
         }
+        // A turn that started is announced before its parts; one that ended, after them
+        // (its last parts were read before it ended), so a subscriber that reads rarely
+        // sees the same order as one that reads often.
+        let changed = !first && self.status.as_ref() != Some(&status);
+        if changed && status.0 == ChatStatus::Running {
+            self.push(ChatEventKind::Status { status: status.0, last_error: status.1.clone() });
+        }
         for record in parts {
             self.part(record);
         }
-        if !first && self.status.as_ref() != Some(&status) {
-            if self.dirty && status.0 != ChatStatus::Running {
+        if changed && status.0 != ChatStatus::Running {
+            if self.dirty {
                 // The turn ended without persisting what was previewed (shutdown, death).
                 self.reset();
             }

@@ -1,6 +1,6 @@
 //! Publishing the step in flight (SPEC §7): the turn writes what it streams to the store's
-//! durable part log, batched (at most one write per [`FLUSH_INTERVAL`] while parts keep
-//! coming), so a subscriber on any replica can follow — and resume — the step before it is
+//! durable part log, batched (a part waits at most [`FLUSH_INTERVAL`], and there is at most
+//! one write per interval), so a subscriber on any replica can follow — and resume — the step before it is
 //! persisted. The log holds only the step in flight: committing the step clears it.
 //!
 //! Positions are `(episode, seq)`. An episode is one model-call attempt (or one
@@ -58,7 +58,8 @@ struct LogState {
     episode: i64,
     seq: i64,
     buffer: Vec<NewPart>,
-    last_flush: Instant,
+    /// When the oldest buffered part was added.
+    oldest: Option<Instant>,
     lost: bool,
 }
 
@@ -81,7 +82,7 @@ impl PartLog {
                 episode: episode_base(&lease),
                 seq: 0,
                 buffer: Vec::new(),
-                last_flush: Instant::now(),
+                oldest: None,
                 lost: false,
             }),
         }
@@ -94,7 +95,10 @@ impl PartLog {
         state.seq = 0;
     }
 
-    /// Adds `part`; writes the batch when the interval has passed since the last write.
+    /// Adds `part`; writes the batch once its oldest part has waited the interval. (Even
+    /// after a quiet period the first part waits: a part written just before the step is
+    /// committed would be in the log for an instant, seen by some subscribers and not
+    /// others.)
     ///
     /// # Errors
     /// `LeaseLost` once a write found the lease gone.
@@ -108,7 +112,8 @@ impl PartLog {
             state.seq += 1;
             let position = PartPosition { episode: state.episode, seq: state.seq };
             state.buffer.push(NewPart { position, payload });
-            state.last_flush.elapsed() >= interval
+            let oldest = *state.oldest.get_or_insert_with(Instant::now);
+            oldest.elapsed() >= interval
         };
         if due { self.flush().await } else { Ok(()) }
     }
@@ -117,7 +122,7 @@ impl PartLog {
     pub(crate) async fn deadline(&self) -> Option<Instant> {
         let interval = self.interval?;
         let state = self.state.lock().await;
-        (!state.buffer.is_empty()).then(|| state.last_flush + interval)
+        state.oldest.map(|oldest| oldest + interval)
     }
 
     /// Writes the buffered parts. A write that fails for another reason than a lost lease
@@ -130,11 +135,11 @@ impl PartLog {
         if state.lost {
             return Err(StoreError::LeaseLost { chat_id: self.lease.chat_id });
         }
-        state.last_flush = Instant::now();
         if state.buffer.is_empty() {
             return Ok(());
         }
         let batch = std::mem::take(&mut state.buffer);
+        state.oldest = None;
         match self.store.append_parts(&self.lease, batch.clone()).await {
             Ok(()) => Ok(()),
             Err(err @ StoreError::LeaseLost { .. }) => {
@@ -144,6 +149,8 @@ impl PartLog {
             Err(err) => {
                 tracing::warn!(chat = %self.lease.chat_id, error = %err, "could not publish parts; will retry");
                 state.buffer = batch;
+                // Try again after another interval.
+                state.oldest = Some(Instant::now());
                 Ok(())
             }
         }
@@ -152,6 +159,8 @@ impl PartLog {
     /// Forgets what is buffered (the step is about to be committed, which clears the log,
     /// or the turn is over).
     pub(crate) async fn discard(&self) {
-        self.state.lock().await.buffer.clear();
+        let mut state = self.state.lock().await;
+        state.buffer.clear();
+        state.oldest = None;
     }
 }

@@ -256,11 +256,11 @@ impl Worker {
             let listener = self.listener.clone();
             turns.spawn(async move {
                 let end = runner.run(lease, signal).await;
-                let lost = lost.load(Ordering::SeqCst) || end == TurnEnd::LeaseLost;
+                let mut lost = lost.load(Ordering::SeqCst) || end == TurnEnd::LeaseLost;
                 if let TurnEnd::Release(outcome) = &end
                     && !lost
                 {
-                    release(store.as_ref(), &lease, outcome.clone()).await;
+                    lost = !release(store.as_ref(), &lease, outcome.clone()).await;
                 }
                 if let Some(listener) = listener {
                     listener(&TurnReport { chat_id: lease.chat_id, end, lost });
@@ -321,12 +321,14 @@ fn lose(turn: &Running) {
 }
 
 /// Releases a chat, retrying a failing store a few times; if it keeps failing, the chat
-/// stays `running` until a stale sweep recovers it.
-async fn release(store: &dyn ChatStore, lease: &Lease, outcome: TurnOutcome) {
+/// stays `running` until a stale sweep recovers it. `false` when the lease turned out to be
+/// lost (someone else has the chat, or it is gone).
+async fn release(store: &dyn ChatStore, lease: &Lease, outcome: TurnOutcome) -> bool {
     let mut delay = Duration::from_millis(100);
     for _ in 0..5 {
         match store.release(lease, outcome.clone()).await {
-            Ok(_) | Err(StoreError::LeaseLost { .. } | StoreError::NotFound { .. }) => return,
+            Ok(_) => return true,
+            Err(StoreError::LeaseLost { .. } | StoreError::NotFound { .. }) => return false,
             Err(err) => {
                 tracing::warn!(chat = %lease.chat_id, error = %err, "release failed; retrying");
                 tokio::time::sleep(delay).await;
@@ -334,4 +336,5 @@ async fn release(store: &dyn ChatStore, lease: &Lease, outcome: TurnOutcome) {
             }
         }
     }
+    true
 }
