@@ -1,7 +1,7 @@
 //! Message reads and compaction writes.
 
 use chatd_core::status::{Trigger, decide};
-use chatd_core::store::{Compaction, Fence, MessageQuery, Result};
+use chatd_core::store::{Compaction, Fence, MessageQuery, Result, StoreError};
 use chatd_core::{ChatId, Message, validate};
 
 use crate::error::db;
@@ -70,14 +70,20 @@ impl PostgresChatStore {
         validate::compaction(&compaction)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
-        match fence {
-            Fence::Lease(lease) => {
-                tx::fenced_chat(&mut tx, &lease).await?;
-            }
-            Fence::Idle(chat) => {
-                let current = tx::chat(&mut tx, chat, true).await?;
-                decide(current.status, Trigger::Compact)?;
-            }
+        let allowed = match fence {
+            Fence::Lease(lease) => tx::fenced_chat(&mut tx, &lease).await.map(|_| ()),
+            Fence::Idle(chat) => match tx::chat(&mut tx, chat, true).await {
+                Ok(current) => {
+                    decide(current.status, Trigger::Compact).map(|_| ()).map_err(StoreError::from)
+                }
+                Err(err) => Err(err),
+            },
+        };
+        if let Err(err) = allowed {
+            // Release the chat row now: a dropped transaction rolls back in the background,
+            // and until then a worker's `SKIP LOCKED` acquisition would pass the chat over.
+            let _ = tx.rollback().await;
+            return Err(err);
         }
         let rows = compaction.into_rows().to_vec();
         let written = tx::insert_messages(&mut tx, &mut hints, fence.chat_id(), rows, true).await?;

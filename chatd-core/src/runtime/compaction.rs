@@ -221,6 +221,25 @@ pub trait CompactionSink: Send + Sync {
     async fn persisted(&self, chat: ChatId, messages: &[Message]);
 }
 
+/// What to compact, and with what.
+#[derive(Clone, Copy)]
+pub struct CompactionTarget<'a> {
+    /// The store holding the chat.
+    pub store: &'a dyn ChatStore,
+    /// The model that writes the summary (the chat's own).
+    pub provider: &'a Arc<dyn ModelProvider>,
+    /// Its configuration.
+    pub config: &'a ModelConfig,
+    /// Who may write: the running turn's lease, or an idle chat.
+    pub fence: Fence,
+    /// Whether the chat is a sub-agent (its prompt carries the sub-agent instruction).
+    pub is_child: bool,
+    /// The usage that triggered it (recorded in the result).
+    pub usage: ContextUsage,
+    /// Why it happens.
+    pub source: CompactionSource,
+}
+
 /// Writes summaries. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Compactor {
@@ -247,26 +266,19 @@ impl Compactor {
         self
     }
 
-    /// Compacts the chat `fence` names: publishes the `chat_summarized` call, summarises
-    /// `history` (its prompt history) with `provider`, writes the three rows, publishes the
-    /// result. Every failure is also published, as an error result of the call.
+    /// Compacts the target's chat: publishes the `chat_summarized` call, summarises its
+    /// prompt history with the target's model, writes the three rows, publishes the result.
+    /// Every failure is also published, as an error result of the call.
     ///
     /// # Errors
     /// Why no boundary was written.
-    #[allow(clippy::too_many_arguments)]
     pub async fn compact(
         &self,
-        store: &dyn ChatStore,
-        provider: &Arc<dyn ModelProvider>,
-        config: &ModelConfig,
-        fence: Fence,
-        is_child: bool,
-        usage: ContextUsage,
-        source: CompactionSource,
+        target: CompactionTarget<'_>,
         sink: &dyn CompactionSink,
         cancel: CancellationToken,
     ) -> Result<Vec<Message>, CompactionError> {
-        let chat = fence.chat_id();
+        let (chat, usage, source) = (target.fence.chat_id(), target.usage, target.source);
         let call_id = format!("compaction_{}", uuid::Uuid::now_v7().simple());
         let args = json!({
             "message": SUMMARIZING,
@@ -285,11 +297,7 @@ impl Compactor {
             },
         )
         .await;
-        let outcome = self
-            .summarize_and_write(
-                store, provider, config, fence, is_child, &usage, source, &call_id, args, cancel,
-            )
-            .await;
+        let outcome = self.summarize_and_write(&target, &call_id, args, cancel).await;
         let (result, is_error) = match &outcome {
             Ok((_, result)) => (result.clone(), false),
             Err(err) => (Value::String(err.to_string()), true),
@@ -310,22 +318,16 @@ impl Compactor {
         outcome.map(|(messages, _)| messages)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn summarize_and_write(
         &self,
-        store: &dyn ChatStore,
-        provider: &Arc<dyn ModelProvider>,
-        config: &ModelConfig,
-        fence: Fence,
-        is_child: bool,
-        usage: &ContextUsage,
-        source: CompactionSource,
+        target: &CompactionTarget<'_>,
         call_id: &str,
         args: Value,
         cancel: CancellationToken,
     ) -> Result<(Vec<Message>, Value), CompactionError> {
+        let CompactionTarget { store, provider, config, fence, is_child, usage, source } = *target;
         let history = store.prompt_messages(fence.chat_id()).await?;
-        let summary = self.summarize(provider, &history, config, is_child, usage, &cancel).await?;
+        let summary = self.summarize(provider, &history, config, is_child, &usage, &cancel).await?;
         let result = json!({
             "summary": summary,
             "source": source.as_str(),
@@ -419,13 +421,15 @@ pub async fn compact_idle(
         .map_or_else(|| measure(0, config.context_limit, config), |m| usage_of(m, config));
     compactor
         .compact(
-            store,
-            provider,
-            config,
-            Fence::Idle(chat.id),
-            !chat.is_root(),
-            usage,
-            CompactionSource::Manual,
+            CompactionTarget {
+                store,
+                provider,
+                config,
+                fence: Fence::Idle(chat.id),
+                is_child: !chat.is_root(),
+                usage,
+                source: CompactionSource::Manual,
+            },
             sink,
             CancellationToken::new(),
         )

@@ -19,7 +19,7 @@ pub use observer::{NoObserver, RetryNotice, TurnObserver};
 use call::StepStop;
 use observer::ObserverSink;
 
-use super::compaction::{self, CompactionError, CompactionSource, Compactor};
+use super::compaction::{self, CompactionError, CompactionSource, CompactionTarget, Compactor};
 use super::live::{FLUSH_INTERVAL, PartLog};
 use super::prompt::build_prompt;
 use super::retry::RetryPolicy;
@@ -362,13 +362,15 @@ impl TurnRunner {
         let outcome = self
             .compactor
             .compact(
-                self.store.as_ref(),
-                provider,
-                config,
-                Fence::Lease(*lease),
-                !chat.is_root(),
-                usage,
-                CompactionSource::Automatic,
+                CompactionTarget {
+                    store: self.store.as_ref(),
+                    provider,
+                    config,
+                    fence: Fence::Lease(*lease),
+                    is_child: !chat.is_root(),
+                    usage,
+                    source: CompactionSource::Automatic,
+                },
                 &ObserverSink { observer: self.observer.as_ref(), log },
                 signal.token(),
             )
