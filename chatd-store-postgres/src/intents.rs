@@ -34,7 +34,10 @@ impl PostgresChatStore {
             BusyBehavior::Queue => Trigger::SendQueue,
             BusyBehavior::Interrupt => Trigger::SendInterrupt,
         };
-        let decision = decide(chat.status, trigger)?;
+        let decision = match decide(chat.status, trigger) {
+            Ok(decision) => decision,
+            Err(err) => return Err(tx::refuse(tx, err).await),
+        };
         let delivery = match decision.message {
             MessageAction::Queue => {
                 if tx::queue_len(&mut tx, id).await? >= MAX_QUEUED_MESSAGES {
@@ -112,7 +115,10 @@ impl PostgresChatStore {
             }
             Some(_) => {}
         }
-        let decision = decide(chat.status, Trigger::Edit)?;
+        let decision = match decide(chat.status, Trigger::Edit) {
+            Ok(decision) => decision,
+            Err(err) => return Err(tx::refuse(tx, err).await),
+        };
         let row = sqlx::query(concat!(
             "UPDATE chat_messages SET content = $2 WHERE id = $1 RETURNING ",
             message_columns!()
@@ -158,7 +164,10 @@ impl PostgresChatStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
-        let decision = decide(chat.status, trigger)?;
+        let decision = match decide(chat.status, trigger) {
+            Ok(decision) => decision,
+            Err(err) => return Err(tx::refuse(tx, err).await),
+        };
         if let Some(kind) = decision.stop {
             tx::write_stop(
                 &mut tx,
@@ -182,7 +191,10 @@ impl PostgresChatStore {
         let chat = tx::chat(&mut tx, id, true).await?;
         let unanswered = tx::has_unanswered_message(&mut tx, id).await?;
         let queued = tx::queue_len(&mut tx, id).await?;
-        let decision = decide(chat.status, resume_trigger(unanswered, queued))?;
+        let decision = match decide(chat.status, resume_trigger(unanswered, queued)) {
+            Ok(decision) => decision,
+            Err(err) => return Err(tx::refuse(tx, err).await),
+        };
         let promoted = if decision.promote_queue_head {
             tx::promote_from_queue(&mut tx, &mut hints, id, None).await?
         } else {
@@ -221,7 +233,10 @@ impl PostgresChatStore {
         if exists.is_none() {
             return Err(StoreError::not_found(Entity::QueuedMessage, queued));
         }
-        let decision = decide(chat.status, Trigger::PromoteQueued)?;
+        let decision = match decide(chat.status, Trigger::PromoteQueued) {
+            Ok(decision) => decision,
+            Err(err) => return Err(tx::refuse(tx, err).await),
+        };
         let delivery = match (decision.message, decision.stop) {
             (MessageAction::Insert, _) => {
                 match tx::promote_from_queue(&mut tx, &mut hints, id, Some(queued)).await? {

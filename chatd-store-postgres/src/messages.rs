@@ -80,10 +80,7 @@ impl PostgresChatStore {
             },
         };
         if let Err(err) = allowed {
-            // Release the chat row now: a dropped transaction rolls back in the background,
-            // and until then a worker's `SKIP LOCKED` acquisition would pass the chat over.
-            let _ = tx.rollback().await;
-            return Err(err);
+            return Err(tx::refuse(tx, err).await);
         }
         let rows = compaction.into_rows().to_vec();
         let written = tx::insert_messages(&mut tx, &mut hints, fence.chat_id(), rows, true).await?;

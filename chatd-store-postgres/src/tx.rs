@@ -8,6 +8,17 @@ use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, NewMessage, Queu
 use sqlx::PgConnection;
 
 use crate::error::db;
+
+/// Ends a transaction that refuses its intent: rolls back now (a dropped transaction rolls
+/// back in the background, and until then the chat row stays locked, so a worker's
+/// `SKIP LOCKED` acquisition would pass the chat over) and returns the refusal.
+pub(crate) async fn refuse(
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    err: impl Into<StoreError>,
+) -> StoreError {
+    let _ = tx.rollback().await;
+    err.into()
+}
 use crate::rows::{self, chat_columns};
 
 /// The `LISTEN`/`NOTIFY` channel of change hints.
