@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 pub use follow::{SubscribeOptions, subscribe};
 pub use watch::{OwnerEvent, OwnerEventKind, watch};
 
-use crate::diff_status::DiffStatus;
 use crate::ids::{ChatId, MessageId};
 use crate::message::{Message, QueuedMessage};
 use crate::provider::StreamEvent;
@@ -168,9 +167,6 @@ fn hints_of<'a>(
 ) -> &'a mut futures::stream::BoxStream<'static, crate::feed::ChangeHint> {
     hints.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-
-/// A chat-list event's diff status, for [`OwnerEventKind::DiffStatusChange`].
-pub type DiffStatusEvent = DiffStatus;
 
 #[cfg(test)]
 mod tests;

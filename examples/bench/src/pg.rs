@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 use uuid::Uuid;
 
-use crate::report::{Report, Target};
+use crate::report::{Report, Target, percentile};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -378,12 +378,6 @@ async fn history_chat(scratch: &Scratch, before: i64) -> BenchResult<ChatId> {
     }
     store.release(&lease, TurnOutcome::Finished).await?;
     Ok(chat.id)
-}
-
-fn percentile(samples: &mut [f64], p: f64) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples.get(index).copied().unwrap_or(0.0)
 }
 
 /// `pg-history`: `prompt_messages` latency with 100 000 messages before the latest boundary

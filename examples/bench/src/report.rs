@@ -76,6 +76,13 @@ impl Report {
     }
 }
 
+/// The `p`-quantile (0..=1) of `samples` by nearest rank (sorts them; 0 for none).
+pub(crate) fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let rank = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples.get(rank).copied().unwrap_or(0.0)
+}
+
 fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }

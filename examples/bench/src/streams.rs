@@ -26,15 +26,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::pg::Scratch;
-use crate::report::{Report, Target};
+use crate::report::{Report, Target, percentile};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-fn percentile(samples: &mut [f64], p: f64) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    let rank = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples.get(rank).copied().unwrap_or(0.0)
-}
 
 fn part(lease: &Lease, seq: i64) -> NewPart {
     NewPart {

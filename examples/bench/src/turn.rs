@@ -26,7 +26,7 @@ use chatd_store_memory::InMemoryChatStore;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::report::{Report, Target};
+use crate::report::{Report, Target, percentile};
 
 /// Deltas per streamed answer.
 const DELTAS: usize = 500;
@@ -57,12 +57,6 @@ fn process_cpu() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
         .map(Duration::from)
         .unwrap_or_default()
-}
-
-fn percentile(samples: &mut [f64], p: f64) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    let rank = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples.get(rank).copied().unwrap_or(0.0)
 }
 
 /// Runs the scenario.
