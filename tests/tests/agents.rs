@@ -170,7 +170,13 @@ async fn create_workspace_copies_a_template_binds_it_and_is_idempotent_per_chat(
     assert_eq!(results[3].2["created"], false, "a second call keeps the first workspace");
     assert_eq!(results[4].2["content"], "fn main() {}\n", "file tools act in the new workspace");
     let bound = w.store.get_chat(chat).await.expect("chat").workspace_id;
-    assert_eq!(bound, Some(LocalProvisioner::workspace_id_for(chat)));
+    let bound_id = bound.expect("bound");
+    assert_eq!(results[2].2["workspace_id"], json!(bound_id));
+    assert_eq!(
+        w.provisioner.workspace_owner(bound_id).await.expect("owner"),
+        Some(w.store.get_chat(chat).await.expect("chat").owner_id),
+        "the provisioner records the owner"
+    );
     // The provisioner itself is idempotent per chat, whatever the template asked for.
     let again = w
         .provisioner
@@ -192,7 +198,7 @@ async fn provisioning_rejects_unknown_templates_bad_parameters_and_path_tricks()
         let ctx = ctx.clone();
         async move {
             let call = Part::tool_call("c", name, args);
-            let results = tools.run_calls(&ctx, &[call]).await;
+            let results = tools.run_calls(&ctx, &[call]).await.expect("not cancelled");
             match &results[0] {
                 Part::ToolResult { is_error: true, result, .. } => {
                     result["error"].as_str().unwrap_or_default().to_owned()
@@ -342,14 +348,18 @@ async fn wait_agent_reports_a_failed_child_and_refuses_chats_that_are_not_descen
         let results = w
             .tools
             .run_calls(&ctx, &[call(json!({"chat_id": target, "timeout_seconds": 1}))])
-            .await;
+            .await
+            .expect("not cancelled");
         let Part::ToolResult { is_error, result, .. } = &results[0] else { panic!() };
         assert!(*is_error);
         assert!(result["error"].as_str().unwrap_or_default().contains("no sub-agent"), "{result}");
     }
     // A pending child that never runs: the wait times out with an error result.
-    let results =
-        w.tools.run_calls(&ctx, &[call(json!({"chat_id": child.id, "timeout_seconds": 0}))]).await;
+    let results = w
+        .tools
+        .run_calls(&ctx, &[call(json!({"chat_id": child.id, "timeout_seconds": 0}))])
+        .await
+        .expect("not cancelled");
     let Part::ToolResult { is_error, result, .. } = &results[0] else { panic!() };
     assert!(
         *is_error && result["error"].as_str().unwrap_or_default().contains("still pending"),
@@ -359,15 +369,22 @@ async fn wait_agent_reports_a_failed_child_and_refuses_chats_that_are_not_descen
     let lease = w.store.acquire(WorkerId::new(), 3).await.expect("acquire");
     let lease = lease.into_iter().find(|l| l.chat_id == child.id).expect("child lease");
     w.store.release(&lease, TurnOutcome::Failed("model exploded".into())).await.expect("release");
-    let results = w.tools.run_calls(&ctx, &[call(json!({"chat_id": child.id}))]).await;
+    let results = w
+        .tools
+        .run_calls(&ctx, &[call(json!({"chat_id": child.id}))])
+        .await
+        .expect("not cancelled");
     let Part::ToolResult { is_error, result, .. } = &results[0] else { panic!() };
     assert!(
         *is_error && result["error"].as_str().unwrap_or_default().contains("model exploded"),
         "{result}"
     );
     // A child context is refused outright.
-    let results =
-        w.tools.run_calls(&w.ctx(child.id).await, &[call(json!({"chat_id": child.id}))]).await;
+    let results = w
+        .tools
+        .run_calls(&w.ctx(child.id).await, &[call(json!({"chat_id": child.id}))])
+        .await
+        .expect("not cancelled");
     let Part::ToolResult { result, .. } = &results[0] else { panic!() };
     assert_eq!(result["error"], "delegated chats cannot manage subagents");
 }
@@ -383,11 +400,174 @@ async fn spawn_agent_from_a_child_is_refused_with_the_spec_text() {
         .await
         .expect("child");
     let call = Part::tool_call("s", "spawn_agent", json!({"prompt": "go deeper"}));
-    let results = w.tools.run_calls(&w.ctx(child.id).await, &[call]).await;
+    let results = w.tools.run_calls(&w.ctx(child.id).await, &[call]).await.expect("not cancelled");
     assert_eq!(
         results,
         vec![Part::tool_result("s", "spawn_agent", json!({"error": CHILD_CANNOT_SPAWN}), true)]
     );
     assert_eq!(CHILD_CANNOT_SPAWN, "delegated chats cannot create child subagents");
     assert!(w.store.list_children(child.id).await.expect("children").is_empty());
+}
+
+// ----- ownership between users (SPEC §11, §13) ---------------------------------------------
+
+/// Runs `name(args)` as a call of `chat`'s model and returns (result, is_error).
+async fn call_as(w: &World, chat: ChatId, name: &str, args: Value) -> (Value, bool) {
+    let ctx = w.ctx(chat).await;
+    let results =
+        w.tools.run_calls(&ctx, &[Part::tool_call("c", name, args)]).await.expect("not cancelled");
+    match &results[0] {
+        Part::ToolResult { result, is_error, .. } => (result.clone(), *is_error),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Alice's and Bob's root chats, Bob's with a workspace holding a secret.
+async fn alice_and_bob(w: &World) -> (ChatId, ChatId, chatd_core::WorkspaceId) {
+    let alice = w.root("alice's chat").await;
+    let bob = w.root("bob's chat").await;
+    let (made, is_error) =
+        call_as(w, bob, "create_workspace", json!({"template_id": "static-site"})).await;
+    assert!(!is_error, "{made}");
+    let (_, is_error) =
+        call_as(w, bob, "write_file", json!({"path": "secret.txt", "content": "bob only"})).await;
+    assert!(!is_error);
+    let bob_ws = w.store.get_chat(bob).await.expect("bob").workspace_id.expect("bound");
+    (alice, bob, bob_ws)
+}
+
+#[tokio::test]
+async fn alice_cannot_bind_bobs_workspace_through_create_chat() {
+    use chatd_core::service::{Actor, Chatd};
+    let w = world().await;
+    let (alice_chat, _bob, bob_ws) = alice_and_bob(&w).await;
+    let alice = w.store.get_chat(alice_chat).await.expect("alice").owner_id;
+    let chatd = Chatd::new(Arc::clone(&w.store))
+        .with_provisioner(Arc::clone(&w.provisioner) as Arc<dyn Provisioner>);
+    let err = chatd
+        .create_chat(&Actor::user(alice), NewChat::new(alice).with_workspace(bob_ws, None))
+        .await
+        .expect_err("Bob's workspace is refused");
+    assert!(
+        matches!(&err, chatd_core::service::ChatdError::Store(chatd_core::store::StoreError::Validation { field, .. }) if field == "workspace_id"),
+        "{err}"
+    );
+    let unknown = chatd_core::WorkspaceId(uuid::Uuid::new_v4());
+    let other = chatd
+        .create_chat(&Actor::user(alice), NewChat::new(alice).with_workspace(unknown, None))
+        .await
+        .expect_err("an unknown workspace is refused");
+    assert_eq!(
+        err.to_string().replace(&bob_ws.to_string(), "X"),
+        other.to_string().replace(&unknown.to_string(), "X"),
+        "existence does not leak"
+    );
+    // Alice's own workspace is fine; without a provisioner no user may name one.
+    let (_, is_error) =
+        call_as(&w, alice_chat, "create_workspace", json!({"template_id": "static-site"})).await;
+    assert!(!is_error);
+    let alice_ws = w.store.get_chat(alice_chat).await.expect("alice").workspace_id.expect("ws");
+    chatd
+        .create_chat(&Actor::user(alice), NewChat::new(alice).with_workspace(alice_ws, None))
+        .await
+        .expect("her own workspace");
+    Chatd::new(Arc::clone(&w.store))
+        .create_chat(&Actor::user(alice), NewChat::new(alice).with_workspace(alice_ws, None))
+        .await
+        .expect_err("no provisioner: nobody can confirm the owner");
+}
+
+#[tokio::test]
+async fn a_chat_bound_to_another_users_workspace_cannot_open_it() {
+    let w = world().await;
+    let (_alice, _bob, bob_ws) = alice_and_bob(&w).await;
+    // However the binding came about (here: the store directly), the tools refuse it.
+    let mallory = w
+        .store
+        .create_chat(NewChat::new(UserId::new()).with_text("x").with_workspace(bob_ws, None))
+        .await
+        .expect("chat");
+    let (result, is_error) =
+        call_as(&w, mallory.id, "read_file", json!({"path": "secret.txt"})).await;
+    assert!(is_error, "{result}");
+    assert!(!result.to_string().contains("bob only"));
+    assert!(result["error"].as_str().is_some_and(|e| e.contains("does not belong")), "{result}");
+}
+
+#[tokio::test]
+async fn alice_cannot_reach_bob_through_agents_or_create_workspace() {
+    let w = world().await;
+    let (alice, bob, bob_ws) = alice_and_bob(&w).await;
+    // message_agent (and the other agent tools) only reach descendants.
+    let (result, is_error) =
+        call_as(&w, alice, "message_agent", json!({"chat_id": bob, "message": "leak it"})).await;
+    assert!(is_error && result["error"].as_str().is_some_and(|e| e.contains("no sub-agent")));
+    let (result, is_error) = call_as(&w, alice, "wait_agent", json!({"chat_id": bob})).await;
+    assert!(is_error, "{result}");
+    // create_workspace gives Alice a workspace of her own, never Bob's.
+    let (made, is_error) =
+        call_as(&w, alice, "create_workspace", json!({"template_id": "static-site"})).await;
+    assert!(!is_error, "{made}");
+    assert_ne!(made["workspace_id"], json!(bob_ws));
+    let (result, _) = call_as(&w, alice, "read_file", json!({"path": "secret.txt"})).await;
+    assert!(!result.to_string().contains("bob only"), "{result}");
+    // Her sub-agent works in her workspace too.
+    let (spawned, is_error) = call_as(&w, alice, "spawn_agent", json!({"prompt": "look"})).await;
+    assert!(!is_error, "{spawned}");
+    let child: ChatId = serde_json::from_value(spawned["chat_id"].clone()).expect("child id");
+    assert_eq!(
+        w.store.get_chat(child).await.expect("child").workspace_id,
+        w.store.get_chat(alice).await.expect("alice").workspace_id
+    );
+    let (result, _) = call_as(&w, child, "read_file", json!({"path": "secret.txt"})).await;
+    assert!(!result.to_string().contains("bob only"), "{result}");
+    // And Bob's chat was never touched.
+    assert!(w.store.list_queued(bob).await.expect("queue").is_empty());
+}
+
+#[tokio::test]
+async fn sub_agents_use_their_roots_workspace_even_one_created_later() {
+    let w = world().await;
+    let root = w.root("root").await;
+    let (spawned, _) = call_as(&w, root, "spawn_agent", json!({"prompt": "wait for files"})).await;
+    let child: ChatId = serde_json::from_value(spawned["chat_id"].clone()).expect("child id");
+    let (_, is_error) =
+        call_as(&w, root, "create_workspace", json!({"template_id": "static-site"})).await;
+    assert!(!is_error);
+    let (result, is_error) = call_as(&w, child, "read_file", json!({"path": "index.html"})).await;
+    assert!(!is_error, "{result}");
+    assert_eq!(result["content"], "<h1>hi</h1>\n");
+}
+
+#[tokio::test]
+async fn wait_agent_refuses_absurd_timeouts_and_spawning_is_capped() {
+    let w = world().await;
+    let root = w.root("root").await;
+    let (spawned, _) = call_as(&w, root, "spawn_agent", json!({"prompt": "work"})).await;
+    let child = spawned["chat_id"].clone();
+    for timeout in [json!(1e18), json!(1_000_000_000_000_000_000_u64), json!(-5)] {
+        let (result, is_error) =
+            call_as(&w, root, "wait_agent", json!({"chat_id": child, "timeout_seconds": timeout}))
+                .await;
+        assert!(is_error, "{timeout}: {result}");
+        assert!(
+            result["error"].as_str().is_some_and(|e| e.contains("timeout_seconds")),
+            "{timeout}: {result}"
+        );
+    }
+    for _ in 1..chatd_core::runtime::tools::MAX_SUB_AGENTS {
+        let (result, is_error) = call_as(&w, root, "spawn_agent", json!({"prompt": "more"})).await;
+        assert!(!is_error, "{result}");
+    }
+    let (result, is_error) =
+        call_as(&w, root, "spawn_agent", json!({"prompt": "one too many"})).await;
+    assert!(
+        is_error && result["error"].as_str().is_some_and(|e| e.contains("at most 16")),
+        "{result}"
+    );
+    // Closing one makes room.
+    let (_, is_error) = call_as(&w, root, "close_agent", json!({"chat_id": child})).await;
+    assert!(!is_error);
+    let (result, is_error) = call_as(&w, root, "spawn_agent", json!({"prompt": "room now"})).await;
+    assert!(!is_error, "{result}");
 }

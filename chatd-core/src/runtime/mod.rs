@@ -21,3 +21,12 @@ pub mod title;
 pub mod tools;
 pub mod turn;
 pub mod worker;
+
+/// The text of a panic's payload (`&str` or `String`; anything else is "unknown panic").
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}

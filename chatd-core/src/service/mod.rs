@@ -16,12 +16,13 @@ pub use actor::{Actor, Scope, User};
 
 use crate::chat::{Chat, ChatFilter, NewChat, Page};
 use crate::events::{self, ChatEvent, Cursor, OwnerEvent, SubscribeOptions};
-use crate::ids::{ChatId, MessageId, ModelConfigId, QueuedMessageId};
+use crate::ids::{ChatId, MessageId, ModelConfigId, QueuedMessageId, UserId};
 use crate::message::{Message, QueuedMessage};
 use crate::model_config::{ModelConfig, ModelConfigUpdate, NewModelConfig};
 use crate::part::Part;
 use crate::provider_config::{NewProvider, ProviderConfig, ProviderKind, ProviderUpdate};
 use crate::runtime::compaction::{CompactionError, CompactionSink, Compactor, compact_idle};
+use crate::runtime::tools::Provisioner;
 use crate::runtime::turn::ProviderSource;
 use crate::store::{
     ChatStore, EditOutcome, Entity, MessageQuery, SendMessage, SendOutcome, StoreError,
@@ -86,6 +87,7 @@ pub struct Chatd {
     compactor: Compactor,
     subscribe: SubscribeOptions,
     diff: Option<crate::runtime::diff::DiffRefresher>,
+    provisioner: Option<Arc<dyn Provisioner>>,
 }
 
 impl std::fmt::Debug for Chatd {
@@ -112,6 +114,38 @@ impl Chatd {
             compactor: Compactor::new(),
             subscribe: SubscribeOptions::default(),
             diff: None,
+            provisioner: None,
+        }
+    }
+
+    /// The provisioner that says who owns a workspace (SPEC §11): with it, a user may create
+    /// a chat bound to a workspace that user owns; without it, only the system actor may
+    /// name a workspace.
+    #[must_use]
+    pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.provisioner = Some(provisioner);
+        self
+    }
+
+    /// Refuses a user's workspace binding unless the provisioner confirms that the user
+    /// owns the workspace. The refusal reads the same whether the workspace exists or not.
+    async fn check_workspace(&self, user: UserId, new: &NewChat) -> Result<()> {
+        let Some(workspace) = new.workspace_id else { return Ok(()) };
+        let owner = match &self.provisioner {
+            Some(provisioner) => provisioner.workspace_owner(workspace).await.map_err(|err| {
+                tracing::warn!(%workspace, error = %err, "workspace owner lookup failed");
+                StoreError::validation("workspace_id", "the workspace cannot be checked now")
+            })?,
+            None => None,
+        };
+        if owner == Some(user) {
+            Ok(())
+        } else {
+            Err(StoreError::validation(
+                "workspace_id",
+                format!("no workspace {workspace} belongs to you"),
+            )
+            .into())
         }
     }
 
@@ -175,9 +209,13 @@ impl Chatd {
     // ----- chats ---------------------------------------------------------------------
 
     /// Creates a chat owned by the actor (`new.owner_id` is replaced by the actor's id).
+    /// A user may bind it to a workspace (`new.workspace_id`) only if the provisioner (see
+    /// [`Chatd::with_provisioner`]) confirms that the user owns it; the system actor may
+    /// bind any.
     ///
     /// # Errors
-    /// `Forbidden` without `chat:create`; the store's validation errors.
+    /// `Forbidden` without `chat:create`; a validation error on `workspace_id` for a
+    /// workspace the user does not own; the store's validation errors.
     pub async fn create_chat(&self, actor: &Actor, mut new: NewChat) -> Result<Chat> {
         Self::require(actor, Scope::Create)?;
         if let Some(user) = actor.user_id() {
@@ -185,6 +223,7 @@ impl Chatd {
             if let Some(parent) = new.parent_chat_id {
                 self.owned(actor, parent, Scope::Read).await?;
             }
+            self.check_workspace(user, &new).await?;
         }
         Ok(self.store.create_chat(new).await?)
     }

@@ -12,6 +12,7 @@
 //! Run: `cargo run --release -p chatd-bench -- <scenario|all> [--quick]`
 //! (see `BENCHMARKS.md` for the latest numbers).
 
+mod execute;
 mod memory_store;
 mod pg;
 mod report;
@@ -58,6 +59,8 @@ enum Scenario {
     Pickup,
     /// PostgreSQL: a worker dies mid-turn; time until another finishes the chat.
     Recovery,
+    /// `execute` of a trivial command, Landlock-confined vs unconfined (and vs a bare spawn).
+    ExecuteOverhead,
 }
 
 fn print(reports: &[report::Report]) {
@@ -83,6 +86,9 @@ fn main() -> ExitCode {
         }
         if wants(Scenario::SseParse) {
             print(&sse::run(quick).await);
+        }
+        if wants(Scenario::ExecuteOverhead) {
+            print(&execute::run(quick).await?);
         }
         if wants(Scenario::TurnOverhead) {
             print(&turn::run(quick).await?);

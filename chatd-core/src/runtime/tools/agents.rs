@@ -23,6 +23,11 @@ pub const CHILD_CANNOT_SPAWN: &str = "delegated chats cannot create child subage
 pub const CHILD_CANNOT_MANAGE: &str = "delegated chats cannot manage subagents";
 /// How long `wait_agent` waits by default (SPEC §15).
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest `wait_agent` waits (SPEC §15); longer requests up to a day are clamped to
+/// it, and larger (or negative, or non-finite) values are an error result.
+pub const MAX_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The most open (unarchived) sub-agents one root chat may have (SPEC §15).
+pub const MAX_SUB_AGENTS: usize = 16;
 /// How often `wait_agent` looks at the child (SPEC §15).
 pub const WAIT_POLL: Duration = Duration::from_millis(200);
 
@@ -43,8 +48,8 @@ struct WaitAgentArgs {
     /// The sub-agent's chat id.
     #[schemars(with = "String")]
     chat_id: ChatId,
-    /// How long to wait for it to finish (default 300).
-    timeout_seconds: Option<u64>,
+    /// How long to wait for it to finish, in seconds (default 300, at most 3600).
+    timeout_seconds: Option<f64>,
 }
 
 /// Arguments of `message_agent`.
@@ -75,6 +80,23 @@ struct CloseAgentArgs {
 pub(super) struct Agents {
     store: Arc<dyn ChatStore>,
     poll: Duration,
+    max_children: usize,
+}
+
+/// The wait a model asked for: the default when absent, clamped to [`MAX_WAIT_TIMEOUT`] up
+/// to a day; anything else is an error result the model can correct.
+fn wait_timeout(seconds: Option<f64>) -> Result<Duration, ToolError> {
+    const ABSURD: f64 = 86_400.0;
+    match seconds {
+        None => Ok(WAIT_TIMEOUT),
+        Some(s) if s.is_finite() && (0.0..=ABSURD).contains(&s) => {
+            Ok(Duration::from_secs_f64(s.min(MAX_WAIT_TIMEOUT.as_secs_f64())))
+        }
+        Some(s) => Err(ToolError::new(format!(
+            "invalid arguments: timeout_seconds must be between 0 and {} (got {s})",
+            MAX_WAIT_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 fn store_error(err: &StoreError) -> ToolError {
@@ -104,6 +126,21 @@ impl Agents {
         if !parent.is_root() {
             return Err(ToolError::new(CHILD_CANNOT_SPAWN));
         }
+        let open = self
+            .store
+            .list_children(parent.id)
+            .await
+            .map_err(|e| store_error(&e))?
+            .iter()
+            .filter(|child| !child.archived)
+            .count();
+        if open >= self.max_children {
+            return Err(ToolError::new(format!(
+                "this chat already has {open} open sub-agents (at most {}): wait for one and \
+                 close it with close_agent first",
+                self.max_children
+            )));
+        }
         let mut new = NewChat::new(parent.owner_id)
             .with_parent(parent.id)
             .with_text(args.prompt)
@@ -128,7 +165,7 @@ impl Agents {
     }
 
     async fn wait(&self, ctx: &ToolContext, args: WaitAgentArgs) -> Result<Value, ToolError> {
-        let timeout = args.timeout_seconds.map_or(WAIT_TIMEOUT, Duration::from_secs);
+        let timeout = wait_timeout(args.timeout_seconds)?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let chat = self.descendant(ctx, args.chat_id).await?;
@@ -154,7 +191,7 @@ impl Agents {
                     "sub-agent {} is still {} after {} s; wait again or close it",
                     chat.id,
                     chat.status,
-                    timeout.as_secs()
+                    timeout.as_secs_f64()
                 )));
             }
             tokio::select! {
@@ -256,7 +293,8 @@ pub fn agent_tools(store: Arc<dyn ChatStore>) -> ToolSet {
 /// [`agent_tools`] with `wait_agent` looking at the child every `poll`.
 #[must_use]
 pub fn agent_tools_polling(store: Arc<dyn ChatStore>, poll: Duration) -> ToolSet {
-    let shared = Agents { store, poll: poll.max(Duration::from_millis(1)) };
+    let shared =
+        Agents { store, poll: poll.max(Duration::from_millis(1)), max_children: MAX_SUB_AGENTS };
     ToolSet::new()
         .with(Arc::new(SpawnAgent(shared.clone())))
         .with(Arc::new(WaitAgent(shared.clone())))

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::source::{SharedWorkspace, WorkspaceSource};
-use super::workspace::EXECUTE_TIMEOUT;
+use super::workspace::{EXECUTE_TIMEOUT, ExecRequest, MAX_EXECUTE_TIMEOUT};
 use super::{FileEdit, Tool, ToolContext, ToolError, Workspace};
 
 pub(super) fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, ToolError> {
@@ -66,8 +66,8 @@ struct EditFilesArgs {
 struct ExecuteArgs {
     /// A shell command.
     command: String,
-    /// Seconds before the command is killed (default 10).
-    timeout: Option<u64>,
+    /// Seconds before the command is killed (default 10, at most 600).
+    timeout: Option<f64>,
     /// The directory to run in, relative to the workspace.
     workdir: Option<String>,
 }
@@ -98,7 +98,7 @@ macro_rules! workspace_tool {
             async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
                 let args = parse(args)?;
                 let workspace = self.0.workspace(ctx).await?;
-                Self::call(workspace.as_ref(), args).await
+                Self::call(ctx, workspace.as_ref(), args).await
             }
         }
     };
@@ -107,7 +107,7 @@ macro_rules! workspace_tool {
 workspace_tool!(
     ReadFile,
     "read_file",
-    "Read a text file of the workspace, optionally a range of lines.",
+    "Read a text file of the workspace, optionally a range of lines (at most 256 KiB per call).",
     ReadFileArgs
 );
 workspace_tool!(
@@ -130,35 +130,88 @@ workspace_tool!(
 );
 
 impl ReadFile {
-    async fn call(ws: &dyn Workspace, args: ReadFileArgs) -> Result<Value, ToolError> {
-        let content = ws.read_file(&args.path, args.offset, args.limit).await?;
-        Ok(json!({"content": content}))
+    async fn call(
+        ctx: &ToolContext,
+        ws: &dyn Workspace,
+        args: ReadFileArgs,
+    ) -> Result<Value, ToolError> {
+        let window = ws.read_file(ctx, &args.path, args.offset, args.limit).await?;
+        let mut result = json!({"content": window.content});
+        if window.truncated {
+            result["truncated"] = Value::Bool(true);
+            result["note"] = Value::String(match window.next_offset {
+                Some(line) => {
+                    format!("the window was cut at its size cap; read on with offset {line}")
+                }
+                None => "the window was cut at its size cap".to_owned(),
+            });
+        }
+        Ok(result)
     }
 }
 
 impl WriteFile {
-    async fn call(ws: &dyn Workspace, args: WriteFileArgs) -> Result<Value, ToolError> {
-        ws.write_file(&args.path, &args.content).await?;
+    async fn call(
+        ctx: &ToolContext,
+        ws: &dyn Workspace,
+        args: WriteFileArgs,
+    ) -> Result<Value, ToolError> {
+        ws.write_file(ctx, &args.path, &args.content).await?;
         Ok(json!({"written": args.path, "bytes": args.content.len()}))
     }
 }
 
 impl EditFiles {
-    async fn call(ws: &dyn Workspace, args: EditFilesArgs) -> Result<Value, ToolError> {
+    async fn call(
+        ctx: &ToolContext,
+        ws: &dyn Workspace,
+        args: EditFilesArgs,
+    ) -> Result<Value, ToolError> {
         let mut edited = Vec::new();
         for file in &args.files {
-            ws.edit_file(&file.path, &file.edits).await?;
+            ws.edit_file(ctx, &file.path, &file.edits).await?;
             edited.push(file.path.clone());
         }
         Ok(json!({"edited": edited}))
     }
 }
 
+/// The timeout a model asked for: the default when absent, clamped to
+/// [`MAX_EXECUTE_TIMEOUT`]; a negative or non-finite number is an error.
+fn execute_timeout(seconds: Option<f64>) -> Result<Duration, ToolError> {
+    match seconds {
+        None => Ok(EXECUTE_TIMEOUT),
+        Some(s) if s.is_finite() && s > 0.0 => {
+            Ok(Duration::from_secs_f64(s.min(MAX_EXECUTE_TIMEOUT.as_secs_f64())))
+        }
+        Some(s) => Err(ToolError::new(format!(
+            "invalid arguments: timeout must be a positive number of seconds (at most {}), not {s}",
+            MAX_EXECUTE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 impl Execute {
-    async fn call(ws: &dyn Workspace, args: ExecuteArgs) -> Result<Value, ToolError> {
-        let timeout = args.timeout.map_or(EXECUTE_TIMEOUT, Duration::from_secs);
-        let output = ws.execute(&args.command, timeout, args.workdir.as_deref()).await?;
-        serde_json::to_value(output).map_err(|err| ToolError::new(err.to_string()))
+    async fn call(
+        ctx: &ToolContext,
+        ws: &dyn Workspace,
+        args: ExecuteArgs,
+    ) -> Result<Value, ToolError> {
+        let mut request =
+            ExecRequest::new(args.command).with_timeout(execute_timeout(args.timeout)?);
+        request.workdir = args.workdir;
+        let output = ws.execute(ctx, &request).await?;
+        let value = serde_json::to_value(&output).map_err(|err| ToolError::new(err.to_string()))?;
+        if output.timed_out {
+            // SPEC §13: a timeout is an error result with `exit_code: -1` that keeps the
+            // partial output.
+            return Err(ToolError::new(format!(
+                "command timed out after {}s (exit_code: -1)",
+                request.timeout.as_secs_f64()
+            ))
+            .with_details(value));
+        }
+        Ok(value)
     }
 }
 

@@ -50,6 +50,7 @@ macro_rules! root_tool {
 
 mod agents;
 mod builtin;
+mod local;
 mod provision;
 mod set;
 mod source;
@@ -58,21 +59,27 @@ mod workspace;
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use agents::{
-    CHILD_CANNOT_MANAGE, CHILD_CANNOT_SPAWN, CloseAgent, MessageAgent, SpawnAgent, WAIT_POLL,
-    WAIT_TIMEOUT, WaitAgent, agent_tools, agent_tools_polling,
+    CHILD_CANNOT_MANAGE, CHILD_CANNOT_SPAWN, CloseAgent, MAX_SUB_AGENTS, MAX_WAIT_TIMEOUT,
+    MessageAgent, SpawnAgent, WAIT_POLL, WAIT_TIMEOUT, WaitAgent, agent_tools, agent_tools_polling,
 };
 pub use builtin::{EditFiles, Execute, ReadFile, WriteFile, workspace_tools, workspace_tools_from};
+pub use local::{
+    LocalWorkspace, SandboxMode, SandboxPolicy, SandboxStatus, TERM_GRACE, TMP_DIR, group_alive,
+    landlock_abi,
+};
 pub use provision::{
     CHILD_CANNOT_PROVISION, CreateWorkspace, ListTemplates, LocalProvisioner, NewWorkspace,
     ProvisionedWorkspace, Provisioner, ReadTemplate, Template, TemplateParameter, TemplateSummary,
     provisioning_tools,
 };
-pub use set::ToolSet;
+pub use set::{Cancelled, MAX_CONCURRENT_CALLS, ToolSet};
 pub use source::{ChatWorkspaces, SharedWorkspace, WorkspaceSource};
 pub use workspace::{
-    EXECUTE_TIMEOUT, ExecOutput, FileEdit, LocalWorkspace, MAX_OUTPUT_BYTES, Workspace,
+    EXECUTE_TIMEOUT, ExecOutput, ExecRequest, FileEdit, FileWindow, MAX_EDIT_FILE_BYTES,
+    MAX_EXECUTE_TIMEOUT, MAX_OUTPUT_BYTES, READ_WINDOW_BYTES, Workspace, lossy_utf8_prefix,
     truncate_utf8,
 };
 
@@ -86,29 +93,72 @@ pub struct ToolContext {
     pub chat_id: ChatId,
     /// The chat's owner.
     pub owner_id: UserId,
-    /// Fires when the turn is interrupted or shut down.
+    /// Fires when the turn is interrupted, shut down or loses its lease.
     pub cancel: CancellationToken,
     /// Whether the chat is a delegated sub-agent (root-only tools refuse it).
     pub is_child: bool,
+    /// Work a call starts that may outlive its future (a process, a blocking thread):
+    /// [`ToolSet::run_calls`] waits for all of it before the step goes on, also after a
+    /// cancellation, so nothing a cancelled call started acts afterwards.
+    pub tasks: TaskTracker,
 }
 
 impl ToolContext {
+    /// A context for a call in chat `chat_id` owned by `owner_id`.
+    #[must_use]
+    pub fn new(
+        chat_id: ChatId,
+        owner_id: UserId,
+        is_child: bool,
+        cancel: CancellationToken,
+    ) -> Self {
+        ToolContext { chat_id, owner_id, cancel, is_child, tasks: TaskTracker::new() }
+    }
+
     /// The context of a call made in `chat`.
     #[must_use]
     pub fn for_chat(chat: &Chat, cancel: CancellationToken) -> Self {
-        ToolContext { chat_id: chat.id, owner_id: chat.owner_id, cancel, is_child: !chat.is_root() }
+        Self::new(chat.id, chat.owner_id, !chat.is_root(), cancel)
     }
 }
 
-/// A tool's failure, shown to the model as an error result.
+/// A tool's failure, shown to the model as an error result: `{"error": message}` plus the
+/// fields of `details` when it is an object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ToolError(pub String);
+#[error("{message}")]
+pub struct ToolError {
+    message: String,
+    details: Option<Value>,
+}
 
 impl ToolError {
     /// An error with `message`.
     pub fn new(message: impl Into<String>) -> Self {
-        ToolError(message.into())
+        ToolError { message: message.into(), details: None }
+    }
+
+    /// Adds structured details (an object whose fields join the error result).
+    #[must_use]
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// The message.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error result the model sees.
+    #[must_use]
+    pub fn to_result(&self) -> Value {
+        let mut result = serde_json::Map::new();
+        if let Some(Value::Object(details)) = &self.details {
+            result.extend(details.clone());
+        }
+        result.insert("error".to_owned(), Value::String(self.message.clone()));
+        Value::Object(result)
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{LocalWorkspace, ToolContext, ToolError, ToolSet, Workspace};
+use super::{LocalWorkspace, SandboxPolicy, ToolContext, ToolError, ToolSet, Workspace};
 use crate::chat::ChatUpdate;
 use crate::ids::{ChatId, UserId, WorkspaceId};
 use crate::store::ChatStore;
@@ -130,26 +130,52 @@ pub trait Provisioner: Send + Sync + 'static {
     /// # Errors
     /// An unknown workspace.
     async fn open_workspace(&self, id: WorkspaceId) -> Result<Arc<dyn Workspace>, ToolError>;
+
+    /// Who owns workspace `id`: `None` when the provisioner does not know it. Chats are
+    /// bound only to workspaces their owner owns (SPEC §11): `Chatd::create_chat` refuses a
+    /// user's `workspace_id` unless this confirms the user, and [`ChatWorkspaces`] opens a
+    /// chat's workspace only if this names the chat's owner. The default knows no
+    /// workspace, so only the system actor can bind one.
+    ///
+    /// # Errors
+    /// A failure to look the workspace up.
+    ///
+    /// [`ChatWorkspaces`]: super::ChatWorkspaces
+    async fn workspace_owner(&self, id: WorkspaceId) -> Result<Option<UserId>, ToolError> {
+        let _ = id;
+        Ok(None)
+    }
 }
 
 /// Templates are the directories of `templates` (an optional `template.json` inside gives
 /// `name`, `description` and `parameters`); a workspace is a copy of one in
-/// `workspaces/<workspace id>`, with its record in `.chatd-workspace.json`. The workspace id
-/// is derived from the chat id, and the copy is made in a staging directory then renamed
-/// into place, so creation is idempotent per chat even across crashes and processes.
-/// Symbolic links in a template are not copied.
+/// `workspaces/<workspace id>`. Workspace ids are random. Each workspace's record (owner,
+/// chat, template, parameters) and the chat → workspace index live in
+/// `workspaces/.chatd/`, outside every workspace, where neither the file tools nor a
+/// confined command can change them. The copy is made in a staging directory and renamed
+/// into place, and the chat's index entry is created exclusively, so creation is
+/// idempotent per chat even across crashes and processes. Symbolic links in a template
+/// are never followed (not copied, and a template that is itself a link is refused).
 #[derive(Debug, Clone)]
 pub struct LocalProvisioner {
     templates: PathBuf,
     workspaces: PathBuf,
+    sandbox: SandboxPolicy,
 }
 
 /// The metadata file of a template directory (not copied into workspaces).
 const TEMPLATE_FILE: &str = "template.json";
-/// The record of a workspace, in its directory.
-const RECORD_FILE: &str = ".chatd-workspace.json";
-/// The namespace of workspace ids derived from chat ids.
-const WORKSPACE_NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_0e59_8a57_4bd5_9f0e_5ad6_2a71_c4e3);
+/// The directory, beside the workspaces, holding their records and the chat index.
+const REGISTRY_DIR: &str = ".chatd";
+
+/// What the local provisioner records about a workspace (outside it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WorkspaceRecord {
+    owner_id: UserId,
+    chat_id: ChatId,
+    #[serde(flatten)]
+    workspace: ProvisionedWorkspace,
+}
 
 #[derive(Debug, Default, Deserialize)]
 struct TemplateFile {
@@ -175,7 +201,8 @@ impl LocalProvisioner {
     /// The most files `read_template` lists.
     pub const MAX_LISTED_FILES: usize = 200;
 
-    /// Templates in `templates`, workspaces created in `workspaces` (created if missing).
+    /// Templates in `templates`, workspaces created in `workspaces` (created if missing),
+    /// opened under the default [`SandboxPolicy`].
     ///
     /// # Errors
     /// When `templates` is not a directory or `workspaces` cannot be created.
@@ -191,14 +218,16 @@ impl LocalProvisioner {
             ));
         }
         let workspaces = workspaces.into();
-        std::fs::create_dir_all(&workspaces)?;
-        Ok(LocalProvisioner { templates, workspaces })
+        std::fs::create_dir_all(workspaces.join(REGISTRY_DIR).join("records"))?;
+        std::fs::create_dir_all(workspaces.join(REGISTRY_DIR).join("chats"))?;
+        Ok(LocalProvisioner { templates, workspaces, sandbox: SandboxPolicy::default() })
     }
 
-    /// The workspace id of `chat`'s workspace.
+    /// Opens workspaces with `policy` (how their commands are confined).
     #[must_use]
-    pub fn workspace_id_for(chat: ChatId) -> WorkspaceId {
-        WorkspaceId(Uuid::new_v5(&WORKSPACE_NAMESPACE, chat.0.as_bytes()))
+    pub fn with_sandbox(mut self, policy: SandboxPolicy) -> Self {
+        self.sandbox = policy;
+        self
     }
 
     /// The directory of a workspace.
@@ -207,13 +236,52 @@ impl LocalProvisioner {
         self.workspaces.join(id.0.to_string())
     }
 
+    fn record_path(&self, id: WorkspaceId) -> PathBuf {
+        self.workspaces.join(REGISTRY_DIR).join("records").join(format!("{}.json", id.0))
+    }
+
+    fn chat_index(&self, chat: ChatId) -> PathBuf {
+        self.workspaces.join(REGISTRY_DIR).join("chats").join(chat.0.to_string())
+    }
+
+    fn record(&self, id: WorkspaceId) -> Result<Option<WorkspaceRecord>, ToolError> {
+        match std::fs::read(self.record_path(id)) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ToolError::new(format!("bad workspace record: {e}"))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io("cannot read the workspace record", &err)),
+        }
+    }
+
+    /// The workspace already created for `chat`, if any.
+    fn existing(&self, chat: ChatId) -> Result<Option<WorkspaceRecord>, ToolError> {
+        let raw = match std::fs::read_to_string(self.chat_index(chat)) {
+            Ok(raw) => raw,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(io("cannot read the workspace index", &err)),
+        };
+        let id = Uuid::parse_str(raw.trim())
+            .map_err(|e| ToolError::new(format!("bad workspace index entry: {e}")))?;
+        self.record(WorkspaceId(id))
+    }
+
     fn load(&self, id: &str) -> Result<Template, ToolError> {
         valid_template_id(id)?;
         let dir = self.templates.join(id);
-        if !dir.is_dir() {
+        // A template that is a link could point anywhere: only real directories count.
+        if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
             return Err(ToolError::new(format!("unknown template: {id}")));
         }
-        let meta = match std::fs::read(dir.join(TEMPLATE_FILE)) {
+        let meta_path = dir.join(TEMPLATE_FILE);
+        let meta_is_file = std::fs::symlink_metadata(&meta_path).map(|m| m.is_file());
+        let meta = match meta_is_file.and_then(|is_file| {
+            if is_file {
+                std::fs::read(&meta_path)
+            } else {
+                Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not a regular file"))
+            }
+        }) {
             Ok(bytes) => serde_json::from_slice::<TemplateFile>(&bytes).map_err(|err| {
                 ToolError::new(format!("template {id}: bad {TEMPLATE_FILE}: {err}"))
             })?,
@@ -239,53 +307,71 @@ impl LocalProvisioner {
     fn create_blocking(
         &self,
         chat: ChatId,
+        owner: UserId,
         request: &NewWorkspace,
     ) -> Result<ProvisionedWorkspace, ToolError> {
-        let id = Self::workspace_id_for(chat);
-        let target = self.workspace_dir(id);
-        if target.is_dir() {
-            return read_record(&target);
+        if let Some(existing) = self.existing(chat)? {
+            return Ok(existing.workspace);
         }
         let template = self.load(&request.template_id)?;
         let parameters = resolve_parameters(&template.parameters, &request.parameters)?;
-        let record = ProvisionedWorkspace {
-            workspace_id: id,
-            name: request.name.clone().unwrap_or_else(|| template.summary.name.clone()),
-            template_id: template.summary.id.clone(),
-            parameters,
+        let id = WorkspaceId(Uuid::new_v4());
+        let record = WorkspaceRecord {
+            owner_id: owner,
+            chat_id: chat,
+            workspace: ProvisionedWorkspace {
+                workspace_id: id,
+                name: request.name.clone().unwrap_or_else(|| template.summary.name.clone()),
+                template_id: template.summary.id.clone(),
+                parameters,
+            },
         };
-        let staging = self.workspaces.join(format!(".staging-{}", Uuid::new_v4().simple()));
+        let target = self.workspace_dir(id);
+        let staging = self.workspaces.join(REGISTRY_DIR).join(format!("staging-{}", id.0));
         let built = (|| {
             std::fs::create_dir(&staging).map_err(|e| io("cannot create the workspace", &e))?;
-            copy_tree(&self.templates.join(&record.template_id), &staging)?;
+            copy_tree(&self.templates.join(&record.workspace.template_id), &staging)?;
             let bytes =
                 serde_json::to_vec_pretty(&record).map_err(|e| ToolError::new(e.to_string()))?;
-            std::fs::write(staging.join(RECORD_FILE), bytes)
-                .map_err(|e| io("cannot write the workspace record", &e))
+            std::fs::write(self.record_path(id), bytes)
+                .map_err(|e| io("cannot write the workspace record", &e))?;
+            std::fs::rename(&staging, &target).map_err(|e| io("cannot create the workspace", &e))
         })();
-        if let Err(err) = built {
+        let discard = || {
             let _ = std::fs::remove_dir_all(&staging);
+            let _ = std::fs::remove_dir_all(&target);
+            let _ = std::fs::remove_file(self.record_path(id));
+        };
+        if let Err(err) = built {
+            discard();
             return Err(err);
         }
-        match std::fs::rename(&staging, &target) {
-            Ok(()) => Ok(record),
-            // Someone else created it first: theirs wins.
-            Err(_) if target.is_dir() => {
-                let _ = std::fs::remove_dir_all(&staging);
-                read_record(&target)
+        // The chat's index entry is created exclusively: of two concurrent creations for one
+        // chat, the first to write it wins and the other discards its copy.
+        let claimed = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.chat_index(chat))
+            .and_then(|mut file| std::io::Write::write_all(&mut file, id.0.to_string().as_bytes()));
+        match claimed {
+            Ok(()) => Ok(record.workspace),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                discard();
+                // The winner may still be writing its id: read it back a few times.
+                for _ in 0..50 {
+                    if let Ok(Some(existing)) = self.existing(chat) {
+                        return Ok(existing.workspace);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(ToolError::new("the chat's workspace is being created elsewhere; try again"))
             }
             Err(err) => {
-                let _ = std::fs::remove_dir_all(&staging);
-                Err(io("cannot create the workspace", &err))
+                discard();
+                Err(io("cannot record the workspace", &err))
             }
         }
     }
-}
-
-fn read_record(dir: &Path) -> Result<ProvisionedWorkspace, ToolError> {
-    let bytes = std::fs::read(dir.join(RECORD_FILE))
-        .map_err(|e| io("cannot read the workspace record", &e))?;
-    serde_json::from_slice(&bytes).map_err(|e| ToolError::new(format!("bad workspace record: {e}")))
 }
 
 /// Checks `given` against the template's parameters and applies defaults.
@@ -382,7 +468,9 @@ impl Provisioner for LocalProvisioner {
                 if valid_template_id(&id).is_err() || !entry.path().is_dir() {
                     continue;
                 }
-                let summary = this.load(&id)?.summary;
+                // A template that cannot be loaded (a link, a bad template.json) is skipped.
+                let Ok(template) = this.load(&id) else { continue };
+                let summary = template.summary;
                 let matches = query.as_ref().is_none_or(|q| {
                     [&summary.id, &summary.name, &summary.description]
                         .iter()
@@ -406,18 +494,29 @@ impl Provisioner for LocalProvisioner {
     async fn create_workspace(
         &self,
         chat: ChatId,
-        _owner: UserId,
+        owner: UserId,
         request: &NewWorkspace,
     ) -> Result<ProvisionedWorkspace, ToolError> {
         let (this, request) = (self.clone(), request.clone());
-        blocking(move || this.create_blocking(chat, &request)).await
+        blocking(move || this.create_blocking(chat, owner, &request)).await
     }
 
     async fn open_workspace(&self, id: WorkspaceId) -> Result<Arc<dyn Workspace>, ToolError> {
-        let dir = self.workspace_dir(id);
-        let workspace = LocalWorkspace::open(&dir)
-            .map_err(|err| ToolError::new(format!("workspace {id} cannot be opened: {err}")))?;
-        Ok(Arc::new(workspace))
+        let this = self.clone();
+        blocking(move || {
+            if this.record(id)?.is_none() {
+                return Err(ToolError::new(format!("unknown workspace {id}")));
+            }
+            let workspace = LocalWorkspace::open_with(this.workspace_dir(id), &this.sandbox)
+                .map_err(|err| ToolError::new(format!("workspace {id} cannot be opened: {err}")))?;
+            Ok(Arc::new(workspace) as Arc<dyn Workspace>)
+        })
+        .await
+    }
+
+    async fn workspace_owner(&self, id: WorkspaceId) -> Result<Option<UserId>, ToolError> {
+        let this = self.clone();
+        blocking(move || Ok(this.record(id)?.map(|record| record.owner_id))).await
     }
 }
 

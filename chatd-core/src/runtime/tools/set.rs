@@ -1,17 +1,37 @@
-//! Running a step's tool calls.
+//! Running a step's tool calls: concurrently (at most [`MAX_CONCURRENT_CALLS`] at once),
+//! results in call order, and owned by the turn — a cancellation aborts every call and
+//! waits until all of them, and all work they started, have stopped.
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
-use super::{Tool, ToolContext};
+use super::{Tool, ToolContext, ToolError};
 use crate::part::Part;
 use crate::provider::ToolDefinition;
 
+/// How many calls of one step run at once by default (SPEC §15).
+pub const MAX_CONCURRENT_CALLS: usize = 8;
+
+/// The calls were cancelled (`ctx.cancel` fired); every one of them has stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the tool calls were cancelled")]
+pub struct Cancelled;
+
 /// The tools offered to the model for a chat.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ToolSet {
     tools: Vec<Arc<dyn Tool>>,
+    max_concurrent: usize,
+}
+
+impl Default for ToolSet {
+    fn default() -> Self {
+        ToolSet { tools: Vec::new(), max_concurrent: MAX_CONCURRENT_CALLS }
+    }
 }
 
 impl std::fmt::Debug for ToolSet {
@@ -19,6 +39,8 @@ impl std::fmt::Debug for ToolSet {
         f.debug_list().entries(self.tools.iter().map(|t| t.name())).finish()
     }
 }
+
+type Running = (String, String, Option<JoinHandle<Result<Value, ToolError>>>);
 
 impl ToolSet {
     /// An empty set.
@@ -35,13 +57,22 @@ impl ToolSet {
         self
     }
 
+    /// Sets how many calls of a step run at once (default [`MAX_CONCURRENT_CALLS`]; at
+    /// least 1).
+    #[must_use]
+    pub fn with_max_concurrent(mut self, calls: usize) -> Self {
+        self.max_concurrent = calls.max(1);
+        self
+    }
+
     /// The tools' names, in order.
     #[must_use]
     pub fn names(&self) -> Vec<&str> {
         self.tools.iter().map(|t| t.name()).collect()
     }
 
-    /// Adds every tool of `other` (replacing tools of the same name).
+    /// Adds every tool of `other` (replacing tools of the same name). The concurrency limit
+    /// stays this set's.
     #[must_use]
     pub fn merge(self, other: ToolSet) -> Self {
         other.tools.into_iter().fold(self, ToolSet::with)
@@ -68,11 +99,23 @@ impl ToolSet {
             .collect()
     }
 
-    /// Runs every local tool call in `calls` concurrently and returns one result part per
-    /// call, in the calls' order. An unknown tool gives `Tool not found: NAME`, a panic
+    /// Runs every local tool call in `calls` and returns one result part per call, in the
+    /// calls' order. An unknown tool gives `Tool not found: NAME`, a panic
     /// `tool panicked: ...`, a tool error its message — all as error results.
-    pub async fn run_calls(&self, ctx: &ToolContext, calls: &[Part]) -> Vec<Part> {
-        let mut running = Vec::new();
+    ///
+    /// # Errors
+    /// [`Cancelled`] when `ctx.cancel` fires first. Every call has then been aborted and
+    /// awaited, and everything the calls started on `ctx.tasks` has ended, before this
+    /// returns.
+    pub async fn run_calls(
+        &self,
+        ctx: &ToolContext,
+        calls: &[Part],
+    ) -> Result<Vec<Part>, Cancelled> {
+        let tasks = TaskTracker::new();
+        let ctx = ToolContext { tasks: tasks.clone(), ..ctx.clone() };
+        let permits = Arc::new(Semaphore::new(self.max_concurrent));
+        let mut running: Vec<Running> = Vec::new();
         for call in calls {
             let Part::ToolCall { tool_call_id, tool_name, args, provider_executed: false, .. } =
                 call
@@ -80,31 +123,51 @@ impl ToolSet {
                 continue;
             };
             let tool = self.tools.iter().find(|t| t.name() == tool_name).cloned();
-            let (ctx, args) = (ctx.clone(), args.clone());
-            let handle = tool.map(|tool| tokio::spawn(async move { tool.run(&ctx, args).await }));
+            let handle = tool.map(|tool| {
+                let (ctx, args, permits) = (ctx.clone(), args.clone(), Arc::clone(&permits));
+                tokio::spawn(async move {
+                    // The semaphore is never closed: a permit always comes.
+                    let _permit = permits.acquire_owned().await;
+                    tool.run(&ctx, args).await
+                })
+            });
             running.push((tool_call_id.clone(), tool_name.clone(), handle));
         }
         let mut results = Vec::with_capacity(running.len());
-        for (id, name, handle) in running {
+        let mut cancelled = false;
+        for (id, name, handle) in &mut running {
             let (value, is_error) = match handle {
                 None => (Value::String(format!("Tool not found: {name}")), true),
-                Some(handle) => match handle.await {
-                    Ok(Ok(value)) => (value, false),
-                    Ok(Err(err)) => (json!({"error": err.0}), true),
-                    Err(join) if join.is_panic() => {
-                        let payload = join.into_panic();
-                        let message = payload
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_owned())
-                            .or_else(|| payload.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".to_owned());
-                        (Value::String(format!("tool panicked: {message}")), true)
+                Some(handle) => {
+                    let joined = tokio::select! {
+                        biased;
+                        () = ctx.cancel.cancelled() => { cancelled = true; break; }
+                        joined = handle => joined,
+                    };
+                    match joined {
+                        Ok(Ok(value)) => (value, false),
+                        Ok(Err(err)) => (err.to_result(), true),
+                        Err(join) if join.is_panic() => {
+                            let message = crate::runtime::panic_message(join.into_panic());
+                            (Value::String(format!("tool panicked: {message}")), true)
+                        }
+                        Err(_) => (Value::String("tool was cancelled".to_owned()), true),
                     }
-                    Err(_) => (Value::String("tool was cancelled".to_owned()), true),
-                },
+                }
             };
-            results.push(Part::tool_result(id, name, value, is_error));
+            results.push(Part::tool_result(id.clone(), name.clone(), value, is_error));
         }
-        results
+        if cancelled {
+            for handle in running.iter().filter_map(|(_, _, h)| h.as_ref()) {
+                handle.abort();
+            }
+            for handle in running.iter_mut().filter_map(|(_, _, h)| h.as_mut()) {
+                let _ = handle.await;
+            }
+        }
+        // Processes and blocking work the calls started end before the step goes on.
+        tasks.close();
+        tasks.wait().await;
+        if cancelled { Err(Cancelled) } else { Ok(results) }
     }
 }

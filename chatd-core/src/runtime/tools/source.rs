@@ -61,16 +61,26 @@ impl ChatWorkspaces {
 #[async_trait]
 impl WorkspaceSource for ChatWorkspaces {
     async fn workspace(&self, ctx: &ToolContext) -> Result<Arc<dyn Workspace>, ToolError> {
-        let chat = self
-            .store
-            .get_chat(ctx.chat_id)
-            .await
-            .map_err(|err| ToolError::new(format!("cannot read the chat: {err}")))?;
+        let read = |err| ToolError::new(format!("cannot read the chat: {err}"));
+        let mut chat = self.store.get_chat(ctx.chat_id).await.map_err(read)?;
+        // Sub-agents work in their root's workspace, also one created after they were.
+        if chat.workspace_id.is_none()
+            && let Some(root) = chat.root_chat_id.filter(|root| *root != chat.id)
+        {
+            chat = self.store.get_chat(root).await.map_err(read)?;
+        }
         let Some(workspace) = chat.workspace_id else {
             return Err(ToolError::new(
                 "this chat has no workspace yet: pick a template with list_templates, then call create_workspace",
             ));
         };
+        // A chat acts as its owner: a workspace bound to it that its owner does not own
+        // (however the binding came about) is not opened.
+        if self.provisioner.workspace_owner(workspace).await? != Some(ctx.owner_id) {
+            return Err(ToolError::new(format!(
+                "workspace {workspace} does not belong to this chat's owner"
+            )));
+        }
         self.provisioner.open_workspace(workspace).await
     }
 }

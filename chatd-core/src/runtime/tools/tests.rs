@@ -7,12 +7,23 @@ use super::*;
 use crate::part::Part;
 
 fn ctx() -> ToolContext {
-    ToolContext {
-        chat_id: ChatId::new(),
-        owner_id: UserId::new(),
-        cancel: CancellationToken::new(),
-        is_child: false,
-    }
+    ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new())
+}
+
+/// Runs `command` in `ws` with `timeout`, in `workdir`.
+async fn exec(
+    ws: &LocalWorkspace,
+    command: &str,
+    timeout: Duration,
+    workdir: Option<&str>,
+) -> Result<ExecOutput, ToolError> {
+    let mut request = ExecRequest::new(command).with_timeout(timeout);
+    request.workdir = workdir.map(str::to_owned);
+    ws.execute(&ctx(), &request).await
+}
+
+fn text(window: FileWindow) -> String {
+    window.content
 }
 
 /// A tool whose behaviour is a closure.
@@ -83,7 +94,8 @@ async fn calls_run_concurrently_and_results_keep_call_order() {
         vec![Part::tool_call("1", "slow", json!({})), Part::tool_call("2", "fast", json!({}))];
     let results = tokio::time::timeout(Duration::from_secs(5), set.run_calls(&ctx(), &calls))
         .await
-        .expect("concurrent");
+        .expect("concurrent")
+        .expect("not cancelled");
     assert_eq!(
         results,
         vec![
@@ -112,7 +124,7 @@ async fn unknown_tools_errors_and_panics_become_error_results() {
             provider_metadata: None,
         },
     ];
-    let results = set.run_calls(&ctx(), &calls).await;
+    let results = set.run_calls(&ctx(), &calls).await.expect("not cancelled");
     assert_eq!(results.len(), 4, "provider-executed calls are not run locally");
     assert_eq!(result_of(&results[0]), (&json!("Tool not found: missing"), true));
     assert_eq!(result_of(&results[1]), (&json!({"error": "disk full"}), true));
@@ -122,21 +134,26 @@ async fn unknown_tools_errors_and_panics_become_error_results() {
 
 fn workspace() -> (tempfile::TempDir, LocalWorkspace) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let workspace = LocalWorkspace::open(dir.path()).expect("workspace");
+    let workspace =
+        LocalWorkspace::open_with(dir.path(), &SandboxPolicy::new(SandboxMode::BestEffort))
+            .expect("workspace");
     (dir, workspace)
 }
 
 #[tokio::test]
 async fn files_are_read_written_and_read_by_line_range() {
     let (_dir, ws) = workspace();
-    ws.write_file("src/lib.rs", "one\ntwo\nthree\nfour\n").await.expect("write");
+    ws.write_file(&ctx(), "src/lib.rs", "one\ntwo\nthree\nfour\n").await.expect("write");
     assert_eq!(
-        ws.read_file("src/lib.rs", None, None).await.expect("read"),
+        text(ws.read_file(&ctx(), "src/lib.rs", None, None).await.expect("read")),
         "one\ntwo\nthree\nfour\n"
     );
-    assert_eq!(ws.read_file("src/lib.rs", Some(2), Some(2)).await.expect("range"), "two\nthree");
-    let err = ws.read_file("missing.rs", None, None).await.expect_err("missing");
-    assert!(err.0.contains("no such file"), "{err}");
+    assert_eq!(
+        text(ws.read_file(&ctx(), "src/lib.rs", Some(2), Some(2)).await.expect("range")),
+        "two\nthree\n"
+    );
+    let err = ws.read_file(&ctx(), "missing.rs", None, None).await.expect_err("missing");
+    assert!(err.message().contains("no such file"), "{err}");
 }
 
 #[tokio::test]
@@ -148,30 +165,29 @@ async fn paths_cannot_escape_the_workspace() {
     std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).expect("symlink");
     let escapes = ["../secret.txt", "/etc/passwd", "a/../../secret.txt", "link/secret.txt"];
     for path in escapes {
-        assert!(ws.read_file(path, None, None).await.is_err(), "read {path}");
-        assert!(ws.write_file(path, "x").await.is_err(), "write {path}");
+        assert!(ws.read_file(&ctx(), path, None, None).await.is_err(), "read {path}");
+        assert!(ws.write_file(&ctx(), path, "x").await.is_err(), "write {path}");
     }
     assert_eq!(
         std::fs::read_to_string(outside.path().join("secret.txt")).expect("intact"),
         "top secret"
     );
-    let err =
-        ws.execute("pwd", Duration::from_secs(5), Some("../")).await.expect_err("workdir escape");
-    assert!(err.0.contains("escapes") || err.0.contains("no such"), "{err}");
+    let err = exec(&ws, "pwd", Duration::from_secs(5), Some("../")).await.expect_err("escape");
+    assert!(err.message().contains("escapes") || err.message().contains("no such"), "{err}");
 }
 
 #[tokio::test]
 async fn edits_apply_all_or_none_per_file() {
     let (_dir, ws) = workspace();
-    ws.write_file("a.txt", "alpha beta gamma beta").await.expect("write");
+    ws.write_file(&ctx(), "a.txt", "alpha beta gamma beta").await.expect("write");
     let edits = vec![
         FileEdit { search: "alpha".into(), replace: "ALPHA".into() },
         FileEdit { search: "beta".into(), replace: "BETA".into() },
     ];
-    let err = ws.edit_file("a.txt", &edits).await.expect_err("ambiguous");
-    assert!(err.0.contains("found 2 times"), "{err}");
+    let err = ws.edit_file(&ctx(), "a.txt", &edits).await.expect_err("ambiguous");
+    assert!(err.message().contains("found 2 times"), "{err}");
     assert_eq!(
-        ws.read_file("a.txt", None, None).await.expect("read"),
+        text(ws.read_file(&ctx(), "a.txt", None, None).await.expect("read")),
         "alpha beta gamma beta",
         "nothing applied"
     );
@@ -179,10 +195,14 @@ async fn edits_apply_all_or_none_per_file() {
         FileEdit { search: "alpha".into(), replace: "ALPHA".into() },
         FileEdit { search: "gamma".into(), replace: "GAMMA".into() },
     ];
-    ws.edit_file("a.txt", &edits).await.expect("edit");
-    assert_eq!(ws.read_file("a.txt", None, None).await.expect("read"), "ALPHA beta GAMMA beta");
+    ws.edit_file(&ctx(), "a.txt", &edits).await.expect("edit");
+    assert_eq!(
+        text(ws.read_file(&ctx(), "a.txt", None, None).await.expect("read")),
+        "ALPHA beta GAMMA beta"
+    );
     let missing = [FileEdit { search: "delta".into(), replace: "x".into() }];
-    assert!(ws.edit_file("a.txt", &missing).await.expect_err("missing").0.contains("not found"));
+    let err = ws.edit_file(&ctx(), "a.txt", &missing).await.expect_err("missing");
+    assert!(err.message().contains("not found"), "{err}");
 }
 
 #[cfg(unix)]
@@ -190,10 +210,14 @@ async fn edits_apply_all_or_none_per_file() {
 async fn execute_is_non_interactive_and_reports_exit_codes() {
     let (dir, ws) = workspace();
     std::fs::create_dir(dir.path().join("sub")).expect("sub");
-    let out = ws
-        .execute("echo $GIT_EDITOR $EDITOR $GIT_TERMINAL_PROMPT $PAGER $TERM $NO_COLOR; pwd; echo oops >&2; exit 3", Duration::from_secs(5), Some("sub"))
-        .await
-        .expect("run");
+    let out = exec(
+        &ws,
+        "echo $GIT_EDITOR $EDITOR $GIT_TERMINAL_PROMPT $PAGER $TERM $NO_COLOR; pwd; echo oops >&2; exit 3",
+        Duration::from_secs(5),
+        Some("sub"),
+    )
+    .await
+    .expect("run");
     assert_eq!(out.exit_code, 3);
     let mut lines = out.output.lines();
     assert_eq!(lines.next(), Some("true true 0 cat dumb 1"));
@@ -206,11 +230,16 @@ async fn execute_is_non_interactive_and_reports_exit_codes() {
 #[tokio::test]
 async fn execute_timeout_kills_the_whole_process_group() {
     let (dir, ws) = workspace();
-    let err = ws
-        .execute("sleep 30 & echo $! > bg.pid; wait", Duration::from_millis(500), None)
-        .await
-        .expect_err("timeout");
-    assert!(err.0.contains("timed out") && err.0.contains("exit_code: -1"), "{err}");
+    let out = exec(
+        &ws,
+        "echo started; sleep 30 & echo $! > bg.pid; wait",
+        Duration::from_millis(500),
+        None,
+    )
+    .await
+    .expect("a timeout is an output");
+    assert!(out.timed_out && out.exit_code == -1, "{out:?}");
+    assert_eq!(out.output, "started\n", "the partial output is kept");
     let pid = std::fs::read_to_string(dir.path().join("bg.pid")).expect("pid file");
     let proc_path = format!("/proc/{}", pid.trim());
     let mut gone = false;
@@ -230,11 +259,12 @@ async fn execute_timeout_kills_the_whole_process_group() {
 #[tokio::test]
 async fn execute_output_is_capped_on_a_utf8_boundary() {
     let (_dir, ws) = workspace();
-    let out = ws
-        .execute("for i in $(seq 1 20000); do printf 'é✓'; done", Duration::from_secs(10), None)
-        .await
-        .expect("run");
+    let out =
+        exec(&ws, "for i in $(seq 1 20000); do printf 'é✓'; done", Duration::from_secs(10), None)
+            .await
+            .expect("run");
     assert!(out.truncated);
+    assert_eq!(out.total_bytes, 20_000 * 5, "every byte is counted");
     assert!(out.output.len() <= MAX_OUTPUT_BYTES);
     assert!(out.output.len() > MAX_OUTPUT_BYTES - 4, "cut at most one character short");
     assert!(out.output.ends_with('é') || out.output.ends_with('✓'));
@@ -253,7 +283,7 @@ async fn workspace_tools_offer_schemas_and_run_through_the_set() {
         Part::tool_call("w", "write_file", json!({"path": "hello.txt", "content": "hi"})),
         Part::tool_call("bad", "read_file", json!({"path": "hello.txt", "unknown": 1})),
     ];
-    let results = set.run_calls(&ctx(), &calls).await;
+    let results = set.run_calls(&ctx(), &calls).await.expect("not cancelled");
     assert_eq!(result_of(&results[0]), (&json!({"written": "hello.txt", "bytes": 2}), false));
     let (error, is_error) = result_of(&results[1]);
     assert!(
@@ -262,7 +292,8 @@ async fn workspace_tools_offer_schemas_and_run_through_the_set() {
     );
     let read = set
         .run_calls(&ctx(), &[Part::tool_call("r", "read_file", json!({"path": "hello.txt"}))])
-        .await;
+        .await
+        .expect("not cancelled");
     assert_eq!(result_of(&read[0]), (&json!({"content": "hi"}), false));
 }
 

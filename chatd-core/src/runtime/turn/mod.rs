@@ -213,12 +213,7 @@ impl TurnRunner {
         match tokio::spawn(async move { runner.run_inner(lease, signal).await }).await {
             Ok(end) => end,
             Err(join) if join.is_panic() => {
-                let payload = join.into_panic();
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
+                let message = super::panic_message(join.into_panic());
                 TurnEnd::Release(TurnOutcome::Failed(format!(
                     "chat processing panicked: {message}"
                 )))
@@ -303,14 +298,15 @@ impl TurnRunner {
             } else if interrupted {
                 (synthetic_results(&calls), true)
             } else {
-                tokio::select! {
-                    results = self.tools.run_calls(&ctx, &calls) => (results, false),
-                    () = signal.stopped() => {
-                        if signal.reason() == Some(StopReason::Shutdown) {
-                            return TurnEnd::Release(TurnOutcome::Shutdown);
-                        }
-                        (synthetic_results(&calls), true)
+                // A stop cancels the calls; `run_calls` returns only once every one of them
+                // (and every process it started) has stopped, so the synthetic results
+                // below are written after the calls can no longer act.
+                match self.tools.run_calls(&ctx, &calls).await {
+                    Ok(results) => (results, false),
+                    Err(_) if signal.reason() == Some(StopReason::Shutdown) => {
+                        return TurnEnd::Release(TurnOutcome::Shutdown);
                     }
+                    Err(_) => (synthetic_results(&calls), true),
                 }
             };
             // Committing clears the part log: what is still buffered is in the step.

@@ -1,0 +1,249 @@
+//! `execute` for the local workspace: a confined `sh -c` in its own process group, with an
+//! allowlisted environment, output read incrementally into a bounded buffer, and a
+//! supervisor task that ends the whole group (TERM, then KILL after
+//! [`TERM_GRACE`]) on timeout, on cancellation and when the call's future is dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use super::super::workspace::{ExecOutput, MAX_EXECUTE_TIMEOUT, complete_utf8_len};
+use super::super::{ToolContext, ToolError};
+use super::sandbox::Confinement;
+
+/// How long a terminated command's process group has to exit before it is killed.
+pub const TERM_GRACE: Duration = Duration::from_secs(2);
+
+/// The directory, under the workspace root, that commands get as `TMPDIR`.
+pub const TMP_DIR: &str = ".chatd-tmp";
+
+/// The variables every command gets (SPEC §13): non-interactive tools, no colours.
+const NON_INTERACTIVE: [(&str, &str); 6] = [
+    ("GIT_EDITOR", "true"),
+    ("EDITOR", "true"),
+    ("GIT_TERMINAL_PROMPT", "0"),
+    ("PAGER", "cat"),
+    ("TERM", "dumb"),
+    ("NO_COLOR", "1"),
+];
+
+/// What the command is given, besides its command line.
+pub(super) struct Launch<'a> {
+    pub(super) root: &'a Path,
+    pub(super) cwd: PathBuf,
+    pub(super) extra_env: &'a [(String, String)],
+    pub(super) confinement: Option<&'a Confinement>,
+    pub(super) output_cap: usize,
+}
+
+/// The environment a command starts from: nothing of the host's but `PATH` and the locale,
+/// then the non-interactive variables, `HOME` and `TMPDIR` inside the workspace, then what
+/// the host added.
+fn environment(root: &Path, extra: &[(String, String)]) -> Vec<(String, String)> {
+    let path = std::env::var("PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_owned());
+    let lang = std::env::var("LANG").ok().filter(|l| !l.is_empty()).unwrap_or("C.UTF-8".into());
+    let mut env = vec![
+        ("PATH".to_owned(), path),
+        ("LANG".to_owned(), lang.clone()),
+        (
+            "LC_ALL".to_owned(),
+            std::env::var("LC_ALL").ok().filter(|l| !l.is_empty()).unwrap_or(lang),
+        ),
+        ("HOME".to_owned(), root.display().to_string()),
+        ("TMPDIR".to_owned(), root.join(TMP_DIR).display().to_string()),
+    ];
+    env.extend(NON_INTERACTIVE.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(extra.iter().cloned());
+    env
+}
+
+/// Runs `command` to its end, its timeout, or the call's cancellation.
+pub(super) async fn run(
+    ctx: &ToolContext,
+    launch: Launch<'_>,
+    command: &str,
+    timeout: Duration,
+) -> Result<ExecOutput, ToolError> {
+    let timeout = timeout.min(MAX_EXECUTE_TIMEOUT);
+    // Best effort: a command that removed it simply has no usable TMPDIR.
+    let _ = std::fs::create_dir_all(launch.root.join(TMP_DIR));
+    let (reader, writer) = std::io::pipe()
+        .map_err(|err| ToolError::new(format!("cannot start the command: {err}")))?;
+    let stderr = writer
+        .try_clone()
+        .map_err(|err| ToolError::new(format!("cannot start the command: {err}")))?;
+    let mut process = tokio::process::Command::new("sh");
+    process
+        .arg("-c")
+        .arg(command)
+        .current_dir(&launch.cwd)
+        .env_clear()
+        .envs(environment(launch.root, launch.extra_env))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::from(stderr))
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(confinement) = launch.confinement {
+        confinement
+            .apply(&mut process)
+            .map_err(|err| ToolError::new(format!("cannot confine the command: {err}")))?;
+    }
+    let child = process
+        .spawn()
+        .map_err(|err| ToolError::new(format!("cannot start the command: {err}")))?;
+    // Our copies of the pipe's write end went with `process`: drop it so EOF can come.
+    drop(process);
+    let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
+        .map_err(|err| ToolError::new(format!("cannot read the command's output: {err}")))?;
+    // The supervisor owns the process: it outlives this future if it is dropped, and the
+    // turn waits for it (`ctx.tasks`) before it goes on.
+    let stop = ctx.cancel.child_token();
+    let stop_on_drop = stop.clone().drop_guard();
+    let supervisor = ctx.tasks.spawn(supervise(child, reader, timeout, stop, launch.output_cap));
+    let outcome = supervisor.await;
+    stop_on_drop.disarm();
+    match outcome {
+        Ok(Some(output)) => Ok(output),
+        Ok(None) => Err(ToolError::new("the command was cancelled")),
+        Err(err) => Err(ToolError::new(format!("the command's supervisor failed: {err}"))),
+    }
+}
+
+/// Reads the output (keeping at most `cap` bytes) until the shell exits, the deadline
+/// passes or `stop` fires; then ends whatever is left of the process group. `None` when
+/// stopped.
+async fn supervise(
+    mut child: tokio::process::Child,
+    mut reader: tokio::net::unix::pipe::Receiver,
+    timeout: Duration,
+    stop: CancellationToken,
+    cap: usize,
+) -> Option<ExecOutput> {
+    let pgid = child.id().and_then(|pid| i32::try_from(pid).ok());
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut kept: Vec<u8> = Vec::with_capacity(cap.min(8 * 1024));
+    let mut total: u64 = 0;
+    let mut chunk = vec![0_u8; 16 * 1024];
+    let mut status = None;
+    let mut eof = false;
+    let mut timed_out = false;
+    let mut stopped = false;
+    while !(eof && status.is_some()) {
+        tokio::select! {
+            read = reader.read(&mut chunk), if !eof => match read {
+                Ok(0) | Err(_) => eof = true,
+                Ok(n) => {
+                    total += n as u64;
+                    let room = cap.saturating_sub(kept.len());
+                    kept.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            },
+            exited = child.wait(), if status.is_none() => {
+                status = Some(exited.ok().and_then(|s| s.code()).unwrap_or(-1));
+                // What the shell wrote before it exited is in the pipe; background jobs
+                // that keep it open do not hold the call.
+                drain(&mut reader, &mut chunk, &mut kept, &mut total, cap).await;
+                eof = true;
+            }
+            () = tokio::time::sleep_until(deadline) => { timed_out = true; break; }
+            () = stop.cancelled() => { stopped = true; break; }
+        }
+    }
+    if let Some(pgid) = pgid {
+        terminate_group(pgid, &mut child).await;
+    }
+    if stopped {
+        return None;
+    }
+    let truncated = total > kept.len() as u64;
+    kept.truncate(complete_utf8_len(&kept));
+    Some(ExecOutput {
+        exit_code: if timed_out { -1 } else { status.unwrap_or(-1) },
+        output: String::from_utf8_lossy(&kept).into_owned(),
+        truncated,
+        total_bytes: total,
+        timed_out,
+    })
+}
+
+/// Reads what the shell left in the pipe: until EOF, a quiet 50 ms, or 500 ms in all (a
+/// background job that keeps the pipe open and writing does not hold the call).
+async fn drain(
+    reader: &mut tokio::net::unix::pipe::Receiver,
+    chunk: &mut [u8],
+    kept: &mut Vec<u8>,
+    total: &mut u64,
+    cap: usize,
+) {
+    let until = tokio::time::Instant::now() + Duration::from_millis(500);
+    loop {
+        let quiet = tokio::time::Instant::now() + Duration::from_millis(50);
+        match tokio::time::timeout_at(quiet.min(until), reader.read(chunk)).await {
+            Ok(Ok(n)) if n > 0 => {
+                *total += n as u64;
+                let room = cap.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Ends every process of group `pgid`: TERM, up to [`TERM_GRACE`] to exit, then KILL; and
+/// reaps the shell.
+pub(super) async fn terminate_group(pgid: i32, child: &mut tokio::process::Child) {
+    use nix::sys::signal::{Signal, killpg};
+    let group = nix::unistd::Pid::from_raw(pgid);
+    if group_alive(pgid) {
+        let _ = killpg(group, Signal::SIGTERM);
+        let grace = tokio::time::Instant::now() + TERM_GRACE;
+        while group_alive(pgid) && tokio::time::Instant::now() < grace {
+            let _ = child.try_wait();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if group_alive(pgid) {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+    // SIGKILL cannot be ignored: the shell is reaped at once.
+    let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+    let settle = tokio::time::Instant::now() + Duration::from_secs(1);
+    while group_alive(pgid) && tokio::time::Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether any process of group `pgid` is still running (zombies, which can do nothing
+/// more, do not count).
+#[must_use]
+pub fn group_alive(pgid: i32) -> bool {
+    // Cheap first: an empty group (not even a zombie) is gone.
+    if nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_err() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true; // no /proc: the kernel's answer (zombies included) stands
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+        pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
+    })
+}

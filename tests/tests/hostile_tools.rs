@@ -1,0 +1,436 @@
+//! The tools under a hostile model (SPEC §13): the environment a command sees, Landlock
+//! confinement, cancellation of running calls by interrupt, shutdown and a lost lease,
+//! non-regular files, concurrency and argument bounds, and workspace ownership between
+//! users. Every confinement test prints the Landlock ABI it ran with and fails (never
+//! skips) where the kernel cannot confine.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chatd_core::runtime::tools::{
+    ExecOutput, ExecRequest, LocalWorkspace, SandboxStatus, Tool, ToolContext, ToolError, ToolSet,
+    Workspace, group_alive, landlock_abi, workspace_tools,
+};
+use chatd_core::runtime::turn::{StopReason, TurnEnd, TurnRunner, TurnSignal};
+use chatd_core::testing::ScriptedCall;
+use chatd_core::{ChatId, Part, TurnOutcome, UserId};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::*;
+
+/// The canaries the environment test sets in the process that runs the commands.
+const CANARIES: [(&str, &str); 4] = [
+    ("OPENAI_API_KEY", "sk-canary-openai-7f3a"),
+    ("DATABASE_URL", "postgres://canary:canary-db-9b2c@db/prod"),
+    ("AWS_SECRET_ACCESS_KEY", "canary-aws-secret-41d8"),
+    ("GITHUB_TOKEN", "ghp_canary_github_0e6f"),
+];
+
+fn ctx() -> ToolContext {
+    ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new())
+}
+
+/// A confined workspace in `dir`; fails where Landlock is missing (the suite must run).
+fn confined(dir: &Path) -> LocalWorkspace {
+    let ws = LocalWorkspace::open(dir).expect("a confined workspace (Landlock is required here)");
+    let SandboxStatus::Confined { abi } = ws.sandbox_status() else {
+        panic!("not confined: {:?}", ws.sandbox_status());
+    };
+    println!("confinement: Landlock ABI {abi} (kernel), probed {}", landlock_abi());
+    ws
+}
+
+async fn sh(ws: &LocalWorkspace, command: &str) -> ExecOutput {
+    let request = ExecRequest::new(command).with_timeout(Duration::from_secs(20));
+    ws.execute(&ctx(), &request).await.expect("the command starts")
+}
+
+// ----- environment ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn canary_environment_never_reaches_a_command() {
+    // Setting variables in this process would need `unsafe`: run the check in a child test
+    // process that inherits them.
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = std::process::Command::new(exe);
+    child.args(["--exact", "canary_environment_inner", "--include-ignored", "--nocapture"]);
+    for (key, value) in CANARIES {
+        child.env(key, value);
+    }
+    let out = child.output().expect("run the inner test");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "inner test failed:\n{text}");
+    assert!(text.contains("1 passed"), "the inner test did not run:\n{text}");
+    assert!(text.contains("canary check ran"), "{text}");
+}
+
+#[tokio::test]
+#[ignore = "run by canary_environment_never_reaches_a_command, with the canaries set"]
+async fn canary_environment_inner() {
+    for (key, value) in CANARIES {
+        assert_eq!(std::env::var(key).as_deref(), Ok(value), "{key} is set in the host");
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let ws = confined(dir.path()).with_env("GREETING", "added by the host");
+    let out = sh(&ws, "env; cat /proc/self/environ | tr '\\0' '\\n'").await;
+    for (key, value) in CANARIES {
+        assert!(!out.output.contains(value), "{key} leaked:\n{}", out.output);
+        assert!(!out.output.contains(&format!("{key}=")), "{key} is set:\n{}", out.output);
+    }
+    let root = dir.path().canonicalize().expect("root");
+    assert!(out.output.contains(&format!("HOME={}", root.display())), "{}", out.output);
+    assert!(out.output.contains(&format!("TMPDIR={}/", root.display())), "{}", out.output);
+    assert!(out.output.contains("GREETING=added by the host"), "{}", out.output);
+    assert!(out.output.contains("GIT_TERMINAL_PROMPT=0"), "{}", out.output);
+    assert!(out.output.contains("PATH="), "{}", out.output);
+    println!(
+        "canary check ran: {} variables, none of the host's secrets",
+        out.output.lines().count()
+    );
+}
+
+// ----- confinement ------------------------------------------------------------------------
+
+/// Two workspaces side by side, as the local provisioner lays them out; Bob's holds a
+/// secret.
+fn siblings() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let parent = tempfile::tempdir().expect("parent");
+    let (alice, bob) = (parent.path().join("alice"), parent.path().join("bob"));
+    std::fs::create_dir(&alice).expect("alice");
+    std::fs::create_dir(&bob).expect("bob");
+    std::fs::write(bob.join("secret.txt"), "bob's secret 5d1e").expect("secret");
+    (parent, alice, bob)
+}
+
+#[tokio::test]
+async fn a_confined_command_cannot_reach_outside_its_workspace() {
+    let (_parent, alice, bob) = siblings();
+    let ws = confined(&alice);
+    let outside = std::env::temp_dir().join(format!("chatd-outside-{}", uuid::Uuid::new_v4()));
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let attempts = [
+        ("sibling read", "cat ../bob/secret.txt".to_owned()),
+        ("sibling by absolute path", format!("cat {}", bob.join("secret.txt").display())),
+        ("sibling write", "echo pwned > ../bob/secret.txt".to_owned()),
+        ("write outside", format!("echo x > {}", outside.display())),
+        ("host home", format!("ls -a {home}")),
+        ("parent environ", "cat /proc/$PPID/environ".to_owned()),
+        ("other process environ", format!("cat /proc/{}/environ", std::process::id())),
+    ];
+    for (what, command) in attempts {
+        let out = sh(&ws, &command).await;
+        assert_ne!(out.exit_code, 0, "{what}: `{command}` succeeded:\n{}", out.output);
+        assert!(!out.output.contains("bob's secret"), "{what}: {}", out.output);
+        println!("refused as it should be: {what}: {}", out.output.trim());
+    }
+    assert!(!outside.exists(), "a file was written outside the workspace");
+    assert_eq!(std::fs::read_to_string(bob.join("secret.txt")).expect("bob"), "bob's secret 5d1e");
+}
+
+#[tokio::test]
+async fn ordinary_work_still_works_when_confined() {
+    let (_parent, alice, _bob) = siblings();
+    let ws = confined(&alice);
+    let out = sh(
+        &ws,
+        "mkdir -p a/b && echo hi > a/b/c && cat a/b/c && ls /usr/bin >/dev/null && echo ok",
+    )
+    .await;
+    assert_eq!((out.exit_code, out.output.as_str()), (0, "hi\nok\n"));
+    let out = sh(&ws, "echo tmp > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"").await;
+    assert_eq!((out.exit_code, out.output.as_str()), (0, "tmp\n"), "TMPDIR is writable");
+    if std::process::Command::new("git").arg("--version").output().is_ok() {
+        let out = sh(
+            &ws,
+            "git init -q repo && cd repo && echo x > f && git add f && \
+             git -c user.name=t -c user.email=t@e commit -qm init && git log --oneline | wc -l",
+        )
+        .await;
+        assert_eq!((out.exit_code, out.output.trim()), (0, "1"), "git works: {}", out.output);
+        println!("git init/add/commit ran confined");
+    } else {
+        println!("git is not installed: the git check did not run");
+    }
+}
+
+// ----- cancellation -----------------------------------------------------------------------
+
+/// A command that records its process group, then writes a file after a second.
+const LATE_WRITER: &str = "echo $$ > pgid; sleep 1; echo late > late.txt";
+
+fn workspace_runner(fx: &Fixture, dir: &Path) -> TurnRunner {
+    TurnRunner::new(
+        Arc::clone(&fx.store),
+        Arc::new(Scripted(Arc::clone(&fx.provider))),
+        workspace_tools(Arc::new(confined(dir))),
+    )
+    .with_titles(false)
+}
+
+fn pgid_of(dir: &Path) -> i32 {
+    std::fs::read_to_string(dir.join("pgid")).expect("pgid").trim().parse().expect("a pid")
+}
+
+async fn stopped_turn_leaves_nothing_running(reason: StopReason) {
+    let fx = fixture(vec![ScriptedCall::tool_calls(
+        &[("c1", "execute", json!({"command": LATE_WRITER}))],
+        None,
+    )])
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let signal = TurnSignal::new();
+    let stopper = signal.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stopper.stop(reason);
+    });
+    let end = workspace_runner(&fx, dir.path()).run(fx.lease, signal).await;
+    let expected = match reason {
+        StopReason::Interrupt => TurnOutcome::Interrupted,
+        StopReason::Shutdown => TurnOutcome::Shutdown,
+    };
+    assert_eq!(end, TurnEnd::Release(expected));
+    // When the turn returns, the whole group has already stopped.
+    let pgid = pgid_of(dir.path());
+    assert!(!group_alive(pgid), "a process of group {pgid} outlived the turn");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(!dir.path().join("late.txt").exists(), "the cancelled command still wrote its file");
+}
+
+#[tokio::test]
+async fn an_interrupt_stops_running_commands_before_the_turn_returns() {
+    stopped_turn_leaves_nothing_running(StopReason::Interrupt).await;
+}
+
+#[tokio::test]
+async fn a_shutdown_stops_running_commands_before_the_turn_returns() {
+    stopped_turn_leaves_nothing_running(StopReason::Shutdown).await;
+}
+
+#[tokio::test]
+async fn a_lost_lease_stops_running_commands() {
+    use chatd_core::runtime::worker::Worker;
+    let fx = fixture(vec![
+        ScriptedCall::tool_calls(&[("c1", "execute", json!({"command": LATE_WRITER}))], None),
+        // The re-run after the recovery answers without tools.
+        ScriptedCall::text("done", None),
+    ])
+    .await;
+    // The fixture acquired the chat; give it back so the worker takes it.
+    fx.store.recover_stale(Duration::ZERO).await.expect("recover");
+    let dir = tempfile::tempdir().expect("dir");
+    let lost = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&lost);
+    let worker = Worker::new(Arc::clone(&fx.store), workspace_runner(&fx, dir.path()))
+        .with_poll(Duration::from_millis(50))
+        .with_heartbeat(Duration::from_millis(50))
+        .with_stale_after(Duration::from_secs(60))
+        .with_turn_listener(Arc::new(move |report: &chatd_core::runtime::worker::TurnReport| {
+            if report.lost {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(worker.run(shutdown.clone()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dir.path().join("pgid").exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Someone else takes the chat: the running turn's lease is gone.
+    fx.store.recover_stale(Duration::ZERO).await.expect("take the chat away");
+    let pgid = pgid_of(dir.path());
+    while lost.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the worker never saw the lease go");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!group_alive(pgid), "a process of group {pgid} outlived the lost turn");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(!dir.path().join("late.txt").exists(), "the lost turn's command still wrote");
+    shutdown.cancel();
+    handle.await.expect("worker");
+}
+
+/// A tool that ignores cancellation and writes a file a second after it starts.
+struct LateRust(PathBuf);
+
+#[async_trait]
+impl Tool for LateRust {
+    fn name(&self) -> &str {
+        "late"
+    }
+    fn description(&self) -> &str {
+        "writes late"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    async fn run(&self, _ctx: &ToolContext, _args: Value) -> Result<Value, ToolError> {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        std::fs::write(&self.0, "late").map_err(|e| ToolError::new(e.to_string()))?;
+        Ok(json!("wrote"))
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_call_of_any_tool_never_acts_afterwards() {
+    let dir = tempfile::tempdir().expect("dir");
+    let target = dir.path().join("late.txt");
+    let set = ToolSet::new().with(Arc::new(LateRust(target.clone())));
+    let ctx = ctx();
+    let cancel = ctx.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    });
+    let started = Instant::now();
+    let outcome = set.run_calls(&ctx, &[Part::tool_call("1", "late", json!({}))]).await;
+    assert!(outcome.is_err(), "cancelled");
+    assert!(started.elapsed() < Duration::from_millis(900), "returned at the cancellation");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(!target.exists(), "the aborted call still wrote");
+}
+
+// ----- files and bounds -------------------------------------------------------------------
+
+#[tokio::test]
+async fn read_file_refuses_a_fifo_at_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let ws = confined(dir.path());
+    let started = Instant::now();
+    let err =
+        tokio::time::timeout(Duration::from_secs(1), ws.read_file(&ctx(), "pipe", None, None))
+            .await
+            .expect("an answer within a second")
+            .expect_err("a FIFO is refused");
+    assert!(err.message().contains("not a regular file"), "{err}");
+    let err = ws.write_file(&ctx(), "pipe", "x").await.expect_err("writing a FIFO is refused");
+    assert!(err.message().contains("not a regular file"), "{err}");
+    println!("FIFO refused in {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn read_file_windows_are_capped_and_say_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ws = confined(dir.path()).with_read_cap(10);
+    std::fs::write(dir.path().join("f"), "one\ntwo\nthree-is-long\nfour\n").expect("f");
+    let window = ws.read_file(&ctx(), "f", Some(3), Some(1)).await.expect("read");
+    assert_eq!(window.content, "three-is-l");
+    assert!(window.truncated);
+    assert_eq!(window.next_offset, Some(3));
+    let window = ws.read_file(&ctx(), "f", Some(2), Some(1)).await.expect("read");
+    assert_eq!((window.content.as_str(), window.truncated), ("two\n", false));
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_one_step_never_share_a_temporary_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let set = workspace_tools(Arc::new(confined(dir.path())));
+    let calls: Vec<Part> = (0..16)
+        .map(|i| {
+            Part::tool_call(
+                i.to_string(),
+                "write_file",
+                json!({"path": "same.txt", "content": format!("writer {i}\n")}),
+            )
+        })
+        .collect();
+    let results = set.run_calls(&ctx(), &calls).await.expect("not cancelled");
+    for result in &results {
+        let Part::ToolResult { is_error, result, .. } = result else { panic!() };
+        assert!(!is_error, "{result}");
+    }
+    let text = std::fs::read_to_string(dir.path().join("same.txt")).expect("same");
+    assert!(text.starts_with("writer "), "one whole write won: {text:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".chatd-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// Counts how many of its calls run at once.
+struct Counts {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+struct Gauge(Arc<Counts>);
+
+#[async_trait]
+impl Tool for Gauge {
+    fn name(&self) -> &str {
+        "gauge"
+    }
+    fn description(&self) -> &str {
+        "counts"
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        let now = self.0.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.0.max.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(args)
+    }
+}
+
+#[tokio::test]
+async fn fifty_calls_never_run_more_than_eight_at_once() {
+    let gauge = Arc::new(Counts { now: AtomicUsize::new(0), max: AtomicUsize::new(0) });
+    let set = ToolSet::new().with(Arc::new(Gauge(Arc::clone(&gauge))));
+    let calls: Vec<Part> =
+        (0..50).map(|i| Part::tool_call(i.to_string(), "gauge", json!({"i": i}))).collect();
+    let results = set.run_calls(&ctx(), &calls).await.expect("not cancelled");
+    assert_eq!(gauge.max.load(Ordering::SeqCst), 8, "at most 8, and the 8 were used");
+    let order: Vec<Value> = results
+        .iter()
+        .map(|r| match r {
+            Part::ToolResult { result, .. } => result["i"].clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(order, (0..50).map(|i| json!(i)).collect::<Vec<_>>(), "results keep call order");
+}
+
+#[tokio::test]
+async fn execute_timeouts_are_clamped_and_bad_ones_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let set = workspace_tools(Arc::new(confined(dir.path())));
+    let calls = vec![
+        Part::tool_call("big", "execute", json!({"command": "echo fine", "timeout": 1e18})),
+        Part::tool_call("neg", "execute", json!({"command": "echo no", "timeout": -1})),
+        Part::tool_call(
+            "slow",
+            "execute",
+            json!({"command": "echo partial; sleep 5", "timeout": 0.3}),
+        ),
+    ];
+    let results = set.run_calls(&ctx(), &calls).await.expect("not cancelled");
+    let get = |i: usize| match &results[i] {
+        Part::ToolResult { result, is_error, .. } => (result.clone(), *is_error),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(get(0).0["output"], "fine\n", "a huge timeout is clamped, not a panic");
+    assert!(get(1).1 && get(1).0["error"].as_str().is_some_and(|e| e.contains("timeout")));
+    let (slow, is_error) = get(2);
+    assert!(is_error, "a timeout is an error result");
+    assert_eq!(
+        (slow["exit_code"].clone(), slow["output"].clone()),
+        (json!(-1), json!("partial\n"))
+    );
+    assert!(slow["error"].as_str().is_some_and(|e| e.contains("timed out")), "{slow}");
+}
