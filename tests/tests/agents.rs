@@ -571,3 +571,37 @@ async fn wait_agent_refuses_absurd_timeouts_and_spawning_is_capped() {
     let (result, is_error) = call_as(&w, root, "spawn_agent", json!({"prompt": "room now"})).await;
     assert!(!is_error, "{result}");
 }
+
+#[tokio::test]
+async fn template_copies_never_follow_links_out_of_the_template() {
+    let dirs = tempfile::tempdir().expect("dirs");
+    let (templates, outside) = (dirs.path().join("templates"), dirs.path().join("outside"));
+    std::fs::create_dir_all(templates.join("linky")).expect("template");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("host-secret.txt"), "host secret").expect("secret");
+    std::fs::write(templates.join("linky/README.md"), "hello\n").expect("file");
+    std::os::unix::fs::symlink(outside.join("host-secret.txt"), templates.join("linky/leak.txt"))
+        .expect("file link");
+    std::os::unix::fs::symlink(&outside, templates.join("linky/dir-link")).expect("dir link");
+    std::os::unix::fs::symlink(&outside, templates.join("whole")).expect("template link");
+    std::os::unix::fs::symlink(outside.join("host-secret.txt"), outside.join("template.json"))
+        .expect("meta link");
+    let provisioner =
+        LocalProvisioner::new(&templates, dirs.path().join("workspaces")).expect("provisioner");
+    let owner = UserId::new();
+    let made = provisioner
+        .create_workspace(ChatId::new(), owner, &NewWorkspace::new("linky"))
+        .await
+        .expect("created");
+    let root = provisioner.workspace_dir(made.workspace_id);
+    assert!(root.join("README.md").is_file());
+    assert!(!root.join("leak.txt").exists(), "a file link was followed");
+    assert!(!root.join("dir-link").exists(), "a directory link was followed");
+    let err = provisioner
+        .create_workspace(ChatId::new(), owner, &NewWorkspace::new("whole"))
+        .await
+        .expect_err("a template that is a link is refused");
+    assert!(err.message().contains("unknown template"), "{err}");
+    let listed = provisioner.list_templates(owner, None).await.expect("list");
+    assert_eq!(listed.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), vec!["linky"]);
+}
