@@ -214,6 +214,10 @@ pub struct OpenAiCompatOptions {
     /// An end-user identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Send the assistant's `reasoning_content` back with its tool calls (default on:
+    /// DeepSeek, Kimi and Qwen thinking modes reject a tool loop without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_reasoning_content: Option<bool>,
 }
 
 /// OpenRouter provider routing.

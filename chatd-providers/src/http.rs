@@ -1,9 +1,16 @@
-//! What every adapter does with HTTP: send, classify failures, decode SSE.
+//! What every adapter does with HTTP (DESIGN "Provider HTTP policy"): send with a
+//! first-byte deadline, read bodies within [`HttpLimits`] (idle timeout, step output cap,
+//! bounded error bodies), refuse cross-origin redirects, classify failures.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chatd_core::provider::{ProviderError, ProviderErrorKind};
+use futures::stream::{BoxStream, StreamExt};
 use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+
+use crate::limits::HttpLimits;
 
 /// The most of an error body kept in a [`ProviderError`].
 const MAX_BODY: usize = 4096;
@@ -21,16 +28,30 @@ pub(crate) fn redact(text: &str, secret: &str) -> String {
     out
 }
 
-/// `Retry-After` (seconds or an HTTP date is not supported: seconds only) or
-/// `retry-after-ms`, whichever is present; milliseconds win.
+/// The longest wait a `Retry-After` header is taken at (absurd values are clamped to it; the
+/// retry policy then decides, and gives up above its own maximum).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// A number of seconds as a wait: negative, NaN or garbage is `None` (ignored), infinite or
+/// huge is clamped to [`MAX_RETRY_AFTER`]. Never panics.
+fn seconds(value: f64) -> Option<Duration> {
+    if value.is_nan() || value < 0.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(value.min(MAX_RETRY_AFTER.as_secs_f64())))
+}
+
+/// `Retry-After` (seconds; an HTTP date is not supported) or `retry-after-ms`, whichever is
+/// present; milliseconds win. Absurd values are clamped or ignored (see [`seconds`]).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-    }
-    header("retry-after")
+    if let Some(wait) = header("retry-after-ms")
         .and_then(|v| v.parse::<f64>().ok())
-        .map(|s| Duration::from_secs_f64(s.max(0.0)))
+        .and_then(|ms| seconds(ms / 1000.0))
+    {
+        return Some(wait);
+    }
+    header("retry-after").and_then(|v| v.parse::<f64>().ok()).and_then(seconds)
 }
 
 /// The error of a response stream that ended before the provider's terminal event.
@@ -62,6 +83,9 @@ pub(crate) struct Endpoint {
     pub(crate) base_url: String,
     pub(crate) api_key: chatd_core::Secret,
     pub(crate) client: reqwest::Client,
+    pub(crate) limits: HttpLimits,
+    /// Whether the host supplied the client (then `with_limits` keeps it).
+    pub(crate) custom_client: bool,
 }
 
 #[cfg(any(
@@ -101,40 +125,101 @@ impl Endpoint {
                 url.strip_suffix(strip).filter(|_| !strip.is_empty()).unwrap_or(url).to_owned()
             }
         };
-        Endpoint { base_url, api_key, client: crate::registry::default_client() }
+        Endpoint {
+            base_url,
+            api_key,
+            client: crate::registry::default_client(),
+            limits: HttpLimits::default(),
+            custom_client: false,
+        }
+    }
+
+    /// Uses the host's `client`.
+    pub(crate) fn set_client(&mut self, client: reqwest::Client) {
+        self.client = client;
+        self.custom_client = true;
+    }
+
+    /// Applies `limits` (and, unless the host supplied a client, the shared client with
+    /// their connect timeout).
+    pub(crate) fn set_limits(&mut self, limits: HttpLimits) {
+        if !self.custom_client {
+            self.client = crate::limits::shared_client(limits.connect_timeout);
+        }
+        self.limits = limits;
     }
 }
 
-/// [`send`], unless `cancel` fires first.
+/// A typed timeout.
+fn timeout(provider: &str, what: &str, after: Duration) -> ProviderError {
+    ProviderError::new(
+        provider,
+        ProviderErrorKind::Timeout,
+        format!("{what} within {:.1} s", after.as_secs_f64()),
+    )
+}
+
+/// [`send`], unless `cancel` fires first. Returns the response and the deadline of its
+/// first body byte.
 pub(crate) async fn open(
     provider: &str,
     request: reqwest::RequestBuilder,
     secret: &str,
     classify: fn(u16, &serde_json::Value, &mut ProviderError),
     cancel: &tokio_util::sync::CancellationToken,
-) -> Result<reqwest::Response, ProviderError> {
+    limits: &HttpLimits,
+) -> Result<(reqwest::Response, Instant), ProviderError> {
     tokio::select! {
         biased;
         () = cancel.cancelled() => Err(ProviderError::new(provider, ProviderErrorKind::Cancelled, "the call was cancelled")),
-        response = send(provider, request, secret, classify) => response,
+        response = send(provider, request, secret, classify, limits) => response,
     }
 }
 
-/// Sends `request`; a non-2xx response becomes a [`ProviderError`] through `classify`,
-/// which sees the status, the parsed JSON body (if any) and a default classification.
+/// Sends `request`; the response headers must arrive before the first-byte deadline. A
+/// non-2xx response becomes a [`ProviderError`] through `classify`, which sees the status,
+/// the parsed JSON body (if any, read up to the error-body bound) and a default
+/// classification.
 pub(crate) async fn send(
     provider: &str,
     request: reqwest::RequestBuilder,
     secret: &str,
     classify: fn(u16, &serde_json::Value, &mut ProviderError),
-) -> Result<reqwest::Response, ProviderError> {
-    let response = request.send().await.map_err(|err| transport(provider, &err, secret))?;
+    limits: &HttpLimits,
+) -> Result<(reqwest::Response, Instant), ProviderError> {
+    let deadline = Instant::now() + limits.first_byte_timeout;
+    let response = match tokio::time::timeout_at(deadline, request.send()).await {
+        Ok(sent) => sent.map_err(|err| transport(provider, &err, secret))?,
+        Err(_) => {
+            return Err(timeout(provider, "no response", limits.first_byte_timeout));
+        }
+    };
     let status = response.status();
     if status.is_success() {
-        return Ok(response);
+        return Ok((response, deadline));
+    }
+    if status.is_redirection() {
+        // The client's policy stopped at a redirect to another origin: the key stays home.
+        let target = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| response.url().join(l).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|| "an unknown location".to_owned());
+        let mut err = ProviderError::new(
+            provider,
+            ProviderErrorKind::InvalidRequest,
+            format!(
+                "the provider redirected to another origin ({target}); requests carrying keys \
+                 are not forwarded: configure the final URL as the base URL"
+            ),
+        );
+        err.status = Some(status.as_u16());
+        return Err(err);
     }
     let retry = retry_after(response.headers());
-    let raw = response.text().await.unwrap_or_default();
+    let raw = error_body(response, limits, deadline).await;
     let json: serde_json::Value = serde_json::from_str(&raw).unwrap_or(serde_json::Value::Null);
     let mut err = ProviderError::new(
         provider,
@@ -149,9 +234,113 @@ pub(crate) async fn send(
     Err(err)
 }
 
+/// The start of an error response's body: at most `max_error_body_bytes`, read within the
+/// first-byte deadline and the idle timeout; the rest is never read.
+async fn error_body(response: reqwest::Response, limits: &HttpLimits, deadline: Instant) -> String {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut body = response.bytes_stream();
+    let mut wait = deadline;
+    while kept.len() < limits.max_error_body_bytes {
+        match tokio::time::timeout_at(wait, body.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                let room = limits.max_error_body_bytes - kept.len();
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                wait = Instant::now() + limits.idle_timeout;
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// The body of a successful response as bytes, within `limits`: the first piece before
+/// `first_byte` (the deadline [`send`] started), then at most `idle_timeout` between pieces
+/// (both `Timeout`, retryable), and at most `max_step_bytes` in all (`TooLarge`). Ends at
+/// the first error.
+pub(crate) fn body(
+    provider: &str,
+    response: reqwest::Response,
+    limits: &HttpLimits,
+    first_byte: Instant,
+    secret: &str,
+) -> BoxStream<'static, Result<Bytes, ProviderError>> {
+    struct State {
+        body: BoxStream<'static, reqwest::Result<Bytes>>,
+        seen: u64,
+        first: bool,
+    }
+    let (provider, secret, limits) = (provider.to_owned(), secret.to_owned(), *limits);
+    let state = State { body: response.bytes_stream().boxed(), seen: 0, first: true };
+    futures::stream::unfold(Some(state), move |state| {
+        let (provider, secret) = (provider.clone(), secret.clone());
+        async move {
+            let mut state = state?;
+            let wait = if state.first { first_byte } else { Instant::now() + limits.idle_timeout };
+            let failed = |err| Some((Err(err), None));
+            match tokio::time::timeout_at(wait, state.body.next()).await {
+                Err(_) if state.first => {
+                    failed(timeout(&provider, "no response data", limits.first_byte_timeout))
+                }
+                Err(_) => failed(timeout(
+                    &provider,
+                    "the stream went silent: no data",
+                    limits.idle_timeout,
+                )),
+                Ok(None) => None,
+                Ok(Some(Err(err))) => failed(ProviderError::new(
+                    &provider,
+                    if err.is_timeout() {
+                        ProviderErrorKind::Timeout
+                    } else {
+                        ProviderErrorKind::Transport
+                    },
+                    redact(&format!("stream failed: {err}"), &secret),
+                )),
+                Ok(Some(Ok(chunk))) => {
+                    state.first = false;
+                    state.seen += chunk.len() as u64;
+                    if state.seen > limits.max_step_bytes {
+                        return failed(ProviderError::new(
+                            &provider,
+                            ProviderErrorKind::TooLarge,
+                            format!(
+                                "the response exceeded the step output cap of {} bytes",
+                                limits.max_step_bytes
+                            ),
+                        ));
+                    }
+                    Some((Ok(chunk), Some(state)))
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_retry_after_values_never_panic() {
+        for (value, expected) in [
+            ("1e20", Some(MAX_RETRY_AFTER)),
+            ("inf", Some(MAX_RETRY_AFTER)),
+            ("-5", None),
+            ("NaN", None),
+            ("soon", None),
+            ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+            ("1.5", Some(Duration::from_millis(1500))),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("retry-after", value.parse().expect("header"));
+            assert_eq!(retry_after(&headers), expected, "retry-after: {value}");
+            let mut headers = HeaderMap::new();
+            headers.insert("retry-after-ms", value.parse().expect("header"));
+            let ms = retry_after(&headers);
+            assert!(ms.is_none_or(|d| d <= MAX_RETRY_AFTER), "retry-after-ms: {value}");
+        }
+    }
 
     #[test]
     fn retry_after_prefers_milliseconds() {

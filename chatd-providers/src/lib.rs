@@ -25,6 +25,8 @@ pub mod anthropic;
 pub mod bedrock;
 #[cfg(feature = "chat-completions")]
 pub mod chat_completions;
+#[cfg(any(feature = "anthropic", feature = "google", feature = "openai", feature = "bedrock"))]
+mod complete;
 #[cfg(feature = "github")]
 pub mod github;
 #[cfg(feature = "google")]
@@ -37,6 +39,7 @@ pub mod google;
     feature = "bedrock"
 ))]
 mod http;
+mod limits;
 #[cfg(feature = "openai")]
 pub mod openai_responses;
 mod registry;
@@ -47,9 +50,10 @@ mod source;
     feature = "google",
     feature = "openai"
 ))]
-mod sse;
+pub mod sse;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use limits::{HttpLimits, client_builder};
 pub use registry::ProviderRegistry;
 pub use source::StoreProviderSource;

@@ -27,9 +27,7 @@ impl std::fmt::Debug for ProviderRegistry {
 /// certificates (several milliseconds), so adapters share one instead of building their own;
 /// cloning it shares its connection pool.
 pub(crate) fn default_client() -> reqwest::Client {
-    static CLIENT: std::sync::LazyLock<reqwest::Client> =
-        std::sync::LazyLock::new(reqwest::Client::new);
-    CLIENT.clone()
+    crate::limits::shared_client(crate::limits::HttpLimits::default().connect_timeout)
 }
 
 impl Default for ProviderRegistry {

@@ -148,7 +148,13 @@ async fn reasoning_content_from_a_compatible_server_without_a_final_newline() {
     assert_eq!(
         generation.parts,
         vec![
-            Part::Reasoning { text: "The user wants a greeting.".into(), provider_metadata: None },
+            Part::Reasoning {
+                text: "The user wants a greeting.".into(),
+                // Marked as this kind's own, so it is sent back to it (reasoning round trip).
+                provider_metadata: Some(
+                    [("openaicompat".to_owned(), serde_json::json!({}))].into_iter().collect()
+                ),
+            },
             Part::text("Hi!")
         ]
     );

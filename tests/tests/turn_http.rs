@@ -98,3 +98,140 @@ async fn a_tool_calling_turn_through_the_real_adapter() {
     );
     assert_eq!(second["tools"][0]["function"]["name"], "read_file");
 }
+
+/// One SSE chunk of a Chat Completions stream.
+fn chunk(delta: Value, finish: Option<&str>) -> String {
+    let body = json!({"id": "x", "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    format!("data: {body}\n\n")
+}
+
+/// Runs one turn of a fresh chat against `responses` and returns the stored messages and
+/// the server's recorded requests.
+async fn turn(
+    responses: Vec<FakeResponse>,
+) -> (Vec<chatd_core::Message>, Vec<chatd_providers::testing::RecordedRequest>, TurnEnd) {
+    let server = FakeServer::start(responses).await.expect("server");
+    let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
+    store
+        .create_provider(NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(server.url()))
+        .await
+        .expect("provider");
+    store
+        .create_model_config(NewModelConfig::new(ProviderKind::OpenAiCompat, "vllm-model", 32_000))
+        .await
+        .expect("config");
+    let chat = store.create_chat(NewChat::new(UserId::new()).with_text("go")).await.expect("chat");
+    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
+    let source =
+        StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new().with_env(|_| None));
+    let runner = TurnRunner::new(
+        Arc::clone(&store),
+        Arc::new(source),
+        ToolSet::new().with(Arc::new(ReadFile)),
+    )
+    .with_titles(false);
+    let end = runner.run(lease, TurnSignal::new()).await;
+    let messages = store.list_messages(chat.id, MessageQuery::all()).await.expect("messages");
+    (messages, server.requests(), end)
+}
+
+fn results(messages: &[chatd_core::Message]) -> Vec<(Value, bool)> {
+    messages
+        .iter()
+        .flat_map(|m| m.content.iter())
+        .filter_map(|p| match p {
+            Part::ToolResult { result, is_error, .. } => Some((result.clone(), *is_error)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tool_calls_that_end_with_stop_are_run() {
+    // vLLM, Ollama, OpenAI with a named tool choice: the calls, then finish "stop".
+    let first = [
+        chunk(
+            json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "c1", "type": "function",
+            "function": {"name": "read_file", "arguments": "{\"path\": \"a.rs\"}"}}]}),
+            None,
+        ),
+        chunk(json!({}), Some("stop")),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let second =
+        [chunk(json!({"content": "done"}), Some("stop")), "data: [DONE]\n\n".into()].concat();
+    let (messages, requests, end) =
+        turn(vec![FakeResponse::sse(first), FakeResponse::sse(second)]).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+    assert_eq!(requests.len(), 2, "the loop went on after running the call");
+    assert_eq!(results(&messages), vec![(json!({"content": "contents of a.rs"}), false)]);
+    assert_eq!(messages.last().map(chatd_core::Message::text).as_deref(), Some("done"));
+}
+
+#[tokio::test]
+async fn a_call_whose_arguments_are_not_an_object_is_answered_not_run() {
+    let first = [
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+            "function": {"name": "read_file", "arguments": "[\"a.rs\"]"}}]}),
+            Some("tool_calls"),
+        ),
+        "data: [DONE]\n\n".into(),
+    ]
+    .concat();
+    let second =
+        [chunk(json!({"content": "sorry"}), Some("stop")), "data: [DONE]\n\n".into()].concat();
+    let (messages, requests, _) =
+        turn(vec![FakeResponse::sse(first), FakeResponse::sse(second)]).await;
+    let results = results(&messages);
+    assert_eq!(results.len(), 1);
+    assert!(results[0].1, "an error result");
+    assert_eq!(results[0].0, json!("invalid tool arguments: expected a JSON object, got an array"));
+    // The model sees `{}` for the call (SPEC §4) and the error result with it.
+    let sent = requests[1].json();
+    assert_eq!(sent["messages"][1]["tool_calls"][0]["function"]["arguments"], "{}");
+}
+
+#[tokio::test]
+async fn a_call_cut_by_length_is_never_run_or_invented() {
+    let body = [
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+            "function": {"name": "read_file", "arguments": "{\"path\": \"a."}}]}),
+            Some("length"),
+        ),
+        "data: [DONE]\n\n".into(),
+    ]
+    .concat();
+    let (messages, requests, end) = turn(vec![FakeResponse::sse(body)]).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+    assert_eq!(requests.len(), 1, "no second step");
+    assert!(results(&messages).is_empty(), "nothing ran");
+    assert!(
+        messages.iter().flat_map(|m| m.content.iter()).all(|p| !matches!(p, Part::ToolCall { .. })),
+        "no call was stored as complete: {messages:#?}"
+    );
+}
+
+#[tokio::test]
+async fn thinking_mode_servers_get_their_reasoning_back_with_tool_calls() {
+    let first = [
+        chunk(json!({"reasoning_content": "I should read it."}), None),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+            "function": {"name": "read_file", "arguments": "{\"path\": \"a.rs\"}"}}]}),
+            Some("tool_calls"),
+        ),
+        "data: [DONE]\n\n".into(),
+    ]
+    .concat();
+    let second =
+        [chunk(json!({"content": "ok"}), Some("stop")), "data: [DONE]\n\n".into()].concat();
+    let (_, requests, _) = turn(vec![FakeResponse::sse(first), FakeResponse::sse(second)]).await;
+    let assistant = &requests[1].json()["messages"][1];
+    assert_eq!(assistant["role"], "assistant");
+    assert_eq!(assistant["reasoning_content"], "I should read it.");
+    assert_eq!(assistant["tool_calls"][0]["id"], "c1");
+}

@@ -44,15 +44,62 @@ impl Generation {
             .filter(|p| matches!(p, Part::ToolCall { provider_executed: false, .. }))
             .collect()
     }
+
+    /// The local calls the loop runs (SPEC §3 step rule 4): every complete local call when
+    /// the model finished with tool use, `stop` or a reason this library does not know;
+    /// none after `length`, a content filter or an error finish.
+    #[must_use]
+    pub fn calls_to_run(&self) -> Vec<&Part> {
+        match &self.finish_reason {
+            Some(reason) if reason.runs_tool_calls() => self.local_tool_calls(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Arguments as a JSON object: invalid or empty JSON becomes `{}`, a non-object value is
-/// kept only if it is an object (SPEC §4: arguments are always an object).
+/// kept only if it is an object (SPEC §4: what a prompt sends for a persisted call).
 #[must_use]
 pub fn args_object(raw: &str) -> Value {
     match serde_json::from_str::<Value>(raw) {
         Ok(value @ Value::Object(_)) => value,
         _ => Value::Object(Map::new()),
+    }
+}
+
+/// The arguments of a complete call as the model sent them (SPEC §9.2): an object when
+/// they are one, `{}` for empty text (a call of a tool without parameters), and otherwise
+/// the raw text as a JSON string — never invented. The loop does not run a call whose
+/// arguments are not an object ([`invalid_args`] says why).
+#[must_use]
+pub fn parse_tool_args(raw: &str) -> Value {
+    if raw.trim().is_empty() {
+        return Value::Object(Map::new());
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+/// Why `args` cannot be a call's arguments (`None` for an object).
+#[must_use]
+pub fn invalid_args(args: &Value) -> Option<String> {
+    let kind = |value: &Value| match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    match args {
+        Value::Object(_) => None,
+        Value::String(raw) => Some(match serde_json::from_str::<Value>(raw) {
+            Err(err) => format!("not valid JSON ({err})"),
+            Ok(value) => format!("expected a JSON object, got {}", kind(&value)),
+        }),
+        other => Some(format!("expected a JSON object, got {}", kind(other))),
     }
 }
 
@@ -110,10 +157,11 @@ impl Accumulator {
                 entry.2.push_str(&delta);
             }
             StreamEvent::ToolCall { id, tool_name, args, provider_executed, provider_metadata } => {
+                // Kept as sent: a non-object is refused by the loop, never replaced.
                 let part = Part::ToolCall {
                     tool_call_id: id.clone(),
                     tool_name,
-                    args: if args.is_object() { args } else { Value::Object(Map::new()) },
+                    args,
                     provider_executed,
                     provider_metadata,
                 };
@@ -174,14 +222,34 @@ impl Accumulator {
         entry
     }
 
-    /// The accumulated step. Tool calls whose arguments streamed but whose final
-    /// `ToolCall` never came are completed from the streamed text; empty text blocks are
-    /// dropped.
+    /// The accumulated step of a stream that ended normally. Tool inputs whose complete
+    /// `ToolCall` never came are not calls (their arguments are never invented) and are
+    /// dropped; empty text blocks are dropped.
     #[must_use]
     pub fn finish(mut self) -> Generation {
+        let unfinished: Vec<usize> =
+            self.tool_inputs.drain().map(|(_, (index, ..))| index).collect();
+        let mut index = 0;
+        self.parts.retain(|_| {
+            index += 1;
+            !unfinished.contains(&(index - 1))
+        });
+        self.generation()
+    }
+
+    /// The accumulated step of a stream that was stopped (an interrupt): tool inputs whose
+    /// `ToolCall` never came are kept as calls whose arguments are the raw text streamed so
+    /// far (a JSON string, not an object), so they get the interrupted result and are never
+    /// run.
+    #[must_use]
+    pub fn finish_interrupted(mut self) -> Generation {
         for (id, (index, name, raw)) in self.tool_inputs.drain() {
-            self.parts[index] = Part::tool_call(id, name, args_object(&raw));
+            self.parts[index] = Part::tool_call(id, name, Value::String(raw));
         }
+        self.generation()
+    }
+
+    fn generation(mut self) -> Generation {
         self.parts.retain(|part| !matches!(part, Part::Text { text } if text.is_empty()));
         Generation {
             parts: self.parts,

@@ -32,6 +32,9 @@ pub enum ProviderErrorKind {
     Decode,
     /// The call was cancelled by the caller.
     Cancelled,
+    /// The response exceeded a bound: one SSE event, the step's streamed output, or a
+    /// redirect chain (see the provider crate's `HttpLimits`).
+    TooLarge,
 }
 
 impl ProviderErrorKind {
@@ -48,6 +51,7 @@ impl ProviderErrorKind {
             ProviderErrorKind::InvalidRequest => "invalid_request",
             ProviderErrorKind::Quota => "quota",
             ProviderErrorKind::ContentFilter => "content_filter",
+            ProviderErrorKind::TooLarge => "too_large",
             ProviderErrorKind::Transport => "transport",
             ProviderErrorKind::Decode => "decode",
             ProviderErrorKind::Cancelled => "cancelled",

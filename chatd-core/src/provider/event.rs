@@ -24,6 +24,17 @@ pub enum FinishReason {
     Other(String),
 }
 
+impl FinishReason {
+    /// Whether complete tool calls of a step with this finish are run (SPEC §3 step rule
+    /// 4): tool use, `stop` (OpenAI with a named tool choice, vLLM, Ollama and Gemini's
+    /// compatible endpoint end tool calls with it) and unknown reasons run them; `length`,
+    /// a content filter and an error do not.
+    #[must_use]
+    pub fn runs_tool_calls(&self) -> bool {
+        matches!(self, FinishReason::ToolCalls | FinishReason::Stop | FinishReason::Other(_))
+    }
+}
+
 /// One event of a streamed model call (DESIGN "two stream layers"). Ids tie the start,
 /// deltas and end of one block together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,7 +103,9 @@ pub enum StreamEvent {
         id: String,
         /// The tool's name.
         tool_name: String,
-        /// The arguments (an object; invalid or empty JSON becomes `{}`).
+        /// The arguments: an object, or — when the model sent something else — the raw
+        /// text as a JSON string (see [`parse_tool_args`](super::parse_tool_args)); never
+        /// invented.
         args: Value,
         /// Executed by the provider (its result arrives as `ToolResult`).
         provider_executed: bool,

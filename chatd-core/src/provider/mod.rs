@@ -18,7 +18,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-pub use accumulate::{Accumulator, Generation, args_object};
+pub use accumulate::{Accumulator, Generation, args_object, invalid_args, parse_tool_args};
 pub use error::{ProviderError, ProviderErrorKind};
 pub use event::{FinishReason, StreamEvent};
 pub use request::{ModelRequest, PromptMessage, ToolDefinition};

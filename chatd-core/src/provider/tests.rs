@@ -11,7 +11,7 @@ fn text(id: &str, delta: &str) -> StreamEvent {
 }
 
 #[test]
-fn accumulator_keeps_block_order_and_completes_tool_calls() {
+fn accumulator_keeps_block_order_and_only_complete_tool_calls() {
     let mut acc = Accumulator::default();
     acc.push(StreamEvent::ReasoningStart { id: "r".into() });
     acc.push(StreamEvent::ReasoningDelta { id: "r".into(), delta: "think".into() });
@@ -25,6 +25,13 @@ fn accumulator_keeps_block_order_and_completes_tool_calls() {
     acc.push(StreamEvent::ToolInputDelta { id: "c1".into(), delta: "{\"path\":".into() });
     acc.push(StreamEvent::ToolInputDelta { id: "c1".into(), delta: "\"a.rs\"}".into() });
     acc.push(StreamEvent::ToolInputEnd { id: "c1".into() });
+    acc.push(StreamEvent::ToolCall {
+        id: "c1".into(),
+        tool_name: "read_file".into(),
+        args: json!({"path": "a.rs"}),
+        provider_executed: false,
+        provider_metadata: None,
+    });
     acc.push(StreamEvent::ToolInputStart { id: "c2".into(), tool_name: "execute".into() });
     acc.push(StreamEvent::ToolCall {
         id: "c2".into(),
@@ -57,17 +64,64 @@ fn accumulator_keeps_block_order_and_completes_tool_calls() {
 }
 
 #[test]
-fn invalid_or_empty_tool_arguments_become_an_empty_object() {
-    let mut acc = Accumulator::default();
-    acc.push(StreamEvent::ToolInputStart { id: "a".into(), tool_name: "t".into() });
-    acc.push(StreamEvent::ToolInputDelta { id: "a".into(), delta: "{\"broken".into() });
-    acc.push(StreamEvent::ToolInputStart { id: "b".into(), tool_name: "t".into() });
-    let parts = acc.finish().parts;
+fn tool_inputs_that_never_completed_are_not_calls_and_arguments_are_never_invented() {
+    let unfinished = || {
+        let mut acc = Accumulator::default();
+        acc.push(StreamEvent::ToolInputStart { id: "a".into(), tool_name: "write".into() });
+        acc.push(StreamEvent::ToolInputDelta { id: "a".into(), delta: "{\"path\": \"x".into() });
+        acc.push(StreamEvent::TextStart { id: "t".into() });
+        acc.push(text("t", "partial"));
+        acc
+    };
+    // A stream that ended normally: the cut call is dropped, not completed as `{}`.
+    assert_eq!(unfinished().finish().parts, vec![Part::text("partial")]);
+    // An interrupted stream: kept with its raw text (gets the interrupted result).
     assert_eq!(
-        parts,
-        vec![Part::tool_call("a", "t", json!({})), Part::tool_call("b", "t", json!({}))]
+        unfinished().finish_interrupted().parts,
+        vec![Part::tool_call("a", "write", json!("{\"path\": \"x")), Part::text("partial")]
     );
-    assert_eq!(accumulate::args_object("[1,2]"), json!({}));
+    // A complete call whose arguments are not an object is kept as sent.
+    let mut acc = Accumulator::default();
+    acc.push(StreamEvent::ToolCall {
+        id: "b".into(),
+        tool_name: "t".into(),
+        args: parse_tool_args("[1,2]"),
+        provider_executed: false,
+        provider_metadata: None,
+    });
+    assert_eq!(acc.finish().parts, vec![Part::tool_call("b", "t", json!("[1,2]"))]);
+    assert_eq!(accumulate::args_object("[1,2]"), json!({}), "what a prompt sends for it");
+}
+
+#[test]
+fn tool_arguments_parse_without_invention_and_invalid_ones_say_why() {
+    assert_eq!(parse_tool_args(""), json!({}), "no parameters");
+    assert_eq!(parse_tool_args("  "), json!({}));
+    assert_eq!(parse_tool_args("{\"a\":1}"), json!({"a": 1}));
+    assert_eq!(parse_tool_args("{\"a\":"), json!("{\"a\":"));
+    assert_eq!(invalid_args(&json!({"a": 1})), None);
+    let cut = invalid_args(&json!("{\"a\":")).expect("invalid");
+    assert!(cut.starts_with("not valid JSON"), "{cut}");
+    assert_eq!(
+        invalid_args(&json!("[1]")).as_deref(),
+        Some("expected a JSON object, got an array")
+    );
+    assert_eq!(invalid_args(&json!(null)).as_deref(), Some("expected a JSON object, got null"));
+}
+
+#[test]
+fn the_step_rule_runs_calls_after_tool_use_stop_and_unknown_finishes_only() {
+    let step = |reason: FinishReason| Generation {
+        parts: vec![Part::tool_call("c", "t", json!({}))],
+        finish_reason: Some(reason),
+        ..Generation::default()
+    };
+    for reason in [FinishReason::ToolCalls, FinishReason::Stop, FinishReason::Other("eos".into())] {
+        assert_eq!(step(reason.clone()).calls_to_run().len(), 1, "{reason:?}");
+    }
+    for reason in [FinishReason::Length, FinishReason::ContentFilter, FinishReason::Error] {
+        assert!(step(reason.clone()).calls_to_run().is_empty(), "{reason:?}");
+    }
 }
 
 #[test]

@@ -35,10 +35,10 @@ pub fn reasoning_key(kind: ProviderKind) -> Option<&'static str> {
         ProviderKind::Bedrock => Some("bedrock"),
         ProviderKind::OpenAi => Some("openai"),
         ProviderKind::Google => Some("google"),
-        ProviderKind::Azure
-        | ProviderKind::OpenAiCompat
-        | ProviderKind::OpenRouter
-        | ProviderKind::Vercel => None,
+        // Thinking-mode Chat Completions servers (DeepSeek, Kimi, Qwen) need their
+        // `reasoning_content` back with tool calls (SPEC §9.2).
+        ProviderKind::OpenAiCompat => Some("openaicompat"),
+        ProviderKind::Azure | ProviderKind::OpenRouter | ProviderKind::Vercel => None,
     }
 }
 

@@ -29,10 +29,19 @@ impl AnthropicProvider {
         }
     }
 
-    /// Uses `client` (timeouts, proxies) instead of a default one.
+    /// Uses `client` (proxies, pool) instead of the shared one. Build it from
+    /// [`crate::client_builder`] to keep the same-origin redirect policy.
     #[must_use]
     pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.endpoint.client = client;
+        self.endpoint.set_client(client);
+        self
+    }
+
+    /// Sets the call's timeouts and size bounds (default: SPEC §15's, see
+    /// [`HttpLimits`](crate::HttpLimits)).
+    #[must_use]
+    pub fn with_limits(mut self, limits: crate::HttpLimits) -> Self {
+        self.endpoint.set_limits(limits);
         self
     }
 }
@@ -58,8 +67,10 @@ impl ModelProvider for AnthropicProvider {
             .header("content-type", "application/json")
             .json(&body);
         let key = endpoint.api_key.expose();
-        let response = http::open(NAME, builder, key, stream::classify, &cancel).await?;
-        let events = stream::events(NAME, crate::sse::sse(NAME, response, key));
+        let limits = &self.endpoint.limits;
+        let (response, first_byte) =
+            http::open(NAME, builder, key, stream::classify, &cancel, limits).await?;
+        let events = stream::events(NAME, crate::sse::sse(NAME, response, limits, first_byte, key));
         Ok(with_cancellation(events, cancel, NAME))
     }
 }

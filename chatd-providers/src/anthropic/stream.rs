@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chatd_core::Usage;
 use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
-    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
+    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, parse_tool_args,
 };
 use futures::stream::BoxStream;
 use serde_json::{Value, json};
@@ -76,6 +76,7 @@ struct Parser {
     usage_seen: bool,
     finish: Option<FinishReason>,
     stopped: bool,
+    calls: crate::complete::HeldCalls,
 }
 
 fn meta(value: Value) -> Option<ProviderMetadata> {
@@ -223,10 +224,11 @@ impl crate::sse::SseParser for Parser {
                     let args = if json.trim().is_empty() && initial.is_object() {
                         initial
                     } else {
-                        args_object(&json)
+                        parse_tool_args(&json)
                     };
                     out.push(StreamEvent::ToolInputEnd { id: tool_id.clone() });
-                    out.push(StreamEvent::ToolCall {
+                    // Complete only if the message ends normally (not `max_tokens`).
+                    self.calls.hold(StreamEvent::ToolCall {
                         id: tool_id,
                         tool_name: name,
                         args,
@@ -275,12 +277,14 @@ impl crate::sse::SseParser for Parser {
                 ..u
             }
         });
-        Ok(vec![StreamEvent::Finish {
+        let mut out = self.calls.release(&reason);
+        out.push(StreamEvent::Finish {
             reason,
             usage,
             context_window: None,
             provider_metadata: None,
-        }])
+        });
+        Ok(out)
     }
 }
 
@@ -296,6 +300,7 @@ pub(super) fn events(
         usage_seen: false,
         finish: None,
         stopped: false,
+        calls: crate::complete::HeldCalls::default(),
     };
     crate::sse::drive(sse, parser)
 }

@@ -61,6 +61,8 @@ pub struct BedrockProvider {
     region: String,
     auth: BedrockAuth,
     client: reqwest::Client,
+    limits: crate::HttpLimits,
+    custom_client: bool,
 }
 
 impl BedrockProvider {
@@ -77,13 +79,28 @@ impl BedrockProvider {
             region: region.to_owned(),
             auth,
             client: crate::registry::default_client(),
+            limits: crate::HttpLimits::default(),
+            custom_client: false,
         }
     }
 
-    /// Uses `client` (timeouts, proxies) instead of a default one.
+    /// Uses `client` (proxies, pool) instead of the shared one. Build it from
+    /// [`crate::client_builder`] to keep the same-origin redirect policy.
     #[must_use]
     pub fn with_client(mut self, client: reqwest::Client) -> Self {
         self.client = client;
+        self.custom_client = true;
+        self
+    }
+
+    /// Sets the call's timeouts and size bounds (default: SPEC §15's, see
+    /// [`HttpLimits`](crate::HttpLimits); `max_event_bytes` bounds one event-stream frame).
+    #[must_use]
+    pub fn with_limits(mut self, limits: crate::HttpLimits) -> Self {
+        if !self.custom_client {
+            self.client = crate::limits::shared_client(limits.connect_timeout);
+        }
+        self.limits = limits;
         self
     }
 
@@ -174,8 +191,11 @@ impl ModelProvider for BedrockProvider {
             builder = builder.header(name, value);
         }
         let builder = builder.body(body);
-        let response =
-            http::open(NAME, builder, self.auth.secret(), stream::classify, &cancel).await?;
-        Ok(with_cancellation(stream::events(NAME, response), cancel, NAME))
+        let secret = self.auth.secret();
+        let (response, first_byte) =
+            http::open(NAME, builder, secret, stream::classify, &cancel, &self.limits).await?;
+        let body = http::body(NAME, response, &self.limits, first_byte, secret);
+        let events = stream::events(NAME, body, self.limits.max_event_bytes);
+        Ok(with_cancellation(events, cancel, NAME))
     }
 }

@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use chatd_core::Usage;
 use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
-    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
+    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, parse_tool_args,
 };
 use futures::stream::StreamExt;
 use serde_json::{Value, json};
@@ -73,6 +73,7 @@ struct Parser {
     blocks: HashMap<u64, Block>,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
+    calls: crate::complete::HeldCalls,
 }
 
 impl Parser {
@@ -164,10 +165,10 @@ impl Parser {
                 }
                 Some(Block::Tool { id: tool_id, name, json }) => {
                     out.push(StreamEvent::ToolInputEnd { id: tool_id.clone() });
-                    out.push(StreamEvent::ToolCall {
+                    self.calls.hold(StreamEvent::ToolCall {
                         id: tool_id,
                         tool_name: name,
-                        args: args_object(&json),
+                        args: parse_tool_args(&json),
                         provider_executed: false,
                         provider_metadata: None,
                     });
@@ -208,22 +209,32 @@ impl Parser {
         let Some(reason) = self.finish.take() else {
             return Err(crate::http::incomplete(&self.provider));
         };
-        Ok(vec![StreamEvent::Finish {
+        let mut out = self.calls.release(&reason);
+        out.push(StreamEvent::Finish {
             reason,
             usage: self.usage.take(),
             context_window: None,
             provider_metadata: None,
-        }])
+        });
+        Ok(out)
     }
 }
 
 /// Decodes the event-stream body of a response into [`StreamEvent`]s.
-pub(super) fn events(provider: &str, response: reqwest::Response) -> EventStream {
-    let parser =
-        Parser { provider: provider.to_owned(), blocks: HashMap::new(), finish: None, usage: None };
-    let state =
-        (response.bytes_stream().boxed(), BytesMut::new(), MessageFrameDecoder::new(), parser);
-    futures::stream::unfold(Some(state), |state| async move {
+pub(super) fn events(
+    provider: &str,
+    body: futures::stream::BoxStream<'static, Result<bytes::Bytes, ProviderError>>,
+    max_frame: usize,
+) -> EventStream {
+    let parser = Parser {
+        provider: provider.to_owned(),
+        blocks: HashMap::new(),
+        finish: None,
+        usage: None,
+        calls: crate::complete::HeldCalls::default(),
+    };
+    let state = (body, BytesMut::new(), MessageFrameDecoder::new(), parser);
+    futures::stream::unfold(Some(state), move |state| async move {
         let (mut body, mut buffer, mut decoder, mut parser) = state?;
         loop {
             match decoder.decode_frame(&mut buffer) {
@@ -243,15 +254,18 @@ pub(super) fn events(provider: &str, response: reqwest::Response) -> EventStream
                 }
             }
             match body.next().await {
-                Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
-                Some(Err(err)) => {
-                    let err = ProviderError::new(
-                        &parser.provider,
-                        ProviderErrorKind::Transport,
-                        format!("stream failed: {err}"),
-                    );
-                    return Some((Err(err), None));
+                Some(Ok(chunk)) => {
+                    buffer.extend_from_slice(&chunk);
+                    if buffer.len() > max_frame {
+                        let err = ProviderError::new(
+                            &parser.provider,
+                            ProviderErrorKind::TooLarge,
+                            format!("an event-stream frame exceeded {max_frame} bytes"),
+                        );
+                        return Some((Err(err), None));
+                    }
                 }
+                Some(Err(err)) => return Some((Err(err), None)),
                 None if buffer.is_empty() => return Some((parser.close(), None)),
                 None => {
                     let err = ProviderError::new(

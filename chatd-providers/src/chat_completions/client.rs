@@ -114,10 +114,19 @@ impl ChatCompletionsProvider {
         }
     }
 
-    /// Uses `client` (timeouts, proxies) instead of a default one.
+    /// Uses `client` (proxies, pool) instead of the shared one. Build it from
+    /// [`crate::client_builder`] to keep the same-origin redirect policy.
     #[must_use]
     pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.endpoint.client = client;
+        self.endpoint.set_client(client);
+        self
+    }
+
+    /// Sets the call's timeouts and size bounds (default: SPEC §15's, see
+    /// [`HttpLimits`](crate::HttpLimits)).
+    #[must_use]
+    pub fn with_limits(mut self, limits: crate::HttpLimits) -> Self {
+        self.endpoint.set_limits(limits);
         self
     }
 }
@@ -147,8 +156,10 @@ impl ModelProvider for ChatCompletionsProvider {
             builder = builder.bearer_auth(self.endpoint.api_key.expose());
         }
         let key = self.endpoint.api_key.expose();
-        let response = http::open(name, builder, key, stream::classify, &cancel).await?;
-        let events = stream::events(name, crate::sse::sse(name, response, key));
+        let limits = &self.endpoint.limits;
+        let (response, first_byte) =
+            http::open(name, builder, key, stream::classify, &cancel, limits).await?;
+        let events = stream::events(name, crate::sse::sse(name, response, limits, first_byte, key));
         Ok(with_cancellation(events, cancel, name))
     }
 }

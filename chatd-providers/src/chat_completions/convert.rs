@@ -48,7 +48,19 @@ fn result_text(result: &Value) -> String {
     }
 }
 
-fn push_message(out: &mut Vec<Value>, message: &PromptMessage) {
+/// The reasoning text of an assistant message.
+fn reasoning_of(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .filter_map(
+            |p| if let Part::Reasoning { text, .. } = p { Some(text.as_str()) } else { None },
+        )
+        .collect()
+}
+
+/// `send_reasoning`: put the message's reasoning in `reasoning_content` when it carries tool
+/// calls (thinking-mode servers need it there to continue a tool loop).
+fn push_message(out: &mut Vec<Value>, message: &PromptMessage, send_reasoning: bool) {
     match message.role {
         Role::System => out.push(json!({"role": "system", "content": text_of(&message.content)})),
         Role::User => out.push(json!({"role": "user", "content": user_content(&message.content)})),
@@ -79,6 +91,10 @@ fn push_message(out: &mut Vec<Value>, message: &PromptMessage) {
                 if text.is_empty() { Value::Null } else { Value::String(text) },
             );
             if !calls.is_empty() {
+                let reasoning = reasoning_of(&message.content);
+                if send_reasoning && !reasoning.is_empty() {
+                    entry.insert("reasoning_content".into(), Value::String(reasoning));
+                }
                 entry.insert("tool_calls".into(), Value::Array(calls));
             }
             out.push(Value::Object(entry));
@@ -105,8 +121,16 @@ pub(super) fn request_body(dialect: Dialect, request: &ModelRequest) -> Value {
     for system in &request.system {
         messages.push(json!({"role": "system", "content": system}));
     }
+    let send_reasoning = dialect == Dialect::OpenAiCompat
+        && request
+            .options
+            .provider_options
+            .openaicompat
+            .as_ref()
+            .and_then(|o| o.send_reasoning_content)
+            .unwrap_or(true);
     for message in &request.messages {
-        push_message(&mut messages, message);
+        push_message(&mut messages, message, send_reasoning);
     }
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));

@@ -2,14 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use chatd_core::ProviderKind;
 use chatd_core::Usage;
 use chatd_core::provider::{
-    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
+    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, parse_tool_args,
 };
 use futures::stream::BoxStream;
+use serde_json::json;
 use sse_stream::Sse;
 
-use super::wire::{Chunk, WireError, WireUsage};
+use super::wire::{Chunk, WireError, WireUsage, arguments_of, text_of};
 
 /// Refines a non-2xx response's classification from the OpenAI-style error body.
 pub(super) fn classify(_status: u16, body: &serde_json::Value, err: &mut ProviderError) {
@@ -71,6 +73,11 @@ fn usage(wire: &WireUsage) -> Usage {
     }
 }
 
+/// Finish reasons that report a server-side failure, not an end of the answer (SPEC §9.2:
+/// a retryable error): DeepSeek's `insufficient_system_resource`, vLLM's `abort`.
+const ABNORMAL_FINISHES: [&str; 5] =
+    ["insufficient_system_resource", "abort", "aborted", "server_error", "internal_error"];
+
 fn finish_reason(raw: &str) -> FinishReason {
     match raw {
         "stop" | "end_turn" => FinishReason::Stop,
@@ -92,14 +99,21 @@ struct ToolState {
 /// The parser's state across chunks.
 struct Parser {
     provider: String,
+    /// Marks reasoning with the `openaicompat` metadata key, so the prompt builder sends it
+    /// back to the same kind of server (SPEC §9.2).
+    mark_reasoning: bool,
     text_open: bool,
     reasoning_open: bool,
     tools: BTreeMap<usize, ToolState>,
     finish: Option<FinishReason>,
+    abnormal: Option<String>,
     usage: Option<Usage>,
     done: bool,
 }
 
+/// The provider-metadata key of reasoning from an `openai-compat` server (the prompt
+/// builder keeps reasoning carrying it for that kind only).
+const REASONING_KEY: &str = "openaicompat";
 const TEXT_ID: &str = "text-0";
 const REASONING_ID: &str = "reasoning-0";
 
@@ -110,6 +124,16 @@ impl Parser {
             ProviderErrorKind::Decode,
             format!("malformed chunk: {detail}"),
         )
+    }
+
+    /// The finish of a stream that ended with `[DONE]` (or the connection) but no finish
+    /// reason: a normal end when every call's arguments parse, else incomplete.
+    fn inferred_finish(&self) -> Option<FinishReason> {
+        if self.tools.is_empty() {
+            return self.done.then_some(FinishReason::Stop);
+        }
+        let all_parse = self.tools.values().all(|t| parse_tool_args(&t.args).is_object());
+        (self.done && all_parse).then_some(FinishReason::ToolCalls)
     }
 }
 
@@ -142,11 +166,11 @@ impl crate::sse::SseParser for Parser {
         if let Some(wire) = &chunk.usage {
             self.usage = Some(usage(wire));
         }
-        for choice in chunk.choices {
+        // Only choice 0 is the answer (SPEC §9.2): others (`n > 1`) are ignored.
+        for choice in chunk.choices.into_iter().filter(|c| c.index.unwrap_or(0) == 0) {
             let delta = choice.delta;
-            if let Some(reasoning) =
-                delta.reasoning_content.or(delta.reasoning).filter(|r| !r.is_empty())
-            {
+            let reasoning = text_of(delta.reasoning_content).or_else(|| text_of(delta.reasoning));
+            if let Some(reasoning) = reasoning.filter(|r| !r.is_empty()) {
                 if !self.reasoning_open {
                     self.reasoning_open = true;
                     events.push(StreamEvent::ReasoningStart { id: REASONING_ID.into() });
@@ -186,7 +210,7 @@ impl crate::sse::SseParser for Parser {
                     });
                 }
                 if let Some(arguments) =
-                    function.and_then(|f| f.arguments).filter(|a| !a.is_empty())
+                    function.and_then(|f| arguments_of(f.arguments)).filter(|a| !a.is_empty())
                 {
                     state.args.push_str(&arguments);
                     events.push(StreamEvent::ToolInputDelta {
@@ -195,34 +219,59 @@ impl crate::sse::SseParser for Parser {
                     });
                 }
             }
-            if let Some(reason) = choice.finish_reason {
-                self.finish = Some(finish_reason(&reason));
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                if ABNORMAL_FINISHES.contains(&reason.as_str()) {
+                    self.abnormal = Some(reason);
+                } else {
+                    self.finish = Some(finish_reason(&reason));
+                }
             }
         }
         Ok(events)
     }
 
-    /// The closing events, or an error if the response never completed.
+    /// The closing events, or an error if the response never completed or the server
+    /// finished abnormally. Calls are complete only when the stream ended normally with a
+    /// finish that lets calls stand (not `length`, a content filter or an error); their
+    /// arguments are what the model sent (SPEC §9.2).
     fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
-        let Some(reason) = self.finish.take() else {
+        if let Some(reason) = self.abnormal.take() {
+            let mut err = ProviderError::new(
+                &self.provider,
+                ProviderErrorKind::Server,
+                format!("the server ended the response abnormally ({reason})"),
+            );
+            err.error_type = Some(reason);
+            return Err(err);
+        }
+        let Some(reason) = self.finish.take().or_else(|| self.inferred_finish()) else {
             return Err(crate::http::incomplete(&self.provider));
         };
         let mut events = Vec::new();
         if self.reasoning_open {
             events.push(StreamEvent::ReasoningEnd {
                 id: REASONING_ID.into(),
-                provider_metadata: None,
+                provider_metadata: self.mark_reasoning.then(|| {
+                    let mut meta = chatd_core::part::ProviderMetadata::new();
+                    meta.insert(REASONING_KEY.into(), json!({}));
+                    meta
+                }),
             });
         }
         if self.text_open {
             events.push(StreamEvent::TextEnd { id: TEXT_ID.into() });
         }
+        let complete =
+            matches!(reason, FinishReason::Stop | FinishReason::ToolCalls | FinishReason::Other(_));
         for state in std::mem::take(&mut self.tools).into_values() {
+            if !complete {
+                continue; // cut by length, a filter or an error: never a complete call
+            }
             events.push(StreamEvent::ToolInputEnd { id: state.id.clone() });
             events.push(StreamEvent::ToolCall {
                 id: state.id,
                 tool_name: state.name,
-                args: args_object(&state.args),
+                args: parse_tool_args(&state.args),
                 provider_executed: false,
                 provider_metadata: None,
             });
@@ -244,6 +293,8 @@ pub(super) fn events(
 ) -> EventStream {
     let parser = Parser {
         provider: provider.to_owned(),
+        mark_reasoning: provider == ProviderKind::OpenAiCompat.as_str(),
+        abnormal: None,
         text_open: false,
         reasoning_open: false,
         tools: BTreeMap::new(),

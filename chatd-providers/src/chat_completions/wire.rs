@@ -15,6 +15,9 @@ pub(super) struct Chunk {
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Choice {
+    /// Absent on some servers: then it is the only choice (0).
+    #[serde(default)]
+    pub(super) index: Option<usize>,
     #[serde(default)]
     pub(super) delta: Delta,
     #[serde(default)]
@@ -25,12 +28,12 @@ pub(super) struct Choice {
 pub(super) struct Delta {
     #[serde(default)]
     pub(super) content: Option<String>,
-    /// vLLM, DeepSeek, llama.cpp.
+    /// vLLM, DeepSeek, llama.cpp (a string; some servers send an object or `null`).
     #[serde(default)]
-    pub(super) reasoning_content: Option<String>,
-    /// OpenRouter.
+    pub(super) reasoning_content: Option<Value>,
+    /// OpenRouter, Ollama (same leniency).
     #[serde(default)]
-    pub(super) reasoning: Option<String>,
+    pub(super) reasoning: Option<Value>,
     #[serde(default)]
     pub(super) tool_calls: Vec<ToolCallDelta>,
 }
@@ -49,8 +52,30 @@ pub(super) struct ToolCallDelta {
 pub(super) struct FunctionDelta {
     #[serde(default)]
     pub(super) name: Option<String>,
+    /// A fragment of JSON text; some servers (Ollama) send the whole object instead.
     #[serde(default)]
-    pub(super) arguments: Option<String>,
+    pub(super) arguments: Option<Value>,
+}
+
+/// The text of a lenient field: a string, or an object's `text` / `content` / `summary`
+/// string; anything else has none.
+pub(super) fn text_of(value: Option<Value>) -> Option<String> {
+    match value? {
+        Value::String(text) => Some(text),
+        Value::Object(map) => ["text", "content", "summary"]
+            .iter()
+            .find_map(|key| map.get(*key).and_then(Value::as_str).map(str::to_owned)),
+        _ => None,
+    }
+}
+
+/// Argument text of a tool-call delta: a string as is, an object as its JSON.
+pub(super) fn arguments_of(value: Option<Value>) -> Option<String> {
+    match value? {
+        Value::String(text) => Some(text),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,6 +62,7 @@ struct Parser {
     calls: usize,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
+    held: crate::complete::HeldCalls,
 }
 
 const TEXT_ID: &str = "text-0";
@@ -118,14 +119,17 @@ impl crate::sse::SseParser for Parser {
                     .map_or_else(|| format!("call_{}", self.calls), str::to_owned);
                 self.calls += 1;
                 let name = call.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-                let args = call
-                    .get("args")
-                    .filter(|a| a.is_object())
-                    .cloned()
-                    .unwrap_or_else(|| json!({}));
+                // Absent arguments: a call of a tool without parameters. Anything but an
+                // object is kept as sent (the loop refuses it), never replaced.
+                let args = match call.get("args") {
+                    None | Some(Value::Null) => json!({}),
+                    Some(Value::String(raw)) => chatd_core::provider::parse_tool_args(raw),
+                    Some(other) => other.clone(),
+                };
                 out.push(StreamEvent::ToolInputStart { id: id.clone(), tool_name: name.clone() });
                 out.push(StreamEvent::ToolInputEnd { id: id.clone() });
-                out.push(StreamEvent::ToolCall {
+                // Complete only if the response ends normally (not MAX_TOKENS, SAFETY, ...).
+                self.held.hold(StreamEvent::ToolCall {
                     id,
                     tool_name: name,
                     args,
@@ -183,6 +187,7 @@ impl crate::sse::SseParser for Parser {
         if self.text_open {
             out.push(StreamEvent::TextEnd { id: TEXT_ID.into() });
         }
+        out.extend(self.held.release(&reason));
         out.push(StreamEvent::Finish {
             reason,
             usage: self.usage.take(),
@@ -207,6 +212,7 @@ pub(super) fn events(
         calls: 0,
         finish: None,
         usage: None,
+        held: crate::complete::HeldCalls::default(),
     };
     crate::sse::drive(sse, parser)
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chatd_core::Usage;
 use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
-    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, args_object,
+    EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, parse_tool_args,
 };
 use futures::stream::BoxStream;
 use serde_json::{Map, Value, json};
@@ -52,6 +52,7 @@ struct Parser {
     reasoning_items: HashSet<String>,
     calls: usize,
     done: bool,
+    held: crate::complete::HeldCalls,
 }
 
 fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
@@ -90,12 +91,14 @@ impl Parser {
         if let Some(id) = response.get("id") {
             meta.insert(META.into(), json!({"response_id": id}));
         }
-        vec![StreamEvent::Finish {
+        let mut out = self.held.release(&reason);
+        out.push(StreamEvent::Finish {
             reason,
             usage,
             context_window: None,
             provider_metadata: (!meta.is_empty()).then_some(meta),
-        }]
+        });
+        out
     }
 }
 
@@ -168,10 +171,11 @@ impl crate::sse::SseParser for Parser {
                         self.calls += 1;
                         let id = str_of(&item, "call_id").to_owned();
                         out.push(StreamEvent::ToolInputEnd { id: id.clone() });
-                        out.push(StreamEvent::ToolCall {
+                        // Complete only if the response completes (not `incomplete`).
+                        self.held.hold(StreamEvent::ToolCall {
                             id,
                             tool_name: str_of(&item, "name").to_owned(),
-                            args: args_object(str_of(&item, "arguments")),
+                            args: parse_tool_args(str_of(&item, "arguments")),
                             provider_executed: false,
                             provider_metadata: None,
                         });
@@ -240,6 +244,7 @@ pub(super) fn events(
         reasoning_items: HashSet::new(),
         calls: 0,
         done: false,
+        held: crate::complete::HeldCalls::default(),
     };
     crate::sse::drive(sse, parser)
 }

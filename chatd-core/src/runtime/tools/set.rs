@@ -40,7 +40,9 @@ impl std::fmt::Debug for ToolSet {
     }
 }
 
-type Running = (String, String, Option<JoinHandle<Result<Value, ToolError>>>);
+/// A call in flight: its id, its tool, and its task (`Ok(None)`: unknown tool; `Err`: its
+/// result is already known).
+type Running = (String, String, Result<Option<JoinHandle<Result<Value, ToolError>>>, Value>);
 
 impl ToolSet {
     /// An empty set.
@@ -122,6 +124,12 @@ impl ToolSet {
             else {
                 continue;
             };
+            if let Some(reason) = crate::provider::invalid_args(args) {
+                // SPEC §3: a call whose arguments are not an object is not run.
+                let result = Value::String(format!("invalid tool arguments: {reason}"));
+                running.push((tool_call_id.clone(), tool_name.clone(), Err(result)));
+                continue;
+            }
             let tool = self.tools.iter().find(|t| t.name() == tool_name).cloned();
             let handle = tool.map(|tool| {
                 let (ctx, args, permits) = (ctx.clone(), args.clone(), Arc::clone(&permits));
@@ -131,14 +139,15 @@ impl ToolSet {
                     tool.run(&ctx, args).await
                 })
             });
-            running.push((tool_call_id.clone(), tool_name.clone(), handle));
+            running.push((tool_call_id.clone(), tool_name.clone(), Ok(handle)));
         }
         let mut results = Vec::with_capacity(running.len());
         let mut cancelled = false;
         for (id, name, handle) in &mut running {
             let (value, is_error) = match handle {
-                None => (Value::String(format!("Tool not found: {name}")), true),
-                Some(handle) => {
+                Err(known) => (known.clone(), true),
+                Ok(None) => (Value::String(format!("Tool not found: {name}")), true),
+                Ok(Some(handle)) => {
                     let joined = tokio::select! {
                         biased;
                         () = ctx.cancel.cancelled() => { cancelled = true; break; }
@@ -158,11 +167,15 @@ impl ToolSet {
             results.push(Part::tool_result(id.clone(), name.clone(), value, is_error));
         }
         if cancelled {
-            for handle in running.iter().filter_map(|(_, _, h)| h.as_ref()) {
-                handle.abort();
+            for (_, _, handle) in &running {
+                if let Ok(Some(handle)) = handle {
+                    handle.abort();
+                }
             }
-            for handle in running.iter_mut().filter_map(|(_, _, h)| h.as_mut()) {
-                let _ = handle.await;
+            for (_, _, handle) in &mut running {
+                if let Ok(Some(handle)) = handle {
+                    let _ = handle.await;
+                }
             }
         }
         // Processes and blocking work the calls started end before the step goes on.

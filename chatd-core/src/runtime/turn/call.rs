@@ -67,7 +67,7 @@ impl TurnRunner {
                 Ok(()) => return Ok(accumulator.finish()),
                 Err(AttemptError::LeaseLost) => return Err(StepStop::LeaseLost),
                 Err(_) if signal.reason().is_some() => {
-                    return Err(StepStop::Stopped(accumulator.finish()));
+                    return Err(StepStop::Stopped(accumulator.finish_interrupted()));
                 }
                 Err(AttemptError::Provider(err)) => err,
             };

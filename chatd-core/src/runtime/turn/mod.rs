@@ -29,7 +29,7 @@ use crate::ids::ChatId;
 use crate::message::{Message, NewMessage};
 use crate::model_config::ModelConfig;
 use crate::part::Part;
-use crate::provider::{FinishReason, Generation, ModelProvider, ModelRequest, ProviderError};
+use crate::provider::{Generation, ModelProvider, ModelRequest, ProviderError};
 use crate::status::TurnOutcome;
 use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 
@@ -287,12 +287,13 @@ impl TurnRunner {
                     }
                     Err(StepStop::Stopped(partial)) => (partial, true),
                 };
-            let calls: Vec<Part> =
-                if interrupted || generation.finish_reason == Some(FinishReason::ToolCalls) {
-                    generation.local_tool_calls().into_iter().cloned().collect()
-                } else {
-                    Vec::new()
-                };
+            // SPEC §3 step rule 4: complete calls run after tool use, `stop` or an unknown
+            // finish; an interrupted step's calls all get the interrupted result.
+            let calls: Vec<Part> = if interrupted {
+                generation.local_tool_calls().into_iter().cloned().collect()
+            } else {
+                generation.calls_to_run().into_iter().cloned().collect()
+            };
             let (results, interrupted) = if calls.is_empty() {
                 (Vec::new(), interrupted)
             } else if interrupted {
