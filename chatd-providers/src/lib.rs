@@ -14,6 +14,12 @@
 //! | `openai` (Responses API, the default `api_mode`) | [`openai_responses`] | `openai` | done |
 //! | `bedrock` | [`bedrock`] | `bedrock` | done |
 //!
+//! Every call goes through one HTTP policy: [`HttpLimits`] (connect, first-byte and idle
+//! timeouts, the step output cap, the SSE event cap, the kept error body), same-origin
+//! redirects only ([`client_builder`]), and the rule that a tool call is complete only when
+//! the stream ended normally with a finish that lets it stand — arguments are never
+//! invented.
+//!
 //! The `testing` feature adds [`testing::FakeServer`], a local HTTP server that replays
 //! recorded provider traffic and records the requests it receives.
 

@@ -100,7 +100,6 @@ fn origin(url: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
 /// that carry keys (`authorization`, `x-api-key`, `api-key`, `x-goog-api-key`, signatures)
 /// never leave the configured origin — the call fails with the redirect response instead.
 /// Start from this when passing your own client to an adapter (`with_client`).
-#[must_use]
 pub fn client_builder() -> reqwest::ClientBuilder {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let same_origin =

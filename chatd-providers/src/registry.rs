@@ -13,7 +13,10 @@ type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`, ...).
 #[derive(Clone)]
 pub struct ProviderRegistry {
-    client: reqwest::Client,
+    /// The host's client; `None`: the shared one for the provider's connect timeout.
+    client: Option<reqwest::Client>,
+    limits: std::collections::HashMap<ProviderKind, crate::HttpLimits>,
+    default_limits: crate::HttpLimits,
     env: EnvLookup,
 }
 
@@ -26,6 +29,14 @@ impl std::fmt::Debug for ProviderRegistry {
 /// The process-wide default HTTP client. Building a client loads the system's root
 /// certificates (several milliseconds), so adapters share one instead of building their own;
 /// cloning it shares its connection pool.
+#[cfg(any(
+    feature = "chat-completions",
+    feature = "anthropic",
+    feature = "google",
+    feature = "openai",
+    feature = "bedrock",
+    feature = "github"
+))]
 pub(crate) fn default_client() -> reqwest::Client {
     crate::limits::shared_client(crate::limits::HttpLimits::default().connect_timeout)
 }
@@ -41,7 +52,9 @@ impl ProviderRegistry {
     #[must_use]
     pub fn new() -> Self {
         ProviderRegistry {
-            client: default_client(),
+            client: None,
+            limits: std::collections::HashMap::new(),
+            default_limits: crate::HttpLimits::default(),
             env: Arc::new(|name| std::env::var(name).ok()),
         }
     }
@@ -56,11 +69,34 @@ impl ProviderRegistry {
         self
     }
 
-    /// Shares `client` (timeouts, proxies, connection pool) among all adapters.
+    /// Shares `client` (proxies, connection pool) among all adapters. Build it from
+    /// [`crate::client_builder`] to keep the same-origin redirect policy; its connect
+    /// timeout then replaces [`HttpLimits::connect_timeout`](crate::HttpLimits).
     #[must_use]
     pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.client = client;
+        self.client = Some(client);
         self
+    }
+
+    /// Sets the timeouts and size bounds of every provider without its own (default:
+    /// SPEC §15's).
+    #[must_use]
+    pub fn with_default_limits(mut self, limits: crate::HttpLimits) -> Self {
+        self.default_limits = limits;
+        self
+    }
+
+    /// Sets the timeouts and size bounds of `kind`'s calls.
+    #[must_use]
+    pub fn with_limits(mut self, kind: ProviderKind, limits: crate::HttpLimits) -> Self {
+        self.limits.insert(kind, limits);
+        self
+    }
+
+    /// The limits of `kind`'s calls.
+    #[must_use]
+    pub fn limits(&self, kind: ProviderKind) -> crate::HttpLimits {
+        self.limits.get(&kind).copied().unwrap_or(self.default_limits)
     }
 
     #[cfg(any(
@@ -185,6 +221,11 @@ impl ProviderRegistry {
             ));
         }
         let base = provider.base_url.as_str();
+        let limits = self.limits(provider.provider);
+        let client = self
+            .client
+            .clone()
+            .unwrap_or_else(|| crate::limits::shared_client(limits.connect_timeout));
         let built: Arc<dyn ModelProvider> = match provider.provider {
             #[cfg(feature = "bedrock")]
             ProviderKind::Bedrock => Arc::new(
@@ -193,17 +234,20 @@ impl ProviderRegistry {
                     &self.aws_region(base),
                     self.bedrock_auth(provider)?,
                 )
-                .with_client(self.client.clone()),
+                .with_client(client.clone())
+                .with_limits(limits),
             ),
             #[cfg(feature = "anthropic")]
             ProviderKind::Anthropic => Arc::new(
                 crate::anthropic::AnthropicProvider::new(base, self.key(provider)?)
-                    .with_client(self.client.clone()),
+                    .with_client(client.clone())
+                    .with_limits(limits),
             ),
             #[cfg(feature = "google")]
             ProviderKind::Google => Arc::new(
                 crate::google::GoogleProvider::new(base, self.key(provider)?)
-                    .with_client(self.client.clone()),
+                    .with_client(client.clone())
+                    .with_limits(limits),
             ),
             #[cfg(feature = "chat-completions")]
             kind @ (ProviderKind::OpenAiCompat
@@ -219,7 +263,8 @@ impl ProviderRegistry {
                 };
                 Arc::new(
                     ChatCompletionsProvider::new(dialect, base, self.key(provider)?)?
-                        .with_client(self.client.clone()),
+                        .with_client(client.clone())
+                        .with_limits(limits),
                 )
             }
             ProviderKind::OpenAi => {
@@ -240,13 +285,15 @@ impl ProviderRegistry {
                                 base,
                                 self.key(provider)?,
                             )?
-                            .with_client(self.client.clone()),
+                            .with_client(client.clone())
+                            .with_limits(limits),
                         )
                     }
                     #[cfg(feature = "openai")]
                     chatd_core::call_options::OpenAiApiMode::Responses => Arc::new(
                         crate::openai_responses::ResponsesProvider::new(base, self.key(provider)?)
-                            .with_client(self.client.clone()),
+                            .with_client(client.clone())
+                            .with_limits(limits),
                     ),
                     #[allow(unreachable_patterns)]
                     other => {

@@ -30,13 +30,17 @@ pub(crate) async fn call<P: ModelProvider>(
 /// A Bedrock JSON-lines fixture (`{"event"|"exception", "payload"}` per line) encoded as an
 /// AWS event-stream body: real frames with prelude, headers, payload and CRCs.
 pub(crate) fn bedrock_frames(name: &str) -> Vec<u8> {
+    bedrock_frames_from(&String::from_utf8(fixture("bedrock", name)).expect("utf-8"))
+}
+
+/// [`bedrock_frames`] of a fixture's text (lines starting with `#` are comments).
+pub(crate) fn bedrock_frames_from(text: &str) -> Vec<u8> {
     use aws_smithy_eventstream::frame::write_message_to;
     use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
     use serde_json::Value;
 
-    let text = String::from_utf8(fixture("bedrock", name)).expect("utf-8");
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let entry: Value = serde_json::from_str(line).expect("fixture line");
         let payload = serde_json::to_vec(&entry["payload"]).expect("payload");
         let string = |s: &str| HeaderValue::String(s.to_owned().into());

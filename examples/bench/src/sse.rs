@@ -4,12 +4,10 @@
 //! one 8 MiB event fed in 1 024 chunks against the same event in one chunk (a parser that
 //! re-scans its pending line per chunk is quadratic there).
 
-use std::convert::Infallible;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use sse_stream::SseByteStream;
 
 use crate::report::{Report, Target};
 
@@ -29,12 +27,16 @@ fn chunks(body: &[u8], size: usize) -> Vec<Bytes> {
     body.chunks(size.max(1)).map(Bytes::copy_from_slice).collect()
 }
 
-/// Seconds to decode `pieces` and the number of events found.
+/// Seconds to decode `pieces` and the number of events found, through the adapters' own
+/// decoder (`chatd_providers::sse::decode`: sse-stream behind the SSE event-size bound).
 async fn decode(pieces: Vec<Bytes>) -> (f64, usize) {
     let started = Instant::now();
-    let stream = futures::stream::iter(pieces.into_iter().map(Ok::<_, Infallible>));
-    let count =
-        SseByteStream::new(stream).filter(|event| std::future::ready(event.is_ok())).count().await;
+    let stream = futures::stream::iter(pieces.into_iter().map(Ok));
+    let bound = chatd_providers::HttpLimits::default().max_event_bytes;
+    let count = chatd_providers::sse::decode("bench", stream, bound)
+        .filter(|event| std::future::ready(event.is_ok()))
+        .count()
+        .await;
     (started.elapsed().as_secs_f64(), count)
 }
 
