@@ -15,6 +15,11 @@ impl HeldCalls {
         self.0.push(call);
     }
 
+    /// Whether no call is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The held calls if `reason` lets them stand (tool use, `stop`, unknown), else none.
     pub(crate) fn release(&mut self, reason: &FinishReason) -> Vec<StreamEvent> {
         let held = std::mem::take(&mut self.0);

@@ -264,9 +264,16 @@ impl crate::sse::SseParser for Parser {
     }
 
     fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
-        let (true, Some(reason)) = (self.stopped, self.finish.take()) else {
+        if !self.stopped {
             return Err(crate::http::incomplete(&self.provider));
-        };
+        }
+        // `message_stop` is the terminal event: without a `stop_reason` the finish is
+        // inferred (tool use when calls closed, else a natural end), as for `[DONE]`.
+        let reason = self.finish.take().unwrap_or(if self.calls.is_empty() {
+            FinishReason::Stop
+        } else {
+            FinishReason::ToolCalls
+        });
         let usage = self.usage_seen.then(|| {
             let u = self.usage;
             Usage {
