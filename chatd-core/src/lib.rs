@@ -37,6 +37,7 @@
 
 pub mod call_options;
 pub mod chat;
+pub mod cipher;
 pub mod diff_status;
 pub mod events;
 pub mod feed;
@@ -59,6 +60,7 @@ pub mod testing;
 
 pub use call_options::CallOptions;
 pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, NewChat, Page, StopRequest};
+pub use cipher::{CipherError, ProviderKeys, SecretCipher};
 pub use diff_status::{DiffReference, DiffRefresh, DiffStatus};
 pub use feed::{ChangeFeed, ChangeHint, ChangeKind};
 pub use ids::{

@@ -121,9 +121,11 @@ pub struct ProviderConfig {
     pub provider: ProviderKind,
     /// A display name.
     pub display_name: String,
-    /// The API key (empty: none stored; ciphertext when `api_key_key_id` is set).
+    /// The API key (empty: none stored). A store returns it decrypted: with a cipher
+    /// (`ChatStore::use_cipher`) it is encrypted only at rest.
     pub api_key: Secret,
-    /// The digest of the key that encrypted `api_key`; `None` = plaintext.
+    /// The digest of the key that encrypts `api_key` at rest; `None` = stored as
+    /// plaintext.
     pub api_key_key_id: Option<String>,
     /// Who created it.
     pub created_by: Option<UserId>,

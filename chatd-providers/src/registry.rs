@@ -107,13 +107,8 @@ impl ProviderRegistry {
     ))]
     fn key(&self, provider: &ProviderConfig) -> Result<chatd_core::Secret, ProviderError> {
         let name = provider.provider.as_str();
-        if provider.api_key_key_id.is_some() {
-            return Err(ProviderError::new(
-                name,
-                ProviderErrorKind::Auth,
-                "the stored API key is encrypted; decrypt it before building the provider",
-            ));
-        }
+        // A store decrypts keys on read with its cipher (`ChatStore::use_cipher`):
+        // `api_key` is the key itself whatever `api_key_key_id` says about its storage.
         if provider.has_api_key() {
             return Ok(provider.api_key.clone());
         }
@@ -157,13 +152,6 @@ impl ProviderRegistry {
         provider: &ProviderConfig,
     ) -> Result<crate::bedrock::BedrockAuth, ProviderError> {
         use crate::bedrock::BedrockAuth;
-        if provider.api_key_key_id.is_some() {
-            return Err(ProviderError::new(
-                "bedrock",
-                ProviderErrorKind::Auth,
-                "the stored API key is encrypted; decrypt it before building the provider",
-            ));
-        }
         if provider.has_api_key() {
             return Ok(BedrockAuth::Bearer(provider.api_key.clone()));
         }

@@ -9,6 +9,32 @@ use chatd_core::{
 use crate::state::{State, now};
 
 impl State {
+    /// Records an active key digest (`dbcrypt_keys`).
+    pub(crate) fn register_digest(&mut self, digest: Option<&str>) {
+        if let Some(digest) = digest {
+            self.key_digests.entry(digest.to_owned()).or_insert(false);
+        }
+    }
+
+    /// The revoked key digests.
+    pub(crate) fn revoked_digests(&self) -> Vec<String> {
+        self.key_digests.iter().filter(|(_, revoked)| **revoked).map(|(d, _)| d.clone()).collect()
+    }
+
+    /// Marks `digest` revoked, unless a stored key still uses it.
+    pub(crate) fn revoke_digest(&mut self, digest: &str) -> Result<()> {
+        if let Some(user) =
+            self.providers.values().find(|p| p.api_key_key_id.as_deref() == Some(digest))
+        {
+            return Err(StoreError::Conflict(format!(
+                "Key {digest} still encrypts the {} provider's key; rotate the keys first.",
+                user.provider
+            )));
+        }
+        self.key_digests.insert(digest.to_owned(), true);
+        Ok(())
+    }
+
     pub(crate) fn create_provider(&mut self, new: NewProvider) -> Result<ProviderConfig> {
         validate::base_url(new.provider, &new.base_url)?;
         if self.providers.contains_key(&new.provider) {

@@ -65,6 +65,7 @@ use crate::state::State;
 pub struct InMemoryChatStore {
     state: Arc<Mutex<State>>,
     feed: BroadcastFeed,
+    keys: Arc<chatd_core::ProviderKeys>,
 }
 
 impl InMemoryChatStore {
@@ -214,24 +215,82 @@ impl ChatStore for InMemoryChatStore {
         self.with(|s| s.read_parts(chat, after))
     }
 
-    async fn create_provider(&self, new: NewProvider) -> Result<ProviderConfig> {
-        self.with(|s| s.create_provider(new))
+    async fn create_provider(&self, mut new: NewProvider) -> Result<ProviderConfig> {
+        let (key, digest) =
+            self.keys.seal(new.provider, &new.api_key, new.api_key_key_id.as_deref())?;
+        (new.api_key, new.api_key_key_id) = (key, digest);
+        let stored = self.with(|s| {
+            s.register_digest(new.api_key_key_id.as_deref());
+            s.create_provider(new)
+        })?;
+        self.keys.open(stored)
     }
 
     async fn update_provider(
         &self,
         kind: ProviderKind,
-        update: ProviderUpdate,
+        mut update: ProviderUpdate,
     ) -> Result<ProviderConfig> {
-        self.with(|s| s.update_provider(kind, update))
+        if let Some((key, given)) = update.api_key.take() {
+            update.api_key = Some(self.keys.seal(kind, &key, given.as_deref())?);
+        }
+        let stored = self.with(|s| {
+            if let Some((_, digest)) = &update.api_key {
+                s.register_digest(digest.as_deref());
+            }
+            s.update_provider(kind, update)
+        })?;
+        self.keys.open(stored)
     }
 
     async fn get_provider(&self, kind: ProviderKind) -> Result<ProviderConfig> {
-        self.with(|s| s.get_provider(kind))
+        self.keys.open(self.with(|s| s.get_provider(kind))?)
     }
 
     async fn list_providers(&self) -> Result<Vec<ProviderConfig>> {
-        self.with(|s| Ok(s.providers.values().cloned().collect()))
+        let stored = self.with(|s| Ok(s.providers.values().cloned().collect::<Vec<_>>()))?;
+        stored.into_iter().map(|config| self.keys.open(config)).collect()
+    }
+
+    async fn use_cipher(&self, cipher: Arc<chatd_core::SecretCipher>) -> Result<()> {
+        // Under the state lock, so no key is written between the check and the switch.
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let stored: Vec<ProviderConfig> = state.providers.values().cloned().collect();
+        let revoked = state.revoked_digests();
+        self.keys.install(cipher, &stored, &revoked)
+    }
+
+    async fn rotate_provider_keys(&self) -> Result<usize> {
+        self.with(|s| {
+            // Validate everything first: the rotation changes all keys or none.
+            let mut changes = Vec::new();
+            for config in s.providers.values() {
+                if let Some(sealed) = self.keys.reseal(config)? {
+                    changes.push((config.provider, sealed));
+                }
+            }
+            let count = changes.len();
+            for (kind, (key, digest)) in changes {
+                s.register_digest(Some(&digest));
+                if let Some(config) = s.providers.get_mut(&kind) {
+                    config.api_key = key;
+                    config.api_key_key_id = Some(digest);
+                }
+            }
+            Ok(count)
+        })
+    }
+
+    async fn revoke_key(&self, digest: &str) -> Result<()> {
+        self.with(|s| s.revoke_digest(digest))
+    }
+
+    async fn provider_key_at_rest(
+        &self,
+        kind: ProviderKind,
+    ) -> Result<(chatd_core::Secret, Option<String>)> {
+        let stored = self.with(|s| s.get_provider(kind))?;
+        Ok((stored.api_key, stored.api_key_key_id))
     }
 
     async fn delete_provider(&self, kind: ProviderKind) -> Result<()> {

@@ -87,8 +87,11 @@ async fn fetch_model_config(conn: &mut PgConnection, id: ModelConfigId) -> Resul
 }
 
 impl PostgresChatStore {
-    pub(crate) async fn create_provider_tx(&self, new: NewProvider) -> Result<ProviderConfig> {
+    pub(crate) async fn create_provider_tx(&self, mut new: NewProvider) -> Result<ProviderConfig> {
         validate::base_url(new.provider, &new.base_url)?;
+        let (key, digest) =
+            self.keys.seal(new.provider, &new.api_key, new.api_key_key_id.as_deref())?;
+        (new.api_key, new.api_key_key_id) = (key, digest);
         let mut tx = self.pool.begin().await.map_err(db)?;
         register_key_digest(&mut tx, new.api_key_key_id.as_deref()).await?;
         let row = sqlx::query(concat!(
@@ -113,16 +116,19 @@ impl PostgresChatStore {
         })?;
         let provider = rows::provider(&row)?;
         tx.commit().await.map_err(db)?;
-        Ok(provider)
+        self.keys.open(provider)
     }
 
     pub(crate) async fn update_provider_tx(
         &self,
         kind: ProviderKind,
-        update: ProviderUpdate,
+        mut update: ProviderUpdate,
     ) -> Result<ProviderConfig> {
         if let Some(url) = &update.base_url {
             validate::base_url(kind, url)?;
+        }
+        if let Some((key, given)) = update.api_key.take() {
+            update.api_key = Some(self.keys.seal(kind, &key, given.as_deref())?);
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
         if let Some((_, digest)) = &update.api_key {
@@ -138,7 +144,106 @@ impl PostgresChatStore {
             None => return Err(StoreError::not_found(Entity::Provider, kind)),
         };
         tx.commit().await.map_err(db)?;
-        Ok(provider)
+        self.keys.open(provider)
+    }
+
+    /// The revoked key digests.
+    async fn revoked_digests(conn: &mut PgConnection) -> Result<Vec<String>> {
+        sqlx::query_scalar::<_, String>(
+            "SELECT revoked_key_digest FROM dbcrypt_keys WHERE revoked_key_digest IS NOT NULL",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)
+    }
+
+    /// Checks the stored keys against `cipher` (share-locking the provider rows so none
+    /// changes meanwhile), then uses it.
+    pub(crate) async fn use_cipher_tx(
+        &self,
+        cipher: std::sync::Arc<chatd_core::SecretCipher>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            provider_columns!(),
+            " FROM chat_providers ORDER BY provider FOR SHARE"
+        ))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let stored = rows::all(&rows, rows::provider)?;
+        let revoked = Self::revoked_digests(&mut tx).await?;
+        self.keys.install(cipher, &stored, &revoked)?;
+        tx.commit().await.map_err(db)
+    }
+
+    /// Re-encrypts every stored key under the active key in one transaction.
+    pub(crate) async fn rotate_provider_keys_tx(&self) -> Result<usize> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            provider_columns!(),
+            " FROM chat_providers ORDER BY provider FOR UPDATE"
+        ))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let stored = rows::all(&rows, rows::provider)?;
+        let mut changed = 0;
+        for config in &stored {
+            let Some((key, digest)) = self.keys.reseal(config)? else { continue };
+            register_key_digest(&mut tx, Some(&digest)).await?;
+            sqlx::query(
+                "UPDATE chat_providers SET api_key = $1, api_key_key_id = $2, updated_at = NOW() \
+                 WHERE provider = $3",
+            )
+            .bind(key.expose())
+            .bind(&digest)
+            .bind(config.provider.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            changed += 1;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(changed)
+    }
+
+    /// Marks `digest` revoked unless a stored key still uses it.
+    pub(crate) async fn revoke_key_tx(&self, digest: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let user: Option<String> = sqlx::query_scalar(
+            "SELECT provider::text FROM chat_providers WHERE api_key_key_id = $1 LIMIT 1 FOR SHARE",
+        )
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(provider) = user {
+            return Err(StoreError::Conflict(format!(
+                "Key {digest} still encrypts the {provider} provider's key; rotate the keys first."
+            )));
+        }
+        let moved = sqlx::query(
+            "UPDATE dbcrypt_keys SET revoked_key_digest = active_key_digest, \
+             active_key_digest = NULL, revoked_at = NOW() WHERE active_key_digest = $1",
+        )
+        .bind(digest)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if moved.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO dbcrypt_keys (revoked_key_digest, revoked_at) VALUES ($1, NOW()) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(digest)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     pub(crate) async fn get_provider_query(&self, kind: ProviderKind) -> Result<ProviderConfig> {

@@ -80,6 +80,7 @@ pub struct PostgresChatStore {
     feed_options: PgFeedOptions,
     feed: Arc<tokio::sync::OnceCell<feed::SharedFeed>>,
     notifier: Arc<std::sync::Mutex<Option<notifier::Notifier>>>,
+    keys: Arc<chatd_core::ProviderKeys>,
 }
 
 impl PostgresChatStore {
@@ -91,6 +92,7 @@ impl PostgresChatStore {
             feed_options: PgFeedOptions::default(),
             feed: Arc::default(),
             notifier: Arc::default(),
+            keys: Arc::default(),
         }
     }
 
@@ -281,11 +283,32 @@ impl ChatStore for PostgresChatStore {
     }
 
     async fn get_provider(&self, kind: ProviderKind) -> Result<ProviderConfig> {
-        self.get_provider_query(kind).await
+        self.keys.open(self.get_provider_query(kind).await?)
     }
 
     async fn list_providers(&self) -> Result<Vec<ProviderConfig>> {
-        self.list_providers_query().await
+        let stored = self.list_providers_query().await?;
+        stored.into_iter().map(|config| self.keys.open(config)).collect()
+    }
+
+    async fn use_cipher(&self, cipher: Arc<chatd_core::SecretCipher>) -> Result<()> {
+        self.use_cipher_tx(cipher).await
+    }
+
+    async fn rotate_provider_keys(&self) -> Result<usize> {
+        self.rotate_provider_keys_tx().await
+    }
+
+    async fn revoke_key(&self, digest: &str) -> Result<()> {
+        self.revoke_key_tx(digest).await
+    }
+
+    async fn provider_key_at_rest(
+        &self,
+        kind: ProviderKind,
+    ) -> Result<(chatd_core::Secret, Option<String>)> {
+        let stored = self.get_provider_query(kind).await?;
+        Ok((stored.api_key, stored.api_key_key_id))
     }
 
     async fn delete_provider(&self, kind: ProviderKind) -> Result<()> {

@@ -283,6 +283,45 @@ pub trait ChatStore: Send + Sync + 'static {
     /// `NotFound`; `Conflict` while a chat or message refers to one of its model configs.
     async fn delete_provider(&self, kind: ProviderKind) -> Result<()>;
 
+    // ----- keys at rest (SPEC §12) ---------------------------------------------------
+
+    /// Encrypts provider keys at rest with `cipher` from now on (call it once, at start-up,
+    /// before serving). First checks every stored key: a ciphertext under a key the cipher
+    /// does not hold, or under a revoked key, or that does not decrypt in its row — or an
+    /// active key that was revoked — is an error, and nothing changes. Keys written later
+    /// are encrypted with the cipher's active key and its digest is registered; keys read
+    /// are decrypted. Stored plaintext keys stay readable until [`rotate_provider_keys`].
+    ///
+    /// # Errors
+    /// `Validation` on `api_key_key_id`, naming the provider and the key digest.
+    ///
+    /// [`rotate_provider_keys`]: ChatStore::rotate_provider_keys
+    async fn use_cipher(&self, cipher: std::sync::Arc<crate::cipher::SecretCipher>) -> Result<()>;
+
+    /// Re-encrypts every stored provider key (plaintext ones included) under the cipher's
+    /// active key, atomically (one transaction). Returns how many keys changed.
+    ///
+    /// # Errors
+    /// `Validation` without a cipher, or for a key that does not decrypt.
+    async fn rotate_provider_keys(&self) -> Result<usize>;
+
+    /// Marks key `digest` revoked: a store opened later with a cipher whose active key it
+    /// is, or holding a ciphertext under it, refuses to start.
+    ///
+    /// # Errors
+    /// `Conflict` while a stored key is still encrypted with it (rotate first).
+    async fn revoke_key(&self, digest: &str) -> Result<()>;
+
+    /// A provider's key as stored (ciphertext or plaintext) and its key digest — for audits
+    /// and tests; never returned by the service.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    async fn provider_key_at_rest(
+        &self,
+        kind: ProviderKind,
+    ) -> Result<(crate::Secret, Option<String>)>;
+
     // ----- model configs -----------------------------------------------------------
 
     /// Creates a model config. The first one becomes the default; one created with

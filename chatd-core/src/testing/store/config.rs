@@ -94,21 +94,31 @@ pub async fn provider_base_url_is_validated(store: StoreRef) {
     );
 }
 
-/// A key (and its encryption key id) can be replaced; `Debug` never shows it.
+/// A key can be replaced; `Debug` never shows it; a value marked as encrypted is refused
+/// without a cipher (it could never be read).
 pub async fn provider_key_update_and_redaction(store: StoreRef) {
     store
         .create_provider(NewProvider::new(ProviderKind::OpenRouter).with_api_key("sk-or-first"))
         .await
         .expect("create");
     let update = ProviderUpdate {
-        api_key: Some((Secret::new("ciphertext-bytes"), Some("digest-1".into()))),
+        api_key: Some((Secret::new("sk-or-second"), None)),
         ..ProviderUpdate::default()
     };
     let updated = store.update_provider(ProviderKind::OpenRouter, update).await.expect("update");
-    assert_eq!(updated.api_key.expose(), "ciphertext-bytes");
-    assert_eq!(updated.api_key_key_id.as_deref(), Some("digest-1"));
+    assert_eq!(updated.api_key.expose(), "sk-or-second");
+    assert_eq!(updated.api_key_key_id, None, "no cipher: stored as it is");
     let debug = format!("{updated:?}");
-    assert!(!debug.contains("ciphertext-bytes") && !debug.contains("sk-or-first"), "{debug}");
+    assert!(!debug.contains("sk-or-second") && !debug.contains("sk-or-first"), "{debug}");
+    let marked = ProviderUpdate {
+        api_key: Some((Secret::new("ciphertext-bytes"), Some("digest-1".into()))),
+        ..ProviderUpdate::default()
+    };
+    let err = store.update_provider(ProviderKind::OpenRouter, marked).await.expect_err("no cipher");
+    assert!(
+        matches!(err, StoreError::Validation { ref field, .. } if field == "api_key_key_id"),
+        "{err}"
+    );
     let cleared =
         ProviderUpdate { api_key: Some((Secret::default(), None)), ..ProviderUpdate::default() };
     let cleared = store.update_provider(ProviderKind::OpenRouter, cleared).await.expect("clear");

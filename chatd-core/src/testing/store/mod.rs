@@ -26,6 +26,7 @@ pub mod diff;
 pub mod feed;
 pub mod intents;
 pub mod messages;
+pub mod secrets;
 mod support;
 pub mod worker;
 
@@ -155,6 +156,12 @@ macro_rules! __store_conformance_all {
             feed_announces_committed_intents,
             feed_is_silent_about_failed_intents,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make secrets [
+            keys_are_encrypted_at_rest_under_a_cipher,
+            a_ciphertext_copied_to_another_row_does_not_decrypt,
+            rotation_reencrypts_every_key_and_keeps_them_usable,
+            revoked_or_unknown_keys_stop_the_store_at_start_up,
+        ] }
 
         #[test]
         fn conformance_suite_is_complete() {
@@ -197,6 +204,7 @@ macro_rules! __store_conformance_names {
             chats::NAMES,
             messages::NAMES,
             intents::NAMES,
+            secrets::NAMES,
             worker::NAMES,
             config::NAMES,
             diff::NAMES,

@@ -21,6 +21,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("config", include_str!("config.rs")),
     ("diff", include_str!("diff.rs")),
     ("feed", include_str!("feed.rs")),
+    ("secrets", include_str!("secrets.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.

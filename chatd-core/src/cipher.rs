@@ -1,0 +1,451 @@
+//! [`SecretCipher`]: provider API keys encrypted at rest (SPEC §12).
+//!
+//! AES-256-GCM (RustCrypto `aes-gcm`) with a random 96-bit nonce per write. Each ciphertext
+//! is bound to where it is stored — table, column and row id — as associated data, so a
+//! ciphertext copied into another row (or column) does not decrypt. A key is named by its
+//! digest (the first 16 hex characters of its SHA-256), which the stores keep in
+//! `api_key_key_id` and in `dbcrypt_keys`. Several keys can be held for reading; the first
+//! one writes. Key material is zeroised when dropped and never printed.
+//!
+//! Stored form: base64 (standard, padded) of `nonce ‖ ciphertext ‖ tag`.
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::secret::Secret;
+
+/// Why a key could not be loaded, or a value could not be encrypted or decrypted. Never
+/// carries key material or plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CipherError {
+    /// A key is not 32 bytes (or not valid base64).
+    #[error("an encryption key must be 32 bytes (base64: 44 characters): {0}")]
+    BadKey(String),
+    /// The value was encrypted under a key this cipher does not hold.
+    #[error("the value was encrypted with key {0}, which is not configured")]
+    UnknownKey(String),
+    /// The ciphertext is malformed, was altered, or belongs to another row or column.
+    #[error("the value does not decrypt with key {0} (altered, or copied from elsewhere)")]
+    Invalid(String),
+}
+
+/// Where a ciphertext is stored: its associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CipherContext<'a> {
+    /// The table (e.g. `chat_providers`).
+    pub table: &'a str,
+    /// The column (e.g. `api_key`).
+    pub column: &'a str,
+    /// The row's id.
+    pub row: &'a str,
+}
+
+impl CipherContext<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        format!("chatd:{}:{}:{}", self.table, self.column, self.row).into_bytes()
+    }
+}
+
+struct CipherKey {
+    digest: String,
+    aead: Aes256Gcm,
+}
+
+/// Encrypts and decrypts provider API keys (see the module docs). Cheap to share behind an
+/// `Arc`; `Debug` shows digests only.
+pub struct SecretCipher {
+    /// The first key writes; all of them read.
+    keys: Vec<CipherKey>,
+}
+
+impl std::fmt::Debug for SecretCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretCipher").field("digests", &self.digests()).finish_non_exhaustive()
+    }
+}
+
+/// The digest that names `key`: the first 16 hex characters of its SHA-256.
+fn digest_of(key: &[u8]) -> String {
+    let hash = Sha256::digest(key);
+    hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn load(key: &[u8]) -> Result<CipherKey, CipherError> {
+    if key.len() != 32 {
+        return Err(CipherError::BadKey(format!("got {} bytes", key.len())));
+    }
+    let material = Zeroizing::new(
+        <[u8; 32]>::try_from(key)
+            .map_err(|_| CipherError::BadKey("got the wrong length".to_owned()))?,
+    );
+    let aead = Aes256Gcm::new_from_slice(material.as_ref())
+        .map_err(|_| CipherError::BadKey("got the wrong length".to_owned()))?;
+    Ok(CipherKey { digest: digest_of(material.as_ref()), aead })
+}
+
+impl SecretCipher {
+    /// A cipher whose active (writing) key is `key` (32 bytes).
+    ///
+    /// # Errors
+    /// [`CipherError::BadKey`] for a key that is not 32 bytes.
+    pub fn new(key: &[u8]) -> Result<Self, CipherError> {
+        Ok(SecretCipher { keys: vec![load(key)?] })
+    }
+
+    /// A cipher whose active key is `key` given as base64 (what a host keeps in its secret
+    /// store or environment).
+    ///
+    /// # Errors
+    /// [`CipherError::BadKey`] for invalid base64 or a decoded key that is not 32 bytes.
+    pub fn from_base64(key: &str) -> Result<Self, CipherError> {
+        Self::new(&decode_key(key)?)
+    }
+
+    /// Adds an older key that decrypts but no longer encrypts (during a rotation).
+    ///
+    /// # Errors
+    /// [`CipherError::BadKey`] for a key that is not 32 bytes.
+    pub fn with_old_key(mut self, key: &[u8]) -> Result<Self, CipherError> {
+        let key = load(key)?;
+        if !self.keys.iter().any(|k| k.digest == key.digest) {
+            self.keys.push(key);
+        }
+        Ok(self)
+    }
+
+    /// [`SecretCipher::with_old_key`] with a base64 key.
+    ///
+    /// # Errors
+    /// As [`SecretCipher::from_base64`].
+    pub fn with_old_base64(self, key: &str) -> Result<Self, CipherError> {
+        self.with_old_key(&decode_key(key)?)
+    }
+
+    /// A new random key, as base64 (for set-up tools and tests).
+    #[must_use]
+    pub fn generate_key() -> Zeroizing<String> {
+        let key = Aes256Gcm::generate_key(OsRng);
+        Zeroizing::new(STANDARD.encode(&key[..]))
+    }
+
+    /// The digest of the writing key.
+    #[must_use]
+    pub fn active_digest(&self) -> &str {
+        &self.keys[0].digest
+    }
+
+    /// The digests of every key held (the writing one first).
+    #[must_use]
+    pub fn digests(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.digest.as_str()).collect()
+    }
+
+    /// Whether a key with `digest` is held.
+    #[must_use]
+    pub fn knows(&self, digest: &str) -> bool {
+        self.keys.iter().any(|k| k.digest == digest)
+    }
+
+    /// Encrypts `plaintext` for `context` with the active key; returns the stored form and
+    /// the key's digest.
+    ///
+    /// # Errors
+    /// Only if the AEAD refuses (it does not for inputs of this size).
+    pub fn encrypt(
+        &self,
+        plaintext: &Secret,
+        context: CipherContext<'_>,
+    ) -> Result<(String, String), CipherError> {
+        let key = &self.keys[0];
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let aad = context.associated_data();
+        let sealed = key
+            .aead
+            .encrypt(&nonce, Payload { msg: plaintext.expose().as_bytes(), aad: &aad })
+            .map_err(|_| CipherError::Invalid(key.digest.clone()))?;
+        let mut stored = nonce.to_vec();
+        stored.extend_from_slice(&sealed);
+        Ok((STANDARD.encode(stored), key.digest.clone()))
+    }
+
+    /// Decrypts `stored` (encrypted under the key named `digest`) for `context`.
+    ///
+    /// # Errors
+    /// [`CipherError::UnknownKey`] when no held key has `digest`; [`CipherError::Invalid`]
+    /// when the value is malformed, altered, or was stored in another place.
+    pub fn decrypt(
+        &self,
+        stored: &str,
+        digest: &str,
+        context: CipherContext<'_>,
+    ) -> Result<Secret, CipherError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.digest == digest)
+            .ok_or_else(|| CipherError::UnknownKey(digest.to_owned()))?;
+        let invalid = || CipherError::Invalid(digest.to_owned());
+        let bytes = STANDARD.decode(stored.trim()).map_err(|_| invalid())?;
+        if bytes.len() < 12 + 16 {
+            return Err(invalid());
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| invalid())?;
+        let aad = context.associated_data();
+        let plain = Zeroizing::new(
+            key.aead
+                .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad: &aad })
+                .map_err(|_| invalid())?,
+        );
+        let text = std::str::from_utf8(&plain).map_err(|_| invalid())?;
+        Ok(Secret::new(text))
+    }
+}
+
+fn decode_key(key: &str) -> Result<Zeroizing<Vec<u8>>, CipherError> {
+    STANDARD
+        .decode(key.trim())
+        .map(Zeroizing::new)
+        .map_err(|_| CipherError::BadKey("not valid base64".to_owned()))
+}
+
+/// The associated data of a provider's API key.
+#[must_use]
+pub fn provider_key_context(row: &str) -> CipherContext<'_> {
+    CipherContext { table: "chat_providers", column: "api_key", row }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> [u8; 32] {
+        [byte; 32]
+    }
+
+    #[test]
+    fn round_trip_with_a_random_nonce_per_write() {
+        let cipher = SecretCipher::new(&key(1)).expect("cipher");
+        let ctx = provider_key_context("row-1");
+        let (a, digest) = cipher.encrypt(&Secret::new("sk-live-123"), ctx).expect("encrypt");
+        let (b, _) = cipher.encrypt(&Secret::new("sk-live-123"), ctx).expect("encrypt");
+        assert_ne!(a, b, "a fresh nonce per write");
+        assert!(!a.contains("sk-live"));
+        assert_eq!(digest, cipher.active_digest());
+        assert_eq!(cipher.decrypt(&a, &digest, ctx).expect("decrypt").expose(), "sk-live-123");
+    }
+
+    #[test]
+    fn a_ciphertext_copied_to_another_row_or_column_does_not_decrypt() {
+        let cipher = SecretCipher::new(&key(1)).expect("cipher");
+        let (stored, digest) =
+            cipher.encrypt(&Secret::new("sk"), provider_key_context("row-1")).expect("encrypt");
+        let other_row = cipher.decrypt(&stored, &digest, provider_key_context("row-2"));
+        assert_eq!(other_row, Err(CipherError::Invalid(digest.clone())));
+        let other_column =
+            CipherContext { table: "chat_providers", column: "base_url", row: "row-1" };
+        assert!(cipher.decrypt(&stored, &digest, other_column).is_err());
+        let mut tampered = stored.into_bytes();
+        tampered[20] ^= 1;
+        let tampered = String::from_utf8(tampered).unwrap_or_default();
+        assert!(cipher.decrypt(&tampered, &digest, provider_key_context("row-1")).is_err());
+    }
+
+    #[test]
+    fn old_keys_read_and_only_the_active_key_writes() {
+        let old = SecretCipher::new(&key(1)).expect("old");
+        let (stored, old_digest) =
+            old.encrypt(&Secret::new("sk"), provider_key_context("r")).expect("encrypt");
+        let rotated = SecretCipher::new(&key(2)).expect("new").with_old_key(&key(1)).expect("old");
+        assert_ne!(rotated.active_digest(), old_digest);
+        assert_eq!(rotated.digests().len(), 2);
+        assert_eq!(
+            rotated
+                .decrypt(&stored, &old_digest, provider_key_context("r"))
+                .expect("reads")
+                .expose(),
+            "sk"
+        );
+        let (_, written) =
+            rotated.encrypt(&Secret::new("sk"), provider_key_context("r")).expect("e");
+        assert_eq!(written, rotated.active_digest());
+        let stranger = SecretCipher::new(&key(3)).expect("stranger");
+        assert_eq!(
+            stranger.decrypt(&stored, &old_digest, provider_key_context("r")),
+            Err(CipherError::UnknownKey(old_digest))
+        );
+    }
+
+    #[test]
+    fn bad_keys_are_refused_and_debug_shows_digests_only() {
+        assert!(matches!(SecretCipher::new(&[0; 16]), Err(CipherError::BadKey(_))));
+        assert!(matches!(SecretCipher::from_base64("not base64!"), Err(CipherError::BadKey(_))));
+        let generated = SecretCipher::generate_key();
+        let cipher = SecretCipher::from_base64(&generated).expect("generated");
+        let debug = format!("{cipher:?}");
+        assert!(debug.contains(cipher.active_digest()) && !debug.contains(generated.as_str()));
+    }
+}
+
+/// What a store does with provider keys around an optional [`SecretCipher`]: seal on write,
+/// open on read, check at start-up, re-seal on rotation. Every store uses this one type,
+/// so they behave the same. The row of a key's associated data is the provider kind (the
+/// table's unique key).
+#[derive(Debug, Default)]
+pub struct ProviderKeys {
+    cipher: std::sync::RwLock<Option<std::sync::Arc<SecretCipher>>>,
+}
+
+fn key_error(reason: impl Into<String>) -> crate::store::StoreError {
+    crate::store::StoreError::validation("api_key_key_id", reason)
+}
+
+impl ProviderKeys {
+    fn current(&self) -> Option<std::sync::Arc<SecretCipher>> {
+        self.cipher.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The cipher in use, if any.
+    #[must_use]
+    pub fn cipher(&self) -> Option<std::sync::Arc<SecretCipher>> {
+        self.current()
+    }
+
+    /// Checks the stored keys against `cipher` (see [`ProviderKeys::check`]) and, if they
+    /// pass, uses it from now on.
+    ///
+    /// # Errors
+    /// As [`ProviderKeys::check`].
+    pub fn install(
+        &self,
+        cipher: std::sync::Arc<SecretCipher>,
+        stored: &[crate::ProviderConfig],
+        revoked: &[String],
+    ) -> crate::store::Result<()> {
+        Self::check(&cipher, stored, revoked)?;
+        *self.cipher.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cipher);
+        Ok(())
+    }
+
+    /// The start-up check: the active key is not revoked, and every stored ciphertext is
+    /// under a held, unrevoked key and decrypts in its row.
+    ///
+    /// # Errors
+    /// `Validation` on `api_key_key_id`, naming the provider and the key digest.
+    pub fn check(
+        cipher: &SecretCipher,
+        stored: &[crate::ProviderConfig],
+        revoked: &[String],
+    ) -> crate::store::Result<()> {
+        if revoked.iter().any(|d| d == cipher.active_digest()) {
+            return Err(key_error(format!(
+                "the active encryption key {} has been revoked; configure a new one",
+                cipher.active_digest()
+            )));
+        }
+        for row in stored {
+            let Some(digest) = &row.api_key_key_id else { continue };
+            if revoked.contains(digest) {
+                return Err(key_error(format!(
+                    "the {} provider's key is encrypted with key {digest}, which has been revoked",
+                    row.provider
+                )));
+            }
+            if !cipher.knows(digest) {
+                return Err(key_error(format!(
+                    "the {} provider's key is encrypted with key {digest}, which is not \
+                     configured (add it with SecretCipher::with_old_key, then rotate)",
+                    row.provider
+                )));
+            }
+            let context = provider_key_context(row.provider.as_str());
+            cipher
+                .decrypt(row.api_key.expose(), digest, context)
+                .map_err(|err| key_error(format!("the {} provider's key: {err}", row.provider)))?;
+        }
+        Ok(())
+    }
+
+    /// What to store for `key` of provider `kind`: with a cipher, the ciphertext and the
+    /// active digest; without, the plaintext and `None`. `given` is a digest the caller
+    /// supplies for a value it encrypted itself: then the value is stored as it is, and the
+    /// digest must be a key the cipher holds.
+    ///
+    /// # Errors
+    /// `Validation` for a pre-encrypted value without a cipher, or under an unknown key.
+    pub fn seal(
+        &self,
+        kind: crate::ProviderKind,
+        key: &Secret,
+        given: Option<&str>,
+    ) -> crate::store::Result<(Secret, Option<String>)> {
+        let cipher = self.current();
+        match (given, cipher) {
+            (Some(digest), Some(cipher)) if cipher.knows(digest) => {
+                Ok((key.clone(), Some(digest.to_owned())))
+            }
+            (Some(digest), _) => Err(key_error(format!(
+                "the key is marked as encrypted with key {digest}, which this store's cipher \
+                 does not hold"
+            ))),
+            (None, _) if key.is_empty() => Ok((Secret::default(), None)),
+            (None, None) => Ok((key.clone(), None)),
+            (None, Some(cipher)) => {
+                let (stored, digest) = cipher
+                    .encrypt(key, provider_key_context(kind.as_str()))
+                    .map_err(|err| key_error(err.to_string()))?;
+                Ok((Secret::new(stored), Some(digest)))
+            }
+        }
+    }
+
+    /// `config` as read from storage, with its key decrypted.
+    ///
+    /// # Errors
+    /// `Validation` when the key is encrypted and no cipher (or not its key) is configured,
+    /// or it does not decrypt in this row.
+    pub fn open(
+        &self,
+        mut config: crate::ProviderConfig,
+    ) -> crate::store::Result<crate::ProviderConfig> {
+        let Some(digest) = config.api_key_key_id.clone() else { return Ok(config) };
+        let Some(cipher) = self.current() else {
+            return Err(key_error(format!(
+                "the {} provider's key is encrypted (key {digest}) but no cipher is configured",
+                config.provider
+            )));
+        };
+        let context = provider_key_context(config.provider.as_str());
+        config.api_key = cipher
+            .decrypt(config.api_key.expose(), &digest, context)
+            .map_err(|err| key_error(format!("the {} provider's key: {err}", config.provider)))?;
+        Ok(config)
+    }
+
+    /// For a rotation: the stored value of `config`'s key under the active key, or `None`
+    /// when there is no key or it already is under the active key.
+    ///
+    /// # Errors
+    /// `Validation` without a cipher, or as [`ProviderKeys::open`].
+    pub fn reseal(
+        &self,
+        config: &crate::ProviderConfig,
+    ) -> crate::store::Result<Option<(Secret, String)>> {
+        let Some(cipher) = self.current() else {
+            return Err(key_error("no cipher is configured: nothing to rotate to"));
+        };
+        if config.api_key.is_empty()
+            || config.api_key_key_id.as_deref() == Some(cipher.active_digest())
+        {
+            return Ok(None);
+        }
+        let plain = self.open(config.clone())?.api_key;
+        let (stored, digest) = self.seal(config.provider, &plain, None)?;
+        Ok(Some((stored, digest.unwrap_or_default())))
+    }
+}
