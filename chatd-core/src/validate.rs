@@ -1,5 +1,14 @@
 //! Input validation shared by every store: the same input gets the same error text
-//! whichever backend is used.
+//! whichever backend is used (SPEC §12).
+//!
+//! - **User input** (chats, messages, edits, system prompts, titles) is checked against
+//!   [`Limits`]: people send only `text` and `file` parts; U+0000 anywhere is refused with a
+//!   validation error naming the field.
+//! - **Model and tool output** (steps, compactions, live parts, failure texts) is never
+//!   refused for its content — a step must not be lost because a model or `cat` of a binary
+//!   file produced a NUL: every U+0000 is **replaced with U+FFFD** (PostgreSQL `jsonb`
+//!   cannot hold U+0000, and both stores store the same thing), and a tool result larger
+//!   than [`Limits::max_tool_result_bytes`] is cut with a note.
 
 use crate::chat::NewChat;
 use crate::message::Role;
@@ -9,50 +18,279 @@ use crate::provider_config::ProviderKind;
 use crate::store::{Compaction, Result, Step, StoreError};
 use crate::title::MAX_TITLE_CHARS;
 
-/// Checks user-message content: at least one part, no empty text part.
-///
-/// # Errors
-/// `Content is required.` / `content[i].text cannot be empty.`
-pub fn user_content(content: &[Part]) -> Result<()> {
-    if content.is_empty() {
-        return Err(StoreError::validation("content", "Content is required."));
-    }
-    for (index, part) in content.iter().enumerate() {
-        if let Part::Text { text } = part
-            && text.trim().is_empty()
-        {
-            return Err(StoreError::validation(
-                format!("content[{index}].text"),
-                format!("content[{index}].text cannot be empty."),
-            ));
+/// Size limits on what people send, and on stored tool output. The defaults are
+/// documented on each field; stores take them through `with_limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The most bytes of one user message (its text and file data together): 1 MiB.
+    pub max_message_bytes: usize,
+    /// The most parts in one user message: 32.
+    pub max_parts: usize,
+    /// The most bytes of a chat's system prompt: 64 KiB.
+    pub max_system_prompt_bytes: usize,
+    /// The most characters of a title (longer ones are cut): 80.
+    pub max_title_chars: usize,
+    /// The most bytes of one tool call's arguments the loop runs: 256 KiB.
+    pub max_tool_args_bytes: usize,
+    /// The most bytes of one stored tool result (longer ones are cut with a note): 256 KiB.
+    pub max_tool_result_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 1024 * 1024,
+            max_parts: 32,
+            max_system_prompt_bytes: 64 * 1024,
+            max_title_chars: MAX_TITLE_CHARS,
+            max_tool_args_bytes: 256 * 1024,
+            max_tool_result_bytes: 256 * 1024,
         }
+    }
+}
+
+fn no_nul(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(StoreError::validation(
+            field,
+            format!("{field} cannot contain the NUL character (U+0000)."),
+        ));
     }
     Ok(())
 }
 
-/// Normalises and checks a title: trimmed, non-empty, at most 80 characters (longer ones
-/// are cut).
+/// Checks user-message content against the default [`Limits`].
 ///
 /// # Errors
-/// `Title is required.`
+/// As [`user_content_within`].
+pub fn user_content(content: &[Part]) -> Result<()> {
+    user_content_within(content, &Limits::default())
+}
+
+/// Checks user-message content: at least one and at most `max_parts` parts, only `text`
+/// and `file` parts, no empty text, no U+0000, at most `max_message_bytes` in all.
+///
+/// # Errors
+/// `Content is required.`, `content[i].text cannot be empty.`, `content[i] is a <type>
+/// part: messages may hold only text and file parts.`, `content[i].text cannot contain the
+/// NUL character (U+0000).`, or a size error naming the limit.
+pub fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
+    if content.is_empty() {
+        return Err(StoreError::validation("content", "Content is required."));
+    }
+    if content.len() > limits.max_parts {
+        return Err(StoreError::validation(
+            "content",
+            format!("A message may have at most {} parts.", limits.max_parts),
+        ));
+    }
+    let mut bytes = 0;
+    for (index, part) in content.iter().enumerate() {
+        match part {
+            Part::Text { text } => {
+                let field = format!("content[{index}].text");
+                if text.trim().is_empty() {
+                    return Err(StoreError::validation(
+                        field.clone(),
+                        format!("{field} cannot be empty."),
+                    ));
+                }
+                no_nul(&field, text)?;
+                bytes += text.len();
+            }
+            Part::File { media_type, data, file_id, name } => {
+                for (key, value) in [
+                    ("media_type", Some(media_type)),
+                    ("data", data.as_ref()),
+                    ("file_id", file_id.as_ref()),
+                    ("name", name.as_ref()),
+                ] {
+                    if let Some(value) = value {
+                        no_nul(&format!("content[{index}].{key}"), value)?;
+                        bytes += value.len();
+                    }
+                }
+            }
+            other => {
+                return Err(StoreError::validation(
+                    format!("content[{index}]"),
+                    format!(
+                        "content[{index}] is a {} part: messages may hold only text and file parts.",
+                        part_type(other)
+                    ),
+                ));
+            }
+        }
+    }
+    if bytes > limits.max_message_bytes {
+        return Err(StoreError::validation(
+            "content",
+            format!("A message may be at most {} bytes.", limits.max_message_bytes),
+        ));
+    }
+    Ok(())
+}
+
+fn part_type(part: &Part) -> &'static str {
+    match part {
+        Part::Text { .. } => "text",
+        Part::Reasoning { .. } => "reasoning",
+        Part::ToolCall { .. } => "tool-call",
+        Part::ToolResult { .. } => "tool-result",
+        Part::Source { .. } => "source",
+        Part::File { .. } => "file",
+    }
+}
+
+/// Checks a system prompt: at most `max_system_prompt_bytes`, no U+0000.
+///
+/// # Errors
+/// A validation error on `system_prompt`.
+pub fn system_prompt(prompt: &str, limits: &Limits) -> Result<()> {
+    no_nul("system_prompt", prompt)?;
+    if prompt.len() > limits.max_system_prompt_bytes {
+        return Err(StoreError::validation(
+            "system_prompt",
+            format!("The system prompt may be at most {} bytes.", limits.max_system_prompt_bytes),
+        ));
+    }
+    Ok(())
+}
+
+/// Replaces every U+0000 in `text` with U+FFFD.
+pub fn replace_nul(text: &mut String) {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{FFFD}");
+    }
+}
+
+/// Replaces every U+0000 in the strings (and object keys) of `value` with U+FFFD.
+pub fn replace_nul_json(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => replace_nul(text),
+        Value::Array(items) => items.iter_mut().for_each(replace_nul_json),
+        Value::Object(map) if map.keys().any(|k| k.contains('\0')) => {
+            let entries = std::mem::take(map);
+            for (mut key, mut item) in entries {
+                replace_nul(&mut key);
+                replace_nul_json(&mut item);
+                map.insert(key, item);
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(replace_nul_json),
+        _ => {}
+    }
+}
+
+fn replace_nul_metadata(meta: &mut Option<crate::part::ProviderMetadata>) {
+    if let Some(meta) = meta {
+        let mut value = serde_json::Value::Object(std::mem::take(meta));
+        replace_nul_json(&mut value);
+        if let serde_json::Value::Object(clean) = value {
+            *meta = clean;
+        }
+    }
+}
+
+/// Makes model or tool output storable: U+0000 replaced with U+FFFD everywhere, and a tool
+/// result over `max_tool_result_bytes` cut (on a character boundary) with a note saying so.
+pub fn sanitize_output(parts: &mut [Part], limits: &Limits) {
+    for part in parts {
+        match part {
+            Part::Text { text } => replace_nul(text),
+            Part::Reasoning { text, provider_metadata } => {
+                replace_nul(text);
+                replace_nul_metadata(provider_metadata);
+            }
+            Part::ToolCall { tool_call_id, tool_name, args, provider_metadata, .. } => {
+                replace_nul(tool_call_id);
+                replace_nul(tool_name);
+                replace_nul_json(args);
+                replace_nul_metadata(provider_metadata);
+            }
+            Part::ToolResult { tool_call_id, tool_name, result, provider_metadata, .. } => {
+                replace_nul(tool_call_id);
+                replace_nul(tool_name);
+                replace_nul_json(result);
+                replace_nul_metadata(provider_metadata);
+                cap_result(result, limits.max_tool_result_bytes);
+            }
+            Part::Source { id, url, title } => {
+                replace_nul(id);
+                replace_nul(url);
+                if let Some(title) = title {
+                    replace_nul(title);
+                }
+            }
+            Part::File { media_type, data, file_id, name } => {
+                replace_nul(media_type);
+                for value in [data, file_id, name].into_iter().flatten() {
+                    replace_nul(value);
+                }
+            }
+        }
+    }
+}
+
+/// Cuts a stored tool result larger than `max` bytes (as JSON) to a string holding its start
+/// and a note.
+fn cap_result(result: &mut serde_json::Value, max: usize) {
+    let text = match &*result {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if text.len() <= max {
+        return;
+    }
+    let mut cut = max.saturating_sub(200);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    *result = serde_json::Value::String(format!(
+        "{}\n[cut: the result was {} bytes; only the first {cut} are kept]",
+        &text[..cut],
+        text.len()
+    ));
+}
+
+/// A failure text as stored in `last_error`: U+0000 replaced, at most 2 000 characters.
+#[must_use]
+pub fn failure_text(reason: &str) -> String {
+    let mut text: String = reason.chars().take(2000).collect();
+    replace_nul(&mut text);
+    text
+}
+
+/// Normalises and checks a title: trimmed, non-empty, no U+0000, at most 80 characters
+/// (longer ones are cut).
+///
+/// # Errors
+/// `Title is required.`, or a NUL error on `title`.
 pub fn title(raw: &str) -> Result<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(StoreError::validation("title", "Title is required."));
     }
+    no_nul("title", trimmed)?;
     Ok(trimmed.chars().take(MAX_TITLE_CHARS).collect())
 }
 
-/// Checks a new chat's inputs (content, title, system prompt).
+/// Checks a new chat's inputs (content, title, system prompt) against the default limits.
 ///
 /// # Errors
-/// As [`user_content`] and [`title`].
+/// As [`user_content`], [`title`] and [`system_prompt`].
 pub fn new_chat(new: &NewChat) -> Result<()> {
+    let limits = Limits::default();
     if let Some(content) = &new.message {
-        user_content(content)?;
+        user_content_within(content, &limits)?;
     }
     if let Some(raw) = &new.title {
         title(raw)?;
+    }
+    if let Some(prompt) = &new.system_prompt {
+        system_prompt(prompt, &limits)?;
     }
     Ok(())
 }
@@ -144,11 +382,16 @@ pub fn base_url(kind: ProviderKind, value: &str) -> Result<()> {
     }
 }
 
-/// Checks the roles of a step: an assistant row, then `tool` rows.
+/// Checks the roles of a step (an assistant row, then `tool` rows) and makes its content
+/// storable ([`sanitize_output`] with the default limits).
 ///
 /// # Errors
 /// A validation error naming the misplaced row.
-pub fn step(step: &Step) -> Result<()> {
+pub fn step(step: &mut Step) -> Result<()> {
+    let limits = Limits::default();
+    for row in step.assistant.iter_mut().chain(step.tool_results.iter_mut()) {
+        sanitize_output(&mut row.content, &limits);
+    }
     if let Some(assistant) = &step.assistant
         && assistant.role != Role::Assistant
     {
@@ -172,7 +415,11 @@ pub fn step(step: &Step) -> Result<()> {
 ///
 /// # Errors
 /// A validation error naming the malformed field.
-pub fn compaction(compaction: &Compaction) -> Result<()> {
+pub fn compaction(compaction: &mut Compaction) -> Result<()> {
+    let limits = Limits::default();
+    sanitize_output(&mut compaction.boundary, &limits);
+    sanitize_output(std::slice::from_mut(&mut compaction.call), &limits);
+    sanitize_output(std::slice::from_mut(&mut compaction.result), &limits);
     if compaction.boundary.is_empty() {
         return Err(StoreError::validation("boundary", "The compaction boundary is empty."));
     }
@@ -185,6 +432,13 @@ pub fn compaction(compaction: &Compaction) -> Result<()> {
             "call",
             "A compaction needs a tool call and the tool result that answers it.",
         )),
+    }
+}
+
+/// Makes live-part payloads storable (U+0000 replaced with U+FFFD).
+pub fn part_payloads(parts: &mut [crate::store::NewPart]) {
+    for part in parts {
+        replace_nul_json(&mut part.payload);
     }
 }
 

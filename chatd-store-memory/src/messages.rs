@@ -57,9 +57,9 @@ impl State {
     pub(crate) fn write_compaction(
         &mut self,
         fence: Fence,
-        compaction: Compaction,
+        mut compaction: Compaction,
     ) -> Result<Vec<Message>> {
-        validate::compaction(&compaction)?;
+        validate::compaction(&mut compaction)?;
         let chat = fence.chat_id();
         match fence {
             Fence::Lease(lease) => self.check_lease(&lease)?,

@@ -49,8 +49,8 @@ impl State {
             .collect()
     }
 
-    pub(crate) fn commit_step(&mut self, lease: &Lease, step: Step) -> Result<Vec<Message>> {
-        validate::step(&step)?;
+    pub(crate) fn commit_step(&mut self, lease: &Lease, mut step: Step) -> Result<Vec<Message>> {
+        validate::step(&mut step)?;
         self.check_lease(lease)?;
         for config in
             step.assistant.iter().chain(&step.tool_results).filter_map(|m| m.model_config_id)
@@ -79,7 +79,7 @@ impl State {
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
         let last_error = match outcome {
-            TurnOutcome::Failed(reason) => Some(reason),
+            TurnOutcome::Failed(reason) => Some(validate::failure_text(&reason)),
             _ => None,
         };
         self.set_status(lease.chat_id, next, last_error, at)?;
@@ -111,7 +111,8 @@ impl State {
         Ok(stale)
     }
 
-    pub(crate) fn append_parts(&mut self, lease: &Lease, parts: Vec<NewPart>) -> Result<()> {
+    pub(crate) fn append_parts(&mut self, lease: &Lease, mut parts: Vec<NewPart>) -> Result<()> {
+        validate::part_payloads(&mut parts);
         self.check_lease(lease)?;
         let entry = self.entry_mut(lease.chat_id)?;
         let last = validate::part_positions(entry.parts.last().map(|p| p.position), &parts)?;

@@ -65,9 +65,9 @@ impl PostgresChatStore {
     pub(crate) async fn write_compaction_tx(
         &self,
         fence: Fence,
-        compaction: Compaction,
+        mut compaction: Compaction,
     ) -> Result<Vec<Message>> {
-        validate::compaction(&compaction)?;
+        validate::compaction(&mut compaction)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let allowed = match fence {

@@ -148,9 +148,9 @@ impl PostgresChatStore {
     pub(crate) async fn commit_step_query(
         &self,
         lease: &Lease,
-        step: Step,
+        mut step: Step,
     ) -> Result<Vec<Message>> {
-        validate::step(&step)?;
+        validate::step(&mut step)?;
         let messages: Vec<_> = step.assistant.into_iter().chain(step.tool_results).collect();
         if messages.is_empty() {
             let fenced: Option<Uuid> = sqlx::query_scalar(
@@ -240,7 +240,7 @@ impl PostgresChatStore {
             promotes.push(decision.promote_queue_head);
         }
         let last_error = match &outcome {
-            TurnOutcome::Failed(reason) => Some(reason.as_str()),
+            TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
             _ => None,
         };
         let row = sqlx::query(RELEASE_SQL)
@@ -303,7 +303,12 @@ impl PostgresChatStore {
         Ok(ids)
     }
 
-    pub(crate) async fn append_parts_tx(&self, lease: &Lease, parts: Vec<NewPart>) -> Result<()> {
+    pub(crate) async fn append_parts_tx(
+        &self,
+        lease: &Lease,
+        mut parts: Vec<NewPart>,
+    ) -> Result<()> {
+        validate::part_payloads(&mut parts);
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let fenced: Option<Uuid> = sqlx::query_scalar(

@@ -37,6 +37,8 @@ use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 pub const MAX_STEPS: usize = 1200;
 /// The result given to tool calls cut off by an interrupt (SPEC §3 item 8).
 pub const INTERRUPTED_TOOL_RESULT: &str = "tool call was interrupted before it produced a result";
+/// What `last_error` says when the store failed (the details are logged).
+pub const STORE_FAILURE: &str = "the chat store failed (details are in the server logs)";
 /// The failure when no model config can be resolved.
 pub const NO_DEFAULT_MODEL: &str = "no default chat model config is available";
 
@@ -426,6 +428,11 @@ fn store_failure(err: &StoreError, context: &str) -> TurnEnd {
     if err.is_unavailable() {
         tracing::warn!(error = %err, "store unavailable; the turn will re-run");
         TurnEnd::Release(TurnOutcome::Shutdown)
+    } else if matches!(err, StoreError::Backend { .. }) {
+        // `last_error` is shown to people: the backend's own text (SQL, constraint names,
+        // values) goes to the logs only (SPEC §12).
+        tracing::error!(error = %err, "store failure ends the turn");
+        TurnEnd::Release(TurnOutcome::Failed(format!("{context}{STORE_FAILURE}")))
     } else {
         TurnEnd::Release(TurnOutcome::Failed(format!("{context}{err}")))
     }

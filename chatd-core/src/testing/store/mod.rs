@@ -24,6 +24,7 @@ pub mod chats;
 pub mod config;
 pub mod diff;
 pub mod feed;
+pub mod input;
 pub mod intents;
 pub mod messages;
 pub mod secrets;
@@ -156,6 +157,13 @@ macro_rules! __store_conformance_all {
             feed_announces_committed_intents,
             feed_is_silent_about_failed_intents,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make input [
+            user_input_is_text_or_file_parts_without_nul,
+            user_input_size_limits_are_enforced,
+            nul_in_model_and_tool_output_is_stored_replaced,
+            a_failure_text_with_nul_is_released,
+            oversized_tool_results_are_cut_with_a_note,
+        ] }
         $crate::__store_conformance_group! { $attrs $args $make secrets [
             keys_are_encrypted_at_rest_under_a_cipher,
             a_ciphertext_copied_to_another_row_does_not_decrypt,
@@ -205,6 +213,7 @@ macro_rules! __store_conformance_names {
             messages::NAMES,
             intents::NAMES,
             secrets::NAMES,
+            input::NAMES,
             worker::NAMES,
             config::NAMES,
             diff::NAMES,

@@ -22,6 +22,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("diff", include_str!("diff.rs")),
     ("feed", include_str!("feed.rs")),
     ("secrets", include_str!("secrets.rs")),
+    ("input", include_str!("input.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.
