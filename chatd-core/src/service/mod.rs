@@ -127,6 +127,27 @@ impl Chatd {
         self
     }
 
+    /// Refuses a non-administrator's use of a model config that is disabled (SPEC §11: a
+    /// disabled config named by id is a validation error; a deleted one is not found).
+    async fn check_model_config(&self, actor: &Actor, id: Option<ModelConfigId>) -> Result<()> {
+        let Some(id) = id else { return Ok(()) };
+        if actor.is_admin() {
+            return Ok(());
+        }
+        let config = self.store.get_model_config(id).await?;
+        if config.deleted {
+            return Err(StoreError::not_found(Entity::ModelConfig, id).into());
+        }
+        if !config.enabled {
+            return Err(StoreError::validation(
+                "model_config_id",
+                format!("Model config {id} is not available."),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// Refuses a user's workspace binding unless the provisioner confirms that the user
     /// owns the workspace. The refusal reads the same whether the workspace exists or not.
     async fn check_workspace(&self, user: UserId, new: &NewChat) -> Result<()> {
@@ -225,6 +246,7 @@ impl Chatd {
             }
             self.check_workspace(user, &new).await?;
         }
+        self.check_model_config(actor, new.model_config_id).await?;
         Ok(self.store.create_chat(new).await?)
     }
 
@@ -273,7 +295,17 @@ impl Chatd {
         send: SendMessage,
     ) -> Result<SendOutcome> {
         self.owned(actor, chat, Scope::Update).await?;
+        self.check_model_config(actor, send.model_config_id).await?;
         Ok(self.store.send_message(chat, send).await?)
+    }
+
+    /// Renames a chat (a person's title: background titles never overwrite it, SPEC §14).
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`; `Title is required.`
+    pub async fn rename(&self, actor: &Actor, chat: ChatId, title: &str) -> Result<Chat> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.update_chat(chat, crate::chat::ChatUpdate::title(title)).await?)
     }
 
     /// Edits a user message: later history and the queue are dropped, the chat re-runs.
@@ -491,8 +523,9 @@ impl Chatd {
     /// The model catalog: every config for an administrator, enabled ones for others.
     ///
     /// # Errors
-    /// The store's.
+    /// `Forbidden` without `chat:read`; the store's.
     pub async fn model_configs(&self, actor: &Actor) -> Result<Vec<ModelConfig>> {
+        Self::require(actor, Scope::Read)?;
         Ok(self.store.list_model_configs(actor.is_admin()).await?)
     }
 
