@@ -238,3 +238,32 @@ async fn two_refreshers_on_postgres_never_refresh_the_same_row() {
     assert!(counts.values().all(|n| *n == 1), "a row was refreshed twice: {counts:?}");
     db.drop().await;
 }
+
+#[tokio::test]
+async fn repeated_reports_share_one_lookup_sequence_per_chat() {
+    let store = store().await;
+    // Never found: every lookup answers "no pull request".
+    let (server, refresher) = refresher(&store, vec![ok("[]"); 40]).await;
+    let chat = chat(&store, UserId::new()).await;
+    for i in 0..30 {
+        refresher
+            .report_git_reference(chat, "https://github.com/o/r", &format!("branch-{i}"))
+            .await
+            .expect("report");
+    }
+    assert_eq!(server.requests().len(), 1, "one immediate lookup, not one per report");
+    let row = store.get_diff_status(chat).await.expect("get").expect("row");
+    assert_eq!(row.git_branch, "branch-29", "the latest reference is recorded");
+    // The one sequence retries five times (50 ms apart) with the latest reference.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let requests = server.requests();
+    assert_eq!(requests.len(), 6, "1 + 5 retries in all");
+    assert!(
+        requests.last().expect("last").path.contains("branch-29"),
+        "{}",
+        requests.last().expect("last").path
+    );
+    // Once it ended, a new report starts a new sequence.
+    refresher.report_git_reference(chat, "https://github.com/o/r", "again").await.expect("report");
+    assert_eq!(server.requests().len(), 7);
+}

@@ -178,6 +178,17 @@ pub struct DiffRefresher {
     batch: usize,
     interval: Duration,
     backoff: Vec<Duration>,
+    /// Chats with a lookup sequence running (one at most per chat and process).
+    inflight: Arc<std::sync::Mutex<std::collections::HashSet<ChatId>>>,
+}
+
+/// Removes a chat from the in-flight set when its lookup sequence ends (however it ends).
+struct Inflight(Arc<std::sync::Mutex<std::collections::HashSet<ChatId>>>, ChatId);
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.1);
+    }
 }
 
 impl std::fmt::Debug for DiffRefresher {
@@ -206,6 +217,7 @@ impl DiffRefresher {
             batch: 20,
             interval: Duration::from_secs(5),
             backoff: REPORT_BACKOFF.to_vec(),
+            inflight: Arc::default(),
         }
     }
 
@@ -284,7 +296,9 @@ impl DiffRefresher {
 
     /// Records the git reference a chat's workspace reports (empty strings keep the stored
     /// values) and refreshes it at once; while no pull request is found, retries after
-    /// 1, 3, 5, 10 and 20 s in the background.
+    /// 1, 3, 5, 10 and 20 s in the background. At most one such lookup sequence runs per
+    /// chat (in this process): a report while one runs only records the reference, which
+    /// the running sequence uses at its next try — so a caller cannot multiply lookups.
     ///
     /// # Errors
     /// `NotFound` for an unknown chat; the store's.
@@ -296,10 +310,22 @@ impl DiffRefresher {
     ) -> Result<DiffStatus, StoreError> {
         let row =
             self.store.upsert_diff_reference(chat, DiffReference::new(remote, branch)).await?;
-        let (written, lookup) = self.refresh(&row).await?;
+        // At most one lookup sequence per chat: a repeat report while one runs only updates
+        // the reference (above), which the running sequence reads at its next try.
+        let fresh =
+            self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(chat);
+        if !fresh {
+            return Ok(row);
+        }
+        let guard = Inflight(Arc::clone(&self.inflight), chat);
+        let (written, lookup) = match self.refresh(&row).await {
+            Ok(done) => done,
+            Err(err) => return Err(err),
+        };
         if !matches!(lookup, Some(DiffLookup::PullRequest(_) | DiffLookup::Unsupported)) {
             let this = self.clone();
             tokio::spawn(async move {
+                let _guard = guard;
                 for delay in this.backoff.clone() {
                     tokio::time::sleep(delay).await;
                     let Ok(Some(row)) = this.store.get_diff_status(chat).await else { return };
