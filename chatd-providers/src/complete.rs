@@ -16,6 +16,7 @@ impl HeldCalls {
     }
 
     /// Whether no call is held.
+    #[cfg_attr(not(feature = "anthropic"), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -250,3 +250,87 @@ async fn serve(
     socket.flush().await?;
     socket.shutdown().await
 }
+
+#[cfg(any(
+    feature = "chat-completions",
+    feature = "anthropic",
+    feature = "google",
+    feature = "openai",
+    feature = "bedrock"
+))]
+/// Which decoder [`replay`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decoder {
+    /// Chat Completions (every dialect; `openai-compat` naming).
+    #[cfg(feature = "chat-completions")]
+    ChatCompletions,
+    /// Anthropic Messages.
+    #[cfg(feature = "anthropic")]
+    Anthropic,
+    /// Gemini `streamGenerateContent`.
+    #[cfg(feature = "google")]
+    Google,
+    /// OpenAI Responses.
+    #[cfg(feature = "openai")]
+    Responses,
+    /// Bedrock Converse (AWS event-stream frames).
+    #[cfg(feature = "bedrock")]
+    Bedrock,
+}
+
+#[cfg(any(
+    feature = "chat-completions",
+    feature = "anthropic",
+    feature = "google",
+    feature = "openai",
+    feature = "bedrock"
+))]
+/// Runs an adapter's own stream decoder over `chunks` (as if they arrived from the network
+/// in exactly these pieces), with the event bound `max_event_bytes`, and collects what it
+/// yields up to and including the first error. For fuzzing and wire tests without HTTP.
+pub async fn replay(
+    decoder: Decoder,
+    chunks: Vec<bytes::Bytes>,
+    max_event_bytes: usize,
+) -> Vec<Result<chatd_core::provider::StreamEvent, chatd_core::provider::ProviderError>> {
+    use futures::StreamExt;
+    let bytes: futures::stream::BoxStream<
+        'static,
+        Result<bytes::Bytes, chatd_core::provider::ProviderError>,
+    > = futures::stream::iter(chunks.into_iter().map(Ok)).boxed();
+    let events: chatd_core::provider::EventStream = match decoder {
+        #[cfg(feature = "chat-completions")]
+        Decoder::ChatCompletions => crate::chat_completions::stream::events(
+            "openai-compat",
+            crate::sse::decode("openai-compat", bytes, max_event_bytes),
+        ),
+        #[cfg(feature = "anthropic")]
+        Decoder::Anthropic => crate::anthropic::stream::events(
+            "anthropic",
+            crate::sse::decode("anthropic", bytes, max_event_bytes),
+        ),
+        #[cfg(feature = "google")]
+        Decoder::Google => crate::google::stream::events(
+            "google",
+            crate::sse::decode("google", bytes, max_event_bytes),
+        ),
+        #[cfg(feature = "openai")]
+        Decoder::Responses => crate::openai_responses::stream::events(
+            "openai",
+            crate::sse::decode("openai", bytes, max_event_bytes),
+        ),
+        #[cfg(feature = "bedrock")]
+        Decoder::Bedrock => crate::bedrock::stream::events("bedrock", bytes, max_event_bytes),
+    };
+    let mut out = Vec::new();
+    let mut events = events;
+    while let Some(item) = events.next().await {
+        let failed = item.is_err();
+        out.push(item);
+        if failed {
+            break;
+        }
+    }
+    out
+}

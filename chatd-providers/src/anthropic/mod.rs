@@ -4,7 +4,7 @@
 
 mod client;
 mod convert;
-mod stream;
+pub(crate) mod stream;
 
 pub use client::{ANTHROPIC_VERSION, AnthropicProvider};
 pub use convert::mark_cache_breakpoints;

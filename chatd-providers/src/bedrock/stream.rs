@@ -221,7 +221,7 @@ impl Parser {
 }
 
 /// Decodes the event-stream body of a response into [`StreamEvent`]s.
-pub(super) fn events(
+pub(crate) fn events(
     provider: &str,
     body: futures::stream::BoxStream<'static, Result<bytes::Bytes, ProviderError>>,
     max_frame: usize,

@@ -5,7 +5,7 @@
 
 mod client;
 mod convert;
-mod stream;
+pub(crate) mod stream;
 mod wire;
 
 pub use client::{AZURE_API_VERSION, ChatCompletionsProvider, Dialect};

@@ -287,7 +287,7 @@ impl crate::sse::SseParser for Parser {
 }
 
 /// Turns the SSE events of a response into [`StreamEvent`]s.
-pub(super) fn events(
+pub(crate) fn events(
     provider: &str,
     sse: BoxStream<'static, Result<Sse, ProviderError>>,
 ) -> EventStream {

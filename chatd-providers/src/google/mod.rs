@@ -4,6 +4,6 @@
 
 mod client;
 mod convert;
-mod stream;
+pub(crate) mod stream;
 
 pub use client::GoogleProvider;

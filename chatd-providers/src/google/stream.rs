@@ -200,7 +200,7 @@ impl crate::sse::SseParser for Parser {
 
 /// Turns the SSE events of a response into [`StreamEvent`]s (the stream ends with the
 /// connection; the last response carries the finish reason).
-pub(super) fn events(
+pub(crate) fn events(
     provider: &str,
     sse: BoxStream<'static, Result<Sse, ProviderError>>,
 ) -> EventStream {

@@ -5,6 +5,6 @@
 
 mod client;
 mod convert;
-mod stream;
+pub(crate) mod stream;
 
 pub use client::ResponsesProvider;

@@ -26,11 +26,16 @@ pub struct Cancelled;
 pub struct ToolSet {
     tools: Vec<Arc<dyn Tool>>,
     max_concurrent: usize,
+    max_args_bytes: usize,
 }
 
 impl Default for ToolSet {
     fn default() -> Self {
-        ToolSet { tools: Vec::new(), max_concurrent: MAX_CONCURRENT_CALLS }
+        ToolSet {
+            tools: Vec::new(),
+            max_concurrent: MAX_CONCURRENT_CALLS,
+            max_args_bytes: crate::validate::Limits::default().max_tool_args_bytes,
+        }
     }
 }
 
@@ -64,6 +69,15 @@ impl ToolSet {
     #[must_use]
     pub fn with_max_concurrent(mut self, calls: usize) -> Self {
         self.max_concurrent = calls.max(1);
+        self
+    }
+
+    /// Sets the largest arguments (as JSON) a call may have to be run (default
+    /// [`Limits::max_tool_args_bytes`](crate::validate::Limits), 256 KiB); larger ones get
+    /// an `invalid tool arguments` result.
+    #[must_use]
+    pub fn with_max_args_bytes(mut self, bytes: usize) -> Self {
+        self.max_args_bytes = bytes;
         self
     }
 
@@ -124,7 +138,12 @@ impl ToolSet {
             else {
                 continue;
             };
-            if let Some(reason) = crate::provider::invalid_args(args) {
+            let too_large = || {
+                let size = args.to_string().len();
+                (size > self.max_args_bytes)
+                    .then(|| format!("{size} bytes, more than the {} allowed", self.max_args_bytes))
+            };
+            if let Some(reason) = crate::provider::invalid_args(args).or_else(too_large) {
                 // SPEC §3: a call whose arguments are not an object is not run.
                 let result = Value::String(format!("invalid tool arguments: {reason}"));
                 running.push((tool_call_id.clone(), tool_name.clone(), Err(result)));

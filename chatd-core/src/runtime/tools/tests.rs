@@ -303,3 +303,24 @@ fn truncation_never_splits_a_character() {
     assert_eq!(truncate_utf8("héllo", 3), "hé");
     assert_eq!(truncate_utf8("abc", 10), "abc");
 }
+
+#[tokio::test]
+async fn oversized_arguments_are_answered_not_run() {
+    let set = ToolSet::new()
+        .with(tool("echo", |args| Box::pin(async move { Ok(args) })))
+        .with_max_args_bytes(64);
+    let calls = vec![
+        Part::tool_call("small", "echo", json!({"x": 1})),
+        Part::tool_call("big", "echo", json!({"x": "y".repeat(100)})),
+    ];
+    let results = set.run_calls(&ctx(), &calls).await.expect("not cancelled");
+    assert_eq!(result_of(&results[0]), (&json!({"x": 1}), false));
+    let (big, is_error) = result_of(&results[1]);
+    assert!(is_error);
+    assert!(
+        big.as_str().is_some_and(
+            |e| e.starts_with("invalid tool arguments:") && e.contains("more than the 64")
+        ),
+        "{big}"
+    );
+}
