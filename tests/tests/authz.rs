@@ -29,11 +29,10 @@ enum Outcome {
 fn classify<T>(result: Result<T, ChatdError>) -> Outcome {
     match result {
         Err(ChatdError::Forbidden(_)) => Outcome::Forbidden,
-        Err(ChatdError::Store(StoreError::NotFound { entity, .. }))
-            if entity == chatd_core::store::Entity::Chat =>
-        {
-            Outcome::Hidden
-        }
+        Err(ChatdError::Store(StoreError::NotFound {
+            entity: chatd_core::store::Entity::Chat,
+            ..
+        })) => Outcome::Hidden,
         _ => Outcome::Allowed,
     }
 }

@@ -15,8 +15,7 @@ use chatd_core::runtime::tools::{
 use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::store::{ChatStore, MessageQuery};
 use chatd_core::{
-    CallOptions, ChatId, NewChat, NewModelConfig, NewProvider, ProviderKind, TurnOutcome, UserId,
-    WorkerId,
+    ChatId, NewChat, NewModelConfig, NewProvider, ProviderKind, TurnOutcome, UserId, WorkerId,
 };
 use chatd_providers::testing::{FakeResponse, FakeServer};
 use chatd_providers::{ProviderRegistry, StoreProviderSource};
