@@ -467,11 +467,13 @@ async fn a_persist_error_aborts_the_turn_with_that_error() {
     )
     .with_titles(false);
     let end = runner.run(fx.lease, TurnSignal::new()).await;
+    // The backend's own text goes to the logs, never to `last_error` (SPEC §12).
     assert_eq!(
         end,
-        TurnEnd::Release(TurnOutcome::Failed(
-            "failed to persist the step: storage backend error: disk full".into()
-        ))
+        TurnEnd::Release(TurnOutcome::Failed(format!(
+            "failed to persist the step: {}",
+            chatd_core::runtime::turn::STORE_FAILURE
+        )))
     );
     assert_eq!(fx.provider.requests().len(), 1, "no further model call after the failed write");
 }
