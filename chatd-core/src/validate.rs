@@ -29,12 +29,42 @@ pub struct Limits {
     pub max_parts: usize,
     /// The most bytes of a chat's system prompt: 64 KiB.
     pub max_system_prompt_bytes: usize,
-    /// The most characters of a title (longer ones are cut): 80.
+    /// The most characters of a title (longer ones are cut): 80 (fixed: SPEC §14).
     pub max_title_chars: usize,
     /// The most bytes of one tool call's arguments the loop runs: 256 KiB.
     pub max_tool_args_bytes: usize,
     /// The most bytes of one stored tool result (longer ones are cut with a note): 256 KiB.
     pub max_tool_result_bytes: usize,
+}
+
+impl Limits {
+    /// Sets the most bytes of one user message.
+    #[must_use]
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Sets the most parts of one user message.
+    #[must_use]
+    pub fn with_max_parts(mut self, parts: usize) -> Self {
+        self.max_parts = parts;
+        self
+    }
+
+    /// Sets the most bytes of a system prompt.
+    #[must_use]
+    pub fn with_max_system_prompt_bytes(mut self, bytes: usize) -> Self {
+        self.max_system_prompt_bytes = bytes;
+        self
+    }
+
+    /// Sets the most bytes of one stored tool result.
+    #[must_use]
+    pub fn with_max_tool_result_bytes(mut self, bytes: usize) -> Self {
+        self.max_tool_result_bytes = bytes;
+        self
+    }
 }
 
 impl Default for Limits {
@@ -280,9 +310,17 @@ pub fn title(raw: &str) -> Result<String> {
 /// Checks a new chat's inputs (content, title, system prompt) against the default limits.
 ///
 /// # Errors
-/// As [`user_content`], [`title`] and [`system_prompt`].
+/// As [`new_chat_within`].
 pub fn new_chat(new: &NewChat) -> Result<()> {
-    let limits = Limits::default();
+    new_chat_within(new, &Limits::default())
+}
+
+/// Checks a new chat's inputs (content, title, system prompt) against `limits`.
+///
+/// # Errors
+/// As [`user_content_within`], [`title`] and [`system_prompt`].
+pub fn new_chat_within(new: &NewChat, limits: &Limits) -> Result<()> {
+    let limits = *limits;
     if let Some(content) = &new.message {
         user_content_within(content, &limits)?;
     }
@@ -382,13 +420,21 @@ pub fn base_url(kind: ProviderKind, value: &str) -> Result<()> {
     }
 }
 
+/// [`step_within`] with the default limits.
+///
+/// # Errors
+/// As [`step_within`].
+pub fn step(step: &mut Step) -> Result<()> {
+    step_within(step, &Limits::default())
+}
+
 /// Checks the roles of a step (an assistant row, then `tool` rows) and makes its content
-/// storable ([`sanitize_output`] with the default limits).
+/// storable ([`sanitize_output`] with `limits`).
 ///
 /// # Errors
 /// A validation error naming the misplaced row.
-pub fn step(step: &mut Step) -> Result<()> {
-    let limits = Limits::default();
+pub fn step_within(step: &mut Step, limits: &Limits) -> Result<()> {
+    let limits = *limits;
     for row in step.assistant.iter_mut().chain(step.tool_results.iter_mut()) {
         sanitize_output(&mut row.content, &limits);
     }
@@ -416,7 +462,15 @@ pub fn step(step: &mut Step) -> Result<()> {
 /// # Errors
 /// A validation error naming the malformed field.
 pub fn compaction(compaction: &mut Compaction) -> Result<()> {
-    let limits = Limits::default();
+    compaction_within(compaction, &Limits::default())
+}
+
+/// [`compaction`] with `limits` for the stored tool result.
+///
+/// # Errors
+/// As [`compaction`].
+pub fn compaction_within(compaction: &mut Compaction, limits: &Limits) -> Result<()> {
+    let limits = *limits;
     sanitize_output(&mut compaction.boundary, &limits);
     sanitize_output(std::slice::from_mut(&mut compaction.call), &limits);
     sanitize_output(std::slice::from_mut(&mut compaction.result), &limits);
@@ -486,5 +540,21 @@ mod tests {
         assert_eq!(user_content(&[]).expect_err("empty").to_string(), "Content is required.");
         let err = user_content(&[Part::text("ok"), Part::text("  ")]).expect_err("blank");
         assert_eq!(err.to_string(), "content[1].text cannot be empty.");
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limits_are_the_documented_ones() {
+        let limits = Limits::default();
+        assert_eq!(limits.max_message_bytes, 1024 * 1024);
+        assert_eq!(limits.max_parts, 32);
+        assert_eq!(limits.max_system_prompt_bytes, 64 * 1024);
+        assert_eq!(limits.max_title_chars, 80);
+        assert_eq!(limits.max_tool_args_bytes, 256 * 1024);
+        assert_eq!(limits.max_tool_result_bytes, 256 * 1024);
     }
 }

@@ -14,7 +14,7 @@ use crate::state::{ChatEntry, State, now};
 
 impl State {
     pub(crate) fn create_chat(&mut self, new: NewChat) -> Result<Chat> {
-        validate::new_chat(&new)?;
+        validate::new_chat_within(&new, &self.limits)?;
         let model_config_id = match new.model_config_id {
             Some(id) => self.live_model_config(id)?.id,
             None => self

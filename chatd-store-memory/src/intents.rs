@@ -15,7 +15,7 @@ use crate::state::{State, now};
 
 impl State {
     pub(crate) fn send_message(&mut self, id: ChatId, send: SendMessage) -> Result<SendOutcome> {
-        validate::user_content(&send.content)?;
+        validate::user_content_within(&send.content, &self.limits)?;
         if let Some(config) = send.model_config_id {
             self.live_model_config(config)?;
         }
@@ -73,7 +73,7 @@ impl State {
         message: MessageId,
         content: Vec<Part>,
     ) -> Result<EditOutcome> {
-        validate::user_content(&content)?;
+        validate::user_content_within(&content, &self.limits)?;
         let entry = self.entry(id)?;
         let index = entry
             .messages

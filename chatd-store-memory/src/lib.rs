@@ -75,6 +75,13 @@ impl InMemoryChatStore {
         Self::default()
     }
 
+    /// Checks user input against `limits` instead of the defaults (SPEC §12).
+    #[must_use]
+    pub fn with_limits(self, limits: chatd_core::validate::Limits) -> Self {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).limits = limits;
+        self
+    }
+
     /// The store's change feed: every successful intent announces itself here.
     #[must_use]
     pub fn feed(&self) -> BroadcastFeed {

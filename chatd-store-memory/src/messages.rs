@@ -59,7 +59,7 @@ impl State {
         fence: Fence,
         mut compaction: Compaction,
     ) -> Result<Vec<Message>> {
-        validate::compaction(&mut compaction)?;
+        validate::compaction_within(&mut compaction, &self.limits)?;
         let chat = fence.chat_id();
         match fence {
             Fence::Lease(lease) => self.check_lease(&lease)?,

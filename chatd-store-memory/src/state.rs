@@ -134,6 +134,8 @@ pub(crate) struct State {
     pub(crate) seq: Sequences,
     pub(crate) providers: BTreeMap<ProviderKind, ProviderConfig>,
     pub(crate) model_configs: HashMap<ModelConfigId, ModelConfig>,
+    /// Input limits (`InMemoryChatStore::with_limits`).
+    pub(crate) limits: chatd_core::validate::Limits,
     /// Encryption key digests (`dbcrypt_keys`): `true` when revoked.
     pub(crate) key_digests: BTreeMap<String, bool>,
     /// Hints of the operation in progress, published when it succeeds.

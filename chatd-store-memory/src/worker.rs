@@ -50,7 +50,7 @@ impl State {
     }
 
     pub(crate) fn commit_step(&mut self, lease: &Lease, mut step: Step) -> Result<Vec<Message>> {
-        validate::step(&mut step)?;
+        validate::step_within(&mut step, &self.limits)?;
         self.check_lease(lease)?;
         for config in
             step.assistant.iter().chain(&step.tool_results).filter_map(|m| m.model_config_id)

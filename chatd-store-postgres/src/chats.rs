@@ -13,7 +13,7 @@ use crate::{PostgresChatStore, query, tx};
 
 impl PostgresChatStore {
     pub(crate) async fn create_chat_tx(&self, new: NewChat) -> Result<Chat> {
-        validate::new_chat(&new)?;
+        validate::new_chat_within(&new, &self.limits)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let model_config_id = match new.model_config_id {

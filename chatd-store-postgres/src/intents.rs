@@ -23,7 +23,7 @@ impl PostgresChatStore {
         id: ChatId,
         send: SendMessage,
     ) -> Result<SendOutcome> {
-        validate::user_content(&send.content)?;
+        validate::user_content_within(&send.content, &self.limits)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
@@ -94,7 +94,7 @@ impl PostgresChatStore {
         message: MessageId,
         content: Vec<Part>,
     ) -> Result<EditOutcome> {
-        validate::user_content(&content)?;
+        validate::user_content_within(&content, &self.limits)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;

@@ -81,6 +81,7 @@ pub struct PostgresChatStore {
     feed: Arc<tokio::sync::OnceCell<feed::SharedFeed>>,
     notifier: Arc<std::sync::Mutex<Option<notifier::Notifier>>>,
     keys: Arc<chatd_core::ProviderKeys>,
+    limits: chatd_core::validate::Limits,
 }
 
 impl PostgresChatStore {
@@ -93,7 +94,15 @@ impl PostgresChatStore {
             feed: Arc::default(),
             notifier: Arc::default(),
             keys: Arc::default(),
+            limits: chatd_core::validate::Limits::default(),
         }
+    }
+
+    /// Checks user input against `limits` instead of the defaults (SPEC §12).
+    #[must_use]
+    pub fn with_limits(mut self, limits: chatd_core::validate::Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Sets how the store's change feed runs (before the first

@@ -67,7 +67,7 @@ impl PostgresChatStore {
         fence: Fence,
         mut compaction: Compaction,
     ) -> Result<Vec<Message>> {
-        validate::compaction(&mut compaction)?;
+        validate::compaction_within(&mut compaction, &self.limits)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let allowed = match fence {

@@ -150,7 +150,7 @@ impl PostgresChatStore {
         lease: &Lease,
         mut step: Step,
     ) -> Result<Vec<Message>> {
-        validate::step(&mut step)?;
+        validate::step_within(&mut step, &self.limits)?;
         let messages: Vec<_> = step.assistant.into_iter().chain(step.tool_results).collect();
         if messages.is_empty() {
             let fenced: Option<Uuid> = sqlx::query_scalar(

@@ -75,3 +75,16 @@ async fn a_database_dump_holds_no_plaintext_key(pool: PgPool) {
     }
     println!("pg_dump of {database}: {} bytes, no plaintext key", text.len());
 }
+
+#[sqlx::test(migrator = "chatd_store_postgres::MIGRATOR")]
+async fn configured_limits_replace_the_defaults(pool: PgPool) {
+    use chatd_core::store::StoreError;
+    let store = PostgresChatStore::new(pool)
+        .with_limits(chatd_core::validate::Limits::default().with_max_system_prompt_bytes(8));
+    let new = chatd_core::NewChat::new(chatd_core::UserId::new()).with_system_prompt("nine bytes");
+    let err = store.create_chat(new).await.expect_err("prompt over the limit");
+    assert!(
+        matches!(err, StoreError::Validation { ref field, .. } if field == "system_prompt"),
+        "{err}"
+    );
+}
