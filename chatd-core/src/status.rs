@@ -62,6 +62,15 @@ pub enum ChatStatus {
 }
 
 impl ChatStatus {
+    /// Whether a message sent to a chat in this status waits behind the chat's queue
+    /// (SPEC §2): an idle chat (`waiting`, `error`, `completed`) that still has queued
+    /// messages answers them first — the new message joins the tail, the head enters the
+    /// history — so messages are answered in the order they were sent.
+    #[must_use]
+    pub const fn answers_queue_first(self) -> bool {
+        matches!(self, ChatStatus::Waiting | ChatStatus::Error | ChatStatus::Completed)
+    }
+
     /// Every status, in the seed's order.
     pub const ALL: [ChatStatus; 6] = [
         ChatStatus::Waiting,

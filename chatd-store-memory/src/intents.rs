@@ -39,6 +39,19 @@ impl State {
                 }
                 Delivery::Queued(queued)
             }
+            MessageAction::Insert | MessageAction::None
+                if self.entry(id)?.chat.status.answers_queue_first()
+                    && !self.entry(id)?.queue.is_empty() =>
+            {
+                // SPEC §2: an idle chat that still has queued messages answers them first:
+                // the new message joins the tail, the head enters the history.
+                let queued = self.enqueue(id, send.content, at)?;
+                if let Some(config) = send.model_config_id {
+                    self.entry_mut(id)?.chat.last_model_config_id = config;
+                }
+                self.promote_from_queue(id, None, at)?;
+                Delivery::Queued(queued)
+            }
             MessageAction::Insert | MessageAction::None => {
                 let mut message = NewMessage::user(send.content);
                 message.model_config_id = send.model_config_id;

@@ -73,6 +73,35 @@ impl PostgresChatStore {
                 }
                 Delivery::Queued(queued)
             }
+            MessageAction::Insert | MessageAction::None
+                if chat.status.answers_queue_first() && tx::queue_len(&mut tx, id).await? > 0 =>
+            {
+                // SPEC §2: an idle chat that still has queued messages answers them first:
+                // the new message joins the tail, the head enters the history.
+                if tx::queue_len(&mut tx, id).await? >= MAX_QUEUED_MESSAGES {
+                    return Err(StoreError::QueueFull { max: MAX_QUEUED_MESSAGES });
+                }
+                let row = sqlx::query(
+                    "INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) \
+                     RETURNING id, chat_id, content, created_at",
+                )
+                .bind(id.0)
+                .bind(content_to_json(&send.content))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+                let queued = rows::queued(&row)?;
+                if let Some(config) = send.model_config_id {
+                    sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
+                        .bind(id.0)
+                        .bind(config.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                tx::promote_from_queue(&mut tx, &mut hints, id, None).await?;
+                Delivery::Queued(queued)
+            }
             MessageAction::Insert | MessageAction::None => {
                 let mut message = NewMessage::user(send.content);
                 message.model_config_id = send.model_config_id;

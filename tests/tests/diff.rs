@@ -267,3 +267,35 @@ async fn repeated_reports_share_one_lookup_sequence_per_chat() {
     refresher.report_git_reference(chat, "https://github.com/o/r", "again").await.expect("report");
     assert_eq!(server.requests().len(), 7);
 }
+
+#[tokio::test]
+async fn an_unsupported_or_empty_reference_keeps_the_stored_values() {
+    let store = store().await;
+    let (_server, refresher) =
+        refresher(&store, vec![ok(r#"[{"number": 12}]"#), ok(DETAIL), ok("[]")]).await;
+    let chat = chat(&store, UserId::new()).await;
+    let found =
+        refresher.report_git_reference(chat, "https://github.com/o/r", "x").await.expect("report");
+    assert_eq!(found.pull_request_state.as_deref(), Some("open"));
+    // The workspace moves to a remote this source cannot read: nothing is wiped.
+    let moved = refresher
+        .report_git_reference(chat, "https://gitlab.com/o/r.git", "x")
+        .await
+        .expect("report");
+    assert_eq!(
+        (moved.url.as_deref(), moved.pull_request_state.as_deref()),
+        (found.url.as_deref(), Some("open"))
+    );
+    assert_eq!((moved.additions, moved.deletions, moved.changed_files), (120, 8, 5));
+    assert!(moved.refreshed_at >= found.refreshed_at, "only the timestamps change");
+    // An empty reference on a stored row: the same.
+    store.upsert_diff_reference(chat, DiffReference::new("", "")).await.expect("stale");
+    let row = store.get_diff_status(chat).await.expect("get").expect("row");
+    let mut emptied = row.clone();
+    emptied.git_remote_origin.clear();
+    let (kept, _) = refresher.refresh(&emptied).await.expect("refresh");
+    assert_eq!(
+        (kept.url, kept.pull_request_state, kept.additions),
+        (row.url, row.pull_request_state, row.additions)
+    );
+}

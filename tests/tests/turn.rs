@@ -477,3 +477,19 @@ async fn a_persist_error_aborts_the_turn_with_that_error() {
     );
     assert_eq!(fx.provider.requests().len(), 1, "no further model call after the failed write");
 }
+
+#[tokio::test]
+async fn a_generated_title_equal_to_the_current_one_is_not_written() {
+    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    let fx = fixture(vec![ScriptedCall::text("do it", None)]).await;
+    let config = fx.store.default_model_config().await.expect("config").expect("default");
+    let before = fx.store.get_chat(fx.chat).await.expect("chat");
+    let outcome = generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await;
+    assert_eq!(outcome, TitleOutcome::Skipped);
+    let after = fx.store.get_chat(fx.chat).await.expect("chat");
+    assert_eq!(
+        (after.title.as_str(), after.updated_at),
+        (before.title.as_str(), before.updated_at),
+        "nothing written"
+    );
+}

@@ -246,9 +246,20 @@ impl DiffRefresher {
         row: &DiffStatus,
     ) -> Result<(DiffStatus, Option<DiffLookup>), StoreError> {
         let stale_at = after(self.ttl);
+        // What is stored now, with new timestamps: kept whenever the lookup says nothing
+        // new (an empty or unsupported reference, a failed lookup).
+        let kept = || {
+            let mut keep = DiffRefresh::empty(stale_at);
+            keep.url = row.url.clone();
+            keep.pull_request_state = row.pull_request_state.clone();
+            keep.changes_requested = row.changes_requested;
+            keep.additions = row.additions;
+            keep.deletions = row.deletions;
+            keep.changed_files = row.changed_files;
+            keep
+        };
         if row.git_remote_origin.trim().is_empty() || row.git_branch.trim().is_empty() {
-            let written =
-                self.store.upsert_diff_refresh(row.chat_id, DiffRefresh::empty(stale_at)).await?;
+            let written = self.store.upsert_diff_refresh(row.chat_id, kept()).await?;
             return Ok((written, Some(DiffLookup::Unsupported)));
         }
         let owner = self.store.get_chat(row.chat_id).await?.owner_id;
@@ -264,15 +275,10 @@ impl DiffRefresher {
                 refresh.changed_files = pr.changed_files;
             }
             Ok(DiffLookup::NoPullRequest { branch_url }) => refresh.url = Some(branch_url.clone()),
-            Ok(DiffLookup::Unsupported) => {}
+            Ok(DiffLookup::Unsupported) => refresh = kept(),
             Err(err) => {
                 tracing::warn!(chat = %row.chat_id, error = %err, "diff status refresh failed; backing off");
-                refresh.url = row.url.clone();
-                refresh.pull_request_state = row.pull_request_state.clone();
-                refresh.changes_requested = row.changes_requested;
-                refresh.additions = row.additions;
-                refresh.deletions = row.deletions;
-                refresh.changed_files = row.changed_files;
+                refresh = kept();
             }
         }
         let written = self.store.upsert_diff_refresh(row.chat_id, refresh).await?;

@@ -118,8 +118,9 @@ fn local_calls(parts: &[Part]) -> impl Iterator<Item = (&str, &str)> {
 /// Builds the prompt from `history` (normally `ChatStore::prompt_messages`) for `target`:
 /// only model-visible rows; the leading `system` rows become the system block (a child chat
 /// gets [`SUB_AGENT_INSTRUCTION`] appended); every local tool call gets a result (a
-/// synthetic error [`INTERRUPTED_RESULT`] when it has none) and every tool result a call (a
-/// synthetic one before it when it has none); ids are sanitised and arguments are objects;
+/// synthetic error [`INTERRUPTED_RESULT`] when it has none), and a tool result whose call is
+/// missing (or is provider-executed) is dropped, so every result directly follows the
+/// assistant message that holds its call; ids are sanitised and arguments are objects;
 /// reasoning from other providers is dropped. A compaction boundary (a `compressed` system
 /// row) becomes a user message in place, so the conversation after it is never empty.
 #[must_use]
@@ -157,25 +158,15 @@ pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -
             Role::Tool => {
                 let mut results = Vec::new();
                 for part in parts {
-                    let Part::ToolResult { tool_call_id, tool_name, .. } = &part else { continue };
-                    if let Some(at) = open.iter().position(|(id, _)| id == tool_call_id) {
-                        open.remove(at);
-                    } else if !answered.contains(tool_call_id) {
-                        // A result without its call: give it one, right before it.
-                        if !results.is_empty() {
-                            messages
-                                .push(PromptMessage::new(Role::Tool, std::mem::take(&mut results)));
+                    let Part::ToolResult { tool_call_id, .. } = &part else { continue };
+                    match open.iter().position(|(id, _)| id == tool_call_id) {
+                        Some(at) => {
+                            open.remove(at);
                         }
-                        messages.push(PromptMessage::new(
-                            Role::Assistant,
-                            vec![Part::tool_call(
-                                tool_call_id.clone(),
-                                tool_name.clone(),
-                                Value::Object(Map::new()),
-                            )],
-                        ));
-                    } else {
-                        continue; // a second result for the same call
+                        // A result whose call is not the open call of the latest assistant
+                        // message — missing, a provider-executed call's, or a second result
+                        // — is dropped: a result must directly follow its call (SPEC §4).
+                        None => continue,
                     }
                     answered.insert(tool_call_id.clone());
                     results.push(part);

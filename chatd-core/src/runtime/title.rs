@@ -26,7 +26,8 @@ message below: at most 8 words, plain text, no quotes, no trailing punctuation. 
 pub enum TitleOutcome {
     /// The generated title was saved.
     Saved(String),
-    /// The title is no longer the automatic one.
+    /// The title is no longer the automatic one, or the proposal equals it (nothing is
+    /// written: SPEC §14).
     Skipped,
     /// The model failed, timed out or proposed nothing usable (the automatic title stays).
     Failed(String),
@@ -74,6 +75,9 @@ pub async fn generate_title(
     let Some(title) = normalize_title(&words.join(" ")) else {
         return TitleOutcome::Failed("the model proposed an empty title".to_owned());
     };
+    if title == automatic {
+        return TitleOutcome::Skipped; // unchanged: no write, no title_change event
+    }
     match store.update_chat(chat, ChatUpdate::title_if(automatic, title.clone())).await {
         Ok(updated) if updated.title == title => TitleOutcome::Saved(title),
         Ok(_) => TitleOutcome::Skipped,

@@ -80,7 +80,7 @@ fn a_dangling_tool_call_gets_a_synthetic_error_result() {
 }
 
 #[test]
-fn a_tool_result_without_its_call_gets_a_synthetic_call_before_it() {
+fn a_tool_result_without_its_call_is_dropped() {
     let history = vec![
         row(1, Role::User, vec![Part::text("q")]),
         row(
@@ -90,8 +90,58 @@ fn a_tool_result_without_its_call_gets_a_synthetic_call_before_it() {
         ),
     ];
     let prompt = build_prompt(&history, ProviderKind::OpenAi, false);
-    assert_eq!(roles(&prompt), vec![Role::User, Role::Assistant, Role::Tool]);
-    assert_eq!(prompt.messages[1].content, vec![Part::tool_call("orphan", "execute", json!({}))]);
+    assert_eq!(roles(&prompt), vec![Role::User]);
+}
+
+/// The original system's case: the results of D and E arrive after an orphan result C.
+/// The prompt must not become `assistant[D,E] assistant[C] tool(C) tool(D) tool(E)`.
+#[test]
+fn an_orphan_result_among_real_ones_keeps_every_result_right_after_its_call() {
+    let history = vec![
+        row(1, Role::User, vec![Part::text("q")]),
+        row(
+            2,
+            Role::Assistant,
+            vec![Part::tool_call("D", "t", json!({})), Part::tool_call("E", "t", json!({}))],
+        ),
+        row(3, Role::Tool, vec![Part::tool_result("C", "t", json!("c"), false)]),
+        row(4, Role::Tool, vec![Part::tool_result("D", "t", json!("d"), false)]),
+        row(5, Role::Tool, vec![Part::tool_result("E", "t", json!("e"), false)]),
+    ];
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    assert_eq!(roles(&prompt), vec![Role::User, Role::Assistant, Role::Tool, Role::Tool]);
+    let ids: Vec<&str> = prompt.messages[2..]
+        .iter()
+        .flat_map(|m| m.content.iter())
+        .filter_map(|p| match p {
+            Part::ToolResult { tool_call_id, .. } => Some(tool_call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec!["D", "E"]);
+}
+
+/// Results of provider-executed tools stay in the assistant row and never become local
+/// calls, even if a tool row repeats one.
+#[test]
+fn a_provider_executed_result_in_a_tool_row_never_becomes_a_local_call() {
+    let history = vec![
+        row(1, Role::User, vec![Part::text("q")]),
+        row(
+            2,
+            Role::Assistant,
+            vec![Part::ToolCall {
+                tool_call_id: "ws".into(),
+                tool_name: "web_search".into(),
+                args: json!({}),
+                provider_executed: true,
+                provider_metadata: None,
+            }],
+        ),
+        row(3, Role::Tool, vec![Part::tool_result("ws", "web_search", json!("r"), false)]),
+    ];
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    assert_eq!(roles(&prompt), vec![Role::User, Role::Assistant]);
 }
 
 #[test]

@@ -480,3 +480,36 @@ pub async fn complete_and_reopen(store: StoreRef) {
         StoreError::InvalidTransition { .. }
     ));
 }
+
+/// SPEC §2: a message to an idle chat that still has queued messages (kept after a
+/// failure, or from a pause) joins the queue's tail and the head is answered first.
+pub async fn a_message_to_an_idle_chat_with_a_queue_waits_its_turn(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let (chat, lease) = fx.running("first").await;
+    fx.store.send_message(chat.id, SendMessage::text("queued earlier")).await.expect("queue");
+    fx.store.release(&lease, TurnOutcome::Failed("boom".into())).await.expect("fail");
+    assert_eq!(
+        fx.get(chat.id).await.status,
+        ChatStatus::Error,
+        "the queue is kept after a failure"
+    );
+    let sent = fx.store.send_message(chat.id, SendMessage::text("sent later")).await.expect("send");
+    assert!(matches!(sent.delivery, Delivery::Queued(_)), "{:?}", sent.delivery);
+    assert_eq!(sent.chat.status, ChatStatus::Pending);
+    let texts: Vec<String> = fx
+        .store
+        .list_messages(chat.id, MessageQuery::all())
+        .await
+        .expect("list")
+        .iter()
+        .map(crate::Message::text)
+        .collect();
+    assert_eq!(texts, vec!["first", "queued earlier"], "the older message is answered first");
+    let queue = fx.store.list_queued(chat.id).await.expect("queue");
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].content, vec![Part::text("sent later")]);
+    // Without a queue, an idle chat takes the message directly.
+    let idle = fx.idle_chat().await;
+    let direct = fx.store.send_message(idle.id, SendMessage::text("hello")).await.expect("send");
+    assert!(matches!(direct.delivery, Delivery::Inserted(_)));
+}

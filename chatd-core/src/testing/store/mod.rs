@@ -88,6 +88,7 @@ macro_rules! __store_conformance_all {
             malformed_compaction_is_rejected,
         ] }
         $crate::__store_conformance_group! { $attrs $args $make intents [
+            a_message_to_an_idle_chat_with_a_queue_waits_its_turn,
             send_to_waiting_inserts_and_pends,
             send_to_error_clears_last_error,
             send_to_completed_reopens,
