@@ -152,10 +152,14 @@ pub struct AnthropicOptions {
     /// At most one tool call per step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable_parallel_tool_use: Option<bool>,
-    /// Effort: `low`, `medium`, `high`.
+    /// Effort (`low`, `medium`, `high`, `xhigh`, `max`), sent as `output_config.effort`
+    /// (Bedrock: passed through to the model); another value is refused when decoded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effort: Option<String>,
 }
+
+/// The effort levels Anthropic accepts (`output_config.effort`).
+pub const ANTHROPIC_EFFORTS: [&str; 5] = ["low", "medium", "high", "xhigh", "max"];
 
 /// Gemini thinking settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,6 +303,25 @@ pub struct VercelOptions {
     pub user: Option<String>,
 }
 
+/// Removes the key at `path` (`a.b.c`; an array index ends the walk there) from `value`;
+/// `false` when nothing could be removed.
+fn remove_path(value: &mut Value, path: &str) -> bool {
+    let segments: Vec<&str> = path
+        .split('.')
+        .map(|s| s.split('[').next().unwrap_or(s))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let Some((last, parents)) = segments.split_last() else { return false };
+    let mut node = value;
+    for segment in parents {
+        match node.get_mut(*segment) {
+            Some(child) => node = child,
+            None => return false,
+        }
+    }
+    node.as_object_mut().is_some_and(|map| map.remove(*last).is_some())
+}
+
 /// A call-options document that was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("options.{path}: {reason}")]
@@ -324,6 +347,29 @@ impl CallOptions {
         })?;
         options.validate()?;
         Ok(options)
+    }
+
+    /// Decodes an options document as stored (SPEC §9.3: strict on write, lenient on
+    /// read): each unknown key, wrongly typed value or out-of-range number is dropped with
+    /// a warning naming its path, and the rest is kept — one odd row never breaks every
+    /// read of the configs.
+    #[must_use]
+    pub fn from_json_lenient(value: &Value) -> Self {
+        let mut value = value.clone();
+        // Each round removes one offending key; a document has finitely many.
+        for _ in 0..64 {
+            match Self::from_json(&value) {
+                Ok(options) => return options,
+                Err(err) => {
+                    tracing::warn!(path = %err.path, reason = %err.reason, "ignoring a stored model-config option");
+                    if !remove_path(&mut value, &err.path) {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::warn!("ignoring stored model-config options that cannot be read");
+        CallOptions::default()
     }
 
     /// The stored JSON document.
@@ -366,6 +412,15 @@ impl CallOptions {
             return Err(OptionsError {
                 path: "top_k".into(),
                 reason: "must be greater than zero".into(),
+            });
+        }
+        if let Some(effort) =
+            self.provider_options.anthropic.as_ref().and_then(|a| a.effort.as_ref())
+            && !ANTHROPIC_EFFORTS.contains(&effort.as_str())
+        {
+            return Err(OptionsError {
+                path: "provider_options.anthropic.effort".into(),
+                reason: format!("must be one of {}, got {effort:?}", ANTHROPIC_EFFORTS.join(", ")),
             });
         }
         Ok(())
@@ -446,5 +501,29 @@ mod tests {
         assert_eq!(CallOptions::from_json(&json!({})).expect("empty"), CallOptions::default());
         assert_eq!(CallOptions::default().max_output_tokens_or_default(), 32_000);
         assert_eq!(CallOptions::default().to_json(), json!({}));
+    }
+}
+
+#[cfg(test)]
+mod lenient_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn stored_options_are_read_leniently_and_written_strictly() {
+        let stored = json!({
+            "max_output_tokens": 1000,
+            "temperature": "hot",
+            "future_option": true,
+            "provider_options": {"openai": {"reasoning_effort": "high", "new_knob": 3}}
+        });
+        assert!(CallOptions::from_json(&stored).is_err(), "strict on write");
+        let read = CallOptions::from_json_lenient(&stored);
+        assert_eq!(read.max_output_tokens, Some(1000), "good keys are kept");
+        assert_eq!(read.temperature, None, "a wrongly typed value is dropped");
+        let openai = read.provider_options.openai.expect("openai kept");
+        assert_eq!(openai.reasoning_effort, Some(ReasoningEffort::High));
+        assert_eq!(CallOptions::from_json_lenient(&json!("garbage")), CallOptions::default());
     }
 }

@@ -82,6 +82,20 @@ pub struct NewModelConfig {
 }
 
 impl NewModelConfig {
+    /// A configuration for a model named as people write it (SPEC §9.4):
+    /// `provider:model`, `provider/model`, or a name whose prefix tells the provider
+    /// (`claude-…`, `gpt-…`, `o3…`, `gemini-…`).
+    ///
+    /// # Errors
+    /// [`UnresolvedModel`](crate::provider::UnresolvedModel) when nothing names the provider.
+    pub fn from_spec(
+        spec: &str,
+        context_limit: i64,
+    ) -> Result<Self, crate::provider::UnresolvedModel> {
+        let (provider, model) = crate::provider::resolve_model(spec, None)?;
+        Ok(Self::new(provider, model, context_limit))
+    }
+
     /// An enabled configuration with threshold 70 and default options.
     #[must_use]
     pub fn new(provider: ProviderKind, model: impl Into<String>, context_limit: i64) -> Self {

@@ -261,3 +261,20 @@ async fn a_connection_cut_mid_event_is_a_transport_error() {
     let err = call(FakeResponse::sse(body).cut_after(cut), request()).await.0.expect_err("cut");
     assert_eq!(err.kind, ProviderErrorKind::Transport, "{err}");
 }
+
+#[tokio::test]
+async fn effort_is_sent_as_output_config_and_unknown_levels_are_refused() {
+    let options =
+        CallOptions::from_json(&json!({"provider_options": {"anthropic": {"effort": "high"}}}))
+            .expect("a known level");
+    let (_, sent) = call(
+        FakeResponse::sse(support::fixture("anthropic", "text.sse")),
+        request().with_options(options),
+    )
+    .await;
+    assert_eq!(sent.json()["output_config"], json!({"effort": "high"}), "never silently dropped");
+    let err =
+        CallOptions::from_json(&json!({"provider_options": {"anthropic": {"effort": "extreme"}}}))
+            .expect_err("an unknown level");
+    assert_eq!(err.path, "provider_options.anthropic.effort");
+}

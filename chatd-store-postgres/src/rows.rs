@@ -161,8 +161,8 @@ pub(crate) fn queued(row: &PgRow) -> Result<QueuedMessage> {
 }
 
 pub(crate) fn model_config(row: &PgRow) -> Result<ModelConfig> {
-    let options = CallOptions::from_json(&get::<serde_json::Value>(row, "options")?)
-        .map_err(|err| corrupt("chat_model_configs.options", err))?;
+    // Strict on write, lenient on read (SPEC §9.3).
+    let options = CallOptions::from_json_lenient(&get::<serde_json::Value>(row, "options")?);
     Ok(ModelConfig {
         id: ModelConfigId(get(row, "id")?),
         provider: parse("chat_model_configs.provider", &get::<String>(row, "provider")?)?,

@@ -161,3 +161,26 @@ async fn watch_reports_the_owners_chats_only() {
     chatd.delete_chat(&alice, chat.id).await.expect("delete");
     assert_eq!(next(&mut events).await.kind, OwnerEventKind::Deleted);
 }
+
+#[tokio::test]
+async fn model_names_that_name_their_provider_are_resolved_when_configured() {
+    let (chatd, admin) = service().await;
+    chatd
+        .create_provider(&admin, NewProvider::new(ProviderKind::OpenRouter))
+        .await
+        .expect("openrouter");
+    let config = chatd
+        .create_model_config(
+            &admin,
+            NewModelConfig::new(ProviderKind::Anthropic, "openrouter:meta-llama/llama-4", 1000),
+        )
+        .await
+        .expect("config");
+    assert_eq!(
+        (config.provider, config.model.as_str()),
+        (ProviderKind::OpenRouter, "meta-llama/llama-4")
+    );
+    let spec = NewModelConfig::from_spec("claude-sonnet-9", 1000).expect("a prefix names it");
+    assert_eq!(spec.provider, ProviderKind::Anthropic);
+    assert!(NewModelConfig::from_spec("mystery-model", 1000).is_err());
+}

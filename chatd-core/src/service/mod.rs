@@ -577,9 +577,14 @@ impl Chatd {
     pub async fn create_model_config(
         &self,
         actor: &Actor,
-        new: NewModelConfig,
+        mut new: NewModelConfig,
     ) -> Result<ModelConfig> {
         Self::require_admin(actor)?;
+        // SPEC §9.4: a model written as `provider:model` (or `provider/model`) names its
+        // provider, which wins over the one given; the stored name is the provider's own.
+        if let Ok((kind, model)) = crate::provider::resolve_model(&new.model, Some(new.provider)) {
+            (new.provider, new.model) = (kind, model);
+        }
         Ok(self.store.create_model_config(new).await?)
     }
 

@@ -131,6 +131,9 @@ pub(super) fn request_body(request: &ModelRequest) -> Value {
     if let Some(p) = options.top_p {
         body.insert("top_p".into(), json!(p));
     }
+    if let Some(effort) = anthropic.and_then(|a| a.effort.as_ref()) {
+        body.insert("output_config".into(), json!({"effort": effort}));
+    }
     if !request.tools.is_empty() {
         let tools: Vec<Value> = request
             .tools

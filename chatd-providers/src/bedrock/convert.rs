@@ -118,6 +118,9 @@ pub(super) fn request_body(request: &ModelRequest) -> Value {
     {
         extra.insert("top_k".into(), json!(k));
     }
+    if let Some(effort) = anthropic.and_then(|a| a.effort.as_ref()) {
+        extra.insert("output_config".into(), json!({"effort": effort}));
+    }
     if !extra.is_empty() {
         body.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
