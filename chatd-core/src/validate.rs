@@ -35,6 +35,8 @@ pub struct Limits {
     pub max_tool_args_bytes: usize,
     /// The most bytes of one stored tool result (longer ones are cut with a note): 256 KiB.
     pub max_tool_result_bytes: usize,
+    /// The most queued messages per chat (the next one is `QueueFull`): 20 (SPEC §1).
+    pub max_queued_messages: usize,
 }
 
 impl Limits {
@@ -59,6 +61,13 @@ impl Limits {
         self
     }
 
+    /// Sets the most queued messages per chat.
+    #[must_use]
+    pub fn with_max_queued_messages(mut self, messages: usize) -> Self {
+        self.max_queued_messages = messages;
+        self
+    }
+
     /// Sets the most bytes of one stored tool result.
     #[must_use]
     pub fn with_max_tool_result_bytes(mut self, bytes: usize) -> Self {
@@ -76,6 +85,7 @@ impl Default for Limits {
             max_title_chars: MAX_TITLE_CHARS,
             max_tool_args_bytes: 256 * 1024,
             max_tool_result_bytes: 256 * 1024,
+            max_queued_messages: crate::store::MAX_QUEUED_MESSAGES,
         }
     }
 }
@@ -556,5 +566,6 @@ mod limit_tests {
         assert_eq!(limits.max_title_chars, 80);
         assert_eq!(limits.max_tool_args_bytes, 256 * 1024);
         assert_eq!(limits.max_tool_result_bytes, 256 * 1024);
+        assert_eq!(limits.max_queued_messages, 20);
     }
 }

@@ -3,8 +3,7 @@
 use chatd_core::chat::StopRequest;
 use chatd_core::status::{MessageAction, Trigger, resume_trigger};
 use chatd_core::store::{
-    BusyBehavior, Delivery, EditOutcome, Entity, MAX_QUEUED_MESSAGES, Result, SendMessage,
-    SendOutcome, StoreError,
+    BusyBehavior, Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
     ChangeKind, Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage, QueuedMessageId, Role,
@@ -70,8 +69,9 @@ impl State {
         content: Vec<Part>,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<QueuedMessage> {
-        if self.entry(id)?.queue.len() >= MAX_QUEUED_MESSAGES {
-            return Err(StoreError::QueueFull { max: MAX_QUEUED_MESSAGES });
+        let max = self.limits.max_queued_messages;
+        if self.entry(id)?.queue.len() >= max {
+            return Err(StoreError::QueueFull { max });
         }
         let queued =
             QueuedMessage { id: self.seq.next_queued(), chat_id: id, content, created_at: at };

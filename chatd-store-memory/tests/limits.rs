@@ -36,3 +36,19 @@ async fn configured_limits_replace_the_defaults() {
         .await
         .expect("at the limit");
 }
+
+#[tokio::test]
+async fn the_queue_cap_is_configurable() {
+    use chatd_core::store::SendMessage;
+    let store = InMemoryChatStore::new().with_limits(Limits::default().with_max_queued_messages(1));
+    store.create_provider(NewProvider::new(ProviderKind::OpenAi)).await.expect("provider");
+    store
+        .create_model_config(NewModelConfig::new(ProviderKind::OpenAi, "m", 1000))
+        .await
+        .expect("config");
+    let chat =
+        store.create_chat(NewChat::new(UserId::new()).with_text("busy")).await.expect("chat");
+    store.send_message(chat.id, SendMessage::text("one")).await.expect("queued");
+    let err = store.send_message(chat.id, SendMessage::text("two")).await.expect_err("full");
+    assert!(matches!(err, StoreError::QueueFull { max: 1 }), "{err}");
+}

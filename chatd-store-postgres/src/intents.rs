@@ -5,8 +5,7 @@ use chatd_core::chat::StopRequest;
 use chatd_core::part::content_to_json;
 use chatd_core::status::{ChatStatus, MessageAction, Trigger, decide, resume_trigger};
 use chatd_core::store::{
-    BusyBehavior, Delivery, EditOutcome, Entity, MAX_QUEUED_MESSAGES, Result, SendMessage,
-    SendOutcome, StoreError,
+    BusyBehavior, Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
     ChangeHint, ChangeKind, Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage,
@@ -40,8 +39,8 @@ impl PostgresChatStore {
         };
         let delivery = match decision.message {
             MessageAction::Queue => {
-                if tx::queue_len(&mut tx, id).await? >= MAX_QUEUED_MESSAGES {
-                    return Err(StoreError::QueueFull { max: MAX_QUEUED_MESSAGES });
+                if tx::queue_len(&mut tx, id).await? >= self.limits.max_queued_messages {
+                    return Err(StoreError::QueueFull { max: self.limits.max_queued_messages });
                 }
                 let row = sqlx::query(
                     "INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) \
@@ -78,8 +77,8 @@ impl PostgresChatStore {
             {
                 // SPEC §2: an idle chat that still has queued messages answers them first:
                 // the new message joins the tail, the head enters the history.
-                if tx::queue_len(&mut tx, id).await? >= MAX_QUEUED_MESSAGES {
-                    return Err(StoreError::QueueFull { max: MAX_QUEUED_MESSAGES });
+                if tx::queue_len(&mut tx, id).await? >= self.limits.max_queued_messages {
+                    return Err(StoreError::QueueFull { max: self.limits.max_queued_messages });
                 }
                 let row = sqlx::query(
                     "INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) \

@@ -605,3 +605,21 @@ async fn template_copies_never_follow_links_out_of_the_template() {
     let listed = provisioner.list_templates(owner, None).await.expect("list");
     assert_eq!(listed.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), vec!["linky"]);
 }
+
+#[tokio::test]
+async fn the_sub_agent_cap_is_configurable() {
+    use chatd_core::runtime::tools::{AgentOptions, agent_tools_with};
+    let w = world().await;
+    let tools =
+        agent_tools_with(Arc::clone(&w.store), AgentOptions::default().with_max_children(1));
+    let root = w.root("root").await;
+    let ctx = w.ctx(root).await;
+    let spawn = |id: &str| Part::tool_call(id, "spawn_agent", json!({"prompt": "work"}));
+    let first = tools.run_calls(&ctx, &[spawn("a")]).await.expect("not cancelled");
+    assert!(matches!(&first[0], Part::ToolResult { is_error: false, .. }), "{first:?}");
+    let second = tools.run_calls(&ctx, &[spawn("b")]).await.expect("not cancelled");
+    assert!(
+        matches!(&second[0], Part::ToolResult { is_error: true, result, .. } if result.to_string().contains("at most 1")),
+        "{second:?}"
+    );
+}

@@ -434,3 +434,17 @@ async fn execute_timeouts_are_clamped_and_bad_ones_refused() {
     );
     assert!(slow["error"].as_str().is_some_and(|e| e.contains("timed out")), "{slow}");
 }
+
+#[tokio::test]
+async fn the_workspace_default_and_maximum_timeouts_are_configurable() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ws =
+        confined(dir.path()).with_timeouts(Duration::from_millis(300), Duration::from_millis(500));
+    let started = Instant::now();
+    let out = ws.execute(&ctx(), &ExecRequest::new("sleep 5")).await.expect("runs");
+    assert!(out.timed_out && started.elapsed() < Duration::from_secs(3), "the default applied");
+    let asked = ExecRequest::new("sleep 5").with_timeout(Duration::from_secs(60));
+    let started = Instant::now();
+    let out = ws.execute(&ctx(), &asked).await.expect("runs");
+    assert!(out.timed_out && started.elapsed() < Duration::from_secs(3), "clamped to the maximum");
+}

@@ -493,3 +493,15 @@ async fn a_generated_title_equal_to_the_current_one_is_not_written() {
         "nothing written"
     );
 }
+
+#[tokio::test]
+async fn title_options_bound_the_generated_title() {
+    use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title_with};
+    let fx = fixture(vec![ScriptedCall::text("Deploying the service today", None)]).await;
+    let config = fx.store.default_model_config().await.expect("config").expect("default");
+    let options = TitleOptions::default().with_max_chars(9);
+    let outcome =
+        generate_title_with(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat, &options)
+            .await;
+    assert_eq!(outcome, TitleOutcome::Saved("Deploying".into()));
+}

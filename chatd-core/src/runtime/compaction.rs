@@ -259,6 +259,12 @@ impl Compactor {
         Self::default()
     }
 
+    /// The summary call's timeout.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Sets the summary call's timeout.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {

@@ -221,6 +221,13 @@ impl DiffRefresher {
         }
     }
 
+    /// Sets how long a refreshed row stays fresh (default [`DIFF_TTL`], 120 s; SPEC §15).
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
     /// Sets how often stale rows are claimed.
     #[must_use]
     pub fn with_interval(mut self, interval: Duration) -> Self {

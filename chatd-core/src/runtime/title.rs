@@ -33,6 +33,38 @@ pub enum TitleOutcome {
     Failed(String),
 }
 
+/// How background titles are made (SPEC §14, §15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TitleOptions {
+    /// How long the title call may take (default [`TITLE_TIMEOUT`], 10 s).
+    pub timeout: Duration,
+    /// The most characters of a generated title (default 80; stores cut titles at 80).
+    pub max_chars: usize,
+}
+
+impl Default for TitleOptions {
+    fn default() -> Self {
+        TitleOptions { timeout: TITLE_TIMEOUT, max_chars: crate::title::MAX_TITLE_CHARS }
+    }
+}
+
+impl TitleOptions {
+    /// Sets the timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the most characters of a generated title.
+    #[must_use]
+    pub fn with_max_chars(mut self, chars: usize) -> Self {
+        self.max_chars = chars.max(1);
+        self
+    }
+}
+
 /// Generates and saves the title of `chat` while its title is still the automatic one
 /// (the caller decides that this is the chat's first turn: the turn runner checks before
 /// it starts the turn's first step). Bounded by [`TITLE_TIMEOUT`]; never returns an error:
@@ -42,6 +74,17 @@ pub async fn generate_title(
     provider: &dyn ModelProvider,
     config: &ModelConfig,
     chat: ChatId,
+) -> TitleOutcome {
+    generate_title_with(store, provider, config, chat, &TitleOptions::default()).await
+}
+
+/// [`generate_title`] with `options`.
+pub async fn generate_title_with(
+    store: &dyn ChatStore,
+    provider: &dyn ModelProvider,
+    config: &ModelConfig,
+    chat: ChatId,
+    options: &TitleOptions,
 ) -> TitleOutcome {
     let Ok(current) = store.get_chat(chat).await else { return TitleOutcome::Skipped };
     let Ok(messages) = store.list_messages(chat, MessageQuery::all()).await else {
@@ -61,7 +104,7 @@ pub async fn generate_title(
     .with_system(TITLE_INSTRUCTION);
     request.options.max_output_tokens = Some(64);
     let generation = match tokio::time::timeout(
-        TITLE_TIMEOUT,
+        options.timeout,
         provider.generate(request, CancellationToken::new()),
     )
     .await
@@ -75,6 +118,7 @@ pub async fn generate_title(
     let Some(title) = normalize_title(&words.join(" ")) else {
         return TitleOutcome::Failed("the model proposed an empty title".to_owned());
     };
+    let title: String = title.chars().take(options.max_chars).collect();
     if title == automatic {
         return TitleOutcome::Skipped; // unchanged: no write, no title_change event
     }
@@ -91,8 +135,9 @@ pub fn spawn_title(
     provider: Arc<dyn ModelProvider>,
     config: ModelConfig,
     chat: ChatId,
+    options: TitleOptions,
 ) -> tokio::task::JoinHandle<TitleOutcome> {
-    tokio::spawn(
-        async move { generate_title(store.as_ref(), provider.as_ref(), &config, chat).await },
-    )
+    tokio::spawn(async move {
+        generate_title_with(store.as_ref(), provider.as_ref(), &config, chat, &options).await
+    })
 }

@@ -177,6 +177,13 @@ impl Chatd {
         self
     }
 
+    /// The compactor of manual compactions (its summary timeout; default 90 s, SPEC §15).
+    #[must_use]
+    pub fn with_compactor(mut self, compactor: Compactor) -> Self {
+        self.compactor = compactor;
+        self
+    }
+
     /// Where reported git references are refreshed (see [`Chatd::report_git_reference`]).
     #[must_use]
     pub fn with_diff_refresher(mut self, refresher: crate::runtime::diff::DiffRefresher) -> Self {

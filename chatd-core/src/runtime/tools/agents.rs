@@ -75,26 +75,75 @@ struct CloseAgentArgs {
     chat_id: ChatId,
 }
 
+/// How the sub-agent tools behave (SPEC §13, §15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AgentOptions {
+    /// The most open sub-agents per root chat (default [`MAX_SUB_AGENTS`], 16).
+    pub max_children: usize,
+    /// How long `wait_agent` waits when the call names no timeout (default
+    /// [`WAIT_TIMEOUT`], 5 min).
+    pub wait_timeout: Duration,
+    /// The longest wait a call may ask for (default [`MAX_WAIT_TIMEOUT`], 1 h).
+    pub max_wait_timeout: Duration,
+    /// How often `wait_agent` looks at the child (default [`WAIT_POLL`], 200 ms).
+    pub poll: Duration,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            max_children: MAX_SUB_AGENTS,
+            wait_timeout: WAIT_TIMEOUT,
+            max_wait_timeout: MAX_WAIT_TIMEOUT,
+            poll: WAIT_POLL,
+        }
+    }
+}
+
+impl AgentOptions {
+    /// Sets the most open sub-agents per root.
+    #[must_use]
+    pub fn with_max_children(mut self, children: usize) -> Self {
+        self.max_children = children;
+        self
+    }
+
+    /// Sets the default and the longest wait.
+    #[must_use]
+    pub fn with_wait(mut self, default: Duration, max: Duration) -> Self {
+        self.max_wait_timeout = max;
+        self.wait_timeout = default.min(max);
+        self
+    }
+
+    /// Sets how often `wait_agent` looks at the child.
+    #[must_use]
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+}
+
 /// What the sub-agent tools share.
 #[derive(Clone)]
 pub(super) struct Agents {
     store: Arc<dyn ChatStore>,
-    poll: Duration,
-    max_children: usize,
+    options: AgentOptions,
 }
 
-/// The wait a model asked for: the default when absent, clamped to [`MAX_WAIT_TIMEOUT`] up
-/// to a day; anything else is an error result the model can correct.
-fn wait_timeout(seconds: Option<f64>) -> Result<Duration, ToolError> {
+/// The wait a model asked for: the default when absent, clamped to the maximum up to a
+/// day; anything else is an error result the model can correct.
+fn wait_timeout(seconds: Option<f64>, options: &AgentOptions) -> Result<Duration, ToolError> {
     const ABSURD: f64 = 86_400.0;
     match seconds {
-        None => Ok(WAIT_TIMEOUT),
+        None => Ok(options.wait_timeout),
         Some(s) if s.is_finite() && (0.0..=ABSURD).contains(&s) => {
-            Ok(Duration::from_secs_f64(s.min(MAX_WAIT_TIMEOUT.as_secs_f64())))
+            Ok(Duration::from_secs_f64(s.min(options.max_wait_timeout.as_secs_f64())))
         }
         Some(s) => Err(ToolError::new(format!(
             "invalid arguments: timeout_seconds must be between 0 and {} (got {s})",
-            MAX_WAIT_TIMEOUT.as_secs()
+            options.max_wait_timeout.as_secs()
         ))),
     }
 }
@@ -134,11 +183,11 @@ impl Agents {
             .iter()
             .filter(|child| !child.archived)
             .count();
-        if open >= self.max_children {
+        if open >= self.options.max_children {
             return Err(ToolError::new(format!(
                 "this chat already has {open} open sub-agents (at most {}): wait for one and \
                  close it with close_agent first",
-                self.max_children
+                self.options.max_children
             )));
         }
         let mut new = NewChat::new(parent.owner_id)
@@ -165,7 +214,7 @@ impl Agents {
     }
 
     async fn wait(&self, ctx: &ToolContext, args: WaitAgentArgs) -> Result<Value, ToolError> {
-        let timeout = wait_timeout(args.timeout_seconds)?;
+        let timeout = wait_timeout(args.timeout_seconds, &self.options)?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let chat = self.descendant(ctx, args.chat_id).await?;
@@ -196,7 +245,7 @@ impl Agents {
             }
             tokio::select! {
                 () = ctx.cancel.cancelled() => return Err(ToolError::new("the wait was interrupted")),
-                () = tokio::time::sleep(self.poll.min(deadline - tokio::time::Instant::now())) => {}
+                () = tokio::time::sleep(self.options.poll.min(deadline - tokio::time::Instant::now())) => {}
             }
         }
     }
@@ -293,8 +342,14 @@ pub fn agent_tools(store: Arc<dyn ChatStore>) -> ToolSet {
 /// [`agent_tools`] with `wait_agent` looking at the child every `poll`.
 #[must_use]
 pub fn agent_tools_polling(store: Arc<dyn ChatStore>, poll: Duration) -> ToolSet {
-    let shared =
-        Agents { store, poll: poll.max(Duration::from_millis(1)), max_children: MAX_SUB_AGENTS };
+    agent_tools_with(store, AgentOptions::default().with_poll(poll))
+}
+
+/// The four sub-agent tools over `store`, behaving as `options` says.
+#[must_use]
+pub fn agent_tools_with(store: Arc<dyn ChatStore>, mut options: AgentOptions) -> ToolSet {
+    options.poll = options.poll.max(Duration::from_millis(1));
+    let shared = Agents { store, options };
     ToolSet::new()
         .with(Arc::new(SpawnAgent(shared.clone())))
         .with(Arc::new(WaitAgent(shared.clone())))

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::source::{SharedWorkspace, WorkspaceSource};
-use super::workspace::{EXECUTE_TIMEOUT, ExecRequest, MAX_EXECUTE_TIMEOUT};
+use super::workspace::{ExecRequest, MAX_EXECUTE_TIMEOUT};
 use super::{FileEdit, Tool, ToolContext, ToolError, Workspace};
 
 pub(super) fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, ToolError> {
@@ -176,13 +176,14 @@ impl EditFiles {
     }
 }
 
-/// The timeout a model asked for: the default when absent, clamped to
-/// [`MAX_EXECUTE_TIMEOUT`]; a negative or non-finite number is an error.
-fn execute_timeout(seconds: Option<f64>) -> Result<Duration, ToolError> {
+/// The timeout a model asked for (`None`: the workspace's default), at most
+/// [`MAX_EXECUTE_TIMEOUT`] before the workspace clamps it to its own maximum; a negative or
+/// non-finite number is an error.
+fn execute_timeout(seconds: Option<f64>) -> Result<Option<Duration>, ToolError> {
     match seconds {
-        None => Ok(EXECUTE_TIMEOUT),
+        None => Ok(None),
         Some(s) if s.is_finite() && s > 0.0 => {
-            Ok(Duration::from_secs_f64(s.min(MAX_EXECUTE_TIMEOUT.as_secs_f64())))
+            Ok(Some(Duration::from_secs_f64(s.min(MAX_EXECUTE_TIMEOUT.as_secs_f64()))))
         }
         Some(s) => Err(ToolError::new(format!(
             "invalid arguments: timeout must be a positive number of seconds (at most {}), not {s}",
@@ -197,19 +198,20 @@ impl Execute {
         ws: &dyn Workspace,
         args: ExecuteArgs,
     ) -> Result<Value, ToolError> {
-        let mut request =
-            ExecRequest::new(args.command).with_timeout(execute_timeout(args.timeout)?);
+        let mut request = ExecRequest::new(args.command);
+        request.timeout = execute_timeout(args.timeout)?;
         request.workdir = args.workdir;
         let output = ws.execute(ctx, &request).await?;
         let value = serde_json::to_value(&output).map_err(|err| ToolError::new(err.to_string()))?;
         if output.timed_out {
             // SPEC §13: a timeout is an error result with `exit_code: -1` that keeps the
             // partial output.
-            return Err(ToolError::new(format!(
-                "command timed out after {}s (exit_code: -1)",
-                request.timeout.as_secs_f64()
-            ))
-            .with_details(value));
+            let after = request.timeout.map_or_else(
+                || "the workspace's default timeout".to_owned(),
+                |t| format!("{}s", t.as_secs_f64()),
+            );
+            return Err(ToolError::new(format!("command timed out after {after} (exit_code: -1)"))
+                .with_details(value));
         }
         Ok(value)
     }

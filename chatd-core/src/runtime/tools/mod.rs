@@ -62,8 +62,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use agents::{
-    CHILD_CANNOT_MANAGE, CHILD_CANNOT_SPAWN, CloseAgent, MAX_SUB_AGENTS, MAX_WAIT_TIMEOUT,
-    MessageAgent, SpawnAgent, WAIT_POLL, WAIT_TIMEOUT, WaitAgent, agent_tools, agent_tools_polling,
+    AgentOptions, CHILD_CANNOT_MANAGE, CHILD_CANNOT_SPAWN, CloseAgent, MAX_SUB_AGENTS,
+    MAX_WAIT_TIMEOUT, MessageAgent, SpawnAgent, WAIT_POLL, WAIT_TIMEOUT, WaitAgent, agent_tools,
+    agent_tools_polling, agent_tools_with,
 };
 pub use builtin::{EditFiles, Execute, ReadFile, WriteFile, workspace_tools, workspace_tools_from};
 pub use local::{

@@ -34,23 +34,24 @@ pub struct FileEdit {
 pub struct ExecRequest {
     /// The shell command (`sh -c`).
     pub command: String,
-    /// When to kill it (implementations clamp it to [`MAX_EXECUTE_TIMEOUT`]).
-    pub timeout: Duration,
+    /// When to kill it: `None` is the workspace's default ([`EXECUTE_TIMEOUT`] for the local
+    /// one); implementations clamp it to their maximum ([`MAX_EXECUTE_TIMEOUT`]).
+    pub timeout: Option<Duration>,
     /// The directory to run in, relative to the workspace root.
     pub workdir: Option<String>,
 }
 
 impl ExecRequest {
-    /// `command` with the default timeout, in the workspace root.
+    /// `command` with the workspace's default timeout, in the workspace root.
     #[must_use]
     pub fn new(command: impl Into<String>) -> Self {
-        ExecRequest { command: command.into(), timeout: EXECUTE_TIMEOUT, workdir: None }
+        ExecRequest { command: command.into(), timeout: None, workdir: None }
     }
 
     /// Sets the timeout.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = Some(timeout);
         self
     }
 

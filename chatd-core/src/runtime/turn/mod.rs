@@ -121,6 +121,7 @@ pub struct TurnRunner {
     observer: Arc<dyn TurnObserver>,
     live: Option<Duration>,
     titles: bool,
+    title_options: super::title::TitleOptions,
     compactor: Compactor,
     max_reentries: usize,
 }
@@ -151,6 +152,7 @@ impl TurnRunner {
             observer: Arc::new(NoObserver),
             live: Some(FLUSH_INTERVAL),
             titles: true,
+            title_options: super::title::TitleOptions::default(),
             compactor: Compactor::new(),
             max_reentries: compaction::MAX_REENTRIES,
         }
@@ -160,6 +162,13 @@ impl TurnRunner {
     #[must_use]
     pub fn with_titles(mut self, titles: bool) -> Self {
         self.titles = titles;
+        self
+    }
+
+    /// Sets how background titles are made (timeout, length).
+    #[must_use]
+    pub fn with_title_options(mut self, options: super::title::TitleOptions) -> Self {
+        self.title_options = options;
         self
     }
 
@@ -259,6 +268,7 @@ impl TurnRunner {
                 Arc::clone(&provider),
                 config.clone(),
                 chat.id,
+                self.title_options,
             ));
         }
         let ctx = ToolContext::for_chat(&chat, signal.token());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::super::workspace::{ExecOutput, MAX_EXECUTE_TIMEOUT, complete_utf8_len};
+use super::super::workspace::{ExecOutput, complete_utf8_len};
 use super::super::{ToolContext, ToolError};
 use super::sandbox::Confinement;
 
@@ -70,7 +70,6 @@ pub(super) async fn run(
     command: &str,
     timeout: Duration,
 ) -> Result<ExecOutput, ToolError> {
-    let timeout = timeout.min(MAX_EXECUTE_TIMEOUT);
     // Best effort: a command that removed it simply has no usable TMPDIR.
     let _ = std::fs::create_dir_all(launch.root.join(TMP_DIR));
     let (reader, writer) = std::io::pipe()

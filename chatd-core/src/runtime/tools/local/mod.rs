@@ -48,6 +48,8 @@ pub struct LocalWorkspace {
     status: SandboxStatus,
     output_cap: usize,
     read_cap: usize,
+    default_timeout: std::time::Duration,
+    max_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for LocalWorkspace {
@@ -90,6 +92,8 @@ impl LocalWorkspace {
             status,
             output_cap: MAX_OUTPUT_BYTES,
             read_cap: READ_WINDOW_BYTES,
+            default_timeout: super::workspace::EXECUTE_TIMEOUT,
+            max_timeout: super::workspace::MAX_EXECUTE_TIMEOUT,
         })
     }
 
@@ -105,6 +109,16 @@ impl LocalWorkspace {
     #[must_use]
     pub fn with_output_cap(mut self, bytes: usize) -> Self {
         self.output_cap = bytes.max(1);
+        self
+    }
+
+    /// Sets the `execute` timeout used when a call names none (default
+    /// [`EXECUTE_TIMEOUT`](super::EXECUTE_TIMEOUT), 10 s) and the most any call may ask for
+    /// (default [`MAX_EXECUTE_TIMEOUT`](super::MAX_EXECUTE_TIMEOUT), 10 min).
+    #[must_use]
+    pub fn with_timeouts(mut self, default: std::time::Duration, max: std::time::Duration) -> Self {
+        self.max_timeout = max;
+        self.default_timeout = default.min(max);
         self
     }
 
@@ -227,6 +241,7 @@ impl Workspace for LocalWorkspace {
             confinement: self.confinement.as_deref(),
             output_cap: self.output_cap,
         };
-        exec::run(ctx, launch, &request.command, request.timeout).await
+        let timeout = request.timeout.unwrap_or(self.default_timeout).min(self.max_timeout);
+        exec::run(ctx, launch, &request.command, timeout).await
     }
 }
