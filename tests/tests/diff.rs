@@ -242,8 +242,10 @@ async fn two_refreshers_on_postgres_never_refresh_the_same_row() {
 #[tokio::test]
 async fn repeated_reports_share_one_lookup_sequence_per_chat() {
     let store = store().await;
-    // Never found: every lookup answers "no pull request".
+    // Never found: every lookup answers "no pull request". Retries 300 ms apart, so the 30
+    // reports below surely land before the first retry, even on a loaded machine.
     let (server, refresher) = refresher(&store, vec![ok("[]"); 40]).await;
+    let refresher = refresher.with_report_backoff(vec![Duration::from_millis(300); 5]);
     let chat = chat(&store, UserId::new()).await;
     for i in 0..30 {
         refresher
@@ -254,8 +256,12 @@ async fn repeated_reports_share_one_lookup_sequence_per_chat() {
     assert_eq!(server.requests().len(), 1, "one immediate lookup, not one per report");
     let row = store.get_diff_status(chat).await.expect("get").expect("row");
     assert_eq!(row.git_branch, "branch-29", "the latest reference is recorded");
-    // The one sequence retries five times (50 ms apart) with the latest reference.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The one sequence retries five times with the latest reference.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.requests().len() < 6 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await; // and no more than that
     let requests = server.requests();
     assert_eq!(requests.len(), 6, "1 + 5 retries in all");
     assert!(

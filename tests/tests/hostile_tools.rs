@@ -382,7 +382,8 @@ impl Tool for Gauge {
     async fn run(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
         let now = self.0.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.0.max.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Long enough that all 8 permits are surely taken at once, even on a loaded machine.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         self.0.now.fetch_sub(1, Ordering::SeqCst);
         Ok(args)
     }
