@@ -144,7 +144,9 @@ impl PostgresChatStore {
     /// 0.84 of a bare INSERT in pgbench; wrapping it to also report the fence separately
     /// cost 0.73.) It does not touch `heartbeat_at`: that column is indexed, and rewriting
     /// the chat row on every step would cost more than the step's own insert. Only ids and
-    /// timestamps come back; the rest of each message is what was sent.
+    /// timestamps come back; the rest of each message is what was sent. A step of one
+    /// message (a final answer) uses a plain single-row insert instead of the arrays built
+    /// for several rows: pg-append went from 0.69 to 0.76–0.79 of a raw insert with it.
     pub(crate) async fn commit_step_query(
         &self,
         lease: &Lease,
@@ -172,34 +174,12 @@ impl PostgresChatStore {
                 None => Err(StoreError::LeaseLost { chat_id: lease.chat_id }),
             };
         }
-        let arrays = MessageArrays::new(&messages);
-        let last_config = arrays.last_config.map(|c| c.0);
-        let query = sqlx::query(concat!(
-            "WITH fence AS ( \
-               SELECT id FROM chats \
-               WHERE id = $1 AND status = 'running' AND worker_id = $15 AND lease_epoch = $16 \
-               FOR SHARE), \
-             config AS ( \
-               UPDATE chats SET last_model_config_id = $14 \
-               WHERE id IN (SELECT id FROM fence) AND $14::uuid IS NOT NULL \
-                 AND last_model_config_id IS DISTINCT FROM $14::uuid), \
-             parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM fence)) ",
-            insert_messages_sql!("fence.id", "$13", "fence,", "id, created_at"),
-        ))
-        .bind(lease.chat_id.0);
-        let mut rows: Vec<(i64, chrono::DateTime<chrono::Utc>)> = arrays
-            .bind(query)
-            .bind(false)
-            .bind(last_config)
-            .bind(lease.worker_id.0)
-            .bind(lease.epoch)
-            .try_map(|row: sqlx::postgres::PgRow| {
-                use sqlx::Row;
-                Ok((row.try_get(0)?, row.try_get(1)?))
-            })
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let mut rows: Vec<(i64, chrono::DateTime<chrono::Utc>)> = match messages.as_slice() {
+            // A step of one message (a final answer): a plain single-row insert, without the
+            // arrays built for several rows (measured in BENCHMARKS.md, pg-append).
+            [one] => self.commit_one(lease, one).await?.into_iter().collect(),
+            _ => self.commit_many(lease, &messages).await?,
+        };
         if rows.is_empty() {
             return Err(StoreError::LeaseLost { chat_id: lease.chat_id });
         }
@@ -224,6 +204,91 @@ impl PostgresChatStore {
             self.announce(vec![ChangeHint::new(lease.chat_id, ChangeKind::Messages).at(last.id)]);
         }
         Ok(written)
+    }
+
+    /// Inserts one message behind the fence (and clears the part log); `None` when the
+    /// lease is gone.
+    async fn commit_one(
+        &self,
+        lease: &Lease,
+        one: &chatd_core::NewMessage,
+    ) -> Result<Option<(i64, chrono::DateTime<chrono::Utc>)>> {
+        const FENCE: &str = "WITH fence AS ( \
+               SELECT id FROM chats \
+               WHERE id = $1 AND status = 'running' AND worker_id = $2 AND lease_epoch = $3 \
+               FOR SHARE), \
+             parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM fence)), ";
+        const CONFIG: &str = "config AS ( \
+               UPDATE chats SET last_model_config_id = $7 \
+               WHERE id IN (SELECT id FROM fence) \
+                 AND last_model_config_id IS DISTINCT FROM $7::uuid), ";
+        const INSERT: &str = "ins AS (INSERT INTO chat_messages (chat_id, role, content, \
+               visibility, model_config_id, input_tokens, output_tokens, total_tokens, \
+               reasoning_tokens, cache_creation_tokens, cache_read_tokens, context_limit) \
+             SELECT fence.id, $4, $5, $6::chat_message_visibility, $7::uuid, $8, $9, $10, $11, \
+               $12, $13, $14 FROM fence RETURNING id, created_at) \
+             SELECT id, created_at FROM ins";
+        // Assembled from the constants above only; every value is bound.
+        let sql = if one.model_config_id.is_some() {
+            [FENCE, CONFIG, INSERT].concat()
+        } else {
+            [FENCE, INSERT].concat()
+        };
+        let usage = one.usage;
+        sqlx::query_as::<_, (i64, chrono::DateTime<chrono::Utc>)>(sqlx::AssertSqlSafe(sql))
+            .bind(lease.chat_id.0)
+            .bind(lease.worker_id.0)
+            .bind(lease.epoch)
+            .bind(one.role.as_str())
+            .bind(chatd_core::part::content_to_json(&one.content))
+            .bind(one.visibility.as_str())
+            .bind(one.model_config_id.map(|c| c.0))
+            .bind(usage.map(|u| u.input_tokens))
+            .bind(usage.map(|u| u.output_tokens))
+            .bind(usage.map(|u| u.total_tokens))
+            .bind(usage.map(|u| u.reasoning_tokens))
+            .bind(usage.map(|u| u.cache_creation_tokens))
+            .bind(usage.map(|u| u.cache_read_tokens))
+            .bind(one.context_limit)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    /// Inserts several messages in order behind the fence (and clears the part log).
+    async fn commit_many(
+        &self,
+        lease: &Lease,
+        messages: &[chatd_core::NewMessage],
+    ) -> Result<Vec<(i64, chrono::DateTime<chrono::Utc>)>> {
+        let arrays = MessageArrays::new(messages);
+        let last_config = arrays.last_config.map(|c| c.0);
+        let query = sqlx::query(concat!(
+            "WITH fence AS ( \
+               SELECT id FROM chats \
+               WHERE id = $1 AND status = 'running' AND worker_id = $15 AND lease_epoch = $16 \
+               FOR SHARE), \
+             config AS ( \
+               UPDATE chats SET last_model_config_id = $14 \
+               WHERE id IN (SELECT id FROM fence) AND $14::uuid IS NOT NULL \
+                 AND last_model_config_id IS DISTINCT FROM $14::uuid), \
+             parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM fence)) ",
+            insert_messages_sql!("fence.id", "$13", "fence,", "id, created_at"),
+        ))
+        .bind(lease.chat_id.0);
+        arrays
+            .bind(query)
+            .bind(false)
+            .bind(last_config)
+            .bind(lease.worker_id.0)
+            .bind(lease.epoch)
+            .try_map(|row: sqlx::postgres::PgRow| {
+                use sqlx::Row;
+                Ok((row.try_get(0)?, row.try_get(1)?))
+            })
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
     }
 
     /// One statement. The state machine's decision depends on the chat's stop request, which
