@@ -21,6 +21,8 @@ pub struct FakeResponse {
     chunk_delay: Duration,
     final_pause: Duration,
     cut_after: Option<usize>,
+    /// Serve this response only to a request whose body contains this text.
+    body_contains: Option<String>,
 }
 
 impl FakeResponse {
@@ -34,6 +36,7 @@ impl FakeResponse {
             chunk_delay: Duration::ZERO,
             final_pause: Duration::ZERO,
             cut_after: None,
+            body_contains: None,
         }
     }
 
@@ -44,6 +47,15 @@ impl FakeResponse {
             headers: vec![("content-type".into(), "application/json".into())],
             ..Self::sse(body)
         }
+    }
+
+    /// Serves this response only to a request whose body contains `text` (for example a
+    /// title or summary request, recognised by its instruction), whenever it comes; other
+    /// responses are served in order to the requests no matcher claims.
+    #[must_use]
+    pub fn when_body_contains(mut self, text: impl Into<String>) -> Self {
+        self.body_contains = Some(text.into());
+        self
     }
 
     /// Adds a header.
@@ -110,7 +122,11 @@ impl RecordedRequest {
     }
 }
 
-/// A local server answering requests with the scripted responses, in order (then 500).
+/// A local server answering requests with the scripted responses: a response with a
+/// matcher ([`FakeResponse::when_body_contains`]) goes to the first request it matches, the
+/// others go in order to the rest. A request with no response left gets a `400` whose error
+/// message says so (`fake server: script exhausted …`) — not retryable, so a test fails at
+/// once with the explanation instead of retrying a server error.
 #[derive(Debug)]
 pub struct FakeServer {
     url: String,
@@ -128,15 +144,12 @@ impl FakeServer {
         let url = format!("http://{}", listener.local_addr()?);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&requests);
+        let script = Arc::new(Mutex::new(responses));
         let task = tokio::spawn(async move {
-            let mut script = responses.into_iter();
             while let Ok((socket, _)) = listener.accept().await {
-                let response = script
-                    .next()
-                    .unwrap_or_else(|| FakeResponse::json(500, "{\"error\":\"script exhausted\"}"));
-                let recorded = Arc::clone(&recorded);
+                let (recorded, script) = (Arc::clone(&recorded), Arc::clone(&script));
                 tokio::spawn(async move {
-                    let _ = serve(socket, response, recorded).await;
+                    let _ = serve(socket, script, recorded).await;
                 });
             }
         });
@@ -215,13 +228,47 @@ async fn read_request(socket: &mut TcpStream) -> io::Result<RecordedRequest> {
     Ok(RecordedRequest { method, path, headers, body })
 }
 
+/// The response for `request`: the first whose matcher matches it, else the first without a
+/// matcher, else the "script exhausted" error.
+fn pick(
+    script: &Mutex<Vec<FakeResponse>>,
+    request: &RecordedRequest,
+    served: usize,
+) -> FakeResponse {
+    let mut script = script.lock().unwrap_or_else(PoisonError::into_inner);
+    let body = String::from_utf8_lossy(&request.body);
+    let matched = script
+        .iter()
+        .position(|r| r.body_contains.as_deref().is_some_and(|text| body.contains(text)))
+        .or_else(|| script.iter().position(|r| r.body_contains.is_none()));
+    match matched {
+        Some(index) => script.remove(index),
+        None => {
+            let start: String = body.chars().take(160).collect();
+            let message = format!(
+                "fake server: script exhausted — no scripted response left for {} {} after \
+                 {served} served; the request began: {start}",
+                request.method, request.path
+            );
+            let body =
+                serde_json::json!({"error": {"message": message, "type": "invalid_request_error"}});
+            FakeResponse::json(400, body.to_string())
+        }
+    }
+}
+
 async fn serve(
     mut socket: TcpStream,
-    response: FakeResponse,
+    script: Arc<Mutex<Vec<FakeResponse>>>,
     recorded: Arc<Mutex<Vec<RecordedRequest>>>,
 ) -> io::Result<()> {
     let request = read_request(&mut socket).await?;
-    recorded.lock().unwrap_or_else(PoisonError::into_inner).push(request);
+    let response = {
+        let mut all = recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        let response = pick(&script, &request, all.len());
+        all.push(request);
+        response
+    };
     let mut head = format!("HTTP/1.1 {} {}\r\n", response.status, reason(response.status));
     for (name, value) in &response.headers {
         head.push_str(&format!("{name}: {value}\r\n"));

@@ -393,3 +393,51 @@ async fn lone_cr_line_endings_and_multi_line_data_are_decoded() {
         assert_eq!(generation.parts, vec![Part::text("multi-line")], "chunk size {chunk}");
     }
 }
+
+#[tokio::test]
+async fn an_exhausted_fake_script_fails_fast_and_says_why() {
+    let server = FakeServer::start(vec![]).await.expect("server");
+    let provider =
+        ChatCompletionsProvider::new(Dialect::OpenAiCompat, server.url(), Secret::new(KEY))
+            .expect("provider");
+    let err = provider
+        .generate(ModelRequest::new("m", vec![PromptMessage::user("hi")]), CancellationToken::new())
+        .await
+        .expect_err("nothing scripted");
+    assert!(!err.is_retryable(), "a test fails at once instead of retrying: {err}");
+    assert!(
+        err.to_string().contains("script exhausted"),
+        "the fake's explanation is in the error: {err}"
+    );
+}
+
+#[tokio::test]
+async fn matched_fake_responses_go_to_their_own_requests() {
+    let server = FakeServer::start(vec![
+        FakeResponse::sse(fixture("text.sse")),
+        FakeResponse::sse(fixture("reasoning.sse")).when_body_contains("make a title"),
+    ])
+    .await
+    .expect("server");
+    let provider =
+        ChatCompletionsProvider::new(Dialect::OpenAiCompat, server.url(), Secret::new(KEY))
+            .expect("provider");
+    // The matched request comes first, yet gets its own response, and the other one still
+    // gets the first unmatched response.
+    let title = provider
+        .generate(
+            ModelRequest::new("m", vec![PromptMessage::user("make a title")]),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("title");
+    assert_eq!(title.text(), "Hi!");
+    let turn = provider
+        .generate(
+            ModelRequest::new("m", vec![PromptMessage::user("hello")]),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("turn");
+    assert_eq!(turn.text(), "Hello, wörld ✓");
+}

@@ -235,3 +235,49 @@ async fn thinking_mode_servers_get_their_reasoning_back_with_tool_calls() {
     assert_eq!(assistant["reasoning_content"], "I should read it.");
     assert_eq!(assistant["tool_calls"][0]["id"], "c1");
 }
+
+#[tokio::test]
+async fn with_titles_on_the_title_request_gets_its_own_script() {
+    // Titles are on (the default): the title call runs concurrently with the first step,
+    // and the fake server answers it with the response meant for it, not the turn's.
+    let title =
+        [chunk(json!({"content": "Reading main"}), Some("stop")), "data: [DONE]\n\n".into()]
+            .concat();
+    let server = FakeServer::start(vec![
+        FakeResponse::sse(fixture("tool-call.sse")),
+        FakeResponse::sse(fixture("text.sse")),
+        FakeResponse::sse(title).when_body_contains("Write a short title for the conversation"),
+    ])
+    .await
+    .expect("server");
+    let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
+    store
+        .create_provider(NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(server.url()))
+        .await
+        .expect("provider");
+    store
+        .create_model_config(NewModelConfig::new(ProviderKind::OpenAiCompat, "local-model", 32_000))
+        .await
+        .expect("config");
+    let chat = store
+        .create_chat(NewChat::new(UserId::new()).with_text("read main.rs"))
+        .await
+        .expect("chat");
+    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
+    let source =
+        StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new().with_env(|_| None));
+    let runner = TurnRunner::new(
+        Arc::clone(&store),
+        Arc::new(source),
+        ToolSet::new().with(Arc::new(ReadFile)),
+    );
+    assert_eq!(runner.run(lease, TurnSignal::new()).await, TurnEnd::Release(TurnOutcome::Finished));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.get_chat(chat.id).await.expect("chat").title != "Reading main" {
+        assert!(std::time::Instant::now() < deadline, "the title never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let messages = store.list_messages(chat.id, MessageQuery::all()).await.expect("messages");
+    assert_eq!(messages.last().map(chatd_core::Message::text).as_deref(), Some("Hello, wörld ✓"));
+    assert_eq!(server.requests().len(), 3);
+}
