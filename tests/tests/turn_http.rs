@@ -41,27 +41,23 @@ impl Tool for ReadFile {
     }
 }
 
-#[tokio::test]
-async fn a_tool_calling_turn_through_the_real_adapter() {
-    let server = FakeServer::start(vec![
-        FakeResponse::sse(fixture("tool-call.sse")),
-        FakeResponse::sse(fixture("text.sse")),
-    ])
-    .await
-    .expect("server");
+/// A fresh in-memory store with an `openai-compat` provider at `url`, a chat whose first
+/// message is `text`, acquired; and a runner with the `read_file` tool (titles as given).
+async fn world(
+    url: &str,
+    text: &str,
+    titles: bool,
+) -> (Arc<dyn ChatStore>, chatd_core::ChatId, chatd_core::store::Lease, TurnRunner) {
     let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
     store
-        .create_provider(NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(server.url()))
+        .create_provider(NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(url))
         .await
         .expect("provider");
     store
         .create_model_config(NewModelConfig::new(ProviderKind::OpenAiCompat, "local-model", 32_000))
         .await
         .expect("config");
-    let chat = store
-        .create_chat(NewChat::new(UserId::new()).with_text("read main.rs"))
-        .await
-        .expect("chat");
+    let chat = store.create_chat(NewChat::new(UserId::new()).with_text(text)).await.expect("chat");
     let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
     let source =
         StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new().with_env(|_| None));
@@ -70,12 +66,24 @@ async fn a_tool_calling_turn_through_the_real_adapter() {
         Arc::new(source),
         ToolSet::new().with(Arc::new(ReadFile)),
     )
-    .with_titles(false);
+    .with_titles(titles);
+    (store, chat.id, lease, runner)
+}
+
+#[tokio::test]
+async fn a_tool_calling_turn_through_the_real_adapter() {
+    let server = FakeServer::start(vec![
+        FakeResponse::sse(fixture("tool-call.sse")),
+        FakeResponse::sse(fixture("text.sse")),
+    ])
+    .await
+    .expect("server");
+    let (store, chat, lease, runner) = world(server.url(), "read main.rs", false).await;
     assert_eq!(runner.run(lease, TurnSignal::new()).await, TurnEnd::Release(TurnOutcome::Finished));
     let released = store.release(&lease, TurnOutcome::Finished).await.expect("release");
     assert_eq!(released.status, chatd_core::ChatStatus::Waiting);
 
-    let messages = store.list_messages(chat.id, MessageQuery::all()).await.expect("messages");
+    let messages = store.list_messages(chat, MessageQuery::all()).await.expect("messages");
     assert_eq!(
         messages.iter().map(|m| m.role).collect::<Vec<_>>(),
         vec![Role::User, Role::Assistant, Role::Tool, Role::Assistant]
@@ -112,27 +120,9 @@ async fn turn(
     responses: Vec<FakeResponse>,
 ) -> (Vec<chatd_core::Message>, Vec<chatd_providers::testing::RecordedRequest>, TurnEnd) {
     let server = FakeServer::start(responses).await.expect("server");
-    let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
-    store
-        .create_provider(NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(server.url()))
-        .await
-        .expect("provider");
-    store
-        .create_model_config(NewModelConfig::new(ProviderKind::OpenAiCompat, "vllm-model", 32_000))
-        .await
-        .expect("config");
-    let chat = store.create_chat(NewChat::new(UserId::new()).with_text("go")).await.expect("chat");
-    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
-    let source =
-        StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new().with_env(|_| None));
-    let runner = TurnRunner::new(
-        Arc::clone(&store),
-        Arc::new(source),
-        ToolSet::new().with(Arc::new(ReadFile)),
-    )
-    .with_titles(false);
+    let (store, chat, lease, runner) = world(server.url(), "go", false).await;
     let end = runner.run(lease, TurnSignal::new()).await;
-    let messages = store.list_messages(chat.id, MessageQuery::all()).await.expect("messages");
+    let messages = store.list_messages(chat, MessageQuery::all()).await.expect("messages");
     (messages, server.requests(), end)
 }
 
@@ -250,34 +240,14 @@ async fn with_titles_on_the_title_request_gets_its_own_script() {
     ])
     .await
     .expect("server");
-    let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
-    store
-        .create_provider(NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(server.url()))
-        .await
-        .expect("provider");
-    store
-        .create_model_config(NewModelConfig::new(ProviderKind::OpenAiCompat, "local-model", 32_000))
-        .await
-        .expect("config");
-    let chat = store
-        .create_chat(NewChat::new(UserId::new()).with_text("read main.rs"))
-        .await
-        .expect("chat");
-    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
-    let source =
-        StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new().with_env(|_| None));
-    let runner = TurnRunner::new(
-        Arc::clone(&store),
-        Arc::new(source),
-        ToolSet::new().with(Arc::new(ReadFile)),
-    );
+    let (store, chat, lease, runner) = world(server.url(), "read main.rs", true).await;
     assert_eq!(runner.run(lease, TurnSignal::new()).await, TurnEnd::Release(TurnOutcome::Finished));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while store.get_chat(chat.id).await.expect("chat").title != "Reading main" {
+    while store.get_chat(chat).await.expect("chat").title != "Reading main" {
         assert!(std::time::Instant::now() < deadline, "the title never arrived");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let messages = store.list_messages(chat.id, MessageQuery::all()).await.expect("messages");
+    let messages = store.list_messages(chat, MessageQuery::all()).await.expect("messages");
     assert_eq!(messages.last().map(chatd_core::Message::text).as_deref(), Some("Hello, wörld ✓"));
     assert_eq!(server.requests().len(), 3);
 }
