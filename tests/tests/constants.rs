@@ -68,3 +68,29 @@ fn the_defaults_are_the_specs() {
     assert_eq!(http.max_event_bytes as u64, 16 * MIB);
     assert_eq!(http.max_error_body_bytes, 64 * 1024);
 }
+
+#[test]
+fn options_types_can_be_built_from_another_crate() {
+    let retry = RetryPolicy::default()
+        .with_max_retries(3)
+        .with_base(Duration::from_millis(10))
+        .with_max_delay(Duration::from_secs(1))
+        .with_max_retry_after(Duration::from_secs(5));
+    assert_eq!(
+        (retry.max_retries, retry.base, retry.max_delay),
+        (3, Duration::from_millis(10), Duration::from_secs(1))
+    );
+    let worker =
+        WorkerConfig::default().with_stale_after(Duration::from_secs(10)).with_max_turns(0);
+    assert_eq!((worker.sweep, worker.max_turns), (Duration::from_secs(2), 1));
+    let options = chatd_core::CallOptions::default()
+        .with_max_output_tokens(1000)
+        .with_temperature(0.2)
+        .with_top_k(40);
+    assert_eq!(options.max_output_tokens_or_default(), 1000);
+    assert!(options.validate().is_ok());
+    assert!(
+        chatd_core::CallOptions::default().with_temperature(5.0).validate().is_err(),
+        "setters do not skip validation"
+    );
+}

@@ -31,6 +31,34 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Sets how many retries a step may make.
+    #[must_use]
+    pub fn with_max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Sets the first backoff (doubled per attempt).
+    #[must_use]
+    pub fn with_base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// Sets the longest backoff.
+    #[must_use]
+    pub fn with_max_delay(mut self, max: Duration) -> Self {
+        self.max_delay = max;
+        self
+    }
+
+    /// Sets the longest `Retry-After` honoured (a longer one gives up).
+    #[must_use]
+    pub fn with_max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
+
     /// The backoff before retry number `attempt` (0-based) without jitter:
     /// `min(base · 2^attempt, max_delay)`.
     #[must_use]

@@ -49,6 +49,44 @@ impl Default for WorkerConfig {
     }
 }
 
+impl WorkerConfig {
+    /// Sets the poll interval.
+    #[must_use]
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Sets the heartbeat interval.
+    #[must_use]
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Sets when a chat is stale, and the sweep to a fifth of it.
+    #[must_use]
+    pub fn with_stale_after(mut self, stale: Duration) -> Self {
+        self.stale_after = stale;
+        self.sweep = stale / 5;
+        self
+    }
+
+    /// Sets how often stale chats are recovered.
+    #[must_use]
+    pub fn with_sweep(mut self, sweep: Duration) -> Self {
+        self.sweep = sweep;
+        self
+    }
+
+    /// Sets the most turns run at once.
+    #[must_use]
+    pub fn with_max_turns(mut self, turns: usize) -> Self {
+        self.max_turns = turns.max(1);
+        self
+    }
+}
+
 struct Running {
     lease: Lease,
     signal: TurnSignal,
