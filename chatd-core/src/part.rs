@@ -238,7 +238,8 @@ fn part_from_json(value: Value, index: usize) -> Result<Part, ContentError> {
     }
 }
 
-fn json_kind(value: &Value) -> &'static str {
+/// "null", "a boolean", "a number", "a string", "an array" or "an object".
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

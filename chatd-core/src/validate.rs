@@ -157,7 +157,7 @@ pub fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
                     format!("content[{index}]"),
                     format!(
                         "content[{index}] is a {} part: messages may hold only text and file parts.",
-                        part_type(other)
+                        other.kind()
                     ),
                 ));
             }
@@ -170,17 +170,6 @@ pub fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn part_type(part: &Part) -> &'static str {
-    match part {
-        Part::Text { .. } => "text",
-        Part::Reasoning { .. } => "reasoning",
-        Part::ToolCall { .. } => "tool-call",
-        Part::ToolResult { .. } => "tool-result",
-        Part::Source { .. } => "source",
-        Part::File { .. } => "file",
-    }
 }
 
 /// Checks a system prompt: at most `max_system_prompt_bytes`, no U+0000.

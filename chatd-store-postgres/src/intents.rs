@@ -17,6 +17,40 @@ use crate::rows::{self, message_columns};
 use crate::{PostgresChatStore, tx};
 
 impl PostgresChatStore {
+    /// Appends `send` to the chat's queue (within the queue cap) and moves the chat's
+    /// model config if the message names one.
+    async fn enqueue(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        hints: &mut tx::Hints,
+        id: ChatId,
+        send: &SendMessage,
+    ) -> Result<QueuedMessage> {
+        if tx::queue_len(tx, id).await? >= self.limits.max_queued_messages {
+            return Err(StoreError::QueueFull { max: self.limits.max_queued_messages });
+        }
+        let row = sqlx::query(
+            "INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) \
+             RETURNING id, chat_id, content, created_at",
+        )
+        .bind(id.0)
+        .bind(content_to_json(&send.content))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let queued = rows::queued(&row)?;
+        hints.push(ChangeHint::new(id, ChangeKind::Queue));
+        if let Some(config) = send.model_config_id {
+            sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(config.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        Ok(queued)
+    }
+
     pub(crate) async fn send_message_tx(
         &self,
         id: ChatId,
@@ -39,28 +73,7 @@ impl PostgresChatStore {
         };
         let delivery = match decision.message {
             MessageAction::Queue => {
-                if tx::queue_len(&mut tx, id).await? >= self.limits.max_queued_messages {
-                    return Err(StoreError::QueueFull { max: self.limits.max_queued_messages });
-                }
-                let row = sqlx::query(
-                    "INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) \
-                     RETURNING id, chat_id, content, created_at",
-                )
-                .bind(id.0)
-                .bind(content_to_json(&send.content))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
-                let queued = rows::queued(&row)?;
-                hints.push(ChangeHint::new(id, ChangeKind::Queue));
-                if let Some(config) = send.model_config_id {
-                    sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
-                        .bind(id.0)
-                        .bind(config.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
+                let queued = self.enqueue(&mut tx, &mut hints, id, &send).await?;
                 if let Some(kind) = decision.stop {
                     tx::write_stop(
                         &mut tx,
@@ -77,27 +90,7 @@ impl PostgresChatStore {
             {
                 // SPEC §2: an idle chat that still has queued messages answers them first:
                 // the new message joins the tail, the head enters the history.
-                if tx::queue_len(&mut tx, id).await? >= self.limits.max_queued_messages {
-                    return Err(StoreError::QueueFull { max: self.limits.max_queued_messages });
-                }
-                let row = sqlx::query(
-                    "INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) \
-                     RETURNING id, chat_id, content, created_at",
-                )
-                .bind(id.0)
-                .bind(content_to_json(&send.content))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
-                let queued = rows::queued(&row)?;
-                if let Some(config) = send.model_config_id {
-                    sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
-                        .bind(id.0)
-                        .bind(config.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
+                let queued = self.enqueue(&mut tx, &mut hints, id, &send).await?;
                 tx::promote_from_queue(&mut tx, &mut hints, id, None).await?;
                 Delivery::Queued(queued)
             }

@@ -85,21 +85,14 @@ pub fn parse_tool_args(raw: &str) -> Value {
 /// Why `args` cannot be a call's arguments (`None` for an object).
 #[must_use]
 pub fn invalid_args(args: &Value) -> Option<String> {
-    let kind = |value: &Value| match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
+    use crate::part::json_kind;
     match args {
         Value::Object(_) => None,
         Value::String(raw) => Some(match serde_json::from_str::<Value>(raw) {
             Err(err) => format!("not valid JSON ({err})"),
-            Ok(value) => format!("expected a JSON object, got {}", kind(&value)),
+            Ok(value) => format!("expected a JSON object, got {}", json_kind(&value)),
         }),
-        other => Some(format!("expected a JSON object, got {}", kind(other))),
+        other => Some(format!("expected a JSON object, got {}", json_kind(other))),
     }
 }
 
