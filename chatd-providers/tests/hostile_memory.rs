@@ -6,13 +6,9 @@
 use std::time::Duration;
 
 use chatd_core::Secret;
-use chatd_core::provider::{
-    ModelProvider, ModelRequest, PromptMessage, ProviderError, ProviderErrorKind,
-};
+use chatd_core::provider::ProviderErrorKind;
 use chatd_providers::HttpLimits;
 use chatd_providers::chat_completions::{ChatCompletionsProvider, Dialect};
-use futures::StreamExt;
-use tokio_util::sync::CancellationToken;
 
 mod hostile;
 use hostile::{RawServer, Script, head};
@@ -32,21 +28,6 @@ fn status_bytes(field: &str) -> u64 {
 fn reset_peak() -> u64 {
     std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
     status_bytes("VmRSS:")
-}
-
-/// Runs a call, dropping every event (a consumer that keeps nothing), and returns its error.
-async fn drain(provider: &dyn ModelProvider) -> ProviderError {
-    let request = ModelRequest::new("m", vec![PromptMessage::user("hi")]);
-    match provider.stream(request, CancellationToken::new()).await {
-        Err(err) => err,
-        Ok(mut events) => loop {
-            match events.next().await {
-                Some(Ok(_)) => {}
-                Some(Err(err)) => break err,
-                None => panic!("the call succeeded"),
-            }
-        },
-    }
 }
 
 #[test]
@@ -105,7 +86,7 @@ fn oversized_and_endless_responses_are_cut_with_bounded_memory() {
             .expect("provider")
             .with_limits(HttpLimits::default().with_idle_timeout(Duration::from_secs(10)));
             let before = reset_peak();
-            let err = drain(&provider).await;
+            let err = hostile::run_to_error(&provider).await;
             let growth = status_bytes("VmHWM:").saturating_sub(before);
             println!("{what}: {} ({}), peak RSS growth {} KiB", err.kind, err.message, growth / 1024);
             assert_eq!(err.kind, kind, "{what}: {err}");

@@ -31,21 +31,10 @@ fn compat(url: &str) -> ChatCompletionsProvider {
         .with_limits(limits())
 }
 
-/// Runs one call to the end and returns its error (the test fails if it succeeds) and how
-/// long it took.
+/// Runs one call to its first error (see [`hostile::run_to_error`]) and times it.
 async fn fails(provider: &dyn ModelProvider) -> (ProviderError, Duration) {
     let started = Instant::now();
-    let request = ModelRequest::new("m", vec![PromptMessage::user("hi")]);
-    let err = match provider.stream(request, CancellationToken::new()).await {
-        Err(err) => err,
-        Ok(mut events) => loop {
-            match events.next().await {
-                Some(Ok(_)) => {}
-                Some(Err(err)) => break err,
-                None => panic!("the call succeeded"),
-            }
-        },
-    };
+    let err = hostile::run_to_error(provider).await;
     (err, started.elapsed())
 }
 

@@ -7,8 +7,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chatd_core::provider::{ModelProvider, ModelRequest, PromptMessage, ProviderError};
+use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 /// What a connection got: the request head (lower-cased header names).
 #[derive(Debug, Clone)]
@@ -145,4 +148,20 @@ async fn serve(socket: &mut TcpStream, script: Script) {
 /// An HTTP/1.1 response head without a length (the body ends when the connection closes).
 pub fn head(status: &str, content_type: &str) -> String {
     format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\nconnection: close\r\n\r\n")
+}
+
+/// Runs one call to its end, dropping every event (a consumer that keeps nothing), and
+/// returns its error; panics if the call succeeds.
+pub async fn run_to_error(provider: &dyn ModelProvider) -> ProviderError {
+    let request = ModelRequest::new("m", vec![PromptMessage::user("hi")]);
+    match provider.stream(request, CancellationToken::new()).await {
+        Err(err) => err,
+        Ok(mut events) => loop {
+            match events.next().await {
+                Some(Ok(_)) => {}
+                Some(Err(err)) => break err,
+                None => panic!("the call succeeded"),
+            }
+        },
+    }
 }
