@@ -80,6 +80,16 @@ pub struct Chat {
     pub lease_epoch: i64,
     /// A stop requested for the running turn.
     pub stop_request: Option<StopRequest>,
+    /// How the turn of `lease_epoch` ended: `None` while it runs (or before the first turn).
+    pub last_turn: Option<crate::status::TurnEnding>,
+    /// The id of the chat's last message when the turn of `lease_epoch` started: the
+    /// turn's messages are the ones after it (and before the next user message).
+    pub turn_started_after: i64,
+    /// How many edits have rewritten this chat's history.
+    pub history_version: i64,
+    /// The latest edit removed every message with a greater id (the edited message itself
+    /// was rewritten in place and is the first message after it).
+    pub rewritten_after: i64,
 }
 
 impl Chat {
@@ -117,7 +127,7 @@ pub struct NewChat {
     pub workspace_id: Option<WorkspaceId>,
     /// The workspace agent, if already known.
     pub workspace_agent_id: Option<WorkspaceAgentId>,
-    /// An explicit title; `None` derives one from the first message (SPEC §14).
+    /// An explicit title; `None` derives one from the first message (BEHAVIOUR §14).
     pub title: Option<String>,
     /// The model configuration; `None` uses the default one.
     pub model_config_id: Option<ModelConfigId>,
@@ -187,7 +197,7 @@ impl NewChat {
     }
 
     /// The title a store gives the new chat: the explicit one (validated), else the
-    /// automatic title of the first message (SPEC §14), else [`DEFAULT_TITLE`].
+    /// automatic title of the first message (BEHAVIOUR §14), else [`DEFAULT_TITLE`].
     ///
     /// # Errors
     /// `Title is required.` for an explicit blank title.

@@ -1,4 +1,4 @@
-//! [`SecretCipher`]: provider API keys encrypted at rest (SPEC §12).
+//! [`SecretCipher`]: provider API keys encrypted at rest (BEHAVIOUR §12).
 //!
 //! AES-256-GCM (RustCrypto `aes-gcm`) with a random 96-bit nonce per write. Each ciphertext
 //! is bound to where it is stored — table, column and row id — as associated data, so a

@@ -52,6 +52,7 @@ pub mod secret;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod title;
 pub mod validate;
 

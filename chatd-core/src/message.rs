@@ -115,7 +115,7 @@ impl FromStr for Visibility {
     }
 }
 
-/// Token usage of one model step, normalised across providers (SPEC §9.2):
+/// Token usage of one model step, normalised across providers (BEHAVIOUR §9.2):
 /// `input + cache_read + cache_creation` is the full prompt size, `reasoning` is counted
 /// inside `output`, and `total = input + cache_read + cache_creation + output`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// The prompt size used for the compaction decision (SPEC §5):
+    /// The prompt size used for the compaction decision (BEHAVIOUR §5):
     /// `input + cache_read + cache_creation`, or `total` when those are all zero.
     #[must_use]
     pub fn context_tokens(&self) -> i64 {

@@ -7,7 +7,7 @@ use crate::call_options::CallOptions;
 use crate::ids::{ModelConfigId, UserId};
 use crate::provider_config::ProviderKind;
 
-/// The compaction threshold used when a configuration's value is out of range (SPEC §5).
+/// The compaction threshold used when a configuration's value is out of range (BEHAVIOUR §5).
 pub const DEFAULT_COMPRESSION_THRESHOLD: i32 = 70;
 
 /// A model configuration.
@@ -82,7 +82,7 @@ pub struct NewModelConfig {
 }
 
 impl NewModelConfig {
-    /// A configuration for a model named as people write it (SPEC §9.4):
+    /// A configuration for a model named as people write it (BEHAVIOUR §9.4):
     /// `provider:model`, `provider/model`, or a name whose prefix tells the provider
     /// (`claude-…`, `gpt-…`, `o3…`, `gemini-…`).
     ///

@@ -1,4 +1,4 @@
-//! Message content: a JSON array of typed parts (SPEC §1 "Message content").
+//! Message content: a JSON array of typed parts (BEHAVIOUR §1 "Message content").
 //!
 //! The persisted shape is an array of objects tagged by `type` (`text`, `reasoning`,
 //! `tool-call`, `tool-result`, `source`, `file`). Loading is lenient about older shapes:

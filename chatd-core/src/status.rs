@@ -1,4 +1,4 @@
-//! The chat status state machine (SPEC §2), as data.
+//! The chat status state machine (BEHAVIOUR §2), as data.
 //!
 //! Every status change in every store goes through [`decide`]: a store looks at the current
 //! row, picks the [`Trigger`] that describes the intent, and applies the returned
@@ -63,7 +63,7 @@ pub enum ChatStatus {
 
 impl ChatStatus {
     /// Whether a message sent to a chat in this status waits behind the chat's queue
-    /// (SPEC §2): an idle chat (`waiting`, `error`, `completed`) that still has queued
+    /// (BEHAVIOUR §2): an idle chat (`waiting`, `error`, `completed`) that still has queued
     /// messages answers them first — the new message joins the tail, the head enters the
     /// history — so messages are answered in the order they were sent.
     #[must_use]
@@ -81,7 +81,7 @@ impl ChatStatus {
         ChatStatus::Error,
     ];
 
-    /// The status a new chat starts in (SPEC §2: with a first user message it needs work).
+    /// The status a new chat starts in (BEHAVIOUR §2: with a first user message it needs work).
     #[must_use]
     pub const fn initial(with_message: bool) -> Self {
         if with_message { ChatStatus::Pending } else { ChatStatus::Waiting }
@@ -362,6 +362,51 @@ pub fn decide(from: ChatStatus, trigger: Trigger) -> Result<Decision, InvalidTra
         _ => return Err(InvalidTransition { from, trigger }),
     };
     Ok(decision)
+}
+
+/// How a chat's turn ended, as its subscribers are told (`turn_ended`) and as the chat
+/// records it ([`Chat::last_turn`](crate::Chat::last_turn)). Unlike [`TurnOutcome`] (what
+/// the worker reports) it also covers turns that ended without their worker: an edit
+/// (`interrupted`) and a lost lease (`lost`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TurnEnding {
+    /// The model finished.
+    Finished,
+    /// A person stopped it: an interrupt, a pause, or an edit that rewrote its history.
+    Interrupted,
+    /// It failed; the chat is in `error`.
+    Failed {
+        /// Why (the chat's `last_error`).
+        reason: String,
+    },
+    /// Its worker shut down; the chat is `pending` and the turn re-runs as a new turn.
+    Shutdown,
+    /// Its worker stopped heartbeating and the chat was recovered; it re-runs as a new turn.
+    Lost,
+}
+
+impl TurnEnding {
+    /// The ending recorded when a worker's release applies `trigger`.
+    #[must_use]
+    pub fn of_release(trigger: Trigger, outcome: &TurnOutcome) -> Self {
+        match (trigger, outcome) {
+            (Trigger::FailTurn, TurnOutcome::Failed(reason)) => {
+                TurnEnding::Failed { reason: reason.clone() }
+            }
+            (Trigger::FailTurn, _) => TurnEnding::Failed { reason: String::new() },
+            (Trigger::FinishTurn, _) => TurnEnding::Finished,
+            (Trigger::Shutdown, _) => TurnEnding::Shutdown,
+            _ => TurnEnding::Interrupted,
+        }
+    }
+
+    /// Whether the chat's work is over (no re-run follows this turn by itself).
+    #[must_use]
+    pub fn is_final(&self) -> bool {
+        !matches!(self, TurnEnding::Shutdown | TurnEnding::Lost)
+    }
 }
 
 /// How a turn ended, as reported by the worker that ran it.

@@ -1,4 +1,4 @@
-//! Automatic chat titles (SPEC §14).
+//! Automatic chat titles (BEHAVIOUR §14).
 
 use crate::part::Part;
 

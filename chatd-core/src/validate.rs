@@ -1,5 +1,5 @@
 //! Input validation shared by every store: the same input gets the same error text
-//! whichever backend is used (SPEC §12).
+//! whichever backend is used (BEHAVIOUR §12).
 //!
 //! - **User input** (chats, messages, edits, system prompts, titles) is checked against
 //!   [`Limits`]: people send only `text` and `file` parts; U+0000 anywhere is refused with a
@@ -29,13 +29,13 @@ pub struct Limits {
     pub max_parts: usize,
     /// The most bytes of a chat's system prompt: 64 KiB.
     pub max_system_prompt_bytes: usize,
-    /// The most characters of a title (longer ones are cut): 80 (fixed: SPEC §14).
+    /// The most characters of a title (longer ones are cut): 80 (fixed: BEHAVIOUR §14).
     pub max_title_chars: usize,
     /// The most bytes of one tool call's arguments the loop runs: 256 KiB.
     pub max_tool_args_bytes: usize,
     /// The most bytes of one stored tool result (longer ones are cut with a note): 256 KiB.
     pub max_tool_result_bytes: usize,
-    /// The most queued messages per chat (the next one is `QueueFull`): 20 (SPEC §1).
+    /// The most queued messages per chat (the next one is `QueueFull`): 20 (BEHAVIOUR §1).
     pub max_queued_messages: usize,
 }
 

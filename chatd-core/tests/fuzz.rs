@@ -1,4 +1,4 @@
-//! Property-based fuzzing of the core decoders that read untrusted input (SPEC §12): stored
+//! Property-based fuzzing of the core decoders that read untrusted input (BEHAVIOUR §12): stored
 //! message content (older and hostile shapes), `CallOptions` (model-config JSON), tool
 //! arguments as a model sends them, and the user-input validator. No input may panic; what
 //! decodes must encode and decode again to the same value.

@@ -1,4 +1,4 @@
-//! When a tool call is complete (SPEC §9.2, DESIGN "Stream completion"): adapters hold each
+//! When a tool call is complete (BEHAVIOUR §9.2, DESIGN "Stream completion"): adapters hold each
 //! call whose input closed until the stream ends, and release them only when it ended
 //! normally with a finish that lets calls stand. A call cut by `length`, a content filter
 //! or an error is never presented as complete.

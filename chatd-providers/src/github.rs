@@ -1,4 +1,4 @@
-//! [`GitHubDiffSource`]: pull requests from GitHub's REST API (SPEC §10), for the diff
+//! [`GitHubDiffSource`]: pull requests from GitHub's REST API (BEHAVIOUR §10), for the diff
 //! status refresher. GitHub Enterprise works by setting the API and web bases.
 //!
 //! A lookup is up to three requests: the repository's pull requests whose head is the

@@ -1,9 +1,9 @@
-//! [`HttpLimits`]: the timeouts and size bounds of every provider call (SPEC §3 "Timeouts
+//! [`HttpLimits`]: the timeouts and size bounds of every provider call (BEHAVIOUR §3 "Timeouts
 //! and bounds"), and the HTTP client they go through.
 
 use std::time::Duration;
 
-/// Timeouts and size bounds of a provider's calls. The defaults are SPEC §15's: connect
+/// Timeouts and size bounds of a provider's calls. The defaults are BEHAVIOUR §15's: connect
 /// 30 s, first byte 5 min (reasoning models think before they speak), idle 2 min between
 /// received bytes, 64 MiB of streamed output per step, 16 MiB per SSE event (or Bedrock
 /// frame), 64 KiB of an error body kept.

@@ -79,7 +79,7 @@ impl ProviderRegistry {
     }
 
     /// Sets the timeouts and size bounds of every provider without its own (default:
-    /// SPEC §15's).
+    /// BEHAVIOUR §15's).
     #[must_use]
     pub fn with_default_limits(mut self, limits: crate::HttpLimits) -> Self {
         self.default_limits = limits;

@@ -95,11 +95,11 @@ async fn eight_kinds_stream_a_tool_calling_turn_through_one_trait() {
     ];
     let registry = ProviderRegistry::new().with_env(|_| None);
     let request = ModelRequest::new("test-model", vec![PromptMessage::user("Read the files.")])
-        .with_tool(ToolDefinition {
-            name: "read_file".into(),
-            description: "Read a file".into(),
-            input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
-        });
+        .with_tool(ToolDefinition::new(
+            "read_file",
+            "Read a file",
+            json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        ));
     let mut seen = Vec::new();
     for (kind, response, options) in cases {
         let server = FakeServer::start(vec![response]).await.expect("server");

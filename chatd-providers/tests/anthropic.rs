@@ -24,11 +24,11 @@ fn fixture(name: &str) -> Vec<u8> {
 fn request() -> ModelRequest {
     ModelRequest::new("claude-test", vec![PromptMessage::user("Say hello")])
         .with_system("You are terse.")
-        .with_tool(ToolDefinition {
-            name: "read_file".into(),
-            description: "Read a file".into(),
-            input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
-        })
+        .with_tool(ToolDefinition::new(
+            "read_file",
+            "Read a file",
+            json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        ))
 }
 
 async fn call(
@@ -169,7 +169,7 @@ async fn history_round_trips_thinking_tool_use_and_results() {
     assert_eq!(body["tool_choice"], json!({"type": "auto", "disable_parallel_tool_use": true}));
 }
 
-/// SPEC §4: with prompt [sys, sys, user, asst, user] exactly indices 1, 3 and 4 are marked.
+/// BEHAVIOUR §4: with prompt [sys, sys, user, asst, user] exactly indices 1, 3 and 4 are marked.
 #[tokio::test]
 async fn cache_marks_land_exactly_on_1_3_4_and_never_on_thinking() {
     let messages = vec![

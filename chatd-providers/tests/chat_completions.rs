@@ -25,11 +25,7 @@ fn fixture(name: &str) -> Vec<u8> {
 fn request() -> ModelRequest {
     ModelRequest::new("gpt-test", vec![PromptMessage::user("Say hello")])
         .with_system("You are terse.")
-        .with_tool(ToolDefinition {
-            name: "read_file".into(),
-            description: "Read a file".into(),
-            input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
-        })
+        .with_tool(ToolDefinition::new("read_file", "Read a file", json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})))
 }
 
 async fn call(

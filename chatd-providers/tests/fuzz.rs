@@ -1,4 +1,4 @@
-//! Property-based fuzzing of the decoders a hostile server feeds (SPEC §12): the SSE
+//! Property-based fuzzing of the decoders a hostile server feeds (BEHAVIOUR §12): the SSE
 //! decoder on arbitrary bytes, and every adapter's stream decoder on its fixtures split at
 //! arbitrary points and on mutated fixtures (bytes flipped, inserted, removed, cut). No
 //! input may panic, and a bounded decoder stays bounded.

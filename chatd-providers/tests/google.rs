@@ -24,12 +24,8 @@ fn fixture(name: &str) -> Vec<u8> {
 fn request() -> ModelRequest {
     ModelRequest::new("gemini-test", vec![PromptMessage::user("Say hello")])
         .with_system("You are terse.")
-        .with_tool(ToolDefinition {
-            name: "read_file".into(),
-            description: "Read a file".into(),
-            input_schema: json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
-                                 "properties": {"path": {"type": "string"}}, "additionalProperties": false}),
-        })
+        .with_tool(ToolDefinition::new("read_file", "Read a file", json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+                                 "properties": {"path": {"type": "string"}}, "additionalProperties": false})))
 }
 
 async fn call(

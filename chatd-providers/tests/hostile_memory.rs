@@ -1,4 +1,4 @@
-//! Hostile servers that send too much (SPEC §3 "Timeouts and bounds"): one 100 MiB SSE
+//! Hostile servers that send too much (BEHAVIOUR §3 "Timeouts and bounds"): one 100 MiB SSE
 //! event, a 100 MiB error body, an endless stream. Each is a typed error at its bound, and
 //! the process's peak RSS grows by less than 64 MiB. One test in its own binary, so nothing
 //! else runs while the peak is measured; the server generates its bodies on the fly.

@@ -1,4 +1,4 @@
-//! Hostile servers (SPEC §3 "Timeouts and bounds", §12): a server that accepts and never
+//! Hostile servers (BEHAVIOUR §3 "Timeouts and bounds", §12): a server that accepts and never
 //! answers, sends headers then nothing, goes silent mid-stream, redirects keys to another
 //! origin, or asks to be retried after 10^20 seconds. Each ends in a typed error within its
 //! configured bound; none panics; no key leaves its origin.

@@ -5,7 +5,7 @@
 //! A case is `tests/fixtures/quirks/<adapter>/<case>.sse` (or `.jsonl` for Bedrock's
 //! event stream), opening with a comment that names the server behaviour it records, and
 //! `<case>.expected`: one line per normalised event (deltas of a block joined), then the
-//! turn loop's decision — `loop: run <ids>` (SPEC §3 step rule 4; `invalid(...)` marks a
+//! turn loop's decision — `loop: run <ids>` (BEHAVIOUR §3 step rule 4; `invalid(...)` marks a
 //! call the loop answers with `invalid tool arguments`), `loop: none`, or `error: <kind>
 //! retryable|final`. `CHATD_BLESS=1 cargo test -p chatd-providers --test quirks` rewrites
 //! the `.expected` files — review every change before committing it.

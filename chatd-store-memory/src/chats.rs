@@ -4,13 +4,13 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 
 use chatd_core::status::ChatStatus;
-use chatd_core::store::{Entity, Result, StoreError};
+use chatd_core::store::{ChatChange, Entity, FieldClocks, ListCursor, Result, StoreError};
 use chatd_core::{
     ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage, Page,
-    validate,
+    UserId, validate,
 };
 
-use crate::state::{ChatEntry, State, now};
+use crate::state::{ChatEntry, State, Tombstone, now};
 
 impl State {
     pub(crate) fn create_chat(&mut self, new: NewChat) -> Result<Chat> {
@@ -54,10 +54,17 @@ impl State {
             last_error: None,
             lease_epoch: 0,
             stop_request: None,
+            last_turn: None,
+            turn_started_after: 0,
+            history_version: 0,
+            rewritten_after: 0,
         };
         let id = chat.id;
         self.idx.add_chat(&chat);
-        self.chats.insert(id, ChatEntry::new(chat));
+        let clock = self.tick();
+        let mut entry = ChatEntry::new(chat);
+        entry.clocks = FieldClocks::all(clock);
+        self.chats.insert(id, entry);
         if let Some(parent) = new.parent_chat_id {
             self.entry_mut(parent)?.children.push(id);
         }
@@ -117,6 +124,7 @@ impl State {
         {
             return Ok(entry.chat.clone());
         }
+        let retitled = title.as_ref().is_some_and(|t| *t != entry.chat.title);
         let chat = &mut entry.chat;
         if let Some(title) = title {
             chat.title = title;
@@ -129,6 +137,9 @@ impl State {
         }
         chat.updated_at = now();
         let chat = chat.clone();
+        if retitled {
+            self.touch(id, |c| &mut c.title);
+        }
         self.hint(id, ChangeKind::Chat);
         Ok(chat)
     }
@@ -153,8 +164,12 @@ impl State {
         let at = now();
         for chat_id in &ids {
             if let Some(entry) = self.chats.get_mut(chat_id) {
+                let changed = entry.chat.archived != archived;
                 entry.chat.archived = archived;
                 entry.chat.updated_at = at;
+                if changed {
+                    self.touch(*chat_id, |c| &mut c.archived);
+                }
             }
             self.hint(*chat_id, ChangeKind::Chat);
         }
@@ -165,6 +180,13 @@ impl State {
         let entry =
             self.chats.remove(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))?;
         self.idx.remove_chat(&entry.chat);
+        let clock = self.tick();
+        self.tombstones.push(Tombstone {
+            owner: entry.chat.owner_id,
+            chat: id,
+            created: entry.clocks.created,
+            clock,
+        });
         self.hint(id, ChangeKind::Deleted);
         if let Some(parent) = entry.chat.parent_chat_id.and_then(|p| self.chats.get_mut(&p)) {
             parent.children.retain(|child| *child != id);
@@ -191,5 +213,44 @@ impl State {
             .collect();
         children.sort_by_key(|chat| (chat.created_at, chat.id));
         Ok(children)
+    }
+
+    pub(crate) fn list_chat_changes(
+        &self,
+        owner: UserId,
+        after: Option<ListCursor>,
+        limit: usize,
+    ) -> Vec<ChatChange> {
+        let is_after =
+            |position: ListCursor| after.is_none_or(|a| position > ListCursor::at(a.clock, a.chat));
+        let mut changes: Vec<ChatChange> = self
+            .chats
+            .values()
+            .filter(|entry| entry.chat.owner_id == owner)
+            .filter_map(|entry| {
+                let position = ListCursor::at(entry.clocks.latest(), entry.chat.id.0);
+                if !is_after(position) {
+                    return None;
+                }
+                let diff = entry.diff.clone();
+                Some(ChatChange::present(position, entry.chat.clone(), diff, entry.clocks))
+            })
+            .collect();
+        if let Some(after) = after {
+            changes.extend(
+                self.tombstones
+                    .iter()
+                    .filter(|t| t.owner == owner)
+                    .filter(|t| {
+                        ListCursor::at(t.clock, t.chat.0) > ListCursor::at(after.clock, after.chat)
+                    })
+                    .map(|t| {
+                        ChatChange::deleted(ListCursor::at(t.clock, t.chat.0), t.chat, t.created)
+                    }),
+            );
+        }
+        changes.sort_by_key(|c| c.position);
+        changes.truncate(limit);
+        changes
     }
 }

@@ -1,4 +1,4 @@
-//! Diff statuses (SPEC §10).
+//! Diff statuses (BEHAVIOUR §10).
 
 use std::time::Duration;
 
@@ -51,6 +51,7 @@ impl State {
         row.stale_at = at;
         row.updated_at = at;
         let row = row.clone();
+        self.touch(chat, |c| &mut c.diff);
         self.hint(chat, chatd_core::ChangeKind::Diff);
         Ok(row)
     }
@@ -73,6 +74,7 @@ impl State {
         row.stale_at = refresh.stale_at;
         row.updated_at = at;
         let row = row.clone();
+        self.touch(chat, |c| &mut c.diff);
         self.hint(chat, chatd_core::ChangeKind::Diff);
         Ok(row)
     }

@@ -42,7 +42,7 @@ impl State {
                 if self.entry(id)?.chat.status.answers_queue_first()
                     && !self.entry(id)?.queue.is_empty() =>
             {
-                // SPEC §2: an idle chat that still has queued messages answers them first:
+                // BEHAVIOUR §2: an idle chat that still has queued messages answers them first:
                 // the new message joins the tail, the head enters the history.
                 let queued = self.enqueue(id, send.content, at)?;
                 if let Some(config) = send.model_config_id {
@@ -98,6 +98,8 @@ impl State {
         let decision = self.decide(id, Trigger::Edit)?;
         let at = now();
         let entry = self.entry_mut(id)?;
+        entry.chat.history_version += 1;
+        entry.chat.rewritten_after = message.0 - 1;
         entry.messages[index].content = content;
         let deleted_messages = entry.truncate_after(index);
         let deleted_queued = entry.queue.len();

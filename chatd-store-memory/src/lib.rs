@@ -48,14 +48,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatd_core::feed::{BroadcastFeed, ChangeFeed};
 use chatd_core::store::{
-    ChatStore, Compaction, EditOutcome, Fence, Lease, LeaseStatus, MessageQuery, NewPart,
-    PartPosition, PartRecord, Result, SendMessage, SendOutcome, Step,
+    ChatChanges, ChatStore, Compaction, EditOutcome, Fence, Lease, LeaseStatus, ListCursor,
+    MessageQuery, NewPart, PartPosition, PartRecord, Result, SendMessage, SendOutcome, Step,
 };
 use chatd_core::{
     Chat, ChatFilter, ChatId, ChatUpdate, DiffReference, DiffRefresh, DiffStatus, Message,
     MessageId, ModelConfig, ModelConfigId, ModelConfigUpdate, NewChat, NewModelConfig, NewProvider,
     Page, Part, ProviderConfig, ProviderKind, ProviderUpdate, QueuedMessage, QueuedMessageId,
-    TurnOutcome, WorkerId,
+    TurnOutcome, UserId, WorkerId,
 };
 
 use crate::state::State;
@@ -75,7 +75,7 @@ impl InMemoryChatStore {
         Self::default()
     }
 
-    /// Checks user input against `limits` instead of the defaults (SPEC §12).
+    /// Checks user input against `limits` instead of the defaults (BEHAVIOUR §12).
     #[must_use]
     pub fn with_limits(self, limits: chatd_core::validate::Limits) -> Self {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).limits = limits;
@@ -358,5 +358,14 @@ impl ChatStore for InMemoryChatStore {
         hold_for: Duration,
     ) -> Result<Vec<DiffStatus>> {
         self.with(|s| Ok(s.claim_stale_diff_statuses(limit, hold_for)))
+    }
+
+    async fn list_chat_changes(
+        &self,
+        owner: UserId,
+        after: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ChatChanges> {
+        self.with(|s| Ok(ChatChanges::new(s.list_chat_changes(owner, after, limit), false)))
     }
 }

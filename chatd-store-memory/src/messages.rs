@@ -22,7 +22,7 @@ impl State {
             .collect())
     }
 
-    /// SPEC §5. The latest boundary is found by scanning back from the end, and the
+    /// BEHAVIOUR §5. The latest boundary is found by scanning back from the end, and the
     /// uncompressed system rows come from their own index, so the cost depends on the rows
     /// after the boundary, not on the history before it.
     pub(crate) fn prompt_messages(&self, chat: ChatId) -> Result<Vec<Message>> {

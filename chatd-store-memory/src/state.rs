@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use chatd_core::status::{ChatStatus, Decision, Trigger, decide};
-use chatd_core::store::{Entity, Lease, PartRecord, Result, StoreError};
+use chatd_core::status::{ChatStatus, Decision, Trigger, TurnEnding, decide};
+use chatd_core::store::{Entity, FieldClocks, Lease, PartRecord, Result, StoreError};
 use chatd_core::{ChangeHint, ChangeKind};
 use chatd_core::{
     Chat, ChatId, DiffStatus, Message, MessageId, ModelConfig, ModelConfigId, NewMessage,
@@ -28,6 +28,8 @@ pub(crate) struct ChatEntry {
     pub(crate) parts: Vec<PartRecord>,
     pub(crate) diff: Option<DiffStatus>,
     pub(crate) children: Vec<ChatId>,
+    /// When each kind of list-visible change last happened (the store's change clock).
+    pub(crate) clocks: FieldClocks,
 }
 
 impl ChatEntry {
@@ -40,6 +42,7 @@ impl ChatEntry {
             parts: Vec::new(),
             diff: None,
             children: Vec::new(),
+            clocks: FieldClocks::default(),
         }
     }
 
@@ -140,9 +143,36 @@ pub(crate) struct State {
     pub(crate) key_digests: BTreeMap<String, bool>,
     /// Hints of the operation in progress, published when it succeeds.
     pub(crate) outbox: Vec<ChangeHint>,
+    /// The change clock of chat-list changes (`list_chat_changes`).
+    pub(crate) clock: i64,
+    /// Deleted chats, for list views resuming from before the deletion.
+    pub(crate) tombstones: Vec<Tombstone>,
+}
+
+/// A deleted chat, as `list_chat_changes` reports it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tombstone {
+    pub(crate) owner: UserId,
+    pub(crate) chat: ChatId,
+    pub(crate) created: i64,
+    pub(crate) clock: i64,
 }
 
 impl State {
+    /// Advances the change clock.
+    pub(crate) fn tick(&mut self) -> i64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Records a list-visible change of `id`'s field `field`.
+    pub(crate) fn touch(&mut self, id: ChatId, field: fn(&mut FieldClocks) -> &mut i64) {
+        let clock = self.tick();
+        if let Some(entry) = self.chats.get_mut(&id) {
+            *field(&mut entry.clocks) = clock;
+        }
+    }
+
     pub(crate) fn entry(&self, id: ChatId) -> Result<&ChatEntry> {
         self.chats.get(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))
     }
@@ -196,6 +226,12 @@ impl State {
         let was = entry.chat.status;
         idx.untrack_status(&entry.chat);
         let chat = &mut entry.chat;
+        if next == ChatStatus::Running {
+            chat.last_turn = None;
+        } else if was == ChatStatus::Running && chat.last_turn.is_none() {
+            // Ended without its worker's word (an edit): a person stopped it.
+            chat.last_turn = Some(TurnEnding::Interrupted);
+        }
         chat.status = next;
         chat.updated_at = at;
         if next != ChatStatus::Running {
@@ -209,6 +245,9 @@ impl State {
         chat.last_error = if next == ChatStatus::Error { last_error } else { None };
         idx.track_status(chat);
         self.outbox.push(ChangeHint::new(id, ChangeKind::Chat));
+        if next != was {
+            self.touch(id, |c| &mut c.status);
+        }
         if next == ChatStatus::Pending && was != ChatStatus::Pending {
             self.outbox.push(ChangeHint::new(id, ChangeKind::Pending));
         }

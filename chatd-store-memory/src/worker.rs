@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chatd_core::status::{ChatStatus, Trigger, TurnOutcome, decide, release_trigger};
+use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome, decide, release_trigger};
 use chatd_core::store::{Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, Step};
 use chatd_core::{Chat, ChatId, Message, WorkerId, validate};
 
@@ -22,6 +22,7 @@ impl State {
             chat.started_at = Some(at);
             chat.heartbeat_at = Some(at);
             chat.lease_epoch += 1;
+            chat.turn_started_after = entry.messages.last().map_or(0, |m| m.id.0);
             leases.push(Lease { chat_id: id, worker_id: worker, epoch: chat.lease_epoch });
         }
         Ok(leases)
@@ -78,10 +79,17 @@ impl State {
             None
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
-        let last_error = match outcome {
-            TurnOutcome::Failed(reason) => Some(validate::failure_text(&reason)),
+        let last_error = match &outcome {
+            TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
             _ => None,
         };
+        let ending = match (TurnEnding::of_release(trigger, &outcome), &last_error) {
+            (TurnEnding::Failed { .. }, Some(reason)) => {
+                TurnEnding::Failed { reason: reason.clone() }
+            }
+            (ending, _) => ending,
+        };
+        self.entry_mut(lease.chat_id)?.chat.last_turn = Some(ending);
         self.set_status(lease.chat_id, next, last_error, at)?;
         self.chat(lease.chat_id)
     }
@@ -106,6 +114,7 @@ impl State {
             .collect();
         for id in &stale {
             let decision = self.decide(*id, Trigger::RecoverStale)?;
+            self.entry_mut(*id)?.chat.last_turn = Some(TurnEnding::Lost);
             self.set_status(*id, decision.next, None, at)?;
         }
         Ok(stale)

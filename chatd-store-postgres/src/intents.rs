@@ -88,7 +88,7 @@ impl PostgresChatStore {
             MessageAction::Insert | MessageAction::None
                 if chat.status.answers_queue_first() && tx::queue_len(&mut tx, id).await? > 0 =>
             {
-                // SPEC §2: an idle chat that still has queued messages answers them first:
+                // BEHAVIOUR §2: an idle chat that still has queued messages answers them first:
                 // the new message joins the tail, the head enters the history.
                 let queued = self.enqueue(&mut tx, &mut hints, id, &send).await?;
                 tx::promote_from_queue(&mut tx, &mut hints, id, None).await?;
@@ -168,6 +168,15 @@ impl PostgresChatStore {
         if deleted_queued > 0 {
             hints.push(ChangeHint::new(id, ChangeKind::Queue));
         }
+        sqlx::query(
+            "UPDATE chats SET history_version = history_version + 1, rewritten_after = $2 \
+             WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(message.0 - 1)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
         let chat = tx::chat(&mut tx, id, false).await?;
         tx.commit().await.map_err(db)?;

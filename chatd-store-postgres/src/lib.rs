@@ -34,6 +34,7 @@
 
 #![deny(missing_docs)]
 
+mod changes;
 mod chats;
 mod config;
 mod diff;
@@ -69,9 +70,17 @@ pub use feed::{PgChangeFeed, PgFeedOptions};
 use sqlx::postgres::PgPoolOptions;
 pub use worker::{ACQUIRE_SQL, RELEASE_SQL};
 
-/// The schema migrations (run them with [`PostgresChatStore::migrate`] or
-/// `MIGRATOR.run(&pool)`).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The table in which chatd records its own migrations, apart from the host's
+/// (`_sqlx_migrations`), so both sets can be applied in either order.
+pub const MIGRATIONS_TABLE: &str = "_chatd_migrations";
+
+/// The schema migrations, recorded in [`MIGRATIONS_TABLE`] (run them with
+/// [`PostgresChatStore::migrate`] or `MIGRATOR.run(&pool)`; for a named schema, see
+/// [`PostgresChatStore::connect_in_schema`]).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
+    table_name: std::borrow::Cow::Borrowed(MIGRATIONS_TABLE),
+    ..sqlx::migrate!("./migrations")
+};
 
 /// A [`ChatStore`] on PostgreSQL. Cheap to clone (it holds a connection pool).
 #[derive(Debug, Clone)]
@@ -82,6 +91,8 @@ pub struct PostgresChatStore {
     notifier: Arc<std::sync::Mutex<Option<notifier::Notifier>>>,
     keys: Arc<chatd_core::ProviderKeys>,
     limits: chatd_core::validate::Limits,
+    /// The schema chatd's tables live in (`None`: the sessions' default, `public`).
+    schema: Option<String>,
 }
 
 impl PostgresChatStore {
@@ -95,10 +106,50 @@ impl PostgresChatStore {
             notifier: Arc::default(),
             keys: Arc::default(),
             limits: chatd_core::validate::Limits::default(),
+            schema: None,
         }
     }
 
-    /// Checks user input against `limits` instead of the defaults (SPEC §12).
+    /// A store whose tables live in `schema` (created by [`PostgresChatStore::migrate`] if
+    /// missing), on a new pool with the connect options of `pool` and every session's
+    /// `search_path` set to `schema` — so chatd's tables, types and functions stay out of
+    /// the host's schemas, and its migration history is `schema._chatd_migrations`.
+    ///
+    /// # Errors
+    /// `Validation` unless `schema` is a plain lower-case identifier (`[a-z_][a-z0-9_]*`,
+    /// at most 63 bytes); `Backend` when the server cannot be reached.
+    pub async fn in_schema(pool: &PgPool, schema: &str) -> Result<Self> {
+        let schema = schema_name(schema)?;
+        let options = pool.connect_options().as_ref().clone().options([("search_path", schema)]);
+        let pool = open_pool(options, pool.options().get_max_connections()).await?;
+        let mut store = Self::new(pool);
+        store.schema = Some(schema.to_owned());
+        Ok(store)
+    }
+
+    /// [`PostgresChatStore::connect`], with chatd's tables in `schema` (see
+    /// [`PostgresChatStore::in_schema`]).
+    ///
+    /// # Errors
+    /// As `connect` and `in_schema`.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self> {
+        let schema = schema_name(schema)?;
+        let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(error::db)?;
+        let options = options
+            .options([("idle_in_transaction_session_timeout", "5000"), ("search_path", schema)]);
+        let pool = open_pool(options, 16).await?;
+        let mut store = Self::new(pool);
+        store.schema = Some(schema.to_owned());
+        Ok(store)
+    }
+
+    /// The schema chatd's tables live in, when one was named.
+    #[must_use]
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// Checks user input against `limits` instead of the defaults (BEHAVIOUR §12).
     #[must_use]
     pub fn with_limits(mut self, limits: chatd_core::validate::Limits) -> Self {
         self.limits = limits;
@@ -124,12 +175,7 @@ impl PostgresChatStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(error::db)?;
         let options = options.options([("idle_in_transaction_session_timeout", "5000")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(error::db)?;
+        let pool = open_pool(options, 16).await?;
         Ok(Self::new(pool))
     }
 
@@ -138,7 +184,16 @@ impl PostgresChatStore {
     /// # Errors
     /// `Backend` when a migration fails.
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await.map_err(StoreError::backend)
+        let Some(schema) = &self.schema else {
+            return MIGRATOR.run(&self.pool).await.map_err(StoreError::backend);
+        };
+        let mut migrator = sqlx::migrate::Migrator {
+            migrations: MIGRATOR.migrations.clone(),
+            table_name: format!("{schema}.{MIGRATIONS_TABLE}").into(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        migrator.create_schema(schema.clone());
+        migrator.run(&self.pool).await.map_err(StoreError::backend)
     }
 
     /// Announces the hints of a committed intent (see the `notifier` module).
@@ -387,4 +442,39 @@ impl ChatStore for PostgresChatStore {
     ) -> Result<Vec<DiffStatus>> {
         self.claim_stale_diff_statuses_query(limit, hold_for).await
     }
+
+    async fn list_chat_changes(
+        &self,
+        owner: chatd_core::UserId,
+        after: Option<chatd_core::store::ListCursor>,
+        limit: usize,
+    ) -> Result<chatd_core::store::ChatChanges> {
+        self.list_chat_changes_query(owner, after, limit).await
+    }
+}
+
+/// `schema` if it is a plain lower-case identifier (no quoting needed anywhere).
+fn schema_name(schema: &str) -> Result<&str> {
+    let plain = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        Ok(schema)
+    } else {
+        Err(StoreError::validation(
+            "schema",
+            "a schema name must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes)",
+        ))
+    }
+}
+
+/// A pool of up to `max` connections with a 10 s acquire timeout.
+async fn open_pool(options: sqlx::postgres::PgConnectOptions, max: u32) -> Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(error::db)
 }

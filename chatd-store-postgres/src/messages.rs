@@ -24,7 +24,7 @@ impl PostgresChatStore {
         rows::all(&rows, rows::message)
     }
 
-    /// SPEC §5, in one statement: the latest boundary comes from a partial index scanned
+    /// BEHAVIOUR §5, in one statement: the latest boundary comes from a partial index scanned
     /// backwards, the system rows from another partial index, and the tail from a range
     /// scan of `(chat_id, id)` starting at the boundary — nothing reads the history before
     /// the boundary.

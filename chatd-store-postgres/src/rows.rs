@@ -22,7 +22,7 @@ macro_rules! chat_columns {
         "id, owner_id, workspace_id, workspace_agent_id, title, status::text AS status, \
          worker_id, started_at, heartbeat_at, created_at, updated_at, parent_chat_id, \
          root_chat_id, last_model_config_id, archived, last_error, lease_epoch, stop_request, \
-         stop_promote_id"
+         stop_promote_id, last_turn, turn_started_after, history_version, rewritten_after"
     };
 }
 pub(crate) use chat_columns;
@@ -112,6 +112,12 @@ pub(crate) fn chat(row: &PgRow) -> Result<Chat> {
         last_error: get(row, "last_error")?,
         lease_epoch: get(row, "lease_epoch")?,
         stop_request,
+        // Lenient: an ending this version does not know reads as none.
+        last_turn: get::<Option<serde_json::Value>>(row, "last_turn")?
+            .and_then(|raw| serde_json::from_value(raw).ok()),
+        turn_started_after: get(row, "turn_started_after")?,
+        history_version: get(row, "history_version")?,
+        rewritten_after: get(row, "rewritten_after")?,
     })
 }
 
@@ -161,7 +167,7 @@ pub(crate) fn queued(row: &PgRow) -> Result<QueuedMessage> {
 }
 
 pub(crate) fn model_config(row: &PgRow) -> Result<ModelConfig> {
-    // Strict on write, lenient on read (SPEC §9.3).
+    // Strict on write, lenient on read (BEHAVIOUR §9.3).
     let options = CallOptions::from_json_lenient(&get::<serde_json::Value>(row, "options")?);
     Ok(ModelConfig {
         id: ModelConfigId(get(row, "id")?),

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use chatd_core::status::{ChatStatus, StopKind, Trigger, TurnOutcome, decide, release_trigger};
+use chatd_core::status::{
+    ChatStatus, StopKind, Trigger, TurnEnding, TurnOutcome, decide, release_trigger,
+};
 use chatd_core::store::{
     Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, Step, StoreError,
 };
@@ -23,7 +25,9 @@ pub const ACQUIRE_SQL: &str = "WITH picked AS ( \
                ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
              UPDATE chats SET status = $3::chat_status, worker_id = $1, started_at = now(), \
                heartbeat_at = now(), updated_at = now(), lease_epoch = chats.lease_epoch + 1, \
-               last_error = NULL, stop_request = NULL, stop_promote_id = NULL \
+               last_error = NULL, stop_request = NULL, stop_promote_id = NULL, \
+               turn_started_after = COALESCE((SELECT max(m.id) FROM chat_messages m \
+                 WHERE m.chat_id = chats.id), 0) \
              FROM picked WHERE chats.id = picked.id \
              RETURNING chats.id, chats.lease_epoch, picked.updated_at";
 
@@ -37,7 +41,8 @@ pub const RELEASE_SQL: &str = concat!(
                FROM chats WHERE id = $1 AND status = 'running' AND worker_id = $2 \
                  AND lease_epoch = $3 FOR UPDATE), \
              decision AS ( \
-               SELECT id, stop_promote_id, ($4::text[])[pick] AS next, ($5::bool[])[pick] AS promote \
+               SELECT id, stop_promote_id, ($4::text[])[pick] AS next, ($5::bool[])[pick] AS promote, \
+                 ($7::jsonb[])[pick] AS ending \
                FROM fence), \
              head AS ( \
                DELETE FROM chat_queued_messages WHERE id = ( \
@@ -53,7 +58,7 @@ pub const RELEASE_SQL: &str = concat!(
                UPDATE chats SET \
                  status = (CASE WHEN EXISTS (SELECT 1 FROM head) THEN 'pending' ELSE d.next END)::chat_status, \
                  updated_at = now(), worker_id = NULL, started_at = NULL, heartbeat_at = NULL, \
-                 stop_request = NULL, stop_promote_id = NULL, \
+                 stop_request = NULL, stop_promote_id = NULL, last_turn = d.ending, \
                  last_error = CASE WHEN d.next = 'error' AND NOT EXISTS (SELECT 1 FROM head) THEN $6 END \
                FROM decision d WHERE chats.id = d.id \
                RETURNING chats.*), \
@@ -299,15 +304,24 @@ impl PostgresChatStore {
     pub(crate) async fn release_query(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
         let mut nexts = Vec::with_capacity(3);
         let mut promotes = Vec::with_capacity(3);
-        for stop in [None, Some(StopKind::Interrupt), Some(StopKind::Pause)] {
-            let decision = decide(ChatStatus::Running, release_trigger(&outcome, stop))?;
-            nexts.push(decision.next.as_str());
-            promotes.push(decision.promote_queue_head);
-        }
+        let mut endings = Vec::with_capacity(3);
         let last_error = match &outcome {
             TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
             _ => None,
         };
+        for stop in [None, Some(StopKind::Interrupt), Some(StopKind::Pause)] {
+            let trigger = release_trigger(&outcome, stop);
+            let decision = decide(ChatStatus::Running, trigger)?;
+            nexts.push(decision.next.as_str());
+            promotes.push(decision.promote_queue_head);
+            let ending = match TurnEnding::of_release(trigger, &outcome) {
+                TurnEnding::Failed { .. } => {
+                    TurnEnding::Failed { reason: last_error.clone().unwrap_or_default() }
+                }
+                ending => ending,
+            };
+            endings.push(serde_json::to_value(ending).unwrap_or_default());
+        }
         let row = sqlx::query(RELEASE_SQL)
             .bind(lease.chat_id.0)
             .bind(lease.worker_id.0)
@@ -315,6 +329,7 @@ impl PostgresChatStore {
             .bind(&nexts)
             .bind(&promotes)
             .bind(last_error)
+            .bind(&endings)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
@@ -346,7 +361,7 @@ impl PostgresChatStore {
              parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM stale)) \
              UPDATE chats SET status = $2::chat_status, updated_at = now(), worker_id = NULL, \
                started_at = NULL, heartbeat_at = NULL, stop_request = NULL, \
-               stop_promote_id = NULL, last_error = NULL \
+               stop_promote_id = NULL, last_error = NULL, last_turn = jsonb_build_object('outcome', 'lost') \
              FROM stale WHERE chats.id = stale.id RETURNING chats.id",
         )
         .bind(micros(stale_after))

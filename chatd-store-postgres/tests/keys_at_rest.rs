@@ -1,4 +1,4 @@
-//! Provider keys at rest on PostgreSQL (SPEC §12): with a cipher the `api_key` column never
+//! Provider keys at rest on PostgreSQL (BEHAVIOUR §12): with a cipher the `api_key` column never
 //! holds a plaintext key, the key digests are registered in `dbcrypt_keys`, and a
 //! `pg_dump` of the database holds no key in plaintext.
 

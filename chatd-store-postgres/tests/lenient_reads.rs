@@ -1,4 +1,4 @@
-//! SPEC §9.3: model-config options are strict on write and lenient on read — one stored row
+//! BEHAVIOUR §9.3: model-config options are strict on write and lenient on read — one stored row
 //! with an option this version does not know never breaks reading the configs.
 
 use chatd_core::store::ChatStore;

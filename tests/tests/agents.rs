@@ -1,4 +1,4 @@
-//! Provisioning and sub-agents (SPEC §13) through the turn runner: templates, workspaces
+//! Provisioning and sub-agents (BEHAVIOUR §13) through the turn runner: templates, workspaces
 //! bound per chat, child chats, their tool restrictions and the descendant check.
 
 use std::sync::Arc;
@@ -11,10 +11,7 @@ use chatd_core::runtime::tools::{
 use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::store::{ChatStore, MessageQuery};
 use chatd_core::testing::{ScriptedCall, ScriptedProvider};
-use chatd_core::{
-    ChatId, ChatStatus, NewChat, NewModelConfig, NewProvider, Part, ProviderKind, TurnOutcome,
-    UserId, WorkerId,
-};
+use chatd_core::{ChatId, ChatStatus, NewChat, Part, ProviderKind, TurnOutcome, UserId, WorkerId};
 use chatd_store_memory::InMemoryChatStore;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -56,13 +53,7 @@ async fn world() -> World {
         LocalProvisioner::new(&templates, dirs.path().join("workspaces")).expect("provisioner"),
     );
     let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
-    store.create_provider(NewProvider::new(ProviderKind::Anthropic)).await.expect("provider");
-    store
-        .create_model_config(
-            NewModelConfig::new(ProviderKind::Anthropic, "claude-test", 200_000).as_default(),
-        )
-        .await
-        .expect("config");
+    chatd_tests::configure(store.as_ref()).await;
     let shared: Arc<dyn Provisioner> = Arc::clone(&provisioner) as Arc<dyn Provisioner>;
     let tools = workspace_tools_from(Arc::new(ChatWorkspaces::new(
         Arc::clone(&store),
@@ -266,7 +257,7 @@ async fn child_chats_lack_provisioning_and_sub_agent_tools_and_report_back() {
     assert_eq!(child_chat.workspace_id, w.store.get_chat(root).await.expect("root").workspace_id);
 
     // The child's turn: it is offered no root-only tool, reads the shared workspace, and
-    // its spawn_agent call is refused with the SPEC text.
+    // its spawn_agent call is refused with the documented text.
     let child_provider = Arc::new(ScriptedProvider::new(
         ProviderKind::Anthropic,
         vec![
@@ -409,7 +400,7 @@ async fn spawn_agent_from_a_child_is_refused_with_the_spec_text() {
     assert!(w.store.list_children(child.id).await.expect("children").is_empty());
 }
 
-// ----- ownership between users (SPEC §11, §13) ---------------------------------------------
+// ----- ownership between users (BEHAVIOUR §11, §13) ---------------------------------------------
 
 /// Runs `name(args)` as a call of `chat`'s model and returns (result, is_error).
 async fn call_as(w: &World, chat: ChatId, name: &str, args: Value) -> (Value, bool) {

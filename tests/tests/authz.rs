@@ -1,4 +1,4 @@
-//! The authorization matrix (SPEC §11): every `Chatd` method × {owner, another user, an
+//! The authorization matrix (BEHAVIOUR §11): every `Chatd` method × {owner, another user, an
 //! administrator who is another user, the owner missing the method's scope, the system},
 //! each on a fresh world, with the expected outcome; a completeness check that the table
 //! names every public method of `Chatd`; and a seeded property test of random operation
@@ -175,7 +175,7 @@ fn table() -> Vec<(&'static str, Scope, Kind, Call)> {
             .subscribe(&a, w.chat, None)
             .await
             .map(|_| ())),
-        case!("watch", Read, UserOnly, |w, a| w.chatd.watch(&a).await.map(|_| ())),
+        case!("watch", Read, UserOnly, |w, a| w.chatd.watch(&a, None).await.map(|_| ())),
         case!("model_configs", Read, Own, |w, a| w.chatd.model_configs(&a).await),
         case!("providers", Read, Admin, |w, a| w.chatd.providers(&a).await),
         case!("create_provider", Create, Admin, |w, a| w

@@ -1,4 +1,4 @@
-//! Compaction in the turn (SPEC §5) on the in-memory store with a scripted provider:
+//! Compaction in the turn (BEHAVIOUR §5) on the in-memory store with a scripted provider:
 //! the threshold, the three rows, publish order, reload-and-continue, re-entries, failures
 //! and manual compaction.
 
@@ -28,7 +28,7 @@ fn usage(context_tokens: i64) -> Option<Usage> {
     })
 }
 
-/// A 100-token window with threshold 70 (SPEC §5's example).
+/// A 100-token window with threshold 70 (BEHAVIOUR §5's example).
 fn small_window() -> NewModelConfig {
     NewModelConfig::new(ProviderKind::Anthropic, "claude-test", 100).with_compression_threshold(70)
 }

@@ -1,5 +1,5 @@
-//! SPEC §15: every constant has a documented, configurable default — and the defaults are
-//! what the SPEC says. (Each setter is exercised by the tests of its component.)
+//! BEHAVIOUR §15: every constant has a documented, configurable default — and the defaults are
+//! what docs/BEHAVIOUR.md §15 says. (Each setter is exercised by the tests of its component.)
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The diff status refresher (SPEC §10) with the GitHub source against a fake GitHub API:
+//! The diff status refresher (BEHAVIOUR §10) with the GitHub source against a fake GitHub API:
 //! found, not found, merged, an API error backs off, another host is unsupported, a reported
 //! reference is retried until its PR appears, list watchers hear of it; and on PostgreSQL two
 //! refreshers never claim the same row.
@@ -99,7 +99,7 @@ async fn a_reported_branch_without_a_pull_request_is_retried_until_one_appears()
     let chatd = Chatd::new(Arc::clone(&store)).with_diff_refresher(refresher);
     let actor = Actor::user(owner);
     let chat = chat(&store, owner).await;
-    let mut list = chatd.watch(&actor).await.expect("watch");
+    let mut list = chatd.watch(&actor, None).await.expect("watch");
     let row = chatd
         .report_git_reference(&actor, chat, "https://github.com/o/r", "feature/x")
         .await
@@ -120,13 +120,22 @@ async fn a_reported_branch_without_a_pull_request_is_retried_until_one_appears()
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(server.requests().len(), 5, "no request after the PR was found");
-    // The chat list heard about it.
-    let event = tokio::time::timeout(Duration::from_secs(5), list.next())
+    // The chat list heard about it (after listing the chat itself).
+    let created = tokio::time::timeout(Duration::from_secs(5), list.next())
         .await
         .expect("in time")
         .expect("event");
+    assert!(matches!(created.kind, OwnerEventKind::Created { .. }), "{created:?}");
+    let event = loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), list.next())
+            .await
+            .expect("in time")
+            .expect("event");
+        if matches!(event.kind, OwnerEventKind::DiffStatusChange { .. }) {
+            break event;
+        }
+    };
     assert_eq!(event.chat_id, chat);
-    assert!(matches!(event.kind, OwnerEventKind::DiffStatusChange { .. }));
     // Other users cannot see or report it.
     let stranger = Actor::user(UserId::new());
     assert!(chatd.diff_status(&stranger, chat).await.is_err());

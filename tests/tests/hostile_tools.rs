@@ -1,4 +1,4 @@
-//! The tools under a hostile model (SPEC §13): the environment a command sees, Landlock
+//! The tools under a hostile model (BEHAVIOUR §13): the environment a command sees, Landlock
 //! confinement, cancellation of running calls by interrupt, shutdown and a lost lease,
 //! non-regular files, concurrency and argument bounds, and workspace ownership between
 //! users. Every confinement test prints the Landlock ABI it ran with and fails (never

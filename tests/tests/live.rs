@@ -1,4 +1,4 @@
-//! The turn publishes the step in flight to the store's durable part log (SPEC §7): parts
+//! The turn publishes the step in flight to the store's durable part log (BEHAVIOUR §7): parts
 //! arrive there while the model streams, a retry is announced and starts a new episode,
 //! and committing the step clears the log.
 

@@ -1,4 +1,4 @@
-//! No secret ever leaks (SPEC §12): for every provider kind, a turn runs against a fake
+//! No secret ever leaks (BEHAVIOUR §12): for every provider kind, a turn runs against a fake
 //! server with a known canary key — a tool step, then a 401 whose body echoes the key — and
 //! the canary appears in no `tracing` output (every level captured), no error `Display` or
 //! `Debug`, no event a subscriber receives, no stored row other than the key column, and

@@ -1,4 +1,4 @@
-//! The `Chatd` facade (SPEC §11): owners only, scopes, admin-only configuration, keys never
+//! The `Chatd` facade (BEHAVIOUR §11): owners only, scopes, admin-only configuration, keys never
 //! shown, and the chat-list watch.
 
 use std::sync::Arc;
@@ -137,7 +137,7 @@ async fn watch_reports_the_owners_chats_only() {
     let (chatd, _) = service().await;
     let owner = UserId::new();
     let alice = Actor::user(owner);
-    let mut events = chatd.watch(&alice).await.expect("watch");
+    let mut events = chatd.watch(&alice, None).await.expect("watch");
     // Someone else's chat is not reported.
     chatd
         .create_chat(&Actor::user(UserId::new()), NewChat::new(owner).with_text("not hers"))

@@ -1,4 +1,4 @@
-//! Memory bounds of the local workspace's tools (SPEC §13): 256 MiB of command output and
+//! Memory bounds of the local workspace's tools (BEHAVIOUR §13): 256 MiB of command output and
 //! a 256 MiB file keep the process's peak RSS growth under 16 MiB. One test in its own
 //! binary, so nothing else runs in the process while the peak is measured.
 

@@ -467,7 +467,7 @@ async fn a_persist_error_aborts_the_turn_with_that_error() {
     )
     .with_titles(false);
     let end = runner.run(fx.lease, TurnSignal::new()).await;
-    // The backend's own text goes to the logs, never to `last_error` (SPEC §12).
+    // The backend's own text goes to the logs, never to `last_error` (BEHAVIOUR §12).
     assert_eq!(
         end,
         TurnEnd::Release(TurnOutcome::Failed(format!(

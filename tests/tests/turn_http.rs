@@ -179,7 +179,7 @@ async fn a_call_whose_arguments_are_not_an_object_is_answered_not_run() {
     assert_eq!(results.len(), 1);
     assert!(results[0].1, "an error result");
     assert_eq!(results[0].0, json!("invalid tool arguments: expected a JSON object, got an array"));
-    // The model sees `{}` for the call (SPEC §4) and the error result with it.
+    // The model sees `{}` for the call (BEHAVIOUR §4) and the error result with it.
     let sent = requests[1].json();
     assert_eq!(sent["messages"][1]["tool_calls"][0]["function"]["arguments"], "{}");
 }

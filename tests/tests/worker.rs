@@ -11,9 +11,7 @@ use chatd_core::runtime::turn::TurnRunner;
 use chatd_core::runtime::worker::Worker;
 use chatd_core::store::{ChatStore, MessageQuery, SendMessage};
 use chatd_core::testing::{ScriptedCall, ScriptedProvider};
-use chatd_core::{
-    ChatId, ChatStatus, NewChat, NewModelConfig, NewProvider, Part, ProviderKind, Role, UserId,
-};
+use chatd_core::{ChatId, ChatStatus, NewChat, Part, ProviderKind, Role, UserId};
 use chatd_store_memory::InMemoryChatStore;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -28,13 +26,7 @@ struct World {
 
 async fn world(calls: Vec<ScriptedCall>) -> World {
     let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
-    store.create_provider(NewProvider::new(ProviderKind::Anthropic)).await.expect("provider");
-    store
-        .create_model_config(
-            NewModelConfig::new(ProviderKind::Anthropic, "claude-test", 200_000).as_default(),
-        )
-        .await
-        .expect("config");
+    chatd_tests::configure(store.as_ref()).await;
     World { store, provider: Arc::new(ScriptedProvider::new(ProviderKind::Anthropic, calls)) }
 }
 
@@ -244,4 +236,35 @@ async fn a_resubscribing_client_gets_what_it_missed_and_a_reset_for_a_dead_previ
             break;
         }
     }
+}
+
+#[tokio::test]
+async fn the_health_snapshot_counts_what_the_worker_did() {
+    let w = world(vec![ScriptedCall::text("one", None), ScriptedCall::text("two", None)]).await;
+    let runner = TurnRunner::new(
+        Arc::clone(&w.store),
+        Arc::new(Scripted(Arc::clone(&w.provider))),
+        ToolSet::new(),
+    )
+    .with_titles(false);
+    let worker = Worker::new(Arc::clone(&w.store), runner).with_poll(Duration::from_millis(20));
+    let health = worker.health();
+    assert_eq!((health.snapshot().acquired, health.snapshot().last_poll), (0, None));
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(worker.run(shutdown.clone()));
+    for text in ["a", "b"] {
+        let chat = w.chat(text).await;
+        w.until_status(chat, ChatStatus::Waiting).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while health.snapshot().ended < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", health.snapshot());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let snapshot = health.snapshot();
+    assert_eq!((snapshot.acquired, snapshot.ended, snapshot.running), (2, 2, 0), "{snapshot:?}");
+    assert_eq!((snapshot.lease_losses, snapshot.failed_polls), (0, 0));
+    assert!(snapshot.last_poll.is_some());
+    shutdown.cancel();
+    handle.await.expect("worker");
 }

@@ -1,15 +1,10 @@
-//! `subscribe(chat, after)`: a chat's event stream, resumable by cursor (SPEC §7).
+//! `subscribe(chat, after)`: a chat's event stream, resumable by cursor (BEHAVIOUR §7).
 //!
-//! Every change hint for the chat (or a resync, or the safety poll) makes the follower
-//! re-read the store from its cursor: persisted user-visible messages after
-//! `cursor.message`, then the part log after `cursor.part`. Hints carry no data, so a lost
-//! or duplicated hint costs latency, never correctness.
-//!
-//! Ordering. A commit inserts the step's rows and clears the part log atomically, but the
-//! follower reads messages and parts in two calls. It reads messages, then parts, then
-//! checks again for messages: when none appeared, the parts it read are of the step after
-//! the last message it read, and it emits messages first, then parts. Otherwise it retries
-//! the round.
+//! Every change hint for the chat (or a resync, or the safety poll) makes the follower read
+//! what lies after its cursor — persisted user-visible messages after `cursor.message`,
+//! then the part log after `cursor.part`, then the chat — from the store, or from the
+//! chat's shared tail when it follows through [`Streams`](super::Streams). Hints carry no
+//! data, so a lost or duplicated hint costs latency, never correctness.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,14 +12,17 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
+use tokio::sync::watch;
 
+use super::tail::{Tail, TailView};
+use super::view::{ChatState, Decoded, View, read_store};
 use super::{ChatEvent, ChatEventKind, Cursor, hints_of};
 use crate::feed::{ChangeHint, ChangeKind};
 use crate::ids::ChatId;
-use crate::message::Message;
+use crate::message::QueuedMessage;
 use crate::runtime::live::LivePart;
 use crate::status::ChatStatus;
-use crate::store::{ChatStore, MessageQuery, PartRecord, StoreError};
+use crate::store::{ChatStore, StoreError};
 
 /// How a subscription re-reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +49,12 @@ impl SubscribeOptions {
 }
 
 /// Follows `chat` from `after` (the cursor of the last event the client received; `None`
-/// for the whole history). Yields, in order: the chat's status; every persisted
-/// user-visible message after the cursor; the parts of the step in flight after it; then
-/// live events. The stream ends when the chat is deleted. A disconnecting client simply
-/// drops the stream: it never stops the turn.
+/// for the whole history), reading the store on its own (see [`Streams`](super::Streams)
+/// to share one reader among a chat's subscribers). Yields, in order: the chat's status
+/// (at once, before the history is read); every persisted user-visible message after the
+/// cursor; the latest turn's start, the parts of the step in flight after the cursor, the
+/// turn's end if it has ended; then live events. The stream ends when the chat is deleted.
+/// A disconnecting client simply drops the stream: it never stops the turn.
 ///
 /// # Errors
 /// `NotFound` for an unknown chat; the store's error if the first read fails.
@@ -66,52 +66,44 @@ pub async fn subscribe(
 ) -> Result<BoxStream<'static, ChatEvent>, StoreError> {
     // Hints first, so nothing committed after the first read goes unnoticed.
     let hints = store.change_feed().await?.subscribe();
-    let after = after.unwrap_or_default();
-    let mut follower = Follower {
+    let first = store.get_chat(chat).await?;
+    let follower = Follower::new(
         store,
         chat,
-        hints: std::sync::Mutex::new(hints),
-        cursor: after,
-        status: None,
-        // A resuming client may still show parts of an attempt that has since been
-        // superseded: until a message or a part of that same episode says otherwise,
-        // treat its preview as present.
-        dirty: after.part().is_some(),
-        episode: after.part().map(|p| p.episode),
-        pending: VecDeque::new(),
-        queue: None,
-        poll: options.poll,
-        done: false,
-    };
-    follower.refresh(true).await?;
-    Ok(Box::pin(futures::stream::unfold(follower, |mut follower| async move {
-        loop {
-            if let Some(event) = follower.pending.pop_front() {
-                return Some((event, follower));
-            }
-            if follower.done {
-                return None;
-            }
-            follower.wait().await;
-        }
-    })))
+        after.unwrap_or_default(),
+        ChatState::from(&first),
+        Wake::Hints(std::sync::Mutex::new(hints)),
+        options.poll,
+    );
+    Ok(follower.into_stream())
 }
 
-struct Follower {
+/// What wakes a follower.
+pub(crate) enum Wake {
+    /// Its own hint stream (in a mutex only to make the state `Sync`).
+    Hints(std::sync::Mutex<BoxStream<'static, ChangeHint>>),
+    /// The chat's shared tail, after each of its refreshes.
+    Tail { tail: Arc<Tail>, changes: watch::Receiver<u64> },
+}
+
+pub(crate) struct Follower {
     store: Arc<dyn ChatStore>,
     chat: ChatId,
-    /// In a mutex only to make the state `Sync` (it is only used through `&mut self`).
-    hints: std::sync::Mutex<BoxStream<'static, ChangeHint>>,
+    wake: Wake,
     cursor: Cursor,
-    status: Option<(ChatStatus, Option<String>)>,
+    status: (ChatStatus, Option<String>),
     /// Parts were emitted since the last message or reset.
     dirty: bool,
     /// The episode of the preview being built.
     episode: Option<i64>,
     pending: VecDeque<ChatEvent>,
     /// The queue last sent (updates are sent only when it changed).
-    queue: Option<Vec<crate::message::QueuedMessage>>,
+    queue: Option<Arc<Vec<QueuedMessage>>>,
+    /// The tail tick of this follower's latest store read (see `Tail::view`).
+    read_at: u64,
     poll: Duration,
+    /// The first read is still to come.
+    fresh: bool,
     done: bool,
 }
 
@@ -121,130 +113,295 @@ fn episode_epoch(episode: i64) -> i64 {
 }
 
 impl Follower {
+    pub(crate) fn new(
+        store: Arc<dyn ChatStore>,
+        chat: ChatId,
+        after: Cursor,
+        first: ChatState,
+        wake: Wake,
+        poll: Duration,
+    ) -> Self {
+        let mut follower = Follower {
+            store,
+            chat,
+            wake,
+            cursor: after,
+            status: (first.status, first.last_error.clone()),
+            // A resuming client may still show parts of an attempt that has since been
+            // superseded: until a message or a part of that same episode says otherwise,
+            // treat its preview as present.
+            // (Turn boundaries sit at seq 0; parts start at 1.)
+            dirty: after.seq > 0,
+            episode: (after.seq > 0).then_some(after.episode),
+            pending: VecDeque::new(),
+            queue: None,
+            read_at: 0,
+            poll,
+            fresh: true,
+            done: false,
+        };
+        follower.push(ChatEventKind::Status { status: first.status, last_error: first.last_error });
+        follower
+    }
+
+    pub(crate) fn into_stream(self) -> BoxStream<'static, ChatEvent> {
+        Box::pin(futures::stream::unfold(self, |mut follower| async move {
+            loop {
+                if let Some(event) = follower.pending.pop_front() {
+                    return Some((event, follower));
+                }
+                if follower.done {
+                    return None;
+                }
+                if follower.fresh {
+                    follower.fresh = false;
+                    follower.read_now(true).await;
+                } else {
+                    follower.wait().await;
+                }
+            }
+        }))
+    }
+
     fn push(&mut self, kind: ChatEventKind) {
         self.pending.push_back(ChatEvent { chat_id: self.chat, cursor: self.cursor, kind });
     }
 
-    /// Waits for a hint about the chat (or the poll), coalesces what else is ready, and
-    /// re-reads. Read failures are retried at the next wake-up.
+    /// Waits for a hint about the chat (or the tail's refresh, or the poll), coalesces what
+    /// else is ready, and re-reads.
     async fn wait(&mut self) {
         let mut queue = false;
-        let relevant = |hint: &ChangeHint, chat: ChatId| {
-            hint.kind == ChangeKind::Resync || hint.chat_id == Some(chat)
-        };
-        tokio::select! {
-            hint = hints_of(&mut self.hints).next() => match hint {
-                Some(hint) if relevant(&hint, self.chat) => {
-                    queue |= matches!(hint.kind, ChangeKind::Queue | ChangeKind::Resync);
-                    if hint.kind == ChangeKind::Deleted {
-                        self.done = true;
-                        return;
-                    }
-                }
-                Some(_) => return,
-                None => {
-                    // The feed is gone (its store was dropped): fall back to polling.
-                    *hints_of(&mut self.hints) = Box::pin(futures::stream::pending());
+        match &mut self.wake {
+            Wake::Tail { changes, .. } => {
+                // The tail polls for everyone (and re-reads the queue then): no timer here.
+                if changes.changed().await.is_err() {
+                    // The tail is gone: only possible once the chat was deleted.
+                    self.done = true;
                     return;
                 }
-            },
-            () = tokio::time::sleep(self.poll) => queue = true,
-        }
-        while let Some(Some(hint)) = hints_of(&mut self.hints).next().now_or_never() {
-            if relevant(&hint, self.chat) {
-                queue |= matches!(hint.kind, ChangeKind::Queue | ChangeKind::Resync);
-                self.done |= hint.kind == ChangeKind::Deleted;
+            }
+            Wake::Hints(hints) => {
+                let chat = self.chat;
+                let relevant = |hint: &ChangeHint| {
+                    hint.kind == ChangeKind::Resync || hint.chat_id == Some(chat)
+                };
+                tokio::select! {
+                    hint = hints_of(hints).next() => match hint {
+                        Some(hint) if relevant(&hint) => {
+                            queue |= matches!(hint.kind, ChangeKind::Queue | ChangeKind::Resync);
+                            if hint.kind == ChangeKind::Deleted {
+                                self.done = true;
+                                return;
+                            }
+                        }
+                        Some(_) => return,
+                        None => {
+                            // The feed is gone (its store was dropped): poll instead.
+                            *hints_of(hints) = Box::pin(futures::stream::pending());
+                            return;
+                        }
+                    },
+                    () = tokio::time::sleep(self.poll) => queue = true,
+                }
+                while let Some(Some(hint)) = hints_of(hints).next().now_or_never() {
+                    if relevant(&hint) {
+                        queue |= matches!(hint.kind, ChangeKind::Queue | ChangeKind::Resync);
+                        self.done |= hint.kind == ChangeKind::Deleted;
+                    }
+                }
+                if self.done {
+                    return;
+                }
             }
         }
-        if self.done {
-            return;
-        }
+        self.read_now(queue).await;
+    }
+
+    /// Reads and queues the events; a failed read is retried at the next wake-up.
+    async fn read_now(&mut self, queue: bool) {
         if let Err(err) = self.refresh(queue).await {
             tracing::debug!(chat = %self.chat, error = %err, "subscription re-read failed; retrying");
         }
     }
 
+    /// Reads everything after the cursor (from the tail when it covers it).
+    async fn read(
+        &mut self,
+        queue: bool,
+    ) -> Result<Option<(View, Option<Arc<Vec<QueuedMessage>>>)>, StoreError> {
+        if let Wake::Tail { tail, .. } = &self.wake {
+            match tail.view(self.cursor, self.read_at) {
+                TailView::View(view, queue) => return Ok(Some((*view, queue))),
+                TailView::Deleted => return Ok(None),
+                TailView::Uncovered => self.read_at = tail.start_read(),
+            }
+        }
+        let Some(view) = read_store(self.store.as_ref(), self.chat, self.cursor).await? else {
+            return Ok(None);
+        };
+        let queue = if queue || self.queue.is_none() {
+            Some(Arc::new(self.store.list_queued(self.chat).await?))
+        } else {
+            None
+        };
+        Ok(Some((view, queue)))
+    }
+
     /// Reads everything after the cursor and queues the events.
     async fn refresh(&mut self, queue: bool) -> Result<(), StoreError> {
-        let (messages, parts) = self.consistent_read().await?;
-        // Read after the history, so the status and lease epoch are at least as new.
-        let chat = match self.store.get_chat(self.chat).await {
-            Ok(chat) => chat,
-            Err(err) if err.is_not_found() && self.status.is_some() => {
+        let Some((mut view, mut new_queue)) = self.read(queue).await? else {
+            self.done = true;
+            return Ok(());
+        };
+        // An edit rewrote the history: what was read may predate it. Tell the client what
+        // to drop, then read again from there.
+        for _ in 0..4 {
+            if view.chat.history_version <= self.cursor.history {
+                break;
+            }
+            let behind = view.chat.history_version - self.cursor.history;
+            let keep = if behind == 1 { view.chat.rewritten_after } else { 0 };
+            self.cursor.history = view.chat.history_version;
+            self.cursor.message = self.cursor.message.min(keep);
+            self.dirty = false;
+            self.episode = None;
+            self.push(ChatEventKind::HistoryRewritten { after_message_id: self.cursor.message });
+            let Some(again) = self.read(queue).await? else {
                 self.done = true;
                 return Ok(());
-            }
-            Err(err) => return Err(err),
-        };
-        let first = self.status.is_none();
-        let status = (chat.status, chat.last_error.clone());
-        if first {
-            self.push(ChatEventKind::Status { status: status.0, last_error: status.1.clone() });
+            };
+            (view, new_queue) = again;
         }
+        if view.chat.history_version != self.cursor.history {
+            return Ok(()); // Still being edited: next round.
+        }
+        self.apply(view);
+        if let Some(queue) = new_queue {
+            let same =
+                self.queue.as_ref().is_some_and(|old| Arc::ptr_eq(old, &queue) || old == &queue);
+            if !same {
+                self.push(ChatEventKind::QueueUpdate { queue: queue.as_ref().clone() });
+            }
+            self.queue = Some(queue);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, view: View) {
+        let View { messages, parts, before, chat } = view;
+        let status = (chat.status, chat.last_error.clone());
         // A preview from an earlier lease than the chat's current one was superseded (its
         // worker died, or lost the chat to an edit): say so before the re-run's messages.
         let stale_preview = self.episode.is_some_and(|e| episode_epoch(e) < chat.lease_epoch);
         if self.dirty && stale_preview && !messages.is_empty() {
             self.reset();
         }
+        // Turn boundaries, in history order. A turn's start comes before its first message
+        // (or part); it is the turn of the chat read after the history, so its parts are
+        // covered. A turn's end comes before the first user message after it (none arrives
+        // while it runs) or after everything read; it is taken from the chat read before
+        // the history, so every message of that turn is in this read. A status that
+        // changed is told with its boundary, so a subscriber that reads rarely sees the
+        // same order as one that reads often.
+        let running = chat.status == ChatStatus::Running;
+        let changed = self.status != status;
+        let mut start = (chat.lease_epoch > 0 && (running || chat.last_turn.is_some()))
+            .then_some(chat.lease_epoch);
+        let mut end = before
+            .last_turn
+            .clone()
+            .filter(|_| before.status != ChatStatus::Running && before.lease_epoch > 0)
+            .map(|ending| (before.lease_epoch, ending));
+        // The same turn: its start comes first.
+        let same = start.is_some() && start == end.as_ref().map(|(turn, _)| *turn);
         for message in messages {
+            let user = message.role == crate::message::Role::User;
+            if user && message.id.0 > before.turn_started_after {
+                if same {
+                    self.announce(start.take(), false, &status);
+                }
+                self.conclude(end.take(), changed && !running, &status);
+            }
+            if message.id.0 > chat.turn_started_after {
+                if !same {
+                    self.conclude(end.take(), changed && !running, &status);
+                }
+                self.announce(start.take(), changed && running, &status);
+            }
             self.cursor.message = message.id.0;
             self.dirty = false;
             self.episode = None;
             self.push(ChatEventKind::Message { message });
         }
-        // A turn that started is announced before its parts; one that ended, after them
-        // (its last parts were read before it ended), so a subscriber that reads rarely
-        // sees the same order as one that reads often.
-        let changed = !first && self.status.as_ref() != Some(&status);
-        if changed && status.0 == ChatStatus::Running {
-            self.push(ChatEventKind::Status { status: status.0, last_error: status.1.clone() });
-        }
-        for record in parts {
-            self.part(record);
-        }
-        if changed && status.0 != ChatStatus::Running {
-            if self.dirty {
-                // The turn ended without persisting what was previewed (shutdown, death).
-                self.reset();
+        for part in parts {
+            if episode_epoch(part.position.episode) >= chat.lease_epoch {
+                self.conclude(end.take(), false, &status);
+                self.announce(start.take(), changed && running, &status);
             }
-            self.push(ChatEventKind::Status { status: status.0, last_error: status.1.clone() });
-            if status.0 == ChatStatus::Error {
-                let message = status.1.clone().unwrap_or_else(|| "the turn failed".to_owned());
-                self.push(ChatEventKind::Error { message });
-            }
+            self.part(&part);
         }
-        self.status = Some(status);
-        if queue {
-            let queue = self.store.list_queued(self.chat).await?;
-            if self.queue.as_ref() != Some(&queue) {
-                self.queue = Some(queue.clone());
-                self.push(ChatEventKind::QueueUpdate { queue });
-            }
+        if same {
+            self.announce(start.take(), false, &status);
+            self.conclude(end.take(), changed && !running, &status);
+        } else {
+            self.conclude(end.take(), changed && !running, &status);
+            self.announce(start.take(), changed && running, &status);
         }
-        Ok(())
+        if self.status != status {
+            self.tell_status(&status);
+        }
     }
 
-    /// Messages after the cursor and the parts of the step after the last of them.
-    async fn consistent_read(&self) -> Result<(Vec<Message>, Vec<PartRecord>), StoreError> {
-        let mut after = self.cursor.message_id();
-        let mut messages = Vec::new();
-        for _ in 0..8 {
-            let new = self
-                .store
-                .list_messages(self.chat, MessageQuery::user_visible_after(after))
-                .await?;
-            after = new.last().map(|m| m.id).or(after);
-            messages.extend(new);
-            let parts = self.store.read_parts(self.chat, self.cursor.part()).await?;
-            let check = MessageQuery::user_visible_after(after).with_limit(1);
-            if self.store.list_messages(self.chat, check).await?.is_empty() {
-                return Ok((messages, parts));
+    /// The turn's start (once, if the client has not had it) and a status that became
+    /// `running`, before the turn's messages and parts.
+    fn announce(
+        &mut self,
+        turn: Option<i64>,
+        running: bool,
+        status: &(ChatStatus, Option<String>),
+    ) {
+        if let Some(turn) = turn {
+            let (episode, seq) = Cursor::turn_start(turn);
+            if self.cursor.position() < (episode, seq) {
+                (self.cursor.episode, self.cursor.seq) = (episode, seq);
+                self.push(ChatEventKind::TurnStarted { turn });
+            }
+            if running && self.status != *status {
+                self.tell_status(status);
             }
         }
-        // Commits keep landing between reads: deliver the messages now, the parts on the
-        // next round.
-        Ok((messages, Vec::new()))
+    }
+
+    /// The turn's end (once), after its messages and parts, with the status it left.
+    fn conclude(
+        &mut self,
+        ending: Option<(i64, crate::status::TurnEnding)>,
+        changed: bool,
+        status: &(ChatStatus, Option<String>),
+    ) {
+        let Some((turn, ending)) = ending else { return };
+        let due = self.cursor.position() < Cursor::turn_end(turn);
+        if self.dirty && (due || changed) {
+            // The turn ended without persisting what was previewed (shutdown, death).
+            self.reset();
+        }
+        if changed && self.status != *status {
+            self.tell_status(status);
+        }
+        let (episode, seq) = Cursor::turn_end(turn);
+        if self.cursor.position() < (episode, seq) {
+            (self.cursor.episode, self.cursor.seq) = (episode, seq);
+            self.push(ChatEventKind::TurnEnded { turn, ending });
+        }
+    }
+
+    fn tell_status(&mut self, status: &(ChatStatus, Option<String>)) {
+        self.status = status.clone();
+        self.push(ChatEventKind::Status { status: status.0, last_error: status.1.clone() });
+        if status.0 == ChatStatus::Error {
+            let message = status.1.clone().unwrap_or_else(|| "the turn failed".to_owned());
+            self.push(ChatEventKind::Error { message });
+        }
     }
 
     fn reset(&mut self) {
@@ -253,8 +410,11 @@ impl Follower {
         self.push(ChatEventKind::PreviewReset);
     }
 
-    fn part(&mut self, record: PartRecord) {
-        let episode = record.position.episode;
+    fn part(&mut self, part: &Decoded) {
+        let episode = part.position.episode;
+        if (episode, part.position.seq) <= self.cursor.position() {
+            return; // Already had (or superseded by a later turn's start).
+        }
         if self.episode != Some(episode) {
             if self.dirty {
                 self.reset();
@@ -262,20 +422,23 @@ impl Follower {
             self.episode = Some(episode);
         }
         self.cursor.episode = episode;
-        self.cursor.seq = record.position.seq;
-        match serde_json::from_value::<LivePart>(record.payload) {
-            Ok(LivePart::Stream { event }) => {
+        self.cursor.seq = part.position.seq;
+        match &part.live {
+            Some(LivePart::Stream { event }) => {
                 self.dirty = true;
-                self.push(ChatEventKind::MessagePart { part: event });
+                self.push(ChatEventKind::MessagePart { part: event.clone() });
             }
-            Ok(LivePart::Retry { attempt, delay_ms, error, retrying_at }) => {
-                self.push(ChatEventKind::Retry { attempt, delay_ms, error, retrying_at });
+            Some(LivePart::Retry { attempt, delay_ms, error, retrying_at }) => {
+                self.push(ChatEventKind::Retry {
+                    attempt: *attempt,
+                    delay_ms: *delay_ms,
+                    error: error.clone(),
+                    retrying_at: *retrying_at,
+                });
                 self.reset();
             }
             // A part this version does not know (written by a newer worker): skip it.
-            Err(err) => {
-                tracing::debug!(chat = %self.chat, error = %err, "skipping an unknown part")
-            }
+            None => {}
         }
     }
 }

@@ -1,4 +1,4 @@
-//! What clients follow (SPEC §7): a chat's event stream, resumable from any event's cursor,
+//! What clients follow (BEHAVIOUR §7): a chat's event stream, resumable from any event's cursor,
 //! and an owner's chat-list events. Both are built here once, over any [`ChatStore`] and its
 //! change feed, so every store gets the same guarantees: on reconnection a client hands back
 //! the cursor of the last event it received and gets everything after it — no gap, no
@@ -7,6 +7,8 @@
 //! [`ChatStore`]: crate::store::ChatStore
 
 mod follow;
+mod tail;
+mod view;
 mod watch;
 
 use std::fmt;
@@ -16,19 +18,27 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use follow::{SubscribeOptions, subscribe};
+pub use tail::Streams;
 pub use watch::{OwnerEvent, OwnerEventKind, watch};
 
 use crate::ids::{ChatId, MessageId};
 use crate::message::{Message, QueuedMessage};
 use crate::provider::StreamEvent;
-use crate::status::ChatStatus;
+use crate::status::{ChatStatus, TurnEnding};
 use crate::store::PartPosition;
 
-/// Where a client is in a chat's stream: the last persisted message it has, and the last
-/// part of the step in flight. Totally ordered; printed as `message.episode.seq` (usable as
-/// an SSE `id:`), and parsed back with [`str::parse`].
+/// Where a client is in a chat's stream: the history version it holds, the last persisted
+/// message it has, and the last part of the step in flight (or turn boundary) it saw.
+/// Totally ordered; printed as `message.episode.seq`, with `.history` appended once the
+/// chat has been edited (usable as an SSE `id:`), and parsed back with [`str::parse`].
+///
+/// Turn boundaries sit in the part positions: the start of turn `n` (its lease epoch) is
+/// episode `n·2^24`, seq 0 — before every part of that turn; its end is episode
+/// `n·2^24 + 2^24 − 1`, seq 0 — after them and before the next turn.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cursor {
+    /// How many history rewrites (edits) the client has applied.
+    pub history: i64,
     /// The last persisted message received (`0`: none).
     pub message: i64,
     /// The episode of the last part received (`0`: none).
@@ -39,7 +49,31 @@ pub struct Cursor {
 
 impl Cursor {
     /// The start of a chat: everything follows.
-    pub const START: Cursor = Cursor { message: 0, episode: 0, seq: 0 };
+    pub const START: Cursor = Cursor { history: 0, message: 0, episode: 0, seq: 0 };
+
+    /// A cursor at a message and part position, before any edit.
+    #[must_use]
+    pub fn new(message: i64, episode: i64, seq: i64) -> Self {
+        Cursor { history: 0, message, episode, seq }
+    }
+
+    /// The position of turn `turn`'s `turn_started` event.
+    #[must_use]
+    pub fn turn_start(turn: i64) -> (i64, i64) {
+        (turn.saturating_mul(TURN_SPAN), 0)
+    }
+
+    /// The position of turn `turn`'s `turn_ended` event.
+    #[must_use]
+    pub fn turn_end(turn: i64) -> (i64, i64) {
+        (turn.saturating_mul(TURN_SPAN).saturating_add(TURN_SPAN - 1), 0)
+    }
+
+    /// The part position `(episode, seq)`.
+    #[must_use]
+    pub fn position(&self) -> (i64, i64) {
+        (self.episode, self.seq)
+    }
 
     /// The last message received.
     #[must_use]
@@ -55,15 +89,22 @@ impl Cursor {
     }
 }
 
+/// The episodes of one turn (one lease epoch): see [`Cursor`].
+const TURN_SPAN: i64 = 1 << 24;
+
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.message, self.episode, self.seq)
+        write!(f, "{}.{}.{}", self.message, self.episode, self.seq)?;
+        if self.history > 0 {
+            write!(f, ".{}", self.history)?;
+        }
+        Ok(())
     }
 }
 
 /// A cursor that is not `message.episode.seq`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid cursor {0:?}: expected three non-negative integers joined by '.'")]
+#[error("invalid cursor {0:?}: expected three or four non-negative integers joined by '.'")]
 pub struct InvalidCursor(pub String);
 
 impl FromStr for Cursor {
@@ -71,12 +112,17 @@ impl FromStr for Cursor {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || InvalidCursor(s.chars().take(64).collect());
         let mut fields = s.split('.').map(|f| f.parse::<i64>().ok().filter(|n| *n >= 0));
-        match (fields.next(), fields.next(), fields.next(), fields.next()) {
-            (Some(Some(message)), Some(Some(episode)), Some(Some(seq)), None) => {
-                Ok(Cursor { message, episode, seq })
-            }
-            _ => Err(bad()),
-        }
+        let (Some(Some(message)), Some(Some(episode)), Some(Some(seq))) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad());
+        };
+        let history = match (fields.next(), fields.next()) {
+            (None, None) => 0,
+            (Some(Some(history)), None) => history,
+            _ => return Err(bad()),
+        };
+        Ok(Cursor { history, message, episode, seq })
     }
 }
 
@@ -105,7 +151,7 @@ pub struct ChatEvent {
     pub kind: ChatEventKind,
 }
 
-/// What a [`ChatEvent`] says (SPEC §7).
+/// What a [`ChatEvent`] says (BEHAVIOUR §7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -151,13 +197,42 @@ pub enum ChatEventKind {
     /// Drop the parts received since the last persisted message: that attempt was
     /// superseded (a retry, or the worker running it died and the step re-runs).
     PreviewReset,
+    /// A turn started (a worker took the chat). Turns are numbered by the chat's lease
+    /// epoch; a shut-down or lost turn re-runs as a new turn.
+    TurnStarted {
+        /// The turn.
+        turn: i64,
+    },
+    /// A turn ended. A subscriber that arrives after the chat's latest turn ended gets this
+    /// event too (after the history), so "follow until the turn ends" never hangs.
+    TurnEnded {
+        /// The turn.
+        turn: i64,
+        /// How it ended.
+        #[serde(flatten)]
+        ending: TurnEnding,
+    },
+    /// An edit rewrote the history: drop every message with an id greater than
+    /// `after_message_id` (and any preview); the rewritten messages follow.
+    HistoryRewritten {
+        /// The last message that is still as the client has it (`0`: drop them all).
+        after_message_id: i64,
+    },
 }
 
 impl ChatEventKind {
-    /// Whether the event carries data that advances the cursor (a message or a part).
+    /// Whether the event moves the cursor (a message, a part, a turn boundary or a history
+    /// rewrite): such events are never delivered twice to a client that resumes.
     #[must_use]
     pub fn advances(&self) -> bool {
-        matches!(self, ChatEventKind::Message { .. } | ChatEventKind::MessagePart { .. })
+        matches!(
+            self,
+            ChatEventKind::Message { .. }
+                | ChatEventKind::MessagePart { .. }
+                | ChatEventKind::TurnStarted { .. }
+                | ChatEventKind::TurnEnded { .. }
+                | ChatEventKind::HistoryRewritten { .. }
+        )
     }
 }
 

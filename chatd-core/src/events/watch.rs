@@ -1,28 +1,43 @@
-//! `watch(owner)`: the events a chat-list view needs (SPEC §7): a chat was created, changed
-//! status or title, was deleted, or its diff status changed.
+//! `watch(owner, after)`: the events a chat-list view needs (BEHAVIOUR §7) — a chat was created,
+//! changed status or title, was archived or unarchived, was deleted, or its diff status
+//! changed — each with a [`ListCursor`] to resume from.
+//!
+//! The watcher reads the store's position-ordered changes
+//! ([`ChatStore::list_chat_changes`]) after its cursor whenever a hint (or the poll) says
+//! something may have changed. A resumed client gets, for every chat that changed since its
+//! cursor, the events for what changed, with the chat's current values: nothing twice,
+//! nothing missed, and an archived chat is reported as `archived` — never as deleted.
 
-use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::hints_of;
-use crate::chat::{Chat, ChatFilter};
+use super::{SubscribeOptions, hints_of};
+use crate::chat::Chat;
 use crate::diff_status::DiffStatus;
 use crate::feed::{ChangeHint, ChangeKind};
 use crate::ids::{ChatId, UserId};
 use crate::status::ChatStatus;
-use crate::store::{ChatStore, StoreError};
+use crate::store::{ChangedFields, ChatChange, ChatStore, ListCursor, StoreError};
+
+/// How many changes one read takes.
+const PAGE: usize = 500;
+
+/// The `event` of a cursor on the last event of a change (other events carry the code of
+/// their kind: created/deleted 0, status 1, title 2, archived 3, diff status 4).
+const COMPLETE: u32 = u32::MAX;
 
 /// One chat-list event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OwnerEvent {
     /// The chat.
     pub chat_id: ChatId,
+    /// Hand this back to [`watch`] to resume after this event.
+    pub cursor: ListCursor,
     /// What happened.
     #[serde(flatten)]
     pub kind: OwnerEventKind,
@@ -33,7 +48,7 @@ pub struct OwnerEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OwnerEventKind {
-    /// A chat was created.
+    /// A chat was created (or, on a first watch, exists).
     Created {
         /// The chat.
         chat: Box<Chat>,
@@ -47,6 +62,11 @@ pub enum OwnerEventKind {
     TitleChange {
         /// The new title.
         title: String,
+    },
+    /// A chat was archived or unarchived.
+    Archived {
+        /// Whether it is archived now.
+        archived: bool,
     },
     /// A chat was deleted.
     Deleted,
@@ -62,117 +82,152 @@ struct Watcher {
     owner: UserId,
     /// In a mutex only to make the state `Sync` (it is only used through `&mut self`).
     hints: std::sync::Mutex<BoxStream<'static, ChangeHint>>,
-    known: HashMap<ChatId, (ChatStatus, String)>,
+    cursor: Option<ListCursor>,
     pending: VecDeque<OwnerEvent>,
+    poll: Duration,
+    /// Read at once (the first read, or a full page that may have more behind it).
+    read_now: bool,
+    /// What the changes being read are relative to (`None`: every chat is new).
+    since: Option<ListCursor>,
 }
 
-/// Follows the chats of `owner` from now on. Each event is derived by re-reading the chat,
-/// so it reflects the chat's state when it was read.
+/// Follows the chats of `owner` after `after` (the cursor of the last event the client
+/// received; `None`: every chat the owner has, as `created` events, then changes).
 ///
 /// # Errors
-/// The store's error when the owner's chats cannot be listed.
+/// The store's error when its change feed cannot be opened.
 pub async fn watch(
     store: Arc<dyn ChatStore>,
     owner: UserId,
+    after: Option<ListCursor>,
+    options: SubscribeOptions,
 ) -> Result<BoxStream<'static, OwnerEvent>, StoreError> {
     let hints = store.change_feed().await?.subscribe();
-    let mut watcher = Watcher {
+    let watcher = Watcher {
         store,
         owner,
         hints: std::sync::Mutex::new(hints),
-        known: HashMap::new(),
+        cursor: after,
         pending: VecDeque::new(),
+        poll: options.poll,
+        read_now: true,
+        since: after.and_then(|c| c.since()),
     };
-    watcher.known =
-        watcher.load().await?.into_iter().map(|c| (c.id, (c.status, c.title))).collect();
     Ok(Box::pin(futures::stream::unfold(watcher, |mut watcher| async move {
         loop {
             if let Some(event) = watcher.pending.pop_front() {
                 return Some((event, watcher));
             }
-            let hint = hints_of(&mut watcher.hints).next().await?;
-            if let Err(err) = watcher.apply(hint).await {
+            if !watcher.read_now {
+                watcher.wait().await;
+            }
+            if let Err(err) = watcher.read().await {
                 tracing::debug!(error = %err, "chat-list watch re-read failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                watcher.read_now = false;
             }
         }
     })))
 }
 
 impl Watcher {
-    async fn load(&self) -> Result<Vec<Chat>, StoreError> {
-        let mut chats = Vec::new();
-        let mut filter = ChatFilter::owner(self.owner);
-        filter.limit = ChatFilter::MAX_LIMIT;
-        loop {
-            let page = self.store.list_chats(filter.clone()).await?;
-            chats.extend(page.items);
-            match page.next {
-                Some(next) => filter.after = Some(next),
-                None => return Ok(chats),
-            }
-        }
-    }
-
-    fn push(&mut self, chat_id: ChatId, kind: OwnerEventKind) {
-        self.pending.push_back(OwnerEvent { chat_id, kind });
-    }
-
-    fn forget(&mut self, chat_id: ChatId) {
-        if self.known.remove(&chat_id).is_some() {
-            self.push(chat_id, OwnerEventKind::Deleted);
-        }
-    }
-
-    /// Compares `chat` with what was known of it and queues the differences.
-    fn observe(&mut self, chat: Chat) {
-        let state = (chat.status, chat.title.clone());
-        match self.known.insert(chat.id, state) {
-            None => self.push(chat.id, OwnerEventKind::Created { chat: Box::new(chat) }),
-            Some((old_status, old_title)) => {
-                if old_status != chat.status {
-                    self.push(chat.id, OwnerEventKind::StatusChange { status: chat.status });
-                }
-                if old_title != chat.title {
-                    self.push(chat.id, OwnerEventKind::TitleChange { title: chat.title });
-                }
-            }
-        }
-    }
-
-    async fn apply(&mut self, hint: ChangeHint) -> Result<(), StoreError> {
-        let Some(chat_id) = hint.chat_id else {
-            // Resync: compare everything with a fresh listing.
-            let now = self.load().await?;
-            let ids: std::collections::HashSet<ChatId> = now.iter().map(|c| c.id).collect();
-            for id in self.known.keys().copied().collect::<Vec<_>>() {
-                if !ids.contains(&id) {
-                    self.forget(id);
-                }
-            }
-            for chat in now {
-                self.observe(chat);
-            }
-            return Ok(());
+    /// Waits for a hint about any chat (the owner of a chat is not in its hint), or the
+    /// poll, and drains what else is ready.
+    async fn wait(&mut self) {
+        let listed = |hint: &ChangeHint| {
+            matches!(
+                hint.kind,
+                ChangeKind::Chat
+                    | ChangeKind::Pending
+                    | ChangeKind::Deleted
+                    | ChangeKind::Diff
+                    | ChangeKind::Resync
+            )
         };
-        match hint.kind {
-            ChangeKind::Deleted => self.forget(chat_id),
-            ChangeKind::Diff if self.known.contains_key(&chat_id) => {
-                if let Some(diff) = self.store.get_diff_status(chat_id).await? {
-                    self.push(
-                        chat_id,
-                        OwnerEventKind::DiffStatusChange { diff_status: Box::new(diff) },
-                    );
-                }
+        loop {
+            tokio::select! {
+                hint = hints_of(&mut self.hints).next() => match hint {
+                    Some(hint) if listed(&hint) => break,
+                    Some(_) => {}
+                    None => {
+                        *hints_of(&mut self.hints) = Box::pin(futures::stream::pending());
+                    }
+                },
+                () = tokio::time::sleep(self.poll) => break,
             }
-            ChangeKind::Chat | ChangeKind::Pending => match self.store.get_chat(chat_id).await {
-                Ok(chat) if chat.owner_id == self.owner => self.observe(chat),
-                Ok(_) => {}
-                Err(err) if err.is_not_found() => self.forget(chat_id),
-                Err(err) => return Err(err),
-            },
-            _ => {}
+        }
+        while let Some(Some(_)) = hints_of(&mut self.hints).next().now_or_never() {}
+    }
+
+    async fn read(&mut self) -> Result<(), StoreError> {
+        // A cursor inside a change (not its last event) lists that change again and skips
+        // what was delivered of it: relative to the same `since`, its events are the same.
+        let inside = self.cursor.filter(|c| c.event != COMPLETE);
+        let from = match inside {
+            Some(cursor) => Some(cursor.just_before()),
+            None => self.cursor.map(|c| c.position()),
+        };
+        let listed = self.store.list_chat_changes(self.owner, from, PAGE).await?;
+        let changes = listed.changes;
+        let full = changes.len() == PAGE;
+        // Caught up only when nothing was left for a later page or held back: a chat held
+        // back has earlier changes that its later position reports relative to `since`.
+        let complete = !full && !listed.held_back;
+        for change in changes {
+            let skip = inside.filter(|c| c.position() == change.position).map(|c| c.event);
+            self.events(change, skip);
+        }
+        self.read_now = full;
+        if complete {
+            // Caught up: what comes next is relative to here.
+            self.since = self.cursor.map(|c| c.position());
         }
         Ok(())
+    }
+
+    fn events(&mut self, change: ChatChange, skip: Option<u32>) {
+        let ChatChange { position, chat_id, chat, diff_status, clocks, .. } = change;
+        let mut kinds: Vec<(u32, OwnerEventKind)> = Vec::new();
+        match chat {
+            // Possibly a chat this client never saw (created and deleted meanwhile): a list
+            // view ignores a deletion of a chat it does not show.
+            None => kinds.push((0, OwnerEventKind::Deleted)),
+            Some(chat) => {
+                let changed = ChangedFields::since(self.since, chat_id, clocks);
+                if changed.created {
+                    kinds.push((0, OwnerEventKind::Created { chat: chat.clone() }));
+                } else {
+                    if changed.status {
+                        kinds.push((1, OwnerEventKind::StatusChange { status: chat.status }));
+                    }
+                    if changed.title {
+                        kinds.push((2, OwnerEventKind::TitleChange { title: chat.title.clone() }));
+                    }
+                    if changed.archived {
+                        kinds.push((3, OwnerEventKind::Archived { archived: chat.archived }));
+                    }
+                }
+                if let Some(diff_status) = diff_status.filter(|_| changed.created || changed.diff) {
+                    kinds.push((4, OwnerEventKind::DiffStatusChange { diff_status }));
+                }
+            }
+        }
+        let (since_clock, since_chat) =
+            self.since.map_or((-1, uuid::Uuid::nil()), |s| (s.clock, s.chat));
+        let stamp = |event| ListCursor { event, since_clock, since_chat, ..position };
+        let last = kinds.len().saturating_sub(1);
+        let mut pushed = false;
+        for (i, (code, kind)) in kinds.into_iter().enumerate() {
+            if skip.is_some_and(|delivered| code <= delivered) {
+                continue;
+            }
+            let cursor = stamp(if i == last { COMPLETE } else { code });
+            self.cursor = Some(cursor);
+            self.pending.push_back(OwnerEvent { chat_id, cursor, kind });
+            pushed = true;
+        }
+        if !pushed {
+            // Nothing (left) to tell of it: read past it next time.
+            self.cursor = Some(stamp(COMPLETE));
+        }
     }
 }

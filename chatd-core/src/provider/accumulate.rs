@@ -45,7 +45,7 @@ impl Generation {
             .collect()
     }
 
-    /// The local calls the loop runs (SPEC §3 step rule 4): every complete local call when
+    /// The local calls the loop runs (BEHAVIOUR §3 step rule 4): every complete local call when
     /// the model finished with tool use, `stop` or a reason this library does not know;
     /// none after `length`, a content filter or an error finish.
     #[must_use]
@@ -58,7 +58,7 @@ impl Generation {
 }
 
 /// Arguments as a JSON object: invalid or empty JSON becomes `{}`, a non-object value is
-/// kept only if it is an object (SPEC §4: what a prompt sends for a persisted call).
+/// kept only if it is an object (BEHAVIOUR §4: what a prompt sends for a persisted call).
 #[must_use]
 pub fn args_object(raw: &str) -> Value {
     match serde_json::from_str::<Value>(raw) {
@@ -67,7 +67,7 @@ pub fn args_object(raw: &str) -> Value {
     }
 }
 
-/// The arguments of a complete call as the model sent them (SPEC §9.2): an object when
+/// The arguments of a complete call as the model sent them (BEHAVIOUR §9.2): an object when
 /// they are one, `{}` for empty text (a call of a tool without parameters), and otherwise
 /// the raw text as a JSON string — never invented. The loop does not run a call whose
 /// arguments are not an object ([`invalid_args`] says why).

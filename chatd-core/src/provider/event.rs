@@ -25,7 +25,22 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
-    /// Whether complete tool calls of a step with this finish are run (SPEC §3 step rule
+    /// The reason as the OpenTelemetry GenAI conventions (and the Chat Completions API)
+    /// spell it: `stop`, `length`, `tool_calls`, `content_filter`, `error`, or the
+    /// provider's own word.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Error => "error",
+            FinishReason::Other(reason) => reason,
+        }
+    }
+
+    /// Whether complete tool calls of a step with this finish are run (BEHAVIOUR §3 step rule
     /// 4): tool use, `stop` (OpenAI with a named tool choice, vLLM, Ollama and Gemini's
     /// compatible endpoint end tool calls with it) and unknown reasons run them; `length`,
     /// a content filter and an error do not.
@@ -136,7 +151,7 @@ pub enum StreamEvent {
     Finish {
         /// Why.
         reason: FinishReason,
-        /// Normalised usage (SPEC §9.2), if reported.
+        /// Normalised usage (BEHAVIOUR §9.2), if reported.
         usage: Option<Usage>,
         /// The context window the provider reported, if any.
         context_window: Option<i64>,

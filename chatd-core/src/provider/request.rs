@@ -32,6 +32,7 @@ impl PromptMessage {
 
 /// A tool the model may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToolDefinition {
     /// Its name.
     pub name: String,
@@ -39,6 +40,35 @@ pub struct ToolDefinition {
     pub description: String,
     /// The JSON schema of its arguments (an object schema).
     pub input_schema: Value,
+    /// The schema is in OpenAI's strict form and the provider may enforce it (OpenAI
+    /// `strict: true`; other providers ignore it).
+    #[serde(default)]
+    pub strict: bool,
+}
+
+impl ToolDefinition {
+    /// A tool with this name, description and argument schema (not strict).
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        input_schema: Value,
+    ) -> Self {
+        ToolDefinition {
+            name: name.into(),
+            description: description.into(),
+            input_schema,
+            strict: false,
+        }
+    }
+
+    /// Marks the schema as strict (it must already be in strict form: see
+    /// [`schema::strict`](crate::runtime::tools::schema::strict)).
+    #[must_use]
+    pub fn with_strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
 }
 
 /// One model call.

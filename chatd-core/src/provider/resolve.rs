@@ -1,4 +1,4 @@
-//! Which provider serves a model name (SPEC §9.4).
+//! Which provider serves a model name (BEHAVIOUR §9.4).
 
 use crate::provider_config::ProviderKind;
 

@@ -1,4 +1,4 @@
-//! Compaction (SPEC §5): when a chat's prompt nears its model's context window, the history
+//! Compaction (BEHAVIOUR §5): when a chat's prompt nears its model's context window, the history
 //! is summarised by the same model and a boundary is written; later prompts start from it.
 //!
 //! The pieces: [`check`] decides from the last step's usage; [`summary_request`] builds the
@@ -20,9 +20,9 @@ use crate::part::Part;
 use crate::provider::{ModelProvider, ModelRequest, PromptMessage, ProviderErrorKind, StreamEvent};
 use crate::store::{ChatStore, Compaction, Fence, StoreError};
 
-/// How long the summary call may take (SPEC §15).
+/// How long the summary call may take (BEHAVIOUR §15).
 pub const SUMMARY_TIMEOUT: Duration = Duration::from_secs(90);
-/// How many times a turn re-enters the loop after compacting on its final step (SPEC §5).
+/// How many times a turn re-enters the loop after compacting on its final step (BEHAVIOUR §5).
 pub const MAX_REENTRIES: usize = 3;
 /// The tool name of the user-visible compaction record.
 pub const COMPACTION_TOOL: &str = "chat_summarized";
@@ -103,7 +103,7 @@ fn measure(context_tokens: i64, context_limit: i64, config: &ModelConfig) -> Con
     }
 }
 
-/// Whether the step just persisted calls for a compaction (SPEC §5):
+/// Whether the step just persisted calls for a compaction (BEHAVIOUR §5):
 /// `limit > 0 && 100·context_tokens/limit ≥ threshold`, with threshold 100 disabling it.
 /// `context_window` is what the provider reported for the step.
 #[must_use]
@@ -253,7 +253,7 @@ impl Default for Compactor {
 }
 
 impl Compactor {
-    /// A compactor with the SPEC defaults.
+    /// A compactor with the documented defaults (docs/BEHAVIOUR.md §15).
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -397,7 +397,7 @@ impl Compactor {
     }
 }
 
-/// Manual compaction of an idle chat (SPEC §5): forces a summary whatever the usage, with
+/// Manual compaction of an idle chat (BEHAVIOUR §5): forces a summary whatever the usage, with
 /// `source: "manual"`. The usage recorded is that of the chat's last assistant step.
 ///
 /// # Errors

@@ -1,4 +1,4 @@
-//! Publishing the step in flight (SPEC §7): the turn writes what it streams to the store's
+//! Publishing the step in flight (BEHAVIOUR §7): the turn writes what it streams to the store's
 //! durable part log, batched (a part waits at most [`FLUSH_INTERVAL`], and there is at most
 //! one write per interval), so a subscriber on any replica can follow — and resume — the step before it is
 //! persisted. The log holds only the step in flight: committing the step clears it.
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::provider::StreamEvent;
 use crate::store::{ChatStore, Lease, NewPart, PartPosition, StoreError};
 
-/// The longest a streamed part waits before it is written to the log (SPEC §15).
+/// The longest a streamed part waits before it is written to the log (BEHAVIOUR §15).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
 /// One entry of the durable part log.

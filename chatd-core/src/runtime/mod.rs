@@ -1,19 +1,20 @@
-//! The agent turn (SPEC §3–§4):
+//! The agent turn (BEHAVIOUR §3–§4):
 //!
-//! - [`compaction`]: usage-driven and manual summaries with overflow-safe input (SPEC §5);
-//! - [`diff`]: pull-request tracking: `DiffSource`, the refresher (SPEC §10);
-//! - [`live`]: the durable part log of the step in flight (SPEC §7);
+//! - [`compaction`]: usage-driven and manual summaries with overflow-safe input (BEHAVIOUR §5);
+//! - [`diff`]: pull-request tracking: `DiffSource`, the refresher (BEHAVIOUR §10);
+//! - [`live`]: the durable part log of the step in flight (BEHAVIOUR §7);
 //! - [`prompt`]: persisted history → a well-formed [`ModelRequest`](crate::provider::ModelRequest)
-//!   for a given provider (SPEC §4);
-//! - [`retry`]: the typed retry policy the chat loop owns (SPEC §3 "Retries");
+//!   for a given provider (BEHAVIOUR §4);
+//! - [`retry`]: the typed retry policy the chat loop owns (BEHAVIOUR §3 "Retries");
 //! - [`tools`]: the tool trait, concurrent execution of a step's calls, the workspace trait
-//!   and the local-directory workspace with its four tools (SPEC §13);
-//! - [`title`]: background titles on a chat's first turn (SPEC §14);
-//! - [`worker`]: acquisition, heartbeats, stale sweeps, graceful shutdown (SPEC §8);
+//!   and the local-directory workspace with its four tools (BEHAVIOUR §13);
+//! - [`title`]: background titles on a chat's first turn (BEHAVIOUR §14);
+//! - [`worker`]: acquisition, heartbeats, stale sweeps, graceful shutdown (BEHAVIOUR §8);
 //! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
 pub mod compaction;
 pub mod diff;
+pub mod health;
 pub mod live;
 pub mod prompt;
 pub mod retry;

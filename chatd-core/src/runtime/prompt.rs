@@ -1,4 +1,4 @@
-//! Prompt construction (SPEC §4): from the compaction-aware history to the request a
+//! Prompt construction (BEHAVIOUR §4): from the compaction-aware history to the request a
 //! provider receives. The result is always well-formed, whatever the stored history holds.
 
 use std::collections::HashSet;
@@ -36,7 +36,7 @@ pub fn reasoning_key(kind: ProviderKind) -> Option<&'static str> {
         ProviderKind::OpenAi => Some("openai"),
         ProviderKind::Google => Some("google"),
         // Thinking-mode Chat Completions servers (DeepSeek, Kimi, Qwen) need their
-        // `reasoning_content` back with tool calls (SPEC §9.2).
+        // `reasoning_content` back with tool calls (BEHAVIOUR §9.2).
         ProviderKind::OpenAiCompat => Some("openaicompat"),
         ProviderKind::Azure | ProviderKind::OpenRouter | ProviderKind::Vercel => None,
     }
@@ -165,7 +165,7 @@ pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -
                         }
                         // A result whose call is not the open call of the latest assistant
                         // message — missing, a provider-executed call's, or a second result
-                        // — is dropped: a result must directly follow its call (SPEC §4).
+                        // — is dropped: a result must directly follow its call (BEHAVIOUR §4).
                         None => continue,
                     }
                     answered.insert(tool_call_id.clone());

@@ -1,4 +1,4 @@
-//! The worker (SPEC §8): acquires pending chats, runs their turns, keeps their leases alive,
+//! The worker (BEHAVIOUR §8): acquires pending chats, runs their turns, keeps their leases alive,
 //! recovers stale chats, and shuts down gracefully.
 //!
 //! One loop owns the bookkeeping; each turn runs in its own task and releases its chat when
@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tracing::Instrument;
 
 use futures::StreamExt;
 use tokio::task::JoinSet;
@@ -21,7 +22,7 @@ use crate::ids::{ChatId, WorkerId};
 use crate::status::{ChatStatus, TurnOutcome};
 use crate::store::{ChatStore, Lease, LeaseStatus, StoreError};
 
-/// Intervals and limits of a [`Worker`] (SPEC §15 defaults).
+/// Intervals and limits of a [`Worker`] (BEHAVIOUR §15 defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerConfig {
@@ -117,6 +118,7 @@ pub struct Worker {
     config: WorkerConfig,
     listener: Option<TurnListener>,
     diff: Option<super::diff::DiffRefresher>,
+    health: super::health::HealthHandle,
 }
 
 impl std::fmt::Debug for Worker {
@@ -139,7 +141,14 @@ impl Worker {
             config: WorkerConfig::default(),
             listener: None,
             diff: None,
+            health: super::health::HealthHandle::default(),
         }
+    }
+
+    /// A live view of this worker's health (take it before `run`).
+    #[must_use]
+    pub fn health(&self) -> super::health::HealthHandle {
+        self.health.clone()
     }
 
     /// Sets the worker's id (the `worker_id` its leases carry).
@@ -149,7 +158,7 @@ impl Worker {
         self
     }
 
-    /// Also runs `refresher` (diff statuses, SPEC §10) until shutdown.
+    /// Also runs `refresher` (diff statuses, BEHAVIOUR §10) until shutdown.
     #[must_use]
     pub fn with_diff_refresher(mut self, refresher: super::diff::DiffRefresher) -> Self {
         self.diff = Some(refresher);
@@ -276,13 +285,17 @@ impl Worker {
         if free == 0 {
             return;
         }
-        let leases = match self.store.acquire(self.id, free).await {
+        let span = crate::telemetry::acquire_span(self.id);
+        let leases = match self.store.acquire(self.id, free).instrument(span.clone()).await {
             Ok(leases) => leases,
             Err(err) => {
+                self.health.polled(None);
                 tracing::warn!(worker = %self.id, error = %err, "acquire failed");
                 return;
             }
         };
+        crate::telemetry::acquired(&span, leases.len());
+        self.health.polled(Some(leases.len()));
         for lease in leases {
             let signal = TurnSignal::new();
             let lost = Arc::new(AtomicBool::new(false));
@@ -292,6 +305,7 @@ impl Worker {
             );
             let (runner, store) = (self.runner.clone(), Arc::clone(&self.store));
             let listener = self.listener.clone();
+            let health = self.health.clone();
             turns.spawn(async move {
                 let end = runner.run(lease, signal).await;
                 let mut lost = lost.load(Ordering::SeqCst) || end == TurnEnd::LeaseLost;
@@ -300,6 +314,10 @@ impl Worker {
                 {
                     lost = !release(store.as_ref(), &lease, outcome.clone()).await;
                 }
+                if lost {
+                    crate::telemetry::lease_lost();
+                }
+                health.ended(lost);
                 if let Some(listener) = listener {
                     listener(&TurnReport { chat_id: lease.chat_id, end, lost });
                 }

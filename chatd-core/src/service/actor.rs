@@ -1,4 +1,4 @@
-//! Who is asking (SPEC §11).
+//! Who is asking (BEHAVIOUR §11).
 
 use std::collections::BTreeSet;
 

@@ -1,10 +1,11 @@
 //! [`Chatd`], the service an application embeds (DESIGN "Runtime"): every operation a chat
-//! product needs, each taking an [`Actor`] and enforcing SPEC §11 — a user sees and changes
+//! product needs, each taking an [`Actor`] and enforcing BEHAVIOUR §11 — a user sees and changes
 //! only their own chats (another user's chat is *not found*: existence does not leak),
 //! within their scopes; provider and model-config writes are admin-only; non-admins see
 //! only enabled model configs; API keys are never returned.
 
 mod actor;
+mod wait;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use futures::stream::BoxStream;
 use serde::Serialize;
 
 pub use actor::{Actor, Scope, User};
+pub use wait::TurnResult;
 
 use crate::chat::{Chat, ChatFilter, NewChat, Page};
 use crate::events::{self, ChatEvent, Cursor, OwnerEvent, SubscribeOptions};
@@ -41,6 +43,9 @@ pub enum ChatdError {
     /// A manual compaction's summary failed.
     #[error("{0}")]
     Compaction(String),
+    /// [`Chatd::send_and_wait`] gave up waiting (the turn goes on).
+    #[error("the turn did not end within {0:?}")]
+    TimedOut(std::time::Duration),
 }
 
 /// The result of a [`Chatd`] operation.
@@ -86,6 +91,7 @@ pub struct Chatd {
     providers: Option<Arc<dyn ProviderSource>>,
     compactor: Compactor,
     subscribe: SubscribeOptions,
+    streams: events::Streams,
     diff: Option<crate::runtime::diff::DiffRefresher>,
     provisioner: Option<Arc<dyn Provisioner>>,
 }
@@ -109,6 +115,7 @@ impl Chatd {
     #[must_use]
     pub fn new(store: Arc<dyn ChatStore>) -> Self {
         Chatd {
+            streams: events::Streams::new(Arc::clone(&store), SubscribeOptions::default()),
             store,
             providers: None,
             compactor: Compactor::new(),
@@ -118,7 +125,7 @@ impl Chatd {
         }
     }
 
-    /// The provisioner that says who owns a workspace (SPEC §11): with it, a user may create
+    /// The provisioner that says who owns a workspace (BEHAVIOUR §11): with it, a user may create
     /// a chat bound to a workspace that user owns; without it, only the system actor may
     /// name a workspace.
     #[must_use]
@@ -127,7 +134,7 @@ impl Chatd {
         self
     }
 
-    /// Refuses a non-administrator's use of a model config that is disabled (SPEC §11: a
+    /// Refuses a non-administrator's use of a model config that is disabled (BEHAVIOUR §11: a
     /// disabled config named by id is a validation error; a deleted one is not found).
     async fn check_model_config(&self, actor: &Actor, id: Option<ModelConfigId>) -> Result<()> {
         let Some(id) = id else { return Ok(()) };
@@ -177,7 +184,7 @@ impl Chatd {
         self
     }
 
-    /// The compactor of manual compactions (its summary timeout; default 90 s, SPEC §15).
+    /// The compactor of manual compactions (its summary timeout; default 90 s, BEHAVIOUR §15).
     #[must_use]
     pub fn with_compactor(mut self, compactor: Compactor) -> Self {
         self.compactor = compactor;
@@ -195,7 +202,14 @@ impl Chatd {
     #[must_use]
     pub fn with_subscribe_options(mut self, options: SubscribeOptions) -> Self {
         self.subscribe = options;
+        self.streams = events::Streams::new(Arc::clone(&self.store), options);
         self
+    }
+
+    /// The chat streams of this service: one shared reader per followed chat.
+    #[must_use]
+    pub fn streams(&self) -> &events::Streams {
+        &self.streams
     }
 
     /// The store underneath.
@@ -303,10 +317,16 @@ impl Chatd {
     ) -> Result<SendOutcome> {
         self.owned(actor, chat, Scope::Update).await?;
         self.check_model_config(actor, send.model_config_id).await?;
-        Ok(self.store.send_message(chat, send).await?)
+        let sent = self.store.send_message(chat, send).await?;
+        if matches!(sent.delivery, crate::store::Delivery::Queued(_))
+            && let Ok(queue) = self.store.list_queued(chat).await
+        {
+            crate::telemetry::queued(queue.len());
+        }
+        Ok(sent)
     }
 
-    /// Renames a chat (a person's title: background titles never overwrite it, SPEC §14).
+    /// Renames a chat (a person's title: background titles never overwrite it, BEHAVIOUR §14).
     ///
     /// # Errors
     /// `NotFound`; `Forbidden` without `chat:update`; `Title is required.`
@@ -428,7 +448,7 @@ impl Chatd {
         Ok(self.store.delete_queued(chat, id).await?)
     }
 
-    /// Compacts an idle chat now, whatever its usage (SPEC §5, `source: "manual"`).
+    /// Compacts an idle chat now, whatever its usage (BEHAVIOUR §5, `source: "manual"`).
     ///
     /// # Errors
     /// `Conflict` when there is nothing to compact; `InvalidTransition` while busy;
@@ -510,19 +530,24 @@ impl Chatd {
         after: Option<Cursor>,
     ) -> Result<BoxStream<'static, ChatEvent>> {
         self.owned(actor, chat, Scope::Read).await?;
-        Ok(events::subscribe(Arc::clone(&self.store), chat, after, self.subscribe).await?)
+        Ok(self.streams().subscribe(chat, after).await?)
     }
 
-    /// Follows the actor's chat list (see [`events::watch`]).
+    /// Follows the actor's chat list from `after` (see [`events::watch`]; `None`: every
+    /// chat the actor owns, then changes).
     ///
     /// # Errors
     /// `Forbidden` without `chat:read`, or for the system (it owns no chats).
-    pub async fn watch(&self, actor: &Actor) -> Result<BoxStream<'static, OwnerEvent>> {
+    pub async fn watch(
+        &self,
+        actor: &Actor,
+        after: Option<crate::store::ListCursor>,
+    ) -> Result<BoxStream<'static, OwnerEvent>> {
         Self::require(actor, Scope::Read)?;
         let Some(owner) = actor.user_id() else {
             return Err(ChatdError::Forbidden("the system owns no chats to watch".into()));
         };
-        Ok(events::watch(Arc::clone(&self.store), owner).await?)
+        Ok(events::watch(Arc::clone(&self.store), owner, after, self.subscribe).await?)
     }
 
     // ----- configuration -----------------------------------------------------------------
@@ -587,7 +612,7 @@ impl Chatd {
         mut new: NewModelConfig,
     ) -> Result<ModelConfig> {
         Self::require_admin(actor)?;
-        // SPEC §9.4: a model written as `provider:model` (or `provider/model`) names its
+        // BEHAVIOUR §9.4: a model written as `provider:model` (or `provider/model`) names its
         // provider, which wins over the one given; the stored name is the provider's own.
         if let Ok((kind, model)) = crate::provider::resolve_model(&new.model, Some(new.provider)) {
             (new.provider, new.model) = (kind, model);

@@ -20,6 +20,7 @@
 //! - **Time.** Timestamps come from the store's clock, at microsecond precision.
 //! - **No authorization.** The store trusts its caller; owner checks live in the service.
 
+mod changes;
 mod error;
 mod types;
 
@@ -27,6 +28,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use changes::{
+    ChangedFields, ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor,
+};
 pub use error::{Entity, MAX_QUEUED_MESSAGES, Result, StoreError};
 pub use types::{
     BusyBehavior, Compaction, Delivery, EditOutcome, Fence, Lease, LeaseStatus, MessageQuery,
@@ -108,7 +112,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// `NotFound` for an unknown chat.
     async fn list_messages(&self, chat: ChatId, query: MessageQuery) -> Result<Vec<Message>>;
 
-    /// The prompt history (SPEC §5): without a compaction, every uncompressed model-visible
+    /// The prompt history (BEHAVIOUR §5): without a compaction, every uncompressed model-visible
     /// message; after one, every uncompressed `system` row, the latest boundary, and every
     /// uncompressed model-visible row after it. Its cost does not depend on how many
     /// messages precede the latest boundary.
@@ -283,7 +287,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// `NotFound`; `Conflict` while a chat or message refers to one of its model configs.
     async fn delete_provider(&self, kind: ProviderKind) -> Result<()>;
 
-    // ----- keys at rest (SPEC §12) ---------------------------------------------------
+    // ----- keys at rest (BEHAVIOUR §12) ---------------------------------------------------
 
     /// Encrypts provider keys at rest with `cipher` from now on (call it once, at start-up,
     /// before serving). First checks every stored key: a ciphertext under a key the cipher
@@ -413,4 +417,20 @@ pub trait ChatStore: Send + Sync + 'static {
         limit: usize,
         hold_for: Duration,
     ) -> Result<Vec<DiffStatus>>;
+
+    /// The chats of `owner` whose latest change is after `after` (`None`: every chat), one
+    /// entry per chat at its latest change with the clocks of each kind of change and its
+    /// diff status if it has one, in position order, at most `limit`; with a cursor, chats
+    /// deleted after it are listed too (as deleted, with their creation clock). A change is listed only once no change
+    /// ordered before it can still appear, so resuming from the last position read never
+    /// misses one.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn list_chat_changes(
+        &self,
+        owner: crate::ids::UserId,
+        after: Option<ListCursor>,
+        limit: usize,
+    ) -> Result<ChatChanges>;
 }

@@ -34,7 +34,7 @@ pub enum LeaseStatus {
     Lost,
 }
 
-/// What to do when a message arrives while the chat is busy (SPEC §2).
+/// What to do when a message arrives while the chat is busy (BEHAVIOUR §2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BusyBehavior {
@@ -120,7 +120,7 @@ pub struct EditOutcome {
     pub deleted_queued: usize,
 }
 
-/// One persisted step of a turn (SPEC §3 item 6).
+/// One persisted step of a turn (BEHAVIOUR §3 item 6).
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Step {
@@ -158,7 +158,7 @@ impl Fence {
     }
 }
 
-/// The three rows of a compaction (SPEC §5). The store writes them with the fixed roles and
+/// The three rows of a compaction (BEHAVIOUR §5). The store writes them with the fixed roles and
 /// visibilities (`system`/`model` boundary, `assistant`/`user` call, `tool`/`user` result),
 /// all `compressed = true`, atomically.
 #[derive(Debug, Clone, PartialEq)]

@@ -53,7 +53,7 @@ fn blocks(message: &PromptMessage) -> Vec<Value> {
 }
 
 /// Marks `cache_control: ephemeral` on the last system block and on the last cacheable
-/// block of each of the final two messages (SPEC §4), never on a thinking block. Works on
+/// block of each of the final two messages (BEHAVIOUR §4), never on a thinking block. Works on
 /// the request body (a copy of the prompt), so stored history is never touched.
 pub fn mark_cache_breakpoints(system: &mut [Value], messages: &mut [Value]) {
     let mark = |blocks: &mut Vec<Value>| {

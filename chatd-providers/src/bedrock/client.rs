@@ -93,7 +93,7 @@ impl BedrockProvider {
         self
     }
 
-    /// Sets the call's timeouts and size bounds (default: SPEC §15's, see
+    /// Sets the call's timeouts and size bounds (default: BEHAVIOUR §15's, see
     /// [`HttpLimits`](crate::HttpLimits); `max_event_bytes` bounds one event-stream frame).
     #[must_use]
     pub fn with_limits(mut self, limits: crate::HttpLimits) -> Self {

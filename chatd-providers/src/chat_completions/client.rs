@@ -122,7 +122,7 @@ impl ChatCompletionsProvider {
         self
     }
 
-    /// Sets the call's timeouts and size bounds (default: SPEC §15's, see
+    /// Sets the call's timeouts and size bounds (default: BEHAVIOUR §15's, see
     /// [`HttpLimits`](crate::HttpLimits)).
     #[must_use]
     pub fn with_limits(mut self, limits: crate::HttpLimits) -> Self {

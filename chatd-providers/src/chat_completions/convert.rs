@@ -152,8 +152,16 @@ pub(super) fn request_body(dialect: Dialect, request: &ModelRequest) -> Value {
         let tools: Vec<Value> = request
             .tools
             .iter()
-            .map(|tool| json!({"type": "function", "function": {
-                "name": tool.name, "description": tool.description, "parameters": tool.input_schema}}))
+            .map(|tool| {
+                let mut function = json!({
+                    "name": tool.name, "description": tool.description, "parameters": tool.input_schema});
+                if tool.strict
+                    && let Some(object) = function.as_object_mut()
+                {
+                    object.insert("strict".into(), Value::Bool(true));
+                }
+                json!({"type": "function", "function": function})
+            })
             .collect();
         body.insert("tools".into(), Value::Array(tools));
     }

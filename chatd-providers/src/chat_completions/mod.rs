@@ -1,7 +1,7 @@
 //! OpenAI Chat Completions (`POST {base}/chat/completions`, `stream: true`) and the dialects
 //! that speak it: `openai` in chat mode, `openai-compat` (Ollama, vLLM, llama.cpp,
 //! LiteLLM), `openrouter`, `vercel` (AI Gateway) and `azure` (Azure OpenAI deployments). The dialects differ in their default
-//! endpoint, the output-cap field and their provider options (SPEC §9.3).
+//! endpoint, the output-cap field and their provider options (BEHAVIOUR §9.3).
 
 mod client;
 mod convert;

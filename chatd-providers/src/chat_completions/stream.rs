@@ -52,7 +52,7 @@ fn apply_wire_error(wire: &WireError, err: &mut ProviderError) {
     }
 }
 
-/// Normalises usage (SPEC §9.2): `prompt_tokens` includes cached tokens.
+/// Normalises usage (BEHAVIOUR §9.2): `prompt_tokens` includes cached tokens.
 fn usage(wire: &WireUsage) -> Usage {
     let cached = wire.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0);
     let written =
@@ -73,7 +73,7 @@ fn usage(wire: &WireUsage) -> Usage {
     }
 }
 
-/// Finish reasons that report a server-side failure, not an end of the answer (SPEC §9.2:
+/// Finish reasons that report a server-side failure, not an end of the answer (BEHAVIOUR §9.2:
 /// a retryable error): DeepSeek's `insufficient_system_resource`, vLLM's `abort`.
 const ABNORMAL_FINISHES: [&str; 5] =
     ["insufficient_system_resource", "abort", "aborted", "server_error", "internal_error"];
@@ -100,7 +100,7 @@ struct ToolState {
 struct Parser {
     provider: String,
     /// Marks reasoning with the `openaicompat` metadata key, so the prompt builder sends it
-    /// back to the same kind of server (SPEC §9.2).
+    /// back to the same kind of server (BEHAVIOUR §9.2).
     mark_reasoning: bool,
     text_open: bool,
     reasoning_open: bool,
@@ -166,7 +166,7 @@ impl crate::sse::SseParser for Parser {
         if let Some(wire) = &chunk.usage {
             self.usage = Some(usage(wire));
         }
-        // Only choice 0 is the answer (SPEC §9.2): others (`n > 1`) are ignored.
+        // Only choice 0 is the answer (BEHAVIOUR §9.2): others (`n > 1`) are ignored.
         for choice in chunk.choices.into_iter().filter(|c| c.index.unwrap_or(0) == 0) {
             let delta = choice.delta;
             let reasoning = text_of(delta.reasoning_content).or_else(|| text_of(delta.reasoning));
@@ -233,7 +233,7 @@ impl crate::sse::SseParser for Parser {
     /// The closing events, or an error if the response never completed or the server
     /// finished abnormally. Calls are complete only when the stream ended normally with a
     /// finish that lets calls stand (not `length`, a content filter or an error); their
-    /// arguments are what the model sent (SPEC §9.2).
+    /// arguments are what the model sent (BEHAVIOUR §9.2).
     fn close(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
         if let Some(reason) = self.abnormal.take() {
             let mut err = ProviderError::new(

@@ -133,7 +133,7 @@ pub(super) fn request_body(request: &ModelRequest) -> Value {
             .iter()
             .map(|t| {
                 json!({"type": "function", "name": t.name, "description": t.description,
-                            "parameters": t.input_schema, "strict": false})
+                            "parameters": t.input_schema, "strict": t.strict})
             })
             .collect();
         body.insert("tools".into(), Value::Array(tools));

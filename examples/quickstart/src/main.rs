@@ -8,6 +8,7 @@
 //! cargo run -p quickstart
 //! cargo run -p quickstart -- --base-url https://api.openai.com/v1 --model gpt-4.1-mini   # key from OPENAI_API_KEY
 //! cargo run -p quickstart -- --base-url http://127.0.0.1:11434/v1 --model qwen3 --api-key none
+//! cargo run -p quickstart -- --trace    # also print the turn's spans (OpenTelemetry GenAI names) to stderr
 //! ```
 
 use std::error::Error;
@@ -37,6 +38,9 @@ struct Args {
     /// The model name.
     #[arg(long, default_value = "demo-model")]
     model: String,
+    /// Print the turn's tracing spans (turn, model calls, tool calls) to stderr.
+    #[arg(long)]
+    trace: bool,
     /// The API key (default: OPENAI_API_KEY).
     #[arg(long)]
     api_key: Option<String>,
@@ -132,6 +136,15 @@ fn demo_script() -> Vec<FakeResponse> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
+    if args.trace {
+        // Each span is printed when it closes, with its attributes: the turn
+        // (`invoke_agent`), each model call (`chat`) and each tool call (`execute_tool`).
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_max_level(tracing::Level::INFO)
+            .init();
+    }
     let mut _demo_server = None;
     let live = args.base_url.is_some();
     let (base_url, api_key) = match args.base_url {

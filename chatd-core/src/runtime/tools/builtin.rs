@@ -12,13 +12,9 @@ use super::source::{SharedWorkspace, WorkspaceSource};
 use super::workspace::{ExecRequest, MAX_EXECUTE_TIMEOUT};
 use super::{FileEdit, Tool, ToolContext, ToolError, Workspace};
 
-pub(super) fn parse<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, ToolError> {
-    serde_json::from_value(args).map_err(|err| ToolError::new(format!("invalid arguments: {err}")))
-}
-
-pub(super) fn schema<T: JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({"type": "object"}))
-}
+// The typed-tool path (`typed.rs`): generated, normalised schemas and decoded arguments.
+pub(super) use super::schema::schema_of as schema;
+pub(super) use super::typed::decode_args as parse;
 
 /// Arguments of `read_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -204,7 +200,7 @@ impl Execute {
         let output = ws.execute(ctx, &request).await?;
         let value = serde_json::to_value(&output).map_err(|err| ToolError::new(err.to_string()))?;
         if output.timed_out {
-            // SPEC §13: a timeout is an error result with `exit_code: -1` that keeps the
+            // BEHAVIOUR §13: a timeout is an error result with `exit_code: -1` that keeps the
             // partial output.
             let after = request.timeout.map_or_else(
                 || "the workspace's default timeout".to_owned(),

@@ -1,4 +1,4 @@
-//! Tools (SPEC §13): the [`Tool`] trait, the [`ToolSet`] that runs a step's calls, the
+//! Tools (BEHAVIOUR §13): the [`Tool`] trait, the [`ToolSet`] that runs a step's calls, the
 //! [`Workspace`] a chat's tools act on and the built-in workspace tools, the
 //! [`Provisioner`] that creates workspaces from templates (with its three tools), and the
 //! sub-agent tools.
@@ -52,8 +52,10 @@ mod agents;
 mod builtin;
 mod local;
 mod provision;
+pub mod schema;
 mod set;
 mod source;
+mod typed;
 mod workspace;
 
 use async_trait::async_trait;
@@ -78,6 +80,7 @@ pub use provision::{
 };
 pub use set::{Cancelled, MAX_CONCURRENT_CALLS, ToolSet};
 pub use source::{ChatWorkspaces, SharedWorkspace, WorkspaceSource};
+pub use typed::{Typed, TypedTool, decode_args};
 pub use workspace::{
     EXECUTE_TIMEOUT, ExecOutput, ExecRequest, FileEdit, FileWindow, MAX_EDIT_FILE_BYTES,
     MAX_EXECUTE_TIMEOUT, MAX_OUTPUT_BYTES, READ_WINDOW_BYTES, Workspace, lossy_utf8_prefix,
@@ -176,9 +179,16 @@ pub trait Tool: Send + Sync + 'static {
     fn input_schema(&self) -> Value;
 
     /// Whether only root chats are offered the tool (provisioning and sub-agent tools:
-    /// SPEC §13). Such a tool must still refuse a child's call itself, since a model can
+    /// BEHAVIOUR §13). Such a tool must still refuse a child's call itself, since a model can
     /// name a tool it was not offered.
     fn root_only(&self) -> bool {
+        false
+    }
+
+    /// Whether providers that can should enforce the schema (OpenAI strict mode). The
+    /// schema is converted to strict form when sent; one that cannot be (an open map) is
+    /// sent as it is, not strict.
+    fn strict(&self) -> bool {
         false
     }
 

@@ -13,7 +13,7 @@ use super::{Tool, ToolContext, ToolError};
 use crate::part::Part;
 use crate::provider::ToolDefinition;
 
-/// How many calls of one step run at once by default (SPEC §15).
+/// How many calls of one step run at once by default (BEHAVIOUR §15).
 pub const MAX_CONCURRENT_CALLS: usize = 8;
 
 /// The calls were cancelled (`ctx.cancel` fired); every one of them has stopped.
@@ -107,10 +107,12 @@ impl ToolSet {
         self.tools
             .iter()
             .filter(|t| !(is_child && t.root_only()))
-            .map(|t| ToolDefinition {
-                name: t.name().to_owned(),
-                description: t.description().to_owned(),
-                input_schema: t.input_schema(),
+            .map(|t| {
+                let schema = super::schema::normalise(&t.input_schema());
+                let strict = t.strict().then(|| super::schema::strict(&schema)).flatten();
+                let strict_form = strict.is_some();
+                ToolDefinition::new(t.name(), t.description(), strict.unwrap_or(schema))
+                    .with_strict(strict_form)
             })
             .collect()
     }
@@ -144,7 +146,7 @@ impl ToolSet {
                     .then(|| format!("{size} bytes, more than the {} allowed", self.max_args_bytes))
             };
             if let Some(reason) = crate::provider::invalid_args(args).or_else(too_large) {
-                // SPEC §3: a call whose arguments are not an object is not run.
+                // BEHAVIOUR §3: a call whose arguments are not an object is not run.
                 let result = Value::String(format!("invalid tool arguments: {reason}"));
                 running.push((tool_call_id.clone(), tool_name.clone(), Err(result)));
                 continue;
@@ -152,11 +154,18 @@ impl ToolSet {
             let tool = self.tools.iter().find(|t| t.name() == tool_name).cloned();
             let handle = tool.map(|tool| {
                 let (ctx, args, permits) = (ctx.clone(), args.clone(), Arc::clone(&permits));
-                tokio::spawn(async move {
+                let span = crate::telemetry::tool_span(tool_name, tool_call_id);
+                let name = tool_name.clone();
+                let call = async move {
                     // The semaphore is never closed: a permit always comes.
                     let _permit = permits.acquire_owned().await;
-                    tool.run(&ctx, args).await
-                })
+                    let started = std::time::Instant::now();
+                    let result = tool.run(&ctx, args).await;
+                    let span = tracing::Span::current();
+                    crate::telemetry::tool_ended(&span, &name, started.elapsed(), result.is_err());
+                    result
+                };
+                tokio::spawn(tracing::Instrument::instrument(call, span))
             });
             running.push((tool_call_id.clone(), tool_name.clone(), Ok(handle)));
         }

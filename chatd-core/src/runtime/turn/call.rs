@@ -12,6 +12,8 @@ use crate::provider::{
 };
 use crate::runtime::live::{LivePart, PartLog};
 use crate::store::StoreError;
+use crate::telemetry;
+use tracing::Instrument;
 
 /// Why a model call produced no finished generation.
 pub(super) enum StepStop {
@@ -36,7 +38,7 @@ impl From<ProviderError> for AttemptError {
 }
 
 impl TurnRunner {
-    /// One model call with the loop's retries (SPEC §3 "Retries"). Each attempt is an
+    /// One model call with the loop's retries (BEHAVIOUR §3 "Retries"). Each attempt is an
     /// episode of the part log; a retry is published there before the wait.
     pub(super) async fn call_model(
         &self,
@@ -50,6 +52,9 @@ impl TurnRunner {
         loop {
             let mut accumulator = Accumulator::default();
             log.begin_episode().await;
+            let kind = provider.kind();
+            let span = telemetry::model_call_span(kind, &request.model, attempt);
+            let started = std::time::Instant::now();
             // Adapter streams end with `Cancelled` as soon as the signal's token fires, so
             // the parts streamed so far stay in the accumulator.
             let outcome = self
@@ -62,18 +67,32 @@ impl TurnRunner {
                     log,
                     &mut accumulator,
                 )
+                .instrument(span.clone())
                 .await;
+            let took = started.elapsed();
             let err = match outcome {
-                Ok(()) => return Ok(accumulator.finish()),
-                Err(AttemptError::LeaseLost) => return Err(StepStop::LeaseLost),
+                Ok(()) => {
+                    let generation = accumulator.finish();
+                    let (finish, usage) =
+                        (generation.finish_reason.as_ref(), generation.usage.as_ref());
+                    telemetry::model_call_ended(&span, kind, took, finish, usage, None);
+                    return Ok(generation);
+                }
+                Err(AttemptError::LeaseLost) => {
+                    telemetry::model_call_ended(&span, kind, took, None, None, Some("lease_lost"));
+                    return Err(StepStop::LeaseLost);
+                }
                 Err(_) if signal.reason().is_some() => {
+                    telemetry::model_call_ended(&span, kind, took, None, None, Some("cancelled"));
                     return Err(StepStop::Stopped(accumulator.finish_interrupted()));
                 }
                 Err(AttemptError::Provider(err)) => err,
             };
+            telemetry::model_call_ended(&span, kind, took, None, None, Some(err.kind.as_str()));
             let Some(delay) = self.retry.delay(attempt, &err) else {
                 return Err(StepStop::Failed(err.to_string()));
             };
+            telemetry::retried(kind);
             attempt += 1;
             let notice = RetryNotice {
                 attempt,

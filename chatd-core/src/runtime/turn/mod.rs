@@ -1,7 +1,7 @@
-//! The turn runner (SPEC §3): one acquired chat, model calls and tool steps until the model
+//! The turn runner (BEHAVIOUR §3): one acquired chat, model calls and tool steps until the model
 //! is done, every step persisted atomically through the lease.
 //!
-//! After each persisted step the runner checks compaction (SPEC §5, [`super::compaction`]);
+//! After each persisted step the runner checks compaction (BEHAVIOUR §5, [`super::compaction`]);
 //! everything a client would stream goes to the [`TurnObserver`].
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,9 +33,9 @@ use crate::provider::{Generation, ModelProvider, ModelRequest, ProviderError};
 use crate::status::TurnOutcome;
 use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 
-/// The most model calls in one turn (SPEC §3).
+/// The most model calls in one turn (BEHAVIOUR §3).
 pub const MAX_STEPS: usize = 1200;
-/// The result given to tool calls cut off by an interrupt (SPEC §3 item 8).
+/// The result given to tool calls cut off by an interrupt (BEHAVIOUR §3 item 8).
 pub const INTERRUPTED_TOOL_RESULT: &str = "tool call was interrupted before it produced a result";
 /// What `last_error` says when the store failed (the details are logged).
 pub const STORE_FAILURE: &str = "the chat store failed (details are in the server logs)";
@@ -220,8 +220,11 @@ impl TurnRunner {
     /// ends it as a failure (`chat processing panicked: ...`) instead of unwinding into the
     /// caller.
     pub async fn run(&self, lease: Lease, signal: TurnSignal) -> TurnEnd {
+        use tracing::Instrument;
         let runner = self.clone();
-        match tokio::spawn(async move { runner.run_inner(lease, signal).await }).await {
+        let span = crate::telemetry::turn_span(lease.chat_id, lease.epoch);
+        let turn = async move { runner.run_inner(lease, signal).await }.instrument(span.clone());
+        let end = match tokio::spawn(turn).await {
             Ok(end) => end,
             Err(join) if join.is_panic() => {
                 let message = super::panic_message(join.into_panic());
@@ -230,10 +233,19 @@ impl TurnRunner {
                 )))
             }
             Err(_) => TurnEnd::Release(TurnOutcome::Shutdown),
-        }
+        };
+        let outcome = match &end {
+            TurnEnd::Release(TurnOutcome::Finished) => "finished",
+            TurnEnd::Release(TurnOutcome::Interrupted) => "interrupted",
+            TurnEnd::Release(TurnOutcome::Failed(_)) => "failed",
+            TurnEnd::Release(TurnOutcome::Shutdown) => "shutdown",
+            TurnEnd::LeaseLost => "lost",
+        };
+        crate::telemetry::turn_ended(&span, outcome);
+        end
     }
 
-    /// The model config of `chat`: its last one, else the default (SPEC §3 item 1).
+    /// The model config of `chat`: its last one, else the default (BEHAVIOUR §3 item 1).
     async fn model_config(&self, chat: &Chat) -> Result<ModelConfig, TurnEnd> {
         match self.store.get_model_config(chat.last_model_config_id).await {
             Ok(config) if !config.deleted => return Ok(config),
@@ -299,7 +311,7 @@ impl TurnRunner {
                     }
                     Err(StepStop::Stopped(partial)) => (partial, true),
                 };
-            // SPEC §3 step rule 4: complete calls run after tool use, `stop` or an unknown
+            // BEHAVIOUR §3 step rule 4: complete calls run after tool use, `stop` or an unknown
             // finish; an interrupted step's calls all get the interrupted result.
             let calls: Vec<Part> = if interrupted {
                 generation.local_tool_calls().into_iter().cloned().collect()
@@ -350,7 +362,7 @@ impl TurnRunner {
         TurnEnd::Release(TurnOutcome::Finished)
     }
 
-    /// Compacts after a step whose usage crossed the threshold (SPEC §5). `Ok(true)` when a
+    /// Compacts after a step whose usage crossed the threshold (BEHAVIOUR §5). `Ok(true)` when a
     /// boundary was written; a failed summary is reported (as an error part) and is
     /// `Ok(false)`; `Err` ends the turn (lost lease, stop).
     #[allow(clippy::too_many_arguments)]
@@ -440,7 +452,7 @@ fn store_failure(err: &StoreError, context: &str) -> TurnEnd {
         TurnEnd::Release(TurnOutcome::Shutdown)
     } else if matches!(err, StoreError::Backend { .. }) {
         // `last_error` is shown to people: the backend's own text (SQL, constraint names,
-        // values) goes to the logs only (SPEC §12).
+        // values) goes to the logs only (BEHAVIOUR §12).
         tracing::error!(error = %err, "store failure ends the turn");
         TurnEnd::Release(TurnOutcome::Failed(format!("{context}{STORE_FAILURE}")))
     } else {

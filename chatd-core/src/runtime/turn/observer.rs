@@ -10,7 +10,7 @@ use crate::provider::StreamEvent;
 use crate::runtime::compaction::CompactionSink;
 use crate::runtime::live::{LivePart, PartLog};
 
-/// A retry the turn is about to make (published as a `retry` event, SPEC §3).
+/// A retry the turn is about to make (published as a `retry` event, BEHAVIOUR §3).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryNotice {
     /// The retry's number (1 for the first retry).

@@ -84,7 +84,7 @@ pub async fn create_uses_explicit_title_and_model_config(store: StoreRef) {
     assert_eq!(chat.last_model_config_id, other.id);
 }
 
-/// Without a named config and without a default, creation fails with the SPEC text.
+/// Without a named config and without a default, creation fails with the documented text.
 pub async fn create_without_default_config_fails(store: StoreRef) {
     let err = store
         .create_chat(NewChat::new(UserId::new()).with_text("hi"))
@@ -154,7 +154,7 @@ pub async fn create_child_of_unknown_parent_is_not_found(store: StoreRef) {
     assert!(err.is_not_found(), "{err:?}");
 }
 
-/// Empty content and blank text parts are refused with the SPEC texts; nothing is created.
+/// Empty content and blank text parts are refused with the documented texts; nothing is created.
 pub async fn create_rejects_invalid_content(store: StoreRef) {
     let fx = Fixture::new(store).await;
     let err =

@@ -122,7 +122,7 @@ pub async fn send_to_paused_queues(store: StoreRef) {
     );
 }
 
-/// Empty content is refused with the SPEC texts and nothing changes.
+/// Empty content is refused with the documented texts and nothing changes.
 pub async fn send_rejects_empty_content(store: StoreRef) {
     let fx = Fixture::new(store).await;
     let chat = fx.idle_chat().await;
@@ -143,7 +143,7 @@ pub async fn send_rejects_empty_content(store: StoreRef) {
     assert!(err.is_not_found());
 }
 
-/// The queue holds 20; the 21st is refused with the SPEC text and changes nothing.
+/// The queue holds 20; the 21st is refused with the documented text and changes nothing.
 pub async fn queue_cap_refuses_the_twenty_first(store: StoreRef) {
     let fx = Fixture::new(store).await;
     let (chat, _lease) = fx.running("q").await;
@@ -481,7 +481,7 @@ pub async fn complete_and_reopen(store: StoreRef) {
     ));
 }
 
-/// SPEC §2: a message to an idle chat that still has queued messages (kept after a
+/// BEHAVIOUR §2: a message to an idle chat that still has queued messages (kept after a
 /// failure, or from a pause) joins the queue's tail and the head is answered first.
 pub async fn a_message_to_an_idle_chat_with_a_queue_waits_its_turn(store: StoreRef) {
     let fx = Fixture::new(store).await;

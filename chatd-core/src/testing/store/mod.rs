@@ -26,6 +26,7 @@ pub mod diff;
 pub mod feed;
 pub mod input;
 pub mod intents;
+pub mod lifecycle;
 pub mod messages;
 pub mod secrets;
 mod support;
@@ -158,6 +159,12 @@ macro_rules! __store_conformance_all {
             feed_announces_committed_intents,
             feed_is_silent_about_failed_intents,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make lifecycle [
+            turn_endings_are_recorded_and_cleared_by_the_next_turn,
+            lost_and_edited_turns_end_without_their_worker,
+            chat_list_changes_resume_by_position,
+            chat_list_changes_follow_status_but_not_rewrites_of_the_same_title,
+        ] }
         $crate::__store_conformance_group! { $attrs $args $make input [
             user_input_is_text_or_file_parts_without_nul,
             user_input_size_limits_are_enforced,
@@ -219,6 +226,7 @@ macro_rules! __store_conformance_names {
             config::NAMES,
             diff::NAMES,
             feed::NAMES,
+            lifecycle::NAMES,
         ]
         .concat()
     };

@@ -1,4 +1,4 @@
-//! Scenarios: provider keys encrypted at rest (SPEC §12).
+//! Scenarios: provider keys encrypted at rest (BEHAVIOUR §12).
 
 use std::sync::Arc;
 

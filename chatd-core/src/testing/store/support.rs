@@ -23,6 +23,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("feed", include_str!("feed.rs")),
     ("secrets", include_str!("secrets.rs")),
     ("input", include_str!("input.rs")),
+    ("lifecycle", include_str!("lifecycle.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.

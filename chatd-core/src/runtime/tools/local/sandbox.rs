@@ -1,4 +1,4 @@
-//! Confinement of `execute` with Linux Landlock (SPEC §13): what a command may read and
+//! Confinement of `execute` with Linux Landlock (BEHAVIOUR §13): what a command may read and
 //! write, and what happens where the kernel cannot enforce it.
 //!
 //! The ruleset is built once per workspace in the parent (opening the allowed paths), then

@@ -1,0 +1,122 @@
+//! One read of a chat for its followers: the persisted messages after a cursor, the parts
+//! of the step in flight after it, and the chat's state — from the store, or from the
+//! shared tail of the chat (`tail.rs`) when that is at least as new.
+
+use std::sync::Arc;
+
+use crate::chat::Chat;
+use crate::ids::ChatId;
+use crate::message::Message;
+use crate::runtime::live::LivePart;
+use crate::status::{ChatStatus, TurnEnding};
+use crate::store::{ChatStore, MessageQuery, PartPosition, PartRecord, StoreError};
+
+use super::Cursor;
+
+/// What a follower needs of the chat row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChatState {
+    pub(crate) status: ChatStatus,
+    pub(crate) last_error: Option<String>,
+    pub(crate) lease_epoch: i64,
+    pub(crate) last_turn: Option<TurnEnding>,
+    pub(crate) turn_started_after: i64,
+    pub(crate) history_version: i64,
+    pub(crate) rewritten_after: i64,
+}
+
+impl From<&Chat> for ChatState {
+    fn from(chat: &Chat) -> Self {
+        ChatState {
+            status: chat.status,
+            last_error: chat.last_error.clone(),
+            lease_epoch: chat.lease_epoch,
+            last_turn: chat.last_turn.clone(),
+            turn_started_after: chat.turn_started_after,
+            history_version: chat.history_version,
+            rewritten_after: chat.rewritten_after,
+        }
+    }
+}
+
+/// A part of the log, decoded once (`None`: a kind this version does not know).
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) position: PartPosition,
+    pub(crate) live: Option<LivePart>,
+}
+
+impl Decoded {
+    pub(crate) fn of(chat: ChatId, record: PartRecord) -> Arc<Self> {
+        let live = match serde_json::from_value::<LivePart>(record.payload) {
+            Ok(live) => Some(live),
+            Err(err) => {
+                tracing::debug!(chat = %chat, error = %err, "skipping an unknown part");
+                None
+            }
+        };
+        Arc::new(Decoded { position: record.position, live })
+    }
+}
+
+/// Everything after a cursor, read consistently.
+#[derive(Debug)]
+pub(crate) struct View {
+    pub(crate) messages: Vec<Message>,
+    pub(crate) parts: Vec<Arc<Decoded>>,
+    /// Read before the history: a turn it shows as ended has all its messages in the view.
+    pub(crate) before: ChatState,
+    /// Read after the history: at least as new (the turn of the parts read).
+    pub(crate) chat: ChatState,
+}
+
+/// Reads the store after `cursor`. `Ok(None)`: the chat is gone.
+pub(crate) async fn read_store(
+    store: &dyn ChatStore,
+    chat: ChatId,
+    cursor: Cursor,
+) -> Result<Option<View>, StoreError> {
+    let Some(before) = chat_state(store, chat).await? else { return Ok(None) };
+    let (messages, parts) = consistent_read(store, chat, cursor).await?;
+    let Some(state) = chat_state(store, chat).await? else { return Ok(None) };
+    let parts = parts.into_iter().map(|record| Decoded::of(chat, record)).collect();
+    Ok(Some(View { messages, parts, before, chat: state }))
+}
+
+/// The chat's state; `None` when it is gone.
+pub(crate) async fn chat_state(
+    store: &dyn ChatStore,
+    chat: ChatId,
+) -> Result<Option<ChatState>, StoreError> {
+    match store.get_chat(chat).await {
+        Ok(row) => Ok(Some(ChatState::from(&row))),
+        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Messages after the cursor and the parts of the step after the last of them.
+///
+/// A commit inserts the step's rows and clears the part log atomically, but messages and
+/// parts are two reads: read messages, then parts, then check again for messages. When
+/// none appeared, the parts are of the step after the last message read; otherwise retry.
+pub(crate) async fn consistent_read(
+    store: &dyn ChatStore,
+    chat: ChatId,
+    cursor: Cursor,
+) -> Result<(Vec<Message>, Vec<PartRecord>), StoreError> {
+    let mut after = cursor.message_id();
+    let mut messages = Vec::new();
+    for _ in 0..8 {
+        let new = store.list_messages(chat, MessageQuery::user_visible_after(after)).await?;
+        after = new.last().map(|m| m.id).or(after);
+        messages.extend(new);
+        let parts = store.read_parts(chat, cursor.part()).await?;
+        let check = MessageQuery::user_visible_after(after).with_limit(1);
+        if store.list_messages(chat, check).await?.is_empty() {
+            return Ok((messages, parts));
+        }
+    }
+    // Commits keep landing between reads: deliver the messages now, the parts next round.
+    Ok((messages, Vec::new()))
+}

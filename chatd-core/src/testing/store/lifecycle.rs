@@ -1,0 +1,149 @@
+//! Turn endings, history rewrites, and the position-ordered chat-list changes that list
+//! views resume from.
+
+use std::time::Duration;
+
+use super::{Fixture, StoreRef};
+use crate::status::TurnEnding;
+use crate::store::{ChangedFields, ChatChange, ListCursor};
+use crate::{ChatUpdate, DiffReference, Part, TurnOutcome, UserId};
+
+async fn changes(fx: &Fixture, after: Option<ListCursor>) -> Vec<ChatChange> {
+    // PostgreSQL lists a change once every older transaction has ended: give concurrent
+    // test transactions a moment.
+    for _ in 0..50 {
+        let listed =
+            fx.store.list_chat_changes(fx.owner, after, 100).await.expect("changes").changes;
+        if !listed.is_empty() {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Vec::new()
+}
+
+/// A finished, failed, or shut-down turn records its ending; acquiring clears it.
+pub async fn turn_endings_are_recorded_and_cleared_by_the_next_turn(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let (chat, lease) = fx.running("one").await;
+    assert_eq!(chat.last_turn, None, "a running turn has no ending yet");
+    assert_eq!(fx.finish(&lease).await.last_turn, Some(TurnEnding::Finished));
+    fx.send(chat.id, "two").await;
+    let lease = fx.acquire(chat.id).await;
+    assert_eq!(fx.get(chat.id).await.last_turn, None);
+    let failed = fx.store.release(&lease, TurnOutcome::Failed("boom".into())).await.expect("fail");
+    assert_eq!(failed.last_turn, Some(TurnEnding::Failed { reason: "boom".into() }));
+    fx.send(chat.id, "three").await;
+    let lease = fx.acquire(chat.id).await;
+    let shut = fx.store.release(&lease, TurnOutcome::Shutdown).await.expect("shutdown");
+    assert_eq!(shut.last_turn, Some(TurnEnding::Shutdown));
+    let lease = fx.acquire(chat.id).await;
+    fx.store.interrupt(chat.id).await.expect("interrupt");
+    let stopped = fx.store.release(&lease, TurnOutcome::Interrupted).await.expect("release");
+    assert_eq!(stopped.last_turn, Some(TurnEnding::Interrupted));
+}
+
+/// A stale turn recovered by the sweep ended as `lost`; an edit of a running chat ends its
+/// turn as `interrupted` and records the rewrite.
+pub async fn lost_and_edited_turns_end_without_their_worker(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let (chat, _lease) = fx.running("one").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let recovered = fx.store.recover_stale(Duration::from_millis(1)).await.expect("recover");
+    assert_eq!(recovered, vec![chat.id]);
+    assert_eq!(fx.get(chat.id).await.last_turn, Some(TurnEnding::Lost));
+    let _lease = fx.acquire(chat.id).await;
+    let question = fx.store.list_messages(chat.id, crate::store::MessageQuery::all()).await;
+    let question = question.expect("messages")[0].id;
+    let edited = fx
+        .store
+        .edit_message(chat.id, question, vec![Part::text("one, again")])
+        .await
+        .expect("edit");
+    assert_eq!(edited.chat.last_turn, Some(TurnEnding::Interrupted));
+    assert_eq!((edited.chat.history_version, edited.chat.rewritten_after), (1, question.0 - 1));
+}
+
+fn flags(change: &ChatChange, after: Option<ListCursor>) -> ChangedFields {
+    ChangedFields::since(after, change.chat_id, change.clocks)
+}
+
+/// Every chat is listed as created from the start; later changes are listed by kind, once,
+/// at the chat's latest position; an archived chat is archived, never deleted.
+pub async fn chat_list_changes_resume_by_position(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let a = fx.idle_chat().await;
+    let b = fx.idle_chat().await;
+    let other = crate::NewChat::new(UserId::new());
+    fx.store.create_chat(other).await.expect("someone else's chat");
+    let all = changes(&fx, None).await;
+    assert_eq!(all.iter().map(|c| c.chat_id).collect::<Vec<_>>(), vec![a.id, b.id]);
+    assert!(all.iter().all(|c| flags(c, None).created && c.chat.is_some()));
+    assert!(all[0].position < all[1].position);
+    let head = all[1].position;
+    assert!(
+        fx.store
+            .list_chat_changes(fx.owner, Some(head), 100)
+            .await
+            .expect("none")
+            .changes
+            .is_empty()
+    );
+
+    fx.store.update_chat(a.id, ChatUpdate::title("Renamed")).await.expect("title");
+    fx.store.set_archived(b.id, true).await.expect("archive");
+    let listed = changes(&fx, Some(head)).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0].chat_id, a.id);
+    let changed = flags(&listed[0], Some(head));
+    assert!(changed.title && !changed.status && !changed.created, "{changed:?}");
+    assert_eq!(listed[1].chat_id, b.id);
+    let changed = flags(&listed[1], Some(head));
+    assert!(changed.archived && !changed.title, "{changed:?}");
+    assert!(listed[1].chat.as_ref().is_some_and(|c| c.archived), "archived, not deleted");
+    // Resuming from between them lists only the second.
+    let rest = fx.store.list_chat_changes(fx.owner, Some(listed[0].position), 100).await;
+    assert_eq!(
+        rest.expect("rest").changes.iter().map(|c| c.chat_id).collect::<Vec<_>>(),
+        vec![b.id]
+    );
+
+    let head = listed[1].position;
+    fx.store
+        .upsert_diff_reference(a.id, DiffReference::new("https://github.com/o/r", "main"))
+        .await
+        .expect("diff");
+    fx.store.delete_chat(b.id).await.expect("delete");
+    let listed = changes(&fx, Some(head)).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(flags(&listed[0], Some(head)).diff && listed[0].diff_status.is_some());
+    assert_eq!((listed[1].chat_id, listed[1].chat.is_none()), (b.id, true), "deleted");
+    // A chat created and deleted after the cursor is listed with its creation clock (so a
+    // reader can tell it never knew it); a first listing has no deletions.
+    let head = listed[1].position;
+    let ghost = fx.idle_chat().await;
+    fx.store.delete_chat(ghost.id).await.expect("delete the ghost");
+    fx.store.update_chat(a.id, ChatUpdate::title("Again")).await.expect("title");
+    let listed = changes(&fx, Some(head)).await;
+    assert_eq!(listed.iter().map(|c| c.chat_id).collect::<Vec<_>>(), vec![ghost.id, a.id]);
+    assert!(listed[0].chat.is_none() && flags(&listed[0], Some(head)).created);
+    let first = changes(&fx, None).await;
+    assert_eq!(first.iter().map(|c| c.chat_id).collect::<Vec<_>>(), vec![a.id]);
+}
+
+/// A status change is listed; an unchanged title written again is not a change.
+pub async fn chat_list_changes_follow_status_but_not_rewrites_of_the_same_title(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let chat = fx.chat("hello").await;
+    let head = changes(&fx, None).await.last().expect("listed").position;
+    fx.store.update_chat(chat.id, ChatUpdate::title(chat.title.clone())).await.expect("same");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let none = fx.store.list_chat_changes(fx.owner, Some(head), 100).await.expect("changes");
+    assert!(none.changes.is_empty(), "{none:?}");
+    let _lease = fx.acquire(chat.id).await;
+    let listed = changes(&fx, Some(head)).await;
+    assert_eq!(listed.len(), 1);
+    let changed = flags(&listed[0], Some(head));
+    assert!(changed.status && !changed.title, "{changed:?}");
+    assert_eq!(listed[0].chat.as_ref().map(|c| c.status), Some(crate::ChatStatus::Running));
+}
