@@ -13,7 +13,26 @@
 //!   inside its atomic operations, so no backend can drift;
 //! - the storage contract [`store::ChatStore`]: intent-level, atomic, fenced
 //!   operations (see its `# Contract`);
-//! - with the `testing` feature, the store conformance suite that every backend runs.
+//! - the provider contract [`provider::ModelProvider`] (adapters live in `chatd-providers`):
+//!   a streamed model call as typed [`provider::StreamEvent`]s, with typed errors;
+//! - the runtime ([`runtime`]): the agent turn ([`runtime::turn::TurnRunner`]: stream, run
+//!   tools, persist each step, retry, compact), tools ([`runtime::tools`]: built-in workspace
+//!   tools confined with Landlock, typed tools, MCP tools with feature `mcp`), workers
+//!   ([`runtime::worker::Worker`]: acquire, heartbeat, recover, shut down);
+//! - the service [`Chatd`]: every operation a user or administrator makes, checked against
+//!   an [`Actor`], plus [`Chatd::send_and_wait`];
+//! - the streams ([`events`]): a chat's events resumable by cursor (one shared reader per
+//!   chat, [`events::Streams`]) and an owner's chat list ([`events::watch`]);
+//! - telemetry ([`telemetry`]): OpenTelemetry GenAI spans and `metrics`;
+//! - with the `testing` feature, the store conformance suite that every backend runs and a
+//!   scripted provider.
+//!
+//! What each part does, and its defaults, is in the repository's `docs/BEHAVIOUR.md`
+//! (cited as "BEHAVIOUR §N").
+//!
+//! A turn end to end (store, scripted model, typed tool, worker, `send_and_wait`) is the
+//! runnable example of `chatd-store-memory`'s crate docs; `examples/embed` in the
+//! repository is a whole application.
 //!
 //! ## Why intent-level storage
 //!

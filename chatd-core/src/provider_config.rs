@@ -11,6 +11,7 @@ use crate::secret::Secret;
 
 /// The eight provider kinds of the seed's `chat_providers_provider_check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ProviderKind {
     /// Anthropic Messages API.
     #[serde(rename = "anthropic")]

@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 /// The status of a chat (the seed's `chat_status` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ChatStatus {
     /// Idle: no work needed.
     Waiting,
@@ -126,6 +127,7 @@ impl FromStr for ChatStatus {
 /// What happened to a chat: the events of the state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Trigger {
     /// A user message sent with busy behaviour `queue` (the default).
     SendQueue,
@@ -235,6 +237,7 @@ pub enum MessageAction {
 /// What a running turn is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StopKind {
     /// Stop the turn; the chat goes back to `waiting` (or `pending` with queued work).
     Interrupt,
@@ -411,6 +414,7 @@ impl TurnEnding {
 
 /// How a turn ended, as reported by the worker that ran it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TurnOutcome {
     /// The model finished (text, stop, length, step limit, ...).
     Finished,

@@ -22,6 +22,40 @@
 //!
 //! The `testing` feature adds [`testing::FakeServer`], a local HTTP server that replays
 //! recorded provider traffic and records the requests it receives.
+//!
+//! Applications usually reach providers through [`StoreProviderSource`] (the configured
+//! providers and keys of a store) and a [`ProviderRegistry`]; an adapter can also be used on
+//! its own. Here against a local fake OpenAI-compatible server:
+//!
+//! ```
+//! use chatd_core::Secret;
+//! use chatd_core::provider::{Accumulator, FinishReason, ModelProvider, ModelRequest, PromptMessage};
+//! use chatd_providers::chat_completions::{ChatCompletionsProvider, Dialect};
+//! use chatd_providers::testing::{FakeResponse, FakeServer};
+//! use futures::StreamExt;
+//! use tokio_util::sync::CancellationToken;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let sse = concat!(
+//!         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n",
+//!         "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+//!         "data: [DONE]\n\n",
+//!     );
+//!     let server = FakeServer::start(vec![FakeResponse::sse(sse)]).await?;
+//!     let key = Secret::new("sk-local");
+//!     let provider = ChatCompletionsProvider::new(Dialect::OpenAiCompat, server.url(), key)?;
+//!     let request = ModelRequest::new("any-model", vec![PromptMessage::user("Say hello")]);
+//!     let mut stream = provider.stream(request, CancellationToken::new()).await?;
+//!     let mut answer = Accumulator::default();
+//!     while let Some(event) = stream.next().await {
+//!         answer.push(event?);
+//!     }
+//!     let answer = answer.finish();
+//!     assert_eq!((answer.text(), answer.finish_reason), ("Hello".to_owned(), Some(FinishReason::Stop)));
+//!     Ok(())
+//! }
+//! ```
 
 #![deny(missing_docs)]
 

@@ -3,7 +3,7 @@
 use chatd_core::chat::StopRequest;
 use chatd_core::status::{MessageAction, Trigger, resume_trigger};
 use chatd_core::store::{
-    BusyBehavior, Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
+    Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
     ChangeKind, Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage, QueuedMessageId, Role,
@@ -18,10 +18,7 @@ impl State {
         if let Some(config) = send.model_config_id {
             self.live_model_config(config)?;
         }
-        let trigger = match send.busy {
-            BusyBehavior::Queue => Trigger::SendQueue,
-            BusyBehavior::Interrupt => Trigger::SendInterrupt,
-        };
+        let trigger = send.busy.trigger();
         let decision = self.decide(id, trigger)?;
         let at = now();
         let delivery = match decision.message {

@@ -4,6 +4,88 @@
 //! [`chatd_core::store::ChatStore`] and chatd's embedded default. It keeps
 //! everything in one process; use `chatd-store-postgres` to share chats between processes.
 //!
+//! ## A turn, end to end
+//!
+//! The store, a scripted model (chatd-core's `testing` feature) that asks for a tool and
+//! then answers, a tool with typed arguments, a worker, and the service that sends a message
+//! and waits for the turn that answers it:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use chatd_core::provider::{ModelProvider, ProviderError};
+//! use chatd_core::runtime::tools::{ToolContext, ToolError, ToolSet, Typed, TypedTool};
+//! use chatd_core::runtime::turn::{ProviderSource, TurnRunner};
+//! use chatd_core::runtime::worker::Worker;
+//! use chatd_core::store::SendMessage;
+//! use chatd_core::testing::{ScriptedCall, ScriptedProvider};
+//! use chatd_core::{Actor, ChatStore, Chatd, ModelConfig, NewChat, NewModelConfig, NewProvider};
+//! use chatd_core::{ProviderKind, UserId};
+//! use chatd_store_memory::InMemoryChatStore;
+//! use serde_json::{Value, json};
+//!
+//! /// Arguments of `greet`.
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct GreetArgs {
+//!     /// Who to greet.
+//!     name: String,
+//! }
+//!
+//! struct Greet;
+//!
+//! #[async_trait::async_trait]
+//! impl TypedTool for Greet {
+//!     type Args = GreetArgs;
+//!     fn name(&self) -> &str { "greet" }
+//!     fn description(&self) -> &str { "Greet someone." }
+//!     async fn call(&self, _ctx: &ToolContext, args: GreetArgs) -> Result<Value, ToolError> {
+//!         Ok(json!({"greeting": format!("hello, {}", args.name)}))
+//!     }
+//! }
+//!
+//! /// Every model config gets the scripted model (an application uses
+//! /// `chatd_providers::StoreProviderSource`).
+//! struct Scripted(Arc<ScriptedProvider>);
+//!
+//! #[async_trait::async_trait]
+//! impl ProviderSource for Scripted {
+//!     async fn provider(&self, _: &ModelConfig) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+//!         Ok(Arc::clone(&self.0) as Arc<dyn ModelProvider>)
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
+//!     store.create_provider(NewProvider::new(ProviderKind::Anthropic)).await?;
+//!     store
+//!         .create_model_config(NewModelConfig::new(ProviderKind::Anthropic, "claude-x", 200_000))
+//!         .await?;
+//!     let model = Arc::new(ScriptedProvider::new(ProviderKind::Anthropic, vec![
+//!         ScriptedCall::tool_calls(&[("c1", "greet", json!({"name": "Ada"}))], None),
+//!         ScriptedCall::text("I greeted Ada.", None),
+//!     ]));
+//!     let tools = ToolSet::new().with(Arc::new(Typed(Greet)));
+//!     let runner = TurnRunner::new(Arc::clone(&store), Arc::new(Scripted(model)), tools)
+//!         .with_titles(false);
+//!     let shutdown = tokio_util::sync::CancellationToken::new();
+//!     let worker = tokio::spawn(Worker::new(Arc::clone(&store), runner).run(shutdown.clone()));
+//!
+//!     let chatd = Chatd::new(Arc::clone(&store));
+//!     let me = Actor::user(UserId::new());
+//!     let owner = me.user_id().ok_or("a user")?;
+//!     let chat = chatd.create_chat(&me, NewChat::new(owner)).await?;
+//!     let message = SendMessage::text("Greet Ada");
+//!     let turn = chatd.send_and_wait(&me, chat.id, message, Duration::from_secs(10)).await?;
+//!     let texts: Vec<String> = turn.messages.iter().map(|m| m.text()).collect();
+//!     assert_eq!(texts.last().map(String::as_str), Some("I greeted Ada."));
+//!     shutdown.cancel();
+//!     worker.await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! ## Design
 //!
 //! All state sits behind one `std::sync::Mutex`. Every trait method takes the lock once,

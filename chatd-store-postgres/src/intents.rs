@@ -5,7 +5,7 @@ use chatd_core::chat::StopRequest;
 use chatd_core::part::content_to_json;
 use chatd_core::status::{ChatStatus, MessageAction, Trigger, decide, resume_trigger};
 use chatd_core::store::{
-    BusyBehavior, Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
+    Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
     ChangeHint, ChangeKind, Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage,
@@ -63,10 +63,7 @@ impl PostgresChatStore {
         if let Some(config) = send.model_config_id {
             tx::live_model_config(&mut tx, config).await?;
         }
-        let trigger = match send.busy {
-            BusyBehavior::Queue => Trigger::SendQueue,
-            BusyBehavior::Interrupt => Trigger::SendInterrupt,
-        };
+        let trigger = send.busy.trigger();
         let decision = match decide(chat.status, trigger) {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),

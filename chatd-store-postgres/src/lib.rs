@@ -23,13 +23,29 @@
 //!   updates) are built with sea-query in one module. Values are always bound.
 //! - **Errors** are mapped by SQLSTATE class and constraint name, never by message text.
 //!
+//! - **Beside the host's schema.** Migrations are recorded in `_chatd_migrations`, not in
+//!   sqlx's default table, so a host's own `sqlx::migrate!()` and chatd's apply in either
+//!   order; [`PostgresChatStore::connect_in_schema`] keeps every chatd table, type and
+//!   function in a schema of its own.
+//!
 //! ```no_run
 //! use chatd_store_postgres::PostgresChatStore;
 //!
 //! # async fn demo() -> Result<(), chatd_core::StoreError> {
-//! let store = PostgresChatStore::connect("postgres://postgres@127.0.0.1:5432/chatd").await?;
-//! store.migrate().await?;
+//! let store = PostgresChatStore::connect_in_schema("postgres://app@db/app", "chatd").await?;
+//! store.migrate().await?; // creates schema `chatd` and `chatd._chatd_migrations`
 //! # Ok(()) }
+//! ```
+//!
+//! Schema names are checked before anything connects (runnable without a server):
+//!
+//! ```
+//! use chatd_store_postgres::PostgresChatStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let refused = PostgresChatStore::connect_in_schema("postgres://app@db/app", "Chat-D").await;
+//! assert!(refused.is_err_and(|err| err.to_string().contains("schema")));
+//! # }
 //! ```
 
 #![deny(missing_docs)]

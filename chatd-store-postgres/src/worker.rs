@@ -33,7 +33,8 @@ pub const ACQUIRE_SQL: &str = "WITH picked AS ( \
 
 /// The statement behind [`ChatStore::release`](chatd_core::store::ChatStore::release): `$1`
 /// chat, `$2` worker, `$3` epoch, `$4` the next status and `$5` the promote flag for each
-/// stop request (none, interrupt, pause) as `decide` returns them, `$6` the failure reason.
+/// stop request (none, interrupt, pause) as `decide` returns them, `$6` the failure reason,
+/// `$7` the turn ending (`TurnEnding` as JSON) for each stop request.
 pub const RELEASE_SQL: &str = concat!(
     "WITH fence AS ( \
                SELECT id, stop_request, stop_promote_id, \

@@ -370,12 +370,10 @@ async fn subscribers_in_two_processes_see_the_same_events() {
     }
     let _a = Node::worker(&cl.db, &[]);
     cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::Waiting).await;
-    let finished = |l: &str| {
-        l.contains("\"type\":\"status\"") && l.contains("\"waiting\"") && !l.starts_with("ready")
-    };
+    // The turn's end is the last event of the run.
+    let finished = |l: &str| l.contains("\"type\":\"turn_ended\"");
     let mut seen = Vec::new();
     for node in &subscribers {
-        // The first status is `pending`; wait for the last one.
         let deadline = Instant::now() + Duration::from_secs(10);
         while node.lines().iter().filter(|l| finished(l)).count() < 1 {
             assert!(Instant::now() < deadline, "{:?}", node.lines());

@@ -194,6 +194,7 @@ async fn stopped_turn_leaves_nothing_running(reason: StopReason) {
     let expected = match reason {
         StopReason::Interrupt => TurnOutcome::Interrupted,
         StopReason::Shutdown => TurnOutcome::Shutdown,
+        other => panic!("no expectation for {other:?}"),
     };
     assert_eq!(end, TurnEnd::Release(expected));
     // When the turn returns, the whole group has already stopped.

@@ -25,6 +25,7 @@ pub struct Lease {
 
 /// What [`heartbeat`](super::ChatStore::heartbeat) found for one lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LeaseStatus {
     /// Still held; renewed.
     Held,
@@ -37,12 +38,24 @@ pub enum LeaseStatus {
 /// What to do when a message arrives while the chat is busy (BEHAVIOUR §2).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BusyBehavior {
     /// Queue it behind the running turn (default).
     #[default]
     Queue,
     /// Interrupt the running turn; the message is answered next.
     Interrupt,
+}
+
+impl BusyBehavior {
+    /// The state-machine trigger a send with this behaviour applies.
+    #[must_use]
+    pub fn trigger(self) -> crate::status::Trigger {
+        match self {
+            BusyBehavior::Queue => crate::status::Trigger::SendQueue,
+            BusyBehavior::Interrupt => crate::status::Trigger::SendInterrupt,
+        }
+    }
 }
 
 /// Input of [`send_message`](super::ChatStore::send_message).
@@ -87,6 +100,7 @@ impl SendMessage {
 
 /// Where a sent or promoted message went.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Delivery {
     /// Into the history.
     Inserted(Message),

@@ -135,14 +135,16 @@ async fn store_cycle(store: PostgresChatStore, worker: WorkerId) -> bool {
 async fn same_sql_cycle(pool: PgPool, worker: WorkerId) -> bool {
     let mut nexts = Vec::new();
     let mut promotes = Vec::new();
+    let mut endings = Vec::new();
     for stop in [None, Some(StopKind::Interrupt), Some(StopKind::Pause)] {
-        let Ok(decision) =
-            decide(ChatStatus::Running, release_trigger(&TurnOutcome::Shutdown, stop))
-        else {
+        let trigger = release_trigger(&TurnOutcome::Shutdown, stop);
+        let Ok(decision) = decide(ChatStatus::Running, trigger) else {
             return false;
         };
         nexts.push(decision.next.as_str());
         promotes.push(decision.promote_queue_head);
+        let ending = chatd_core::status::TurnEnding::of_release(trigger, &TurnOutcome::Shutdown);
+        endings.push(serde_json::to_value(ending).unwrap_or_default());
     }
     let claimed: Option<(Uuid, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(ACQUIRE_SQL)
         .bind(worker.0)
@@ -160,6 +162,7 @@ async fn same_sql_cycle(pool: PgPool, worker: WorkerId) -> bool {
         .bind(&nexts)
         .bind(&promotes)
         .bind(None::<String>)
+        .bind(&endings)
         .fetch_optional(&pool)
         .await
         .is_ok()

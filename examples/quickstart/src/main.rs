@@ -217,6 +217,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             );
         }
         TurnEnd::LeaseLost => println!("the lease was lost"),
+        other => println!("the turn ended: {other:?}"),
     }
     Ok(())
 }

@@ -51,6 +51,8 @@ macro_rules! root_tool {
 mod agents;
 mod builtin;
 mod local;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod provision;
 pub mod schema;
 mod set;

@@ -64,6 +64,13 @@ impl ToolSet {
         self
     }
 
+    /// Adds several tools (e.g. an MCP server's); later ones replace earlier ones of the
+    /// same name.
+    #[must_use]
+    pub fn with_all(self, tools: impl IntoIterator<Item = Arc<dyn Tool>>) -> Self {
+        tools.into_iter().fold(self, Self::with)
+    }
+
     /// Sets how many calls of a step run at once (default [`MAX_CONCURRENT_CALLS`]; at
     /// least 1).
     #[must_use]

@@ -44,6 +44,7 @@ pub const NO_DEFAULT_MODEL: &str = "no default chat model config is available";
 
 /// Why a running turn is asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StopReason {
     /// A person interrupted: keep the partial output, end the turn.
     Interrupt,
@@ -103,6 +104,7 @@ pub trait ProviderSource: Send + Sync + 'static {
 
 /// How a turn ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TurnEnd {
     /// Release the chat with this outcome.
     Release(TurnOutcome),

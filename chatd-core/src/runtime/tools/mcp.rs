@@ -1,0 +1,284 @@
+//! Tools from MCP servers (feature `mcp`, with the `rmcp` crate): [`McpTools::connect`]
+//! starts a session with a server — a child process over stdio, or streamable HTTP — lists
+//! its tools and exposes each as a [`Tool`] named `<prefix>__<tool>` (so two servers' tools
+//! never collide with each other or with the built-ins). A call runs with a per-call
+//! timeout and stops with the turn (dropping the request sends MCP's cancellation); a
+//! failure of any kind — the server's `isError`, a protocol error, a timeout, a dead
+//! server — is an error result the model sees, never a failed turn.
+//!
+//! The child process starts from an empty environment plus `PATH` and what the host names
+//! ([`McpServer::with_env`]): provider keys and database URLs of the host never reach it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
+use rmcp::service::{RoleClient, RunningService, ServiceExt};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
+use serde_json::Value;
+
+use super::{Tool, ToolContext, ToolError};
+
+/// The longest one MCP call may take by default.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How to reach an MCP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum McpTransport {
+    /// A child process speaking MCP over its stdin and stdout.
+    Stdio {
+        /// The program.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+    },
+    /// A streamable HTTP endpoint.
+    Http {
+        /// The endpoint's URL.
+        url: String,
+    },
+}
+
+/// One MCP server to take tools from.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct McpServer {
+    /// The prefix of its tools' names (`<prefix>__<tool>`): letters, digits, `_`, `-`.
+    pub prefix: String,
+    /// How to reach it.
+    pub transport: McpTransport,
+    /// The longest one call may take (default [`DEFAULT_CALL_TIMEOUT`]).
+    pub call_timeout: Duration,
+    /// Environment variables of a stdio server's process (besides `PATH`).
+    pub env: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Environment values may be credentials: names only.
+        f.debug_struct("McpServer")
+            .field("prefix", &self.prefix)
+            .field("transport", &self.transport)
+            .field("call_timeout", &self.call_timeout)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl McpServer {
+    /// A server started as `command args…`, speaking over stdio.
+    #[must_use]
+    pub fn stdio(prefix: impl Into<String>, command: impl Into<String>, args: &[&str]) -> Self {
+        McpServer {
+            prefix: prefix.into(),
+            transport: McpTransport::Stdio {
+                command: command.into(),
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
+            },
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// A server at a streamable HTTP `url`.
+    #[must_use]
+    pub fn http(prefix: impl Into<String>, url: impl Into<String>) -> Self {
+        McpServer {
+            prefix: prefix.into(),
+            transport: McpTransport::Http { url: url.into() },
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// Bounds each call.
+    #[must_use]
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Adds an environment variable to a stdio server's process.
+    #[must_use]
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// Why an MCP server could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum McpError {
+    /// The prefix is empty or has characters a tool name cannot hold.
+    #[error("invalid MCP tool prefix {0:?}: use letters, digits, '_' or '-'")]
+    Prefix(String),
+    /// The server could not be started or reached, or refused the session.
+    #[error("MCP server {prefix:?} could not be reached: {reason}")]
+    Connect {
+        /// The server's prefix.
+        prefix: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server's tools could not be listed.
+    #[error("MCP server {prefix:?} did not list its tools: {reason}")]
+    List {
+        /// The server's prefix.
+        prefix: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+type Session = RunningService<RoleClient, ()>;
+
+/// The tools of one connected MCP server. The session ends when the last clone of it (and
+/// of its tools) is dropped; a stdio server's process is ended with it.
+#[derive(Clone)]
+pub struct McpTools {
+    server: Arc<McpServer>,
+    session: Arc<Session>,
+    tools: Vec<rmcp::model::Tool>,
+}
+
+impl std::fmt::Debug for McpTools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpTools")
+            .field("server", &self.server)
+            .field("tools", &self.tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl McpTools {
+    /// Connects to `server` and lists its tools.
+    ///
+    /// # Errors
+    /// [`McpError`] when the prefix is invalid, the server cannot be started or reached, or
+    /// does not list its tools.
+    pub async fn connect(server: McpServer) -> Result<Self, McpError> {
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if server.prefix.is_empty() || server.prefix.len() > 32 || !server.prefix.chars().all(valid)
+        {
+            return Err(McpError::Prefix(server.prefix));
+        }
+        let connect_error =
+            |reason: String| McpError::Connect { prefix: server.prefix.clone(), reason };
+        let session = match &server.transport {
+            McpTransport::Stdio { command, args } => {
+                let env = server.env.clone();
+                let args = args.clone();
+                let process = TokioChildProcess::new(
+                    tokio::process::Command::new(command).configure(|cmd| {
+                        cmd.env_clear();
+                        if let Ok(path) = std::env::var("PATH") {
+                            cmd.env("PATH", path);
+                        }
+                        cmd.envs(&env).args(&args).stderr(std::process::Stdio::null());
+                    }),
+                )
+                .map_err(|err| connect_error(err.to_string()))?;
+                ().serve(process).await.map_err(|err| connect_error(err.to_string()))?
+            }
+            McpTransport::Http { url } => {
+                let config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+                let transport = StreamableHttpClientTransport::from_config(config);
+                ().serve(transport).await.map_err(|err| connect_error(err.to_string()))?
+            }
+        };
+        let tools = tokio::time::timeout(server.call_timeout, session.list_all_tools())
+            .await
+            .map_err(|_| McpError::List {
+                prefix: server.prefix.clone(),
+                reason: format!("no answer within {:?}", server.call_timeout),
+            })?
+            .map_err(|err| McpError::List {
+                prefix: server.prefix.clone(),
+                reason: err.to_string(),
+            })?;
+        Ok(McpTools { server: Arc::new(server), session: Arc::new(session), tools })
+    }
+
+    /// The server's tools, ready for a [`ToolSet`](super::ToolSet).
+    #[must_use]
+    pub fn tools(&self) -> Vec<Arc<dyn Tool>> {
+        self.tools
+            .iter()
+            .map(|tool| {
+                Arc::new(McpTool {
+                    name: format!("{}__{}", self.server.prefix, tool.name),
+                    remote: tool.name.to_string(),
+                    description: tool.description.as_deref().unwrap_or_default().to_owned(),
+                    schema: Value::Object(tool.input_schema.as_ref().clone()),
+                    server: Arc::clone(&self.server),
+                    session: Arc::clone(&self.session),
+                }) as Arc<dyn Tool>
+            })
+            .collect()
+    }
+}
+
+/// One tool of an MCP server.
+struct McpTool {
+    name: String,
+    remote: String,
+    description: String,
+    schema: Value,
+    server: Arc<McpServer>,
+    session: Arc<Session>,
+}
+
+#[async_trait]
+impl Tool for McpTool {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+    fn input_schema(&self) -> Value {
+        self.schema.clone()
+    }
+    async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        let Value::Object(arguments) = args else {
+            return Err(ToolError::new("invalid arguments: expected a JSON object"));
+        };
+        let request = CallToolRequestParams::new(self.remote.clone()).with_arguments(arguments);
+        let timeout = self.server.call_timeout;
+        // Dropping the request (timeout, or the turn stopping) cancels it on the server.
+        let result = tokio::select! {
+            () = ctx.cancel.cancelled() => return Err(ToolError::new("the call was cancelled")),
+            result = tokio::time::timeout(timeout, self.session.call_tool(request)) => result,
+        };
+        let result = result
+            .map_err(|_| ToolError::new(format!("the MCP call timed out after {timeout:?}")))?
+            .map_err(|err| ToolError::new(format!("the MCP call failed: {err}")))?;
+        let value = result_value(&result);
+        if result.is_error == Some(true) {
+            return Err(ToolError::new(match &value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            }));
+        }
+        Ok(value)
+    }
+}
+
+/// A call's result as the model sees it: the structured content if any, else the text (one
+/// block: a string), else the content blocks as JSON.
+fn result_value(result: &CallToolResult) -> Value {
+    if let Some(structured) = &result.structured_content {
+        return structured.clone();
+    }
+    let texts: Vec<&str> =
+        result.content.iter().filter_map(ContentBlock::as_text).map(|t| t.text.as_str()).collect();
+    if texts.len() == result.content.len() {
+        return Value::String(texts.join("\n"));
+    }
+    serde_json::to_value(&result.content).unwrap_or(Value::Null)
+}

@@ -1,0 +1,161 @@
+//! Tools from MCP servers, against a server written with rmcp's server side
+//! (`chatd_tests::mcp_server`): over stdio (a child process: `mcp-test-server`) and over
+//! streamable HTTP (served here). Names are prefixed per server, calls run inside a turn,
+//! errors and timeouts are results, and a cancelled turn stops its calls at once.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chatd_core::runtime::tools::mcp::{McpServer, McpTools};
+use chatd_core::runtime::tools::{ToolContext, ToolSet};
+use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
+use chatd_core::testing::ScriptedCall;
+use chatd_core::{ChatId, Part, TurnOutcome, UserId};
+use chatd_tests::mcp_server::TestMcpServer;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+fn stdio_server(prefix: &str) -> McpServer {
+    McpServer::stdio(prefix, env!("CARGO_BIN_EXE_mcp-test-server"), &[])
+}
+
+/// Serves the test server over streamable HTTP; the token stops it.
+async fn http_server() -> (String, CancellationToken) {
+    let stop = CancellationToken::new();
+    let config = StreamableHttpServerConfig::default();
+    let service: StreamableHttpService<TestMcpServer, LocalSessionManager> =
+        StreamableHttpService::new(|| Ok(TestMcpServer), Default::default(), config);
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let until = stop.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { until.cancelled_owned().await })
+            .await;
+    });
+    (format!("http://{addr}/mcp"), stop)
+}
+
+fn results(parts: &[Part]) -> Vec<(Value, bool)> {
+    parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolResult { result, is_error, .. } => Some((result.clone(), *is_error)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn call(id: &str, name: &str, args: Value) -> Part {
+    Part::tool_call(id, name, args)
+}
+
+async fn exercise(tools: &McpTools, prefix: &str) {
+    let set = ToolSet::new().with_all(tools.tools());
+    let names: Vec<String> = set.definitions_for(false).iter().map(|d| d.name.clone()).collect();
+    for tool in ["add", "shout", "fail", "sleep"] {
+        assert!(names.contains(&format!("{prefix}__{tool}")), "{names:?}");
+    }
+    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let calls = [
+        call("1", &format!("{prefix}__add"), json!({"a": 2, "b": 3})),
+        call("2", &format!("{prefix}__shout"), json!({"text": "hi"})),
+        call("3", &format!("{prefix}__fail"), json!({})),
+    ];
+    let got = results(&set.run_calls(&ctx, &calls).await.expect("not cancelled"));
+    assert_eq!(got[0], (json!({"sum": 5}), false), "structured content");
+    assert_eq!(got[1], (json!("HI"), false), "text content");
+    assert!(got[2].1, "the server's error result is an error result");
+    assert!(got[2].0.to_string().contains("it failed on purpose"), "{:?}", got[2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_of_a_stdio_server_run_with_prefixed_names_and_errors_as_results() {
+    println!("MCP server: {} over stdio", env!("CARGO_BIN_EXE_mcp-test-server"));
+    let tools = McpTools::connect(stdio_server("local")).await.expect("connect");
+    exercise(&tools, "local").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_of_a_streamable_http_server_run_the_same_way() {
+    let (url, stop) = http_server().await;
+    println!("MCP server: {url} (streamable HTTP)");
+    let tools = McpTools::connect(McpServer::http("remote", &url)).await.expect("connect");
+    exercise(&tools, "remote").await;
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_call_times_out_and_a_cancelled_turn_stops_its_calls_at_once() {
+    let tools = McpTools::connect(stdio_server("s").with_call_timeout(Duration::from_millis(300)))
+        .await
+        .expect("connect");
+    let set = ToolSet::new().with_all(tools.tools());
+    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let started = Instant::now();
+    let got = results(
+        &set.run_calls(&ctx, &[call("1", "s__sleep", json!({"ms": 10_000}))]).await.expect("ran"),
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(got[0].1);
+    assert!(got[0].0.to_string().contains("timed out"), "{:?}", got[0]);
+
+    let patient = McpTools::connect(stdio_server("p")).await.expect("connect");
+    let set = ToolSet::new().with_all(patient.tools());
+    let cancel = CancellationToken::new();
+    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, cancel.clone());
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    });
+    let started = Instant::now();
+    let outcome = set.run_calls(&ctx, &[call("1", "p__sleep", json!({"ms": 30_000}))]).await;
+    assert!(outcome.is_err(), "the stop cancels the call");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    stopper.await.expect("stopper");
+    // The session still serves later calls.
+    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let got = results(
+        &set.run_calls(&ctx, &[call("2", "p__add", json!({"a": 1, "b": 1}))]).await.expect("ran"),
+    );
+    assert_eq!(got[0], (json!({"sum": 2}), false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_uses_mcp_tools_like_any_other() {
+    let tools = McpTools::connect(stdio_server("calc")).await.expect("connect");
+    let fx = support::fixture(vec![
+        ScriptedCall::tool_calls(&[("c1", "calc__add", json!({"a": 20, "b": 22}))], None),
+        ScriptedCall::text("42", None),
+    ])
+    .await;
+    let runner = TurnRunner::new(
+        Arc::clone(&fx.store),
+        Arc::new(support::Scripted(Arc::clone(&fx.provider))),
+        ToolSet::new().with_all(tools.tools()),
+    )
+    .with_titles(false);
+    let end = runner.run(fx.lease, TurnSignal::new()).await;
+    assert!(matches!(end, TurnEnd::Release(TurnOutcome::Finished)), "{end:?}");
+    let offered = &fx.provider.requests()[0].tools;
+    assert!(offered.iter().any(|t| t.name == "calc__add"), "{offered:?}");
+    let all: Vec<Part> = fx.messages().await.iter().flat_map(|m| m.content.clone()).collect();
+    assert_eq!(results(&all), vec![(json!({"sum": 42}), false)]);
+}
+
+#[tokio::test]
+async fn bad_prefixes_and_unreachable_servers_are_clear_errors() {
+    for bad in ["", "a b", "x/y", &"p".repeat(33)] {
+        let err = McpTools::connect(stdio_server(bad)).await.expect_err(bad);
+        assert!(err.to_string().contains("prefix"), "{err}");
+    }
+    let err = McpTools::connect(McpServer::stdio("gone", "/nonexistent/mcp-server", &[]))
+        .await
+        .expect_err("no such program");
+    assert!(err.to_string().contains("could not be reached"), "{err}");
+}
