@@ -40,6 +40,24 @@ pub struct CallOptions {
 }
 
 /// Provider-specific options, one optional section per provider family.
+///
+/// The sections are `#[non_exhaustive]` plain data: from another crate, start from
+/// `Default` and assign the fields you need (or decode the stored JSON shape with
+/// [`CallOptions::from_json`]):
+///
+/// ```
+/// use chatd_core::call_options::{AnthropicOptions, AnthropicThinking, ProviderOptions};
+/// use chatd_core::CallOptions;
+///
+/// let mut thinking = AnthropicThinking::default();
+/// thinking.budget_tokens = 4096;
+/// let mut anthropic = AnthropicOptions::default();
+/// anthropic.thinking = Some(thinking);
+/// let mut options = ProviderOptions::default();
+/// options.anthropic = Some(anthropic);
+/// let call = CallOptions::default().with_max_output_tokens(8192).with_provider_options(options);
+/// assert_eq!(call.to_json()["provider_options"]["anthropic"]["thinking"]["budget_tokens"], 4096);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -186,6 +204,14 @@ pub struct GoogleSafetySetting {
     pub category: String,
     /// `BLOCK_*` or `OFF`.
     pub threshold: String,
+}
+
+impl GoogleSafetySetting {
+    /// A setting for `category` (`HARM_CATEGORY_*`) at `threshold` (`BLOCK_*` or `OFF`).
+    #[must_use]
+    pub fn new(category: impl Into<String>, threshold: impl Into<String>) -> Self {
+        GoogleSafetySetting { category: category.into(), threshold: threshold.into() }
+    }
 }
 
 /// Google Gemini options.

@@ -18,6 +18,9 @@ pub struct ProviderRegistry {
     limits: std::collections::HashMap<ProviderKind, crate::HttpLimits>,
     default_limits: crate::HttpLimits,
     env: EnvLookup,
+    /// Bedrock's SigV4 credentials when neither a key nor access keys are configured.
+    #[cfg(feature = "bedrock-aws-config")]
+    aws: crate::bedrock::AwsCredentials,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -56,7 +59,22 @@ impl ProviderRegistry {
             limits: std::collections::HashMap::new(),
             default_limits: crate::HttpLimits::default(),
             env: Arc::new(|name| std::env::var(name).ok()),
+            #[cfg(feature = "bedrock-aws-config")]
+            aws: crate::bedrock::AwsCredentials::default_chain(),
         }
+    }
+
+    /// Signs Bedrock requests with `credentials` when a provider has neither a stored key,
+    /// nor `AWS_BEARER_TOKEN_BEDROCK`, nor `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (default:
+    /// [`AwsCredentials::default_chain`](crate::bedrock::AwsCredentials::default_chain), which
+    /// reads the process environment and the shared AWS files itself, whatever
+    /// [`with_env`](Self::with_env) says). Its region, if any, is used when the base URL names
+    /// none.
+    #[cfg(feature = "bedrock-aws-config")]
+    #[must_use]
+    pub fn with_aws_credentials(mut self, credentials: crate::bedrock::AwsCredentials) -> Self {
+        self.aws = credentials;
+        self
     }
 
     /// Reads fallback keys from `env` instead of the process environment.
@@ -127,8 +145,9 @@ impl ProviderRegistry {
         }
     }
 
-    /// The AWS region: from a `bedrock-runtime.{region}.amazonaws.com` base URL, else
-    /// `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+    /// The AWS region: from a `bedrock-runtime.{region}.amazonaws.com` base URL, else the
+    /// configured AWS credentials' region (feature `bedrock-aws-config`), else `AWS_REGION` /
+    /// `AWS_DEFAULT_REGION`, else `us-east-1`.
     #[cfg(feature = "bedrock")]
     fn aws_region(&self, base_url: &str) -> String {
         let from_url = base_url
@@ -137,6 +156,8 @@ impl ProviderRegistry {
             .and_then(|rest| rest.split('.').next())
             .filter(|region| !region.is_empty())
             .map(str::to_owned);
+        #[cfg(feature = "bedrock-aws-config")]
+        let from_url = from_url.or_else(|| self.aws.region().map(str::to_owned));
         from_url
             .or_else(|| (self.env)("AWS_REGION"))
             .or_else(|| (self.env)("AWS_DEFAULT_REGION"))
@@ -145,7 +166,8 @@ impl ProviderRegistry {
 
     /// Bedrock authentication: a stored key or `AWS_BEARER_TOKEN_BEDROCK` as a bearer API
     /// key, else SigV4 with `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
-    /// `AWS_SESSION_TOKEN`.
+    /// `AWS_SESSION_TOKEN`, else (feature `bedrock-aws-config`) SigV4 with the AWS chain's
+    /// credentials, resolved per request.
     #[cfg(feature = "bedrock")]
     fn bedrock_auth(
         &self,
@@ -165,10 +187,14 @@ impl ProviderRegistry {
                 secret_access_key: chatd_core::Secret::new(secret),
                 session_token: env("AWS_SESSION_TOKEN").map(chatd_core::Secret::new),
             }),
+            #[cfg(feature = "bedrock-aws-config")]
+            _ => Ok(BedrockAuth::Chain(self.aws.clone())),
+            #[cfg(not(feature = "bedrock-aws-config"))]
             _ => Err(ProviderError::new(
                 "bedrock",
                 ProviderErrorKind::Auth,
-                "AWS_BEARER_TOKEN_BEDROCK is not set (nor AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                "AWS_BEARER_TOKEN_BEDROCK is not set (nor AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY; feature `bedrock-aws-config` adds the AWS chain)",
             )),
         }
     }

@@ -31,6 +31,10 @@ pub enum BedrockAuth {
         /// `AWS_SESSION_TOKEN`, for temporary credentials.
         session_token: Option<Secret>,
     },
+    /// Credentials from the standard AWS chain or a provider the host built, resolved (and
+    /// cached) per request and used for SigV4 (feature `bedrock-aws-config`).
+    #[cfg(feature = "bedrock-aws-config")]
+    Chain(super::AwsCredentials),
 }
 
 impl std::fmt::Debug for BedrockAuth {
@@ -41,15 +45,8 @@ impl std::fmt::Debug for BedrockAuth {
                 .debug_struct("SigV4")
                 .field("access_key_id", access_key_id)
                 .finish_non_exhaustive(),
-        }
-    }
-}
-
-impl BedrockAuth {
-    fn secret(&self) -> &str {
-        match self {
-            BedrockAuth::Bearer(key) => key.expose(),
-            BedrockAuth::SigV4 { secret_access_key, .. } => secret_access_key.expose(),
+            #[cfg(feature = "bedrock-aws-config")]
+            BedrockAuth::Chain(credentials) => f.debug_tuple("Chain").field(credentials).finish(),
         }
     }
 }
@@ -104,56 +101,71 @@ impl BedrockProvider {
         self
     }
 
-    /// The headers that authenticate a `POST` of `body` to `url`.
-    fn auth_headers(&self, url: &str, body: &[u8]) -> Result<Vec<(String, String)>, ProviderError> {
-        match &self.auth {
+    /// The headers that authenticate a `POST` of `body` to `url`, and the secret that must
+    /// never appear in an error.
+    async fn auth_headers(
+        &self,
+        url: &str,
+        body: &[u8],
+    ) -> Result<(Vec<(String, String)>, Secret), ProviderError> {
+        let credentials = match &self.auth {
             BedrockAuth::Bearer(key) => {
-                Ok(vec![("authorization".into(), format!("Bearer {}", key.expose()))])
+                let header = ("authorization".into(), format!("Bearer {}", key.expose()));
+                return Ok((vec![header], key.clone()));
             }
             BedrockAuth::SigV4 { access_key_id, secret_access_key, session_token } => {
-                let fail = |err: &dyn std::fmt::Display| {
-                    ProviderError::new(
-                        NAME,
-                        ProviderErrorKind::InvalidRequest,
-                        format!("cannot sign the request: {err}"),
-                    )
-                };
-                let credentials = Credentials::new(
+                Credentials::new(
                     access_key_id.clone(),
                     secret_access_key.expose().to_owned(),
                     session_token.as_ref().map(|t| t.expose().to_owned()),
                     None,
                     "chatd",
-                );
-                let identity = credentials.into();
-                let params = v4::SigningParams::builder()
-                    .identity(&identity)
-                    .region(&self.region)
-                    .name("bedrock")
-                    .time(SystemTime::now())
-                    .settings(SigningSettings::default())
-                    .build()
-                    .map_err(|err| fail(&err))?
-                    .into();
-                let headers = [
-                    ("content-type", "application/json"),
-                    ("accept", "application/vnd.amazon.eventstream"),
-                ];
-                let signable = SignableRequest::new(
-                    "POST",
-                    url,
-                    headers.into_iter(),
-                    SignableBody::Bytes(body),
                 )
-                .map_err(|err| fail(&err))?;
-                let (instructions, _signature) =
-                    sign(signable, &params).map_err(|err| fail(&err))?.into_parts();
-                Ok(instructions
-                    .headers()
-                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-                    .collect())
             }
-        }
+            #[cfg(feature = "bedrock-aws-config")]
+            BedrockAuth::Chain(chain) => chain.resolve().await?,
+        };
+        let secret = Secret::new(credentials.secret_access_key());
+        Ok((self.sign(url, body, credentials)?, secret))
+    }
+
+    /// SigV4 headers for a `POST` of `body` to `url`.
+    fn sign(
+        &self,
+        url: &str,
+        body: &[u8],
+        credentials: Credentials,
+    ) -> Result<Vec<(String, String)>, ProviderError> {
+        let fail = |err: &dyn std::fmt::Display| {
+            ProviderError::new(
+                NAME,
+                ProviderErrorKind::InvalidRequest,
+                format!("cannot sign the request: {err}"),
+            )
+        };
+        let identity = credentials.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("bedrock")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|err| fail(&err))?
+            .into();
+        let headers = [
+            ("content-type", "application/json"),
+            ("accept", "application/vnd.amazon.eventstream"),
+        ];
+        let signable =
+            SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(body))
+                .map_err(|err| fail(&err))?;
+        let (instructions, _signature) =
+            sign(signable, &params).map_err(|err| fail(&err))?.into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect())
     }
 }
 
@@ -187,11 +199,12 @@ impl ModelProvider for BedrockProvider {
             .post(&url)
             .header("content-type", "application/json")
             .header("accept", "application/vnd.amazon.eventstream");
-        for (name, value) in self.auth_headers(&url, &body)? {
+        let (headers, secret) = self.auth_headers(&url, &body).await?;
+        for (name, value) in headers {
             builder = builder.header(name, value);
         }
         let builder = builder.body(body);
-        let secret = self.auth.secret();
+        let secret = secret.expose();
         let (response, first_byte) =
             http::open(NAME, builder, secret, stream::classify, &cancel, &self.limits).await?;
         let body = http::body(NAME, response, &self.limits, first_byte, secret);

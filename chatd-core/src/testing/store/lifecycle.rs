@@ -9,17 +9,19 @@ use crate::store::{ChangedFields, ChatChange, ListCursor};
 use crate::{ChatUpdate, DiffReference, Part, TurnOutcome, UserId};
 
 async fn changes(fx: &Fixture, after: Option<ListCursor>) -> Vec<ChatChange> {
-    // PostgreSQL lists a change once every older transaction has ended: give concurrent
-    // test transactions a moment.
-    for _ in 0..50 {
-        let listed =
-            fx.store.list_chat_changes(fx.owner, after, 100).await.expect("changes").changes;
-        if !listed.is_empty() {
+    // PostgreSQL lists a change once every older transaction has ended, and says when it held
+    // changes back: wait (up to 10 s, for concurrent test transactions) until nothing is held
+    // back, so that a listing is complete rather than just non-empty.
+    let mut listed = Vec::new();
+    for _ in 0..500 {
+        let page = fx.store.list_chat_changes(fx.owner, after, 100).await.expect("changes");
+        listed = page.changes;
+        if !page.held_back {
             return listed;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Vec::new()
+    listed
 }
 
 /// A finished, failed, or shut-down turn records its ending; acquiring clears it.
