@@ -1,7 +1,8 @@
 //! An MCP server for the MCP tool tests, written with `rmcp`'s server side: `add{a, b}`
 //! answers the sum (structured), `shout{text}` answers text, `fail{}` answers an error
 //! result, `sleep{ms}` sleeps (for timeouts and cancellation). Served over stdio by the
-//! `mcp-test-server` binary and over streamable HTTP by the tests.
+//! `mcp-test-server` binary and over streamable HTTP by the tests. [`HostileMcpServer`] lists
+//! tools no provider would accept, and pages without end.
 
 use std::sync::Arc;
 
@@ -88,5 +89,67 @@ impl ServerHandler for TestMcpServer {
             other => return Err(ErrorData::invalid_params(format!("no tool {other}"), None)),
         };
         Ok(result.into())
+    }
+}
+
+/// A hostile MCP server: its first page lists the test server's tools and tools no provider
+/// would accept (a name with a space, a name too long once prefixed, a 100 KiB schema, a
+/// 10 000-character description); with `endless`, every page names a next one.
+#[derive(Debug, Clone, Default)]
+pub struct HostileMcpServer {
+    /// Page forever, 50 more tools a page.
+    pub endless: bool,
+}
+
+impl ServerHandler for HostileMcpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let page: u64 = request.and_then(|r| r.cursor).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let object = schema(json!({"type": "object", "properties": {}}));
+        let mut tools = if page == 0 {
+            let mut tools = super::mcp_server::tools();
+            let huge: Map<String, Value> = (0..2000)
+                .map(|i| {
+                    (
+                        format!("field_{i:04}"),
+                        json!({"type": "string", "description": "x".repeat(40)}),
+                    )
+                })
+                .collect();
+            tools.push(Tool::new("bad name!", "Spaces.", Arc::clone(&object)));
+            tools.push(Tool::new("n".repeat(70), "Too long.", Arc::clone(&object)));
+            tools.push(Tool::new(
+                "huge",
+                "A huge schema.",
+                schema(json!({"type": "object", "properties": huge})),
+            ));
+            tools.push(Tool::new("chatty", "d".repeat(10_000), Arc::clone(&object)));
+            tools
+        } else {
+            (0..50)
+                .map(|i| Tool::new(format!("t{page}_{i}"), "More.", Arc::clone(&object)))
+                .collect()
+        };
+        tools.shrink_to_fit();
+        let mut result = ListToolsResult::with_all_items(tools);
+        if self.endless {
+            result.next_cursor = Some((page + 1).to_string());
+        }
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        TestMcpServer.call_tool(request, context).await
     }
 }

@@ -13,7 +13,7 @@ use chatd_core::runtime::tools::{ToolContext, ToolSet};
 use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::testing::ScriptedCall;
 use chatd_core::{ChatId, Part, TurnOutcome, UserId};
-use chatd_tests::mcp_server::TestMcpServer;
+use chatd_tests::mcp_server::{HostileMcpServer, TestMcpServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
@@ -25,10 +25,17 @@ fn stdio_server(prefix: &str) -> McpServer {
 
 /// Serves the test server over streamable HTTP; the token stops it.
 async fn http_server() -> (String, CancellationToken) {
+    serve(TestMcpServer).await
+}
+
+/// Serves `server` over streamable HTTP; the token stops it.
+async fn serve<S: rmcp::ServerHandler + Clone + Send + Sync + 'static>(
+    server: S,
+) -> (String, CancellationToken) {
     let stop = CancellationToken::new();
     let config = StreamableHttpServerConfig::default();
-    let service: StreamableHttpService<TestMcpServer, LocalSessionManager> =
-        StreamableHttpService::new(|| Ok(TestMcpServer), Default::default(), config);
+    let service: StreamableHttpService<S, LocalSessionManager> =
+        StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config);
     let router = axum::Router::new().nest_service("/mcp", service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -158,4 +165,33 @@ async fn bad_prefixes_and_unreachable_servers_are_clear_errors() {
         .await
         .expect_err("no such program");
     assert!(err.to_string().contains("could not be reached"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_servers_unusable_tools_are_left_out_and_an_endless_list_is_refused() {
+    let (url, stop) = serve(HostileMcpServer { endless: false }).await;
+    let tools = McpTools::connect(McpServer::http("h", &url)).await.expect("connect");
+    let skipped: Vec<(&str, &str)> =
+        tools.skipped().iter().map(|s| (s.name.as_str(), s.reason.as_str())).collect();
+    println!("left out: {skipped:?}");
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(skipped[0].0 == "bad name!" && skipped[0].1.contains("letters"), "{skipped:?}");
+    assert!(skipped[1].1.contains("73 characters"), "{skipped:?}");
+    assert!(skipped[2].0 == "huge" && skipped[2].1.contains("input schema"), "{skipped:?}");
+    let set = ToolSet::new().with_all(tools.tools());
+    let offered = set.definitions_for(false);
+    let names: Vec<&str> = offered.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    let chatty = offered.iter().find(|d| d.name == "h__chatty").expect("chatty is offered");
+    assert_eq!(chatty.description.chars().count(), 4096, "the description is cut");
+    stop.cancel();
+
+    let (url, stop) = serve(HostileMcpServer { endless: true }).await;
+    let started = Instant::now();
+    let err = McpTools::connect(McpServer::http("e", &url).with_max_tools(200))
+        .await
+        .expect_err("endless");
+    println!("endless listing refused after {:?}: {err}", started.elapsed());
+    assert!(err.to_string().contains("lists more than 200 tools"), "{err}");
+    stop.cancel();
 }

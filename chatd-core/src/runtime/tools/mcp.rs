@@ -6,6 +6,13 @@
 //! failure of any kind — the server's `isError`, a protocol error, a timeout, a dead
 //! server — is an error result the model sees, never a failed turn.
 //!
+//! A server is untrusted input: it may list at most [`McpServer::max_tools`] tools (default
+//! [`DEFAULT_MAX_TOOLS`]; more is a connection error, found while paging, so a server cannot
+//! make the client hold an endless list); a tool whose name is not `[A-Za-z0-9_-]` or whose
+//! prefixed name exceeds [`MAX_TOOL_NAME`] characters (what providers accept), or whose
+//! schema exceeds [`MAX_SCHEMA_BYTES`], is left out and reported by [`McpTools::skipped`];
+//! descriptions are cut to [`MAX_DESCRIPTION_CHARS`].
+//!
 //! The child process starts from an empty environment plus `PATH` and what the host names
 //! ([`McpServer::with_env`]): provider keys and database URLs of the host never reach it.
 
@@ -14,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, PaginatedRequestParams};
 use rmcp::service::{RoleClient, RunningService, ServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
@@ -24,6 +31,14 @@ use super::{Tool, ToolContext, ToolError};
 
 /// The longest one MCP call may take by default.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most tools one server may list by default.
+pub const DEFAULT_MAX_TOOLS: usize = 128;
+/// The longest prefixed tool name (`<prefix>__<tool>`) providers accept.
+pub const MAX_TOOL_NAME: usize = 64;
+/// The largest input schema of one tool, as JSON.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+/// The longest tool description the model is shown.
+pub const MAX_DESCRIPTION_CHARS: usize = 4096;
 
 /// How to reach an MCP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +68,8 @@ pub struct McpServer {
     pub transport: McpTransport,
     /// The longest one call may take (default [`DEFAULT_CALL_TIMEOUT`]).
     pub call_timeout: Duration,
+    /// The most tools the server may list (default [`DEFAULT_MAX_TOOLS`]).
+    pub max_tools: usize,
     /// Environment variables of a stdio server's process (besides `PATH`).
     pub env: BTreeMap<String, String>,
 }
@@ -64,6 +81,7 @@ impl std::fmt::Debug for McpServer {
             .field("prefix", &self.prefix)
             .field("transport", &self.transport)
             .field("call_timeout", &self.call_timeout)
+            .field("max_tools", &self.max_tools)
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -80,6 +98,7 @@ impl McpServer {
                 args: args.iter().map(|a| (*a).to_owned()).collect(),
             },
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_tools: DEFAULT_MAX_TOOLS,
             env: BTreeMap::new(),
         }
     }
@@ -91,6 +110,7 @@ impl McpServer {
             prefix: prefix.into(),
             transport: McpTransport::Http { url: url.into() },
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_tools: DEFAULT_MAX_TOOLS,
             env: BTreeMap::new(),
         }
     }
@@ -99,6 +119,13 @@ impl McpServer {
     #[must_use]
     pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
+        self
+    }
+
+    /// Bounds how many tools the server may list.
+    #[must_use]
+    pub fn with_max_tools(mut self, max: usize) -> Self {
+        self.max_tools = max;
         self
     }
 
@@ -144,6 +171,17 @@ pub struct McpTools {
     server: Arc<McpServer>,
     session: Arc<Session>,
     tools: Vec<rmcp::model::Tool>,
+    skipped: Vec<SkippedTool>,
+}
+
+/// A tool the server listed that is not offered to the model, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SkippedTool {
+    /// The tool's name as listed (escaped, at most 100 characters).
+    pub name: String,
+    /// Why it was left out.
+    pub reason: String,
 }
 
 impl std::fmt::Debug for McpTools {
@@ -191,17 +229,31 @@ impl McpTools {
                 ().serve(transport).await.map_err(|err| connect_error(err.to_string()))?
             }
         };
-        let tools = tokio::time::timeout(server.call_timeout, session.list_all_tools())
+        let listed = tokio::time::timeout(server.call_timeout, list_tools(&session, &server))
             .await
             .map_err(|_| McpError::List {
                 prefix: server.prefix.clone(),
                 reason: format!("no answer within {:?}", server.call_timeout),
             })?
-            .map_err(|err| McpError::List {
-                prefix: server.prefix.clone(),
-                reason: err.to_string(),
-            })?;
-        Ok(McpTools { server: Arc::new(server), session: Arc::new(session), tools })
+            .map_err(|reason| McpError::List { prefix: server.prefix.clone(), reason })?;
+        let (mut tools, mut skipped) = (Vec::new(), Vec::new());
+        for tool in listed {
+            match unusable(&server.prefix, &tool) {
+                None => tools.push(tool),
+                Some(reason) => {
+                    let name: String = tool.name.escape_debug().take(100).collect();
+                    tracing::warn!(prefix = %server.prefix, tool = %name, %reason, "MCP tool left out");
+                    skipped.push(SkippedTool { name, reason });
+                }
+            }
+        }
+        Ok(McpTools { server: Arc::new(server), session: Arc::new(session), tools, skipped })
+    }
+
+    /// The tools the server listed that are not offered (bad names, oversized schemas).
+    #[must_use]
+    pub fn skipped(&self) -> &[SkippedTool] {
+        &self.skipped
     }
 
     /// The server's tools, ready for a [`ToolSet`](super::ToolSet).
@@ -213,7 +265,13 @@ impl McpTools {
                 Arc::new(McpTool {
                     name: format!("{}__{}", self.server.prefix, tool.name),
                     remote: tool.name.to_string(),
-                    description: tool.description.as_deref().unwrap_or_default().to_owned(),
+                    description: tool
+                        .description
+                        .as_deref()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(MAX_DESCRIPTION_CHARS)
+                        .collect(),
                     schema: Value::Object(tool.input_schema.as_ref().clone()),
                     server: Arc::clone(&self.server),
                     session: Arc::clone(&self.session),
@@ -221,6 +279,45 @@ impl McpTools {
             })
             .collect()
     }
+}
+
+/// Every tool the server lists, page by page, refusing more than `server.max_tools`.
+async fn list_tools(
+    session: &Session,
+    server: &McpServer,
+) -> Result<Vec<rmcp::model::Tool>, String> {
+    let mut tools = Vec::new();
+    let mut cursor = None;
+    loop {
+        let params = PaginatedRequestParams::default().with_cursor(cursor);
+        let page = session.list_tools(Some(params)).await.map_err(|err| err.to_string())?;
+        tools.extend(page.tools);
+        if tools.len() > server.max_tools {
+            return Err(format!("it lists more than {} tools", server.max_tools));
+        }
+        match page.next_cursor {
+            Some(next) if !next.is_empty() => cursor = Some(next),
+            _ => return Ok(tools),
+        }
+    }
+}
+
+/// Why `tool` cannot be offered to a model, if it cannot.
+fn unusable(prefix: &str, tool: &rmcp::model::Tool) -> Option<String> {
+    let name = tool.name.as_ref();
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if name.is_empty() || !name.chars().all(valid) {
+        return Some("its name is not made of letters, digits, '_' or '-'".into());
+    }
+    let full = prefix.len() + 2 + name.len();
+    if full > MAX_TOOL_NAME {
+        return Some(format!("its prefixed name has {full} characters (at most {MAX_TOOL_NAME})"));
+    }
+    let schema = serde_json::to_vec(tool.input_schema.as_ref()).map_or(usize::MAX, |v| v.len());
+    if schema > MAX_SCHEMA_BYTES {
+        return Some(format!("its input schema has {schema} bytes (at most {MAX_SCHEMA_BYTES})"));
+    }
+    None
 }
 
 /// One tool of an MCP server.
