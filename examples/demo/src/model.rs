@@ -1,0 +1,330 @@
+//! The offline demo model: a [`ModelProvider`] that reads the prompt and plays a small,
+//! fixed repertoire, streaming with a delay per word so that a person (or a test) can watch,
+//! interrupt and reconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatd_core::provider::{
+    EventStream, FinishReason, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind,
+    StreamEvent, with_cancellation,
+};
+use chatd_core::{Part, ProviderKind, Role, Usage};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// The model name the demo model answers to.
+pub const DEMO_MODEL: &str = "chatd-demo";
+
+/// The offline demo model. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DemoModel {
+    delay: Duration,
+}
+
+impl Default for DemoModel {
+    fn default() -> Self {
+        DemoModel { delay: Duration::from_millis(35) }
+    }
+}
+
+impl DemoModel {
+    /// A demo model waiting `delay` before each streamed word.
+    #[must_use]
+    pub fn with_delay(delay: Duration) -> Self {
+        DemoModel { delay }
+    }
+
+    /// As an adapter.
+    #[must_use]
+    pub fn shared(self) -> Arc<dyn ModelProvider> {
+        Arc::new(self)
+    }
+}
+
+/// One planned event, and whether a word's delay comes before it.
+type Planned = (StreamEvent, bool);
+
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        current.push(c);
+        if c == ' ' || c == '\n' {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn text_block(plan: &mut Vec<Planned>, id: &str, text: &str, reasoning: bool) {
+    let id = id.to_owned();
+    let (start, end) = if reasoning {
+        (
+            StreamEvent::ReasoningStart { id: id.clone() },
+            StreamEvent::ReasoningEnd { id: id.clone(), provider_metadata: None },
+        )
+    } else {
+        (StreamEvent::TextStart { id: id.clone() }, StreamEvent::TextEnd { id: id.clone() })
+    };
+    plan.push((start, false));
+    for word in words(text) {
+        let delta = if reasoning {
+            StreamEvent::ReasoningDelta { id: id.clone(), delta: word }
+        } else {
+            StreamEvent::TextDelta { id: id.clone(), delta: word }
+        };
+        plan.push((delta, true));
+    }
+    plan.push((end, false));
+}
+
+fn tool_call(plan: &mut Vec<Planned>, id: &str, name: &str, args: &Value) {
+    let text = args.to_string();
+    plan.push((StreamEvent::ToolInputStart { id: id.into(), tool_name: name.into() }, false));
+    let chars: Vec<char> = text.chars().collect();
+    for chunk in chars.chunks(16) {
+        let delta = chunk.iter().collect();
+        plan.push((StreamEvent::ToolInputDelta { id: id.into(), delta }, true));
+    }
+    plan.push((StreamEvent::ToolInputEnd { id: id.into() }, false));
+    plan.push((
+        StreamEvent::ToolCall {
+            id: id.into(),
+            tool_name: name.into(),
+            args: args.clone(),
+            provider_executed: false,
+            provider_metadata: None,
+        },
+        false,
+    ));
+}
+
+fn finish(plan: &mut Vec<Planned>, reason: FinishReason, request: &ModelRequest) {
+    let input: i64 = request
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .map(|p| i64::try_from(serde_json::to_string(p).map_or(0, |s| s.len() / 4)).unwrap_or(0))
+        .sum();
+    let output = i64::try_from(plan.len()).unwrap_or(0);
+    let usage = Usage {
+        input_tokens: input + 40,
+        output_tokens: output,
+        total_tokens: input + 40 + output,
+        ..Usage::default()
+    };
+    plan.push((
+        StreamEvent::Finish {
+            reason,
+            usage: Some(usage),
+            context_window: None,
+            provider_metadata: None,
+        },
+        false,
+    ));
+}
+
+/// The text of the person's latest message, and the tool results that followed it.
+fn latest(request: &ModelRequest) -> (String, Vec<(String, Value, bool)>) {
+    let mut results = Vec::new();
+    for message in request.messages.iter().rev() {
+        match message.role {
+            Role::User => {
+                let text = message
+                    .content
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                results.reverse();
+                return (text, results);
+            }
+            _ => {
+                for part in message.content.iter().rev() {
+                    if let Part::ToolResult { tool_name, result, is_error, .. } = part {
+                        results.push((tool_name.clone(), result.clone(), *is_error));
+                    }
+                }
+            }
+        }
+    }
+    results.reverse();
+    (String::new(), results)
+}
+
+fn short(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+const STORY: &str = "Once upon a time, a chat service kept every word it was told. Its \
+workers took turns, one chat at a time, and wrote down each step before the next began. When \
+a worker fell asleep mid-sentence, another noticed the silence, took the chat over, and \
+carried on from the last written step, so that nobody reading along ever saw a word twice or \
+missed one. Readers came and went: some left in the middle of a paragraph and came back \
+later, holding a small ticket that said exactly where they had stopped, and the service \
+handed them the rest of the story from that very point. Some readers were impatient and \
+asked the storyteller to stop; it stopped at once, mid-word if need be, and waited for the \
+next question. And when someone rewrote an earlier question, the service crossed out \
+everything after it, told every reader so, and started over. The end.";
+
+/// What the model does with the prompt.
+fn plan(request: &ModelRequest) -> Result<Vec<Planned>, ProviderError> {
+    let (said, results) = latest(request);
+    let lower = said.to_lowercase();
+    let mut plan = Vec::new();
+    if !results.is_empty() {
+        let mut answer = String::from("Done. ");
+        for (tool, result, is_error) in &results {
+            let shown = match result {
+                Value::String(s) => s.clone(),
+                Value::Object(o) => o
+                    .get("output")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| result.to_string(), str::to_owned),
+                other => other.to_string(),
+            };
+            let status = if *is_error { "failed" } else { "worked" };
+            answer.push_str(&format!("`{tool}` {status}: {}\n", short(shown.trim(), 240)));
+        }
+        answer.push_str("\nAnything else?");
+        text_block(&mut plan, "t1", &answer, false);
+        finish(&mut plan, FinishReason::Stop, request);
+        return Ok(plan);
+    }
+    if lower.contains("fail") {
+        return Err(ProviderError::new(
+            "demo",
+            ProviderErrorKind::InvalidRequest,
+            "the demo model fails when asked to (say anything without \"fail\" to go on)",
+        ));
+    }
+    let thought = format!(
+        "The person wrote {} words. Let me pick one of my tricks.",
+        said.split_whitespace().count()
+    );
+    text_block(&mut plan, "r1", &thought, true);
+    if ["file", "write", "note", "save", "tool", "run "].iter().any(|k| lower.contains(k)) {
+        text_block(
+            &mut plan,
+            "t1",
+            "I'll save your words to notes.md, then list the workspace.",
+            false,
+        );
+        let content = format!("{}\n", short(&said, 2000));
+        tool_call(
+            &mut plan,
+            "call_write",
+            "write_file",
+            &json!({"path": "notes.md", "content": content}),
+        );
+        tool_call(&mut plan, "call_list", "execute", &json!({"command": "ls -l && cat notes.md"}));
+        finish(&mut plan, FinishReason::ToolCalls, request);
+    } else if lower.contains("slow") || lower.contains("story") {
+        text_block(&mut plan, "t1", STORY, false);
+        finish(&mut plan, FinishReason::Stop, request);
+    } else {
+        let answer = format!(
+            "You said: “{}”. I am chatd's offline demo model. Ask me to write a file to watch \
+             tools run, for a slow story to try interrupting or editing, or to fail to see an \
+             error.",
+            short(said.trim(), 200)
+        );
+        text_block(&mut plan, "t1", &answer, false);
+        finish(&mut plan, FinishReason::Stop, request);
+    }
+    Ok(plan)
+}
+
+#[async_trait]
+impl ModelProvider for DemoModel {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::OpenAiCompat
+    }
+
+    async fn stream(
+        &self,
+        request: ModelRequest,
+        cancel: CancellationToken,
+    ) -> Result<EventStream, ProviderError> {
+        let planned = plan(&request)?;
+        let delay = self.delay;
+        let events = futures::stream::iter(planned).then(move |(event, wait)| async move {
+            if wait {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(event)
+        });
+        Ok(with_cancellation(events.boxed(), cancel, "demo"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chatd_core::provider::PromptMessage;
+
+    fn run(said: &str) -> Vec<StreamEvent> {
+        let request = ModelRequest::new(DEMO_MODEL, vec![PromptMessage::user(said)]);
+        plan(&request).expect("plan").into_iter().map(|(e, _)| e).collect()
+    }
+
+    #[test]
+    fn asking_for_a_file_calls_two_tools_then_stops_for_their_results() {
+        let events = run("please write a file");
+        let calls: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCall { tool_name, .. } => Some(tool_name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls, vec!["write_file", "execute"]);
+        assert!(matches!(
+            events.last(),
+            Some(StreamEvent::Finish { reason: FinishReason::ToolCalls, .. })
+        ));
+    }
+
+    #[test]
+    fn the_answer_after_tool_results_summarises_them() {
+        let request = ModelRequest::new(
+            DEMO_MODEL,
+            vec![
+                PromptMessage::user("write a file"),
+                PromptMessage::new(
+                    Role::Tool,
+                    vec![Part::tool_result("c", "execute", json!({"output": "notes.md"}), false)],
+                ),
+            ],
+        );
+        let text: String = plan(&request)
+            .expect("plan")
+            .into_iter()
+            .filter_map(|(e, _)| match e {
+                StreamEvent::TextDelta { delta, .. } => Some(delta),
+                _ => None,
+            })
+            .collect();
+        assert!(text.starts_with("Done. `execute` worked: notes.md"), "{text}");
+    }
+
+    #[test]
+    fn fail_is_an_error_and_words_keep_their_spaces() {
+        let request = ModelRequest::new(DEMO_MODEL, vec![PromptMessage::user("please fail")]);
+        assert!(plan(&request).is_err());
+        assert_eq!(words("a b\nc"), vec!["a ", "b\n", "c"]);
+    }
+}

@@ -1,0 +1,214 @@
+//! Store, model and worker set-up shared by the example programs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chatd_core::provider::{ModelProvider, ProviderError};
+use chatd_core::runtime::tools::{
+    LocalWorkspace, SandboxMode, SandboxPolicy, ToolContext, ToolError, Workspace, WorkspaceSource,
+    workspace_tools_from,
+};
+use chatd_core::runtime::turn::{ProviderSource, TurnRunner};
+use chatd_core::runtime::worker::Worker;
+use chatd_core::store::ChatStore;
+use chatd_core::{ModelConfig, NewModelConfig, NewProvider, ProviderKind};
+use chatd_providers::{ProviderRegistry, StoreProviderSource};
+use chatd_store_memory::InMemoryChatStore;
+use chatd_store_postgres::PostgresChatStore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{DEMO_MODEL, DemoModel};
+
+/// Any error of the set-up, with its message.
+pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The store: PostgreSQL at `database_url` (migrated), else a fresh in-memory store.
+///
+/// # Errors
+/// When PostgreSQL cannot be reached or migrated.
+pub async fn open_store(database_url: Option<&str>) -> Result<Arc<dyn ChatStore>, SetupError> {
+    Ok(match database_url {
+        Some(url) => {
+            let store = PostgresChatStore::connect(url).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+        None => Arc::new(InMemoryChatStore::new()),
+    })
+}
+
+/// Which model chats use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// The offline [`DemoModel`].
+    Demo,
+    /// An OpenAI-compatible server (OpenAI, Ollama, vLLM, LiteLLM, ...).
+    OpenAiCompat {
+        /// Its base URL, e.g. `https://api.openai.com/v1`.
+        base_url: String,
+        /// The model name.
+        model: String,
+        /// Its key (empty: none; `OPENAI_COMPAT_API_KEY` is read when none is stored).
+        api_key: String,
+    },
+}
+
+impl ModelChoice {
+    /// From command-line values: a base URL selects a real server, else the demo.
+    #[must_use]
+    pub fn from_flags(
+        base_url: Option<String>,
+        model: Option<String>,
+        api_key: Option<String>,
+    ) -> Self {
+        match base_url {
+            Some(base_url) => ModelChoice::OpenAiCompat {
+                base_url,
+                model: model.unwrap_or_else(|| "gpt-4.1-mini".into()),
+                api_key: api_key.unwrap_or_default(),
+            },
+            None => ModelChoice::Demo,
+        }
+    }
+
+    fn model(&self) -> &str {
+        match self {
+            ModelChoice::Demo => DEMO_MODEL,
+            ModelChoice::OpenAiCompat { model, .. } => model,
+        }
+    }
+}
+
+/// Each chat gets its own directory under a root, opened as a [`LocalWorkspace`] (commands
+/// confined with Landlock where the kernel has it, else run with a warning).
+#[derive(Debug, Clone)]
+pub struct DirPerChat {
+    root: PathBuf,
+}
+
+impl DirPerChat {
+    /// Workspaces under `root` (created when needed).
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DirPerChat { root: root.into() }
+    }
+}
+
+#[async_trait]
+impl WorkspaceSource for DirPerChat {
+    async fn workspace(&self, ctx: &ToolContext) -> Result<Arc<dyn Workspace>, ToolError> {
+        let dir = self.root.join(ctx.chat_id.0.to_string());
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| ToolError::new(format!("cannot create the workspace: {err}")))?;
+        let policy = SandboxPolicy::new(SandboxMode::BestEffort);
+        let workspace = LocalWorkspace::open_with(&dir, &policy)
+            .map_err(|err| ToolError::new(format!("cannot open the workspace: {err}")))?;
+        Ok(Arc::new(workspace))
+    }
+}
+
+/// Answers the demo model's config with the [`DemoModel`], any other through the stored
+/// providers.
+struct DemoSource {
+    demo: DemoModel,
+    stored: StoreProviderSource,
+}
+
+#[async_trait]
+impl ProviderSource for DemoSource {
+    async fn provider(
+        &self,
+        config: &ModelConfig,
+    ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+        if config.model == DEMO_MODEL {
+            return Ok(self.demo.clone().shared());
+        }
+        self.stored.provider(config).await
+    }
+}
+
+/// Everything a program needs to run chats: the store, the model, the workspaces.
+#[derive(Clone)]
+pub struct Setup {
+    /// The store.
+    pub store: Arc<dyn ChatStore>,
+    /// The model chats use.
+    pub choice: ModelChoice,
+    /// Where the per-chat workspaces live.
+    pub workspaces: PathBuf,
+    /// The demo model (its word delay).
+    pub demo: DemoModel,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup").field("workspaces", &self.workspaces).finish_non_exhaustive()
+    }
+}
+
+impl Setup {
+    /// A set-up over `store`.
+    #[must_use]
+    pub fn new(store: Arc<dyn ChatStore>, choice: ModelChoice, workspaces: PathBuf) -> Self {
+        Setup { store, choice, workspaces, demo: DemoModel::default() }
+    }
+
+    /// Makes sure the chosen model is configured and the default: creates the provider and
+    /// the model config unless a config of that model exists (a shared PostgreSQL store
+    /// keeps them between runs).
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn seed(&self) -> Result<ModelConfig, SetupError> {
+        let configs = self.store.list_model_configs(true).await?;
+        if let Some(found) = configs.iter().find(|c| c.model == self.choice.model() && !c.deleted) {
+            return Ok(found.clone());
+        }
+        let (base_url, api_key) = match &self.choice {
+            ModelChoice::Demo => (String::new(), String::new()),
+            ModelChoice::OpenAiCompat { base_url, api_key, .. } => {
+                (base_url.clone(), api_key.clone())
+            }
+        };
+        let providers = self.store.list_providers().await?;
+        if !providers.iter().any(|p| p.provider == ProviderKind::OpenAiCompat) {
+            let provider = NewProvider::new(ProviderKind::OpenAiCompat)
+                .with_base_url(base_url)
+                .with_api_key(api_key);
+            self.store.create_provider(provider).await?;
+        }
+        let name = self.choice.model();
+        let config = NewModelConfig::new(ProviderKind::OpenAiCompat, name, 128_000).as_default();
+        Ok(self.store.create_model_config(config).await?)
+    }
+
+    /// Where the chats' models come from.
+    #[must_use]
+    pub fn providers(&self) -> Arc<dyn ProviderSource> {
+        let stored = StoreProviderSource::new(Arc::clone(&self.store), ProviderRegistry::new());
+        Arc::new(DemoSource { demo: self.demo.clone(), stored })
+    }
+
+    /// A turn runner with the workspace tools (one directory per chat). Generated titles are
+    /// on for a real model only (the demo model has no title trick).
+    #[must_use]
+    pub fn runner(&self) -> TurnRunner {
+        let tools = workspace_tools_from(Arc::new(DirPerChat::new(&self.workspaces)));
+        TurnRunner::new(Arc::clone(&self.store), self.providers(), tools)
+            .with_titles(self.choice != ModelChoice::Demo)
+    }
+
+    /// A worker over the store.
+    #[must_use]
+    pub fn worker(&self) -> Worker {
+        Worker::new(Arc::clone(&self.store), self.runner())
+    }
+
+    /// Starts `count` in-process workers; they stop when `shutdown` fires.
+    #[must_use]
+    pub fn spawn_workers(&self, count: usize, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+        (0..count).map(|_| tokio::spawn(self.worker().run(shutdown.clone()))).collect()
+    }
+}

@@ -1,0 +1,120 @@
+// A real browser against the chatd web UI: headless Chromium driven over the DevTools
+// protocol (puppeteer-core, using the system's Chromium). It signs in, creates a chat, watches
+// a long answer stream in, has the server drop every stream mid-turn, lets the page reconnect
+// on its own with Last-Event-ID, and checks that the transcript shows every part exactly once
+// (the page counts reconnections, duplicate and missing cursors). Then it holds a tool-using
+// conversation, queues a message behind a running turn, interrupts it, and edits a message.
+// Saves a screenshot. Prints what it saw; exits non-zero on a failure.
+//
+// Usage: CHATD_URL=... CHATD_TOKEN=... CHROMIUM=/usr/bin/chromium SCREENSHOT=out.png node browser.mjs
+import puppeteer from "puppeteer-core";
+import assert from "node:assert/strict";
+
+const url = process.env.CHATD_URL;
+const token = process.env.CHATD_TOKEN;
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const screenshot = process.env.SCREENSHOT || "browser-test.png";
+assert.ok(url && token, "CHATD_URL and CHATD_TOKEN are required");
+const auth = { authorization: `Bearer ${token}` };
+
+async function rest(method, path) {
+  const response = await fetch(`${url}${path}`, { method, headers: auth });
+  assert.ok(response.ok, `${method} ${path}: ${response.status}`);
+  return response.status === 204 ? null : response.json();
+}
+
+const browser = await puppeteer.launch({
+  executablePath,
+  headless: true,
+  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+});
+console.log(`browser: ${await browser.version()}`);
+const page = await browser.newPage();
+await page.setViewport({ width: 1280, height: 900 });
+const problems = [];
+page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+page.on("response", (response) => {
+  if (response.status() >= 400) problems.push(`HTTP ${response.status()} ${response.request().method()} ${response.url()}`);
+});
+
+const text = (selector) => page.$$eval(selector, (nodes) => nodes.map((n) => n.textContent));
+const waitFor = (fn, timeout = 30000, ...args) => page.waitForFunction(fn, { timeout, polling: 50 }, ...args);
+const status = () => page.$eval("#chat-status", (n) => n.textContent);
+
+async function send(message, busy = "queue") {
+  await page.select("#busy", busy);
+  await page.type("#message", message);
+  await page.keyboard.press("Enter");
+}
+
+try {
+  await page.goto(`${url}/#token=${token}`);
+  await page.waitForSelector("#app:not([hidden])");
+  await page.click("#new-chat");
+  await page.waitForSelector("#chat:not([hidden])");
+  // 1. Stream, drop, resume.
+  await send("tell me a slow story");
+  await page.waitForSelector("#chat-list li.selected");
+  const chatId = await page.$eval("#chat-list li.selected", (n) => n.dataset.chat);
+  console.log(`chat ${chatId} created in the UI with its first message`);
+  await waitFor(() => (document.querySelector("#preview .text")?.textContent.length ?? 0) > 60);
+  const before = await page.evaluate(() => ({ ...window.chatdDebug }));
+  await rest("POST", "/api/admin/cut-streams");
+  console.log(`the server dropped every stream mid-turn (the page had ${before.events} events)`);
+  await waitFor(() => window.chatdDebug.opens >= 2, 15000);
+  await waitFor(() => window.chatdDebug.turnsEnded >= 1 && document.querySelector("#chat-status").textContent === "waiting", 60000);
+  const debug = await page.evaluate(() => window.chatdDebug);
+  const { messages } = await rest("GET", `/api/chats/${chatId}/messages`);
+  const story = messages.filter((m) => m.role === "assistant").at(-1).content.find((p) => p.type === "text").text;
+  const shown = await text("#timeline .msg.assistant .text");
+  const body = await page.evaluate(() => document.body.innerText);
+  console.log(`after the drop: ${debug.opens} connections, ${debug.events} events, ${debug.duplicates} duplicates, ${debug.gaps} gaps`);
+  assert.ok(debug.opens >= 2, "the page reconnected");
+  assert.equal(debug.duplicates, 0, "no event twice");
+  assert.equal(debug.gaps, 0, "no part missing");
+  assert.deepEqual(shown, [story], "the transcript shows the answer once");
+  assert.equal(body.split("Once upon a time").length - 1, 1, "the story appears exactly once on the page");
+
+  // 2. A tool-using conversation.
+  await send("please write a file with this line");
+  await waitFor(() => document.querySelectorAll("#timeline .tool-result").length >= 2 && document.querySelector("#chat-status").textContent === "waiting", 60000);
+  const results = await text("#timeline .tool-result");
+  console.log(`tools ran: ${(await text("#timeline .tool-name")).join(", ")}`);
+  assert.match(results[1], /notes\.md/);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-tools.png"), fullPage: true });
+
+  // 3. Queue behind a running turn, then interrupt it: the queued message runs next.
+  await send("tell me a slow story again");
+  await waitFor(() => document.querySelector("#chat-status").textContent === "running");
+  await send("this one waits in the queue");
+  await waitFor(() => document.querySelectorAll("#queue-list li").length === 1);
+  console.log(`queued: ${(await text("#queue-list li span")).join(" | ")}`);
+  await page.click("#interrupt");
+  await waitFor(() => document.querySelectorAll("#queue-list li").length === 0, 30000);
+  await waitFor(() => [...document.querySelectorAll("#timeline .msg.user .text")].some((n) => n.textContent === "this one waits in the queue"), 30000);
+  await waitFor(() => document.querySelector("#chat-status").textContent === "waiting", 60000);
+  console.log(`after the interrupt the queued message ran; status ${await status()}`);
+
+  // 4. Edit the first message: later history goes, the chat re-runs.
+  const firstUser = await page.$("#timeline .msg.user .edit");
+  await firstUser.click();
+  await page.$eval("#timeline textarea", (area) => (area.value = "hello there"));
+  await page.$$eval("#timeline button", (buttons) => buttons.find((b) => b.textContent === "Save and re-run").click());
+  await waitFor(() => {
+    const users = [...document.querySelectorAll("#timeline .msg.user .text")].map((n) => n.textContent);
+    return users.length === 1 && users[0] === "hello there" && document.querySelector("#chat-status").textContent === "waiting" &&
+      [...document.querySelectorAll("#timeline .msg.assistant .text")].some((n) => n.textContent.includes("hello there"));
+  }, 60000);
+  console.log("edited the first message: the history was rewritten and answered again");
+  assert.deepEqual(problems, [], "no errors in the page");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`screenshot: ${screenshot}`);
+  console.log("browser: all checks passed");
+} catch (error) {
+  await page.screenshot({ path: screenshot, fullPage: true }).catch(() => {});
+  console.error(`browser test failed (screenshot ${screenshot}): ${error.stack || error}`);
+  console.error(`page problems: ${JSON.stringify(problems)}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,143 @@
+//! Errors as JSON with a stable shape — `{"error": {"code": "...", "message": "..."}}` — and
+//! the status codes of BEHAVIOUR §1 and §11: 400 validation, 401 no or unknown token, 403 a
+//! missing scope or an admin-only route, 404 not found (also another user's chat: existence
+//! does not leak), 409 a conflict or a refused state transition, 413 a body over the limit,
+//! 429 a full queue, 503 the store unreachable, 500 anything else (details only in the log).
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chatd_core::service::ChatdError;
+use chatd_core::store::StoreError;
+use serde_json::json;
+
+/// An API error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable machine-readable code (`not_found`, `queue_full`, ...).
+    pub code: &'static str,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    #[must_use]
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
+    /// 400.
+    #[must_use]
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 401.
+    #[must_use]
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid bearer token (or session cookie) is required",
+        )
+    }
+
+    /// 403.
+    #[must_use]
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    #[must_use]
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        let message = err.to_string();
+        match err {
+            StoreError::NotFound { .. } => Self::not_found(message),
+            StoreError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            StoreError::InvalidTransition { .. } => {
+                Self::new(StatusCode::CONFLICT, "invalid_transition", message)
+            }
+            StoreError::LeaseLost { .. } => Self::new(StatusCode::CONFLICT, "conflict", message),
+            StoreError::QueueFull { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)
+            }
+            StoreError::Validation { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "validation", message)
+            }
+            StoreError::Unavailable { .. } => {
+                tracing::warn!(error = %message, "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the store is unavailable; try again",
+                )
+            }
+            _ => {
+                tracing::error!(error = %message, "store error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
+        }
+    }
+}
+
+impl From<ChatdError> for ApiError {
+    fn from(err: ChatdError) -> Self {
+        match err {
+            ChatdError::Forbidden(reason) => Self::forbidden(reason),
+            ChatdError::Store(err) => err.into(),
+            ChatdError::Compaction(reason) => {
+                Self::new(StatusCode::BAD_GATEWAY, "compaction_failed", reason)
+            }
+            ChatdError::TimedOut(after) => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timed_out",
+                format!("the turn did not end within {after:?}"),
+            ),
+            other => {
+                tracing::error!(error = %other, "service error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::new(status, "too_large", "the request body is too large");
+        }
+        if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            return Self::new(status, "unsupported_media_type", rejection.body_text());
+        }
+        // Syntax and data errors alike are 400 (axum says 422 for the latter).
+        Self::bad_request(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::bad_request(rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A handler's result.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,79 @@
+//! The chatd example service, as a library so that tests can start it on any port:
+//! [`app`] builds the router over an [`AppState`] (a [`Chatd`], the bearer tokens, and a
+//! switch that cuts every open stream — the "network drop" button of the demo and tests).
+//!
+//! - `/api/...`: JSON REST for every facade operation ([`rest`]), errors as
+//!   `{"error": {"code", "message"}}` with the status codes of BEHAVIOUR §1 and §11 ([`error`]);
+//! - `/api/chats/{id}/stream` and `/api/chats/watch`: Server-Sent Events whose `id:` is the
+//!   event cursor, resumed from `Last-Event-ID` or `?after=` ([`sse`]);
+//! - `/ai/chat` and `/ai/chat/{id}/stream`: the AI SDK's UI message stream protocol
+//!   ([`ai_sdk`]), so a `useChat` front end works against chatd unchanged;
+//! - `/`: the web UI ([`ui`]).
+
+pub mod ai_sdk;
+pub mod auth;
+pub mod error;
+pub mod rest;
+pub mod sse;
+pub mod ui;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use chatd_core::Chatd;
+use tokio::sync::watch;
+
+pub use auth::{TokenEntry, Tokens};
+
+/// The largest request body the API accepts (a message with inline files fits).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The chat service.
+    pub chatd: Chatd,
+    /// Bearer tokens and the actors they stand for.
+    pub tokens: Arc<Tokens>,
+    /// Bumped to end every open stream (clients reconnect and resume by cursor).
+    cuts: Arc<watch::Sender<u64>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `chatd` with `tokens`.
+    #[must_use]
+    pub fn new(chatd: Chatd, tokens: Tokens) -> Self {
+        AppState { chatd, tokens: Arc::new(tokens), cuts: Arc::new(watch::channel(0).0) }
+    }
+
+    /// Ends every open stream now, as a dropped connection would.
+    pub fn cut_streams(&self) {
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Fires when [`cut_streams`](Self::cut_streams) is next called.
+    pub(crate) fn next_cut(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut cuts = self.cuts.subscribe();
+        async move {
+            let _ = cuts.changed().await;
+        }
+    }
+}
+
+/// The whole service.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(rest::routes())
+        .merge(sse::routes())
+        .merge(ai_sdk::routes())
+        .merge(ui::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,119 @@
+//! `cargo run -p server`: the chatd example service with its web UI.
+//!
+//! ```text
+//! cargo run -p server                                   # in memory, offline demo model, 2 workers
+//! cargo run -p server -- --database-url postgres://postgres@127.0.0.1:5432/test
+//! cargo run -p server -- --base-url https://api.openai.com/v1 --model gpt-4.1-mini   # key: OPENAI_API_KEY
+//! CHATD_TOKENS="secret=0190c1a2-0000-7000-8000-000000000001:admin" cargo run -p server
+//! ```
+//!
+//! Without `--tokens` or `CHATD_TOKENS` it makes two users — an administrator and a guest —
+//! and prints a link per user that signs the browser in.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatd_core::{Chatd, UserId};
+use chatd_demo::{ModelChoice, Setup, open_store};
+use chatd_server::{AppState, TokenEntry, Tokens, app};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+/// The chatd example service.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// PostgreSQL (default: an in-memory store).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Workers to run in this process (0: turns run elsewhere, e.g. `multi-worker`).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// An OpenAI-compatible endpoint (default: the offline demo model).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// The model name (with `--base-url`).
+    #[arg(long)]
+    model: Option<String>,
+    /// The API key (with `--base-url`; default `OPENAI_API_KEY`).
+    #[arg(long)]
+    api_key: Option<String>,
+    /// A token file: `{"tokens": [{"token", "user_id", "scopes", "admin", "name"}]}`.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Where chats' workspaces live (default: a temporary directory).
+    #[arg(long)]
+    workspaces: Option<PathBuf>,
+    /// The demo model's pause before each word, in milliseconds.
+    #[arg(long, default_value_t = 35)]
+    word_delay_ms: u64,
+}
+
+fn tokens(args: &Args) -> Result<(Tokens, Vec<(String, String)>), String> {
+    if let Some(path) = &args.tokens {
+        return Ok((Tokens::from_file(path)?, Vec::new()));
+    }
+    if let Ok(value) = std::env::var("CHATD_TOKENS") {
+        return Ok((Tokens::from_env_value(&value)?, Vec::new()));
+    }
+    let entry = |name: &str, admin: bool| TokenEntry {
+        token: uuid::Uuid::new_v4().simple().to_string(),
+        user_id: UserId::new(),
+        scopes: vec!["chat:*".into()],
+        admin,
+        name: name.into(),
+    };
+    let (admin, guest) = (entry("admin", true), entry("guest", false));
+    let links = vec![("admin".into(), admin.token.clone()), ("guest".into(), guest.token.clone())];
+    Ok((Tokens::from_entries(vec![admin, guest])?, links))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let args = Args::parse();
+    let (tokens, links) = tokens(&args)?;
+    let store = open_store(args.database_url.as_deref()).await?;
+    let api_key = args.api_key.clone().or_else(|| std::env::var("OPENAI_API_KEY").ok());
+    let choice = ModelChoice::from_flags(args.base_url.clone(), args.model.clone(), api_key);
+    let scratch = tempfile::tempdir()?;
+    let workspaces = args.workspaces.clone().unwrap_or_else(|| scratch.path().to_owned());
+    let mut setup = Setup::new(Arc::clone(&store), choice.clone(), workspaces.clone());
+    setup.demo = chatd_demo::DemoModel::with_delay(Duration::from_millis(args.word_delay_ms));
+    let config = setup.seed().await?;
+
+    let shutdown = CancellationToken::new();
+    let workers = setup.spawn_workers(args.workers, &shutdown);
+    let chatd = Chatd::new(Arc::clone(&store)).with_providers(setup.providers());
+    let state = AppState::new(chatd, tokens);
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    println!("chatd server on http://{addr}");
+    println!(
+        "  store: {}; model: {} ({}); {} in-process worker(s); workspaces in {}",
+        if args.database_url.is_some() { "PostgreSQL" } else { "in memory" },
+        config.model,
+        if choice == ModelChoice::Demo { "offline demo" } else { "OpenAI-compatible" },
+        args.workers,
+        workspaces.display()
+    );
+    for (name, token) in &links {
+        println!("  open as {name}: http://{addr}/#token={token}");
+    }
+    let stop = shutdown.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.cancel();
+        })
+        .await?;
+    shutdown.cancel();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,621 @@
+//! JSON REST over every [`Chatd`](chatd_core::Chatd) operation. Each handler authenticates
+//! (`Authed` / `Admin`), parses its input into the library's types, and maps errors through
+//! [`ApiError`]. Ids that do not parse are *not found*, like ids of someone else's chats.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chatd_core::call_options::CallOptions;
+use chatd_core::chat::{ChatCursor, ChatFilter};
+use chatd_core::diff_status::DiffStatus;
+use chatd_core::store::{BusyBehavior, Delivery, EditOutcome, SendMessage, SendOutcome};
+use chatd_core::{
+    ChatId, ChatStatus, MessageId, ModelConfigId, ModelConfigUpdate, NewChat, NewModelConfig,
+    NewProvider, Part, ProviderKind, ProviderUpdate, QueuedMessageId, Secret,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{Admin, Authed, COOKIE_NAME};
+use crate::error::{ApiError, ApiResult};
+
+/// A JSON body whose rejections are [`ApiError`]s.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Body(value))
+    }
+}
+
+/// Query parameters whose rejections are [`ApiError`]s.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Params(value))
+    }
+}
+
+/// A chat id from a path (a malformed one is a chat that does not exist).
+pub(crate) fn chat_id(raw: &str) -> ApiResult<ChatId> {
+    raw.parse::<uuid::Uuid>().map(ChatId).map_err(|_| ApiError::not_found("Chat not found."))
+}
+
+fn message_id(raw: &str) -> ApiResult<MessageId> {
+    raw.parse::<i64>().map(MessageId).map_err(|_| ApiError::not_found("Chat message not found."))
+}
+
+fn queued_id(raw: &str) -> ApiResult<QueuedMessageId> {
+    raw.parse::<i64>()
+        .map(QueuedMessageId)
+        .map_err(|_| ApiError::not_found("Queued message not found."))
+}
+
+fn model_config_id(raw: &str) -> ApiResult<ModelConfigId> {
+    raw.parse::<uuid::Uuid>()
+        .map(ModelConfigId)
+        .map_err(|_| ApiError::not_found("Model config not found."))
+}
+
+fn provider_kind(raw: &str) -> ApiResult<ProviderKind> {
+    raw.parse().map_err(|_| ApiError::not_found(format!("no provider kind {raw:?}")))
+}
+
+/// Message content: a string (one text part) or parts.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    /// One text part.
+    Text(String),
+    /// Typed parts.
+    Parts(Vec<Part>),
+}
+
+impl Content {
+    fn into_parts(self) -> Vec<Part> {
+        match self {
+            Content::Text(text) => vec![Part::text(text)],
+            Content::Parts(parts) => parts,
+        }
+    }
+}
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/me", get(me))
+        .route("/api/session", post(start_session).delete(end_session))
+        .route("/api/chats", get(list_chats).post(create_chat))
+        .route("/api/chats/{id}", get(get_chat).patch(update_chat).delete(delete_chat))
+        .route("/api/chats/{id}/messages", get(list_messages).post(send_message))
+        .route("/api/chats/{id}/messages/{message}", axum::routing::patch(edit_message))
+        .route("/api/chats/{id}/interrupt", post(interrupt))
+        .route("/api/chats/{id}/pause", post(pause))
+        .route("/api/chats/{id}/resume", post(resume))
+        .route("/api/chats/{id}/complete", post(complete))
+        .route("/api/chats/{id}/compact", post(compact))
+        .route("/api/chats/{id}/queue", get(list_queued))
+        .route("/api/chats/{id}/queue/{queued}", axum::routing::delete(delete_queued))
+        .route("/api/chats/{id}/queue/{queued}/promote", post(promote_queued))
+        .route("/api/chats/{id}/diff", get(diff_status).post(report_git_reference))
+        .route("/api/model-configs", get(model_configs).post(create_model_config))
+        .route(
+            "/api/model-configs/{id}",
+            axum::routing::patch(update_model_config).delete(delete_model_config),
+        )
+        .route("/api/providers", get(providers).post(create_provider))
+        .route(
+            "/api/providers/{kind}",
+            axum::routing::patch(update_provider).delete(delete_provider),
+        )
+        .route("/api/admin/cut-streams", post(cut_streams))
+        .fallback(|| async { ApiError::not_found("no such route") })
+}
+
+async fn me(authed: Authed) -> Json<Value> {
+    Json(json!({
+        "user_id": authed.actor.user_id(),
+        "name": authed.name,
+        "admin": authed.actor.is_admin(),
+    }))
+}
+
+/// Sets the session cookie for the bearer token used (for `EventSource`, which cannot send
+/// headers).
+async fn start_session(authed: Authed) -> ApiResult<Response> {
+    let cookie = format!("{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/", authed.token);
+    let value = HeaderValue::from_str(&cookie)
+        .map_err(|_| ApiError::bad_request("the token cannot be a cookie"))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(SET_COOKIE, value);
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+async fn end_session() -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        SET_COOKIE,
+        HeaderValue::from_static("chatd_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+// ----- chats ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateChat {
+    title: Option<String>,
+    message: Option<Content>,
+    model_config_id: Option<ModelConfigId>,
+    system_prompt: Option<String>,
+}
+
+async fn create_chat(
+    State(state): State<AppState>,
+    authed: Authed,
+    Body(body): Body<CreateChat>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let owner = authed.actor.user_id().unwrap_or_default();
+    let mut new = NewChat::new(owner);
+    if let Some(title) = body.title {
+        new = new.with_title(title);
+    }
+    if let Some(message) = body.message {
+        new = new.with_message(message.into_parts());
+    }
+    if let Some(id) = body.model_config_id {
+        new = new.with_model_config(id);
+    }
+    if let Some(prompt) = body.system_prompt {
+        new = new.with_system_prompt(prompt);
+    }
+    let chat = state.chatd.create_chat(&authed.actor, new).await?;
+    Ok((StatusCode::CREATED, Json(json!(chat))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    archived: Option<bool>,
+    limit: Option<usize>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+}
+
+/// A page position as `<created_at micros>_<chat id>`.
+fn encode_page(cursor: &ChatCursor) -> String {
+    format!("{}_{}", cursor.created_at.timestamp_micros(), cursor.id)
+}
+
+fn decode_page(raw: &str) -> ApiResult<ChatCursor> {
+    let bad = || ApiError::bad_request(format!("invalid page cursor {raw:?}"));
+    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let created_at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    let id = id.parse::<uuid::Uuid>().map_err(|_| bad())?;
+    Ok(ChatCursor { created_at, id: ChatId(id) })
+}
+
+async fn list_chats(
+    State(state): State<AppState>,
+    authed: Authed,
+    Params(query): Params<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut filter = ChatFilter::owner(authed.actor.user_id().unwrap_or_default());
+    if let Some(statuses) = &query.status {
+        for raw in statuses.split(',').filter(|s| !s.is_empty()) {
+            let status: ChatStatus = raw
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("unknown status {raw:?}")))?;
+            filter.statuses.push(status);
+        }
+    }
+    filter.archived = query.archived.or(Some(false));
+    if let Some(limit) = query.limit {
+        if limit == 0 || limit > ChatFilter::MAX_LIMIT {
+            return Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {}",
+                ChatFilter::MAX_LIMIT
+            )));
+        }
+        filter.limit = limit;
+    }
+    if let Some(after) = &query.after {
+        filter.after = Some(decode_page(after)?);
+    }
+    let page = state.chatd.list_chats(&authed.actor, filter).await?;
+    Ok(Json(json!({"chats": page.items, "next": page.next.as_ref().map(encode_page)})))
+}
+
+async fn get_chat(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let chat = state.chatd.get_chat(&authed.actor, chat_id(&id)?).await?;
+    Ok(Json(json!(chat)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateChat {
+    title: Option<String>,
+    archived: Option<bool>,
+}
+
+async fn update_chat(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    Body(body): Body<UpdateChat>,
+) -> ApiResult<Json<Value>> {
+    let id = chat_id(&id)?;
+    if body.title.is_none() && body.archived.is_none() {
+        return Err(ApiError::bad_request("nothing to change: give title and/or archived"));
+    }
+    if let Some(title) = &body.title {
+        state.chatd.rename(&authed.actor, id, title).await?;
+    }
+    if let Some(archived) = body.archived {
+        state.chatd.set_archived(&authed.actor, id, archived).await?;
+    }
+    Ok(Json(json!(state.chatd.get_chat(&authed.actor, id).await?)))
+}
+
+async fn delete_chat(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.chatd.delete_chat(&authed.actor, chat_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- messages ------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AfterQuery {
+    after: Option<i64>,
+}
+
+async fn list_messages(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    Params(query): Params<AfterQuery>,
+) -> ApiResult<Json<Value>> {
+    let after = query.after.map(MessageId);
+    let messages = state.chatd.list_messages(&authed.actor, chat_id(&id)?, after).await?;
+    Ok(Json(json!({ "messages": messages })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    content: Content,
+    #[serde(default)]
+    busy: BusyBehavior,
+    model_config_id: Option<ModelConfigId>,
+}
+
+/// A send's outcome as JSON: `delivery` is `inserted`, `queued` or `after_stop`.
+pub(crate) fn sent_json(outcome: &SendOutcome) -> Value {
+    match &outcome.delivery {
+        Delivery::Inserted(message) => {
+            json!({"chat": outcome.chat, "delivery": "inserted", "message": message})
+        }
+        Delivery::Queued(queued) => {
+            json!({"chat": outcome.chat, "delivery": "queued", "queued": queued})
+        }
+        _ => json!({"chat": outcome.chat, "delivery": "after_stop"}),
+    }
+}
+
+async fn send_message(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    Body(body): Body<SendBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut send = SendMessage::new(body.content.into_parts()).with_busy(body.busy);
+    if let Some(config) = body.model_config_id {
+        send = send.with_model_config(config);
+    }
+    let outcome = state.chatd.send_message(&authed.actor, chat_id(&id)?, send).await?;
+    let status = match outcome.delivery {
+        Delivery::Inserted(_) => StatusCode::CREATED,
+        _ => StatusCode::ACCEPTED,
+    };
+    Ok((status, Json(sent_json(&outcome))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Edit {
+    content: Content,
+}
+
+fn edited_json(outcome: &EditOutcome) -> Value {
+    json!({
+        "chat": outcome.chat,
+        "message": outcome.message,
+        "deleted_messages": outcome.deleted_messages,
+        "deleted_queued": outcome.deleted_queued,
+    })
+}
+
+async fn edit_message(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, message)): Path<(String, String)>,
+    Body(body): Body<Edit>,
+) -> ApiResult<Json<Value>> {
+    let (chat, message) = (chat_id(&id)?, message_id(&message)?);
+    let outcome =
+        state.chatd.edit_message(&authed.actor, chat, message, body.content.into_parts()).await?;
+    Ok(Json(edited_json(&outcome)))
+}
+
+// ----- lifecycle -----------------------------------------------------------------------
+
+macro_rules! chat_action {
+    ($name:ident, $method:ident) => {
+        async fn $name(
+            State(state): State<AppState>,
+            authed: Authed,
+            Path(id): Path<String>,
+        ) -> ApiResult<Json<Value>> {
+            Ok(Json(json!(state.chatd.$method(&authed.actor, chat_id(&id)?).await?)))
+        }
+    };
+}
+
+chat_action!(interrupt, interrupt);
+chat_action!(pause, pause);
+chat_action!(resume, resume);
+chat_action!(complete, complete);
+chat_action!(compact, compact);
+chat_action!(list_queued, list_queued);
+
+// ----- queue ---------------------------------------------------------------------------
+
+async fn promote_queued(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, queued)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let outcome =
+        state.chatd.promote_queued(&authed.actor, chat_id(&id)?, queued_id(&queued)?).await?;
+    Ok(Json(sent_json(&outcome)))
+}
+
+async fn delete_queued(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((id, queued)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let queue =
+        state.chatd.delete_queued(&authed.actor, chat_id(&id)?, queued_id(&queued)?).await?;
+    Ok(Json(json!(queue)))
+}
+
+// ----- diff status ---------------------------------------------------------------------
+
+async fn diff_status(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Option<DiffStatus>>> {
+    Ok(Json(state.chatd.diff_status(&authed.actor, chat_id(&id)?).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitReference {
+    #[serde(default)]
+    remote: String,
+    #[serde(default)]
+    branch: String,
+}
+
+async fn report_git_reference(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    Body(body): Body<GitReference>,
+) -> ApiResult<Json<DiffStatus>> {
+    let status = state
+        .chatd
+        .report_git_reference(&authed.actor, chat_id(&id)?, &body.remote, &body.branch)
+        .await?;
+    Ok(Json(status))
+}
+
+// ----- configuration -------------------------------------------------------------------
+
+async fn model_configs(State(state): State<AppState>, authed: Authed) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.chatd.model_configs(&authed.actor).await?)))
+}
+
+fn options(value: Option<Value>) -> ApiResult<Option<CallOptions>> {
+    value
+        .map(|v| CallOptions::from_json(&v).map_err(|err| ApiError::bad_request(err.to_string())))
+        .transpose()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateModelConfig {
+    provider: ProviderKind,
+    model: String,
+    context_limit: i64,
+    display_name: Option<String>,
+    enabled: Option<bool>,
+    is_default: Option<bool>,
+    compression_threshold: Option<i32>,
+    options: Option<Value>,
+}
+
+async fn create_model_config(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Body(body): Body<CreateModelConfig>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut new = NewModelConfig::new(body.provider, body.model, body.context_limit);
+    if let Some(name) = body.display_name {
+        new.display_name = name;
+    }
+    if let Some(enabled) = body.enabled {
+        new.enabled = enabled;
+    }
+    if body.is_default == Some(true) {
+        new = new.as_default();
+    }
+    if let Some(threshold) = body.compression_threshold {
+        new = new.with_compression_threshold(threshold);
+    }
+    if let Some(options) = options(body.options)? {
+        new = new.with_options(options);
+    }
+    new.created_by = actor.user_id();
+    let config = state.chatd.create_model_config(&actor, new).await?;
+    Ok((StatusCode::CREATED, Json(json!(config))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateModelConfig {
+    model: Option<String>,
+    display_name: Option<String>,
+    enabled: Option<bool>,
+    is_default: Option<bool>,
+    context_limit: Option<i64>,
+    compression_threshold: Option<i32>,
+    options: Option<Value>,
+}
+
+async fn update_model_config(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+    Body(body): Body<UpdateModelConfig>,
+) -> ApiResult<Json<Value>> {
+    let mut update = ModelConfigUpdate::default();
+    update.model = body.model;
+    update.display_name = body.display_name;
+    update.enabled = body.enabled;
+    update.is_default = body.is_default;
+    update.context_limit = body.context_limit;
+    update.compression_threshold = body.compression_threshold;
+    update.options = options(body.options)?;
+    update.updated_by = actor.user_id();
+    let config = state.chatd.update_model_config(&actor, model_config_id(&id)?, update).await?;
+    Ok(Json(json!(config)))
+}
+
+async fn delete_model_config(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.chatd.delete_model_config(&actor, model_config_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn providers(State(state): State<AppState>, Admin(actor): Admin) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.chatd.providers(&actor).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateProvider {
+    provider: ProviderKind,
+    display_name: Option<String>,
+    api_key: Option<String>,
+    base_url: Option<String>,
+    enabled: Option<bool>,
+}
+
+async fn create_provider(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Body(body): Body<CreateProvider>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut new = NewProvider::new(body.provider);
+    if let Some(key) = body.api_key {
+        new = new.with_api_key(key);
+    }
+    if let Some(url) = body.base_url {
+        new = new.with_base_url(url);
+    }
+    if let Some(name) = body.display_name {
+        new.display_name = name;
+    }
+    if let Some(enabled) = body.enabled {
+        new.enabled = enabled;
+    }
+    new.created_by = actor.user_id();
+    let view = state.chatd.create_provider(&actor, new).await?;
+    Ok((StatusCode::CREATED, Json(json!(view))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateProvider {
+    display_name: Option<String>,
+    api_key: Option<String>,
+    base_url: Option<String>,
+    enabled: Option<bool>,
+}
+
+async fn update_provider(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(kind): Path<String>,
+    Body(body): Body<UpdateProvider>,
+) -> ApiResult<Json<Value>> {
+    let mut update = ProviderUpdate::default();
+    update.display_name = body.display_name;
+    update.api_key = body.api_key.map(|key| (Secret::new(key), None));
+    update.base_url = body.base_url;
+    update.enabled = body.enabled;
+    let view = state.chatd.update_provider(&actor, provider_kind(&kind)?, update).await?;
+    Ok(Json(json!(view)))
+}
+
+async fn delete_provider(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    Path(kind): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.chatd.delete_provider(&actor, provider_kind(&kind)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every open stream (clients reconnect and resume): for demos and tests.
+async fn cut_streams(State(state): State<AppState>, Admin(_): Admin) -> StatusCode {
+    state.cut_streams();
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,102 @@
+//! Server-Sent Events: a chat's stream (`GET /api/chats/{id}/stream`) and the chat list
+//! (`GET /api/chats/watch`). Every event's `id:` is its cursor and its `event:` its type; its
+//! `data:` is the event as one line of JSON — JSON escapes CR and LF, so no text a model or a
+//! person writes (`\r\n`, `event: x`, `id: 5`, a blank line) can end an event early or forge a
+//! field. A client resumes with `Last-Event-ID` (what `EventSource` sends on its own when it
+//! reconnects) or `?after=`; the header wins, as it is the newer of the two. Comments keep
+//! idle connections alive; `retry:` asks browsers to reconnect after one second.
+
+use std::convert::Infallible;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, KeepAliveStream, Sse};
+use axum::routing::get;
+use chatd_core::events::Cursor;
+use chatd_core::store::ListCursor;
+use futures::stream::{BoxStream, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use crate::rest::{Params, chat_id};
+
+/// How often an idle stream sends a keep-alive comment.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// What browsers are asked to wait before reconnecting.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/chats/watch", get(watch)).route("/api/chats/{id}/stream", get(stream))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct After {
+    after: Option<String>,
+}
+
+/// Where to resume: `Last-Event-ID`, else `?after=`, else the start.
+pub(crate) fn resume_from<T: FromStr>(
+    headers: &HeaderMap,
+    after: Option<&str>,
+) -> ApiResult<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    let header =
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    match header.or(after.filter(|a| !a.is_empty())) {
+        None => Ok(None),
+        Some(raw) => {
+            raw.parse().map(Some).map_err(|err: T::Err| ApiError::bad_request(err.to_string()))
+        }
+    }
+}
+
+/// One SSE event: `id:` the cursor, `event:` the type, `data:` the JSON.
+pub fn frame<E: Serialize>(cursor: &str, event: &E) -> Event {
+    let value = serde_json::to_value(event).unwrap_or_default();
+    let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("message").to_owned();
+    Event::default().id(cursor).event(kind).data(value.to_string())
+}
+
+/// An SSE response with keep-alive comments.
+pub(crate) type Stream = Sse<KeepAliveStream<BoxStream<'static, Result<Event, Infallible>>>>;
+
+/// `events` as an SSE response that ends when the server cuts streams.
+pub(crate) fn respond(state: &AppState, events: BoxStream<'static, Event>) -> Stream {
+    let hello = futures::stream::once(async { Event::default().retry(RETRY).comment("chatd") });
+    let body = hello.chain(events).take_until(state.next_cut()).map(Ok).boxed();
+    Sse::new(body).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Params(query): Params<After>,
+) -> ApiResult<Stream> {
+    let after: Option<Cursor> = resume_from(&headers, query.after.as_deref())?;
+    let events = state.chatd.subscribe(&authed.actor, chat_id(&id)?, after).await?;
+    let frames = events.map(|event| frame(&event.cursor.to_string(), &event)).boxed();
+    Ok(respond(&state, frames))
+}
+
+async fn watch(
+    State(state): State<AppState>,
+    authed: Authed,
+    headers: HeaderMap,
+    Params(query): Params<After>,
+) -> ApiResult<Stream> {
+    let after: Option<ListCursor> = resume_from(&headers, query.after.as_deref())?;
+    let events = state.chatd.watch(&authed.actor, after).await?;
+    let frames = events.map(|event| frame(&event.cursor.to_string(), &event)).boxed();
+    Ok(respond(&state, frames))
+}

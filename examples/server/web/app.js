@@ -1,0 +1,618 @@
+// The chatd web UI: plain JavaScript, no build step, nothing loaded from elsewhere.
+// Live data comes from two EventSources: the chat list (/api/chats/watch) and the open
+// chat (/api/chats/{id}/stream). When a stream drops, the browser reconnects on its own and
+// sends Last-Event-ID (the cursor of the last event it received); the server resumes from
+// there, so nothing is shown twice or missed. window.chatdDebug counts reconnections and
+// checks the cursors (used by the browser test).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+};
+
+window.chatdDebug = { opens: 0, duplicates: 0, gaps: 0, events: 0, lastCursor: null, turnsEnded: 0 };
+
+const state = {
+  me: null,
+  chats: new Map(),
+  current: null, // chat id
+  stream: null,
+  watch: null,
+  messages: new Map(), // id -> message
+  preview: null, // { episode, blocks: [] }
+  queue: [],
+  status: null,
+  lastError: null,
+  models: [],
+};
+
+async function api(method, path, body) {
+  const options = { method, headers: {} };
+  if (body !== undefined) {
+    options.headers["content-type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = data && data.error ? data.error.message : response.statusText;
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function showError(where, error) {
+  $(where).textContent = error ? String(error.message || error) : "";
+}
+
+// ----- sign-in ---------------------------------------------------------------------------
+
+async function signIn(token) {
+  const response = await fetch("/api/session", {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (!response.ok) throw new Error("that token is not valid");
+}
+
+async function start() {
+  const match = location.hash.match(/token=([^&]+)/);
+  if (match) {
+    try {
+      await signIn(decodeURIComponent(match[1]));
+    } catch (error) {
+      showError("login-error", error);
+    }
+    history.replaceState(null, "", location.pathname);
+  }
+  try {
+    state.me = await api("GET", "/api/me");
+  } catch (error) {
+    $("login").hidden = false;
+    return;
+  }
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("me").textContent = `${state.me.name || "user"}${state.me.admin ? " (admin)" : ""}`;
+  $("open-admin").hidden = !state.me.admin;
+  $("cut").hidden = !state.me.admin;
+  await loadModels();
+  openWatch();
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await signIn($("login-token").value.trim());
+    location.reload();
+  } catch (error) {
+    showError("login-error", error);
+  }
+});
+
+// ----- chat list (watch) -----------------------------------------------------------------
+
+function openWatch() {
+  const source = new EventSource("/api/chats/watch");
+  state.watch = source;
+  source.onopen = () => ($("watch-state").textContent = "live");
+  source.onerror = () => ($("watch-state").textContent = "reconnecting…");
+  const on = (type, handler) =>
+    source.addEventListener(type, (event) => handler(JSON.parse(event.data)));
+  on("created", (e) => state.chats.set(e.chat_id, e.chat));
+  on("status_change", (e) => patchChat(e.chat_id, { status: e.status }));
+  on("title_change", (e) => patchChat(e.chat_id, { title: e.title }));
+  on("archived", (e) => patchChat(e.chat_id, { archived: e.archived }));
+  on("deleted", (e) => {
+    state.chats.delete(e.chat_id);
+    if (state.current === e.chat_id) closeChat();
+  });
+  on("diff_status_change", (e) => {
+    if (state.current === e.chat_id) renderDiff(e.diff_status);
+  });
+  for (const type of ["created", "status_change", "title_change", "archived", "deleted"]) {
+    source.addEventListener(type, renderChatList);
+  }
+}
+
+function patchChat(id, fields) {
+  const chat = state.chats.get(id);
+  if (chat) Object.assign(chat, fields);
+  if (id === state.current) renderHeader();
+}
+
+function renderChatList() {
+  const list = $("chat-list");
+  list.replaceChildren();
+  const archived = $("show-archived").checked;
+  const chats = [...state.chats.values()]
+    .filter((c) => Boolean(c.archived) === archived && !c.parent_chat_id)
+    .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+  for (const chat of chats) {
+    const item = el(
+      "li",
+      { class: chat.id === state.current ? "selected" : "", "data-chat": chat.id },
+      el("span", { class: "title", text: chat.title }),
+      el("span", { class: `badge ${chat.status}`, text: chat.status }),
+    );
+    item.addEventListener("click", () => openChat(chat.id));
+    list.append(item);
+  }
+}
+$("show-archived").addEventListener("change", renderChatList);
+
+// A new chat is created with its first message (so that its title comes from it).
+$("new-chat").addEventListener("click", () => {
+  closeChat();
+  $("admin").hidden = true;
+  $("chat").hidden = false;
+  $("chat-title").textContent = "New chat";
+  $("chat-status").textContent = "";
+  for (const id of ["timeline", "preview", "queue-list"]) $(id).replaceChildren();
+  $("queue").hidden = true;
+  $("diff").hidden = true;
+  for (const button of document.querySelectorAll("#chat-header button")) button.disabled = true;
+  $("message").focus();
+  renderChatList();
+});
+
+// ----- one chat (subscribe) --------------------------------------------------------------
+
+function parseCursor(text) {
+  const [message, episode, seq, history = 0] = text.split(".").map(Number);
+  return [history, message, episode, seq];
+}
+
+function compareCursors(a, b) {
+  for (let i = 0; i < 4; i += 1) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+// Events that move the cursor are never delivered twice; parts of one episode are numbered
+// without gaps. Count any breach (the browser test asserts there is none).
+function checkCursor(type, cursorText) {
+  const debug = window.chatdDebug;
+  debug.events += 1;
+  const advancing = ["message", "message_part", "turn_started", "turn_ended", "history_rewritten"];
+  if (!advancing.includes(type)) return;
+  const cursor = parseCursor(cursorText);
+  const last = debug.lastCursor;
+  if (last && type !== "history_rewritten" && compareCursors(cursor, last) <= 0) debug.duplicates += 1;
+  if (last && type === "message_part" && cursor[0] === last[0] && cursor[1] === last[1] &&
+      cursor[2] === last[2] && cursor[3] !== last[3] + 1) debug.gaps += 1;
+  debug.lastCursor = cursor;
+}
+
+function closeChat() {
+  if (state.stream) state.stream.close();
+  state.stream = null;
+  state.current = null;
+  state.status = null;
+  $("chat").hidden = true;
+}
+
+function openChat(id) {
+  if (state.stream) state.stream.close();
+  $("admin").hidden = true;
+  $("chat").hidden = false;
+  state.current = id;
+  state.messages = new Map();
+  state.preview = null;
+  state.queue = [];
+  window.chatdDebug.lastCursor = null;
+  showError("chat-error", null);
+  renderChatList();
+  renderHeader();
+  renderTimeline();
+  renderQueue();
+  loadDiff();
+  const source = new EventSource(`/api/chats/${id}/stream`);
+  state.stream = source;
+  source.onopen = () => (window.chatdDebug.opens += 1);
+  const on = (type, handler) =>
+    source.addEventListener(type, (event) => {
+      // "error" is also the name of EventSource's own connection errors (no data).
+      if (state.stream !== source || typeof event.data !== "string") return;
+      checkCursor(type, event.lastEventId);
+      handler(JSON.parse(event.data));
+    });
+  on("status", (e) => {
+    state.status = e.status;
+    state.lastError = e.last_error;
+    patchChat(id, { status: e.status });
+    renderHeader();
+  });
+  on("message", (e) => {
+    state.messages.set(e.message.id, e.message);
+    if (e.message.role === "assistant") state.preview = null;
+    renderTimeline();
+  });
+  on("message_part", (e) => applyPart(parseCursor(e.cursor)[2], e.part));
+  on("preview_reset", () => {
+    state.preview = null;
+    renderPreview();
+  });
+  on("queue_update", (e) => {
+    state.queue = e.queue;
+    renderQueue();
+  });
+  on("error", (e) => showError("chat-error", e.message));
+  on("retry", (e) => showError("chat-error", `retrying in ${Math.round(e.delay_ms / 1000)}s: ${e.error}`));
+  on("turn_started", () => showError("chat-error", null));
+  on("turn_ended", () => (window.chatdDebug.turnsEnded += 1));
+  on("history_rewritten", (e) => {
+    for (const key of [...state.messages.keys()]) if (key > e.after_message_id) state.messages.delete(key);
+    state.preview = null;
+    renderTimeline();
+  });
+}
+
+function applyPart(episode, part) {
+  if (!state.preview || state.preview.episode !== episode) state.preview = { episode, blocks: [] };
+  const blocks = state.preview.blocks;
+  const find = (kind, id) => blocks.find((b) => b.kind === kind && b.id === id);
+  switch (part.type) {
+    case "text-start":
+    case "reasoning-start":
+      blocks.push({ kind: part.type.split("-")[0], id: part.id, text: "" });
+      break;
+    case "text-delta":
+    case "reasoning-delta": {
+      const block = find(part.type.split("-")[0], part.id);
+      if (block) block.text += part.delta;
+      break;
+    }
+    case "tool-input-start":
+      blocks.push({ kind: "tool", id: part.id, name: part.tool_name, input: "" });
+      break;
+    case "tool-input-delta": {
+      const block = find("tool", part.id);
+      if (block) block.input += part.delta;
+      break;
+    }
+    case "tool-call": {
+      const block = find("tool", part.id);
+      if (block) block.input = JSON.stringify(part.args);
+      else blocks.push({ kind: "tool", id: part.id, name: part.tool_name, input: JSON.stringify(part.args) });
+      break;
+    }
+    default:
+      break;
+  }
+  renderPreview();
+}
+
+// ----- rendering -------------------------------------------------------------------------
+
+function renderHeader() {
+  const chat = state.chats.get(state.current);
+  if (!chat) return;
+  for (const button of document.querySelectorAll("#chat-header button")) button.disabled = false;
+  $("diff").hidden = false;
+  $("chat-title").textContent = chat.title;
+  const status = state.status || chat.status;
+  $("chat-status").textContent = status;
+  $("chat-status").className = `badge ${status}`;
+  const busy = status === "running" || status === "pending";
+  $("interrupt").disabled = !busy;
+  $("pause").disabled = status === "paused" || status === "completed";
+  $("resume").disabled = status !== "paused";
+  $("archive").textContent = chat.archived ? "Unarchive" : "Archive";
+  if (status === "error" && state.lastError) showError("chat-error", state.lastError);
+}
+
+function toolResults() {
+  const results = new Map();
+  for (const message of state.messages.values())
+    for (const part of message.content)
+      if (part.type === "tool-result") results.set(part.tool_call_id, part);
+  return results;
+}
+
+function renderToolCall(call, result) {
+  const card = el("div", { class: "tool" });
+  card.append(el("div", { class: "tool-name", text: `⚙ ${call.name}` }));
+  card.append(el("pre", { class: "tool-args", text: call.input }));
+  if (result) {
+    const text = typeof result.result === "string" ? result.result : JSON.stringify(result.result, null, 2);
+    card.append(el("pre", { class: result.is_error ? "tool-result error" : "tool-result", text }));
+  } else {
+    card.append(el("div", { class: "tool-running", text: "running…" }));
+  }
+  return card;
+}
+
+function renderMessage(message, results) {
+  if (message.role === "tool" || message.role === "system") return null;
+  const box = el("div", { class: `msg ${message.role}`, "data-message": String(message.id) });
+  for (const part of message.content) {
+    if (part.type === "text") box.append(el("div", { class: "text", text: part.text }));
+    else if (part.type === "reasoning" && part.text) box.append(el("div", { class: "reasoning", text: part.text }));
+    else if (part.type === "tool-call")
+      box.append(renderToolCall({ name: part.tool_name, input: JSON.stringify(part.args) }, results.get(part.tool_call_id)));
+    else if (part.type === "file") box.append(el("div", { class: "file", text: `📎 ${part.filename || part.media_type}` }));
+  }
+  if (message.role === "user") {
+    box.append(el("button", { class: "edit", type: "button", text: "Edit", onclick: () => startEdit(box, message) }));
+  }
+  return box;
+}
+
+function renderTimeline() {
+  const timeline = $("timeline");
+  const results = toolResults();
+  timeline.replaceChildren();
+  for (const id of [...state.messages.keys()].sort((a, b) => a - b)) {
+    const node = renderMessage(state.messages.get(id), results);
+    if (node) timeline.append(node);
+  }
+  renderPreview();
+}
+
+function renderPreview() {
+  const preview = $("preview");
+  preview.replaceChildren();
+  if (!state.preview) return;
+  const box = el("div", { class: "msg assistant streaming" });
+  for (const block of state.preview.blocks) {
+    if (block.kind === "text") box.append(el("div", { class: "text", text: block.text }));
+    else if (block.kind === "reasoning") box.append(el("div", { class: "reasoning", text: block.text }));
+    else box.append(renderToolCall(block, null));
+  }
+  preview.append(box);
+  preview.scrollIntoView({ block: "end" });
+}
+
+function startEdit(box, message) {
+  const text = message.content.filter((p) => p.type === "text").map((p) => p.text).join("\n");
+  const area = el("textarea", { rows: "3" });
+  area.value = text;
+  const save = el("button", { type: "button", text: "Save and re-run" });
+  save.addEventListener("click", async () => {
+    try {
+      await api("PATCH", `/api/chats/${state.current}/messages/${message.id}`, { content: area.value });
+    } catch (error) {
+      showError("chat-error", error);
+    }
+  });
+  const cancel = el("button", { type: "button", text: "Cancel", onclick: renderTimeline });
+  box.replaceChildren(area, el("div", { class: "row" }, save, cancel));
+}
+
+function renderQueue() {
+  const list = $("queue-list");
+  list.replaceChildren();
+  $("queue").hidden = state.queue.length === 0;
+  for (const queued of state.queue) {
+    const text = queued.content.filter((p) => p.type === "text").map((p) => p.text).join(" ");
+    list.append(
+      el(
+        "li",
+        {},
+        el("span", { text }),
+        el("button", { type: "button", text: "Send now", onclick: () => queueAction("POST", `${queued.id}/promote`) }),
+        el("button", { type: "button", text: "Remove", onclick: () => queueAction("DELETE", `${queued.id}`) }),
+      ),
+    );
+  }
+}
+
+async function queueAction(method, path) {
+  try {
+    await api(method, `/api/chats/${state.current}/queue/${path}`);
+  } catch (error) {
+    showError("chat-error", error);
+  }
+}
+
+// ----- actions ---------------------------------------------------------------------------
+
+$("composer").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = $("message").value;
+  if (!text.trim()) return;
+  const model = $("model").value || undefined;
+  try {
+    if (!state.current) {
+      const chat = await api("POST", "/api/chats", { message: text, model_config_id: model });
+      state.chats.set(chat.id, chat);
+      openChat(chat.id);
+    } else {
+      const body = { content: text, busy: $("busy").value, model_config_id: model };
+      await api("POST", `/api/chats/${state.current}/messages`, body);
+    }
+    $("message").value = "";
+    showError("chat-error", null);
+  } catch (error) {
+    showError("chat-error", error);
+  }
+});
+$("message").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  }
+});
+
+function action(button, run) {
+  $(button).addEventListener("click", async () => {
+    try {
+      showError("chat-error", null);
+      await run();
+    } catch (error) {
+      showError("chat-error", error);
+    }
+  });
+}
+action("interrupt", () => api("POST", `/api/chats/${state.current}/interrupt`));
+action("pause", () => api("POST", `/api/chats/${state.current}/pause`));
+action("resume", () => api("POST", `/api/chats/${state.current}/resume`));
+action("complete", () => api("POST", `/api/chats/${state.current}/complete`));
+action("compact", () => api("POST", `/api/chats/${state.current}/compact`));
+action("cut", () => api("POST", "/api/admin/cut-streams"));
+action("archive", () => {
+  const chat = state.chats.get(state.current);
+  return api("PATCH", `/api/chats/${state.current}`, { archived: !chat.archived });
+});
+action("delete", async () => {
+  if (!confirm("Delete this chat?")) return;
+  await api("DELETE", `/api/chats/${state.current}`);
+  closeChat();
+});
+$("chat-title").addEventListener("click", async () => {
+  const chat = state.chats.get(state.current);
+  const title = prompt("Title", chat.title);
+  if (title == null) return;
+  try {
+    await api("PATCH", `/api/chats/${state.current}`, { title });
+  } catch (error) {
+    showError("chat-error", error);
+  }
+});
+
+// ----- diff status -----------------------------------------------------------------------
+
+async function loadDiff() {
+  try {
+    renderDiff(await api("GET", `/api/chats/${state.current}/diff`));
+  } catch (error) {
+    renderDiff(null);
+  }
+}
+
+function renderDiff(diff) {
+  const body = $("diff-body");
+  body.replaceChildren();
+  if (!diff) {
+    $("diff-summary").textContent = "(no reference reported)";
+    return;
+  }
+  const pr = diff.url ? el("a", { href: diff.url, target: "_blank", rel: "noopener", text: diff.url }) : el("span", { text: "no pull request found yet" });
+  $("diff-summary").textContent = diff.pull_request_state ? `(${diff.pull_request_state})` : "";
+  body.append(
+    el("div", {}, pr),
+    el("div", { text: `${diff.git_remote_origin || ""} ${diff.git_branch || ""}` }),
+    el("div", { text: `+${diff.additions || 0} −${diff.deletions || 0} in ${diff.changed_files || 0} files` }),
+  );
+}
+
+$("diff-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const diff = await api("POST", `/api/chats/${state.current}/diff`, {
+      remote: $("diff-remote").value,
+      branch: $("diff-branch").value,
+    });
+    renderDiff(diff);
+  } catch (error) {
+    showError("chat-error", error);
+  }
+});
+
+// ----- models and admin ------------------------------------------------------------------
+
+async function loadModels() {
+  state.models = await api("GET", "/api/model-configs");
+  const select = $("model");
+  select.replaceChildren(el("option", { value: "", text: "default" }));
+  for (const config of state.models.filter((c) => c.enabled && !c.deleted)) {
+    select.append(el("option", { value: config.id, text: config.display_name || config.model }));
+  }
+}
+
+$("open-admin").addEventListener("click", openAdmin);
+$("close-admin").addEventListener("click", () => ($("admin").hidden = true));
+
+async function openAdmin() {
+  $("chat").hidden = true;
+  $("admin").hidden = false;
+  showError("admin-error", null);
+  try {
+    const [providers, models] = await Promise.all([api("GET", "/api/providers"), api("GET", "/api/model-configs")]);
+    const ptable = $("providers");
+    ptable.replaceChildren(el("tr", {}, ...["kind", "base URL", "key", "enabled", ""].map((h) => el("th", { text: h }))));
+    for (const p of providers) {
+      ptable.append(
+        el(
+          "tr",
+          {},
+          el("td", { text: p.provider }),
+          el("td", { text: p.base_url || "(default)" }),
+          el("td", { text: p.has_api_key ? "stored" : "from env" }),
+          el("td", {}, toggle(p.enabled, (enabled) => api("PATCH", `/api/providers/${p.provider}`, { enabled }))),
+          el("td", {}, el("button", { type: "button", text: "Delete", onclick: () => adminDo(() => api("DELETE", `/api/providers/${p.provider}`)) })),
+        ),
+      );
+    }
+    const mtable = $("models");
+    mtable.replaceChildren(el("tr", {}, ...["provider", "model", "context", "default", "enabled", ""].map((h) => el("th", { text: h }))));
+    for (const m of models.filter((m) => !m.deleted)) {
+      mtable.append(
+        el(
+          "tr",
+          {},
+          el("td", { text: m.provider }),
+          el("td", { text: m.model }),
+          el("td", { text: String(m.context_limit) }),
+          el("td", { text: m.is_default ? "yes" : "" }),
+          el("td", {}, toggle(m.enabled, (enabled) => api("PATCH", `/api/model-configs/${m.id}`, { enabled }))),
+          el("td", {}, el("button", { type: "button", text: "Delete", onclick: () => adminDo(() => api("DELETE", `/api/model-configs/${m.id}`)) })),
+        ),
+      );
+    }
+  } catch (error) {
+    showError("admin-error", error);
+  }
+}
+
+function toggle(checked, change) {
+  const box = el("input", { type: "checkbox" });
+  box.checked = checked;
+  box.addEventListener("change", () => adminDo(() => change(box.checked)));
+  return box;
+}
+
+async function adminDo(run) {
+  try {
+    await run();
+    await loadModels();
+    await openAdmin();
+  } catch (error) {
+    showError("admin-error", error);
+  }
+}
+
+$("provider-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const body = { provider: $("provider-kind").value };
+  if ($("provider-url").value) body.base_url = $("provider-url").value;
+  if ($("provider-key").value) body.api_key = $("provider-key").value;
+  $("provider-key").value = "";
+  adminDo(() => api("POST", "/api/providers", body));
+});
+
+$("model-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  adminDo(() =>
+    api("POST", "/api/model-configs", {
+      provider: $("model-provider").value,
+      model: $("model-name").value,
+      context_limit: Number($("model-context").value),
+      is_default: $("model-default").checked,
+    }),
+  );
+});
+
+start();
