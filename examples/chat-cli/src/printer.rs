@@ -1,0 +1,273 @@
+//! Turns a chat's events into terminal output: streamed text as it comes, reasoning dimmed,
+//! tool calls with their arguments, results when they arrive, a spinner while tools run.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::Write;
+
+use chatd_core::events::{ChatEvent, ChatEventKind};
+use chatd_core::provider::StreamEvent;
+use chatd_core::status::TurnEnding;
+use chatd_core::{ChatStatus, Message, Part, Role};
+use serde_json::Value;
+
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+const SPINNER: [char; 8] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧'];
+
+/// What is on the current line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    Clean,
+    Text,
+    Reasoning,
+    Spinner,
+}
+
+/// The printer of one terminal.
+#[derive(Debug)]
+pub(crate) struct Printer {
+    line: Line,
+    /// What was shown of the step in flight: its text, its reasoning, its tool calls (its
+    /// persisted row may hold more: the row can overtake the step's last parts).
+    shown_text: String,
+    shown_reasoning: String,
+    shown_calls: HashSet<String>,
+    /// Tools are running (between a step with tool calls and their results).
+    tools_running: usize,
+    frame: usize,
+    /// Texts this terminal sent, not to be echoed back.
+    sent: VecDeque<String>,
+    /// Colours and the spinner (a terminal), or plain lines (a pipe).
+    fancy: bool,
+    /// The chat's status.
+    pub(crate) status: Option<ChatStatus>,
+}
+
+fn short(value: &Value, max: usize) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+impl Printer {
+    pub(crate) fn new(fancy: bool) -> Self {
+        Printer {
+            line: Line::Clean,
+            shown_text: String::new(),
+            shown_reasoning: String::new(),
+            shown_calls: HashSet::new(),
+            tools_running: 0,
+            frame: 0,
+            sent: VecDeque::new(),
+            fancy,
+            status: None,
+        }
+    }
+
+    fn style(&self, style: &'static str) -> &'static str {
+        if self.fancy { style } else { "" }
+    }
+
+    /// Ends the current line (and clears a spinner).
+    fn newline(&mut self) {
+        match self.line {
+            Line::Clean => {}
+            Line::Spinner => print!("\r\x1b[2K"),
+            Line::Text | Line::Reasoning => println!("{}", self.style(RESET)),
+        }
+        self.line = Line::Clean;
+    }
+
+    /// Prints a line of its own.
+    pub(crate) fn say(&mut self, text: &str) {
+        self.newline();
+        println!("{text}");
+        flush();
+    }
+
+    /// Remembers a text this terminal sent, so its echo is not printed.
+    pub(crate) fn sent(&mut self, text: &str) {
+        self.sent.push_back(text.to_owned());
+        if self.sent.len() > 64 {
+            self.sent.pop_front();
+        }
+    }
+
+    /// Whether the spinner should turn.
+    pub(crate) fn spinning(&self) -> bool {
+        self.fancy && self.tools_running > 0
+    }
+
+    /// One spinner frame.
+    pub(crate) fn spin(&mut self) {
+        if self.line != Line::Spinner {
+            self.newline();
+        }
+        self.frame = (self.frame + 1) % SPINNER.len();
+        print!("\r{} running tools…", SPINNER[self.frame]);
+        self.line = Line::Spinner;
+        flush();
+    }
+
+    fn write(&mut self, kind: Line, text: &str) {
+        if self.line != kind {
+            self.newline();
+            if kind == Line::Reasoning {
+                print!("{}thinking: ", self.style(DIM));
+            }
+        }
+        print!("{text}");
+        self.line = kind;
+        flush();
+    }
+
+    fn call(&mut self, id: &str, tool_name: &str, args: &Value) {
+        if self.shown_calls.insert(id.to_owned()) {
+            let line = format!(
+                "{}⚙ {tool_name}{} {}",
+                self.style(BOLD),
+                self.style(RESET),
+                short(args, 200)
+            );
+            self.say(&line);
+        }
+    }
+
+    fn part(&mut self, part: &StreamEvent) {
+        match part {
+            StreamEvent::TextDelta { delta, .. } => {
+                self.shown_text.push_str(delta);
+                self.write(Line::Text, delta);
+            }
+            StreamEvent::ReasoningDelta { delta, .. } => {
+                self.shown_reasoning.push_str(delta);
+                self.write(Line::Reasoning, delta);
+            }
+            StreamEvent::ToolCall { id, tool_name, args, .. } => self.call(id, tool_name, args),
+            _ => {}
+        }
+    }
+
+    /// Shows what `full` adds to what was `shown` (all of it when they differ).
+    fn complete(&mut self, kind: Line, shown: &str, full: &str) {
+        match full.strip_prefix(shown) {
+            Some(rest) if !rest.is_empty() => self.write(kind, rest),
+            Some(_) => {}
+            None => {
+                self.newline();
+                self.write(kind, full);
+            }
+        }
+    }
+
+    fn message(&mut self, message: &Message) {
+        match message.role {
+            Role::User => {
+                let text = message.text();
+                if self.sent.front() == Some(&text) {
+                    self.sent.pop_front();
+                } else {
+                    self.say(&format!("[{}] you: {text}", message.id.0));
+                }
+            }
+            Role::Assistant => {
+                let join = |reasoning: bool| -> String {
+                    message
+                        .content
+                        .iter()
+                        .filter_map(|p| match p {
+                            Part::Text { text } if !reasoning => Some(text.as_str()),
+                            Part::Reasoning { text, .. } if reasoning => Some(text.as_str()),
+                            _ => None,
+                        })
+                        .collect()
+                };
+                let (reasoning, text) = (join(true), join(false));
+                let (shown_reasoning, shown_text) = (
+                    std::mem::take(&mut self.shown_reasoning),
+                    std::mem::take(&mut self.shown_text),
+                );
+                self.complete(Line::Reasoning, &shown_reasoning, &reasoning);
+                self.complete(Line::Text, &shown_text, &text);
+                self.newline();
+                let mut calls = 0;
+                for part in &message.content {
+                    if let Part::ToolCall { tool_call_id, tool_name, args, .. } = part {
+                        self.call(tool_call_id, tool_name, args);
+                        calls += 1;
+                    }
+                }
+                self.shown_calls.clear();
+                self.tools_running = calls;
+            }
+            Role::Tool => {
+                for part in &message.content {
+                    if let Part::ToolResult { tool_name, result, is_error, .. } = part {
+                        let mark = if *is_error { "✗" } else { "←" };
+                        self.say(&format!(
+                            "  {mark} {tool_name}: {}",
+                            short(result, 300).replace('\n', " ⏎ ")
+                        ));
+                    }
+                }
+                self.tools_running = 0;
+            }
+            Role::System => {}
+        }
+    }
+
+    /// Prints `event`; returns whether it ended a turn.
+    pub(crate) fn event(&mut self, event: &ChatEvent) -> bool {
+        match &event.kind {
+            ChatEventKind::Status { status, last_error } => {
+                self.status = Some(*status);
+                if let (ChatStatus::Error, Some(error)) = (status, last_error) {
+                    self.say(&format!("[error: {error}]"));
+                }
+            }
+            ChatEventKind::MessagePart { part } => self.part(part),
+            ChatEventKind::Message { message } => self.message(message),
+            ChatEventKind::PreviewReset => {
+                self.shown_text.clear();
+                self.shown_reasoning.clear();
+                self.say("[the step restarts]");
+            }
+            ChatEventKind::Retry { attempt, delay_ms, error, .. } => {
+                self.say(&format!("[retry {attempt} in {delay_ms} ms: {error}]"));
+            }
+            ChatEventKind::Error { message } => self.say(&format!("[error: {message}]")),
+            ChatEventKind::QueueUpdate { queue } if !queue.is_empty() => {
+                self.say(&format!("[{} queued]", queue.len()));
+            }
+            ChatEventKind::HistoryRewritten { after_message_id } => {
+                self.say(&format!("[history rewritten after message {after_message_id}]"));
+            }
+            ChatEventKind::TurnEnded { ending, .. } => {
+                self.tools_running = 0;
+                let ending = match ending {
+                    TurnEnding::Finished => "finished".to_owned(),
+                    TurnEnding::Interrupted => "interrupted".to_owned(),
+                    TurnEnding::Failed { reason } => format!("failed: {reason}"),
+                    TurnEnding::Shutdown => "shut down (it will run again)".to_owned(),
+                    _ => "lost (it will run again)".to_owned(),
+                };
+                let line = format!("{}[turn {ending}]{}", self.style(DIM), self.style(RESET));
+                self.say(&line);
+                return true;
+            }
+            _ => {}
+        }
+        false
+    }
+}
+
+fn flush() {
+    let _ = std::io::stdout().flush();
+}
