@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chatd_core::ModelConfig;
 use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind};
 use chatd_core::runtime::turn::ProviderSource;
-use chatd_core::store::ChatStore;
+use chatd_core::store::{ChatStore, StoreError};
 
 use crate::ProviderRegistry;
 
@@ -38,12 +38,27 @@ impl ProviderSource for StoreProviderSource {
         &self,
         config: &ModelConfig,
     ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+        let name = config.provider.as_str();
         let provider = self.store.get_provider(config.provider).await.map_err(|err| {
-            ProviderError::new(
-                config.provider.as_str(),
-                ProviderErrorKind::InvalidRequest,
-                err.to_string(),
-            )
+            // The store's text stays in the log: it may name hosts and SQL, and this error
+            // becomes the chat's `last_error`.
+            match err {
+                StoreError::NotFound { .. } => ProviderError::new(
+                    name,
+                    ProviderErrorKind::InvalidRequest,
+                    format!("the {name} provider is not configured"),
+                ),
+                err => {
+                    tracing::warn!(provider = name, error = %err, "cannot read the provider configuration");
+                    // Unreachable stores come back: retry like a dropped connection.
+                    let kind = if err.is_unavailable() {
+                        ProviderErrorKind::Transport
+                    } else {
+                        ProviderErrorKind::Server
+                    };
+                    ProviderError::new(name, kind, "the provider configuration could not be read")
+                }
+            }
         })?;
         self.registry.build(&provider, config)
     }

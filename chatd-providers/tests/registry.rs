@@ -158,6 +158,31 @@ async fn the_database_key_wins_over_the_environment() {
     assert_eq!(keys, vec!["db-key", "env-key"]);
 }
 
+/// A store that cannot be read makes a retryable error without the store's text (it would
+/// become the chat's `last_error`); a missing provider row says so.
+#[tokio::test]
+async fn the_source_hides_store_failures_and_retries_an_unreachable_store() {
+    use chatd_core::runtime::turn::ProviderSource;
+    use chatd_core::store::{Entity, MockChatStore, StoreError};
+    use chatd_providers::StoreProviderSource;
+
+    let mut store = MockChatStore::new();
+    let mut answers = vec![
+        StoreError::NotFound { entity: Entity::Provider, id: "anthropic".into() },
+        StoreError::unavailable("connection to 10.0.0.7 reset: terminating connection"),
+    ];
+    store.expect_get_provider().times(2).returning(move |_| Err(answers.pop().expect("answer")));
+    let source = StoreProviderSource::new(std::sync::Arc::new(store), ProviderRegistry::new());
+    let config = model(ProviderKind::Anthropic, json!({}));
+    let unreachable = source.provider(&config).await.err().expect("unavailable");
+    assert_eq!(unreachable.kind, ProviderErrorKind::Transport);
+    assert!(unreachable.is_retryable());
+    assert!(!unreachable.to_string().contains("10.0.0.7"), "{unreachable}");
+    let missing = source.provider(&config).await.err().expect("not found");
+    assert_eq!(missing.kind, ProviderErrorKind::InvalidRequest);
+    assert!(missing.message.contains("the anthropic provider is not configured"), "{missing}");
+}
+
 /// Bedrock credentials from the standard AWS chain's providers, configured from profile files
 /// the test writes (no process environment is read or changed).
 #[cfg(feature = "bedrock-aws-config")]

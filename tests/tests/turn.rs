@@ -243,6 +243,45 @@ async fn a_panic_in_the_turn_fails_it_with_the_spec_text() {
     );
 }
 
+/// A source that cannot reach its configuration for now.
+struct Unreachable(ProviderErrorKind);
+
+#[async_trait]
+impl ProviderSource for Unreachable {
+    async fn provider(
+        &self,
+        _config: &ModelConfig,
+    ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+        Err(ProviderError::new(
+            "openai-compat",
+            self.0,
+            "the provider configuration could not be read",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_be_read_for_now_re_runs_the_turn_and_a_refusal_fails_it() {
+    let fx = fixture(vec![]).await;
+    let runner = TurnRunner::new(
+        Arc::clone(&fx.store),
+        Arc::new(Unreachable(ProviderErrorKind::Transport)),
+        ToolSet::new(),
+    )
+    .with_titles(false);
+    let end = runner.run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Shutdown), "released to run again");
+    let fx = fixture(vec![]).await;
+    let runner = TurnRunner::new(
+        Arc::clone(&fx.store),
+        Arc::new(Unreachable(ProviderErrorKind::InvalidRequest)),
+        ToolSet::new(),
+    )
+    .with_titles(false);
+    let end = runner.run(fx.lease, TurnSignal::new()).await;
+    assert!(matches!(end, TurnEnd::Release(TurnOutcome::Failed(_))), "{end:?}");
+}
+
 #[tokio::test]
 async fn a_429_is_retried_after_its_retry_after_then_succeeds() {
     let mut limited = ProviderError::new("anthropic", ProviderErrorKind::RateLimited, "slow down");

@@ -273,6 +273,12 @@ impl TurnRunner {
         };
         let provider = match self.providers.provider(&config).await {
             Ok(provider) => provider,
+            // A source that could not reach what it reads (the store, a key vault) says so
+            // with a retryable error: the turn re-runs later, like a store outage.
+            Err(err) if err.is_retryable() => {
+                tracing::warn!(error = %err, "no provider for now; the turn will re-run");
+                return TurnEnd::Release(TurnOutcome::Shutdown);
+            }
             Err(err) => return failed(err.to_string()),
         };
         if self.titles && self.is_first_turn(chat.id).await {
