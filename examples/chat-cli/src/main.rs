@@ -16,11 +16,10 @@ mod printer;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chatd_core::service::Actor;
 use chatd_core::{Chatd, UserId};
-use chatd_demo::{DemoModel, ModelChoice, Setup, open_store};
+use chatd_demo::{ModelFlags, open_store};
 use clap::Parser;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
@@ -32,21 +31,11 @@ struct Args {
     /// PostgreSQL (default: an in-memory store).
     #[arg(long)]
     database_url: Option<String>,
-    /// An OpenAI-compatible endpoint (default: the offline demo model).
-    #[arg(long)]
-    base_url: Option<String>,
-    /// The model name (with `--base-url`).
-    #[arg(long)]
-    model: Option<String>,
-    /// The API key (with `--base-url`; default `OPENAI_API_KEY`).
-    #[arg(long)]
-    api_key: Option<String>,
+    #[command(flatten)]
+    model: ModelFlags,
     /// Your user id (chats are per user; the default is one fixed local user).
     #[arg(long, default_value = "00000000-0000-7000-8000-00000000c11e")]
     user: uuid::Uuid,
-    /// The demo model's pause before each word, in milliseconds.
-    #[arg(long, default_value_t = 30)]
-    word_delay_ms: u64,
 }
 
 /// What the input task hands the main loop.
@@ -62,11 +51,8 @@ pub(crate) enum Input {
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
     let store = open_store(args.database_url.as_deref()).await?;
-    let api_key = args.api_key.clone().or_else(|| std::env::var("OPENAI_API_KEY").ok());
-    let choice = ModelChoice::from_flags(args.base_url.clone(), args.model.clone(), api_key);
     let workspaces = tempfile::tempdir()?;
-    let mut setup = Setup::new(Arc::clone(&store), choice, workspaces.path().to_owned());
-    setup.demo = DemoModel::with_delay(Duration::from_millis(args.word_delay_ms));
+    let setup = args.model.setup(Arc::clone(&store), workspaces.path().to_owned());
     let config = setup.seed().await?;
     let shutdown = CancellationToken::new();
     let workers = setup.spawn_workers(1, &shutdown);

@@ -11,4 +11,4 @@ mod model;
 mod setup;
 
 pub use model::{DEMO_MODEL, DemoModel};
-pub use setup::{DirPerChat, ModelChoice, Setup, SetupError, open_store};
+pub use setup::{DirPerChat, ModelChoice, ModelFlags, Setup, SetupError, open_store};

@@ -81,6 +81,40 @@ impl ModelChoice {
     }
 }
 
+/// The command-line flags that choose the model, shared by the example programs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelFlags {
+    /// An OpenAI-compatible endpoint (default: the offline demo model).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// The model name (with `--base-url`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The API key (with `--base-url`; default `OPENAI_API_KEY`).
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// The demo model's pause before each word, in milliseconds.
+    #[arg(long, default_value_t = 35)]
+    pub word_delay_ms: u64,
+}
+
+impl ModelFlags {
+    /// The model chosen (the key falls back to `OPENAI_API_KEY`).
+    #[must_use]
+    pub fn choice(&self) -> ModelChoice {
+        let api_key = self.api_key.clone().or_else(|| std::env::var("OPENAI_API_KEY").ok());
+        ModelChoice::from_flags(self.base_url.clone(), self.model.clone(), api_key)
+    }
+
+    /// A set-up over `store` with this choice and demo speed.
+    #[must_use]
+    pub fn setup(&self, store: Arc<dyn ChatStore>, workspaces: PathBuf) -> Setup {
+        let mut setup = Setup::new(store, self.choice(), workspaces);
+        setup.demo = DemoModel::with_delay(std::time::Duration::from_millis(self.word_delay_ms));
+        setup
+    }
+}
+
 /// Each chat gets its own directory under a root, opened as a [`LocalWorkspace`] (commands
 /// confined with Landlock where the kernel has it, else run with a warning).
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! [`app`] builds the router over an [`AppState`] (a [`Chatd`], the bearer tokens, and a
 //! switch that cuts every open stream — the "network drop" button of the demo and tests).
 //!
-//! - `/api/...`: JSON REST for every facade operation ([`rest`]), errors as
+//! - `/api/...`: JSON REST for every facade operation ([`rest`], [`admin`]), errors as
 //!   `{"error": {"code", "message"}}` with the status codes of BEHAVIOUR §1 and §11 ([`error`]);
 //! - `/api/chats/{id}/stream` and `/api/chats/watch`: Server-Sent Events whose `id:` is the
 //!   event cursor, resumed from `Last-Event-ID` or `?after=` ([`sse`]);
@@ -10,6 +10,7 @@
 //!   ([`ai_sdk`]), so a `useChat` front end works against chatd unchanged;
 //! - `/`: the web UI ([`ui`]).
 
+pub mod admin;
 pub mod ai_sdk;
 pub mod auth;
 pub mod error;

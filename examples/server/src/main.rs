@@ -13,10 +13,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chatd_core::{Chatd, UserId};
-use chatd_demo::{ModelChoice, Setup, open_store};
+use chatd_demo::{ModelChoice, ModelFlags, open_store};
 use chatd_server::{AppState, TokenEntry, Tokens, app};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -33,24 +32,14 @@ struct Args {
     /// Workers to run in this process (0: turns run elsewhere, e.g. `multi-worker`).
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// An OpenAI-compatible endpoint (default: the offline demo model).
-    #[arg(long)]
-    base_url: Option<String>,
-    /// The model name (with `--base-url`).
-    #[arg(long)]
-    model: Option<String>,
-    /// The API key (with `--base-url`; default `OPENAI_API_KEY`).
-    #[arg(long)]
-    api_key: Option<String>,
+    #[command(flatten)]
+    model: ModelFlags,
     /// A token file: `{"tokens": [{"token", "user_id", "scopes", "admin", "name"}]}`.
     #[arg(long)]
     tokens: Option<PathBuf>,
     /// Where chats' workspaces live (default: a temporary directory).
     #[arg(long)]
     workspaces: Option<PathBuf>,
-    /// The demo model's pause before each word, in milliseconds.
-    #[arg(long, default_value_t = 35)]
-    word_delay_ms: u64,
 }
 
 fn tokens(args: &Args) -> Result<(Tokens, Vec<(String, String)>), String> {
@@ -78,12 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
     let (tokens, links) = tokens(&args)?;
     let store = open_store(args.database_url.as_deref()).await?;
-    let api_key = args.api_key.clone().or_else(|| std::env::var("OPENAI_API_KEY").ok());
-    let choice = ModelChoice::from_flags(args.base_url.clone(), args.model.clone(), api_key);
+    let choice = args.model.choice();
     let scratch = tempfile::tempdir()?;
     let workspaces = args.workspaces.clone().unwrap_or_else(|| scratch.path().to_owned());
-    let mut setup = Setup::new(Arc::clone(&store), choice.clone(), workspaces.clone());
-    setup.demo = chatd_demo::DemoModel::with_delay(Duration::from_millis(args.word_delay_ms));
+    let setup = args.model.setup(Arc::clone(&store), workspaces.clone());
     let config = setup.seed().await?;
 
     let shutdown = CancellationToken::new();
