@@ -63,7 +63,11 @@ fn tokens(args: &Args) -> Result<(Tokens, Vec<(String, String)>), String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    // Warnings and errors only: notices of idempotent migrations are noise here.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .init();
     let args = Args::parse();
     let (tokens, links) = tokens(&args)?;
     let store = open_store(args.database_url.as_deref()).await?;
