@@ -111,9 +111,13 @@ async fn send(
             }
             let sent = state.chatd.send_message(&actor, id, SendMessage::text(text)).await?;
             match sent.delivery {
-                Delivery::Inserted(message) => {
-                    Cursor { history: sent.chat.history_version, ..Cursor::new(message.id.0, 0, 0) }
-                }
+                Delivery::Inserted(message) => (
+                    Cursor {
+                        history: sent.chat.history_version,
+                        ..Cursor::new(message.id.0, 0, 0)
+                    },
+                    sent.chat.lease_epoch + 1,
+                ),
                 _ => {
                     return Err(ApiError::new(
                         StatusCode::CONFLICT,
@@ -127,14 +131,17 @@ async fn send(
             let last = last_user_message(&state, &actor, id).await?;
             let last = last.ok_or_else(|| ApiError::bad_request("no user message to re-run"))?;
             let edited = state.chatd.edit_message(&actor, id, last.id, last.content).await?;
-            Cursor {
+            // The edited message keeps its id, so the old turn's boundaries still follow it
+            // in the stream: only turns after the chat's current one are this answer.
+            let after = Cursor {
                 history: edited.chat.history_version,
                 ..Cursor::new(edited.message.id.0, 0, 0)
-            }
+            };
+            (after, edited.chat.lease_epoch + 1)
         }
         other => return Err(ApiError::bad_request(format!("unknown trigger {other:?}"))),
     };
-    stream_turn(&state, &actor, id, after).await
+    stream_turn(&state, &actor, id, after.0, after.1).await
 }
 
 async fn last_user_message(
@@ -160,22 +167,26 @@ async fn resume(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let after = Cursor { history: chat.history_version, ..Cursor::new(last.id.0, 0, 0) };
-    stream_turn(&state, &authed.actor, id, after).await
+    let turn =
+        if chat.status == ChatStatus::Running { chat.lease_epoch } else { chat.lease_epoch + 1 };
+    stream_turn(&state, &authed.actor, id, after, turn).await
 }
 
-/// The turn that follows `after` as protocol parts.
+/// The turn that follows `after` (turn `first_turn` or, if it is lost, a re-run) as
+/// protocol parts.
 async fn stream_turn(
     state: &AppState,
     actor: &Actor,
     id: chatd_core::ChatId,
     after: Cursor,
+    first_turn: i64,
 ) -> ApiResult<Response> {
     let mut events = state.chatd.subscribe(actor, id, Some(after)).await?;
     let (tx, rx) = mpsc::channel::<Value>(64);
     let message_id = format!("chatd-{}-{}", id, after.message);
     let cut = state.next_cut();
     tokio::spawn(async move {
-        let mut translator = Translator::new(message_id);
+        let mut translator = Translator::new(message_id, first_turn);
         let follow = async {
             while let Some(event) = events.next().await {
                 let (chunks, done) = translator.translate(&event);
@@ -225,6 +236,8 @@ pub struct Translator {
     streamed: bool,
     /// The turn being followed (a lost or shut-down turn is re-run as the next one).
     turn: Option<i64>,
+    /// Turns before this one belong to earlier answers.
+    first_turn: i64,
     /// Tool calls announced (`tool-input-start`), so each is announced once.
     calls: HashSet<String>,
     /// Tool calls whose input was sent (`tool-input-available`).
@@ -244,11 +257,13 @@ struct Block {
 }
 
 impl Translator {
-    /// A translator whose message is `message_id`.
+    /// A translator whose message is `message_id`, the answer of turn `first_turn` (or of
+    /// its re-runs).
     #[must_use]
-    pub fn new(message_id: String) -> Self {
+    pub fn new(message_id: String, first_turn: i64) -> Self {
         Translator {
             message_id,
+            first_turn,
             started: false,
             step: None,
             streamed: false,
@@ -451,6 +466,7 @@ impl Translator {
     pub fn translate(&mut self, event: &ChatEvent) -> (Vec<Value>, bool) {
         let mut out = Vec::new();
         let done = match &event.kind {
+            ChatEventKind::TurnStarted { turn } if *turn < self.first_turn => false,
             ChatEventKind::TurnStarted { turn } => {
                 self.turn = Some(*turn);
                 self.start(&mut out);
@@ -516,7 +532,7 @@ mod tests {
 
     #[test]
     fn a_row_that_overtakes_its_last_parts_completes_the_streamed_message() {
-        let mut t = Translator::new("m".into());
+        let mut t = Translator::new("m".into(), 1);
         let mut out = Vec::new();
         for (seq, p) in [
             StreamEvent::TextStart { id: "t".into() },

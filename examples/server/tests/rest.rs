@@ -398,3 +398,43 @@ async fn ai_sdk_routes_refuse_what_they_cannot_do() {
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
     drop(streaming);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_regenerate_re_runs_the_last_user_message() {
+    let s = start(Duration::from_millis(1)).await;
+    let (_, chat) =
+        s.call(Method::POST, "/api/chats", USER, Some(json!({"message": "hello there"}))).await;
+    let id = chat["id"].as_str().expect("id");
+    s.wait_status(id, USER, "waiting").await;
+    let body =
+        json!({"id": id, "messages": [], "trigger": "regenerate-message", "messageId": "m1"});
+    let response =
+        s.request(Method::POST, "/ai/chat", USER).json(&body).send().await.expect("sent");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("the turn");
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("a chunk"))
+        .collect();
+    let kinds: Vec<&str> = chunks.iter().filter_map(|c| c["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"start"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"finish"), "{kinds:?}");
+    let said: String = chunks
+        .iter()
+        .filter(|c| c["type"] == "text-delta")
+        .filter_map(|c| c["delta"].as_str())
+        .collect();
+    assert!(said.starts_with("You said: “hello there”"), "{said:?} from {kinds:?}");
+    let (_, after) = s.call(Method::GET, &format!("/api/chats/{id}"), USER, None).await;
+    assert_eq!(after["history_version"], 1, "the re-run rewrote the history once");
+    let (_, listed) = s.call(Method::GET, &format!("/api/chats/{id}/messages"), USER, None).await;
+    let roles: Vec<&str> = listed["messages"]
+        .as_array()
+        .expect("m")
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(roles, vec!["user", "assistant"], "one question, one (new) answer");
+}
