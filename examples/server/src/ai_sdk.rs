@@ -202,9 +202,13 @@ async fn stream_turn(
                 }
             }
         };
+        // A client that leaves ends the subscription at once, not at the next event (a
+        // paused chat may have none for hours).
+        let gone = tx.closed();
         tokio::select! {
             () = follow => {}
             () = cut => {}
+            () = gone => {}
         }
     });
     let body: BoxStream<'static, Result<Event, Infallible>> =

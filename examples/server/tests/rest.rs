@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{ADMIN, READER, USER, start};
+use support::{ADMIN, READER, USER, start, start_with};
 
 fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("")
@@ -437,4 +437,25 @@ async fn ai_sdk_regenerate_re_runs_the_last_user_message() {
         .filter_map(|m| m["role"].as_str())
         .collect();
     assert_eq!(roles, vec!["user", "assistant"], "one question, one (new) answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ai_sdk_client_that_leaves_a_quiet_turn_releases_its_subscription() {
+    // No worker: the turn never starts, so the stream carries no event at all.
+    let s = start_with(Duration::from_millis(1), 0).await;
+    let (_, chat) = s.call(Method::POST, "/api/chats", USER, Some(json!({}))).await;
+    let id = chat["id"].as_str().expect("id");
+    let message = json!({"id": id, "messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": "hi"}]}]});
+    let response =
+        s.request(Method::POST, "/ai/chat", USER).json(&message).send().await.expect("sent");
+    assert_eq!(response.status(), 200);
+    let streams = s.state.chatd.streams();
+    assert_eq!(streams.followed_chats(), 1, "the turn is followed");
+    drop(response);
+    let mut waited = 0;
+    while streams.followed_chats() > 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_eq!(streams.followed_chats(), 0, "the subscription ends with the client");
 }

@@ -40,15 +40,20 @@ fn entry(token: &str, scopes: &[&str], admin: bool) -> TokenEntry {
     }
 }
 
-/// Starts a server whose demo model waits `delay` per word.
+/// Starts a server whose demo model waits `delay` per word, with one worker.
 pub async fn start(delay: Duration) -> Server {
+    start_with(delay, 1).await
+}
+
+/// Starts a server with `workers` workers (0: chats wait, pending, for ever).
+pub async fn start_with(delay: Duration, workers: usize) -> Server {
     let store = open_store(None).await.expect("store");
     let workspaces = tempfile::tempdir().expect("workspaces");
     let mut setup = Setup::new(Arc::clone(&store), ModelChoice::Demo, workspaces.path().to_owned());
     setup.demo = DemoModel::with_delay(delay);
     setup.seed().await.expect("seed");
     let stop = CancellationToken::new();
-    drop(setup.spawn_workers(1, &stop));
+    drop(setup.spawn_workers(workers, &stop));
     let tokens = Tokens::from_entries(vec![
         entry(ADMIN, &["chat:*"], true),
         entry(USER, &["chat:*"], false),
