@@ -221,6 +221,24 @@ pub enum ChatEventKind {
 }
 
 impl ChatEventKind {
+    /// The event's name: its serialized `type` (`status`, `message_part`, ...), e.g. for an
+    /// SSE `event:` field without serializing the event twice.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChatEventKind::Status { .. } => "status",
+            ChatEventKind::MessagePart { .. } => "message_part",
+            ChatEventKind::Message { .. } => "message",
+            ChatEventKind::QueueUpdate { .. } => "queue_update",
+            ChatEventKind::Error { .. } => "error",
+            ChatEventKind::Retry { .. } => "retry",
+            ChatEventKind::PreviewReset => "preview_reset",
+            ChatEventKind::TurnStarted { .. } => "turn_started",
+            ChatEventKind::TurnEnded { .. } => "turn_ended",
+            ChatEventKind::HistoryRewritten { .. } => "history_rewritten",
+        }
+    }
+
     /// Whether the event moves the cursor (a message, a part, a turn boundary or a history
     /// rewrite): such events are never delivered twice to a client that resumes.
     #[must_use]

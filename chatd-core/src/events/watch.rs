@@ -77,6 +77,21 @@ pub enum OwnerEventKind {
     },
 }
 
+impl OwnerEventKind {
+    /// The event's name: its serialized `type` (`created`, `status_change`, ...).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            OwnerEventKind::Created { .. } => "created",
+            OwnerEventKind::StatusChange { .. } => "status_change",
+            OwnerEventKind::TitleChange { .. } => "title_change",
+            OwnerEventKind::Archived { .. } => "archived",
+            OwnerEventKind::Deleted => "deleted",
+            OwnerEventKind::DiffStatusChange { .. } => "diff_status_change",
+        }
+    }
+}
+
 struct Watcher {
     store: Arc<dyn ChatStore>,
     owner: UserId,
