@@ -318,6 +318,13 @@ mod aws_chain {
         let message = signed[0].clone().expect_err("no credentials");
         assert!(message.starts_with("Auth: no AWS credentials"), "{message}");
         assert!(message.contains("no-such-profile"), "says which profile: {message}");
+        // A helper that fails with a flood on stderr: the error stays short.
+        let flood = "[profile chatd-flood]\ncredential_process = sh -c 'head -c 20000 /dev/zero | tr \"\\\\0\" x >&2; exit 3'\n";
+        let signed = sign_with(profile("chatd-flood", flood), 1).await;
+        let message = signed[0].clone().expect_err("the helper failed");
+        println!("{} characters: {}", message.chars().count(), &message[..120.min(message.len())]);
+        assert!(message.contains("exit"), "{message}");
+        assert!(message.chars().count() < 600, "bounded: {} characters", message.chars().count());
         let debug = format!("{:?}", profile("chatd-static", ""));
         assert!(
             !debug.contains("profile-secret-key") && debug.contains("AwsCredentials"),

@@ -15,6 +15,9 @@ use tokio::sync::{Mutex, OnceCell};
 
 /// Refresh this long before the credentials expire.
 const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+/// The most of the chain's own error text an error carries: a `credential_process` failure
+/// includes the helper's whole stderr, and this text becomes the chat's `last_error`.
+const MAX_ERROR_CHARS: usize = 400;
 /// How long credentials without an expiry are reused.
 const NO_EXPIRY_REUSE: Duration = Duration::from_secs(15 * 60);
 
@@ -111,10 +114,15 @@ impl AwsCredentials {
                 loaded.clone().ok_or_else(|| auth("the AWS default chain has no provider"))?
             }
         };
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|err| auth(&format!("no AWS credentials: {}", error_chain(&err))))?;
+        let credentials = provider.provide_credentials().await.map_err(|err| {
+            let detail = error_chain(&err);
+            tracing::warn!(error = %detail, "the AWS credential chain failed");
+            let mut shown: String = detail.chars().take(MAX_ERROR_CHARS).collect();
+            if shown.len() < detail.len() {
+                shown.push_str("… (the rest is in the log)");
+            }
+            auth(&format!("no AWS credentials: {shown}"))
+        })?;
         let now = SystemTime::now();
         let refresh_at = match credentials.expiry() {
             Some(expiry) => expiry.checked_sub(REFRESH_BEFORE).unwrap_or(now),
