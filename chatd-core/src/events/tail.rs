@@ -15,7 +15,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
 use super::follow::{Follower, Wake};
-use super::view::{ChatState, Decoded, View, chat_state, consistent_read};
+use super::view::{ChatState, Chunk, PartRun, View, chat_state, consistent_read, decode};
 use super::{ChatEvent, Cursor, SubscribeOptions};
 use crate::feed::{ChangeHint, ChangeKind};
 use crate::ids::ChatId;
@@ -126,7 +126,8 @@ struct TailState {
     /// Every user-visible message with an id above `base` is in `messages`.
     base: i64,
     messages: VecDeque<Message>,
-    parts: Vec<Arc<Decoded>>,
+    /// The step in flight's parts, one non-empty chunk per refresh, in log order.
+    parts: Vec<Chunk>,
     /// The chat read before (`.0`) and after (`.1`) the latest refresh's history read.
     chat: Option<(ChatState, ChatState)>,
     queue: Option<Arc<Vec<QueuedMessage>>>,
@@ -168,8 +169,16 @@ impl Tail {
         let from = state.messages.partition_point(|m| m.id.0 <= cursor.message);
         let messages = state.messages.range(from..).cloned().collect();
         let after = (cursor.episode, cursor.seq);
-        let from = state.parts.partition_point(|p| (p.position.episode, p.position.seq) <= after);
-        let parts = state.parts[from..].to_vec();
+        let told = |p: &super::view::Decoded| (p.position.episode, p.position.seq) <= after;
+        let first = state.parts.partition_point(|chunk| chunk.last().is_none_or(told));
+        let parts = state.parts[first..]
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| PartRun {
+                chunk: Arc::clone(chunk),
+                from: if i == 0 { chunk.partition_point(told) } else { 0 },
+            })
+            .collect();
         let view = View { messages, parts, before: before.clone(), chat: chat.clone() };
         TailView::View(Box::new(view), state.queue.clone())
     }
@@ -184,10 +193,11 @@ impl Tail {
         let tick = self.start_read();
         let (loaded, head, version) = {
             let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            let last = state.parts.last().and_then(|chunk| chunk.last());
             let head = Cursor {
                 message: state.messages.back().map_or(state.base, |m| m.id.0),
-                episode: state.parts.last().map_or(0, |p| p.position.episode),
-                seq: state.parts.last().map_or(0, |p| p.position.seq),
+                episode: last.map_or(0, |p| p.position.episode),
+                seq: last.map_or(0, |p| p.position.seq),
                 ..Cursor::START
             };
             (state.loaded, head, state.chat.as_ref().map(|c| c.1.history_version))
@@ -223,8 +233,7 @@ impl Tail {
         } else {
             None
         };
-        let parts: Vec<Arc<Decoded>> =
-            parts.into_iter().map(|record| Decoded::of(self.chat, record)).collect();
+        let parts = decode(self.chat, parts);
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if reload {
             state.messages.clear();
@@ -241,7 +250,9 @@ impl Tail {
                 state.base = old.id.0;
             }
         }
-        state.parts.extend(parts);
+        if !parts.is_empty() {
+            state.parts.push(parts);
+        }
         state.chat = Some((before, chat));
         if let Some(queue) = queue {
             state.queue = Some(queue);

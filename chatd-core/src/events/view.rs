@@ -46,24 +46,40 @@ pub(crate) struct Decoded {
     pub(crate) live: Option<LivePart>,
 }
 
-impl Decoded {
-    pub(crate) fn of(chat: ChatId, record: PartRecord) -> Arc<Self> {
-        let live = match serde_json::from_value::<LivePart>(record.payload) {
-            Ok(live) => Some(live),
-            Err(err) => {
-                tracing::debug!(chat = %chat, error = %err, "skipping an unknown part");
-                None
-            }
-        };
-        Arc::new(Decoded { position: record.position, live })
-    }
+/// Parts read together, decoded once and shared by every subscriber that tells them (one
+/// reference count per chunk, not per part: a thousand subscribers of one chat would
+/// otherwise contend on every part's count).
+pub(crate) type Chunk = Arc<[Decoded]>;
+
+/// Decodes the parts of one read.
+pub(crate) fn decode(chat: ChatId, records: Vec<PartRecord>) -> Chunk {
+    records
+        .into_iter()
+        .map(|record| {
+            let live = match serde_json::from_value::<LivePart>(record.payload) {
+                Ok(live) => Some(live),
+                Err(err) => {
+                    tracing::debug!(chat = %chat, error = %err, "skipping an unknown part");
+                    None
+                }
+            };
+            Decoded { position: record.position, live }
+        })
+        .collect()
+}
+
+/// The parts `chunk[from..]`, in log order.
+#[derive(Debug)]
+pub(crate) struct PartRun {
+    pub(crate) chunk: Chunk,
+    pub(crate) from: usize,
 }
 
 /// Everything after a cursor, read consistently.
 #[derive(Debug)]
 pub(crate) struct View {
     pub(crate) messages: Vec<Message>,
-    pub(crate) parts: Vec<Arc<Decoded>>,
+    pub(crate) parts: Vec<PartRun>,
     /// Read before the history: a turn it shows as ended has all its messages in the view.
     pub(crate) before: ChatState,
     /// Read after the history: at least as new (the turn of the parts read).
@@ -79,7 +95,8 @@ pub(crate) async fn read_store(
     let Some(before) = chat_state(store, chat).await? else { return Ok(None) };
     let (messages, parts) = consistent_read(store, chat, cursor).await?;
     let Some(state) = chat_state(store, chat).await? else { return Ok(None) };
-    let parts = parts.into_iter().map(|record| Decoded::of(chat, record)).collect();
+    let chunk = decode(chat, parts);
+    let parts = if chunk.is_empty() { Vec::new() } else { vec![PartRun { chunk, from: 0 }] };
     Ok(Some(View { messages, parts, before, chat: state }))
 }
 

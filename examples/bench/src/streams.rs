@@ -151,58 +151,71 @@ pub(crate) async fn resume(quick: bool) -> BenchResult<Vec<Report>> {
 
 /// One turn's parts to 1 / 100 / 1 000 subscribers of one `Streams` (one shared reader for
 /// the chat) on the in-memory store, vs the same events through a bare
-/// `tokio::sync::broadcast`; and the memory an idle subscriber holds.
+/// `tokio::sync::broadcast`; and the memory an idle subscriber holds. One round delivers
+/// in tens of milliseconds, so each size runs several rounds, the two sides taking turns,
+/// and reports the median rate of each.
 pub(crate) async fn fanout(quick: bool) -> BenchResult<Vec<Report>> {
     const PARTS: i64 = 500;
     let counts: &[usize] = if quick { &[1, 100] } else { &[1, 100, 1_000] };
+    let rounds = if quick { 3 } else { 7 };
     // Memory first, before the throughput runs leave freed memory for the allocator to
     // reuse (which would hide what the subscriptions take).
     let mut reports = vec![idle_memory().await?];
     for &count in counts {
-        let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
-        configure(&store).await?;
-        let lease = chat_with_lease(&store, None).await?;
-        let streams = Streams::new(Arc::clone(&store), SubscribeOptions::default());
-        let (done_tx, mut done_rx) = mpsc::channel(count);
-        for _ in 0..count {
-            let mut events = streams.subscribe(lease.chat_id, None).await?;
-            let done = done_tx.clone();
-            tokio::spawn(async move {
-                let mut parts = 0;
-                while parts < PARTS {
-                    match events.next().await {
-                        Some(event) if matches!(event.kind, ChatEventKind::MessagePart { .. }) => {
-                            parts += 1
-                        }
-                        Some(_) => {}
-                        None => break,
-                    }
-                }
-                let _ = done.send(parts).await;
-            });
+        let (mut chatd, mut bare) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            chatd.push(fanout_rate(count, PARTS).await?);
+            bare.push(broadcast_rate(count, PARTS).await?);
         }
-        let started = Instant::now();
-        for batch in (1..=PARTS).collect::<Vec<_>>().chunks(10) {
-            store.append_parts(&lease, batch.iter().map(|s| part(&lease, *s)).collect()).await?;
-            tokio::task::yield_now().await;
-        }
-        for _ in 0..count {
-            let got = done_rx.recv().await.ok_or("a subscriber vanished")?;
-            if got < PARTS {
-                return Err(format!("a subscriber got {got} of {PARTS} parts").into());
-            }
-        }
-        let chatd = (count as f64 * PARTS as f64) / started.elapsed().as_secs_f64();
-        let bare = broadcast_rate(count, PARTS, lease).await?;
         let metric: &'static str = match count {
             1 => "parts_per_sec_1_subscriber",
             100 => "parts_per_sec_100_subscribers",
             _ => "parts_per_sec_1000_subscribers",
         };
         let target = if count >= 100 { Target::AtLeast(0.5) } else { Target::None };
+        let (chatd, bare) = (percentile(&mut chatd, 0.5), percentile(&mut bare, 0.5));
         reports.push(Report::new("fanout", metric, "parts/s", chatd, bare, target));
     }
     Ok(reports)
+}
+
+/// Parts per second delivered by one round through `Streams`: `parts` parts, appended in
+/// batches of 10, each to `count` subscribers.
+async fn fanout_rate(count: usize, parts: i64) -> BenchResult<f64> {
+    let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
+    configure(&store).await?;
+    let lease = chat_with_lease(&store, None).await?;
+    let streams = Streams::new(Arc::clone(&store), SubscribeOptions::default());
+    let (done_tx, mut done_rx) = mpsc::channel(count);
+    for _ in 0..count {
+        let mut events = streams.subscribe(lease.chat_id, None).await?;
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let mut got = 0;
+            while got < parts {
+                match events.next().await {
+                    Some(event) if matches!(event.kind, ChatEventKind::MessagePart { .. }) => {
+                        got += 1
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            let _ = done.send(got).await;
+        });
+    }
+    let started = Instant::now();
+    for batch in (1..=parts).collect::<Vec<_>>().chunks(10) {
+        store.append_parts(&lease, batch.iter().map(|s| part(&lease, *s)).collect()).await?;
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..count {
+        let got = done_rx.recv().await.ok_or("a subscriber vanished")?;
+        if got < parts {
+            return Err(format!("a subscriber got {got} of {parts} parts").into());
+        }
+    }
+    Ok((count as f64 * parts as f64) / started.elapsed().as_secs_f64())
 }
 
 async fn configure(store: &Arc<dyn ChatStore>) -> BenchResult<ModelConfig> {
@@ -215,7 +228,8 @@ async fn configure(store: &Arc<dyn ChatStore>) -> BenchResult<ModelConfig> {
 }
 
 /// The same events through a bare broadcast channel to `count` receivers.
-async fn broadcast_rate(count: usize, parts: i64, lease: Lease) -> BenchResult<f64> {
+async fn broadcast_rate(count: usize, parts: i64) -> BenchResult<f64> {
+    let chat_id = chatd_core::ChatId::new();
     let (tx, _) = tokio::sync::broadcast::channel::<ChatEvent>(parts as usize + 1);
     let (done_tx, mut done_rx) = mpsc::channel(count);
     for _ in 0..count {
@@ -235,8 +249,8 @@ async fn broadcast_rate(count: usize, parts: i64, lease: Lease) -> BenchResult<f
     let started = Instant::now();
     for seq in 1..=parts {
         let event = ChatEvent {
-            chat_id: lease.chat_id,
-            cursor: chatd_core::events::Cursor::new(1, episode_base(&lease) + 1, seq),
+            chat_id,
+            cursor: chatd_core::events::Cursor::new(1, (1 << 24) + 1, seq),
             kind: ChatEventKind::MessagePart {
                 part: StreamEvent::TextDelta { id: "t".into(), delta: format!("token{seq} ") },
             },
