@@ -85,6 +85,14 @@ pub struct Chat {
     /// The id of the chat's last message when the turn of `lease_epoch` started: the
     /// turn's messages are the ones after it (and before the next user message).
     pub turn_started_after: i64,
+    /// How the turn before the one of `lease_epoch` (turn `lease_epoch − 1`) ended; `None`
+    /// before a second turn. Acquiring a turn moves `last_turn` here, so a follower that
+    /// saw that turn start hears it end even when the next turn has already begun.
+    #[serde(default)]
+    pub previous_turn: Option<crate::status::TurnEnding>,
+    /// `turn_started_after` of the turn before the one of `lease_epoch`.
+    #[serde(default)]
+    pub previous_turn_started_after: i64,
     /// How many edits have rewritten this chat's history.
     pub history_version: i64,
     /// The latest edit removed every message with a greater id (the edited message itself

@@ -55,6 +55,8 @@ impl State {
             lease_epoch: 0,
             stop_request: None,
             last_turn: None,
+            previous_turn: None,
+            previous_turn_started_after: 0,
             turn_started_after: 0,
             history_version: 0,
             rewritten_after: 0,

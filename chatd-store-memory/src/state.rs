@@ -227,7 +227,9 @@ impl State {
         idx.untrack_status(&entry.chat);
         let chat = &mut entry.chat;
         if next == ChatStatus::Running {
-            chat.last_turn = None;
+            // The turn that now becomes the previous one (acquiring bumps the epoch next).
+            chat.previous_turn = chat.last_turn.take();
+            chat.previous_turn_started_after = chat.turn_started_after;
         } else if was == ChatStatus::Running && chat.last_turn.is_none() {
             // Ended without its worker's word (an edit): a person stopped it.
             chat.last_turn = Some(TurnEnding::Interrupted);

@@ -22,7 +22,8 @@ macro_rules! chat_columns {
         "id, owner_id, workspace_id, workspace_agent_id, title, status::text AS status, \
          worker_id, started_at, heartbeat_at, created_at, updated_at, parent_chat_id, \
          root_chat_id, last_model_config_id, archived, last_error, lease_epoch, stop_request, \
-         stop_promote_id, last_turn, turn_started_after, history_version, rewritten_after"
+         stop_promote_id, last_turn, turn_started_after, history_version, rewritten_after, \
+         previous_turn, previous_turn_started_after"
     };
 }
 pub(crate) use chat_columns;
@@ -116,6 +117,9 @@ pub(crate) fn chat(row: &PgRow) -> Result<Chat> {
         last_turn: get::<Option<serde_json::Value>>(row, "last_turn")?
             .and_then(|raw| serde_json::from_value(raw).ok()),
         turn_started_after: get(row, "turn_started_after")?,
+        previous_turn: get::<Option<serde_json::Value>>(row, "previous_turn")?
+            .and_then(|raw| serde_json::from_value(raw).ok()),
+        previous_turn_started_after: get(row, "previous_turn_started_after")?,
         history_version: get(row, "history_version")?,
         rewritten_after: get(row, "rewritten_after")?,
     })

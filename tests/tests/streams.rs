@@ -487,3 +487,136 @@ async fn the_list_view_resumes_without_gaps_or_repeats_on_postgres() {
         .await;
     db.drop().await;
 }
+
+// ----- a turn that ends while a subscriber is not reading ----------------------------------
+
+/// A subscriber that saw turn 1 start, then did not read while turn 1 ended and turn 2 (a
+/// queued message's) was acquired, still hears turn 1 end, before the message that starts
+/// turn 2. (Acquiring clears the chat's `last_turn`: before `previous_turn`, the follower
+/// went straight from turn 1's start to turn 2's.)
+async fn an_ending_overtaken_by_the_next_turn_is_told(store: Arc<dyn ChatStore>, shared: bool) {
+    let chat = store.create_chat(NewChat::new(UserId::new()).with_text("q1")).await.expect("chat");
+    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
+    let streams = Streams::new(Arc::clone(&store), SubscribeOptions::default());
+    let mut events = if shared {
+        streams.subscribe(chat.id, None).await.expect("subscribe")
+    } else {
+        chatd_core::events::subscribe(
+            Arc::clone(&store),
+            chat.id,
+            None,
+            SubscribeOptions::default(),
+        )
+        .await
+        .expect("subscribe")
+    };
+    until(&mut events, |k| matches!(k, ChatEventKind::TurnStarted { turn: 1 })).await;
+    store.append_parts(&lease, vec![text_part(&lease, 1)]).await.expect("part");
+    until(&mut events, |k| matches!(k, ChatEventKind::MessagePart { .. })).await;
+    // Not reading now: a message is queued behind the turn, the turn ends, and the queued
+    // message starts the next one.
+    store.send_message(chat.id, SendMessage::text("q2")).await.expect("queue");
+    let answer = NewMessage::assistant(vec![Part::text("a1")]);
+    store.commit_step(&lease, Step::new(Some(answer), vec![])).await.expect("commit");
+    store.release(&lease, TurnOutcome::Finished).await.expect("release");
+    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire again")[0];
+    assert_eq!(lease.chat_id, chat.id);
+    let read = until(&mut events, |k| matches!(k, ChatEventKind::TurnStarted { turn: 2 })).await;
+    let advancing: Vec<ChatEvent> = read.iter().filter(|e| e.kind.advances()).cloned().collect();
+    assert_eq!(
+        kinds(&advancing),
+        ["message:a1", "turn_ended:1:Finished", "message:q2", "turn_started:2"],
+        "shared reader: {shared}; everything read: {:?}",
+        kinds(&read)
+    );
+    // And a subscriber that never saw turn 1 start is not told it ended.
+    let mut fresh = streams.subscribe(chat.id, None).await.expect("subscribe");
+    let read = until(&mut fresh, |k| matches!(k, ChatEventKind::TurnStarted { .. })).await;
+    let advancing: Vec<ChatEvent> = read.iter().filter(|e| e.kind.advances()).cloned().collect();
+    assert_eq!(
+        kinds(&advancing),
+        ["message:q1", "message:a1", "message:q2", "turn_started:2"],
+        "{:?}",
+        kinds(&read)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ending_overtaken_by_the_next_turn_is_told_in_memory() {
+    for shared in [false, true] {
+        an_ending_overtaken_by_the_next_turn_is_told(memory().await, shared).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ending_overtaken_by_the_next_turn_is_told_on_postgres() {
+    let db = FreshDb::create().await;
+    let store = configured(Arc::new(db.store().await)).await;
+    for shared in [false, true] {
+        an_ending_overtaken_by_the_next_turn_is_told(Arc::clone(&store), shared).await;
+    }
+    db.drop().await;
+}
+
+/// The turn ends, and the queued message is promoted, between the two chat reads of one
+/// follower read: the history read between them already holds the promoted message, so the
+/// turn's end cannot be taken from that read (it would come after the message, or never).
+/// A mock store serving real snapshots makes the interleaving exact: the chat reads as
+/// running up to its fourth read and as ended from its fifth (the second read's "after").
+#[tokio::test]
+async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let real = memory().await;
+    let chat = real.create_chat(NewChat::new(UserId::new()).with_text("q1")).await.expect("chat");
+    let lease = real.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
+    let running = real.get_chat(chat.id).await.expect("running");
+    real.send_message(chat.id, SendMessage::text("q2")).await.expect("queue");
+    let answer = NewMessage::assistant(vec![Part::text("a1")]);
+    real.commit_step(&lease, Step::new(Some(answer), vec![])).await.expect("commit");
+    let ended = real.release(&lease, TurnOutcome::Finished).await.expect("release");
+    assert_eq!(ended.status, ChatStatus::Pending, "the queued message was promoted");
+    let messages =
+        real.list_messages(chat.id, MessageQuery::user_visible_after(None)).await.expect("list");
+    assert_eq!(messages.len(), 3);
+
+    let mut store = chatd_core::store::MockChatStore::new();
+    let feed: Arc<dyn chatd_core::feed::ChangeFeed> =
+        Arc::new(chatd_core::feed::BroadcastFeed::new(16));
+    store.expect_change_feed().returning(move || Ok(Arc::clone(&feed)));
+    let reads = Arc::new(AtomicUsize::new(0));
+    store.expect_get_chat().returning({
+        let reads = Arc::clone(&reads);
+        move |_| {
+            let n = reads.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(if n <= 4 { running.clone() } else { ended.clone() })
+        }
+    });
+    // The history: the question during the first read, all of it from the second on.
+    store.expect_list_messages().returning(move |_, query| {
+        let upto = if reads.load(Ordering::SeqCst) <= 2 { 1 } else { messages.len() };
+        Ok(messages[..upto]
+            .iter()
+            .filter(|m| query.after.is_none_or(|after| m.id > after))
+            .take(query.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    });
+    store.expect_read_parts().returning(|_, _| Ok(Vec::new()));
+    store.expect_list_queued().returning(|_| Ok(Vec::new()));
+    let options = SubscribeOptions::default().with_poll(Duration::from_millis(5));
+    let mut events = chatd_core::events::subscribe(Arc::new(store), chat.id, None, options)
+        .await
+        .expect("subscribe");
+    let read = until(
+        &mut events,
+        |k| matches!(k, ChatEventKind::Message { message } if message.text() == "q2"),
+    )
+    .await;
+    let advancing: Vec<ChatEvent> = read.iter().filter(|e| e.kind.advances()).cloned().collect();
+    assert_eq!(
+        kinds(&advancing),
+        ["message:q1", "turn_started:1", "message:a1", "turn_ended:1:Finished", "message:q2"],
+        "{:?}",
+        kinds(&read)
+    );
+}

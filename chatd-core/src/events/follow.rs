@@ -176,6 +176,15 @@ enum Queued {
     },
 }
 
+/// What one read found.
+enum Read {
+    Got(Box<View>, Option<Arc<Vec<QueuedMessage>>>),
+    /// The chat is gone.
+    Gone,
+    /// Nothing to tell yet: the shared tail is reading again (see `TailView::Unsettled`).
+    Later,
+}
+
 /// The lease epoch an episode number was derived from (see `runtime::live`).
 fn episode_epoch(episode: i64) -> i64 {
     episode >> 24
@@ -344,33 +353,35 @@ impl Follower {
     }
 
     /// Reads everything after the cursor (from the tail when it covers it).
-    async fn read(
-        &mut self,
-        queue: bool,
-    ) -> Result<Option<(View, Option<Arc<Vec<QueuedMessage>>>)>, StoreError> {
+    async fn read(&mut self, queue: bool) -> Result<Read, StoreError> {
         if let Wake::Tail { tail, .. } = &self.wake {
             match tail.view(self.cursor, self.read_at) {
-                TailView::View(view, queue) => return Ok(Some((*view, queue))),
-                TailView::Deleted => return Ok(None),
+                TailView::View(view, queue) => return Ok(Read::Got(view, queue)),
+                TailView::Deleted => return Ok(Read::Gone),
+                TailView::Unsettled => return Ok(Read::Later),
                 TailView::Uncovered => self.read_at = tail.start_read(),
             }
         }
         let Some(view) = read_store(self.store.as_ref(), self.chat, self.cursor).await? else {
-            return Ok(None);
+            return Ok(Read::Gone);
         };
         let queue = if queue || self.queue.is_none() {
             Some(Arc::new(self.store.list_queued(self.chat).await?))
         } else {
             None
         };
-        Ok(Some((view, queue)))
+        Ok(Read::Got(Box::new(view), queue))
     }
 
     /// Reads everything after the cursor and queues the events.
     async fn refresh(&mut self, queue: bool) -> Result<(), StoreError> {
-        let Some((mut view, mut new_queue)) = self.read(queue).await? else {
-            self.done = true;
-            return Ok(());
+        let (mut view, mut new_queue) = match self.read(queue).await? {
+            Read::Got(view, queue) => (view, queue),
+            Read::Gone => {
+                self.done = true;
+                return Ok(());
+            }
+            Read::Later => return Ok(()),
         };
         // An edit rewrote the history: what was read may predate it. Tell the client what
         // to drop, then read again from there.
@@ -385,16 +396,19 @@ impl Follower {
             self.dirty = false;
             self.episode = None;
             self.push(ChatEventKind::HistoryRewritten { after_message_id: self.cursor.message });
-            let Some(again) = self.read(queue).await? else {
-                self.done = true;
-                return Ok(());
+            (view, new_queue) = match self.read(queue).await? {
+                Read::Got(view, queue) => (view, queue),
+                Read::Gone => {
+                    self.done = true;
+                    return Ok(());
+                }
+                Read::Later => return Ok(()),
             };
-            (view, new_queue) = again;
         }
         if view.chat.history_version != self.cursor.history {
             return Ok(()); // Still being edited: next round.
         }
-        self.apply(view);
+        self.apply(*view);
         if let Some(queue) = new_queue {
             let same =
                 self.queue.as_ref().is_some_and(|old| Arc::ptr_eq(old, &queue) || old == &queue);
@@ -426,16 +440,16 @@ impl Follower {
         let changed = self.status != status;
         let mut start = (chat.lease_epoch > 0 && (running || chat.last_turn.is_some()))
             .then_some(chat.lease_epoch);
-        let mut end = before
-            .last_turn
-            .clone()
-            .filter(|_| before.status != ChatStatus::Running && before.lease_epoch > 0)
-            .map(|ending| (before.lease_epoch, ending));
+        let ended = self.ending(&before);
+        // The turn that ended started after this message: the first user message after it
+        // comes after its end.
+        let ended_after = ended.as_ref().map_or(i64::MAX, |(_, _, after)| *after);
+        let mut end = ended.map(|(turn, ending, _)| (turn, ending));
         // The same turn: its start comes first.
         let same = start.is_some() && start == end.as_ref().map(|(turn, _)| *turn);
         for message in messages {
             let user = message.role == crate::message::Role::User;
-            if user && message.id.0 > before.turn_started_after {
+            if user && message.id.0 > ended_after {
                 if same {
                     self.announce(start.take(), false, &status);
                 }
@@ -472,6 +486,24 @@ impl Follower {
         if self.status != status {
             self.tell_status(&status);
         }
+    }
+
+    /// The turn whose end this read can tell, with the message it started after: the turn of
+    /// the chat read before the history once it has ended; while a later turn runs, the one
+    /// before it — but only to a client that saw it start (one that did not never hears of
+    /// it, as it never hears of older turns).
+    fn ending(&self, before: &ChatState) -> Option<(i64, crate::status::TurnEnding, i64)> {
+        if before.lease_epoch == 0 {
+            return None;
+        }
+        if before.status != ChatStatus::Running {
+            let ending = before.last_turn.clone()?;
+            return Some((before.lease_epoch, ending, before.turn_started_after));
+        }
+        let previous = before.lease_epoch - 1;
+        let seen = self.cursor.position() >= Cursor::turn_start(previous);
+        let ending = before.previous_turn.clone().filter(|_| previous > 0 && seen)?;
+        Some((previous, ending, before.previous_turn_started_after))
     }
 
     /// The turn's start (once, if the client has not had it) and a status that became

@@ -15,7 +15,10 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
 use super::follow::{Follower, Wake};
-use super::view::{ChatState, Chunk, PartRun, View, chat_state, consistent_read, decode};
+use super::view::{
+    ChatState, Chunk, PartRun, SETTLE_ATTEMPTS, View, chat_state, consistent_read, decode,
+    overtaken,
+};
 use super::{ChatEvent, Cursor, SubscribeOptions};
 use crate::feed::{ChangeHint, ChangeKind};
 use crate::ids::ChatId;
@@ -134,6 +137,8 @@ struct TailState {
     /// The `reads` tick at which the latest refresh started.
     read_at: u64,
     deleted: bool,
+    /// The latest refresh was not overtaken (see `View::overtaken`), or gave up waiting.
+    settled: bool,
 }
 
 /// What a subscriber gets from the tail.
@@ -142,6 +147,9 @@ pub(crate) enum TailView {
     View(Box<View>, Option<Arc<Vec<QueuedMessage>>>),
     /// The chat was deleted.
     Deleted,
+    /// The tail's latest read was overtaken by the next turn and is being read again: wait
+    /// for its next refresh.
+    Unsettled,
     /// Read the store instead.
     Uncovered,
 }
@@ -166,6 +174,9 @@ impl Tail {
         {
             return TailView::Uncovered;
         }
+        if !state.settled {
+            return TailView::Unsettled;
+        }
         let from = state.messages.partition_point(|m| m.id.0 <= cursor.message);
         let messages = state.messages.range(from..).cloned().collect();
         let after = (cursor.episode, cursor.seq);
@@ -183,13 +194,15 @@ impl Tail {
         TailView::View(Box::new(view), state.queue.clone())
     }
 
-    fn gone(&self) -> Result<(), StoreError> {
+    fn gone(&self) -> Result<bool, StoreError> {
         self.state.write().unwrap_or_else(PoisonError::into_inner).deleted = true;
-        Ok(())
+        Ok(true)
     }
 
     /// One refresh: messages and parts after the tail's head, the chat, and the queue.
-    async fn refresh(&self, seed: Cursor, queue: bool) -> Result<(), StoreError> {
+    /// `Ok(false)`: the read was overtaken by the next turn (unless `force`): refresh again
+    /// at once.
+    async fn refresh(&self, seed: Cursor, queue: bool, force: bool) -> Result<bool, StoreError> {
         let tick = self.start_read();
         let (loaded, head, version) = {
             let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
@@ -253,13 +266,15 @@ impl Tail {
         if !parts.is_empty() {
             state.parts.push(parts);
         }
+        let settled = force || !overtaken(&before, &chat);
+        state.settled = settled;
         state.chat = Some((before, chat));
         if let Some(queue) = queue {
             state.queue = Some(queue);
         }
         state.read_at = tick;
         state.loaded = true;
-        Ok(())
+        Ok(settled)
     }
 }
 
@@ -272,13 +287,19 @@ async fn run(
     poll: std::time::Duration,
 ) {
     let mut queue = true;
+    let mut overtaken = 0;
     loop {
         let Some(current) = tail.upgrade() else { return };
         let chat = current.chat;
-        match current.refresh(seed, queue).await {
-            Ok(()) => {
+        match current.refresh(seed, queue, overtaken + 1 >= SETTLE_ATTEMPTS).await {
+            Ok(settled) => {
                 current.generation.send_modify(|g| *g += 1);
                 queue = false;
+                if !settled {
+                    overtaken += 1;
+                    continue;
+                }
+                overtaken = 0;
             }
             Err(err) => {
                 tracing::debug!(chat = %chat, error = %err, "shared chat read failed; retrying")

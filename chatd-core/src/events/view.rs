@@ -21,6 +21,8 @@ pub(crate) struct ChatState {
     pub(crate) lease_epoch: i64,
     pub(crate) last_turn: Option<TurnEnding>,
     pub(crate) turn_started_after: i64,
+    pub(crate) previous_turn: Option<TurnEnding>,
+    pub(crate) previous_turn_started_after: i64,
     pub(crate) history_version: i64,
     pub(crate) rewritten_after: i64,
 }
@@ -33,6 +35,8 @@ impl From<&Chat> for ChatState {
             lease_epoch: chat.lease_epoch,
             last_turn: chat.last_turn.clone(),
             turn_started_after: chat.turn_started_after,
+            previous_turn: chat.previous_turn.clone(),
+            previous_turn_started_after: chat.previous_turn_started_after,
             history_version: chat.history_version,
             rewritten_after: chat.rewritten_after,
         }
@@ -86,18 +90,48 @@ pub(crate) struct View {
     pub(crate) chat: ChatState,
 }
 
-/// Reads the store after `cursor`. `Ok(None)`: the chat is gone.
+/// How many times a read is repeated while the turn it began in is overtaken (see
+/// [`View::overtaken`]) before it is used anyway.
+pub(crate) const SETTLE_ATTEMPTS: u32 = 4;
+
+impl View {
+    /// The turn the first chat read showed running had ended (and perhaps the next one
+    /// begun) by the second. The history read between them may hold messages from after that
+    /// end (a promoted queued message), yet the ending is taken from the first read, so it
+    /// would be told after them — or never, once the next turn's start moved the client past
+    /// it. Read again: the next first read shows the ending (`last_turn`, or
+    /// `previous_turn` once the next turn runs).
+    pub(crate) fn overtaken(&self) -> bool {
+        overtaken(&self.before, &self.chat)
+    }
+}
+
+/// See [`View::overtaken`].
+pub(crate) fn overtaken(before: &ChatState, after: &ChatState) -> bool {
+    before.status == ChatStatus::Running
+        && (after.status != ChatStatus::Running || after.lease_epoch != before.lease_epoch)
+}
+
+/// Reads the store after `cursor` (again while the read is overtaken, up to
+/// [`SETTLE_ATTEMPTS`] times). `Ok(None)`: the chat is gone.
 pub(crate) async fn read_store(
     store: &dyn ChatStore,
     chat: ChatId,
     cursor: Cursor,
 ) -> Result<Option<View>, StoreError> {
-    let Some(before) = chat_state(store, chat).await? else { return Ok(None) };
-    let (messages, parts) = consistent_read(store, chat, cursor).await?;
-    let Some(state) = chat_state(store, chat).await? else { return Ok(None) };
-    let chunk = decode(chat, parts);
-    let parts = if chunk.is_empty() { Vec::new() } else { vec![PartRun { chunk, from: 0 }] };
-    Ok(Some(View { messages, parts, before, chat: state }))
+    let mut attempts = 0;
+    loop {
+        let Some(before) = chat_state(store, chat).await? else { return Ok(None) };
+        let (messages, parts) = consistent_read(store, chat, cursor).await?;
+        let Some(state) = chat_state(store, chat).await? else { return Ok(None) };
+        let chunk = decode(chat, parts);
+        let parts = if chunk.is_empty() { Vec::new() } else { vec![PartRun { chunk, from: 0 }] };
+        let view = View { messages, parts, before, chat: state };
+        attempts += 1;
+        if !view.overtaken() || attempts >= SETTLE_ATTEMPTS {
+            return Ok(Some(view));
+        }
+    }
 }
 
 /// The chat's state; `None` when it is gone.

@@ -24,15 +24,22 @@ async fn changes(fx: &Fixture, after: Option<ListCursor>) -> Vec<ChatChange> {
     listed
 }
 
-/// A finished, failed, or shut-down turn records its ending; acquiring clears it.
+/// A finished, failed, or shut-down turn records its ending; acquiring the next turn moves
+/// it to `previous_turn`.
 pub async fn turn_endings_are_recorded_and_cleared_by_the_next_turn(store: StoreRef) {
     let fx = Fixture::new(store).await;
     let (chat, lease) = fx.running("one").await;
     assert_eq!(chat.last_turn, None, "a running turn has no ending yet");
     assert_eq!(fx.finish(&lease).await.last_turn, Some(TurnEnding::Finished));
+    let first_started_after = fx.get(chat.id).await.turn_started_after;
     fx.send(chat.id, "two").await;
     let lease = fx.acquire(chat.id).await;
-    assert_eq!(fx.get(chat.id).await.last_turn, None);
+    let second = fx.get(chat.id).await;
+    assert_eq!(second.last_turn, None);
+    // The first turn's ending moved aside, for followers that missed it.
+    assert_eq!(second.previous_turn, Some(TurnEnding::Finished));
+    assert_eq!(second.previous_turn_started_after, first_started_after);
+    assert!(second.turn_started_after > first_started_after);
     let failed = fx.store.release(&lease, TurnOutcome::Failed("boom".into())).await.expect("fail");
     assert_eq!(failed.last_turn, Some(TurnEnding::Failed { reason: "boom".into() }));
     fx.send(chat.id, "three").await;
@@ -40,6 +47,7 @@ pub async fn turn_endings_are_recorded_and_cleared_by_the_next_turn(store: Store
     let shut = fx.store.release(&lease, TurnOutcome::Shutdown).await.expect("shutdown");
     assert_eq!(shut.last_turn, Some(TurnEnding::Shutdown));
     let lease = fx.acquire(chat.id).await;
+    assert_eq!(fx.get(chat.id).await.previous_turn, Some(TurnEnding::Shutdown));
     fx.store.interrupt(chat.id).await.expect("interrupt");
     let stopped = fx.store.release(&lease, TurnOutcome::Interrupted).await.expect("release");
     assert_eq!(stopped.last_turn, Some(TurnEnding::Interrupted));
