@@ -40,6 +40,13 @@ fn tools() -> Vec<Tool> {
         ),
         Tool::new("fail", "Always fails.", schema(json!({"type": "object", "properties": {}}))),
         Tool::new(
+            "flood",
+            "Answer with a text of `bytes` bytes (at most 64 MiB).",
+            schema(
+                json!({"type": "object", "properties": {"bytes": {"type": "integer"}}, "required": ["bytes"]}),
+            ),
+        ),
+        Tool::new(
             "sleep",
             "Sleep for ms milliseconds.",
             schema(
@@ -81,6 +88,10 @@ impl ServerHandler for TestMcpServer {
                 CallToolResult::success(vec![ContentBlock::text(text.to_uppercase())])
             }
             "fail" => CallToolResult::error(vec![ContentBlock::text("it failed on purpose")]),
+            "flood" => {
+                let bytes = usize::try_from(int("bytes")).unwrap_or(0).min(64 << 20);
+                CallToolResult::success(vec![ContentBlock::text("x".repeat(bytes))])
+            }
             "sleep" => {
                 let ms = u64::try_from(int("ms")).unwrap_or(0);
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

@@ -65,7 +65,7 @@ fn call(id: &str, name: &str, args: Value) -> Part {
 async fn exercise(tools: &McpTools, prefix: &str) {
     let set = ToolSet::new().with_all(tools.tools());
     let names: Vec<String> = set.definitions_for(false).iter().map(|d| d.name.clone()).collect();
-    for tool in ["add", "shout", "fail", "sleep"] {
+    for tool in ["add", "shout", "fail", "sleep", "flood"] {
         assert!(names.contains(&format!("{prefix}__{tool}")), "{names:?}");
     }
     let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
@@ -193,5 +193,41 @@ async fn a_hostile_servers_unusable_tools_are_left_out_and_an_endless_list_is_re
         .expect_err("endless");
     println!("endless listing refused after {:?}: {err}", started.elapsed());
     assert!(err.to_string().contains("lists more than 200 tools"), "{err}");
+    stop.cancel();
+}
+
+/// A server that answers with more than 16 MiB cannot make the client buffer it: rmcp
+/// drops an oversized stdio line (the call then times out, and the session goes on) and
+/// refuses an oversized HTTP answer. A result under the bound comes back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_refused_not_buffered() {
+    let flood = |bytes: usize| call("1", "f__flood", json!({"bytes": bytes}));
+    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let stdio = McpTools::connect(stdio_server("f").with_call_timeout(Duration::from_secs(3)))
+        .await
+        .expect("connect");
+    let set = ToolSet::new().with_all(stdio.tools());
+    let got = results(&set.run_calls(&ctx, &[flood(1 << 20)]).await.expect("ran"));
+    assert_eq!((got[0].0.as_str().map(str::len), got[0].1), (Some(1 << 20), false));
+    let got = results(&set.run_calls(&ctx, &[flood(20 << 20)]).await.expect("ran"));
+    println!("stdio, 20 MiB: {}", got[0].0);
+    assert!(got[0].1, "an error result");
+    assert!(got[0].0.to_string().contains("timed out"), "{}", got[0].0);
+    let got = results(
+        &set.run_calls(&ctx, &[call("2", "f__add", json!({"a": 1, "b": 2}))]).await.expect("ran"),
+    );
+    assert_eq!(got[0].0, json!({"sum": 3}), "the session goes on");
+
+    let (url, stop) = http_server().await;
+    let http =
+        McpTools::connect(McpServer::http("f", &url).with_call_timeout(Duration::from_secs(10)))
+            .await
+            .expect("connect");
+    let set = ToolSet::new().with_all(http.tools());
+    let got = results(&set.run_calls(&ctx, &[flood(20 << 20)]).await.expect("ran"));
+    let text = got[0].0.to_string();
+    println!("streamable HTTP, 20 MiB: {}", text.chars().take(300).collect::<String>());
+    assert!(got[0].1, "an error result");
+    assert!(text.len() < 4096, "the error does not carry the answer: {} bytes", text.len());
     stop.cancel();
 }
