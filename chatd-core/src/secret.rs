@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 /// A secret value (a provider API key). `Debug` and `Display` print `***`; the value is
 /// only reachable through [`Secret::expose`]. It deliberately does not implement
-/// `Serialize`, so it cannot end up in an event or an API response by accident.
+/// `Serialize`, so it cannot end up in an event or an API response by accident. Its bytes
+/// are overwritten with zeros when it is dropped (copies made from [`Secret::expose`], such
+/// as a request's header, are not).
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -40,6 +42,12 @@ impl From<String> for Secret {
 impl From<&str> for Secret {
     fn from(value: &str) -> Self {
         Secret(value.to_owned())
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

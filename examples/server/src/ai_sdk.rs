@@ -43,6 +43,7 @@ use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::rest::{Body, chat_id};
+use crate::slots::Slot;
 
 /// The header that names the protocol.
 pub const PROTOCOL_HEADER: &str = "x-vercel-ai-ui-message-stream";
@@ -90,6 +91,8 @@ async fn send(
     let actor = authed.actor;
     let id = chat_id(&request.id)?;
     let chat = state.chatd.get_chat(&actor, id).await?;
+    // Before anything is sent: a refused stream must not leave a turn behind.
+    let slot = state.slots.take(&actor)?;
     let after = match request.trigger.as_deref().unwrap_or("submit-message") {
         "submit-message" => {
             let last_user = request
@@ -141,7 +144,7 @@ async fn send(
         }
         other => return Err(ApiError::bad_request(format!("unknown trigger {other:?}"))),
     };
-    stream_turn(&state, &actor, id, after.0, after.1).await
+    stream_turn(&state, slot, &actor, id, after.0, after.1).await
 }
 
 async fn last_user_message(
@@ -169,13 +172,15 @@ async fn resume(
     let after = Cursor { history: chat.history_version, ..Cursor::new(last.id.0, 0, 0) };
     let turn =
         if chat.status == ChatStatus::Running { chat.lease_epoch } else { chat.lease_epoch + 1 };
-    stream_turn(&state, &authed.actor, id, after, turn).await
+    let slot = state.slots.take(&authed.actor)?;
+    stream_turn(&state, slot, &authed.actor, id, after, turn).await
 }
 
 /// The turn that follows `after` (turn `first_turn` or, if it is lost, a re-run) as
-/// protocol parts.
+/// protocol parts; `slot` is held until the stream's task ends.
 async fn stream_turn(
     state: &AppState,
+    slot: Option<Slot>,
     actor: &Actor,
     id: chatd_core::ChatId,
     after: Cursor,
@@ -186,6 +191,7 @@ async fn stream_turn(
     let message_id = format!("chatd-{}-{}", id, after.message);
     let cut = state.next_cut();
     tokio::spawn(async move {
+        let _slot = slot;
         let mut translator = Translator::new(message_id, first_turn);
         let follow = async {
             while let Some(event) = events.next().await {

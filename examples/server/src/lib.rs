@@ -9,12 +9,15 @@
 //! - `/ai/chat` and `/ai/chat/{id}/stream`: the AI SDK's UI message stream protocol
 //!   ([`ai_sdk`]), so a `useChat` front end works against chatd unchanged;
 //! - `/`: the web UI ([`ui`]).
+//!
+//! Each user may hold at most [`slots::MAX_STREAMS_PER_USER`] streams open at once.
 
 pub mod admin;
 pub mod ai_sdk;
 pub mod auth;
 pub mod error;
 pub mod rest;
+pub mod slots;
 pub mod sse;
 pub mod ui;
 
@@ -39,6 +42,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Bumped to end every open stream (clients reconnect and resume by cursor).
     cuts: Arc<watch::Sender<u64>>,
+    /// Open streams per user.
+    pub(crate) slots: Arc<slots::StreamSlots>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -51,7 +56,26 @@ impl AppState {
     /// State over `chatd` with `tokens`.
     #[must_use]
     pub fn new(chatd: Chatd, tokens: Tokens) -> Self {
-        AppState { chatd, tokens: Arc::new(tokens), cuts: Arc::new(watch::channel(0).0) }
+        AppState {
+            chatd,
+            tokens: Arc::new(tokens),
+            cuts: Arc::new(watch::channel(0).0),
+            slots: Arc::new(slots::StreamSlots::new(slots::MAX_STREAMS_PER_USER)),
+        }
+    }
+
+    /// Lets each user hold at most `max` streams open at once (default
+    /// [`MAX_STREAMS_PER_USER`](slots::MAX_STREAMS_PER_USER)); one more is 429.
+    #[must_use]
+    pub fn with_max_streams_per_user(mut self, max: usize) -> Self {
+        self.slots = Arc::new(slots::StreamSlots::new(max));
+        self
+    }
+
+    /// Streams `user` holds open now.
+    #[must_use]
+    pub fn open_streams(&self, user: chatd_core::UserId) -> usize {
+        self.slots.open(user)
     }
 
     /// Ends every open stream now, as a dropped connection would.

@@ -24,6 +24,7 @@ use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::rest::{Params, chat_id};
+use crate::slots::Slot;
 
 /// How often an idle stream sends a keep-alive comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -69,10 +70,22 @@ pub fn frame<E: Serialize>(cursor: &str, name: &str, event: &E) -> Event {
 /// An SSE response with keep-alive comments.
 pub(crate) type Stream = Sse<KeepAliveStream<BoxStream<'static, Result<Event, Infallible>>>>;
 
-/// `events` as an SSE response that ends when the server cuts streams.
-pub(crate) fn respond(state: &AppState, events: BoxStream<'static, Event>) -> Stream {
+/// `events` as an SSE response that ends when the server cuts streams, holding `slot` until
+/// it ends.
+pub(crate) fn respond(
+    state: &AppState,
+    slot: Option<Slot>,
+    events: BoxStream<'static, Event>,
+) -> Stream {
     let hello = futures::stream::once(async { Event::default().retry(RETRY).comment("chatd") });
-    let body = hello.chain(events).take_until(state.next_cut()).map(Ok).boxed();
+    let body = hello
+        .chain(events)
+        .take_until(state.next_cut())
+        .map(move |event| {
+            let _held = &slot;
+            Ok(event)
+        })
+        .boxed();
     Sse::new(body).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
@@ -84,10 +97,11 @@ async fn stream(
     Params(query): Params<After>,
 ) -> ApiResult<Stream> {
     let after: Option<Cursor> = resume_from(&headers, query.after.as_deref())?;
+    let slot = state.slots.take(&authed.actor)?;
     let events = state.chatd.subscribe(&authed.actor, chat_id(&id)?, after).await?;
     let frames =
         events.map(|event| frame(&event.cursor.to_string(), event.kind.name(), &event)).boxed();
-    Ok(respond(&state, frames))
+    Ok(respond(&state, slot, frames))
 }
 
 async fn watch(
@@ -97,8 +111,9 @@ async fn watch(
     Params(query): Params<After>,
 ) -> ApiResult<Stream> {
     let after: Option<ListCursor> = resume_from(&headers, query.after.as_deref())?;
+    let slot = state.slots.take(&authed.actor)?;
     let events = state.chatd.watch(&authed.actor, after).await?;
     let frames =
         events.map(|event| frame(&event.cursor.to_string(), event.kind.name(), &event)).boxed();
-    Ok(respond(&state, frames))
+    Ok(respond(&state, slot, frames))
 }

@@ -10,7 +10,7 @@ use futures::{Stream, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sse_stream::{Sse, SseByteStream};
-use support::{ADMIN, USER, start};
+use support::{ADMIN, READER, USER, start};
 
 /// One parsed event: id, type, JSON data.
 type Frame = (String, String, Value);
@@ -189,4 +189,34 @@ async fn the_chat_list_resumes_from_its_last_event() {
     // A cursor that does not parse is a 400.
     let bad = server.request(Method::GET, "/api/chats/watch?after=nonsense", USER).send().await;
     assert_eq!(bad.expect("response").status(), 400);
+}
+
+/// A user may hold `MAX_STREAMS_PER_USER` streams at once; one more is 429, another user
+/// is not affected, and streams that end free their slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_holds_a_bounded_number_of_streams() {
+    let server = start(Duration::from_millis(1)).await;
+    let max = chatd_server::slots::MAX_STREAMS_PER_USER;
+    let mut held = Vec::new();
+    for _ in 0..max {
+        held.push(open(&server, "/api/chats/watch", USER, None).await);
+    }
+    let refused = server.request(Method::GET, "/api/chats/watch", USER).send().await.expect("send");
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.expect("an error body");
+    assert_eq!(body["error"]["code"], "too_many_streams", "{body}");
+    let _other = open(&server, "/api/chats/watch", READER, None).await;
+    server.state.cut_streams();
+    drop(held);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again =
+            server.request(Method::GET, "/api/chats/watch", USER).send().await.expect("send");
+        if again.status() == 200 {
+            break;
+        }
+        assert_eq!(again.status(), 429);
+        assert!(tokio::time::Instant::now() < deadline, "the slots were never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
