@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chatd_core::events::{ChatEvent, ChatEventKind, Cursor};
 use chatd_core::provider::StreamEvent;
-use chatd_core::service::Actor;
+use chatd_core::service::{Actor, ChatdError};
 use chatd_core::status::TurnEnding;
 use chatd_core::store::{Delivery, SendMessage};
 use chatd_core::{Chat, ChatStatus, Message, Part, Role};
@@ -121,11 +121,28 @@ async fn send(
                     },
                     sent.chat.lease_epoch + 1,
                 ),
+                Delivery::Queued(queued) => {
+                    // The chat became busy between the check above and the send. Take the
+                    // message back, so that a refused request leaves nothing behind; if it
+                    // has already left the queue, it is being answered: follow that turn.
+                    return match state.chatd.delete_queued(&actor, id, queued.id).await {
+                        Ok(_) => Err(ApiError::new(
+                            StatusCode::CONFLICT,
+                            "busy",
+                            "the chat became busy with another turn; nothing was sent",
+                        )),
+                        Err(ChatdError::Store(err)) if err.is_not_found() => {
+                            follow_current(&state, slot, &actor, id).await
+                        }
+                        Err(err) => Err(err.into()),
+                    };
+                }
                 _ => {
+                    // (`AfterStop` comes from a promotion, not from a queueing send.)
                     return Err(ApiError::new(
                         StatusCode::CONFLICT,
                         "busy",
-                        "the message was queued behind another turn",
+                        "the chat is busy with another turn; resume its stream or wait",
                     ));
                 }
             }
@@ -162,18 +179,29 @@ async fn resume(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = chat_id(&id)?;
-    let chat = state.chatd.get_chat(&authed.actor, id).await?;
+    let slot = state.slots.take(&authed.actor)?;
+    follow_current(&state, slot, &authed.actor, id).await
+}
+
+/// The running (or next) turn of a busy chat, answering its last user message; 204 when the
+/// chat is idle.
+async fn follow_current(
+    state: &AppState,
+    slot: Option<Slot>,
+    actor: &Actor,
+    id: chatd_core::ChatId,
+) -> ApiResult<Response> {
+    let chat = state.chatd.get_chat(actor, id).await?;
     if !busy(&chat) {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let Some(last) = last_user_message(&state, &authed.actor, id).await? else {
+    let Some(last) = last_user_message(state, actor, id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let after = Cursor { history: chat.history_version, ..Cursor::new(last.id.0, 0, 0) };
     let turn =
         if chat.status == ChatStatus::Running { chat.lease_epoch } else { chat.lease_epoch + 1 };
-    let slot = state.slots.take(&authed.actor)?;
-    stream_turn(&state, slot, &authed.actor, id, after, turn).await
+    stream_turn(state, slot, actor, id, after, turn).await
 }
 
 /// The turn that follows `after` (turn `first_turn` or, if it is lost, a re-run) as

@@ -459,3 +459,40 @@ async fn an_ai_sdk_client_that_leaves_a_quiet_turn_releases_its_subscription() {
     }
     assert_eq!(streams.followed_chats(), 0, "the subscription ends with the client");
 }
+
+/// Two AI SDK sends to one idle chat at once: one is answered, the other is refused (409)
+/// and leaves nothing behind. (The refused one used to stay queued when it lost the race
+/// between the busy check and the send, and was answered later though the client had been
+/// told no.) No worker runs, so the winner's turn stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_ai_sdk_sends_leave_nothing_queued() {
+    let s = start_with(Duration::from_millis(30), 0).await;
+    for round in 0..50 {
+        let (_, chat) = s.call(Method::POST, "/api/chats", USER, Some(json!({}))).await;
+        let id = chat["id"].as_str().expect("id").to_owned();
+        let body = |text: &str| json!({"id": id, "messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": text}]}], "trigger": "submit-message"});
+        let send = |text: &str| s.request(Method::POST, "/ai/chat", USER).json(&body(text)).send();
+        let (a, b) = tokio::join!(send("a"), send("b"));
+        let (a, b) = (a.expect("a"), b.expect("b"));
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}");
+        drop((a, b));
+        let (status, queue) =
+            s.call(Method::GET, &format!("/api/chats/{id}/queue"), USER, None).await;
+        assert_eq!(
+            (status, queue.as_array().map(Vec::len)),
+            (200, Some(0)),
+            "round {round}: {queue}"
+        );
+        let (_, listed) =
+            s.call(Method::GET, &format!("/api/chats/{id}/messages"), USER, None).await;
+        let users = listed["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .count();
+        assert_eq!(users, 1, "round {round}: {listed}");
+    }
+}
