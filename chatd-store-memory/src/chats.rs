@@ -188,6 +188,7 @@ impl State {
             chat: id,
             created: entry.clocks.created,
             clock,
+            at: now(),
         });
         self.hint(id, ChangeKind::Deleted);
         if let Some(parent) = entry.chat.parent_chat_id.and_then(|p| self.chats.get_mut(&p)) {
@@ -254,5 +255,28 @@ impl State {
         changes.sort_by_key(|c| c.position);
         changes.truncate(limit);
         changes
+    }
+
+    /// Whether `after` is older than the newest pruned tombstone.
+    pub(crate) fn list_cursor_expired(&self, after: Option<ListCursor>) -> bool {
+        after.is_some_and(|after| after.clock < self.pruned_through)
+    }
+
+    pub(crate) fn prune_tombstones(&mut self, older_than: std::time::Duration) -> u64 {
+        let cutoff = chrono::Duration::from_std(older_than)
+            .ok()
+            .and_then(|age| now().checked_sub_signed(age));
+        let Some(cutoff) = cutoff else { return 0 };
+        let before = self.tombstones.len();
+        let mut newest = self.pruned_through;
+        self.tombstones.retain(|t| {
+            let keep = t.at > cutoff;
+            if !keep {
+                newest = newest.max(t.clock);
+            }
+            keep
+        });
+        self.pruned_through = newest;
+        (before - self.tombstones.len()) as u64
     }
 }

@@ -448,6 +448,14 @@ impl ChatStore for InMemoryChatStore {
         after: Option<ListCursor>,
         limit: usize,
     ) -> Result<ChatChanges> {
-        self.with(|s| Ok(ChatChanges::new(s.list_chat_changes(owner, after, limit), false)))
+        self.with(|s| {
+            let expired = s.list_cursor_expired(after);
+            Ok(ChatChanges::new(s.list_chat_changes(owner, after, limit), false)
+                .with_expired(expired))
+        })
+    }
+
+    async fn prune_tombstones(&self, older_than: std::time::Duration) -> Result<u64> {
+        self.with(|s| Ok(s.prune_tombstones(older_than)))
     }
 }

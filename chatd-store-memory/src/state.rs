@@ -147,6 +147,8 @@ pub(crate) struct State {
     pub(crate) clock: i64,
     /// Deleted chats, for list views resuming from before the deletion.
     pub(crate) tombstones: Vec<Tombstone>,
+    /// The clock of the newest tombstone pruned (0: none): older list cursors are expired.
+    pub(crate) pruned_through: i64,
 }
 
 /// A deleted chat, as `list_chat_changes` reports it.
@@ -156,6 +158,8 @@ pub(crate) struct Tombstone {
     pub(crate) chat: ChatId,
     pub(crate) created: i64,
     pub(crate) clock: i64,
+    /// When the chat was deleted.
+    pub(crate) at: DateTime<Utc>,
 }
 
 impl State {

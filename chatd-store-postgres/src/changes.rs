@@ -6,6 +6,7 @@
 //! says whether changes after the cursor were held back by the horizon.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chatd_core::store::{ChatChange, ChatChanges, FieldClocks, ListCursor, Result};
 use chatd_core::{Chat, ChatId, DiffStatus, UserId};
@@ -36,8 +37,10 @@ const CHANGES: &str = "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snaps
            AND ($2::bigint IS NULL OR (c.change_xid, c.id) > (after.clock, after.chat))) \
        OR EXISTS ( \
          SELECT 1 FROM chat_tombstones t, horizon WHERE t.owner_id = $1 \
-           AND t.change_xid >= horizon.x) AS held_back) \
-     SELECT held.held_back, listed.id, listed.deleted, \
+           AND t.change_xid >= horizon.x) AS held_back, \
+       ($2::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM chat_tombstone_horizon p, after \
+           WHERE after.clock < p.pruned_through)) AS expired) \
+     SELECT held.held_back, held.expired, listed.id, listed.deleted, \
        listed.change_xid::text::bigint AS clock, listed.created_xid::text::bigint AS created, \
        listed.status_xid::text::bigint AS status, listed.title_xid::text::bigint AS title, \
        listed.archived_xid::text::bigint AS archived, listed.diff_xid::text::bigint AS diff \
@@ -60,10 +63,11 @@ impl PostgresChatStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        let mut held_back = false;
+        let (mut held_back, mut expired) = (false, false);
         let mut listed = Vec::with_capacity(rows.len());
         for row in &rows {
             held_back |= row.try_get::<bool, _>("held_back").map_err(db)?;
+            expired |= row.try_get::<bool, _>("expired").map_err(db)?;
             let Some(id) = row.try_get::<Option<Uuid>, _>("id").map_err(db)? else { continue };
             let clock = |name: &str| row.try_get::<i64, _>(name).map_err(db);
             let clocks = FieldClocks {
@@ -89,7 +93,23 @@ impl PostgresChatStore {
             }
             // Otherwise deleted since the listing: its tombstone comes next time.
         }
-        Ok(ChatChanges::new(changes, held_back))
+        Ok(ChatChanges::new(changes, held_back).with_expired(expired))
+    }
+
+    pub(crate) async fn prune_tombstones_query(&self, older_than: Duration) -> Result<u64> {
+        let pruned: i64 = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM chat_tombstones \
+               WHERE deleted_at < now() - make_interval(secs => $1) RETURNING change_xid), \
+             moved AS (UPDATE chat_tombstone_horizon \
+               SET pruned_through = GREATEST(pruned_through, (SELECT max(change_xid) FROM gone)) \
+               WHERE EXISTS (SELECT 1 FROM gone)) \
+             SELECT count(*) FROM gone",
+        )
+        .bind(older_than.as_secs_f64())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(u64::try_from(pruned).unwrap_or(0))
     }
 
     async fn chats_and_diffs(

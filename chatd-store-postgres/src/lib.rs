@@ -467,6 +467,10 @@ impl ChatStore for PostgresChatStore {
     ) -> Result<chatd_core::store::ChatChanges> {
         self.list_chat_changes_query(owner, after, limit).await
     }
+
+    async fn prune_tombstones(&self, older_than: Duration) -> Result<u64> {
+        self.prune_tombstones_query(older_than).await
+    }
 }
 
 /// `schema` if it is a plain lower-case identifier (no quoting needed anywhere).

@@ -181,7 +181,7 @@ async fn a_hostile_servers_unusable_tools_are_left_out_and_an_endless_list_is_re
     let set = ToolSet::new().with_all(tools.tools());
     let offered = set.definitions_for(false);
     let names: Vec<&str> = offered.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
     let chatty = offered.iter().find(|d| d.name == "h__chatty").expect("chatty is offered");
     assert_eq!(chatty.description.chars().count(), 4096, "the description is cut");
     stop.cancel();

@@ -620,3 +620,58 @@ async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
         kinds(&read)
     );
 }
+
+// ----- a list view that stayed away longer than the deletions are kept ---------------------
+
+async fn next_owner(
+    events: &mut BoxStream<'static, chatd_core::events::OwnerEvent>,
+) -> chatd_core::events::OwnerEvent {
+    tokio::time::timeout(WAIT, events.next()).await.expect("an event in time").expect("open")
+}
+
+/// A list view resuming from before a deletion the store has forgotten (pruned tombstones)
+/// is told to start over (`reset`), then gets the whole list; resuming from the reset's own
+/// cursor resets again.
+async fn a_list_view_from_before_a_forgotten_deletion_starts_over(store: Arc<dyn ChatStore>) {
+    let options = SubscribeOptions::default().with_poll(Duration::from_millis(50));
+    let owner = UserId::new();
+    let keep = store.create_chat(NewChat::new(owner)).await.expect("keep");
+    let gone = store.create_chat(NewChat::new(owner)).await.expect("gone");
+    let mut events =
+        chatd_core::events::watch(Arc::clone(&store), owner, None, options).await.expect("watch");
+    let first = [next_owner(&mut events).await, next_owner(&mut events).await];
+    assert!(first.iter().all(|e| matches!(e.kind, OwnerEventKind::Created { .. })), "{first:?}");
+    let cursor = first[1].cursor;
+    drop(events);
+    store.delete_chat(gone.id).await.expect("delete");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.prune_tombstones(Duration::ZERO).await.expect("prune") >= 1);
+    let mut events = chatd_core::events::watch(Arc::clone(&store), owner, Some(cursor), options)
+        .await
+        .expect("resume");
+    let reset = next_owner(&mut events).await;
+    assert_eq!((&reset.kind, reset.cursor), (&OwnerEventKind::Reset, cursor));
+    let listed = next_owner(&mut events).await;
+    assert_eq!(listed.chat_id, keep.id);
+    assert!(matches!(listed.kind, OwnerEventKind::Created { .. }), "{listed:?}");
+    let mut again =
+        chatd_core::events::watch(Arc::clone(&store), owner, Some(reset.cursor), options)
+            .await
+            .expect("resume from the reset");
+    assert_eq!(next_owner(&mut again).await.kind, OwnerEventKind::Reset);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_view_from_before_a_forgotten_deletion_starts_over_in_memory() {
+    a_list_view_from_before_a_forgotten_deletion_starts_over(memory().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_view_from_before_a_forgotten_deletion_starts_over_on_postgres() {
+    let db = FreshDb::create().await;
+    a_list_view_from_before_a_forgotten_deletion_starts_over(
+        configured(Arc::new(db.store().await)).await,
+    )
+    .await;
+    db.drop().await;
+}

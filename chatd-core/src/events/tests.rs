@@ -92,6 +92,7 @@ fn every_event_names_itself_as_it_serializes() {
         OwnerEventKind::Archived { archived: true },
         OwnerEventKind::Deleted,
         OwnerEventKind::DiffStatusChange { diff_status: Box::new(diff) },
+        OwnerEventKind::Reset,
     ];
     for kind in owner {
         let value = serde_json::to_value(&kind).expect("json");

@@ -75,6 +75,10 @@ pub enum OwnerEventKind {
         /// The new diff status.
         diff_status: Box<DiffStatus>,
     },
+    /// The cursor resumed from is older than the deletions the store still remembers
+    /// ([`ChatStore::prune_tombstones`]): drop every chat shown; the whole list follows as
+    /// `created` events. (Its `chat_id` is nil; resuming from its cursor resets again.)
+    Reset,
 }
 
 impl OwnerEventKind {
@@ -88,6 +92,7 @@ impl OwnerEventKind {
             OwnerEventKind::Archived { .. } => "archived",
             OwnerEventKind::Deleted => "deleted",
             OwnerEventKind::DiffStatusChange { .. } => "diff_status_change",
+            OwnerEventKind::Reset => "reset",
         }
     }
 }
@@ -182,6 +187,19 @@ impl Watcher {
             None => self.cursor.map(|c| c.position()),
         };
         let listed = self.store.list_chat_changes(self.owner, from, PAGE).await?;
+        if listed.expired {
+            // Deletions after the cursor may be forgotten: start the list over.
+            if let Some(stale) = self.cursor {
+                let kind = OwnerEventKind::Reset;
+                self.pending.push_back(OwnerEvent {
+                    chat_id: ChatId(uuid::Uuid::nil()),
+                    cursor: stale,
+                    kind,
+                });
+            }
+            (self.cursor, self.since, self.read_now) = (None, None, true);
+            return Ok(());
+        }
         let changes = listed.changes;
         let full = changes.len() == PAGE;
         // Caught up only when nothing was left for a later page or held back: a chat held

@@ -186,13 +186,24 @@ pub struct ChatChanges {
     /// transactions are not below the horizon). A chat's earlier changes are then folded
     /// into a later position, so a reader must not treat this listing as complete.
     pub held_back: bool,
+    /// The cursor is older than the newest deletion the store has forgotten
+    /// ([`prune_tombstones`](super::ChatStore::prune_tombstones)): deletions after it may be
+    /// missing from `changes`, so the reader must start its list over (read from `None`).
+    pub expired: bool,
 }
 
 impl ChatChanges {
     /// A listing.
     #[must_use]
     pub fn new(changes: Vec<ChatChange>, held_back: bool) -> Self {
-        ChatChanges { changes, held_back }
+        ChatChanges { changes, held_back, expired: false }
+    }
+
+    /// The same listing, marked expired or not.
+    #[must_use]
+    pub fn with_expired(mut self, expired: bool) -> Self {
+        self.expired = expired;
+        self
     }
 }
 

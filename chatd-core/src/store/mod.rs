@@ -433,4 +433,15 @@ pub trait ChatStore: Send + Sync + 'static {
         after: Option<ListCursor>,
         limit: usize,
     ) -> Result<ChatChanges>;
+
+    /// Forgets the chat deletions recorded more than `older_than` ago (the tombstones a
+    /// chat-list view resumes from; without pruning they are kept for ever) and returns how
+    /// many were forgotten. A list cursor older than the newest forgotten deletion is then
+    /// *expired*: [`list_chat_changes`](Self::list_chat_changes) says so, and `watch` starts
+    /// the list over with a `reset` event. Call it now and then (say daily) with a retention
+    /// longer than list views usually stay away.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn prune_tombstones(&self, older_than: Duration) -> Result<u64>;
 }

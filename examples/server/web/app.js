@@ -122,7 +122,9 @@ function openWatch() {
   on("diff_status_change", (e) => {
     if (state.current === e.chat_id) renderDiff(e.diff_status);
   });
-  for (const type of ["created", "status_change", "title_change", "archived", "deleted"]) {
+  // The cursor was older than the deletions the server remembers: the whole list follows.
+  on("reset", () => state.chats.clear());
+  for (const type of ["created", "status_change", "title_change", "archived", "deleted", "reset"]) {
     source.addEventListener(type, renderChatList);
   }
 }

@@ -141,6 +141,32 @@ pub async fn chat_list_changes_resume_by_position(store: StoreRef) {
     assert_eq!(first.iter().map(|c| c.chat_id).collect::<Vec<_>>(), vec![a.id]);
 }
 
+/// Pruning forgets old deletions only, and a list cursor from before a forgotten deletion
+/// is reported expired (one at or after it, or none, is not).
+pub async fn pruned_tombstones_expire_older_list_cursors(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let a = fx.idle_chat().await;
+    let b = fx.idle_chat().await;
+    let head = changes(&fx, None).await.last().expect("listed").position;
+    fx.store.delete_chat(b.id).await.expect("delete");
+    let listed = changes(&fx, Some(head)).await;
+    assert_eq!((listed.len(), listed[0].chat_id, listed[0].chat.is_none()), (1, b.id, true));
+    let deletion = listed[0].position;
+    assert_eq!(fx.store.prune_tombstones(Duration::from_secs(3600)).await.expect("prune"), 0);
+    let kept = fx.store.list_chat_changes(fx.owner, Some(head), 100).await.expect("list");
+    assert!(!kept.expired, "nothing was pruned yet");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(fx.store.prune_tombstones(Duration::ZERO).await.expect("prune"), 1);
+    assert_eq!(fx.store.prune_tombstones(Duration::ZERO).await.expect("again"), 0);
+    let stale = fx.store.list_chat_changes(fx.owner, Some(head), 100).await.expect("list");
+    assert!(stale.expired, "the deletion after this cursor is forgotten");
+    let fresh = fx.store.list_chat_changes(fx.owner, None, 100).await.expect("list");
+    assert!(!fresh.expired);
+    assert_eq!(fresh.changes.iter().map(|c| c.chat_id).collect::<Vec<_>>(), vec![a.id]);
+    let after = fx.store.list_chat_changes(fx.owner, Some(deletion), 100).await.expect("list");
+    assert!(!after.expired, "a cursor at the forgotten deletion has seen it");
+}
+
 /// A status change is listed; an unchanged title written again is not a change.
 pub async fn chat_list_changes_follow_status_but_not_rewrites_of_the_same_title(store: StoreRef) {
     let fx = Fixture::new(store).await;

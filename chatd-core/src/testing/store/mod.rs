@@ -164,6 +164,7 @@ macro_rules! __store_conformance_all {
             lost_and_edited_turns_end_without_their_worker,
             chat_list_changes_resume_by_position,
             chat_list_changes_follow_status_but_not_rewrites_of_the_same_title,
+            pruned_tombstones_expire_older_list_cursors,
         ] }
         $crate::__store_conformance_group! { $attrs $args $make input [
             user_input_is_text_or_file_parts_without_nul,
