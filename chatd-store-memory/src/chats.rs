@@ -259,7 +259,9 @@ impl State {
 
     /// Whether `after` is older than the newest pruned tombstone.
     pub(crate) fn list_cursor_expired(&self, after: Option<ListCursor>) -> bool {
-        after.is_some_and(|after| after.clock < self.pruned_through)
+        after
+            .zip(self.pruned_through)
+            .is_some_and(|(after, pruned)| (after.clock, ChatId(after.chat)) < pruned)
     }
 
     pub(crate) fn prune_tombstones(&mut self, older_than: std::time::Duration) -> u64 {
@@ -272,7 +274,7 @@ impl State {
         self.tombstones.retain(|t| {
             let keep = t.at > cutoff;
             if !keep {
-                newest = newest.max(t.clock);
+                newest = newest.max(Some((t.clock, t.chat)));
             }
             keep
         });

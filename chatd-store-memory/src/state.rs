@@ -147,8 +147,9 @@ pub(crate) struct State {
     pub(crate) clock: i64,
     /// Deleted chats, for list views resuming from before the deletion.
     pub(crate) tombstones: Vec<Tombstone>,
-    /// The clock of the newest tombstone pruned (0: none): older list cursors are expired.
-    pub(crate) pruned_through: i64,
+    /// The position (clock, chat) of the newest tombstone pruned: older list cursors are
+    /// expired.
+    pub(crate) pruned_through: Option<(i64, ChatId)>,
 }
 
 /// A deleted chat, as `list_chat_changes` reports it.

@@ -1,5 +1,6 @@
 -- Tombstones can be pruned (`prune_tombstones`): when each chat was deleted, and the newest
--- pruned position, below which a list cursor is expired (its deletions may be forgotten).
+-- pruned position (change_xid, chat_id), below which a list cursor is expired (deletions
+-- after it may be forgotten).
 
 ALTER TABLE chat_tombstones ADD COLUMN deleted_at TIMESTAMPTZ NOT NULL DEFAULT now();
 
@@ -7,7 +8,9 @@ CREATE INDEX idx_chat_tombstones_deleted_at ON chat_tombstones(deleted_at);
 
 CREATE TABLE chat_tombstone_horizon (
     singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
-    pruned_through xid8 NOT NULL
+    pruned_through xid8 NOT NULL,
+    pruned_chat UUID NOT NULL
 );
 
-INSERT INTO chat_tombstone_horizon (singleton, pruned_through) VALUES (TRUE, '0');
+INSERT INTO chat_tombstone_horizon (singleton, pruned_through, pruned_chat)
+VALUES (TRUE, '0', '00000000-0000-0000-0000-000000000000');

@@ -39,7 +39,7 @@ const CHANGES: &str = "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snaps
          SELECT 1 FROM chat_tombstones t, horizon WHERE t.owner_id = $1 \
            AND t.change_xid >= horizon.x) AS held_back, \
        ($2::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM chat_tombstone_horizon p, after \
-           WHERE after.clock < p.pruned_through)) AS expired) \
+           WHERE (after.clock, after.chat) < (p.pruned_through, p.pruned_chat))) AS expired) \
      SELECT held.held_back, held.expired, listed.id, listed.deleted, \
        listed.change_xid::text::bigint AS clock, listed.created_xid::text::bigint AS created, \
        listed.status_xid::text::bigint AS status, listed.title_xid::text::bigint AS title, \
@@ -97,15 +97,22 @@ impl PostgresChatStore {
     }
 
     pub(crate) async fn prune_tombstones_query(&self, older_than: Duration) -> Result<u64> {
+        // The newest of the pruned positions and the old horizon becomes the horizon.
         let pruned: i64 = sqlx::query_scalar(
             "WITH gone AS (DELETE FROM chat_tombstones \
-               WHERE deleted_at < now() - make_interval(secs => $1) RETURNING change_xid), \
-             moved AS (UPDATE chat_tombstone_horizon \
-               SET pruned_through = GREATEST(pruned_through, (SELECT max(change_xid) FROM gone)) \
-               WHERE EXISTS (SELECT 1 FROM gone)) \
+               WHERE deleted_at < now() - make_interval(secs => $1) \
+               RETURNING change_xid, chat_id), \
+             newest AS (SELECT change_xid, chat_id FROM ( \
+                 SELECT change_xid, chat_id FROM gone \
+                 UNION ALL SELECT pruned_through, pruned_chat FROM chat_tombstone_horizon) p \
+               ORDER BY change_xid DESC, chat_id DESC LIMIT 1), \
+             moved AS (UPDATE chat_tombstone_horizon h \
+               SET pruned_through = newest.change_xid, pruned_chat = newest.chat_id \
+               FROM newest WHERE EXISTS (SELECT 1 FROM gone)) \
              SELECT count(*) FROM gone",
         )
-        .bind(older_than.as_secs_f64())
+        // A century at most: `make_interval` refuses what does not fit an interval.
+        .bind(older_than.as_secs_f64().min(100.0 * 365.0 * 86_400.0))
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
