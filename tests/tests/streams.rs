@@ -38,7 +38,7 @@ async fn memory() -> Arc<dyn ChatStore> {
     configured(Arc::new(InMemoryChatStore::new())).await
 }
 
-async fn next(events: &mut BoxStream<'static, ChatEvent>) -> ChatEvent {
+async fn next<T>(events: &mut BoxStream<'static, T>) -> T {
     tokio::time::timeout(WAIT, events.next()).await.expect("an event in time").expect("open")
 }
 
@@ -623,12 +623,6 @@ async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
 
 // ----- a list view that stayed away longer than the deletions are kept ---------------------
 
-async fn next_owner(
-    events: &mut BoxStream<'static, chatd_core::events::OwnerEvent>,
-) -> chatd_core::events::OwnerEvent {
-    tokio::time::timeout(WAIT, events.next()).await.expect("an event in time").expect("open")
-}
-
 /// A list view resuming from before a deletion the store has forgotten (pruned tombstones)
 /// is told to start over (`reset`), then gets the whole list; resuming from the reset's own
 /// cursor resets again.
@@ -639,7 +633,7 @@ async fn a_list_view_from_before_a_forgotten_deletion_starts_over(store: Arc<dyn
     let gone = store.create_chat(NewChat::new(owner)).await.expect("gone");
     let mut events =
         chatd_core::events::watch(Arc::clone(&store), owner, None, options).await.expect("watch");
-    let first = [next_owner(&mut events).await, next_owner(&mut events).await];
+    let first = [next(&mut events).await, next(&mut events).await];
     assert!(first.iter().all(|e| matches!(e.kind, OwnerEventKind::Created { .. })), "{first:?}");
     let cursor = first[1].cursor;
     drop(events);
@@ -649,16 +643,16 @@ async fn a_list_view_from_before_a_forgotten_deletion_starts_over(store: Arc<dyn
     let mut events = chatd_core::events::watch(Arc::clone(&store), owner, Some(cursor), options)
         .await
         .expect("resume");
-    let reset = next_owner(&mut events).await;
+    let reset = next(&mut events).await;
     assert_eq!((&reset.kind, reset.cursor), (&OwnerEventKind::Reset, cursor));
-    let listed = next_owner(&mut events).await;
+    let listed = next(&mut events).await;
     assert_eq!(listed.chat_id, keep.id);
     assert!(matches!(listed.kind, OwnerEventKind::Created { .. }), "{listed:?}");
     let mut again =
         chatd_core::events::watch(Arc::clone(&store), owner, Some(reset.cursor), options)
             .await
             .expect("resume from the reset");
-    assert_eq!(next_owner(&mut again).await.kind, OwnerEventKind::Reset);
+    assert_eq!(next(&mut again).await.kind, OwnerEventKind::Reset);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

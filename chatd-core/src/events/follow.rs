@@ -88,8 +88,9 @@ pub async fn subscribe(
 struct FollowStream {
     /// The follower, when no read is under way.
     idle: Option<Box<Follower>>,
-    /// The read under way (it owns the follower until it ends), and its reusable box.
-    busy: Option<(ReusableBoxFuture<'static, Box<Follower>>, bool)>,
+    /// The box of the read under way (which owns the follower while `idle` is empty),
+    /// reused by the next one.
+    busy: Option<ReusableBoxFuture<'static, Box<Follower>>>,
 }
 
 impl Stream for FollowStream {
@@ -112,21 +113,14 @@ impl Stream for FollowStream {
                     follower
                 };
                 match &mut this.busy {
-                    Some((future, running)) => {
-                        future.set(next);
-                        *running = true;
-                    }
-                    None => this.busy = Some((ReusableBoxFuture::new(next), true)),
+                    Some(future) => future.set(next),
+                    None => this.busy = Some(ReusableBoxFuture::new(next)),
                 }
             }
-            let Some((future, running)) = this.busy.as_mut().filter(|(_, running)| *running) else {
-                return Poll::Ready(None);
-            };
+            // `idle` is empty: the read under way holds the follower.
+            let Some(future) = this.busy.as_mut() else { return Poll::Ready(None) };
             match future.poll(cx) {
-                Poll::Ready(follower) => {
-                    *running = false;
-                    this.idle = Some(follower);
-                }
+                Poll::Ready(follower) => this.idle = Some(follower),
                 Poll::Pending => return Poll::Pending,
             }
         }

@@ -83,6 +83,13 @@ fn busy(chat: &Chat) -> bool {
     matches!(chat.status, ChatStatus::Running | ChatStatus::Pending)
 }
 
+/// 409 `busy`: a new message is refused while another turn runs.
+fn busy_refusal(message: &str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "busy", message)
+}
+
+const BUSY: &str = "the chat is busy with another turn; resume its stream or wait";
+
 async fn send(
     State(state): State<AppState>,
     authed: Authed,
@@ -106,11 +113,7 @@ async fn send(
                 return Err(ApiError::bad_request("the user message has no text"));
             }
             if busy(&chat) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "busy",
-                    "the chat is busy with another turn; resume its stream or wait",
-                ));
+                return Err(busy_refusal(BUSY));
             }
             let sent = state.chatd.send_message(&actor, id, SendMessage::text(text)).await?;
             match sent.delivery {
@@ -126,9 +129,7 @@ async fn send(
                     // message back, so that a refused request leaves nothing behind; if it
                     // has already left the queue, it is being answered: follow that turn.
                     return match state.chatd.delete_queued(&actor, id, queued.id).await {
-                        Ok(_) => Err(ApiError::new(
-                            StatusCode::CONFLICT,
-                            "busy",
+                        Ok(_) => Err(busy_refusal(
                             "the chat became busy with another turn; nothing was sent",
                         )),
                         Err(ChatdError::Store(err)) if err.is_not_found() => {
@@ -137,14 +138,8 @@ async fn send(
                         Err(err) => Err(err.into()),
                     };
                 }
-                _ => {
-                    // (`AfterStop` comes from a promotion, not from a queueing send.)
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "busy",
-                        "the chat is busy with another turn; resume its stream or wait",
-                    ));
-                }
+                // (`AfterStop` comes from a promotion, not from a queueing send.)
+                _ => return Err(busy_refusal(BUSY)),
             }
         }
         "regenerate-message" => {
