@@ -147,8 +147,8 @@ pub(crate) enum TailView {
     View(Box<View>, Option<Arc<Vec<QueuedMessage>>>),
     /// The chat was deleted.
     Deleted,
-    /// The tail's latest read was overtaken by the next turn and is being read again: wait
-    /// for its next refresh.
+    /// The chat changed under the tail's latest read (see `View::overtaken`), which is being
+    /// repeated: wait for its next refresh.
     Unsettled,
     /// Read the store instead.
     Uncovered,
@@ -200,8 +200,7 @@ impl Tail {
     }
 
     /// One refresh: messages and parts after the tail's head, the chat, and the queue.
-    /// `Ok(false)`: the read was overtaken by the next turn (unless `force`): refresh again
-    /// at once.
+    /// `Ok(false)`: the chat changed under the read (unless `force`): refresh again at once.
     async fn refresh(&self, seed: Cursor, queue: bool, force: bool) -> Result<bool, StoreError> {
         let tick = self.start_read();
         let (loaded, head, version) = {
@@ -213,7 +212,9 @@ impl Tail {
                 seq: last.map_or(0, |p| p.position.seq),
                 ..Cursor::START
             };
-            (state.loaded, head, state.chat.as_ref().map(|c| c.1.history_version))
+            // The history version of the messages held: the one read *before* them (an edit
+            // that lands during a read leaves the chat read after them newer than they are).
+            (state.loaded, head, state.chat.as_ref().map(|c| c.0.history_version))
         };
         let from = if loaded { head } else { Cursor::new(seed.message, 0, 0) };
         let Some(mut before) = chat_state(self.store.as_ref(), self.chat).await? else {

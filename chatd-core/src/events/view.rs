@@ -90,17 +90,19 @@ pub(crate) struct View {
     pub(crate) chat: ChatState,
 }
 
-/// How many times a read is repeated while the turn it began in is overtaken (see
+/// How many times a read is repeated while the chat changes under it (see
 /// [`View::overtaken`]) before it is used anyway.
 pub(crate) const SETTLE_ATTEMPTS: u32 = 4;
 
 impl View {
-    /// The turn the first chat read showed running had ended (and perhaps the next one
-    /// begun) by the second. The history read between them may hold messages from after that
-    /// end (a promoted queued message), yet the ending is taken from the first read, so it
-    /// would be told after them — or never, once the next turn's start moved the client past
-    /// it. Read again: the next first read shows the ending (`last_turn`, or
-    /// `previous_turn` once the next turn runs).
+    /// The chat changed under the read: between the first chat read and the second, a turn
+    /// ended, a turn began, or an edit rewrote the history. The history read between them
+    /// may then hold messages from after that change (a promoted queued message) or from
+    /// before it (text an edit replaced), while turn boundaries are placed from the first
+    /// read and the history version is taken from the second — an ending told after the
+    /// message that followed it, or never once the next start moved the client past it; a
+    /// replaced text delivered as current. Read again: the next read's first chat read shows
+    /// the change (`last_turn`, `previous_turn`, the new history version).
     pub(crate) fn overtaken(&self) -> bool {
         overtaken(&self.before, &self.chat)
     }
@@ -108,8 +110,9 @@ impl View {
 
 /// See [`View::overtaken`].
 pub(crate) fn overtaken(before: &ChatState, after: &ChatState) -> bool {
-    before.status == ChatStatus::Running
-        && (after.status != ChatStatus::Running || after.lease_epoch != before.lease_epoch)
+    (before.status == ChatStatus::Running && after.status != ChatStatus::Running)
+        || after.lease_epoch != before.lease_epoch
+        || after.history_version != before.history_version
 }
 
 /// Reads the store after `cursor` (again while the read is overtaken, up to
