@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind, StreamEvent};
 use chatd_core::runtime::tools::ToolSet;
 use chatd_core::runtime::turn::{
-    INTERRUPTED_TOOL_RESULT, ProviderSource, RetryNotice, StopReason, TurnEnd, TurnObserver,
-    TurnRunner, TurnSignal,
+    IN_DOUBT_TOOL_RESULT, INTERRUPTED_TOOL_RESULT, ProviderSource, RetryNotice, StopReason,
+    TurnEnd, TurnObserver, TurnRunner, TurnSignal,
 };
 use chatd_core::testing::ScriptedCall;
 use chatd_core::{
@@ -145,21 +145,85 @@ async fn interrupt_during_tools_gives_unanswered_calls_synthetic_results() {
     assert_eq!(released.status, ChatStatus::Waiting);
 }
 
-#[tokio::test]
-async fn shutdown_during_a_tool_persists_nothing_and_returns_to_pending() {
-    let fx =
-        fixture(vec![ScriptedCall::tool_calls(&[("c1", "echo", json!({"hang": true}))], None)])
-            .await;
+type Calls<'a> = Vec<(&'a str, &'a str, serde_json::Value)>;
+
+/// A step of `calls` (echo calls; `{"hang": true}` never ends) stopped by `reason` after
+/// 100 ms; returns the persisted tool row's results.
+async fn stop_a_step(reason: StopReason, calls: &[(&str, &str, serde_json::Value)]) -> Vec<Part> {
+    let fx = fixture(vec![ScriptedCall::tool_calls(calls, None)]).await;
     let signal = TurnSignal::new();
     let stopper = signal.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        stopper.stop(StopReason::Shutdown);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stopper.stop(reason);
     });
-    assert_eq!(fx.runner().run(fx.lease, signal).await, TurnEnd::Release(TurnOutcome::Shutdown));
-    assert_eq!(fx.roles().await, vec![Role::System, Role::User], "the step re-runs elsewhere");
-    let released = fx.store.release(&fx.lease, TurnOutcome::Shutdown).await.expect("release");
-    assert_eq!((released.status, released.last_error), (ChatStatus::Pending, None));
+    let expected = match reason {
+        StopReason::Shutdown => TurnOutcome::Shutdown,
+        _ => TurnOutcome::Interrupted,
+    };
+    assert_eq!(fx.runner().run(fx.lease, signal).await, TurnEnd::Release(expected.clone()));
+    let released = fx.store.release(&fx.lease, expected).await.expect("release");
+    let status =
+        if reason == StopReason::Shutdown { ChatStatus::Pending } else { ChatStatus::Waiting };
+    assert_eq!((released.status, released.last_error), (status, None));
+    let messages = fx.messages().await;
+    assert_eq!(messages[2].role, Role::Assistant, "the step was persisted");
+    assert!(messages[3..].iter().all(|m| m.role == Role::Tool), "{messages:?}");
+    messages[3..].iter().flat_map(|m| m.content.clone()).collect()
+}
+
+fn result(id: &str, value: serde_json::Value, is_error: bool) -> Part {
+    Part::tool_result(id, "echo", value, is_error)
+}
+
+#[tokio::test]
+async fn a_stop_keeps_finished_results_for_every_mix_of_calls() {
+    let (done, hang) = (json!({"n": 1}), json!({"hang": true}));
+    let stopped = |text: &str| json!(text);
+    for reason in [StopReason::Interrupt, StopReason::Shutdown] {
+        let unfinished = if reason == StopReason::Shutdown {
+            IN_DOUBT_TOOL_RESULT
+        } else {
+            INTERRUPTED_TOOL_RESULT
+        };
+        // Finished then running, running then finished, several of each.
+        let cases: Vec<(Calls, Vec<Part>)> = vec![
+            (
+                vec![("a", "echo", done.clone()), ("b", "echo", hang.clone())],
+                vec![result("a", done.clone(), false), result("b", stopped(unfinished), true)],
+            ),
+            (
+                vec![("a", "echo", hang.clone()), ("b", "echo", done.clone())],
+                vec![result("a", stopped(unfinished), true), result("b", done.clone(), false)],
+            ),
+            (
+                vec![
+                    ("a", "echo", done.clone()),
+                    ("b", "echo", hang.clone()),
+                    ("c", "echo", done.clone()),
+                    ("d", "echo", hang.clone()),
+                ],
+                vec![
+                    result("a", done.clone(), false),
+                    result("b", stopped(unfinished), true),
+                    result("c", done.clone(), false),
+                    result("d", stopped(unfinished), true),
+                ],
+            ),
+            (
+                vec![("a", "echo", hang.clone()), ("b", "echo", hang.clone())],
+                vec![
+                    result("a", stopped(unfinished), true),
+                    result("b", stopped(unfinished), true),
+                ],
+            ),
+        ];
+        for (calls, expected) in cases {
+            let got = stop_a_step(reason, &calls).await;
+            assert_eq!(got, expected, "{reason:?} with {calls:?}");
+        }
+        println!("{reason:?}: every mix kept its finished results");
+    }
 }
 
 #[tokio::test]
@@ -211,6 +275,26 @@ async fn a_lost_lease_stops_the_turn_without_writing() {
         .expect("edit revokes the lease");
     assert_eq!(fx.runner().run(fx.lease, TurnSignal::new()).await, TurnEnd::LeaseLost);
     assert_eq!(fx.roles().await, vec![Role::System, Role::User]);
+}
+
+#[tokio::test]
+async fn a_lease_lost_while_one_call_finished_and_another_runs_writes_nothing_and_never_panics() {
+    let fx = fixture(vec![ScriptedCall::tool_calls(
+        &[("a", "echo", json!({"n": 1})), ("b", "echo", json!({"hang": true}))],
+        None,
+    )])
+    .await;
+    let first = fx.messages().await[1].id;
+    let signal = TurnSignal::new();
+    let (stopper, store, chat) = (signal.clone(), Arc::clone(&fx.store), fx.chat);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // An edit revokes the lease; the worker then stops the turn as it does on a loss.
+        store.edit_message(chat, first, vec![Part::text("edited")]).await.expect("edit");
+        stopper.stop(StopReason::Shutdown);
+    });
+    assert_eq!(fx.runner().run(fx.lease, signal).await, TurnEnd::LeaseLost);
+    assert_eq!(fx.roles().await, vec![Role::System, Role::User], "the fenced step wrote nothing");
 }
 
 #[tokio::test]

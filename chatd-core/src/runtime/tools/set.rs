@@ -17,9 +17,17 @@ use crate::provider::ToolDefinition;
 pub const MAX_CONCURRENT_CALLS: usize = 8;
 
 /// The calls were cancelled (`ctx.cancel` fired); every one of them has stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+///
+/// `finished` holds the results of the calls that had already ended when the stop came
+/// (also those refused before they ran), in call order; a call that was still running has
+/// none, and the caller answers it (BEHAVIOUR §3 rule 8).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("the tool calls were cancelled")]
-pub struct Cancelled;
+#[non_exhaustive]
+pub struct Cancelled {
+    /// The results of the calls that ended before the stop, in call order.
+    pub finished: Vec<Part>,
+}
 
 /// The tools offered to the model for a chat.
 #[derive(Clone)]
@@ -176,46 +184,64 @@ impl ToolSet {
             });
             running.push((tool_call_id.clone(), tool_name.clone(), Ok(handle)));
         }
-        let mut results = Vec::with_capacity(running.len());
+        // Each call's result, taken once: a handle is never polled after it completed.
+        let mut results: Vec<Option<Part>> = vec![None; running.len()];
         let mut cancelled = false;
-        for (id, name, handle) in &mut running {
-            let (value, is_error) = match handle {
-                Err(known) => (known.clone(), true),
-                Ok(None) => (Value::String(format!("Tool not found: {name}")), true),
-                Ok(Some(handle)) => {
-                    let joined = tokio::select! {
+        for (slot, (id, name, handle)) in results.iter_mut().zip(&mut running) {
+            let value = match handle {
+                Err(known) => Some((known.clone(), true)),
+                Ok(None) => Some((Value::String(format!("Tool not found: {name}")), true)),
+                Ok(Some(task)) if !cancelled => {
+                    tokio::select! {
                         biased;
-                        () = ctx.cancel.cancelled() => { cancelled = true; break; }
-                        joined = handle => joined,
-                    };
-                    match joined {
-                        Ok(Ok(value)) => (value, false),
-                        Ok(Err(err)) => (err.to_result(), true),
-                        Err(join) if join.is_panic() => {
-                            let message = crate::runtime::panic_message(join.into_panic());
-                            (Value::String(format!("tool panicked: {message}")), true)
-                        }
-                        Err(_) => (Value::String("tool was cancelled".to_owned()), true),
+                        () = ctx.cancel.cancelled() => { cancelled = true; None }
+                        joined = task => Some(joined_result(joined)),
                     }
                 }
+                // After the stop: a call that had already ended keeps its real result.
+                Ok(Some(task)) if task.is_finished() => Some(joined_result(task.await)),
+                Ok(Some(_)) => None,
             };
-            results.push(Part::tool_result(id.clone(), name.clone(), value, is_error));
+            if value.is_some() {
+                // This handle is done with (awaited, or never spawned).
+                *handle = Ok(None);
+            }
+            *slot = value.map(|(v, e)| Part::tool_result(id.clone(), name.clone(), v, e));
         }
         if cancelled {
             for (_, _, handle) in &running {
-                if let Ok(Some(handle)) = handle {
-                    handle.abort();
+                if let Ok(Some(task)) = handle {
+                    task.abort();
                 }
             }
             for (_, _, handle) in &mut running {
-                if let Ok(Some(handle)) = handle {
-                    let _ = handle.await;
+                if let Ok(Some(task)) = handle {
+                    let _ = task.await;
                 }
             }
         }
         // Processes and blocking work the calls started end before the step goes on.
         tasks.close();
         tasks.wait().await;
-        if cancelled { Err(Cancelled) } else { Ok(results) }
+        if cancelled {
+            Err(Cancelled { finished: results.into_iter().flatten().collect() })
+        } else {
+            Ok(results.into_iter().flatten().collect())
+        }
+    }
+}
+
+/// A finished call's result: its value or error, a panic's message, or a cancellation.
+fn joined_result(
+    joined: Result<Result<Value, ToolError>, tokio::task::JoinError>,
+) -> (Value, bool) {
+    match joined {
+        Ok(Ok(value)) => (value, false),
+        Ok(Err(err)) => (err.to_result(), true),
+        Err(join) if join.is_panic() => {
+            let message = crate::runtime::panic_message(join.into_panic());
+            (Value::String(format!("tool panicked: {message}")), true)
+        }
+        Err(_) => (Value::String("tool was cancelled".to_owned()), true),
     }
 }

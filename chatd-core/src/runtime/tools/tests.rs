@@ -324,3 +324,61 @@ async fn oversized_arguments_are_answered_not_run() {
         "{big}"
     );
 }
+
+/// A set with a call that finishes at once, one that never does, and one refused before it
+/// runs: the mix a stop meets (issue: the second await of a finished call panicked).
+fn finished_and_running() -> (ToolSet, Vec<Part>) {
+    let set = ToolSet::new()
+        .with(tool("quick", |_| Box::pin(async { Ok(json!("quick done")) })))
+        .with(tool("hangs", |_| Box::pin(futures::future::pending())));
+    let calls = vec![
+        Part::tool_call("1", "quick", json!({})),
+        Part::tool_call("2", "hangs", json!({})),
+        Part::tool_call("3", "quick", json!([])),
+        Part::tool_call("4", "quick", json!({})),
+    ];
+    (set, calls)
+}
+
+#[tokio::test]
+async fn a_stop_keeps_the_results_of_finished_calls_and_never_panics() {
+    let (set, calls) = finished_and_running();
+    let context = ctx();
+    let cancel = context.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cancel.cancel();
+    });
+    let stopped = tokio::time::timeout(Duration::from_secs(5), set.run_calls(&context, &calls))
+        .await
+        .expect("the stop ends the calls")
+        .expect_err("cancelled");
+    assert_eq!(
+        stopped.finished,
+        vec![
+            Part::tool_result("1", "quick", json!("quick done"), false),
+            Part::tool_result(
+                "3",
+                "quick",
+                json!("invalid tool arguments: expected a JSON object, got an array"),
+                true
+            ),
+            Part::tool_result("4", "quick", json!("quick done"), false),
+        ],
+        "finished calls keep their real results; the running one has none"
+    );
+}
+
+#[tokio::test]
+async fn a_stop_before_any_call_finishes_keeps_nothing_but_refusals() {
+    let set = ToolSet::new().with(tool("hangs", |_| Box::pin(futures::future::pending())));
+    let calls =
+        vec![Part::tool_call("1", "hangs", json!({})), Part::tool_call("2", "nope", json!({}))];
+    let context = ctx();
+    context.cancel.cancel();
+    let stopped = set.run_calls(&context, &calls).await.expect_err("cancelled");
+    assert_eq!(
+        stopped.finished,
+        vec![Part::tool_result("2", "nope", json!("Tool not found: nope"), true)]
+    );
+}

@@ -37,6 +37,10 @@ use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 pub const MAX_STEPS: usize = 1200;
 /// The result given to tool calls cut off by an interrupt (BEHAVIOUR §3 item 8).
 pub const INTERRUPTED_TOOL_RESULT: &str = "tool call was interrupted before it produced a result";
+/// The result given to tool calls still running when their worker shut down (BEHAVIOUR §16):
+/// the step is persisted with it, and the re-run never runs the call again.
+pub const IN_DOUBT_TOOL_RESULT: &str =
+    "the worker stopped while this call was running; it may or may not have taken effect";
 /// What `last_error` says when the store failed (the details are logged).
 pub const STORE_FAILURE: &str = "the chat store failed (details are in the server logs)";
 /// The failure when no model config can be resolved.
@@ -329,17 +333,23 @@ impl TurnRunner {
             let (results, interrupted) = if calls.is_empty() {
                 (Vec::new(), interrupted)
             } else if interrupted {
-                (synthetic_results(&calls), true)
+                (synthetic_results(&calls, INTERRUPTED_TOOL_RESULT), true)
             } else {
                 // A stop cancels the calls; `run_calls` returns only once every one of them
                 // (and every process it started) has stopped, so the synthetic results
                 // below are written after the calls can no longer act.
+                // Calls that finished keep their real results, on interrupt and shutdown
+                // alike: the step is persisted, so the re-run after a shutdown never runs
+                // them again.
                 match self.tools.run_calls(&ctx, &calls).await {
                     Ok(results) => (results, false),
-                    Err(_) if signal.reason() == Some(StopReason::Shutdown) => {
-                        return TurnEnd::Release(TurnOutcome::Shutdown);
+                    Err(stopped) => {
+                        let unfinished = match signal.reason() {
+                            Some(StopReason::Shutdown) => IN_DOUBT_TOOL_RESULT,
+                            _ => INTERRUPTED_TOOL_RESULT,
+                        };
+                        (answer_unfinished(&calls, stopped.finished, unfinished), true)
                     }
-                    Err(_) => (synthetic_results(&calls), true),
                 }
             };
             // Committing clears the part log: what is still buffered is in the step.
@@ -350,7 +360,10 @@ impl TurnRunner {
                 Err(err) => return store_failure(&err, "failed to persist the step: "),
             }
             if interrupted {
-                return TurnEnd::Release(TurnOutcome::Interrupted);
+                return TurnEnd::Release(match signal.reason() {
+                    Some(StopReason::Shutdown) => TurnOutcome::Shutdown,
+                    _ => TurnOutcome::Interrupted,
+                });
             }
             let compacted = match self
                 .compact_if_needed(&log, &lease, &chat, &config, &provider, &generation, &signal)
@@ -469,14 +482,36 @@ fn store_failure(err: &StoreError, context: &str) -> TurnEnd {
 }
 
 /// The synthetic error result of every call in `calls`.
-fn synthetic_results(calls: &[Part]) -> Vec<Part> {
+/// One result per call, in call order: the finished ones' own, the error result `unfinished`
+/// for the rest.
+fn answer_unfinished(calls: &[Part], finished: Vec<Part>, unfinished: &str) -> Vec<Part> {
+    fn id_of(part: &Part) -> Option<&str> {
+        match part {
+            Part::ToolResult { tool_call_id, .. } => Some(tool_call_id),
+            _ => None,
+        }
+    }
+    let mut finished = finished;
+    synthetic_results(calls, unfinished)
+        .into_iter()
+        .map(|synthetic| {
+            let id = id_of(&synthetic).map(str::to_owned);
+            match finished.iter().position(|done| id_of(done) == id.as_deref()) {
+                Some(at) => finished.swap_remove(at),
+                None => synthetic,
+            }
+        })
+        .collect()
+}
+
+fn synthetic_results(calls: &[Part], text: &str) -> Vec<Part> {
     calls
         .iter()
         .filter_map(|call| match call {
             Part::ToolCall { tool_call_id, tool_name, .. } => Some(Part::tool_result(
                 tool_call_id.clone(),
                 tool_name.clone(),
-                Value::String(INTERRUPTED_TOOL_RESULT.to_owned()),
+                Value::String(text.to_owned()),
                 true,
             )),
             _ => None,
