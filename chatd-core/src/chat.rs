@@ -145,9 +145,33 @@ pub struct NewChat {
     pub system_prompt: Option<String>,
     /// The first user message; with one the chat starts `pending`.
     pub message: Option<Vec<Part>>,
+    /// With a parent: the most open (not archived) children the parent may have, this one
+    /// included. The store checks it in the transaction that creates the chat, so
+    /// concurrent creations never pass it ([`open_children_limit`]).
+    ///
+    /// [`open_children_limit`]: NewChat::with_open_children_limit
+    pub max_open_siblings: Option<usize>,
+}
+
+/// The refusal when a parent already has its most open children.
+#[must_use]
+pub fn too_many_children(open: usize, limit: usize) -> crate::store::StoreError {
+    crate::store::StoreError::Conflict(format!(
+        "this chat already has {open} open sub-agents (at most {limit}): wait for one and close \
+         it with close_agent first"
+    ))
 }
 
 impl NewChat {
+    /// Refuses to create this child while its parent already has `limit` open (not
+    /// archived) children — one atomic check in the store (BEHAVIOUR §13: at most 16
+    /// sub-agents per root).
+    #[must_use]
+    pub fn with_open_children_limit(mut self, limit: usize) -> Self {
+        self.max_open_siblings = Some(limit);
+        self
+    }
+
     /// A chat for `owner` with no message yet.
     #[must_use]
     pub fn new(owner_id: UserId) -> Self {
@@ -160,6 +184,7 @@ impl NewChat {
             parent_chat_id: None,
             system_prompt: None,
             message: None,
+            max_open_siblings: None,
         }
     }
 

@@ -1,13 +1,18 @@
 //! [`SecretCipher`]: provider API keys encrypted at rest (BEHAVIOUR §12).
 //!
 //! AES-256-GCM (RustCrypto `aes-gcm`) with a random 96-bit nonce per write. Each ciphertext
-//! is bound to where it is stored — table, column and row id — as associated data, so a
-//! ciphertext copied into another row (or column) does not decrypt. A key is named by its
+//! is bound to where it is stored — table, column and row id — **and to the endpoint it may
+//! be sent to** (a provider's base URL; Bedrock's region travels in it or in the host's own
+//! configuration) as associated data, so a ciphertext copied into another row (or column)
+//! does not decrypt, and neither does one whose row's `base_url` a database writer changed:
+//! the key is never sent to the new server. A key is named by its
 //! digest (the first 16 hex characters of its SHA-256), which the stores keep in
 //! `api_key_key_id` and in `dbcrypt_keys`. Several keys can be held for reading; the first
 //! one writes. Key material is zeroised when dropped and never printed.
 //!
-//! Stored form: base64 (standard, padded) of `nonce ‖ ciphertext ‖ tag`.
+//! Stored form: `v2:` then base64 (standard, padded) of `nonce ‖ ciphertext ‖ tag`. A value
+//! without the prefix was written before keys were bound to their endpoint; it is refused
+//! ([`CipherError::Unbound`]) and the key must be set again.
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -29,10 +34,23 @@ pub enum CipherError {
     /// The value was encrypted under a key this cipher does not hold.
     #[error("the value was encrypted with key {0}, which is not configured")]
     UnknownKey(String),
-    /// The ciphertext is malformed, was altered, or belongs to another row or column.
-    #[error("the value does not decrypt with key {0} (altered, or copied from elsewhere)")]
+    /// The ciphertext is malformed, was altered, belongs to another row or column, or its
+    /// row's endpoint changed.
+    #[error(
+        "the value does not decrypt with key {0} (altered, copied from elsewhere, or its \
+         provider's base URL changed since it was stored: set the key again)"
+    )]
     Invalid(String),
+    /// The value was encrypted before keys were bound to their endpoint.
+    #[error(
+        "the value was encrypted with key {0} before keys were bound to their endpoint: set \
+         the key again"
+    )]
+    Unbound(String),
 }
+
+/// The prefix of a ciphertext bound to its endpoint.
+const VERSION: &str = "v2:";
 
 /// Where a ciphertext is stored: its associated data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +61,20 @@ pub struct CipherContext<'a> {
     pub column: &'a str,
     /// The row's id.
     pub row: &'a str,
+    /// Where the value may be sent (a provider's base URL, trimmed; empty: the provider's
+    /// default endpoint).
+    pub endpoint: &'a str,
 }
 
 impl CipherContext<'_> {
     fn associated_data(&self) -> Vec<u8> {
-        format!("chatd:{}:{}:{}", self.table, self.column, self.row).into_bytes()
+        // Lengths first: no two contexts give the same bytes, whatever their texts hold.
+        let mut aad = b"chatd:v2".to_vec();
+        for part in [self.table, self.column, self.row, self.endpoint.trim()] {
+            aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            aad.extend_from_slice(part.as_bytes());
+        }
+        aad
     }
 }
 
@@ -170,7 +197,7 @@ impl SecretCipher {
             .map_err(|_| CipherError::Invalid(key.digest.clone()))?;
         let mut stored = nonce.to_vec();
         stored.extend_from_slice(&sealed);
-        Ok((STANDARD.encode(stored), key.digest.clone()))
+        Ok((format!("{VERSION}{}", STANDARD.encode(stored)), key.digest.clone()))
     }
 
     /// Decrypts `stored` (encrypted under the key named `digest`) for `context`.
@@ -190,7 +217,10 @@ impl SecretCipher {
             .find(|k| k.digest == digest)
             .ok_or_else(|| CipherError::UnknownKey(digest.to_owned()))?;
         let invalid = || CipherError::Invalid(digest.to_owned());
-        let bytes = STANDARD.decode(stored.trim()).map_err(|_| invalid())?;
+        let Some(encoded) = stored.trim().strip_prefix(VERSION) else {
+            return Err(CipherError::Unbound(digest.to_owned()));
+        };
+        let bytes = STANDARD.decode(encoded).map_err(|_| invalid())?;
         if bytes.len() < 12 + 16 {
             return Err(invalid());
         }
@@ -214,10 +244,11 @@ fn decode_key(key: &str) -> Result<Zeroizing<Vec<u8>>, CipherError> {
         .map_err(|_| CipherError::BadKey("not valid base64".to_owned()))
 }
 
-/// The associated data of a provider's API key.
+/// The associated data of a provider's API key: its row (the provider kind) and the base URL
+/// it is sent to.
 #[must_use]
-pub fn provider_key_context(row: &str) -> CipherContext<'_> {
-    CipherContext { table: "chat_providers", column: "api_key", row }
+pub fn provider_key_context<'a>(row: &'a str, base_url: &'a str) -> CipherContext<'a> {
+    CipherContext { table: "chat_providers", column: "api_key", row, endpoint: base_url }
 }
 
 #[cfg(test)]
@@ -231,7 +262,7 @@ mod tests {
     #[test]
     fn round_trip_with_a_random_nonce_per_write() {
         let cipher = SecretCipher::new(&key(1)).expect("cipher");
-        let ctx = provider_key_context("row-1");
+        let ctx = provider_key_context("row-1", "");
         let (a, digest) = cipher.encrypt(&Secret::new("sk-live-123"), ctx).expect("encrypt");
         let (b, _) = cipher.encrypt(&Secret::new("sk-live-123"), ctx).expect("encrypt");
         assert_ne!(a, b, "a fresh nonce per write");
@@ -244,39 +275,43 @@ mod tests {
     fn a_ciphertext_copied_to_another_row_or_column_does_not_decrypt() {
         let cipher = SecretCipher::new(&key(1)).expect("cipher");
         let (stored, digest) =
-            cipher.encrypt(&Secret::new("sk"), provider_key_context("row-1")).expect("encrypt");
-        let other_row = cipher.decrypt(&stored, &digest, provider_key_context("row-2"));
+            cipher.encrypt(&Secret::new("sk"), provider_key_context("row-1", "")).expect("encrypt");
+        let other_row = cipher.decrypt(&stored, &digest, provider_key_context("row-2", ""));
         assert_eq!(other_row, Err(CipherError::Invalid(digest.clone())));
-        let other_column =
-            CipherContext { table: "chat_providers", column: "base_url", row: "row-1" };
+        let other_column = CipherContext {
+            table: "chat_providers",
+            column: "base_url",
+            row: "row-1",
+            endpoint: "",
+        };
         assert!(cipher.decrypt(&stored, &digest, other_column).is_err());
         let mut tampered = stored.into_bytes();
         tampered[20] ^= 1;
         let tampered = String::from_utf8(tampered).unwrap_or_default();
-        assert!(cipher.decrypt(&tampered, &digest, provider_key_context("row-1")).is_err());
+        assert!(cipher.decrypt(&tampered, &digest, provider_key_context("row-1", "")).is_err());
     }
 
     #[test]
     fn old_keys_read_and_only_the_active_key_writes() {
         let old = SecretCipher::new(&key(1)).expect("old");
         let (stored, old_digest) =
-            old.encrypt(&Secret::new("sk"), provider_key_context("r")).expect("encrypt");
+            old.encrypt(&Secret::new("sk"), provider_key_context("r", "")).expect("encrypt");
         let rotated = SecretCipher::new(&key(2)).expect("new").with_old_key(&key(1)).expect("old");
         assert_ne!(rotated.active_digest(), old_digest);
         assert_eq!(rotated.digests().len(), 2);
         assert_eq!(
             rotated
-                .decrypt(&stored, &old_digest, provider_key_context("r"))
+                .decrypt(&stored, &old_digest, provider_key_context("r", ""))
                 .expect("reads")
                 .expose(),
             "sk"
         );
         let (_, written) =
-            rotated.encrypt(&Secret::new("sk"), provider_key_context("r")).expect("e");
+            rotated.encrypt(&Secret::new("sk"), provider_key_context("r", "")).expect("e");
         assert_eq!(written, rotated.active_digest());
         let stranger = SecretCipher::new(&key(3)).expect("stranger");
         assert_eq!(
-            stranger.decrypt(&stored, &old_digest, provider_key_context("r")),
+            stranger.decrypt(&stored, &old_digest, provider_key_context("r", "")),
             Err(CipherError::UnknownKey(old_digest))
         );
     }
@@ -363,16 +398,23 @@ impl ProviderKeys {
                     row.provider
                 )));
             }
-            let context = provider_key_context(row.provider.as_str());
-            cipher
-                .decrypt(row.api_key.expose(), digest, context)
-                .map_err(|err| key_error(format!("the {} provider's key: {err}", row.provider)))?;
+            let context = provider_key_context(row.provider.as_str(), &row.base_url);
+            match cipher.decrypt(row.api_key.expose(), digest, context) {
+                Ok(_) => {}
+                // Usable again once the key is set again; the store can still start.
+                Err(err @ (CipherError::Unbound(_) | CipherError::Invalid(_))) => {
+                    tracing::warn!(provider = %row.provider, error = %err, "a stored provider key cannot be used");
+                }
+                Err(err) => {
+                    return Err(key_error(format!("the {} provider's key: {err}", row.provider)));
+                }
+            }
         }
         Ok(())
     }
 
-    /// What to store for `key` of provider `kind`: with a cipher, the ciphertext and the
-    /// active digest; without, the plaintext and `None`. `given` is a digest the caller
+    /// What to store for `key` of provider `kind` sent to `base_url`: with a cipher, the
+    /// ciphertext and the active digest; without, the plaintext and `None`. `given` is a digest the caller
     /// supplies for a value it encrypted itself: then the value is stored as it is, and the
     /// digest must be a key the cipher holds.
     ///
@@ -381,6 +423,7 @@ impl ProviderKeys {
     pub fn seal(
         &self,
         kind: crate::ProviderKind,
+        base_url: &str,
         key: &Secret,
         given: Option<&str>,
     ) -> crate::store::Result<(Secret, Option<String>)> {
@@ -397,11 +440,48 @@ impl ProviderKeys {
             (None, None) => Ok((key.clone(), None)),
             (None, Some(cipher)) => {
                 let (stored, digest) = cipher
-                    .encrypt(key, provider_key_context(kind.as_str()))
+                    .encrypt(key, provider_key_context(kind.as_str(), base_url))
                     .map_err(|err| key_error(err.to_string()))?;
                 Ok((Secret::new(stored), Some(digest)))
             }
         }
+    }
+
+    /// Prepares `update` of the provider `current` for storage: a new key is sealed for the
+    /// base URL the provider will have, and a new base URL without a new key is refused
+    /// while a key is stored — the stored key is bound to its endpoint, and is never sent
+    /// to a server it was not given for (BEHAVIOUR §12). The same rule holds without a
+    /// cipher, so an administrator's mistake or a forged request cannot redirect a key
+    /// either.
+    ///
+    /// # Errors
+    /// `Validation` on `api_key` for a base URL change without the key; as
+    /// [`ProviderKeys::seal`].
+    pub fn seal_update(
+        &self,
+        current: &crate::ProviderConfig,
+        update: &mut crate::ProviderUpdate,
+    ) -> crate::store::Result<()> {
+        let target = update.base_url.as_deref().map_or(current.base_url.trim(), str::trim);
+        let moved = target != current.base_url.trim();
+        match update.api_key.take() {
+            Some((key, given)) => {
+                let sealed = self.seal(current.provider, target, &key, given.as_deref())?;
+                update.api_key = Some((sealed.0, sealed.1));
+            }
+            None if moved && !current.api_key.is_empty() => {
+                return Err(crate::store::StoreError::validation(
+                    "api_key",
+                    format!(
+                        "changing the {} provider's base URL needs its API key again: the \
+                         stored key is bound to the endpoint it was given for",
+                        current.provider
+                    ),
+                ));
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// `config` as read from storage, with its key decrypted.
@@ -420,7 +500,7 @@ impl ProviderKeys {
                 config.provider
             )));
         };
-        let context = provider_key_context(config.provider.as_str());
+        let context = provider_key_context(config.provider.as_str(), &config.base_url);
         config.api_key = cipher
             .decrypt(config.api_key.expose(), &digest, context)
             .map_err(|err| key_error(format!("the {} provider's key: {err}", config.provider)))?;
@@ -444,8 +524,14 @@ impl ProviderKeys {
         {
             return Ok(None);
         }
+        if config.api_key_key_id.is_some() && !config.api_key.expose().trim().starts_with(VERSION) {
+            // Written before keys were bound to their endpoint: it cannot be re-encrypted
+            // without trusting the stored base URL; it is set again instead.
+            tracing::warn!(provider = %config.provider, "a key stored before endpoint binding is not rotated: set it again");
+            return Ok(None);
+        }
         let plain = self.open(config.clone())?.api_key;
-        let (stored, digest) = self.seal(config.provider, &plain, None)?;
+        let (stored, digest) = self.seal(config.provider, &config.base_url, &plain, None)?;
         Ok(Some((stored, digest.unwrap_or_default())))
     }
 }

@@ -33,6 +33,16 @@ impl State {
             Some(parent) => Some(self.entry(parent)?.chat.root_id()),
             None => None,
         };
+        if let (Some(parent), Some(limit)) = (new.parent_chat_id, new.max_open_siblings) {
+            let open = self
+                .chats
+                .values()
+                .filter(|e| e.chat.parent_chat_id == Some(parent) && !e.chat.archived)
+                .count();
+            if open >= limit {
+                return Err(chatd_core::chat::too_many_children(open, limit));
+            }
+        }
         let title = new.resolved_title()?;
         let at = now();
         let chat = Chat {

@@ -10,10 +10,17 @@ use crate::state::{State, now};
 
 impl State {
     /// Records an active key digest (`dbcrypt_keys`).
-    pub(crate) fn register_digest(&mut self, digest: Option<&str>) {
+    /// Records the digest of the key a value is being encrypted with; a revoked key never
+    /// encrypts (BEHAVIOUR §12), also when the cipher that holds it was installed before
+    /// the revocation.
+    pub(crate) fn register_digest(&mut self, digest: Option<&str>) -> Result<()> {
         if let Some(digest) = digest {
+            if self.key_digests.get(digest) == Some(&true) {
+                return Err(revoked_key(digest));
+            }
             self.key_digests.entry(digest.to_owned()).or_insert(false);
         }
+        Ok(())
     }
 
     /// The revoked key digests.
@@ -257,4 +264,12 @@ impl State {
     pub(crate) fn default_model_config(&self) -> Option<ModelConfig> {
         self.model_configs.values().find(|c| c.is_default && !c.deleted).cloned()
     }
+}
+
+/// The refusal to encrypt with a revoked key.
+pub(crate) fn revoked_key(digest: &str) -> StoreError {
+    StoreError::validation(
+        "api_key_key_id",
+        format!("the encryption key {digest} has been revoked: configure a new one"),
+    )
 }

@@ -305,11 +305,15 @@ impl ChatStore for InMemoryChatStore {
     }
 
     async fn create_provider(&self, mut new: NewProvider) -> Result<ProviderConfig> {
-        let (key, digest) =
-            self.keys.seal(new.provider, &new.api_key, new.api_key_key_id.as_deref())?;
+        let (key, digest) = self.keys.seal(
+            new.provider,
+            new.base_url.trim(),
+            &new.api_key,
+            new.api_key_key_id.as_deref(),
+        )?;
         (new.api_key, new.api_key_key_id) = (key, digest);
         let stored = self.with(|s| {
-            s.register_digest(new.api_key_key_id.as_deref());
+            s.register_digest(new.api_key_key_id.as_deref())?;
             s.create_provider(new)
         })?;
         self.keys.open(stored)
@@ -320,12 +324,12 @@ impl ChatStore for InMemoryChatStore {
         kind: ProviderKind,
         mut update: ProviderUpdate,
     ) -> Result<ProviderConfig> {
-        if let Some((key, given)) = update.api_key.take() {
-            update.api_key = Some(self.keys.seal(kind, &key, given.as_deref())?);
-        }
+        // Under the state lock: the rule sees the row the update changes.
         let stored = self.with(|s| {
+            let current = s.get_provider(kind)?;
+            self.keys.seal_update(&current, &mut update)?;
             if let Some((_, digest)) = &update.api_key {
-                s.register_digest(digest.as_deref());
+                s.register_digest(digest.as_deref())?;
             }
             s.update_provider(kind, update)
         })?;
@@ -359,8 +363,11 @@ impl ChatStore for InMemoryChatStore {
                 }
             }
             let count = changes.len();
+            // A revoked active key refuses before anything changes.
+            for (_, (_, digest)) in &changes {
+                s.register_digest(Some(digest))?;
+            }
             for (kind, (key, digest)) in changes {
-                s.register_digest(Some(&digest));
                 if let Some(config) = s.providers.get_mut(&kind) {
                     config.api_key = key;
                     config.api_key_key_id = Some(digest);

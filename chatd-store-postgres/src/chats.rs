@@ -40,6 +40,27 @@ impl PostgresChatStore {
             Some(parent) => Some(tx::chat(&mut tx, parent, false).await?.root_id()),
             None => None,
         };
+        if let (Some(parent), Some(limit)) = (new.parent_chat_id, new.max_open_siblings) {
+            // The parent's row lock orders concurrent creations of its children: each counts
+            // after the one before it committed. `NO KEY` keeps the parent's own turn (and
+            // the children's foreign keys) unblocked.
+            sqlx::query("SELECT 1 FROM chats WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(parent.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            let open: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM chats WHERE parent_chat_id = $1 AND NOT archived",
+            )
+            .bind(parent.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            let open = usize::try_from(open).unwrap_or(usize::MAX);
+            if open >= limit {
+                return Err(chatd_core::chat::too_many_children(open, limit));
+            }
+        }
         let title = new.resolved_title()?;
         let id = ChatId::new();
         sqlx::query(

@@ -57,8 +57,26 @@ async fn make_default(conn: &mut PgConnection, id: ModelConfigId) -> Result<()> 
 }
 
 /// Records an encryption key digest in `dbcrypt_keys` (the provider's foreign key needs it).
+///
+/// A revoked key never encrypts (BEHAVIOUR §12), also in a process whose cipher was
+/// installed before another process revoked it: the digest's advisory lock orders this
+/// against `revoke_key`, which takes it too, and a revoked digest is refused.
 async fn register_key_digest(conn: &mut PgConnection, digest: Option<&str>) -> Result<()> {
     if let Some(digest) = digest {
+        lock_key_digest(conn, digest).await?;
+        let revoked: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM dbcrypt_keys WHERE revoked_key_digest = $1)",
+        )
+        .bind(digest)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+        if revoked {
+            return Err(StoreError::validation(
+                "api_key_key_id",
+                format!("the encryption key {digest} has been revoked: configure a new one"),
+            ));
+        }
         sqlx::query(
             "INSERT INTO dbcrypt_keys (active_key_digest) VALUES ($1) ON CONFLICT DO NOTHING",
         )
@@ -67,6 +85,16 @@ async fn register_key_digest(conn: &mut PgConnection, digest: Option<&str>) -> R
         .await
         .map_err(db)?;
     }
+    Ok(())
+}
+
+/// The transaction-scoped lock that orders registering and revoking one key digest.
+async fn lock_key_digest(conn: &mut PgConnection, digest: &str) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('chatd-key:' || $1, 0))")
+        .bind(digest)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -89,8 +117,12 @@ async fn fetch_model_config(conn: &mut PgConnection, id: ModelConfigId) -> Resul
 impl PostgresChatStore {
     pub(crate) async fn create_provider_tx(&self, mut new: NewProvider) -> Result<ProviderConfig> {
         validate::base_url(new.provider, &new.base_url)?;
-        let (key, digest) =
-            self.keys.seal(new.provider, &new.api_key, new.api_key_key_id.as_deref())?;
+        let (key, digest) = self.keys.seal(
+            new.provider,
+            new.base_url.trim(),
+            &new.api_key,
+            new.api_key_key_id.as_deref(),
+        )?;
         (new.api_key, new.api_key_key_id) = (key, digest);
         let mut tx = self.pool.begin().await.map_err(db)?;
         register_key_digest(&mut tx, new.api_key_key_id.as_deref()).await?;
@@ -127,10 +159,22 @@ impl PostgresChatStore {
         if let Some(url) = &update.base_url {
             validate::base_url(kind, url)?;
         }
-        if let Some((key, given)) = update.api_key.take() {
-            update.api_key = Some(self.keys.seal(kind, &key, given.as_deref())?);
-        }
         let mut tx = self.pool.begin().await.map_err(db)?;
+        // The row the update changes, locked: the endpoint rule sees what it replaces.
+        let current = sqlx::query(concat!(
+            "SELECT ",
+            provider_columns!(),
+            " FROM chat_providers WHERE provider = $1 FOR UPDATE"
+        ))
+        .bind(kind.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let current = match current {
+            Some(row) => rows::provider(&row)?,
+            None => return Err(StoreError::not_found(Entity::Provider, kind)),
+        };
+        self.keys.seal_update(&current, &mut update)?;
         if let Some((_, digest)) = &update.api_key {
             register_key_digest(&mut tx, digest.as_deref()).await?;
         }
@@ -213,6 +257,8 @@ impl PostgresChatStore {
     /// Marks `digest` revoked unless a stored key still uses it.
     pub(crate) async fn revoke_key_tx(&self, digest: &str) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        // Ordered against any write registering this digest (see `register_key_digest`).
+        lock_key_digest(&mut tx, digest).await?;
         let user: Option<String> = sqlx::query_scalar(
             "SELECT provider::text FROM chat_providers WHERE api_key_key_id = $1 LIMIT 1 FOR SHARE",
         )

@@ -88,3 +88,57 @@ async fn configured_limits_replace_the_defaults(pool: PgPool) {
         "{err}"
     );
 }
+
+#[sqlx::test(migrator = "chatd_store_postgres::MIGRATOR")]
+async fn a_base_url_changed_in_the_database_leaves_the_key_undecryptable(pool: PgPool) {
+    let store = encrypted_store(pool.clone()).await;
+    let read = store.get_provider(ProviderKind::OpenAi).await.expect("decrypts in place");
+    assert_eq!(read.api_key.expose(), "sk-canary-openai-5b8e1f");
+    // A database writer (no cipher key) points the row at a server of its own.
+    sqlx::query(
+        "UPDATE chat_providers SET base_url = 'http://127.0.0.1:9/v1' WHERE provider = 'openai'",
+    )
+    .execute(&pool)
+    .await
+    .expect("raw update");
+    let err = store.get_provider(ProviderKind::OpenAi).await.expect_err("no longer decrypts");
+    let text = err.to_string();
+    assert!(text.contains("base URL changed"), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+    // The other providers are untouched.
+    store.get_provider(ProviderKind::Anthropic).await.expect("anthropic still decrypts");
+}
+
+#[sqlx::test(migrator = "chatd_store_postgres::MIGRATOR")]
+async fn a_key_revoked_by_another_process_never_encrypts_again(pool: PgPool) {
+    let old = SecretCipher::new(&[7; 32]).expect("cipher");
+    let stale = encrypted_store(pool.clone()).await; // holds key 7 as its active key
+    // Another replica rotates to a new key and revokes the old one.
+    let fresh = PostgresChatStore::new(pool.clone());
+    let rotated =
+        SecretCipher::new(&[8; 32]).expect("new").with_old_key(&[7; 32]).expect("old key");
+    fresh.use_cipher(Arc::new(rotated)).await.expect("new cipher");
+    assert_eq!(fresh.rotate_provider_keys().await.expect("rotate"), 3);
+    fresh.revoke_key(old.active_digest()).await.expect("revoke the old key");
+    // The first replica still holds the revoked key as its active one: it may not write.
+    let mut update = ProviderUpdate::default();
+    update.api_key = Some((Secret::new("sk-canary-after-revocation"), None));
+    let err = stale.update_provider(ProviderKind::OpenAi, update).await.expect_err("refused");
+    assert!(err.to_string().contains("has been revoked"), "{err}");
+    let err = stale
+        .create_provider(
+            NewProvider::new(ProviderKind::Azure)
+                .with_api_key("k")
+                .with_base_url("https://a.example"),
+        )
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("has been revoked"), "{err}");
+    let revived: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM dbcrypt_keys WHERE active_key_digest = $1")
+            .bind(old.active_digest())
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(revived, 0, "the revoked digest was registered as active again");
+}

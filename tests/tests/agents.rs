@@ -427,6 +427,109 @@ async fn alice_and_bob(w: &World) -> (ChatId, ChatId, chatd_core::WorkspaceId) {
     (alice, bob, bob_ws)
 }
 
+/// The local provisioner, plus workspace agents: each agent runs in one workspace.
+struct WithAgents {
+    local: Arc<LocalProvisioner>,
+    agents: Vec<(chatd_core::WorkspaceAgentId, chatd_core::WorkspaceId)>,
+}
+
+#[async_trait::async_trait]
+impl Provisioner for WithAgents {
+    async fn list_templates(
+        &self,
+        owner: UserId,
+        query: Option<&str>,
+    ) -> Result<
+        Vec<chatd_core::runtime::tools::TemplateSummary>,
+        chatd_core::runtime::tools::ToolError,
+    > {
+        self.local.list_templates(owner, query).await
+    }
+    async fn read_template(
+        &self,
+        owner: UserId,
+        id: &str,
+    ) -> Result<chatd_core::runtime::tools::Template, chatd_core::runtime::tools::ToolError> {
+        self.local.read_template(owner, id).await
+    }
+    async fn create_workspace(
+        &self,
+        chat: ChatId,
+        owner: UserId,
+        request: &NewWorkspace,
+    ) -> Result<
+        chatd_core::runtime::tools::ProvisionedWorkspace,
+        chatd_core::runtime::tools::ToolError,
+    > {
+        self.local.create_workspace(chat, owner, request).await
+    }
+    async fn open_workspace(
+        &self,
+        id: chatd_core::WorkspaceId,
+    ) -> Result<Arc<dyn chatd_core::runtime::tools::Workspace>, chatd_core::runtime::tools::ToolError>
+    {
+        self.local.open_workspace(id).await
+    }
+    async fn workspace_owner(
+        &self,
+        id: chatd_core::WorkspaceId,
+    ) -> Result<Option<UserId>, chatd_core::runtime::tools::ToolError> {
+        self.local.workspace_owner(id).await
+    }
+    async fn agent_workspace(
+        &self,
+        agent: chatd_core::WorkspaceAgentId,
+    ) -> Result<Option<chatd_core::WorkspaceId>, chatd_core::runtime::tools::ToolError> {
+        Ok(self.agents.iter().find(|(a, _)| *a == agent).map(|(_, w)| *w))
+    }
+}
+
+#[tokio::test]
+async fn a_workspace_agent_is_checked_like_its_workspace() {
+    use chatd_core::service::{Actor, Chatd, ChatdError};
+    use chatd_core::store::StoreError;
+    let w = world().await;
+    let (alice_chat, _bob, bob_ws) = alice_and_bob(&w).await;
+    let alice = w.store.get_chat(alice_chat).await.expect("alice").owner_id;
+    let (_, is_error) =
+        call_as(&w, alice_chat, "create_workspace", json!({"template_id": "static-site"})).await;
+    assert!(!is_error);
+    let alice_ws = w.store.get_chat(alice_chat).await.expect("alice").workspace_id.expect("ws");
+    let agent = || chatd_core::WorkspaceAgentId(uuid::Uuid::new_v4());
+    let (alices_agent, bobs_agent, unknown) = (agent(), agent(), agent());
+    let chatd = Chatd::new(Arc::clone(&w.store)).with_provisioner(Arc::new(WithAgents {
+        local: Arc::clone(&w.provisioner),
+        agents: vec![(alices_agent, alice_ws), (bobs_agent, bob_ws)],
+    }) as Arc<dyn Provisioner>);
+    let as_alice = Actor::user(alice);
+    let create = |ws: Option<chatd_core::WorkspaceId>, agent| {
+        let mut new = NewChat::new(alice);
+        new.workspace_id = ws;
+        new.workspace_agent_id = Some(agent);
+        chatd.create_chat(&as_alice, new)
+    };
+    let is_agent_refusal = |err: &ChatdError| matches!(err, ChatdError::Store(StoreError::Validation { field, .. }) if field == "workspace_agent_id");
+    let chat = create(Some(alice_ws), alices_agent).await.expect("her agent in her workspace");
+    assert_eq!(chat.workspace_agent_id, Some(alices_agent));
+    let err = create(Some(alice_ws), bobs_agent).await.expect_err("Bob's agent");
+    assert!(is_agent_refusal(&err), "{err}");
+    let other = create(Some(alice_ws), unknown).await.expect_err("an unknown agent");
+    assert_eq!(
+        err.to_string().replace(&bobs_agent.to_string(), "X"),
+        other.to_string().replace(&unknown.to_string(), "X"),
+        "existence does not leak"
+    );
+    let err = create(None, alices_agent).await.expect_err("an agent without its workspace");
+    assert!(is_agent_refusal(&err), "{err}");
+    let err = create(Some(bob_ws), bobs_agent).await.expect_err("Bob's workspace");
+    assert!(err.to_string().contains("workspace"), "{err}");
+    // The system actor binds what it is told.
+    let mut new = NewChat::new(alice);
+    new.workspace_id = Some(bob_ws);
+    new.workspace_agent_id = Some(unknown);
+    chatd.create_chat(&Actor::System, new).await.expect("the system binds freely");
+}
+
 #[tokio::test]
 async fn alice_cannot_bind_bobs_workspace_through_create_chat() {
     use chatd_core::service::{Actor, Chatd};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chatd_core::runtime::tools::{
     ExecOutput, ExecRequest, LocalWorkspace, SandboxStatus, Tool, ToolContext, ToolError, ToolSet,
-    Workspace, group_alive, landlock_abi, workspace_tools,
+    Workspace, landlock_abi, workspace_tools,
 };
 use chatd_core::runtime::turn::{StopReason, TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::testing::ScriptedCall;
@@ -35,14 +35,18 @@ fn ctx() -> ToolContext {
     ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new())
 }
 
-/// A confined workspace in `dir`; fails where Landlock is missing (the suite must run).
+/// A confined workspace in `dir`; fails where any layer is missing (the suite must run).
 fn confined(dir: &Path) -> LocalWorkspace {
-    let ws = LocalWorkspace::open(dir).expect("a confined workspace (Landlock is required here)");
-    let SandboxStatus::Confined { abi } = ws.sandbox_status() else {
+    let ws = LocalWorkspace::open(dir).expect("a confined workspace (every layer is required)");
+    let SandboxStatus::Confined(layers) = ws.sandbox_status() else {
         panic!("not confined: {:?}", ws.sandbox_status());
     };
-    println!("confinement: Landlock ABI {abi} (kernel), probed {}", landlock_abi());
+    println!("confinement: {layers} (Landlock ABI {}, euid {})", landlock_abi(), euid());
     ws
+}
+
+fn euid() -> u32 {
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0)
 }
 
 async fn sh(ws: &LocalWorkspace, command: &str) -> ExecOutput {
@@ -113,14 +117,14 @@ async fn a_confined_command_cannot_reach_outside_its_workspace() {
     let (_parent, alice, bob) = siblings();
     let ws = confined(&alice);
     let outside = std::env::temp_dir().join(format!("chatd-outside-{}", uuid::Uuid::new_v4()));
+    let planted = format!("chatd-planted-{}", uuid::Uuid::new_v4());
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
     let attempts = [
         ("sibling read", "cat ../bob/secret.txt".to_owned()),
         ("sibling by absolute path", format!("cat {}", bob.join("secret.txt").display())),
         ("sibling write", "echo pwned > ../bob/secret.txt".to_owned()),
-        ("write outside", format!("echo x > {}", outside.display())),
+        ("write to the host's world-writable /var/tmp", format!("echo x > /var/tmp/{planted}")),
         ("host home", format!("ls -a {home}")),
-        ("parent environ", "cat /proc/$PPID/environ".to_owned()),
         ("other process environ", format!("cat /proc/{}/environ", std::process::id())),
     ];
     for (what, command) in attempts {
@@ -129,7 +133,15 @@ async fn a_confined_command_cannot_reach_outside_its_workspace() {
         assert!(!out.output.contains("bob's secret"), "{what}: {}", out.output);
         println!("refused as it should be: {what}: {}", out.output.trim());
     }
-    assert!(!outside.exists(), "a file was written outside the workspace");
+    // The command's parent is the namespace's init, which holds only the command's own
+    // environment; the worker's (cargo sets CARGO_* in this test process) is out of reach.
+    let out = sh(&ws, "cat /proc/$PPID/environ /proc/1/environ | tr '\\0' '\\n'").await;
+    assert!(!out.output.contains("CARGO_"), "the worker's environment leaked:\n{}", out.output);
+    // `/tmp` is the command's own: a write there lands in a tmpfs that dies with the call.
+    let out = sh(&ws, &format!("echo x > {} && echo written", outside.display())).await;
+    assert_eq!(out.output.trim(), "written", "the private /tmp is writable");
+    assert!(!outside.exists(), "a file was written to the host's /tmp");
+    assert!(!Path::new("/var/tmp").join(&planted).exists(), "a file was planted in /var/tmp");
     assert_eq!(std::fs::read_to_string(bob.join("secret.txt")).expect("bob"), "bob's secret 5d1e");
 }
 
@@ -162,7 +174,15 @@ async fn ordinary_work_still_works_when_confined() {
 // ----- cancellation -----------------------------------------------------------------------
 
 /// A command that records its process group, then writes a file after a second.
-const LATE_WRITER: &str = "echo $$ > pgid; sleep 1; echo late > late.txt";
+/// The command carries `mark` in its command line, so the test can look for its processes
+/// anywhere on the machine (inside a PID namespace `$$` means nothing outside).
+fn late_writer(mark: &str) -> String {
+    format!("echo started > started; sleep 1; echo late > late.txt # {mark}")
+}
+
+fn mark() -> String {
+    format!("chatd-late-{}", uuid::Uuid::new_v4().simple())
+}
 
 fn workspace_runner(fx: &Fixture, dir: &Path) -> TurnRunner {
     TurnRunner::new(
@@ -173,13 +193,10 @@ fn workspace_runner(fx: &Fixture, dir: &Path) -> TurnRunner {
     .with_titles(false)
 }
 
-fn pgid_of(dir: &Path) -> i32 {
-    std::fs::read_to_string(dir.join("pgid")).expect("pgid").trim().parse().expect("a pid")
-}
-
 async fn stopped_turn_leaves_nothing_running(reason: StopReason) {
+    let mark = mark();
     let fx = fixture(vec![ScriptedCall::tool_calls(
-        &[("c1", "execute", json!({"command": LATE_WRITER}))],
+        &[("c1", "execute", json!({"command": late_writer(&mark)}))],
         None,
     )])
     .await;
@@ -198,8 +215,9 @@ async fn stopped_turn_leaves_nothing_running(reason: StopReason) {
     };
     assert_eq!(end, TurnEnd::Release(expected));
     // When the turn returns, the whole group has already stopped.
-    let pgid = pgid_of(dir.path());
-    assert!(!group_alive(pgid), "a process of group {pgid} outlived the turn");
+    assert!(dir.path().join("started").exists(), "the command never ran");
+    let left = processes_with(&mark);
+    assert!(left.is_empty(), "processes outlived the turn: {left:?}");
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(!dir.path().join("late.txt").exists(), "the cancelled command still wrote its file");
 }
@@ -217,8 +235,12 @@ async fn a_shutdown_stops_running_commands_before_the_turn_returns() {
 #[tokio::test]
 async fn a_lost_lease_stops_running_commands() {
     use chatd_core::runtime::worker::Worker;
+    let mark = mark();
     let fx = fixture(vec![
-        ScriptedCall::tool_calls(&[("c1", "execute", json!({"command": LATE_WRITER}))], None),
+        ScriptedCall::tool_calls(
+            &[("c1", "execute", json!({"command": late_writer(&mark)}))],
+            None,
+        ),
         // The re-run after the recovery answers without tools.
         ScriptedCall::text("done", None),
     ])
@@ -240,19 +262,19 @@ async fn a_lost_lease_stops_running_commands() {
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(worker.run(shutdown.clone()));
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !dir.path().join("pgid").exists() {
+    while !dir.path().join("started").exists() {
         assert!(Instant::now() < deadline, "the command never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     // Someone else takes the chat: the running turn's lease is gone.
     fx.store.recover_stale(Duration::ZERO).await.expect("take the chat away");
-    let pgid = pgid_of(dir.path());
     while lost.load(Ordering::SeqCst) == 0 {
         assert!(Instant::now() < deadline, "the worker never saw the lease go");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(!group_alive(pgid), "a process of group {pgid} outlived the lost turn");
+    let left = processes_with(&mark);
+    assert!(left.is_empty(), "processes outlived the lost turn: {left:?}");
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(!dir.path().join("late.txt").exists(), "the lost turn's command still wrote");
     shutdown.cancel();

@@ -628,3 +628,19 @@ async fn title_options_bound_the_generated_title() {
             .await;
     assert_eq!(outcome, TitleOutcome::Saved("Deploying".into()));
 }
+
+#[tokio::test]
+async fn a_disabled_model_config_serves_no_new_turn_and_says_which() {
+    let fx = fixture(vec![ScriptedCall::text("never sent", None)]).await;
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    let mut update = chatd_core::ModelConfigUpdate::default();
+    update.display_name = Some("Claude (team)".into());
+    update.enabled = Some(false);
+    fx.store.update_model_config(chat.last_model_config_id, update).await.expect("disable");
+    let end = fx.runner().run(fx.lease, TurnSignal::new()).await;
+    let TurnEnd::Release(TurnOutcome::Failed(message)) = end else {
+        panic!("the turn ran on a disabled config: {end:?}");
+    };
+    assert!(message.contains("\"Claude (team)\" (claude-test) is disabled"), "{message}");
+    assert_eq!(fx.roles().await, vec![Role::System, Role::User], "no model call was made");
+}

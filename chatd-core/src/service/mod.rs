@@ -158,7 +158,17 @@ impl Chatd {
     /// Refuses a user's workspace binding unless the provisioner confirms that the user
     /// owns the workspace. The refusal reads the same whether the workspace exists or not.
     async fn check_workspace(&self, user: UserId, new: &NewChat) -> Result<()> {
-        let Some(workspace) = new.workspace_id else { return Ok(()) };
+        let Some(workspace) = new.workspace_id else {
+            return match new.workspace_agent_id {
+                // An agent runs in a workspace: naming one without it binds nothing checkable.
+                Some(agent) => Err(StoreError::validation(
+                    "workspace_agent_id",
+                    format!("agent {agent} needs the workspace_id it runs in"),
+                )
+                .into()),
+                None => Ok(()),
+            };
+        };
         let owner = match &self.provisioner {
             Some(provisioner) => provisioner.workspace_owner(workspace).await.map_err(|err| {
                 tracing::warn!(%workspace, error = %err, "workspace owner lookup failed");
@@ -166,12 +176,27 @@ impl Chatd {
             })?,
             None => None,
         };
-        if owner == Some(user) {
+        if owner != Some(user) {
+            return Err(StoreError::validation(
+                "workspace_id",
+                format!("no workspace {workspace} belongs to you"),
+            )
+            .into());
+        }
+        let Some(agent) = new.workspace_agent_id else { return Ok(()) };
+        let runs_in = match &self.provisioner {
+            Some(provisioner) => provisioner.agent_workspace(agent).await.map_err(|err| {
+                tracing::warn!(%agent, error = %err, "workspace agent lookup failed");
+                StoreError::validation("workspace_agent_id", "the agent cannot be checked now")
+            })?,
+            None => None,
+        };
+        if runs_in == Some(workspace) {
             Ok(())
         } else {
             Err(StoreError::validation(
-                "workspace_id",
-                format!("no workspace {workspace} belongs to you"),
+                "workspace_agent_id",
+                format!("no agent {agent} belongs to workspace {workspace}"),
             )
             .into())
         }

@@ -1,7 +1,9 @@
 //! `execute-overhead`: a trivial command (`true`) through the local workspace, confined by
-//! Landlock vs unconfined, in the same run (goal: ≤ 1.3×); and unconfined vs a bare
-//! `tokio::process::Command` spawn (informational: what the supervisor, the pipe and the
-//! group termination cost).
+//! every layer (bubblewrap namespaces, seccomp, Landlock, an unprivileged uid) vs
+//! unconfined, in the same run (goal: ≤ 1.3×); informational: confined without namespaces
+//! (Landlock, seccomp, uid) vs unconfined, and unconfined vs a bare
+//! `tokio::process::Command` spawn (what the supervisor, the pipe and the group termination
+//! cost).
 
 use std::time::Instant;
 
@@ -53,20 +55,26 @@ pub(crate) async fn run(quick: bool) -> Result<Vec<Report>, Error> {
     let runs = if quick { 50 } else { 400 };
     let dir = tempfile_dir()?;
     let confined = LocalWorkspace::open(&dir)?;
-    let abi = match confined.sandbox_status() {
-        SandboxStatus::Confined { abi } => *abi,
-        other => return Err(format!("Landlock is not available here: {other:?}").into()),
+    let SandboxStatus::Confined(layers) = confined.sandbox_status() else {
+        return Err(
+            format!("not every layer is available here: {:?}", confined.sandbox_status()).into()
+        );
     };
-    eprintln!("execute-overhead: Landlock ABI {abi}, {runs} runs each, interleaved");
+    eprintln!("execute-overhead: {layers}; {runs} runs each, interleaved");
+    let mut flat = SandboxPolicy::new(SandboxMode::BestEffort);
+    flat.bwrap = Some(dir.join("no-bwrap-here"));
+    let no_namespaces = LocalWorkspace::open_with(&dir, &flat)?;
     let unconfined = LocalWorkspace::open_with(&dir, &SandboxPolicy::new(SandboxMode::Disabled))?;
-    // Interleave the three so that machine noise hits them alike.
-    let (mut c, mut u, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleave the four so that machine noise hits them alike.
+    let (mut c, mut f, mut u, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..4 {
         c.push(median_ms(&confined, runs / 4).await?);
+        f.push(median_ms(&no_namespaces, runs / 4).await?);
         u.push(median_ms(&unconfined, runs / 4).await?);
         r.push(raw_median_ms(&dir, runs / 4).await?);
     }
     let (c, u, r) = (percentile(&mut c, 0.5), percentile(&mut u, 0.5), percentile(&mut r, 0.5));
+    let f = percentile(&mut f, 0.5);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(vec![
         Report::new(
@@ -76,6 +84,14 @@ pub(crate) async fn run(quick: bool) -> Result<Vec<Report>, Error> {
             c,
             u,
             Target::AtMost(1.3),
+        ),
+        Report::new(
+            "execute-overhead",
+            "no_namespaces_vs_unconfined_p50",
+            "ms",
+            f,
+            u,
+            Target::None,
         ),
         Report::new("execute-overhead", "unconfined_vs_raw_spawn_p50", "ms", u, r, Target::None),
     ])

@@ -11,6 +11,7 @@
 //! cargo run -p chat-cli -- --base-url http://127.0.0.1:11434/v1 --model qwen3
 //! ```
 
+mod clean;
 mod commands;
 mod printer;
 

@@ -10,6 +10,8 @@ use chatd_core::status::TurnEnding;
 use chatd_core::{ChatStatus, Message, Part, Role};
 use serde_json::Value;
 
+use crate::clean::clean;
+
 const DIM: &str = "\x1b[2m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
@@ -85,10 +87,17 @@ impl Printer {
         self.line = Line::Clean;
     }
 
-    /// Prints a line of its own.
+    /// Prints a line of its own (as text: see [`clean`]).
     pub(crate) fn say(&mut self, text: &str) {
         self.newline();
-        println!("{text}");
+        println!("{}", clean(text));
+        flush();
+    }
+
+    /// Prints `text` (as text) between this terminal's own `style` and a reset.
+    fn say_styled(&mut self, style: &'static str, text: &str) {
+        self.newline();
+        println!("{}{}{}", self.style(style), clean(text), self.style(RESET));
         flush();
     }
 
@@ -123,20 +132,22 @@ impl Printer {
                 print!("{}thinking: ", self.style(DIM));
             }
         }
-        print!("{text}");
+        print!("{}", clean(text));
         self.line = kind;
         flush();
     }
 
     fn call(&mut self, id: &str, tool_name: &str, args: &Value) {
         if self.shown_calls.insert(id.to_owned()) {
-            let line = format!(
-                "{}⚙ {tool_name}{} {}",
+            self.newline();
+            println!(
+                "{}⚙ {}{} {}",
                 self.style(BOLD),
+                clean(tool_name),
                 self.style(RESET),
-                short(args, 200)
+                clean(&short(args, 200))
             );
-            self.say(&line);
+            flush();
         }
     }
 
@@ -258,8 +269,7 @@ impl Printer {
                     TurnEnding::Shutdown => "shut down (it will run again)".to_owned(),
                     _ => "lost (it will run again)".to_owned(),
                 };
-                let line = format!("{}[turn {ending}]{}", self.style(DIM), self.style(RESET));
-                self.say(&line);
+                self.say_styled(DIM, &format!("[turn {ending}]"));
                 return true;
             }
             _ => {}

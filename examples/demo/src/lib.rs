@@ -11,4 +11,5 @@ mod model;
 mod setup;
 
 pub use model::{DEMO_MODEL, DemoModel};
+pub mod keys;
 pub use setup::{DirPerChat, ModelChoice, ModelFlags, Setup, SetupError, open_store};

@@ -24,15 +24,21 @@ use crate::model::{DEMO_MODEL, DemoModel};
 /// Any error of the set-up, with its message.
 pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The store: PostgreSQL at `database_url` (migrated), else a fresh in-memory store.
+/// The store: PostgreSQL at `database_url` (migrated, with a cipher for provider keys:
+/// see [`crate::keys`]; where the key came from is said on standard error), else a fresh
+/// in-memory store.
 ///
 /// # Errors
-/// When PostgreSQL cannot be reached or migrated.
+/// When PostgreSQL cannot be reached or migrated, or the key is unusable or does not open
+/// the stored keys.
 pub async fn open_store(database_url: Option<&str>) -> Result<Arc<dyn ChatStore>, SetupError> {
     Ok(match database_url {
         Some(url) => {
             let store = PostgresChatStore::connect(url).await?;
             store.migrate().await?;
+            let (cipher, source) = crate::keys::cipher()?;
+            store.use_cipher(Arc::new(cipher)).await?;
+            eprintln!("{}", crate::keys::describe(&source));
             Arc::new(store)
         }
         None => Arc::new(InMemoryChatStore::new()),

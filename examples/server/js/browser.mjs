@@ -12,9 +12,10 @@ import assert from "node:assert/strict";
 
 const url = process.env.CHATD_URL;
 const token = process.env.CHATD_TOKEN;
+const otherToken = process.env.CHATD_OTHER_TOKEN;
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const screenshot = process.env.SCREENSHOT || "browser-test.png";
-assert.ok(url && token, "CHATD_URL and CHATD_TOKEN are required");
+assert.ok(url && token && otherToken, "CHATD_URL, CHATD_TOKEN and CHATD_OTHER_TOKEN are required");
 const auth = { authorization: `Bearer ${token}` };
 
 async function rest(method, path) {
@@ -106,6 +107,22 @@ try {
       [...document.querySelectorAll("#timeline .msg.assistant .text")].some((n) => n.textContent.includes("hello there"));
   }, 60000);
   console.log("edited the first message: the history was rewritten and answered again");
+
+  // 5. A sign-in link for another account asks before switching.
+  const me = () => page.$eval("#me", (n) => n.textContent);
+  const signedInAs = await me();
+  const dialogs = [];
+  page.once("dialog", (dialog) => { dialogs.push(dialog.message()); dialog.dismiss(); });
+  await page.goto(`${url}/?link=1#token=${otherToken}`);
+  await page.waitForSelector("#app:not([hidden])");
+  await waitFor(() => document.querySelector("#me").textContent.length > 0);
+  assert.equal(dialogs.length, 1, "the link asked before switching");
+  assert.equal(await me(), signedInAs, "declining kept the account");
+  page.once("dialog", (dialog) => { dialogs.push(dialog.message()); dialog.accept(); });
+  await page.goto(`${url}/?link=2#token=${otherToken}`);
+  await waitFor((was) => document.querySelector("#me").textContent !== was && document.querySelector("#me").textContent.length > 0, 30000, before);
+  assert.equal(dialogs.length, 2);
+  console.log(`a link for another account asked ("${dialogs[0]}"); declined kept "${signedInAs}", accepted switched to "${await me()}"`);
   assert.deepEqual(problems, [], "no errors in the page");
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);

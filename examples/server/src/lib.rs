@@ -16,7 +16,9 @@ pub mod admin;
 pub mod ai_sdk;
 pub mod auth;
 pub mod error;
+mod origin;
 pub mod rest;
+pub mod serve;
 pub mod slots;
 pub mod sse;
 pub mod ui;
@@ -29,6 +31,7 @@ use chatd_core::Chatd;
 use tokio::sync::watch;
 
 pub use auth::{TokenEntry, Tokens};
+pub use serve::{ServeOptions, serve};
 
 /// The largest request body the API accepts (a message with inline files fits).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -100,5 +103,6 @@ pub fn app(state: AppState) -> Router {
         .merge(ai_sdk::routes())
         .merge(ui::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(origin::same_origin_only))
         .with_state(state)
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chatd_core::{Chatd, UserId};
 use chatd_demo::{ModelChoice, ModelFlags, open_store};
-use chatd_server::{AppState, TokenEntry, Tokens, app};
+use chatd_server::{AppState, ServeOptions, TokenEntry, Tokens, app, serve};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
@@ -96,12 +96,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!("  open as {name}: http://{addr}/#token={token}");
     }
     let stop = shutdown.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            stop.cancel();
-        })
-        .await?;
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    // Header-read timeout and connection cap: what `axum::serve` cannot set.
+    serve(listener, app(state), ServeOptions::default(), shutdown.clone()).await?;
     shutdown.cancel();
     for worker in workers {
         let _ = worker.await;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{ADMIN, start};
+use support::{ADMIN, USER, start};
 
 fn js_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js")
@@ -100,6 +100,7 @@ async fn a_browser_holds_a_conversation_and_survives_a_dropped_stream() {
         &[
             ("CHATD_URL", server.url.clone()),
             ("CHATD_TOKEN", ADMIN.into()),
+            ("CHATD_OTHER_TOKEN", USER.into()),
             ("CHROMIUM", browser),
             ("SCREENSHOT", screenshot.display().to_string()),
         ],

@@ -65,17 +65,44 @@ async function signIn(token) {
     headers: { authorization: `Bearer ${token}` },
   });
   if (!response.ok) throw new Error("that token is not valid");
+  localStorage.setItem("chatd-signed-in", "1");
+}
+
+// Who a token belongs to, without signing in with it.
+async function whoIs(token) {
+  const response = await fetch("/api/me", { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error("that token is not valid");
+  return response.json();
+}
+
+// A sign-in link for another account than the one signed in asks first: a link someone
+// sent must not silently switch whose chats this browser shows (and writes to).
+async function followTokenLink(token) {
+  // Asked only where this browser signed in before: a fresh one has nobody to switch from.
+  const current = localStorage.getItem("chatd-signed-in")
+    ? await api("GET", "/api/me").catch(() => null)
+    : null;
+  if (current) {
+    const linked = await whoIs(token);
+    if (linked.user_id === current.user_id) return;
+    const switchTo = window.confirm(
+      `This link signs you in as "${linked.name || "another user"}". ` +
+        `You are signed in as "${current.name || "user"}". Switch accounts?`,
+    );
+    if (!switchTo) return;
+  }
+  await signIn(token);
 }
 
 async function start() {
   const match = location.hash.match(/token=([^&]+)/);
   if (match) {
+    history.replaceState(null, "", location.pathname);
     try {
-      await signIn(decodeURIComponent(match[1]));
+      await followTokenLink(decodeURIComponent(match[1]));
     } catch (error) {
       showError("login-error", error);
     }
-    history.replaceState(null, "", location.pathname);
   }
   try {
     state.me = await api("GET", "/api/me");

@@ -105,3 +105,28 @@ impl Fixture {
         self.messages().await.iter().map(|m| m.role).collect()
     }
 }
+
+/// Processes anywhere on the machine (zombies and this test process aside) whose command
+/// line holds `marker`: inside a PID namespace `$$` means nothing out here, a marker does.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let own = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.to_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == own {
+                return None;
+            }
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+            if matches!(state, Some("Z" | "X")) {
+                return None;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            text.contains(marker).then(|| format!("{pid}: {text}"))
+        })
+        .collect()
+}

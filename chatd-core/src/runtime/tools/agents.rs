@@ -175,23 +175,11 @@ impl Agents {
         if !parent.is_root() {
             return Err(ToolError::new(CHILD_CANNOT_SPAWN));
         }
-        let open = self
-            .store
-            .list_children(parent.id)
-            .await
-            .map_err(|e| store_error(&e))?
-            .iter()
-            .filter(|child| !child.archived)
-            .count();
-        if open >= self.options.max_children {
-            return Err(ToolError::new(format!(
-                "this chat already has {open} open sub-agents (at most {}): wait for one and \
-                 close it with close_agent first",
-                self.options.max_children
-            )));
-        }
+        // The cap is checked by the store as it creates the child: concurrent spawns never
+        // pass it.
         let mut new = NewChat::new(parent.owner_id)
             .with_parent(parent.id)
+            .with_open_children_limit(self.options.max_children)
             .with_text(args.prompt)
             .with_model_config(parent.last_model_config_id);
         if let Some(title) = args.title.filter(|t| !t.trim().is_empty()) {

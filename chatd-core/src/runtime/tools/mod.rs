@@ -72,8 +72,8 @@ pub use agents::{
 };
 pub use builtin::{EditFiles, Execute, ReadFile, WriteFile, workspace_tools, workspace_tools_from};
 pub use local::{
-    LocalWorkspace, SandboxMode, SandboxPolicy, SandboxStatus, TERM_GRACE, TMP_DIR, group_alive,
-    landlock_abi,
+    Layer, LocalWorkspace, MAX_SKIP_BYTES, SandboxLayers, SandboxMode, SandboxPolicy,
+    SandboxStatus, SandboxUser, TERM_GRACE, TMP_DIR, group_alive, landlock_abi,
 };
 pub use provision::{
     CHILD_CANNOT_PROVISION, CreateWorkspace, ListTemplates, LocalProvisioner, NewWorkspace,

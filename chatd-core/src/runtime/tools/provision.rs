@@ -145,6 +145,21 @@ pub trait Provisioner: Send + Sync + 'static {
         let _ = id;
         Ok(None)
     }
+
+    /// Which workspace agent `agent` runs in: `None` when the provisioner does not know
+    /// it. A user's chat names an agent only if this is the chat's workspace, which the user
+    /// owns (`Chatd::create_chat`, BEHAVIOUR §11). The default knows no agent, so only the
+    /// system actor can name one.
+    ///
+    /// # Errors
+    /// A failure to look the agent up.
+    async fn agent_workspace(
+        &self,
+        agent: crate::WorkspaceAgentId,
+    ) -> Result<Option<WorkspaceId>, ToolError> {
+        let _ = agent;
+        Ok(None)
+    }
 }
 
 /// Templates are the directories of `templates` (an optional `template.json` inside gives

@@ -229,10 +229,11 @@ async fn execute_is_non_interactive_and_reports_exit_codes() {
 #[cfg(unix)]
 #[tokio::test]
 async fn execute_timeout_kills_the_whole_process_group() {
-    let (dir, ws) = workspace();
+    let (_dir, ws) = workspace();
+    let mark = format!("chatd-bg-{}", uuid::Uuid::new_v4().simple());
     let out = exec(
         &ws,
-        "echo started; sleep 30 & echo $! > bg.pid; wait",
+        &format!("echo started; sh -c 'sleep 30; : {mark}' & wait"),
         Duration::from_millis(500),
         None,
     )
@@ -240,13 +241,17 @@ async fn execute_timeout_kills_the_whole_process_group() {
     .expect("a timeout is an output");
     assert!(out.timed_out && out.exit_code == -1, "{out:?}");
     assert_eq!(out.output, "started\n", "the partial output is kept");
-    let pid = std::fs::read_to_string(dir.path().join("bg.pid")).expect("pid file");
-    let proc_path = format!("/proc/{}", pid.trim());
+    // Inside a PID namespace `$!` means nothing here: find the child by its command line.
+    let alive = || {
+        std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            !stat.contains(") Z ") && String::from_utf8_lossy(&cmdline).contains(&mark)
+        })
+    };
     let mut gone = false;
     for _ in 0..50 {
-        let state = std::fs::read_to_string(format!("{proc_path}/stat")).unwrap_or_default();
-        // Gone, or a zombie waiting for its (also killed) parent to be reaped.
-        if state.is_empty() || state.contains(") Z ") {
+        if !alive() {
             gone = true;
             break;
         }
@@ -381,4 +386,56 @@ async fn a_stop_before_any_call_finishes_keeps_nothing_but_refusals() {
         stopped.finished,
         vec![Part::tool_result("2", "nope", json!("Tool not found: nope"), true)]
     );
+}
+
+/// A sparse file of `size` bytes with no newline at all.
+fn sparse(dir: &std::path::Path, name: &str, size: u64) {
+    let file = std::fs::File::create(dir.join(name)).expect("create");
+    file.set_len(size).expect("a sparse file");
+}
+
+#[tokio::test]
+async fn an_offset_past_the_scan_budget_is_answered_not_read_through() {
+    let (dir, ws) = workspace();
+    sparse(dir.path(), "huge.bin", 4 << 30);
+    let err = ws
+        .read_file(&ctx(), "huge.bin", Some(2), Some(10))
+        .await
+        .expect_err("line 2 lies beyond the scan budget");
+    assert!(err.to_string().contains("is not within the first 256 MiB"), "{err}");
+    // A small budget applies too, and an offset inside it still reads.
+    let ws = ws.with_skip_cap(4);
+    ws.write_file(&ctx(), "small.txt", "one\ntwo\nthree\n").await.expect("write");
+    let err = ws.read_file(&ctx(), "small.txt", Some(3), None).await.expect_err("budget");
+    assert!(err.to_string().contains("line 3 is not within the first 0 MiB"), "{err}");
+    assert_eq!(
+        text(ws.read_file(&ctx(), "small.txt", Some(2), None).await.expect("2")),
+        "two\nthree\n"
+    );
+    // A file that ends exactly at the budget: the offset lies past its end, an empty window.
+    ws.write_file(&ctx(), "four.txt", "one\n").await.expect("write");
+    assert_eq!(
+        text(ws.read_file(&ctx(), "four.txt", Some(2), None).await.expect("past the end")),
+        ""
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_read_stops_scanning_at_once() {
+    let (dir, ws) = workspace();
+    // 1 TiB of holes: scanning it through would take about an hour.
+    sparse(dir.path(), "vast.bin", 1 << 40);
+    let ws = ws.with_skip_cap(u64::MAX);
+    let context = ctx();
+    let tracker = context.tasks.clone();
+    let call = tokio::spawn(async move { ws.read_file(&context, "vast.bin", Some(2), None).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!call.is_finished(), "the scan is under way");
+    call.abort();
+    let _ = call.await;
+    tracker.close();
+    // The blocking scan is what the turn waits for: it must notice the cancellation.
+    tokio::time::timeout(Duration::from_secs(20), tracker.wait())
+        .await
+        .expect("the cancelled scan stopped (it would otherwise read for about an hour)");
 }

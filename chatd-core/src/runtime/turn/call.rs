@@ -129,7 +129,17 @@ impl TurnRunner {
         accumulator: &mut Accumulator,
     ) -> Result<(), AttemptError> {
         let lost = |_: StoreError| AttemptError::LeaseLost;
-        let mut events = provider.stream(request, signal.token()).await?;
+        let name = provider.kind().as_str();
+        let limits = self.step_limits;
+        // The wait for the stream itself counts against the first-event timeout.
+        let opened =
+            tokio::time::timeout(limits.first_event, provider.stream(request, signal.token()));
+        let mut events = match opened.await {
+            Ok(events) => events?,
+            Err(_) => return Err(limits.silent(name, false).into()),
+        };
+        let (mut seen_any, mut streamed) = (false, 0_usize);
+        let mut silent_at = tokio::time::Instant::now() + limits.wait(false);
         loop {
             // Buffered parts are written when their interval is up, even if the model
             // goes quiet.
@@ -140,9 +150,18 @@ impl TurnRunner {
                     log.flush().await.map_err(lost)?;
                     continue;
                 }
+                () = tokio::time::sleep_until(silent_at) => {
+                    return Err(limits.silent(name, seen_any).into());
+                }
             };
             let Some(event) = next else { break };
             let event = event?;
+            seen_any = true;
+            silent_at = tokio::time::Instant::now() + limits.wait(true);
+            streamed = streamed.saturating_add(super::bounds::event_size(&event));
+            if streamed > limits.max_step_bytes {
+                return Err(limits.too_large(name).into());
+            }
             self.observer.on_event(chat, attempt, &event);
             log.push(&LivePart::Stream { event: event.clone() }).await.map_err(lost)?;
             accumulator.push(event);

@@ -11,9 +11,11 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+mod bounds;
 mod call;
 mod observer;
 
+pub use bounds::{FIRST_EVENT_TIMEOUT, IDLE_TIMEOUT, MAX_STEP_BYTES, StepLimits};
 pub use observer::{NoObserver, RetryNotice, TurnObserver};
 
 use call::StepStop;
@@ -130,6 +132,7 @@ pub struct TurnRunner {
     title_options: super::title::TitleOptions,
     compactor: Compactor,
     max_reentries: usize,
+    step_limits: StepLimits,
 }
 
 impl std::fmt::Debug for TurnRunner {
@@ -161,7 +164,16 @@ impl TurnRunner {
             title_options: super::title::TitleOptions::default(),
             compactor: Compactor::new(),
             max_reentries: compaction::MAX_REENTRIES,
+            step_limits: StepLimits::default(),
         }
+    }
+
+    /// Sets the bounds every model call holds to, whatever its provider (default
+    /// [`StepLimits::default`]: 64 MiB per step, 5 min to the first event, 2 min of silence).
+    #[must_use]
+    pub fn with_step_limits(mut self, limits: StepLimits) -> Self {
+        self.step_limits = limits;
+        self
     }
 
     /// Whether the first turn of a chat generates its title in the background (default on).
@@ -251,14 +263,22 @@ impl TurnRunner {
         end
     }
 
-    /// The model config of `chat`: its last one, else the default (BEHAVIOUR §3 item 1).
+    /// The model config of `chat`: its last one, else the default (BEHAVIOUR §3 item 1). A
+    /// disabled config serves no new turn (a sub-agent's, a compaction's or a title's
+    /// neither: they run on this one).
     async fn model_config(&self, chat: &Chat) -> Result<ModelConfig, TurnEnd> {
         match self.store.get_model_config(chat.last_model_config_id).await {
+            Ok(config) if !config.deleted && !config.enabled => {
+                return Err(TurnEnd::Release(TurnOutcome::Failed(disabled_config(&config))));
+            }
             Ok(config) if !config.deleted => return Ok(config),
             Ok(_) | Err(StoreError::NotFound { .. }) => {}
             Err(err) => return Err(store_failure(&err, "")),
         }
         match self.store.default_model_config().await {
+            Ok(Some(config)) if !config.enabled => {
+                Err(TurnEnd::Release(TurnOutcome::Failed(disabled_config(&config))))
+            }
             Ok(Some(config)) => Ok(config),
             Ok(None) => Err(TurnEnd::Release(TurnOutcome::Failed(NO_DEFAULT_MODEL.to_owned()))),
             Err(err) => Err(store_failure(&err, "")),
@@ -482,6 +502,15 @@ fn store_failure(err: &StoreError, context: &str) -> TurnEnd {
 }
 
 /// The synthetic error result of every call in `calls`.
+/// The failure of a turn whose model config an administrator disabled.
+fn disabled_config(config: &ModelConfig) -> String {
+    format!(
+        "the model config \"{}\" ({}) is disabled: an administrator must enable it, or the \
+         chat must use another model",
+        config.display_name, config.model
+    )
+}
+
 /// One result per call, in call order: the finished ones' own, the error result `unfinished`
 /// for the rest.
 fn answer_unfinished(calls: &[Part], finished: Vec<Part>, unfinished: &str) -> Vec<Part> {

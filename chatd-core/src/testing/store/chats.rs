@@ -143,6 +143,47 @@ pub async fn create_child_links_parent_and_root(store: StoreRef) {
     assert!(!child.is_root() && root.is_root());
 }
 
+/// The open-children limit is one atomic check: 24 concurrent creations against a limit
+/// of 16 create exactly 16; archiving one makes room for one more.
+pub async fn concurrent_children_never_pass_the_open_children_limit(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    // Several rounds, each under a new parent: a race that a round misses, another meets.
+    let mut root = fx.idle_chat().await;
+    for round in 0..4 {
+        if round > 0 {
+            root = fx.idle_chat().await;
+        }
+        let attempts = (0..24).map(|_| {
+            let store = std::sync::Arc::clone(&fx.store);
+            let new = NewChat::new(fx.owner).with_parent(root.id).with_open_children_limit(16);
+            tokio::spawn(async move { store.create_chat(new).await })
+        });
+        let results: Vec<_> = futures::future::join_all(attempts).await;
+        let created = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        let refused: Vec<_> = results
+            .iter()
+            .filter_map(|r| match r {
+                Ok(Err(err)) => Some(err.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(created, 16, "round {round}: refusals: {refused:?}");
+        assert_eq!(refused.len(), 8);
+        assert!(
+            refused.iter().all(|e| e.contains("already has 16 open sub-agents")),
+            "{refused:?}"
+        );
+    }
+    let children = fx.store.list_children(root.id).await.expect("children");
+    assert_eq!(children.len(), 16);
+    // An archived child does not count.
+    fx.store.set_archived(children[0].id, true).await.expect("archive one");
+    let one_more = NewChat::new(fx.owner).with_parent(root.id).with_open_children_limit(16);
+    fx.store.create_chat(one_more).await.expect("room for one more");
+    let again = NewChat::new(fx.owner).with_parent(root.id).with_open_children_limit(16);
+    assert!(fx.store.create_chat(again).await.is_err(), "full again");
+}
+
 /// A child of an unknown parent is refused.
 pub async fn create_child_of_unknown_parent_is_not_found(store: StoreRef) {
     let fx = Fixture::new(store).await;

@@ -59,6 +59,7 @@ macro_rules! __store_conformance_all {
             create_with_deleted_model_config_is_not_found,
             create_child_links_parent_and_root,
             create_child_of_unknown_parent_is_not_found,
+            concurrent_children_never_pass_the_open_children_limit,
             create_rejects_invalid_content,
             get_unknown_chat_is_not_found,
             list_filters_by_owner_status_and_archived,
@@ -178,6 +179,8 @@ macro_rules! __store_conformance_all {
             a_ciphertext_copied_to_another_row_does_not_decrypt,
             rotation_reencrypts_every_key_and_keeps_them_usable,
             revoked_or_unknown_keys_stop_the_store_at_start_up,
+            a_key_is_bound_to_its_base_url,
+            a_revoked_key_never_encrypts,
         ] }
 
         #[test]

@@ -112,3 +112,84 @@ pub async fn revoked_or_unknown_keys_stop_the_store_at_start_up(store: StoreRef)
     assert!(is_key_error(&err, "revoked"), "{err}");
     store.use_cipher(Arc::new(cipher(2))).await.expect("the current key still opens");
 }
+
+fn is_endpoint_refusal(err: &StoreError) -> bool {
+    matches!(err, StoreError::Validation { field, reason }
+        if field == "api_key" && reason.contains("needs its API key again"))
+}
+
+/// A key is bound to the endpoint it was given for (BEHAVIOUR §12): changing the base URL
+/// needs the key again (with or without a cipher), and a ciphertext whose row's base URL a
+/// database writer changed does not decrypt — the key is never sent to the new server.
+pub async fn a_key_is_bound_to_its_base_url(store: StoreRef) {
+    let (first, evil) = ("https://llm.example/v1", "https://collector.example/v1");
+    // Without a cipher: the rule holds all the same.
+    store
+        .create_provider(
+            NewProvider::new(ProviderKind::Google).with_api_key("g-key").with_base_url(first),
+        )
+        .await
+        .expect("create");
+    let moved = ProviderUpdate { base_url: Some(evil.into()), ..ProviderUpdate::default() };
+    let err = store.update_provider(ProviderKind::Google, moved).await.expect_err("refused");
+    assert!(is_endpoint_refusal(&err), "{err}");
+    let read = store.get_provider(ProviderKind::Google).await.expect("get");
+    assert_eq!((read.base_url.as_str(), read.api_key.expose()), (first, "g-key"), "unchanged");
+
+    let cipher = Arc::new(cipher(1));
+    store.use_cipher(Arc::clone(&cipher)).await.expect("cipher");
+    store
+        .create_provider(
+            NewProvider::new(ProviderKind::OpenAi).with_api_key("sk-bound").with_base_url(first),
+        )
+        .await
+        .expect("create");
+    let moved = ProviderUpdate { base_url: Some(evil.into()), ..ProviderUpdate::default() };
+    let err = store.update_provider(ProviderKind::OpenAi, moved).await.expect_err("refused");
+    assert!(is_endpoint_refusal(&err), "{err}");
+    // Renaming or disabling needs no key; the same base URL (spaces aside) is no change.
+    let same = ProviderUpdate {
+        base_url: Some(format!(" {first} ")),
+        display_name: Some("renamed".into()),
+        ..ProviderUpdate::default()
+    };
+    store.update_provider(ProviderKind::OpenAi, same).await.expect("no endpoint change");
+    // A database writer keeps the ciphertext and points the row elsewhere.
+    let (at_rest, digest) = store.provider_key_at_rest(ProviderKind::OpenAi).await.expect("rest");
+    let forged = ProviderUpdate {
+        base_url: Some(evil.into()),
+        api_key: Some((at_rest, digest)),
+        ..ProviderUpdate::default()
+    };
+    store.update_provider(ProviderKind::OpenAi, forged).await.err();
+    let err = store.get_provider(ProviderKind::OpenAi).await.expect_err("does not decrypt");
+    assert!(is_key_error(&err, "base URL changed"), "{err}");
+    assert!(!err.to_string().contains("sk-bound"), "{err}");
+    assert!(store.list_providers().await.is_err(), "no read hands the key out");
+    // Given again with the key, the new endpoint is the key's.
+    let given = ProviderUpdate {
+        base_url: Some(evil.into()),
+        api_key: Some((crate::Secret::new("sk-rebound"), None)),
+        ..ProviderUpdate::default()
+    };
+    let read = store.update_provider(ProviderKind::OpenAi, given).await.expect("key again");
+    assert_eq!((read.base_url.as_str(), read.api_key.expose()), (evil, "sk-rebound"));
+}
+
+/// A revoked key never encrypts, also through a cipher installed before the revocation
+/// (another process, in a shared database).
+pub async fn a_revoked_key_never_encrypts(store: StoreRef) {
+    let stale = Arc::new(cipher(1));
+    store.use_cipher(Arc::clone(&stale)).await.expect("cipher");
+    // Nothing is stored under the key, so it can be revoked while this store still holds it.
+    store.revoke_key(stale.active_digest()).await.expect("revoke");
+    let err = store
+        .create_provider(NewProvider::new(ProviderKind::Anthropic).with_api_key("sk-after"))
+        .await
+        .expect_err("a revoked key does not encrypt");
+    assert!(is_key_error(&err, "has been revoked"), "{err}");
+    assert!(
+        store.get_provider(ProviderKind::Anthropic).await.is_err(),
+        "nothing was stored under the revoked key"
+    );
+}

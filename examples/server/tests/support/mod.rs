@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chatd_core::{Chatd, UserId};
 use chatd_demo::{DemoModel, ModelChoice, Setup, open_store};
-use chatd_server::{AppState, TokenEntry, Tokens, app};
+use chatd_server::{AppState, ServeOptions, TokenEntry, Tokens, app};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +47,11 @@ pub async fn start(delay: Duration) -> Server {
 
 /// Starts a server with `workers` workers (0: chats wait, pending, for ever).
 pub async fn start_with(delay: Duration, workers: usize) -> Server {
+    start_serving(delay, workers, ServeOptions::default()).await
+}
+
+/// Starts a server with `workers` workers, serving with `options`.
+pub async fn start_serving(delay: Duration, workers: usize, options: ServeOptions) -> Server {
     let store = open_store(None).await.expect("store");
     let workspaces = tempfile::tempdir().expect("workspaces");
     let mut setup = Setup::new(Arc::clone(&store), ModelChoice::Demo, workspaces.path().to_owned());
@@ -63,13 +68,8 @@ pub async fn start_with(delay: Duration, workers: usize) -> Server {
     let state = AppState::new(Chatd::new(store).with_providers(setup.providers()), tokens);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
-    let until = stop.clone();
     let router = app(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { until.cancelled_owned().await })
-            .await;
-    });
+    tokio::spawn(chatd_server::serve(listener, router, options, stop.clone()));
     Server { url, state, client: reqwest::Client::new(), stop, _workspaces: workspaces }
 }
 

@@ -1,8 +1,11 @@
-//! `execute` for the local workspace: a confined `sh -c` in its own process group, with an
-//! allowlisted environment, output read incrementally into a bounded buffer, and a
-//! supervisor task that ends the whole group (TERM, then KILL after
-//! [`TERM_GRACE`]) on timeout, on cancellation and when the call's future is dropped.
+//! `execute` for the local workspace: a confined `sh -c` with an allowlisted environment,
+//! output read incrementally into a bounded buffer, and a supervisor task that ends every
+//! process the command started on timeout, on cancellation and when the call's future is
+//! dropped. In namespaces, that is killing the PID namespace's init (the kernel then kills
+//! everything in it, also what called `setsid` or forked twice); without them, the
+//! command's process group (TERM, then KILL after [`TERM_GRACE`]).
 
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -33,6 +36,7 @@ const NON_INTERACTIVE: [(&str, &str); 6] = [
 /// What the command is given, besides its command line.
 pub(super) struct Launch<'a> {
     pub(super) root: &'a Path,
+    pub(super) root_fd: RawFd,
     pub(super) cwd: PathBuf,
     pub(super) extra_env: &'a [(String, String)],
     pub(super) confinement: Option<&'a Confinement>,
@@ -71,17 +75,30 @@ pub(super) async fn run(
     timeout: Duration,
 ) -> Result<ExecOutput, ToolError> {
     // Best effort: a command that removed it simply has no usable TMPDIR.
-    let _ = std::fs::create_dir_all(launch.root.join(TMP_DIR));
-    let (reader, writer) = std::io::pipe()
-        .map_err(|err| ToolError::new(format!("cannot start the command: {err}")))?;
-    let stderr = writer
-        .try_clone()
-        .map_err(|err| ToolError::new(format!("cannot start the command: {err}")))?;
-    let mut process = tokio::process::Command::new("sh");
+    let tmp = launch.root.join(TMP_DIR);
+    if std::fs::create_dir_all(&tmp).is_ok()
+        && let Some(user) = launch.confinement.and_then(Confinement::user)
+    {
+        let _ = std::os::unix::fs::chown(&tmp, Some(user.uid), Some(user.gid));
+    }
+    let start = |err: std::io::Error| ToolError::new(format!("cannot start the command: {err}"));
+    let (reader, writer) = std::io::pipe().map_err(start)?;
+    let stderr = writer.try_clone().map_err(start)?;
+    let (process, info, handed) = match launch.confinement {
+        Some(confinement) => {
+            let prepared = confinement
+                .prepare(launch.root_fd, &launch.cwd, command)
+                .map_err(|err| ToolError::new(format!("cannot confine the command: {err}")))?;
+            (prepared.command, prepared.info, prepared.handed)
+        }
+        None => {
+            let mut process = std::process::Command::new("sh");
+            process.arg("-c").arg(command).current_dir(&launch.cwd);
+            (process, None, Vec::new())
+        }
+    };
+    let mut process = tokio::process::Command::from(process);
     process
-        .arg("-c")
-        .arg(command)
-        .current_dir(&launch.cwd)
         .env_clear()
         .envs(environment(launch.root, launch.extra_env))
         .stdin(Stdio::null())
@@ -89,23 +106,23 @@ pub(super) async fn run(
         .stderr(Stdio::from(stderr))
         .process_group(0)
         .kill_on_drop(true);
-    if let Some(confinement) = launch.confinement {
-        confinement
-            .apply(&mut process)
-            .map_err(|err| ToolError::new(format!("cannot confine the command: {err}")))?;
-    }
-    let child = process
-        .spawn()
-        .map_err(|err| ToolError::new(format!("cannot start the command: {err}")))?;
-    // Our copies of the pipe's write end went with `process`: drop it so EOF can come.
+    let child = process.spawn().map_err(start)?;
+    // Our copies of the pipe's write end went with `process`: drop it so EOF can come; and
+    // the descriptors handed to bubblewrap are its alone now.
     drop(process);
+    drop(handed);
     let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
         .map_err(|err| ToolError::new(format!("cannot read the command's output: {err}")))?;
+    let ending = match info {
+        Some(info) => Ending::Namespace(init_pid(info).await),
+        None => Ending::Group(child.id().and_then(|pid| i32::try_from(pid).ok())),
+    };
     // The supervisor owns the process: it outlives this future if it is dropped, and the
     // turn waits for it (`ctx.tasks`) before it goes on.
     let stop = ctx.cancel.child_token();
     let stop_on_drop = stop.clone().drop_guard();
-    let supervisor = ctx.tasks.spawn(supervise(child, reader, timeout, stop, launch.output_cap));
+    let supervisor =
+        ctx.tasks.spawn(supervise(child, reader, timeout, stop, launch.output_cap, ending));
     let outcome = supervisor.await;
     stop_on_drop.disarm();
     match outcome {
@@ -115,17 +132,44 @@ pub(super) async fn run(
     }
 }
 
+/// How a command's processes are ended.
+enum Ending {
+    /// Kill the PID namespace's init (its pid outside, when bubblewrap reported it).
+    Namespace(Option<i32>),
+    /// End the process group.
+    Group(Option<i32>),
+}
+
+/// The outside pid of the namespace's init, from bubblewrap's `--info-fd` report
+/// (`{"child-pid": N, ...}`); `None` if it does not come within 5 s.
+async fn init_pid(info: OwnedFd) -> Option<i32> {
+    let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(info).ok()?;
+    let mut report = Vec::new();
+    let mut chunk = [0_u8; 512];
+    let read = async {
+        while report.len() < 4096 {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => report.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    let value: serde_json::Value = serde_json::from_slice(&report).ok()?;
+    value.get("child-pid")?.as_i64().and_then(|pid| i32::try_from(pid).ok())
+}
+
 /// Reads the output (keeping at most `cap` bytes) until the shell exits, the deadline
-/// passes or `stop` fires; then ends whatever is left of the process group. `None` when
-/// stopped.
+/// passes or `stop` fires; then ends whatever is left of the command's processes. `None`
+/// when stopped.
 async fn supervise(
     mut child: tokio::process::Child,
     mut reader: tokio::net::unix::pipe::Receiver,
     timeout: Duration,
     stop: CancellationToken,
     cap: usize,
+    ending: Ending,
 ) -> Option<ExecOutput> {
-    let pgid = child.id().and_then(|pid| i32::try_from(pid).ok());
     let deadline = tokio::time::Instant::now() + timeout;
     let mut kept: Vec<u8> = Vec::with_capacity(cap.min(8 * 1024));
     let mut total: u64 = 0;
@@ -155,8 +199,13 @@ async fn supervise(
             () = stop.cancelled() => { stopped = true; break; }
         }
     }
-    if let Some(pgid) = pgid {
-        terminate_group(pgid, &mut child).await;
+    match ending {
+        Ending::Group(Some(pgid)) => terminate_group(pgid, &mut child).await,
+        Ending::Group(None) => {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+        }
+        Ending::Namespace(init) => end_namespace(init, status.is_some(), &mut child).await,
     }
     if stopped {
         return None;
@@ -192,6 +241,53 @@ async fn drain(
             }
             _ => return,
         }
+    }
+}
+
+/// Ends a namespaced command and returns once nothing of it runs. If bubblewrap already
+/// exited — it does as soon as its init reports the command's status, *before* the
+/// namespace has died — its init is being killed (`--die-with-parent`), and this waits for
+/// that. Otherwise it kills the namespace's init — the kernel kills every process in the
+/// namespace with it — then bubblewrap itself if it lingers, reaps it, and waits the same.
+async fn end_namespace(init: Option<i32>, exited: bool, child: &mut tokio::process::Child) {
+    use nix::sys::signal::{Signal, kill};
+    if exited {
+        // The init is an orphan now: its pid stays its own until it is reaped, so it is
+        // only watched, never signalled.
+        wait_gone(init).await;
+        return;
+    }
+    if let Some(init) = init {
+        let _ = kill(nix::unistd::Pid::from_raw(init), Signal::SIGKILL);
+        if tokio::time::timeout(Duration::from_secs(1), child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    // No init known, or bubblewrap did not follow it: killing bubblewrap makes the kernel
+    // kill its init (`--die-with-parent`), and that the namespace.
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+    wait_gone(init).await;
+}
+
+/// Waits (at most 2 s) until the namespace's init no longer runs: it dies last, after the
+/// kernel killed and reaped everything else in its namespace.
+async fn wait_gone(init: Option<i32>) {
+    let Some(init) = init else { return };
+    let settle = tokio::time::Instant::now() + Duration::from_secs(2);
+    while process_running(init) && tokio::time::Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn process_running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+            state != Some("Z") && state != Some("X")
+        }
+        Err(_) => false,
     }
 }
 

@@ -12,6 +12,7 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 
 use super::super::ToolError;
 use super::super::workspace::{FileEdit, FileWindow, MAX_EDIT_FILE_BYTES, complete_utf8_len};
+use super::SandboxUser;
 
 /// Set when the call that started an operation was cancelled: the operation then changes
 /// nothing more.
@@ -57,39 +58,56 @@ fn open_regular(dir: &Dir, path: &str) -> Result<cap_std::fs::File, ToolError> {
     if meta.is_file() { Ok(file) } else { Err(not_regular(path)) }
 }
 
-/// Lines `offset..offset + limit` (1-based) of `path`, at most `cap` bytes.
+/// The most bytes `read_file` reads to reach its first line (BEHAVIOUR §13): a line offset
+/// cannot be sought to, so what comes before it is scanned — checking cancellation at every
+/// chunk — but never more than this (a sparse 16 TiB file would otherwise hold a thread for
+/// hours).
+pub const MAX_SKIP_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Lines `offset..offset + limit` (1-based) of `path`, at most `cap` bytes; reaching
+/// `offset` reads at most `skip_cap` bytes.
 pub(super) fn read_window(
     dir: &Dir,
     path: &str,
-    offset: Option<usize>,
-    limit: Option<usize>,
-    cap: usize,
+    window: (Option<usize>, Option<usize>),
+    caps: (usize, u64),
+    cancelled: &Cancelled,
 ) -> Result<FileWindow, ToolError> {
+    let ((offset, limit), (cap, skip_cap)) = (window, caps);
     let file = open_regular(dir, path)?;
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let first = offset.unwrap_or(1).max(1);
     let limit = limit.unwrap_or(usize::MAX);
     let mut line = 1;
+    let mut skipped: u64 = 0;
     while line < first {
+        cancelled.check(path)?;
         let buf = reader.fill_buf().map_err(|err| io_error(path, &err))?;
         if buf.is_empty() {
             break;
         }
-        match memchr::memchr(b'\n', buf) {
-            Some(i) => {
-                reader.consume(i + 1);
-                line += 1;
-            }
-            None => {
-                let n = buf.len();
-                reader.consume(n);
-            }
+        if skipped >= skip_cap {
+            return Err(ToolError::new(format!(
+                "{path}: line {first} is not within the first {} MiB of the file; read that \
+                 part with execute (e.g. `sed -n '{first},+50p'` or `tail -c`)",
+                skip_cap / (1024 * 1024)
+            )));
         }
+        let taken = match memchr::memchr(b'\n', buf) {
+            Some(i) => {
+                line += 1;
+                i + 1
+            }
+            None => buf.len(),
+        };
+        reader.consume(taken);
+        skipped += taken as u64;
     }
     let mut out: Vec<u8> = Vec::new();
     let mut taken = 0;
     let mut truncated = false;
     while taken < limit {
+        cancelled.check(path)?;
         let buf = reader.fill_buf().map_err(|err| io_error(path, &err))?;
         if buf.is_empty() {
             break;
@@ -131,7 +149,13 @@ fn check_target(dir: &Dir, path: &str) -> Result<(), ToolError> {
 /// Writes `bytes` to a uniquely named sibling of `path`, then renames it over `path`:
 /// readers see the old or the new file, never half of one, and concurrent writers never
 /// share a temporary file.
-fn replace(dir: &Dir, path: &str, bytes: &[u8], cancelled: &Cancelled) -> Result<(), ToolError> {
+fn replace(
+    dir: &Dir,
+    path: &str,
+    bytes: &[u8],
+    owner: Option<SandboxUser>,
+    cancelled: &Cancelled,
+) -> Result<(), ToolError> {
     let target = Path::new(path);
     let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| not_regular(path))?;
     let temp =
@@ -140,6 +164,9 @@ fn replace(dir: &Dir, path: &str, bytes: &[u8], cancelled: &Cancelled) -> Result
     options.write(true).create_new(true);
     let written = (|| {
         let mut file = dir.open_with(&temp, &options)?;
+        if let Some(user) = owner {
+            std::os::unix::fs::fchown(&file, Some(user.uid), Some(user.gid))?;
+        }
         file.write_all(bytes)?;
         file.sync_data()
     })();
@@ -157,20 +184,70 @@ pub(super) fn write(
     dir: &Dir,
     path: &str,
     content: &str,
+    owner: Option<SandboxUser>,
     cancelled: &Cancelled,
 ) -> Result<(), ToolError> {
     cancelled.check(path)?;
     check_target(dir, path)?;
     if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
         dir.create_dir_all(parent).map_err(|err| io_error(path, &err))?;
+        if let Some(user) = owner {
+            hand_over_dirs(dir, parent, user).map_err(|err| io_error(path, &err))?;
+        }
     }
-    replace(dir, path, content.as_bytes(), cancelled)
+    replace(dir, path, content.as_bytes(), owner, cancelled)
+}
+
+/// Gives the directories of `parent` (beneath `dir`) that are not yet `user`'s to it: each
+/// one changed through its own parent's descriptor, without following a link, so a
+/// component a command swapped for a link never sends the change outside.
+fn hand_over_dirs(dir: &Dir, parent: &Path, user: SandboxUser) -> std::io::Result<()> {
+    use nix::fcntl::AtFlags;
+    use nix::unistd::{Gid, Uid, fchownat};
+    let mut at = dir.try_clone()?;
+    for part in parent.components() {
+        let name = part.as_os_str();
+        let meta = at.symlink_metadata(name)?;
+        if cap_std::fs::MetadataExt::uid(&meta) != user.uid {
+            fchownat(
+                &at,
+                name,
+                Some(Uid::from_raw(user.uid)),
+                Some(Gid::from_raw(user.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(std::io::Error::from)?;
+        }
+        at = at.open_dir(name)?;
+    }
+    Ok(())
+}
+
+/// Gives the workspace at `root`, and everything beneath it, to `user` (without following
+/// symbolic links): a root worker's commands run as that user and must be able to change
+/// what they find.
+pub(super) fn hand_over(root: &Path, user: SandboxUser) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.uid() != user.uid || meta.gid() != user.gid {
+            std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn edit(
     dir: &Dir,
     path: &str,
     edits: &[FileEdit],
+    owner: Option<SandboxUser>,
     cancelled: &Cancelled,
 ) -> Result<(), ToolError> {
     let file = open_regular(dir, path)?;
@@ -199,5 +276,5 @@ pub(super) fn edit(
             }
         }
     }
-    replace(dir, path, text.as_bytes(), cancelled)
+    replace(dir, path, text.as_bytes(), owner, cancelled)
 }

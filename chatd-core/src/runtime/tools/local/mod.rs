@@ -13,7 +13,10 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 pub use exec::{TERM_GRACE, TMP_DIR, group_alive};
-pub use sandbox::{SandboxMode, SandboxPolicy, SandboxStatus, landlock_abi};
+pub use files::MAX_SKIP_BYTES;
+pub use sandbox::{
+    Layer, SandboxLayers, SandboxMode, SandboxPolicy, SandboxStatus, SandboxUser, landlock_abi,
+};
 
 use super::workspace::{
     ExecOutput, ExecRequest, FileEdit, FileWindow, MAX_OUTPUT_BYTES, READ_WINDOW_BYTES, Workspace,
@@ -21,6 +24,7 @@ use super::workspace::{
 use super::{ToolContext, ToolError};
 use files::{Cancelled, io_error};
 use sandbox::Confinement;
+use std::os::fd::AsRawFd;
 
 /// A workspace in a local directory.
 ///
@@ -46,8 +50,10 @@ pub struct LocalWorkspace {
     env: Arc<Vec<(String, String)>>,
     confinement: Option<Arc<Confinement>>,
     status: SandboxStatus,
+    owner: Option<SandboxUser>,
     output_cap: usize,
     read_cap: usize,
+    skip_cap: u64,
     default_timeout: std::time::Duration,
     max_timeout: std::time::Duration,
 }
@@ -83,15 +89,21 @@ impl LocalWorkspace {
     pub fn open_with(root: impl AsRef<Path>, policy: &SandboxPolicy) -> std::io::Result<Self> {
         let root = root.as_ref().canonicalize()?;
         let dir = Dir::open_ambient_dir(&root, ambient_authority())?;
-        let (confinement, status) = sandbox::confine(&root, policy)?;
+        let (confinement, status) = sandbox::confine(&root, dir.as_raw_fd(), policy)?;
+        let owner = confinement.as_ref().and_then(Confinement::user);
+        if let Some(user) = owner {
+            files::hand_over(&root, user)?;
+        }
         Ok(LocalWorkspace {
             root,
             dir: Arc::new(dir),
             env: Arc::new(Vec::new()),
             confinement: confinement.map(Arc::new),
             status,
+            owner,
             output_cap: MAX_OUTPUT_BYTES,
             read_cap: READ_WINDOW_BYTES,
+            skip_cap: files::MAX_SKIP_BYTES,
             default_timeout: super::workspace::EXECUTE_TIMEOUT,
             max_timeout: super::workspace::MAX_EXECUTE_TIMEOUT,
         })
@@ -129,13 +141,22 @@ impl LocalWorkspace {
         self
     }
 
+    /// Sets the most bytes `read_file` scans to reach its `offset` line (default
+    /// [`MAX_SKIP_BYTES`], 256 MiB); beyond it the call is answered with an error that
+    /// points to `execute`.
+    #[must_use]
+    pub fn with_skip_cap(mut self, bytes: u64) -> Self {
+        self.skip_cap = bytes.max(1);
+        self
+    }
+
     /// The root directory.
     #[must_use]
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Whether commands are confined.
+    /// How commands are confined, layer by layer.
     #[must_use]
     pub fn sandbox_status(&self) -> &SandboxStatus {
         &self.status
@@ -193,8 +214,11 @@ impl Workspace for LocalWorkspace {
         offset: Option<usize>,
         limit: Option<usize>,
     ) -> Result<FileWindow, ToolError> {
-        let (path, cap) = (path.to_owned(), self.read_cap);
-        self.blocking(ctx, move |dir, _| files::read_window(dir, &path, offset, limit, cap)).await
+        let (path, caps) = (path.to_owned(), (self.read_cap, self.skip_cap));
+        self.blocking(ctx, move |dir, cancelled| {
+            files::read_window(dir, &path, (offset, limit), caps, cancelled)
+        })
+        .await
     }
 
     async fn write_file(
@@ -203,9 +227,11 @@ impl Workspace for LocalWorkspace {
         path: &str,
         content: &str,
     ) -> Result<(), ToolError> {
-        let (path, content) = (path.to_owned(), content.to_owned());
-        self.blocking(ctx, move |dir, cancelled| files::write(dir, &path, &content, cancelled))
-            .await
+        let (path, content, owner) = (path.to_owned(), content.to_owned(), self.owner);
+        self.blocking(ctx, move |dir, cancelled| {
+            files::write(dir, &path, &content, owner, cancelled)
+        })
+        .await
     }
 
     async fn edit_file(
@@ -214,8 +240,9 @@ impl Workspace for LocalWorkspace {
         path: &str,
         edits: &[FileEdit],
     ) -> Result<(), ToolError> {
-        let (path, edits) = (path.to_owned(), edits.to_vec());
-        self.blocking(ctx, move |dir, cancelled| files::edit(dir, &path, &edits, cancelled)).await
+        let (path, edits, owner) = (path.to_owned(), edits.to_vec(), self.owner);
+        self.blocking(ctx, move |dir, cancelled| files::edit(dir, &path, &edits, owner, cancelled))
+            .await
     }
 
     async fn execute(
@@ -236,6 +263,7 @@ impl Workspace for LocalWorkspace {
         };
         let launch = exec::Launch {
             root: &self.root,
+            root_fd: self.dir.as_raw_fd(),
             cwd,
             extra_env: &self.env,
             confinement: self.confinement.as_deref(),
