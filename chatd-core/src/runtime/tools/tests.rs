@@ -439,3 +439,28 @@ async fn a_cancelled_read_stops_scanning_at_once() {
         .await
         .expect("the cancelled scan stopped (it would otherwise read for about an hour)");
 }
+
+#[tokio::test]
+async fn handing_the_workspace_over_never_follows_a_link_out() {
+    use std::os::unix::fs::MetadataExt;
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::write(outside.path().join("precious"), "root's").expect("precious");
+    let dir = tempfile::tempdir().expect("workspace");
+    std::fs::create_dir(dir.path().join("sub")).expect("sub");
+    std::fs::write(dir.path().join("sub/file"), "x").expect("file");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).expect("dir link");
+    std::os::unix::fs::symlink(outside.path().join("precious"), dir.path().join("filelink"))
+        .expect("file link");
+    let owner_of = |p: &std::path::Path| std::fs::symlink_metadata(p).expect("meta").uid();
+    let me = owner_of(std::path::Path::new("/proc/self"));
+    let _ws = LocalWorkspace::open_with(dir.path(), &SandboxPolicy::new(SandboxMode::BestEffort))
+        .expect("workspace");
+    let handed = if me == 0 { SandboxUser::NOBODY.uid } else { me };
+    println!("worker uid {me}: the workspace belongs to uid {handed} after opening");
+    for inside in ["", "sub", "sub/file", "link", "filelink"] {
+        assert_eq!(owner_of(&dir.path().join(inside)), handed, "{inside:?}");
+    }
+    for beyond in [outside.path().to_path_buf(), outside.path().join("precious")] {
+        assert_eq!(owner_of(&beyond), me, "{} was given away through a link", beyond.display());
+    }
+}

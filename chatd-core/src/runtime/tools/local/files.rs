@@ -223,20 +223,57 @@ fn hand_over_dirs(dir: &Dir, parent: &Path, user: SandboxUser) -> std::io::Resul
     Ok(())
 }
 
-/// Gives the workspace at `root`, and everything beneath it, to `user` (without following
-/// symbolic links): a root worker's commands run as that user and must be able to change
-/// what they find.
-pub(super) fn hand_over(root: &Path, user: SandboxUser) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let meta = std::fs::symlink_metadata(&path)?;
-        if meta.uid() != user.uid || meta.gid() != user.gid {
-            std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid))?;
-        }
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(&path)? {
-                pending.push(entry?.path());
+/// Gives the workspace `dir`, and everything beneath it, to `user`: a root worker's commands
+/// run as that user and must be able to change what they find.
+///
+/// It walks by descriptors, never by path, and never follows a link: the tree may hold what
+/// an earlier command left, and a directory swapped for a link to `/etc` while the walk runs
+/// must not make root give `/etc` away. Each entry is changed through its parent's
+/// descriptor (`fchownat`, no follow) and each directory opened `O_NOFOLLOW`; an entry that
+/// vanished or turned into a link meanwhile is skipped.
+pub(super) fn hand_over(dir: &Dir, user: SandboxUser) -> std::io::Result<()> {
+    use nix::fcntl::AtFlags;
+    use nix::unistd::{Gid, Uid, fchownat};
+    let (uid, gid) = (Some(Uid::from_raw(user.uid)), Some(Gid::from_raw(user.gid)));
+    let mine = |meta: &cap_std::fs::Metadata| {
+        cap_std::fs::MetadataExt::uid(meta) == user.uid
+            && cap_std::fs::MetadataExt::gid(meta) == user.gid
+    };
+    let skip = |err: &std::io::Error| {
+        matches!(
+            err.raw_os_error(),
+            Some(nix::libc::ENOENT | nix::libc::ELOOP | nix::libc::ENOTDIR)
+        )
+    };
+    if !mine(&dir.dir_metadata()?) {
+        // The root itself, by its descriptor (AT_EMPTY_PATH works on `O_PATH` ones too).
+        fchownat(dir, "", uid, gid, AtFlags::AT_EMPTY_PATH).map_err(std::io::Error::from)?;
+    }
+    let mut pending = vec![dir.try_clone()?];
+    while let Some(current) = pending.pop() {
+        for entry in current.entries()? {
+            let entry = entry?;
+            let name = entry.file_name();
+            // `metadata` and `file_type` of an entry never follow a link.
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(err) if skip(&err) => continue,
+                Err(err) => return Err(err),
+            };
+            if !mine(&meta) {
+                match fchownat(&current, name.as_os_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            if meta.is_dir() {
+                let mut options = OpenOptions::new();
+                options.read(true).custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW);
+                match current.open_with(&name, &options) {
+                    Ok(file) => pending.push(Dir::from_std_file(file.into_std())),
+                    Err(err) if skip(&err) => {}
+                    Err(err) => return Err(err),
+                }
             }
         }
     }

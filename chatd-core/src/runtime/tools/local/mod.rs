@@ -92,7 +92,7 @@ impl LocalWorkspace {
         let (confinement, status) = sandbox::confine(&root, dir.as_raw_fd(), policy)?;
         let owner = confinement.as_ref().and_then(Confinement::user);
         if let Some(user) = owner {
-            files::hand_over(&root, user)?;
+            files::hand_over(&dir, user)?;
         }
         Ok(LocalWorkspace {
             root,
