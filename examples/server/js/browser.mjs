@@ -107,6 +107,9 @@ try {
       [...document.querySelectorAll("#timeline .msg.assistant .text")].some((n) => n.textContent.includes("hello there"));
   }, 60000);
   console.log("edited the first message: the history was rewritten and answered again");
+  // The conversation, before the account switch below leaves an empty list.
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`screenshot: ${screenshot}`);
 
   // 5. A sign-in link for another account asks before switching.
   const me = () => page.$eval("#me", (n) => n.textContent);
@@ -124,8 +127,6 @@ try {
   assert.equal(dialogs.length, 2);
   console.log(`a link for another account asked ("${dialogs[0]}"); declined kept "${signedInAs}", accepted switched to "${await me()}"`);
   assert.deepEqual(problems, [], "no errors in the page");
-  await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(`screenshot: ${screenshot}`);
   console.log("browser: all checks passed");
 } catch (error) {
   await page.screenshot({ path: screenshot, fullPage: true }).catch(() => {});
