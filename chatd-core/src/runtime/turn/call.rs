@@ -139,7 +139,12 @@ impl TurnRunner {
             Err(_) => return Err(limits.silent(name, false).into()),
         };
         let (mut seen_any, mut streamed) = (false, 0_usize);
+        // One timer for the whole call, moved only when it would fire before the idle
+        // timeout has passed since the last event — then with an eighth of slack, so a
+        // stream of deltas moves it rarely rather than on every event (the hot path).
         let mut silent_at = tokio::time::Instant::now() + limits.wait(false);
+        let silent = tokio::time::sleep_until(silent_at);
+        tokio::pin!(silent);
         loop {
             // Buffered parts are written when their interval is up, even if the model
             // goes quiet.
@@ -150,14 +155,18 @@ impl TurnRunner {
                     log.flush().await.map_err(lost)?;
                     continue;
                 }
-                () = tokio::time::sleep_until(silent_at) => {
+                () = &mut silent => {
                     return Err(limits.silent(name, seen_any).into());
                 }
             };
             let Some(event) = next else { break };
             let event = event?;
             seen_any = true;
-            silent_at = tokio::time::Instant::now() + limits.wait(true);
+            let due = tokio::time::Instant::now() + limits.idle;
+            if due > silent_at {
+                silent_at = due + limits.idle / 8;
+                silent.as_mut().reset(silent_at);
+            }
             streamed = streamed.saturating_add(super::bounds::event_size(&event));
             if streamed > limits.max_step_bytes {
                 return Err(limits.too_large(name).into());
