@@ -405,9 +405,15 @@ async fn the_attacks_fail_as_an_unprivileged_user_too() {
         println!("this process is already unprivileged (euid {}): the suite ran as it", euid());
         return;
     }
-    // Run this binary's other tests as nobody.
+    // Run this binary's other tests as nobody, from a copy nobody can reach (the checkout
+    // may sit below a directory only root may enter, as `mktemp -d` makes them).
     let exe = std::env::current_exe().expect("test binary");
-    let mut child = std::process::Command::new(&exe);
+    let copy_dir = tempfile::tempdir().expect("a directory for the copy");
+    let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(copy_dir.path(), open).expect("chmod");
+    let copy = copy_dir.path().join("sandbox_attacks");
+    std::fs::copy(&exe, &copy).expect("copy the test binary");
+    let mut child = std::process::Command::new(&copy);
     child
         .args([
             "--skip",
@@ -417,6 +423,7 @@ async fn the_attacks_fail_as_an_unprivileged_user_too() {
             "--nocapture",
         ])
         .env("HOME", "/nonexistent")
+        .env("TMPDIR", "/tmp")
         .current_dir("/");
     std::os::unix::process::CommandExt::uid(&mut child, 65534);
     std::os::unix::process::CommandExt::gid(&mut child, 65534);
