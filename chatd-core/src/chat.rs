@@ -146,11 +146,9 @@ pub struct NewChat {
     /// The first user message; with one the chat starts `pending`.
     pub message: Option<Vec<Part>>,
     /// With a parent: the most open (not archived) children the parent may have, this one
-    /// included. The store checks it in the transaction that creates the chat, so
-    /// concurrent creations never pass it ([`open_children_limit`]).
-    ///
-    /// [`open_children_limit`]: NewChat::with_open_children_limit
-    pub max_open_siblings: Option<usize>,
+    /// included ([`NewChat::with_open_children_limit`]). The store checks it in the
+    /// transaction that creates the chat, so concurrent creations never pass it.
+    pub open_children_limit: Option<usize>,
 }
 
 /// The refusal when a parent already has its most open children.
@@ -168,7 +166,7 @@ impl NewChat {
     /// sub-agents per root).
     #[must_use]
     pub fn with_open_children_limit(mut self, limit: usize) -> Self {
-        self.max_open_siblings = Some(limit);
+        self.open_children_limit = Some(limit);
         self
     }
 
@@ -184,7 +182,7 @@ impl NewChat {
             parent_chat_id: None,
             system_prompt: None,
             message: None,
-            max_open_siblings: None,
+            open_children_limit: None,
         }
     }
 

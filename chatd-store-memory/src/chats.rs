@@ -33,7 +33,7 @@ impl State {
             Some(parent) => Some(self.entry(parent)?.chat.root_id()),
             None => None,
         };
-        if let (Some(parent), Some(limit)) = (new.parent_chat_id, new.max_open_siblings) {
+        if let (Some(parent), Some(limit)) = (new.parent_chat_id, new.open_children_limit) {
             let open = self
                 .chats
                 .values()

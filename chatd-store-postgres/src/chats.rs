@@ -40,7 +40,7 @@ impl PostgresChatStore {
             Some(parent) => Some(tx::chat(&mut tx, parent, false).await?.root_id()),
             None => None,
         };
-        if let (Some(parent), Some(limit)) = (new.parent_chat_id, new.max_open_siblings) {
+        if let (Some(parent), Some(limit)) = (new.parent_chat_id, new.open_children_limit) {
             // The parent's row lock orders concurrent creations of its children: each counts
             // after the one before it committed. `NO KEY` keeps the parent's own turn (and
             // the children's foreign keys) unblocked.

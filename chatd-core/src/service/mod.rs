@@ -277,12 +277,14 @@ impl Chatd {
 
     /// Creates a chat owned by the actor (`new.owner_id` is replaced by the actor's id).
     /// A user may bind it to a workspace (`new.workspace_id`) only if the provisioner (see
-    /// [`Chatd::with_provisioner`]) confirms that the user owns it; the system actor may
-    /// bind any.
+    /// [`Chatd::with_provisioner`]) confirms that the user owns it, and to a workspace agent
+    /// (`new.workspace_agent_id`) only if the provisioner places that agent in that
+    /// workspace; the system actor may bind any.
     ///
     /// # Errors
     /// `Forbidden` without `chat:create`; a validation error on `workspace_id` for a
-    /// workspace the user does not own; the store's validation errors.
+    /// workspace the user does not own, on `workspace_agent_id` for an agent that is not in
+    /// it (or named without a workspace); the store's validation errors.
     pub async fn create_chat(&self, actor: &Actor, mut new: NewChat) -> Result<Chat> {
         Self::require(actor, Scope::Create)?;
         if let Some(user) = actor.user_id() {

@@ -464,3 +464,19 @@ async fn handing_the_workspace_over_never_follows_a_link_out() {
         assert_eq!(owner_of(&beyond), me, "{} was given away through a link", beyond.display());
     }
 }
+
+#[tokio::test]
+async fn writes_through_dot_dot_inside_the_workspace_still_work_and_are_handed_over() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, ws) = workspace();
+    for path in ["a/b/../c/./f.txt", "a/../g.txt"] {
+        ws.write_file(&ctx(), path, "x").await.unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+    let me = std::fs::metadata("/proc/self").expect("me").uid();
+    let handed = if me == 0 { SandboxUser::NOBODY.uid } else { me };
+    for made in ["a", "a/b", "a/c", "a/c/f.txt", "g.txt"] {
+        let owner = std::fs::symlink_metadata(dir.path().join(made)).expect(made).uid();
+        assert_eq!(owner, handed, "{made}");
+    }
+    println!("worker uid {me}: written through `..`, owned by uid {handed}");
+}

@@ -204,9 +204,28 @@ pub(super) fn write(
 fn hand_over_dirs(dir: &Dir, parent: &Path, user: SandboxUser) -> std::io::Result<()> {
     use nix::fcntl::AtFlags;
     use nix::unistd::{Gid, Uid, fchownat};
+    use std::path::Component;
+    // Every directory the path names (`create_dir_all` made them all); `..` goes back up by
+    // re-opening from the root, since each cap-std handle is a sandbox of its own that `..`
+    // cannot leave. cap-std already resolved the path beneath the root.
+    let reopen = |names: &[&std::ffi::OsStr]| -> std::io::Result<Dir> {
+        names.iter().try_fold(dir.try_clone()?, |at, name| at.open_dir(name))
+    };
+    let mut names: Vec<&std::ffi::OsStr> = Vec::new();
     let mut at = dir.try_clone()?;
     for part in parent.components() {
-        let name = part.as_os_str();
+        let name = match part {
+            Component::Normal(name) => name,
+            Component::ParentDir => {
+                names.pop();
+                at = reopen(&names)?;
+                continue;
+            }
+            Component::CurDir => continue,
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+            }
+        };
         let meta = at.symlink_metadata(name)?;
         if cap_std::fs::MetadataExt::uid(&meta) != user.uid {
             fchownat(
@@ -219,6 +238,7 @@ fn hand_over_dirs(dir: &Dir, parent: &Path, user: SandboxUser) -> std::io::Resul
             .map_err(std::io::Error::from)?;
         }
         at = at.open_dir(name)?;
+        names.push(name);
     }
     Ok(())
 }
