@@ -98,6 +98,11 @@ pub struct Chat {
     /// The latest edit removed every message with a greater id (the edited message itself
     /// was rewritten in place and is the first message after it).
     pub rewritten_after: i64,
+    /// The local tool calls of the chat's unfinished step, in call order (BEHAVIOUR §16):
+    /// empty unless a step's calls wait for a person or a client, or a step with side
+    /// effects is between its assistant row and its tool rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::tool_call::ToolCall>,
 }
 
 impl Chat {

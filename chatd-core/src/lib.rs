@@ -73,6 +73,7 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod title;
+pub mod tool_call;
 pub mod validate;
 
 #[cfg(feature = "testing")]
@@ -95,3 +96,4 @@ pub use secret::Secret;
 pub use service::{Actor, Chatd, ChatdError, Scope};
 pub use status::{ChatStatus, TurnOutcome};
 pub use store::{ChatStore, StoreError};
+pub use tool_call::{ActionKind, CallState, Decision as ToolDecision, OpenCall, ToolCall};

@@ -16,27 +16,33 @@
 //! *stop* asks the running turn to stop (interrupt or pause); *promote* moves the queue head
 //! into history (the status then becomes `pending`).
 //!
-//! | trigger            | waiting        | pending       | running                | paused        | completed      | error          |
-//! |--------------------|----------------|---------------|------------------------|---------------|----------------|----------------|
-//! | `SendQueue`        | pending, ins   | =, queue      | =, queue               | =, queue      | pending, ins   | pending, ins   |
-//! | `SendInterrupt`    | pending, ins   | =, ins        | =, queue + stop        | =, queue      | pending, ins   | pending, ins   |
-//! | `PromoteQueued`    | pending, ins   | =, ins        | =, stop (promote it)   | =, ins        | pending, ins   | pending, ins   |
-//! | `Acquire`          | ·              | running       | ·                      | ·             | ·              | ·              |
-//! | `Heartbeat`        | ·              | ·             | =                      | ·             | ·              | ·              |
-//! | `FinishTurn`       | ·              | ·             | waiting, promote       | ·             | ·              | ·              |
-//! | `EndInterrupted`   | ·              | ·             | waiting, promote       | ·             | ·              | ·              |
-//! | `EndPaused`        | ·              | ·             | paused                 | ·             | ·              | ·              |
-//! | `FailTurn`         | ·              | ·             | error                  | ·             | ·              | ·              |
-//! | `Shutdown`         | ·              | ·             | pending                | ·             | ·              | ·              |
-//! | `RecoverStale`     | ·              | ·             | pending                | ·             | ·              | ·              |
-//! | `Interrupt`        | =              | =             | =, stop                | =             | =              | =              |
-//! | `Pause`            | paused         | paused        | =, stop (pause)        | =             | ·              | paused         |
-//! | `ResumeUnanswered` | ·              | ·             | ·                      | pending       | ·              | ·              |
-//! | `ResumeQueued`     | ·              | ·             | ·                      | pending, promote | ·           | ·              |
-//! | `ResumeIdle`       | ·              | ·             | ·                      | waiting       | ·              | ·              |
-//! | `Complete`         | completed      | ·             | ·                      | completed     | =              | completed      |
-//! | `Edit`             | pending        | pending       | pending (lease revoked)| pending       | pending        | pending        |
-//! | `Compact`          | =              | ·             | ·                      | =             | =              | =              |
+//! *close* answers the recorded calls of an unfinished step (BEHAVIOUR §16) before anything
+//! else enters the history; stores also close them before any message is inserted.
+//!
+//! | trigger            | waiting        | pending       | running                | paused        | completed      | error          | requires_action   |
+//! |--------------------|----------------|---------------|------------------------|---------------|----------------|----------------|-------------------|
+//! | `SendQueue`        | pending, ins   | =, queue      | =, queue               | =, queue      | pending, ins   | pending, ins   | =, queue          |
+//! | `SendInterrupt`    | pending, ins   | =, ins        | =, queue + stop        | =, queue      | pending, ins   | pending, ins   | pending, close, ins |
+//! | `PromoteQueued`    | pending, ins   | =, ins        | =, stop (promote it)   | =, ins        | pending, ins   | pending, ins   | pending, close, ins |
+//! | `Acquire`          | ·              | running       | ·                      | ·             | ·              | ·              | ·                 |
+//! | `Heartbeat`        | ·              | ·             | =                      | ·             | ·              | ·              | ·                 |
+//! | `FinishTurn`       | ·              | ·             | waiting, close, promote| ·             | ·              | ·              | ·                 |
+//! | `EndInterrupted`   | ·              | ·             | waiting, close, promote| ·             | ·              | ·              | ·                 |
+//! | `EndPaused`        | ·              | ·             | paused                 | ·             | ·              | ·              | ·                 |
+//! | `FailTurn`         | ·              | ·             | error                  | ·             | ·              | ·              | ·                 |
+//! | `Shutdown`         | ·              | ·             | pending                | ·             | ·              | ·              | ·                 |
+//! | `RecoverStale`     | ·              | ·             | pending                | ·             | ·              | ·              | ·                 |
+//! | `AwaitAction`      | ·              | ·             | requires_action        | ·             | ·              | ·              | ·                 |
+//! | `ActionsResolved`  | ·              | ·             | ·                      | =             | ·              | ·              | pending           |
+//! | `Interrupt`        | =              | =             | =, stop                | =             | =              | =              | waiting, close, promote |
+//! | `Pause`            | paused         | paused        | =, stop (pause)        | =             | ·              | paused         | paused            |
+//! | `ResumeUnanswered` | ·              | ·             | ·                      | pending       | ·              | ·              | ·                 |
+//! | `ResumeQueued`     | ·              | ·             | ·                      | pending, promote | ·           | ·              | ·                 |
+//! | `ResumeIdle`       | ·              | ·             | ·                      | waiting       | ·              | ·              | ·                 |
+//! | `ResumeAwaiting`   | ·              | ·             | ·                      | requires_action | ·            | ·              | ·                 |
+//! | `Complete`         | completed      | ·             | ·                      | completed     | =              | completed      | ·                 |
+//! | `Edit`             | pending        | pending       | pending (lease revoked)| pending       | pending        | pending        | pending           |
+//! | `Compact`          | =              | ·             | ·                      | =             | =              | =              | ·                 |
 
 use std::fmt;
 use std::str::FromStr;
@@ -60,6 +66,9 @@ pub enum ChatStatus {
     Completed,
     /// The last turn failed; `last_error` says why.
     Error,
+    /// Tool calls wait for a person's decision or a client's result (BEHAVIOUR §16); no
+    /// worker owns the chat.
+    RequiresAction,
 }
 
 impl ChatStatus {
@@ -72,14 +81,15 @@ impl ChatStatus {
         matches!(self, ChatStatus::Waiting | ChatStatus::Error | ChatStatus::Completed)
     }
 
-    /// Every status, in the seed's order.
-    pub const ALL: [ChatStatus; 6] = [
+    /// Every status, in the seed's order, then `requires_action` (added to the seed's enum).
+    pub const ALL: [ChatStatus; 7] = [
         ChatStatus::Waiting,
         ChatStatus::Pending,
         ChatStatus::Running,
         ChatStatus::Paused,
         ChatStatus::Completed,
         ChatStatus::Error,
+        ChatStatus::RequiresAction,
     ];
 
     /// The status a new chat starts in (BEHAVIOUR §2: with a first user message it needs work).
@@ -98,6 +108,7 @@ impl ChatStatus {
             ChatStatus::Paused => "paused",
             ChatStatus::Completed => "completed",
             ChatStatus::Error => "error",
+            ChatStatus::RequiresAction => "requires_action",
         }
     }
 }
@@ -151,6 +162,10 @@ pub enum Trigger {
     Shutdown,
     /// The owner's heartbeat is older than the stale threshold.
     RecoverStale,
+    /// The turn ended with tool calls waiting for a person or a client (BEHAVIOUR §16).
+    AwaitAction,
+    /// The last open tool call of the waiting step was decided (or expired).
+    ActionsResolved,
     /// A person asked to stop the running turn.
     Interrupt,
     /// A person paused the chat.
@@ -161,6 +176,8 @@ pub enum Trigger {
     ResumeQueued,
     /// Resume a paused chat with nothing to do.
     ResumeIdle,
+    /// Resume a paused chat whose step still has open tool calls.
+    ResumeAwaiting,
     /// A person (or the host) closed the chat as done.
     Complete,
     /// A user message was edited: history is cut there and the turn re-runs.
@@ -171,7 +188,7 @@ pub enum Trigger {
 
 impl Trigger {
     /// Every trigger, in table order.
-    pub const ALL: [Trigger; 19] = [
+    pub const ALL: [Trigger; 22] = [
         Trigger::SendQueue,
         Trigger::SendInterrupt,
         Trigger::PromoteQueued,
@@ -183,11 +200,14 @@ impl Trigger {
         Trigger::FailTurn,
         Trigger::Shutdown,
         Trigger::RecoverStale,
+        Trigger::AwaitAction,
+        Trigger::ActionsResolved,
         Trigger::Interrupt,
         Trigger::Pause,
         Trigger::ResumeUnanswered,
         Trigger::ResumeQueued,
         Trigger::ResumeIdle,
+        Trigger::ResumeAwaiting,
         Trigger::Complete,
         Trigger::Edit,
         Trigger::Compact,
@@ -207,9 +227,14 @@ impl Trigger {
             Trigger::FailTurn => "fail the turn of",
             Trigger::Shutdown => "hand back",
             Trigger::RecoverStale => "recover",
+            Trigger::AwaitAction => "wait for tool decisions in",
+            Trigger::ActionsResolved => "resolve the tool calls of",
             Trigger::Interrupt => "interrupt",
             Trigger::Pause => "pause",
-            Trigger::ResumeUnanswered | Trigger::ResumeQueued | Trigger::ResumeIdle => "resume",
+            Trigger::ResumeUnanswered
+            | Trigger::ResumeQueued
+            | Trigger::ResumeIdle
+            | Trigger::ResumeAwaiting => "resume",
             Trigger::Complete => "complete",
             Trigger::Edit => "edit",
             Trigger::Compact => "compact",
@@ -272,6 +297,11 @@ pub struct Decision {
     pub claim: bool,
     /// Revoke the current lease (the running worker's writes must fail from now on).
     pub revoke_lease: bool,
+    /// Answer every recorded tool call of the chat's unfinished step (BEHAVIOUR §16) and
+    /// write their tool rows, before any message enters the history: answered calls keep
+    /// their results, started ones are in doubt, the rest interrupted. Stores also close the
+    /// step before inserting any message, whatever this says.
+    pub close_calls: bool,
 }
 
 impl Decision {
@@ -283,7 +313,13 @@ impl Decision {
             promote_queue_head: false,
             claim: false,
             revoke_lease: false,
+            close_calls: false,
         }
+    }
+
+    const fn close(mut self) -> Self {
+        self.close_calls = true;
+        self
     }
 
     const fn insert(mut self) -> Self {
@@ -328,14 +364,17 @@ pub struct InvalidTransition {
 /// # Errors
 /// [`InvalidTransition`] when the table has no entry for the pair.
 pub fn decide(from: ChatStatus, trigger: Trigger) -> Result<Decision, InvalidTransition> {
-    use ChatStatus::{Completed, Error, Paused, Pending, Running, Waiting};
+    use ChatStatus::{Completed, Error, Paused, Pending, RequiresAction, Running, Waiting};
     use Trigger as T;
 
     let decision = match (trigger, from) {
         (T::SendQueue | T::SendInterrupt | T::PromoteQueued, Waiting | Completed | Error) => {
             Decision::to(Pending).insert()
         }
-        (T::SendQueue, Pending | Running | Paused) => Decision::to(from).queue(),
+        (T::SendQueue, Pending | Running | Paused | RequiresAction) => Decision::to(from).queue(),
+        (T::SendInterrupt | T::PromoteQueued, RequiresAction) => {
+            Decision::to(Pending).close().insert()
+        }
         (T::SendInterrupt, Pending) => Decision::to(Pending).insert(),
         (T::SendInterrupt, Running) => Decision::to(Running).queue().stop(StopKind::Interrupt),
         (T::SendInterrupt, Paused) => Decision::to(Paused).queue(),
@@ -344,19 +383,24 @@ pub fn decide(from: ChatStatus, trigger: Trigger) -> Result<Decision, InvalidTra
 
         (T::Acquire, Pending) => Decision { claim: true, ..Decision::to(Running) },
         (T::Heartbeat, Running) => Decision::to(Running),
-        (T::FinishTurn | T::EndInterrupted, Running) => Decision::to(Waiting).promote(),
+        (T::FinishTurn | T::EndInterrupted, Running) => Decision::to(Waiting).close().promote(),
         (T::EndPaused, Running) => Decision::to(Paused),
         (T::FailTurn, Running) => Decision::to(Error),
         (T::Shutdown | T::RecoverStale, Running) => Decision::to(Pending),
+        (T::AwaitAction, Running) => Decision::to(RequiresAction),
+        (T::ActionsResolved, RequiresAction) => Decision::to(Pending),
+        (T::ActionsResolved, Paused) => Decision::to(Paused),
 
         (T::Interrupt, Running) => Decision::to(Running).stop(StopKind::Interrupt),
+        (T::Interrupt, RequiresAction) => Decision::to(Waiting).close().promote(),
         (T::Interrupt, _) => Decision::to(from),
-        (T::Pause, Waiting | Pending | Error) => Decision::to(Paused),
+        (T::Pause, Waiting | Pending | Error | RequiresAction) => Decision::to(Paused),
         (T::Pause, Running) => Decision::to(Running).stop(StopKind::Pause),
         (T::Pause, Paused) => Decision::to(Paused),
         (T::ResumeUnanswered, Paused) => Decision::to(Pending),
         (T::ResumeQueued, Paused) => Decision::to(Pending).promote(),
         (T::ResumeIdle, Paused) => Decision::to(Waiting),
+        (T::ResumeAwaiting, Paused) => Decision::to(RequiresAction),
         (T::Complete, Waiting | Error | Paused | Completed) => Decision::to(Completed),
         (T::Edit, Running) => Decision { revoke_lease: true, ..Decision::to(Pending) },
         (T::Edit, _) => Decision::to(Pending),
@@ -388,6 +432,9 @@ pub enum TurnEnding {
     Shutdown,
     /// Its worker stopped heartbeating and the chat was recovered; it re-runs as a new turn.
     Lost,
+    /// It ended with tool calls waiting for a person or a client; the chat is
+    /// `requires_action`, and the next turn starts once they are decided (BEHAVIOUR §16).
+    AwaitingAction,
 }
 
 impl TurnEnding {
@@ -401,6 +448,7 @@ impl TurnEnding {
             (Trigger::FailTurn, _) => TurnEnding::Failed { reason: String::new() },
             (Trigger::FinishTurn, _) => TurnEnding::Finished,
             (Trigger::Shutdown, _) => TurnEnding::Shutdown,
+            (Trigger::AwaitAction, _) => TurnEnding::AwaitingAction,
             _ => TurnEnding::Interrupted,
         }
     }
@@ -424,6 +472,9 @@ pub enum TurnOutcome {
     Failed(String),
     /// The worker is shutting down; the turn must re-run elsewhere.
     Shutdown,
+    /// The step's tool calls wait for a person or a client (BEHAVIOUR §16): the step and its
+    /// call records are persisted; the chat becomes `requires_action`.
+    AwaitingAction,
 }
 
 /// The trigger a release applies, given how the turn ended and what a person asked for
@@ -437,15 +488,39 @@ pub fn release_trigger(outcome: &TurnOutcome, stop: Option<StopKind>) -> Trigger
     match (outcome, stop) {
         (TurnOutcome::Failed(_), _) => Trigger::FailTurn,
         (_, Some(StopKind::Pause)) => Trigger::EndPaused,
-        (TurnOutcome::Interrupted, _) | (TurnOutcome::Shutdown, Some(StopKind::Interrupt)) => {
+        (
+            TurnOutcome::Interrupted,
+            _,
+        )
+        | (TurnOutcome::Shutdown | TurnOutcome::AwaitingAction, Some(StopKind::Interrupt)) => {
             Trigger::EndInterrupted
         }
         (TurnOutcome::Finished, _) => Trigger::FinishTurn,
         (TurnOutcome::Shutdown, None) => Trigger::Shutdown,
+        (TurnOutcome::AwaitingAction, None) => Trigger::AwaitAction,
     }
 }
 
-/// The trigger that resumes a paused chat, given what work is waiting.
+/// The trigger that resumes a paused chat, given what work is waiting: open tool calls
+/// (`requires_action`), then a recorded step to finish or an unanswered message (`pending`),
+/// then the queue.
+#[must_use]
+pub fn resume_trigger_for(
+    calls: &[crate::tool_call::ToolCall],
+    has_unanswered_message: bool,
+    queued: usize,
+) -> Trigger {
+    if crate::tool_call::any_open(calls) {
+        Trigger::ResumeAwaiting
+    } else if !calls.is_empty() {
+        Trigger::ResumeUnanswered
+    } else {
+        resume_trigger(has_unanswered_message, queued)
+    }
+}
+
+/// The trigger that resumes a paused chat without recorded tool calls, given what work is
+/// waiting.
 #[must_use]
 pub fn resume_trigger(has_unanswered_message: bool, queued: usize) -> Trigger {
     if has_unanswered_message {

@@ -437,6 +437,9 @@ pub fn step_within(step: &mut Step, limits: &Limits) -> Result<()> {
     for row in step.assistant.iter_mut().chain(step.tool_results.iter_mut()) {
         sanitize_output(&mut row.content, &limits);
     }
+    if let Some(calls) = &mut step.calls {
+        tool_calls_within(calls, &limits);
+    }
     if let Some(assistant) = &step.assistant
         && assistant.role != Role::Assistant
     {
@@ -451,6 +454,64 @@ pub fn step_within(step: &mut Step, limits: &Limits) -> Result<()> {
                 format!("tool_results[{index}].role"),
                 "Tool results must be tool messages.",
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Makes tool-call records storable: U+0000 replaced in ids, names, arguments and results,
+/// and results over `max_tool_result_bytes` cut, like any tool result.
+pub fn tool_calls_within(calls: &mut [crate::tool_call::ToolCall], limits: &Limits) {
+    for call in calls {
+        replace_nul(&mut call.tool_call_id);
+        replace_nul(&mut call.tool_name);
+        replace_nul_json(&mut call.args);
+        if let crate::tool_call::CallState::Done { result, .. } = &mut call.state {
+            replace_nul_json(result);
+            cap_result(result, limits.max_tool_result_bytes);
+        }
+    }
+}
+
+/// Checks the decisions of [`ChatStore::resolve_tool_calls`](crate::store::ChatStore) and
+/// makes them storable: edited arguments must be a JSON object within
+/// `max_tool_args_bytes` (as the model's must, BEHAVIOUR §3); results and reasons are
+/// sanitised like tool results.
+///
+/// # Errors
+/// A validation error on `decisions[i].args` naming the problem.
+pub fn decisions_within(
+    decisions: &mut [crate::tool_call::Decision],
+    limits: &Limits,
+) -> Result<()> {
+    use crate::tool_call::Decision;
+    for (index, decision) in decisions.iter_mut().enumerate() {
+        match decision {
+            Decision::Approve { args: Some(args), .. } => {
+                let size = args.to_string().len();
+                let problem = crate::provider::invalid_args(args).or_else(|| {
+                    (size > limits.max_tool_args_bytes).then(|| {
+                        format!("{size} bytes, more than the {} allowed", limits.max_tool_args_bytes)
+                    })
+                });
+                if let Some(problem) = problem {
+                    return Err(StoreError::validation(
+                        format!("decisions[{index}].args"),
+                        format!("invalid tool arguments: {problem}"),
+                    ));
+                }
+                replace_nul_json(args);
+            }
+            Decision::Approve { args: None, .. } => {}
+            Decision::Deny { reason, .. } => {
+                if let Some(reason) = reason {
+                    *reason = failure_text(reason);
+                }
+            }
+            Decision::Result { output, .. } => {
+                replace_nul_json(output);
+                cap_result(output, limits.max_tool_result_bytes);
+            }
         }
     }
     Ok(())

@@ -70,6 +70,7 @@ impl State {
             turn_started_after: 0,
             history_version: 0,
             rewritten_after: 0,
+            tool_calls: Vec::new(),
         };
         let id = chat.id;
         self.idx.add_chat(&chat);

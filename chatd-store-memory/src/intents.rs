@@ -1,7 +1,7 @@
 //! User intents: send, edit, interrupt, pause, resume, complete, and the queue.
 
 use chatd_core::chat::StopRequest;
-use chatd_core::status::{MessageAction, Trigger, resume_trigger};
+use chatd_core::status::{MessageAction, Trigger, resume_trigger_for};
 use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
@@ -49,6 +49,7 @@ impl State {
                 Delivery::Queued(queued)
             }
             MessageAction::Insert | MessageAction::None => {
+                self.close_step(id, at)?;
                 let mut message = NewMessage::user(send.content);
                 message.model_config_id = send.model_config_id;
                 Delivery::Inserted(self.insert_message(id, message, at, false)?)
@@ -102,6 +103,8 @@ impl State {
         let deleted_queued = entry.queue.len();
         entry.queue.clear();
         entry.parts.clear();
+        // The recorded step's rows came after the edited message: its calls go with them.
+        entry.chat.tool_calls.clear();
         let edited = entry.messages[index].clone();
         self.hint(id, ChangeKind::Messages);
         if deleted_queued > 0 {
@@ -119,7 +122,18 @@ impl State {
             entry.chat.stop_request = Some(StopRequest::merge(entry.chat.stop_request, kind, None));
             self.hint(id, ChangeKind::Chat);
         } else if !decision.keeps(entry.chat.status) {
-            self.set_status(id, decision.next, None, now())?;
+            let at = now();
+            if decision.close_calls {
+                self.close_step(id, at)?;
+            }
+            let promoted = if decision.promote_queue_head {
+                self.promote_from_queue(id, None, at)?
+            } else {
+                None
+            };
+            let next =
+                if promoted.is_some() { chatd_core::ChatStatus::Pending } else { decision.next };
+            self.set_status(id, next, None, at)?;
         }
         self.chat(id)
     }
@@ -138,7 +152,11 @@ impl State {
 
     pub(crate) fn resume(&mut self, id: ChatId) -> Result<Chat> {
         let entry = self.entry(id)?;
-        let trigger = resume_trigger(entry.has_unanswered_message(), entry.queue.len());
+        let trigger = resume_trigger_for(
+            &entry.chat.tool_calls,
+            entry.has_unanswered_message(),
+            entry.queue.len(),
+        );
         let decision = self.decide(id, trigger)?;
         let at = now();
         let promoted =
@@ -202,5 +220,68 @@ impl State {
         let rest = entry.queue.iter().cloned().collect();
         self.hint(id, ChangeKind::Queue);
         Ok(rest)
+    }
+}
+
+impl State {
+    pub(crate) fn resolve_tool_calls(
+        &mut self,
+        id: ChatId,
+        mut decisions: Vec<chatd_core::tool_call::Decision>,
+    ) -> Result<Chat> {
+        validate::decisions_within(&mut decisions, &self.limits)?;
+        let entry = self.entry(id)?;
+        let mut calls = entry.chat.tool_calls.clone();
+        chatd_core::tool_call::resolve(&mut calls, &decisions)?;
+        let decision = if chatd_core::tool_call::any_open(&calls) {
+            None
+        } else {
+            Some(self.decide(id, Trigger::ActionsResolved)?)
+        };
+        self.settle_calls(id, calls, decision)
+    }
+
+    /// Writes decided records and, when nothing is left open, the status `decision` says.
+    fn settle_calls(
+        &mut self,
+        id: ChatId,
+        mut calls: Vec<chatd_core::ToolCall>,
+        decision: Option<chatd_core::status::Decision>,
+    ) -> Result<Chat> {
+        validate::tool_calls_within(&mut calls, &self.limits);
+        self.entry_mut(id)?.chat.tool_calls = calls;
+        self.hint(id, ChangeKind::Chat);
+        if let Some(decision) = decision
+            && !decision.keeps(self.entry(id)?.chat.status)
+        {
+            self.set_status(id, decision.next, None, now())?;
+        }
+        self.chat(id)
+    }
+
+    pub(crate) fn expire_tool_calls(&mut self, limit: usize) -> Result<Vec<ChatId>> {
+        let at = now();
+        let due: Vec<ChatId> = self
+            .chats
+            .values()
+            .filter(|entry| {
+                chatd_core::tool_call::earliest_deadline(&entry.chat.tool_calls)
+                    .is_some_and(|deadline| deadline <= at)
+            })
+            .map(|entry| entry.chat.id)
+            .take(limit)
+            .collect();
+        for id in &due {
+            let mut calls = self.entry(*id)?.chat.tool_calls.clone();
+            chatd_core::tool_call::expire(&mut calls, at);
+            let decision = if chatd_core::tool_call::any_open(&calls) {
+                None
+            } else {
+                chatd_core::status::decide(self.entry(*id)?.chat.status, Trigger::ActionsResolved)
+                    .ok()
+            };
+            self.settle_calls(*id, calls, decision)?;
+        }
+        Ok(due)
     }
 }

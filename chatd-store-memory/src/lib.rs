@@ -288,6 +288,18 @@ impl ChatStore for InMemoryChatStore {
         self.with(|s| s.release(lease, outcome))
     }
 
+    async fn resolve_tool_calls(
+        &self,
+        chat: ChatId,
+        decisions: Vec<chatd_core::tool_call::Decision>,
+    ) -> Result<Chat> {
+        self.with(|s| s.resolve_tool_calls(chat, decisions))
+    }
+
+    async fn expire_tool_calls(&self, limit: usize) -> Result<Vec<ChatId>> {
+        self.with(|s| s.expire_tool_calls(limit))
+    }
+
     async fn recover_stale(&self, stale_after: Duration) -> Result<Vec<ChatId>> {
         self.with(|s| s.recover_stale(stale_after))
     }

@@ -294,8 +294,29 @@ impl State {
         Ok(message)
     }
 
+    /// Ends the chat's recorded step, if it has one (BEHAVIOUR §16): one tool row per call
+    /// in call order — its result when answered, the in-doubt result when started, the
+    /// interrupted result otherwise — and no records left.
+    pub(crate) fn close_step(&mut self, id: ChatId, at: DateTime<Utc>) -> Result<()> {
+        let entry = self.entry_mut(id)?;
+        if entry.chat.tool_calls.is_empty() {
+            return Ok(());
+        }
+        let calls = std::mem::take(&mut entry.chat.tool_calls);
+        let rows = chatd_core::tool_call::closing_rows(
+            &calls,
+            chatd_core::tool_call::INTERRUPTED_RESULT,
+        );
+        for row in rows {
+            self.insert_message(id, row, at, false)?;
+        }
+        self.hint(id, ChangeKind::Chat);
+        Ok(())
+    }
+
     /// Moves a queued message (the given one, else the head) into history as a user
-    /// message. Returns it, or `None` when the queue is empty.
+    /// message, after closing a recorded step. Returns it, or `None` when the queue is
+    /// empty.
     pub(crate) fn promote_from_queue(
         &mut self,
         id: ChatId,
@@ -309,6 +330,7 @@ impl State {
         let Some(position) = position else { return Ok(None) };
         let Some(queued) = entry.queue.remove(position) else { return Ok(None) };
         self.outbox.push(ChangeHint::new(id, ChangeKind::Queue));
+        self.close_step(id, at)?;
         let message = self.insert_message(id, NewMessage::user(queued.content), at, false)?;
         Ok(Some(message))
     }

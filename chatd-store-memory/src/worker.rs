@@ -63,7 +63,12 @@ impl State {
         for row in step.assistant.into_iter().chain(step.tool_results) {
             written.push(self.insert_message(lease.chat_id, row, at, false)?);
         }
-        self.entry_mut(lease.chat_id)?.parts.clear();
+        let entry = self.entry_mut(lease.chat_id)?;
+        entry.parts.clear();
+        if let Some(calls) = step.calls {
+            entry.chat.tool_calls = calls;
+            self.hint(lease.chat_id, chatd_core::ChangeKind::Chat);
+        }
         Ok(written)
     }
 
@@ -73,6 +78,9 @@ impl State {
         let trigger = release_trigger(&outcome, stop.map(|s| s.kind));
         let decision = self.decide(lease.chat_id, trigger)?;
         let at = now();
+        if decision.close_calls {
+            self.close_step(lease.chat_id, at)?;
+        }
         let promoted = if decision.promote_queue_head {
             self.promote_from_queue(lease.chat_id, stop.and_then(|s| s.promote), at)?
         } else {

@@ -3,7 +3,7 @@
 
 use chatd_core::chat::StopRequest;
 use chatd_core::part::content_to_json;
-use chatd_core::status::{ChatStatus, MessageAction, Trigger, decide, resume_trigger};
+use chatd_core::status::{ChatStatus, MessageAction, Trigger, decide, resume_trigger_for};
 use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
@@ -92,6 +92,7 @@ impl PostgresChatStore {
                 Delivery::Queued(queued)
             }
             MessageAction::Insert | MessageAction::None => {
+                tx::close_step(&mut tx, &mut hints, id).await?;
                 let mut message = NewMessage::user(send.content);
                 message.model_config_id = send.model_config_id;
                 Delivery::Inserted(tx::insert_message(&mut tx, &mut hints, id, message).await?)
@@ -156,6 +157,8 @@ impl PostgresChatStore {
                 .await
                 .map_err(db)?
                 .rows_affected();
+        // The recorded step's rows came after the edited message: its calls go with them.
+        tx::write_calls(&mut tx, &mut hints, id, &[]).await?;
         let deleted_queued = sqlx::query("DELETE FROM chat_queued_messages WHERE chat_id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -204,7 +207,16 @@ impl PostgresChatStore {
             )
             .await?;
         } else if !decision.keeps(chat.status) {
-            tx::write_status(&mut tx, &mut hints, id, decision.next, None).await?;
+            if decision.close_calls {
+                tx::close_step(&mut tx, &mut hints, id).await?;
+            }
+            let promoted = if decision.promote_queue_head {
+                tx::promote_from_queue(&mut tx, &mut hints, id, None).await?
+            } else {
+                None
+            };
+            let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
+            tx::write_status(&mut tx, &mut hints, id, next, None).await?;
         }
         let chat = tx::chat(&mut tx, id, false).await?;
         tx.commit().await.map_err(db)?;
@@ -218,7 +230,8 @@ impl PostgresChatStore {
         let chat = tx::chat(&mut tx, id, true).await?;
         let unanswered = tx::has_unanswered_message(&mut tx, id).await?;
         let queued = tx::queue_len(&mut tx, id).await?;
-        let decision = match decide(chat.status, resume_trigger(unanswered, queued)) {
+        let trigger = resume_trigger_for(&chat.tool_calls, unanswered, queued);
+        let decision = match decide(chat.status, trigger) {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),
         };

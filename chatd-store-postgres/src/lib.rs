@@ -50,6 +50,7 @@
 
 #![deny(missing_docs)]
 
+mod calls;
 mod changes;
 mod chats;
 mod config;
@@ -327,11 +328,26 @@ impl ChatStore for PostgresChatStore {
     }
 
     async fn commit_step(&self, lease: &Lease, step: Step) -> Result<Vec<Message>> {
+        if step.calls.is_some() {
+            return self.commit_recorded_tx(lease, step).await;
+        }
         self.commit_step_query(lease, step).await
     }
 
     async fn release(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
         self.release_query(lease, outcome).await
+    }
+
+    async fn resolve_tool_calls(
+        &self,
+        chat: ChatId,
+        decisions: Vec<chatd_core::tool_call::Decision>,
+    ) -> Result<Chat> {
+        self.resolve_tool_calls_tx(chat, decisions).await
+    }
+
+    async fn expire_tool_calls(&self, limit: usize) -> Result<Vec<ChatId>> {
+        self.expire_tool_calls_tx(limit).await
     }
 
     async fn recover_stale(&self, stale_after: Duration) -> Result<Vec<ChatId>> {

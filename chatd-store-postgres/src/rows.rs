@@ -23,7 +23,7 @@ macro_rules! chat_columns {
          worker_id, started_at, heartbeat_at, created_at, updated_at, parent_chat_id, \
          root_chat_id, last_model_config_id, archived, last_error, lease_epoch, stop_request, \
          stop_promote_id, last_turn, turn_started_after, history_version, rewritten_after, \
-         previous_turn, previous_turn_started_after"
+         previous_turn, previous_turn_started_after, tool_calls"
     };
 }
 pub(crate) use chat_columns;
@@ -122,6 +122,9 @@ pub(crate) fn chat(row: &PgRow) -> Result<Chat> {
         previous_turn_started_after: get(row, "previous_turn_started_after")?,
         history_version: get(row, "history_version")?,
         rewritten_after: get(row, "rewritten_after")?,
+        // Strict: a record that cannot be read could hide a started call (run twice).
+        tool_calls: serde_json::from_value(get(row, "tool_calls")?)
+            .map_err(|err| corrupt("chats.tool_calls", err))?,
     })
 }
 

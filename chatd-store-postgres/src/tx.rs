@@ -250,6 +250,45 @@ pub(crate) async fn write_stop(
     Ok(())
 }
 
+/// Replaces a chat's tool-call records (and the earliest deadline the sweep looks up).
+pub(crate) async fn write_calls(
+    conn: &mut PgConnection,
+    hints: &mut Hints,
+    chat: ChatId,
+    calls: &[chatd_core::ToolCall],
+) -> Result<()> {
+    let json = serde_json::to_value(calls)
+        .map_err(|err| StoreError::backend(format!("cannot encode tool calls: {err}")))?;
+    sqlx::query("UPDATE chats SET tool_calls = $2, action_deadline = $3 WHERE id = $1")
+        .bind(chat.0)
+        .bind(json)
+        .bind(chatd_core::tool_call::earliest_deadline(calls))
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    hints.push(ChangeHint::new(chat, ChangeKind::Chat));
+    Ok(())
+}
+
+/// Ends the chat's recorded step, if it has one (BEHAVIOUR §16): one tool row per call in
+/// call order (its result, the in-doubt result when started, else the interrupted one), and
+/// no records left. The chat row must be locked.
+pub(crate) async fn close_step(conn: &mut PgConnection, hints: &mut Hints, chat: ChatId) -> Result<()> {
+    let raw: serde_json::Value = sqlx::query_scalar("SELECT tool_calls FROM chats WHERE id = $1")
+        .bind(chat.0)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let calls: Vec<chatd_core::ToolCall> = serde_json::from_value(raw)
+        .map_err(|err| crate::error::corrupt("chats.tool_calls", err))?;
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let rows = chatd_core::tool_call::closing_rows(&calls, chatd_core::tool_call::INTERRUPTED_RESULT);
+    insert_messages(conn, hints, chat, rows, false).await?;
+    write_calls(conn, hints, chat, &[]).await
+}
+
 /// Moves a queued message (the preferred one if still queued, else the head) into history.
 pub(crate) async fn promote_from_queue(
     conn: &mut PgConnection,
@@ -270,6 +309,7 @@ pub(crate) async fn promote_from_queue(
     .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
     hints.push(ChangeHint::new(chat, ChangeKind::Queue));
+    close_step(conn, hints, chat).await?;
     let content: serde_json::Value = sqlx::Row::try_get(&row, "content").map_err(db)?;
     let content = chatd_core::part::content_from_json(content)
         .map_err(|err| crate::error::corrupt("chat_queued_messages.content", err))?;

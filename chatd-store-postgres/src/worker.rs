@@ -40,7 +40,7 @@ pub const RELEASE_SQL: &str = concat!(
                SELECT id, stop_request, stop_promote_id, \
                  CASE stop_request WHEN 'interrupt' THEN 2 WHEN 'pause' THEN 3 ELSE 1 END AS pick \
                FROM chats WHERE id = $1 AND status = 'running' AND worker_id = $2 \
-                 AND lease_epoch = $3 FOR UPDATE), \
+                 AND lease_epoch = $3 AND tool_calls = '[]'::jsonb FOR UPDATE), \
              decision AS ( \
                SELECT id, stop_promote_id, ($4::text[])[pick] AS next, ($5::bool[])[pick] AS promote, \
                  ($7::jsonb[])[pick] AS ending \
@@ -303,6 +303,9 @@ impl PostgresChatStore {
     /// picks the one matching the locked row, promotes the queue head when that decision
     /// says so, and applies `tx::write_status`'s invariants.
     pub(crate) async fn release_query(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
+        if outcome == TurnOutcome::AwaitingAction {
+            return self.release_recorded_tx(lease, outcome).await;
+        }
         let mut nexts = Vec::with_capacity(3);
         let mut promotes = Vec::with_capacity(3);
         let mut endings = Vec::with_capacity(3);
@@ -335,7 +338,9 @@ impl PostgresChatStore {
             .await
             .map_err(db)?;
         let Some(row) = row else {
-            return Err(StoreError::LeaseLost { chat_id: lease.chat_id });
+            // The lease is gone, or the chat has tool-call records, which the statement
+            // leaves to the transaction that can close them (it reports a lost lease too).
+            return self.release_recorded_tx(lease, outcome).await;
         };
         let chat = rows::chat(&row)?;
         let promoted: Option<i64> = sqlx::Row::try_get(&row, "promoted_message_id").map_err(db)?;

@@ -126,7 +126,11 @@ async fn every_seed_index_constraint_and_enum_value_exists(pool: PgPool) {
     assert!(missing.is_empty(), "missing seed constraints: {missing:?}");
 
     for (enum_name, values) in [
-        ("chat_status", vec!["waiting", "pending", "running", "paused", "completed", "error"]),
+        // The seed's six values, then the one BEHAVIOUR §16 adds; the core's list must agree.
+        (
+            "chat_status",
+            vec!["waiting", "pending", "running", "paused", "completed", "error", "requires_action"],
+        ),
         ("chat_message_visibility", vec!["user", "model", "both"]),
     ] {
         let actual: Vec<String> = sqlx::query_scalar(
@@ -139,6 +143,8 @@ async fn every_seed_index_constraint_and_enum_value_exists(pool: PgPool) {
         .expect("enum");
         assert_eq!(actual, values, "{enum_name}");
     }
+    let core: Vec<&str> = chatd_core::ChatStatus::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(core, ["waiting", "pending", "running", "paused", "completed", "error", "requires_action"]);
     let unlogged: String = sqlx::query_scalar(
         "SELECT relpersistence::text FROM pg_class WHERE relname = 'chat_stream_parts'",
     )

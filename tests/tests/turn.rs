@@ -166,6 +166,20 @@ async fn stop_a_step(reason: StopReason, calls: &[(&str, &str, serde_json::Value
     let status =
         if reason == StopReason::Shutdown { ChatStatus::Pending } else { ChatStatus::Waiting };
     assert_eq!((released.status, released.last_error), (status, None));
+    if reason == StopReason::Shutdown {
+        // The step's records stay (finished results, started marks); the re-run answers
+        // the started calls as in doubt without running them, then calls the model.
+        assert_eq!(released.tool_calls.len(), calls.len(), "the records outlive the shutdown");
+        fx.provider.push(ScriptedCall::text("after", None));
+        let lease = fx.store.acquire(chatd_core::WorkerId::new(), 1).await.expect("acquire")[0];
+        let end = fx.runner().run(lease, TurnSignal::new()).await;
+        assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+        let messages = fx.messages().await;
+        assert_eq!(messages.last().map(Message::text), Some("after".to_owned()));
+        let rows = &messages[3..messages.len() - 1];
+        assert!(rows.iter().all(|m| m.role == Role::Tool), "{messages:?}");
+        return rows.iter().flat_map(|m| m.content.clone()).collect();
+    }
     let messages = fx.messages().await;
     assert_eq!(messages[2].role, Role::Assistant, "the step was persisted");
     assert!(messages[3..].iter().all(|m| m.role == Role::Tool), "{messages:?}");

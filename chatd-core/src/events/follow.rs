@@ -25,6 +25,9 @@ use crate::ids::ChatId;
 use crate::message::QueuedMessage;
 use crate::runtime::live::LivePart;
 use crate::status::ChatStatus;
+
+/// What a follower has told of the chat's state: its status, the failure, the open calls.
+type Shown = (ChatStatus, Option<String>, Vec<crate::tool_call::OpenCall>);
 use crate::store::{ChatStore, StoreError};
 
 /// How a subscription re-reads.
@@ -140,7 +143,7 @@ pub(crate) struct Follower {
     chat: ChatId,
     wake: Wake,
     cursor: Cursor,
-    status: (ChatStatus, Option<String>),
+    status: Shown,
     /// Parts were emitted since the last message or reset.
     dirty: bool,
     /// The episode of the preview being built.
@@ -198,7 +201,7 @@ impl Follower {
             chat,
             wake,
             cursor: after,
-            status: (first.status, first.last_error.clone()),
+            status: (ChatStatus::Waiting, None, Vec::new()),
             // A resuming client may still show parts of an attempt that has since been
             // superseded: until a message or a part of that same episode says otherwise,
             // treat its preview as present.
@@ -212,7 +215,7 @@ impl Follower {
             fresh: true,
             done: false,
         };
-        follower.push(ChatEventKind::Status { status: first.status, last_error: first.last_error });
+        follower.tell_status(&(first.status, first.last_error.clone(), first.open_calls.clone()));
         follower
     }
 
@@ -416,7 +419,7 @@ impl Follower {
 
     fn apply(&mut self, view: View) {
         let View { messages, parts, before, chat } = view;
-        let status = (chat.status, chat.last_error.clone());
+        let status = (chat.status, chat.last_error.clone(), chat.open_calls.clone());
         // A preview from an earlier lease than the chat's current one was superseded (its
         // worker died, or lost the chat to an edit): say so before the re-run's messages.
         let stale_preview = self.episode.is_some_and(|e| episode_epoch(e) < chat.lease_epoch);
@@ -506,7 +509,7 @@ impl Follower {
         &mut self,
         turn: Option<i64>,
         running: bool,
-        status: &(ChatStatus, Option<String>),
+        status: &Shown,
     ) {
         if let Some(turn) = turn {
             let (episode, seq) = Cursor::turn_start(turn);
@@ -525,7 +528,7 @@ impl Follower {
         &mut self,
         ending: Option<(i64, crate::status::TurnEnding)>,
         changed: bool,
-        status: &(ChatStatus, Option<String>),
+        status: &Shown,
     ) {
         let Some((turn, ending)) = ending else { return };
         let due = self.cursor.position() < Cursor::turn_end(turn);
@@ -543,9 +546,12 @@ impl Follower {
         }
     }
 
-    fn tell_status(&mut self, status: &(ChatStatus, Option<String>)) {
+    fn tell_status(&mut self, status: &Shown) {
         self.status = status.clone();
         self.push(ChatEventKind::Status { status: status.0, last_error: status.1.clone() });
+        if status.0 == ChatStatus::RequiresAction {
+            self.push(ChatEventKind::ActionRequired { calls: status.2.clone() });
+        }
         if status.0 == ChatStatus::Error {
             let message = status.1.clone().unwrap_or_else(|| "the turn failed".to_owned());
             self.push(ChatEventKind::Error { message });

@@ -212,6 +212,12 @@ pub enum ChatEventKind {
         #[serde(flatten)]
         ending: TurnEnding,
     },
+    /// The chat waits for decisions on these tool calls (BEHAVIOUR §16): after a `status`
+    /// event of `requires_action`, and again whenever the open calls change.
+    ActionRequired {
+        /// The open calls, in call order.
+        calls: Vec<crate::tool_call::OpenCall>,
+    },
     /// An edit rewrote the history: drop every message with an id greater than
     /// `after_message_id` (and any preview); the rewritten messages follow.
     HistoryRewritten {
@@ -236,6 +242,7 @@ impl ChatEventKind {
             ChatEventKind::TurnStarted { .. } => "turn_started",
             ChatEventKind::TurnEnded { .. } => "turn_ended",
             ChatEventKind::HistoryRewritten { .. } => "history_rewritten",
+            ChatEventKind::ActionRequired { .. } => "action_required",
         }
     }
 

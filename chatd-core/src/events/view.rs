@@ -25,6 +25,7 @@ pub(crate) struct ChatState {
     pub(crate) previous_turn_started_after: i64,
     pub(crate) history_version: i64,
     pub(crate) rewritten_after: i64,
+    pub(crate) open_calls: Vec<crate::tool_call::OpenCall>,
 }
 
 impl From<&Chat> for ChatState {
@@ -39,6 +40,7 @@ impl From<&Chat> for ChatState {
             previous_turn_started_after: chat.previous_turn_started_after,
             history_version: chat.history_version,
             rewritten_after: chat.rewritten_after,
+            open_calls: crate::tool_call::open_calls(&chat.tool_calls),
         }
     }
 }

@@ -36,7 +36,12 @@ pub struct WorkerConfig {
     pub sweep: Duration,
     /// The most turns this worker runs at once (8).
     pub max_turns: usize,
+    /// How often to answer open tool calls past their deadline (30 s; BEHAVIOUR §16).
+    pub deadline_sweep: Duration,
 }
+
+/// The most chats one deadline sweep settles (the rest wait for the next sweep).
+pub const DEADLINE_SWEEP_BATCH: usize = 100;
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -46,6 +51,7 @@ impl Default for WorkerConfig {
             stale_after: Duration::from_secs(300),
             sweep: Duration::from_secs(60),
             max_turns: 8,
+            deadline_sweep: Duration::from_secs(30),
         }
     }
 }
@@ -77,6 +83,13 @@ impl WorkerConfig {
     #[must_use]
     pub fn with_sweep(mut self, sweep: Duration) -> Self {
         self.sweep = sweep;
+        self
+    }
+
+    /// Sets how often open tool calls past their deadline are answered.
+    #[must_use]
+    pub fn with_deadline_sweep(mut self, every: Duration) -> Self {
+        self.deadline_sweep = every;
         self
     }
 
@@ -201,6 +214,13 @@ impl Worker {
         self
     }
 
+    /// Sets how often open tool calls past their deadline are answered.
+    #[must_use]
+    pub fn with_deadline_sweep(mut self, every: Duration) -> Self {
+        self.config.deadline_sweep = every;
+        self
+    }
+
     /// Sets the most turns run at once.
     #[must_use]
     pub fn with_max_turns(mut self, max: usize) -> Self {
@@ -233,7 +253,9 @@ impl Worker {
         let mut heartbeat =
             tokio::time::interval(self.config.heartbeat.max(Duration::from_millis(1)));
         let mut sweep = tokio::time::interval(self.config.sweep.max(Duration::from_millis(1)));
-        for timer in [&mut poll, &mut heartbeat, &mut sweep] {
+        let mut deadlines =
+            tokio::time::interval(self.config.deadline_sweep.max(Duration::from_millis(1)));
+        for timer in [&mut poll, &mut heartbeat, &mut sweep, &mut deadlines] {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         heartbeat.reset();
@@ -253,6 +275,14 @@ impl Worker {
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(worker = %self.id, error = %err, "stale sweep failed"),
+                },
+                _ = deadlines.tick() => match self.store.expire_tool_calls(DEADLINE_SWEEP_BATCH).await {
+                    Ok(expired) if !expired.is_empty() => {
+                        tracing::info!(worker = %self.id, chats = expired.len(), "answered tool calls past their deadline");
+                        self.acquire(&mut running, &mut turns).await;
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(worker = %self.id, error = %err, "deadline sweep failed"),
                 },
                 _ = heartbeat.tick() => self.heartbeat(&running).await,
                 _ = poll.tick() => self.acquire(&mut running, &mut turns).await,

@@ -386,6 +386,39 @@ impl Chatd {
         Ok(self.store.interrupt(chat).await?)
     }
 
+    /// The tool calls of the chat's unfinished step, in call order (BEHAVIOUR §16): the open
+    /// ones wait for [`Chatd::resolve_tool_calls`]. Empty when no step is recorded.
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:read`.
+    pub async fn tool_calls(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+    ) -> Result<Vec<crate::tool_call::ToolCall>> {
+        Ok(self.owned(actor, chat, Scope::Read).await?.tool_calls)
+    }
+
+    /// Decides open tool calls of the chat's waiting step (BEHAVIOUR §16): approve (with
+    /// edited arguments), deny (with a reason), or give a client tool's result. All or
+    /// nothing; decisions may come in several requests, and the chat goes back to work in the
+    /// request that decides the last open call.
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`; `Conflict` (HTTP 409) naming a call that
+    /// is not open (unknown, decided, or of an earlier step); a validation error (400) for a
+    /// decision of the wrong kind or edited arguments that are not a JSON object within the
+    /// size limit.
+    pub async fn resolve_tool_calls(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        decisions: Vec<crate::tool_call::Decision>,
+    ) -> Result<Chat> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.resolve_tool_calls(chat, decisions).await?)
+    }
+
     /// Pauses a chat.
     ///
     /// # Errors

@@ -5,37 +5,46 @@ use super::*;
 /// The expected table, written independently of `decide` as one compact string per row:
 /// for each status in `ChatStatus::ALL` order, either `-` (refused) or
 /// `next[:flags]` with flags i=insert q=queue s=stop-interrupt p=stop-pause
-/// P=promote c=claim r=revoke.
-const EXPECTED: &[(Trigger, [&str; 6])] = &[
-    //                      waiting      pending      running      paused       completed    error
+/// P=promote c=claim r=revoke x=close the recorded tool calls.
+const EXPECTED: &[(Trigger, [&str; 7])] = &[
+    //                      waiting      pending      running      paused       completed    error   requires_action
     (
         Trigger::SendQueue,
-        ["pending:i", "pending:q", "running:q", "paused:q", "pending:i", "pending:i"],
+        ["pending:i", "pending:q", "running:q", "paused:q", "pending:i", "pending:i", "requires_action:q"],
     ),
     (
         Trigger::SendInterrupt,
-        ["pending:i", "pending:i", "running:qs", "paused:q", "pending:i", "pending:i"],
+        ["pending:i", "pending:i", "running:qs", "paused:q", "pending:i", "pending:i", "pending:ix"],
     ),
     (
         Trigger::PromoteQueued,
-        ["pending:i", "pending:i", "running:s", "paused:i", "pending:i", "pending:i"],
+        ["pending:i", "pending:i", "running:s", "paused:i", "pending:i", "pending:i", "pending:ix"],
     ),
-    (Trigger::Acquire, ["-", "running:c", "-", "-", "-", "-"]),
-    (Trigger::Heartbeat, ["-", "-", "running", "-", "-", "-"]),
-    (Trigger::FinishTurn, ["-", "-", "waiting:P", "-", "-", "-"]),
-    (Trigger::EndInterrupted, ["-", "-", "waiting:P", "-", "-", "-"]),
-    (Trigger::EndPaused, ["-", "-", "paused", "-", "-", "-"]),
-    (Trigger::FailTurn, ["-", "-", "error", "-", "-", "-"]),
-    (Trigger::Shutdown, ["-", "-", "pending", "-", "-", "-"]),
-    (Trigger::RecoverStale, ["-", "-", "pending", "-", "-", "-"]),
-    (Trigger::Interrupt, ["waiting", "pending", "running:s", "paused", "completed", "error"]),
-    (Trigger::Pause, ["paused", "paused", "running:p", "paused", "-", "paused"]),
-    (Trigger::ResumeUnanswered, ["-", "-", "-", "pending", "-", "-"]),
-    (Trigger::ResumeQueued, ["-", "-", "-", "pending:P", "-", "-"]),
-    (Trigger::ResumeIdle, ["-", "-", "-", "waiting", "-", "-"]),
-    (Trigger::Complete, ["completed", "-", "-", "completed", "completed", "completed"]),
-    (Trigger::Edit, ["pending", "pending", "pending:r", "pending", "pending", "pending"]),
-    (Trigger::Compact, ["waiting", "-", "-", "paused", "completed", "error"]),
+    (Trigger::Acquire, ["-", "running:c", "-", "-", "-", "-", "-"]),
+    (Trigger::Heartbeat, ["-", "-", "running", "-", "-", "-", "-"]),
+    (Trigger::FinishTurn, ["-", "-", "waiting:Px", "-", "-", "-", "-"]),
+    (Trigger::EndInterrupted, ["-", "-", "waiting:Px", "-", "-", "-", "-"]),
+    (Trigger::EndPaused, ["-", "-", "paused", "-", "-", "-", "-"]),
+    (Trigger::FailTurn, ["-", "-", "error", "-", "-", "-", "-"]),
+    (Trigger::Shutdown, ["-", "-", "pending", "-", "-", "-", "-"]),
+    (Trigger::RecoverStale, ["-", "-", "pending", "-", "-", "-", "-"]),
+    (Trigger::AwaitAction, ["-", "-", "requires_action", "-", "-", "-", "-"]),
+    (Trigger::ActionsResolved, ["-", "-", "-", "paused", "-", "-", "pending"]),
+    (
+        Trigger::Interrupt,
+        ["waiting", "pending", "running:s", "paused", "completed", "error", "waiting:Px"],
+    ),
+    (Trigger::Pause, ["paused", "paused", "running:p", "paused", "-", "paused", "paused"]),
+    (Trigger::ResumeUnanswered, ["-", "-", "-", "pending", "-", "-", "-"]),
+    (Trigger::ResumeQueued, ["-", "-", "-", "pending:P", "-", "-", "-"]),
+    (Trigger::ResumeIdle, ["-", "-", "-", "waiting", "-", "-", "-"]),
+    (Trigger::ResumeAwaiting, ["-", "-", "-", "requires_action", "-", "-", "-"]),
+    (Trigger::Complete, ["completed", "-", "-", "completed", "completed", "completed", "-"]),
+    (
+        Trigger::Edit,
+        ["pending", "pending", "pending:r", "pending", "pending", "pending", "pending"],
+    ),
+    (Trigger::Compact, ["waiting", "-", "-", "paused", "completed", "error", "-"]),
 ];
 
 fn render(decision: &Decision) -> String {
@@ -59,6 +68,9 @@ fn render(decision: &Decision) -> String {
     if decision.revoke_lease {
         flags.push('r');
     }
+    if decision.close_calls {
+        flags.push('x');
+    }
     if flags.is_empty() { decision.next.to_string() } else { format!("{}:{flags}", decision.next) }
 }
 
@@ -80,7 +92,7 @@ fn every_status_and_trigger_pair_matches_the_table() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 6 * 19);
+    assert_eq!(checked, 7 * 22);
 }
 
 #[test]
@@ -122,6 +134,21 @@ fn release_trigger_prefers_failure_then_pause_then_interrupt() {
         Trigger::FinishTurn
     );
     assert_eq!(release_trigger(&TurnOutcome::Interrupted, None), Trigger::EndInterrupted);
+    let awaiting = TurnOutcome::AwaitingAction;
+    assert_eq!(release_trigger(&awaiting, None), Trigger::AwaitAction);
+    assert_eq!(release_trigger(&awaiting, Some(StopKind::Pause)), Trigger::EndPaused);
+    assert_eq!(release_trigger(&awaiting, Some(StopKind::Interrupt)), Trigger::EndInterrupted);
+    assert_eq!(TurnEnding::of_release(Trigger::AwaitAction, &awaiting), TurnEnding::AwaitingAction);
+}
+
+#[test]
+fn resume_prefers_open_calls_then_a_recorded_step() {
+    use crate::tool_call::{ActionKind, CallState, ToolCall};
+    let open = CallState::Open { kind: ActionKind::Approval, deadline: chrono::Utc::now() };
+    let call = |state| ToolCall::new("c1", "execute", serde_json::json!({}), false, state);
+    assert_eq!(resume_trigger_for(&[call(open)], false, 2), Trigger::ResumeAwaiting);
+    assert_eq!(resume_trigger_for(&[call(CallState::Ready)], false, 2), Trigger::ResumeUnanswered);
+    assert_eq!(resume_trigger_for(&[], false, 2), Trigger::ResumeQueued);
 }
 
 #[test]

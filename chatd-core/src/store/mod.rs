@@ -213,8 +213,9 @@ pub trait ChatStore: Send + Sync + 'static {
     /// `Backend` only (a lost lease is reported as [`LeaseStatus::Lost`]).
     async fn heartbeat(&self, worker: WorkerId, leases: &[Lease]) -> Result<Vec<LeaseStatus>>;
 
-    /// Persists one step — the assistant row and its tool rows — atomically, and clears the
-    /// chat's part log (the step is now in history).
+    /// Persists one step write — the assistant row and its tool rows — atomically, replaces
+    /// the chat's tool-call records with `step.calls` (BEHAVIOUR §16: empty once the step's
+    /// tool rows are written), and clears the chat's part log (the step is now in history).
     ///
     /// # Errors
     /// `LeaseLost`; `Validation` for wrong roles.
@@ -227,6 +228,31 @@ pub trait ChatStore: Send + Sync + 'static {
     /// # Errors
     /// `LeaseLost`.
     async fn release(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat>;
+
+    /// Applies a person's (or a client's) decisions to the open tool calls of the chat's
+    /// waiting step, all or nothing ([`crate::tool_call::resolve`]; decisions are checked
+    /// with [`crate::validate::decisions_within`]). When no call is left open, a
+    /// `requires_action` chat becomes `pending` in the same write (a paused one stays
+    /// paused). Returns the chat after the write.
+    ///
+    /// # Errors
+    /// `Conflict` naming an id that is not open; `Validation` for a decision of the wrong
+    /// kind or bad edited arguments; `NotFound`.
+    async fn resolve_tool_calls(
+        &self,
+        chat: ChatId,
+        decisions: Vec<crate::tool_call::Decision>,
+    ) -> Result<Chat>;
+
+    /// Answers every open tool call whose deadline has passed (by the store's clock) with
+    /// its expiry result ([`crate::tool_call::expire`]); a `requires_action` chat left with
+    /// no open call becomes `pending`. Looks at no more than `limit` chats; returns the ids
+    /// of the chats changed. Any replica may run it at any time: each call is decided once,
+    /// whether by this sweep or by a concurrent [`resolve_tool_calls`](Self::resolve_tool_calls).
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn expire_tool_calls(&self, limit: usize) -> Result<Vec<ChatId>>;
 
     /// Returns every `running` chat whose heartbeat is older than `stale_after` to
     /// `pending` (no `last_error`), and returns their ids.

@@ -142,13 +142,35 @@ pub struct Step {
     pub assistant: Option<NewMessage>,
     /// One `tool` row per local tool result, in call order.
     pub tool_results: Vec<NewMessage>,
+    /// The chat's tool-call records after this write (BEHAVIOUR §16): `Some` replaces the
+    /// stored ones (`Some(vec![])` clears them once a recorded step's tool rows are written);
+    /// `None`, a step that was never recorded, leaves them as they are.
+    pub calls: Option<Vec<crate::tool_call::ToolCall>>,
 }
 
 impl Step {
-    /// A step with an assistant row and its tool results.
+    /// A whole step, written at once: an assistant row and its tool results.
     #[must_use]
     pub fn new(assistant: Option<NewMessage>, tool_results: Vec<NewMessage>) -> Self {
-        Step { assistant, tool_results }
+        Step { assistant, tool_results, calls: None }
+    }
+
+    /// The first write of a recorded step: its assistant row and one record per local call.
+    #[must_use]
+    pub fn recorded(assistant: Option<NewMessage>, calls: Vec<crate::tool_call::ToolCall>) -> Self {
+        Step { assistant, tool_results: Vec::new(), calls: Some(calls) }
+    }
+
+    /// A write of the records alone (calls marked started, results kept).
+    #[must_use]
+    pub fn records(calls: Vec<crate::tool_call::ToolCall>) -> Self {
+        Step { assistant: None, tool_results: Vec::new(), calls: Some(calls) }
+    }
+
+    /// The last write of a recorded step: its tool rows, in call order; the records go.
+    #[must_use]
+    pub fn closing(tool_results: Vec<NewMessage>) -> Self {
+        Step { assistant: None, tool_results, calls: Some(Vec::new()) }
     }
 }
 

@@ -300,7 +300,8 @@ root_tool!(
     "Wait for a sub-agent to finish and return its final report.",
     WaitAgentArgs,
     wait,
-    CHILD_CANNOT_MANAGE
+    CHILD_CANNOT_MANAGE,
+    true
 );
 root_tool!(
     MessageAgent,

@@ -69,7 +69,7 @@ struct ExecuteArgs {
 }
 
 macro_rules! workspace_tool {
-    ($name:ident, $tool:literal, $description:literal, $args:ty) => {
+    ($name:ident, $tool:literal, $description:literal, $args:ty, $idempotent:literal) => {
         #[doc = concat!("The `", $tool, "` tool, on the workspace its source gives the chat.")]
         #[derive(Clone)]
         pub struct $name(pub Arc<dyn WorkspaceSource>);
@@ -91,6 +91,9 @@ macro_rules! workspace_tool {
             fn input_schema(&self) -> Value {
                 schema::<$args>()
             }
+            fn idempotent(&self) -> bool {
+                $idempotent
+            }
             async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
                 let args = parse(args)?;
                 let workspace = self.0.workspace(ctx).await?;
@@ -104,25 +107,29 @@ workspace_tool!(
     ReadFile,
     "read_file",
     "Read a text file of the workspace, optionally a range of lines (at most 256 KiB per call).",
-    ReadFileArgs
+    ReadFileArgs,
+    true
 );
 workspace_tool!(
     WriteFile,
     "write_file",
     "Write a file of the workspace, creating parent directories.",
-    WriteFileArgs
+    WriteFileArgs,
+    false
 );
 workspace_tool!(
     EditFiles,
     "edit_files",
     "Apply search-and-replace edits to files; each file's edits apply all or none.",
-    EditFilesArgs
+    EditFilesArgs,
+    false
 );
 workspace_tool!(
     Execute,
     "execute",
     "Run a non-interactive shell command in the workspace.",
-    ExecuteArgs
+    ExecuteArgs,
+    false
 );
 
 impl ReadFile {

@@ -273,6 +273,11 @@ impl McpTools {
                         .take(MAX_DESCRIPTION_CHARS)
                         .collect(),
                     schema: Value::Object(tool.input_schema.as_ref().clone()),
+                    // The server's own word: a read-only or idempotent tool may run again
+                    // after a crash (it acts on the server, which answers for it).
+                    idempotent: tool.annotations.as_ref().is_some_and(|a| {
+                        a.read_only_hint == Some(true) || a.idempotent_hint == Some(true)
+                    }),
                     server: Arc::clone(&self.server),
                     session: Arc::clone(&self.session),
                 }) as Arc<dyn Tool>
@@ -326,6 +331,7 @@ struct McpTool {
     remote: String,
     description: String,
     schema: Value,
+    idempotent: bool,
     server: Arc<McpServer>,
     session: Arc<Session>,
 }
@@ -340,6 +346,9 @@ impl Tool for McpTool {
     }
     fn input_schema(&self) -> Value {
         self.schema.clone()
+    }
+    fn idempotent(&self) -> bool {
+        self.idempotent
     }
     async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
         let Value::Object(arguments) = args else {

@@ -10,6 +10,9 @@
 /// runs a call with the parsed `$args`; a child chat's call is refused with `$refusal`.
 macro_rules! root_tool {
     ($name:ident, $inner:ty, $tool:literal, $description:literal, $args:ty, $method:ident, $refusal:expr) => {
+        root_tool!($name, $inner, $tool, $description, $args, $method, $refusal, false);
+    };
+    ($name:ident, $inner:ty, $tool:literal, $description:literal, $args:ty, $method:ident, $refusal:expr, $idempotent:literal) => {
         #[doc = concat!("The `", $tool, "` tool (offered to root chats only).")]
         #[derive(Clone)]
         pub struct $name($inner);
@@ -34,6 +37,9 @@ macro_rules! root_tool {
             fn root_only(&self) -> bool {
                 true
             }
+            fn idempotent(&self) -> bool {
+                $idempotent
+            }
             async fn run(
                 &self,
                 ctx: &$crate::runtime::tools::ToolContext,
@@ -50,9 +56,11 @@ macro_rules! root_tool {
 
 mod agents;
 mod builtin;
+mod client;
 mod local;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+mod policy;
 mod provision;
 pub mod schema;
 mod set;
@@ -70,6 +78,8 @@ pub use agents::{
     MAX_WAIT_TIMEOUT, MessageAgent, SpawnAgent, WAIT_POLL, WAIT_TIMEOUT, WaitAgent, agent_tools,
     agent_tools_polling, agent_tools_with,
 };
+pub use client::ClientTool;
+pub use policy::{CallView, PolicyDecision, ToolPolicy, ToolRules};
 pub use builtin::{EditFiles, Execute, ReadFile, WriteFile, workspace_tools, workspace_tools_from};
 pub use local::{
     Layer, LocalWorkspace, MAX_SKIP_BYTES, SandboxLayers, SandboxMode, SandboxPolicy,
@@ -191,6 +201,20 @@ pub trait Tool: Send + Sync + 'static {
     /// schema is converted to strict form when sent; one that cannot be (an open map) is
     /// sent as it is, not strict.
     fn strict(&self) -> bool {
+        false
+    }
+
+    /// Whether running a call twice is harmless (BEHAVIOUR §16), so that a call whose worker
+    /// died may simply run again. Default `false`: the call is durably marked started before
+    /// it runs, and a call whose worker stopped before its result was persisted gets the
+    /// in-doubt result instead of running again.
+    fn idempotent(&self) -> bool {
+        false
+    }
+
+    /// Whether the client runs the tool (BEHAVIOUR §16): its calls never run here, they wait
+    /// for the client's result ([`ClientTool`]).
+    fn runs_on_client(&self) -> bool {
         false
     }
 

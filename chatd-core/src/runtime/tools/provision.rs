@@ -580,7 +580,8 @@ root_tool!(
     "List the workspace templates available, optionally filtered by a search text.",
     ListTemplatesArgs,
     list,
-    CHILD_CANNOT_PROVISION
+    CHILD_CANNOT_PROVISION,
+    true
 );
 root_tool!(
     ReadTemplate,
@@ -589,7 +590,8 @@ root_tool!(
     "Show a workspace template's details: its parameters and files.",
     ReadTemplateArgs,
     read,
-    CHILD_CANNOT_PROVISION
+    CHILD_CANNOT_PROVISION,
+    true
 );
 root_tool!(
     CreateWorkspace,
@@ -599,7 +601,8 @@ root_tool!(
      workspace: calling again returns it).",
     CreateWorkspaceArgs,
     create,
-    CHILD_CANNOT_PROVISION
+    CHILD_CANNOT_PROVISION,
+    true
 );
 
 fn to_value<T: Serialize>(value: &T) -> Result<Value, ToolError> {

@@ -96,6 +96,12 @@ impl ToolSet {
         self
     }
 
+    /// The tool named `name`, if the set has it.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.tools.iter().find(|t| t.name() == name).cloned()
+    }
+
     /// The tools' names, in order.
     #[must_use]
     pub fn names(&self) -> Vec<&str> {

@@ -66,6 +66,11 @@ pub trait TypedTool: Send + Sync + 'static {
         false
     }
 
+    /// Whether running a call twice is harmless (see [`Tool::idempotent`]; default `false`).
+    fn idempotent(&self) -> bool {
+        false
+    }
+
     /// Runs one call with decoded arguments.
     ///
     /// # Errors
@@ -93,6 +98,9 @@ impl<T: TypedTool> Tool for Typed<T> {
     }
     fn strict(&self) -> bool {
         self.0.strict()
+    }
+    fn idempotent(&self) -> bool {
+        self.0.idempotent()
     }
     async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
         self.0.call(ctx, decode_args(args)?).await

@@ -13,9 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 mod bounds;
 mod call;
+mod durable;
 mod observer;
 
 pub use bounds::{FIRST_EVENT_TIMEOUT, IDLE_TIMEOUT, MAX_STEP_BYTES, StepLimits};
+pub use durable::{APPROVAL_DEADLINE, ActionDeadlines, CLIENT_DEADLINE};
 pub use observer::{NoObserver, RetryNotice, TurnObserver};
 
 use call::StepStop;
@@ -25,7 +27,7 @@ use super::compaction::{self, CompactionError, CompactionSource, CompactionTarge
 use super::live::{FLUSH_INTERVAL, PartLog};
 use super::prompt::build_prompt;
 use super::retry::RetryPolicy;
-use super::tools::{ToolContext, ToolSet};
+use super::tools::{ToolContext, ToolPolicy, ToolRules, ToolSet};
 use crate::chat::Chat;
 use crate::ids::ChatId;
 use crate::message::{Message, NewMessage};
@@ -38,11 +40,10 @@ use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 /// The most model calls in one turn (BEHAVIOUR §3).
 pub const MAX_STEPS: usize = 1200;
 /// The result given to tool calls cut off by an interrupt (BEHAVIOUR §3 item 8).
-pub const INTERRUPTED_TOOL_RESULT: &str = "tool call was interrupted before it produced a result";
+pub const INTERRUPTED_TOOL_RESULT: &str = crate::tool_call::INTERRUPTED_RESULT;
 /// The result given to tool calls still running when their worker shut down (BEHAVIOUR §16):
 /// the step is persisted with it, and the re-run never runs the call again.
-pub const IN_DOUBT_TOOL_RESULT: &str =
-    "the worker stopped while this call was running; it may or may not have taken effect";
+pub const IN_DOUBT_TOOL_RESULT: &str = crate::tool_call::IN_DOUBT_RESULT;
 /// What `last_error` says when the store failed (the details are logged).
 pub const STORE_FAILURE: &str = "the chat store failed (details are in the server logs)";
 /// The failure when no model config can be resolved.
@@ -133,6 +134,8 @@ pub struct TurnRunner {
     compactor: Compactor,
     max_reentries: usize,
     step_limits: StepLimits,
+    policy: Arc<dyn ToolPolicy>,
+    deadlines: ActionDeadlines,
 }
 
 impl std::fmt::Debug for TurnRunner {
@@ -165,7 +168,25 @@ impl TurnRunner {
             compactor: Compactor::new(),
             max_reentries: compaction::MAX_REENTRIES,
             step_limits: StepLimits::default(),
+            policy: Arc::new(ToolRules::new()),
+            deadlines: ActionDeadlines::default(),
         }
+    }
+
+    /// Sets the policy that decides, per call, whether it runs, waits for a person's
+    /// approval, or is refused (BEHAVIOUR §16; default: every call runs).
+    #[must_use]
+    pub fn with_policy(mut self, policy: Arc<dyn ToolPolicy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets how long open calls wait before the sweep answers them (default 24 h for an
+    /// approval, 10 min for a client tool's result).
+    #[must_use]
+    pub fn with_action_deadlines(mut self, deadlines: ActionDeadlines) -> Self {
+        self.deadlines = deadlines;
+        self
     }
 
     /// Sets the bounds every model call holds to, whatever its provider (default
@@ -257,6 +278,7 @@ impl TurnRunner {
             TurnEnd::Release(TurnOutcome::Interrupted) => "interrupted",
             TurnEnd::Release(TurnOutcome::Failed(_)) => "failed",
             TurnEnd::Release(TurnOutcome::Shutdown) => "shutdown",
+            TurnEnd::Release(TurnOutcome::AwaitingAction) => "awaiting_action",
             TurnEnd::LeaseLost => "lost",
         };
         crate::telemetry::turn_ended(&span, outcome);
@@ -317,6 +339,17 @@ impl TurnRunner {
         }
         let ctx = ToolContext::for_chat(&chat, signal.token());
         let log = PartLog::new(Arc::clone(&self.store), lease, self.live);
+        // A step recorded by an earlier turn (its calls decided, or its worker gone) is
+        // finished first: it is never streamed again (BEHAVIOUR §16).
+        if !chat.tool_calls.is_empty() {
+            if crate::tool_call::any_open(&chat.tool_calls) {
+                return TurnEnd::Release(TurnOutcome::AwaitingAction);
+            }
+            let records = chat.tool_calls.clone();
+            if let Err(end) = self.finish_recorded(&lease, &ctx, &signal, records, true).await {
+                return end;
+            }
+        }
         let mut reentries = 0;
         for _ in 0..self.max_steps {
             match signal.reason() {
@@ -350,6 +383,34 @@ impl TurnRunner {
             } else {
                 generation.calls_to_run().into_iter().cloned().collect()
             };
+            if !interrupted && !calls.is_empty() {
+                let records = self.plan(&chat, &calls).await;
+                let simple = records
+                    .iter()
+                    .all(|r| r.idempotent && r.state == crate::tool_call::CallState::Ready);
+                if !simple {
+                    log.discard().await;
+                    let assistant = assistant_row(&config, &generation);
+                    let recorded = self.open_recorded(&lease, assistant, records.clone()).await;
+                    if let Err(end) = recorded {
+                        return end;
+                    }
+                    if let Err(end) =
+                        self.finish_recorded(&lease, &ctx, &signal, records, false).await
+                    {
+                        return end;
+                    }
+                    if let Err(end) = self
+                        .compact_if_needed(
+                            &log, &lease, &chat, &config, &provider, &generation, &signal,
+                        )
+                        .await
+                    {
+                        return end;
+                    }
+                    continue;
+                }
+            }
             let (results, interrupted) = if calls.is_empty() {
                 (Vec::new(), interrupted)
             } else if interrupted {
@@ -473,15 +534,20 @@ impl TurnRunner {
         generation: &Generation,
         results: Vec<Part>,
     ) -> Result<Vec<Message>, StoreError> {
-        let assistant = (!generation.parts.is_empty()).then(|| {
-            NewMessage::assistant(generation.parts.clone()).with_model_config(config.id).with_usage(
-                generation.usage,
-                Some(generation.context_window.unwrap_or(config.context_limit)),
-            )
-        });
+        let assistant = assistant_row(config, generation);
         let tool_rows = results.into_iter().map(NewMessage::tool).collect();
         self.store.commit_step(lease, Step::new(assistant, tool_rows)).await
     }
+}
+
+/// The assistant row of a step, if it has any parts.
+fn assistant_row(config: &ModelConfig, generation: &Generation) -> Option<NewMessage> {
+    (!generation.parts.is_empty()).then(|| {
+        NewMessage::assistant(generation.parts.clone()).with_model_config(config.id).with_usage(
+            generation.usage,
+            Some(generation.context_window.unwrap_or(config.context_limit)),
+        )
+    })
 }
 
 /// How a store failure ends the turn: an unreachable store sends the chat back to

@@ -20,6 +20,7 @@
 //!
 //! Backend differences are parameters of the macro call, never forked scenarios.
 
+pub mod calls;
 pub mod chats;
 pub mod config;
 pub mod diff;
@@ -174,6 +175,20 @@ macro_rules! __store_conformance_all {
             a_failure_text_with_nul_is_released,
             oversized_tool_results_are_cut_with_a_note,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make calls [
+            a_waiting_turn_is_requires_action_without_a_lease,
+            the_last_decision_makes_the_chat_pending,
+            bad_decisions_are_refused_and_apply_nothing,
+            deadlines_answer_calls_and_pend_the_chat,
+            interrupt_while_waiting_answers_every_call,
+            a_message_while_waiting_queues_or_ends_the_step,
+            edit_while_waiting_drops_the_calls,
+            pause_keeps_calls_open_and_resume_returns_to_them,
+            records_survive_a_stop_and_close_before_a_new_message,
+            the_closing_write_clears_the_records_and_is_fenced,
+            a_decision_racing_the_sweep_decides_each_call_once,
+            an_interrupt_at_release_closes_the_records,
+        ] }
         $crate::__store_conformance_group! { $attrs $args $make secrets [
             keys_are_encrypted_at_rest_under_a_cipher,
             a_ciphertext_copied_to_another_row_does_not_decrypt,
@@ -231,6 +246,7 @@ macro_rules! __store_conformance_names {
             diff::NAMES,
             feed::NAMES,
             lifecycle::NAMES,
+            calls::NAMES,
         ]
         .concat()
     };

@@ -24,6 +24,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("secrets", include_str!("secrets.rs")),
     ("input", include_str!("input.rs")),
     ("lifecycle", include_str!("lifecycle.rs")),
+    ("calls", include_str!("calls.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.
