@@ -18,6 +18,20 @@ use tokio_util::sync::CancellationToken;
 /// The model name the demo model answers to.
 pub const DEMO_MODEL: &str = "chatd-demo";
 
+/// The client tool the demo model calls when asked where the person is.
+pub const LOCATION_TOOL: &str = "user_location";
+
+/// A client tool (BEHAVIOUR §16): the front end answers it with where the person is (a
+/// city, or coordinates); the turn waits for that answer.
+#[must_use]
+pub fn location_tool() -> chatd_core::runtime::tools::ClientTool {
+    chatd_core::runtime::tools::ClientTool::new(
+        LOCATION_TOOL,
+        "Ask the person's device where they are. Answers with a city or coordinates.",
+        json!({"type": "object", "properties": {}, "additionalProperties": false}),
+    )
+}
+
 /// The offline demo model. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DemoModel {
@@ -222,7 +236,11 @@ fn plan(request: &ModelRequest) -> Result<Vec<Planned>, ProviderError> {
         said.split_whitespace().count()
     );
     text_block(&mut plan, "r1", &thought, true);
-    if ["file", "write", "note", "save", "tool", "run "].iter().any(|k| lower.contains(k)) {
+    if lower.contains("where am i") || lower.contains("location") {
+        text_block(&mut plan, "t1", "Let me ask your device.", false);
+        tool_call(&mut plan, "call_location", LOCATION_TOOL, &json!({}));
+        finish(&mut plan, FinishReason::ToolCalls, request);
+    } else if ["file", "write", "note", "save", "tool", "run "].iter().any(|k| lower.contains(k)) {
         text_block(
             &mut plan,
             "t1",

@@ -19,7 +19,8 @@ use chatd_store_postgres::PostgresChatStore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{DEMO_MODEL, DemoModel};
+use crate::ask::AskSwitch;
+use crate::model::{DEMO_MODEL, DemoModel, location_tool};
 
 /// Any error of the set-up, with its message.
 pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
@@ -180,6 +181,9 @@ pub struct Setup {
     pub workspaces: PathBuf,
     /// The demo model (its word delay).
     pub demo: DemoModel,
+    /// Which chats ask before their tools change the workspace (on for every chat unless
+    /// switched off).
+    pub ask: AskSwitch,
 }
 
 impl std::fmt::Debug for Setup {
@@ -192,7 +196,7 @@ impl Setup {
     /// A set-up over `store`.
     #[must_use]
     pub fn new(store: Arc<dyn ChatStore>, choice: ModelChoice, workspaces: PathBuf) -> Self {
-        Setup { store, choice, workspaces, demo: DemoModel::default() }
+        Setup { store, choice, workspaces, demo: DemoModel::default(), ask: AskSwitch::default() }
     }
 
     /// Makes sure the chosen model is configured and the default: creates the provider and
@@ -231,13 +235,17 @@ impl Setup {
         Arc::new(DemoSource { demo: self.demo.clone(), stored })
     }
 
-    /// A turn runner with the workspace tools (one directory per chat). Generated titles are
-    /// on for a real model only (the demo model has no title trick).
+    /// A turn runner with the workspace tools (one directory per chat) and the client tool
+    /// [`location_tool`], asking before tools change a workspace while the chat's
+    /// [`AskSwitch`] is on. Generated titles are on for a real model only (the demo model
+    /// has no title trick).
     #[must_use]
     pub fn runner(&self) -> TurnRunner {
-        let tools = workspace_tools_from(Arc::new(DirPerChat::new(&self.workspaces)));
+        let tools = workspace_tools_from(Arc::new(DirPerChat::new(&self.workspaces)))
+            .with(Arc::new(location_tool()));
         TurnRunner::new(Arc::clone(&self.store), self.providers(), tools)
             .with_titles(self.choice != ModelChoice::Demo)
+            .with_policy(Arc::new(self.ask.clone()))
     }
 
     /// A worker over the store.

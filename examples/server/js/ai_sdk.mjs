@@ -1,11 +1,17 @@
-// The Vercel AI SDK (`ai`) as a client of chatd's /ai/chat endpoints: sends a message through
-// DefaultChatTransport, reads the whole turn through the SDK's own parser
-// (readUIMessageStream), drops a second turn mid-stream and resumes it through the
-// transport's reconnectToStream (what useChat's `resume` calls), and checks the final
-// message parts against what chatd stored. Prints what it saw; exits non-zero on a failure.
+// The Vercel AI SDK (`ai`) as a client of chatd's /ai/chat endpoints: a turn that waits for
+// approvals (approved once, denied once, across a reload that resumes the waiting state), a
+// client tool answered with addToolOutput, then a turn dropped mid-stream and resumed through
+// the transport's reconnectToStream (what useChat's `resume` calls); the final message parts
+// are checked against what chatd stored. Prints what it saw; exits non-zero on a failure.
 //
 // Usage: CHATD_URL=http://127.0.0.1:8080 CHATD_TOKEN=... node ai_sdk.mjs
-import { DefaultChatTransport, readUIMessageStream } from "ai";
+import {
+  AbstractChat,
+  DefaultChatTransport,
+  lastAssistantMessageIsCompleteWithApprovalResponses,
+  lastAssistantMessageIsCompleteWithToolCalls,
+  readUIMessageStream,
+} from "ai";
 import assert from "node:assert/strict";
 
 const url = process.env.CHATD_URL;
@@ -34,28 +40,89 @@ async function lastAssistantText(chatId) {
   return last.content.filter((p) => p.type === "text").map((p) => p.text).join("");
 }
 
-// 1. A tool-using turn, read whole.
+// 1. Tools that wait (BEHAVIOUR §16), through the SDK's own chat state (AbstractChat, what
+// useChat wraps): the demo asks before write_file and execute. The first approval request is
+// read, then the page "reloads": a second chat object resumes the waiting turn from the
+// server, approves write_file, and denies execute with a reason.
+class NodeChat extends AbstractChat {
+  constructor(init) {
+    let messages = [];
+    const state = {
+      status: "ready",
+      error: undefined,
+      get messages() { return messages; },
+      set messages(next) { messages = next; },
+      pushMessage: (message) => { messages = messages.concat(message); },
+      popMessage: () => { messages = messages.slice(0, -1); },
+      replaceMessage: (index, message) => { messages = [...messages.slice(0, index), message, ...messages.slice(index + 1)]; },
+      snapshot: (thing) => structuredClone(thing),
+    };
+    super({ ...init, state });
+  }
+}
+const until = async (what, check, timeout = 30000) => {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+const toolPart = (chat, name) => chat.lastMessage?.parts.find((p) => p.type === "dynamic-tool" && p.toolName === name);
+const describe = (message) => message.parts.map((p) => p.type + (p.toolName ? `:${p.toolName}:${p.state}` : "")).join(", ");
+
 const toolChat = (await rest("POST", "/api/chats", {})).id;
-const stream = await transport.sendMessages({
-  chatId: toolChat,
-  messages: [user("u1", "please write a file with this sentence")],
-  trigger: "submit-message",
-  messageId: undefined,
-  abortSignal: undefined,
-});
-let final;
-for await (const message of readUIMessageStream({ stream, terminateOnError: true })) final = message;
-assert.equal(final.role, "assistant");
-const tools = final.parts.filter((p) => p.type === "dynamic-tool");
-console.log("tool turn parts:", final.parts.map((p) => p.type + (p.toolName ? `:${p.toolName}:${p.state}` : "")).join(", "));
-assert.deepEqual(tools.map((t) => t.toolName), ["write_file", "execute"]);
-assert.ok(tools.every((t) => t.state === "output-available"), "every tool has its output");
-assert.equal(tools[0].input.path, "notes.md");
-assert.match(tools[1].output.output, /notes\.md/);
-assert.ok(textOf(final, "reasoning").startsWith("The person wrote"), "reasoning streamed");
+const asking = new NodeChat({ id: toolChat, transport, sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses });
+await asking.sendMessage({ text: "please write a file with this sentence" });
+assert.equal(toolPart(asking, "write_file")?.state, "approval-requested", describe(asking.lastMessage));
+assert.ok(textOf(asking.lastMessage, "reasoning").startsWith("The person wrote"), "reasoning streamed");
+const waiting = await rest("GET", `/api/chats/${toolChat}`);
+assert.equal(waiting.status, "requires_action");
+console.log(`waiting turn: ${describe(asking.lastMessage)}`);
+
+const reloaded = new NodeChat({ id: toolChat, transport, sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses });
+await reloaded.resumeStream();
+const asked = toolPart(reloaded, "write_file");
+assert.equal(asked?.state, "approval-requested", `the reload resumed the waiting state: ${reloaded.lastMessage && describe(reloaded.lastMessage)}`);
+await reloaded.addToolApprovalResponse({ id: asked.approval.id, approved: true });
+await until("the execute approval request", () => reloaded.status === "ready" && toolPart(reloaded, "execute")?.state === "approval-requested");
+assert.equal(toolPart(reloaded, "write_file").state, "output-available");
+const listing = toolPart(reloaded, "execute");
+await reloaded.addToolApprovalResponse({ id: listing.approval.id, approved: false, reason: "not now" });
+await until("the answer", () => reloaded.status === "ready" && textOf(reloaded.lastMessage).includes("Done."));
+const final = reloaded.lastMessage;
+console.log(`after the decisions: ${describe(final)}`);
+assert.equal(toolPart(reloaded, "execute").state, "output-denied");
 const stored = await lastAssistantText(toolChat);
+assert.ok(stored.startsWith("Done.") && stored.includes("denied by the user: not now"), stored);
 assert.ok(textOf(final).endsWith(stored), `final text ends with the stored answer: ${JSON.stringify(textOf(final))}`);
-assert.ok(stored.startsWith("Done."), stored);
+const calls = (await rest("GET", `/api/chats/${toolChat}/messages`)).messages.filter((m) => m.role === "tool");
+assert.deepEqual(calls.map((m) => m.content[0].is_error), [false, true], "write_file ran, execute never did");
+
+// A stale approval (a call no longer open) is refused and changes nothing.
+const stale = await fetch(`${url}/api/chats/${toolChat}/tool-calls`, {
+  method: "POST",
+  headers: { ...headers, "content-type": "application/json" },
+  body: JSON.stringify({ decisions: [{ decision: "approve", tool_call_id: asked.toolCallId }] }),
+});
+assert.equal(stale.status, 409, "a stale approval is a conflict");
+
+// 1b. A client tool: the SDK's onToolCall answers it with addToolOutput.
+const whereChat = (await rest("POST", "/api/chats", {})).id;
+const where = new NodeChat({
+  id: whereChat,
+  transport,
+  sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithToolCalls,
+  onToolCall: async ({ toolCall }) => {
+    if (toolCall.toolName === "user_location") {
+      where.addToolOutput({ tool: "user_location", toolCallId: toolCall.toolCallId, output: { city: "Oslo" } });
+    }
+  },
+});
+await where.sendMessage({ text: "where am i?" });
+await until("the client tool's answer", () => where.status === "ready" && textOf(where.lastMessage).includes("Done."));
+console.log(`client tool turn: ${describe(where.lastMessage)}`);
+assert.equal(toolPart(where, "user_location").state, "output-available");
+assert.match(await lastAssistantText(whereChat), /Oslo/);
 
 // 2. A long turn: read a little, drop the connection, resume through reconnectToStream.
 const storyChat = (await rest("POST", "/api/chats", {})).id;

@@ -3,7 +3,8 @@
 // a long answer stream in, has the server drop every stream mid-turn, lets the page reconnect
 // on its own with Last-Event-ID, and checks that the transcript shows every part exactly once
 // (the page counts reconnections, duplicate and missing cursors). Then it holds a tool-using
-// conversation, queues a message behind a running turn, interrupts it, and edits a message.
+// conversation that waits for approvals (approves one call, edits and approves another),
+// queues a message behind a running turn, interrupts it, and edits a message.
 // Saves a screenshot. Prints what it saw; exits non-zero on a failure.
 //
 // Usage: CHATD_URL=... CHATD_TOKEN=... CHROMIUM=/usr/bin/chromium SCREENSHOT=out.png node browser.mjs
@@ -76,9 +77,24 @@ try {
   assert.deepEqual(shown, [story], "the transcript shows the answer once");
   assert.equal(body.split("Once upon a time").length - 1, 1, "the story appears exactly once on the page");
 
-  // 2. A tool-using conversation.
+  // 2. A tool-using conversation that waits for approvals (the demo asks before write_file
+  // and execute): approve the write as it is, edit the listing's command, then approve it.
+  assert.equal(await page.$eval("#ask", (n) => n.checked), true, "asking is on by default");
   await send("please write a file with this line");
+  await waitFor(() => document.querySelector("#chat-status").textContent === "requires_action" && document.querySelector("#timeline .decision .approve"), 60000);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-approval.png"), fullPage: true });
+  await page.click("#timeline .decision .approve");
+  console.log("approved write_file in the page");
+  await waitFor(() => document.querySelector("#timeline .decision .edit-args") && document.querySelectorAll("#timeline .tool-result").length === 1, 60000);
+  await page.click("#timeline .decision .edit-args");
+  await page.$eval("#timeline .decision textarea.args", (area) => (area.value = JSON.stringify({ command: "ls notes.md" })));
+  await page.click("#timeline .decision .approve-edited");
+  console.log("edited execute's arguments and approved them");
   await waitFor(() => document.querySelectorAll("#timeline .tool-result").length >= 2 && document.querySelector("#chat-status").textContent === "waiting", 60000);
+  const args = await text("#timeline .tool-args");
+  const listed = (await rest("GET", `/api/chats/${chatId}/messages`)).messages.filter((m) => m.role === "tool").at(-1);
+  assert.equal(JSON.stringify(listed.content[0].result).includes("notes.md"), true, "the edited command ran");
+  assert.ok(args.some((a) => a.includes("ls -l")), "the model's own arguments are still shown on its call");
   const results = await text("#timeline .tool-result");
   console.log(`tools ran: ${(await text("#timeline .tool-name")).join(", ")}`);
   assert.match(results[1], /notes\.md/);

@@ -13,6 +13,14 @@
 //!   `resumeStreamIsReplay` — built from chatd's own resumable stream, so resuming needs no
 //!   extra store and works on any replica.
 //!
+//! Tool approvals and client tools (BEHAVIOUR §16): a call that waits for a person is sent as
+//! a `tool-approval-request` part (its `approvalId` is the call's id), a client tool's call
+//! as its `tool-input-available` part, and the turn ends with `finish` (`tool-calls`). The
+//! next `POST /ai/chat` carries the answers in the last assistant message — tool parts in
+//! state `approval-responded` (approved or not, with a reason) and, for client tools,
+//! `output-available` / `output-error` (what `addToolOutput` makes) — and its stream is the
+//! turn that continues. A stale answer (a call no longer open) is refused with 409.
+//!
 //! A chat busy with another turn refuses a new message (409): `useChat` sends one at a time.
 //! Limitation: the protocol cannot take back text already sent, so when chatd resets a
 //! preview (a retried model call, a worker lost mid-step) the superseded text stays in the
@@ -33,6 +41,7 @@ use chatd_core::provider::StreamEvent;
 use chatd_core::service::{Actor, ChatdError};
 use chatd_core::status::TurnEnding;
 use chatd_core::store::{Delivery, SendMessage};
+use chatd_core::tool_call::{ActionKind, Decision, OpenCall};
 use chatd_core::{Chat, ChatStatus, Message, Part, Role};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -83,6 +92,95 @@ fn busy(chat: &Chat) -> bool {
     matches!(chat.status, ChatStatus::Running | ChatStatus::Pending)
 }
 
+/// The decisions an assistant UI message carries for the chat's open calls: approval
+/// responses for approvals, tool outputs for client tools. Parts for other calls are history
+/// the client sends back every time, and are ignored.
+fn decisions_in(message: &Value, open: &[OpenCall]) -> Vec<Decision> {
+    let parts = message.get("parts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let mut decisions = Vec::new();
+    for part in parts {
+        let Some(id) = part.get("toolCallId").and_then(Value::as_str) else { continue };
+        let Some(call) = open.iter().find(|c| c.tool_call_id == id) else { continue };
+        let state = part.get("state").and_then(Value::as_str).unwrap_or_default();
+        let approval = part.get("approval");
+        let approved = approval.and_then(|a| a.get("approved")).and_then(Value::as_bool);
+        let reason = approval
+            .and_then(|a| a.get("reason"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let tool_call_id = id.to_owned();
+        let decision = match (call.kind, state, approved) {
+            (_, "approval-responded" | "output-denied", Some(false)) => {
+                Decision::Deny { tool_call_id, reason }
+            }
+            (ActionKind::Approval, "approval-responded", Some(true)) => {
+                Decision::Approve { tool_call_id, args: None }
+            }
+            (ActionKind::Client, "output-available", _) => Decision::Result {
+                tool_call_id,
+                output: part.get("output").cloned().unwrap_or(Value::Null),
+                is_error: false,
+            },
+            (ActionKind::Client, "output-error", _) => Decision::Result {
+                tool_call_id,
+                output: part.get("errorText").cloned().unwrap_or(Value::Null),
+                is_error: true,
+            },
+            _ => continue,
+        };
+        decisions.push(decision);
+    }
+    decisions
+}
+
+/// `POST /ai/chat` on a chat that waits: the decisions of the request's last message, then
+/// the turn that continues (or, while calls are still open, a message that only says so).
+async fn answer_calls(
+    state: &AppState,
+    slot: Option<Slot>,
+    actor: &Actor,
+    chat: &Chat,
+    request: &ChatRequest,
+) -> ApiResult<Response> {
+    let open = chatd_core::tool_call::open_calls(&chat.tool_calls);
+    let last = request.messages.last().filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant"));
+    let decisions = last.map(|m| decisions_in(m, &open)).unwrap_or_default();
+    if decisions.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "requires_action",
+            "the chat waits for answers to its tool calls: send approval responses or tool outputs",
+        ));
+    }
+    let after = state.chatd.resolve_tool_calls(actor, chat.id, decisions).await?;
+    let last_message = state.chatd.list_messages(actor, chat.id, None).await?.last().map_or(0, |m| m.id.0);
+    let cursor = Cursor { history: after.history_version, ..Cursor::new(last_message, 0, 0) };
+    if after.status == ChatStatus::RequiresAction {
+        // Some calls are still open: nothing runs until they are answered too.
+        return Ok(finished_message(&format!("chatd-{}-{last_message}", chat.id)));
+    }
+    // The continuation extends the client's assistant message: same message id.
+    let continued = last.and_then(|m| m.get("id")).and_then(Value::as_str).map(str::to_owned);
+    stream_turn(state, slot, actor, chat.id, cursor, after.lease_epoch + 1, continued).await
+}
+
+/// A message with nothing in it, finished (`tool-calls`: answers are still awaited).
+fn finished_message(message_id: &str) -> Response {
+    let chunks = [
+        json!({"type": "start", "messageId": message_id}).to_string(),
+        json!({"type": "finish", "finishReason": "tool-calls"}).to_string(),
+        "[DONE]".to_owned(),
+    ];
+    let body = futures::stream::iter(
+        chunks.into_iter().map(|c| Ok::<_, Infallible>(Event::default().data(c))),
+    );
+    let mut response = Sse::new(body).into_response();
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(PROTOCOL_HEADER), HeaderValue::from_static("v1"));
+    response
+}
+
 /// 409 `busy`: a new message is refused while another turn runs.
 fn busy_refusal(message: &str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "busy", message)
@@ -100,7 +198,11 @@ async fn send(
     let chat = state.chatd.get_chat(&actor, id).await?;
     // Before anything is sent: a refused stream must not leave a turn behind.
     let slot = state.slots.take(&actor)?;
-    let after = match request.trigger.as_deref().unwrap_or("submit-message") {
+    let trigger = request.trigger.as_deref().unwrap_or("submit-message");
+    if chat.status == ChatStatus::RequiresAction && trigger == "submit-message" {
+        return answer_calls(&state, slot, &actor, &chat, &request).await;
+    }
+    let after = match trigger {
         "submit-message" => {
             let last_user = request
                 .messages
@@ -156,7 +258,7 @@ async fn send(
         }
         other => return Err(ApiError::bad_request(format!("unknown trigger {other:?}"))),
     };
-    stream_turn(&state, slot, &actor, id, after.0, after.1).await
+    stream_turn(&state, slot, &actor, id, after.0, after.1, None).await
 }
 
 async fn last_user_message(
@@ -187,20 +289,26 @@ async fn follow_current(
     id: chatd_core::ChatId,
 ) -> ApiResult<Response> {
     let chat = state.chatd.get_chat(actor, id).await?;
-    if !busy(&chat) {
+    let waiting = chat.status == ChatStatus::RequiresAction;
+    if !busy(&chat) && !waiting {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let Some(last) = last_user_message(state, actor, id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let after = Cursor { history: chat.history_version, ..Cursor::new(last.id.0, 0, 0) };
-    let turn =
-        if chat.status == ChatStatus::Running { chat.lease_epoch } else { chat.lease_epoch + 1 };
-    stream_turn(state, slot, actor, id, after, turn).await
+    // A chat that waits replays the turn that ended waiting: its calls and approval requests.
+    let turn = if chat.status == ChatStatus::Running || waiting {
+        chat.lease_epoch
+    } else {
+        chat.lease_epoch + 1
+    };
+    stream_turn(state, slot, actor, id, after, turn, None).await
 }
 
 /// The turn that follows `after` (turn `first_turn` or, if it is lost, a re-run) as
-/// protocol parts; `slot` is held until the stream's task ends.
+/// protocol parts of the message `message_id` (default: one named after the chat and
+/// `after`); `slot` is held until the stream's task ends.
 async fn stream_turn(
     state: &AppState,
     slot: Option<Slot>,
@@ -208,10 +316,13 @@ async fn stream_turn(
     id: chatd_core::ChatId,
     after: Cursor,
     first_turn: i64,
+    message_id: Option<String>,
 ) -> ApiResult<Response> {
     let mut events = state.chatd.subscribe(actor, id, Some(after)).await?;
     let (tx, rx) = mpsc::channel::<Value>(64);
-    let message_id = format!("chatd-{}-{}", id, after.message);
+    let message_id = message_id
+        .filter(|m| !m.is_empty() && m.len() <= 256)
+        .unwrap_or_else(|| format!("chatd-{}-{}", id, after.message));
     let cut = state.next_cut();
     tokio::spawn(async move {
         let _slot = slot;
@@ -275,6 +386,11 @@ pub struct Translator {
     calls: HashSet<String>,
     /// Tool calls whose input was sent (`tool-input-available`).
     available: HashSet<String>,
+    /// Tool calls whose approval was requested (`tool-approval-request`).
+    asked: HashSet<String>,
+    /// The open calls the stream last told of (a follower that starts while the chat waits
+    /// hears of them first, before the turn it replays).
+    open: Vec<OpenCall>,
     /// The text and reasoning blocks streamed in the current step, in order: the UI id,
     /// whether it is reasoning, the text sent, whether it is still open.
     blocks: Vec<Block>,
@@ -303,6 +419,8 @@ impl Translator {
             turn: None,
             calls: HashSet::new(),
             available: HashSet::new(),
+            asked: HashSet::new(),
+            open: Vec::new(),
             blocks: Vec::new(),
         }
     }
@@ -386,7 +504,11 @@ impl Translator {
     }
 
     fn output(id: &str, result: &Value, is_error: bool, out: &mut Vec<Value>) {
-        if is_error {
+        let denied = |text: &str| text.starts_with(chatd_core::tool_call::DENIED_BY_USER);
+        if is_error && result.as_str().is_some_and(denied) {
+            // A person's denial (BEHAVIOUR §16): the SDK shows the call as denied.
+            out.push(json!({"type": "tool-output-denied", "toolCallId": id}));
+        } else if is_error {
             let text = match result {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -395,6 +517,23 @@ impl Translator {
         } else {
             out.push(json!({"type": "tool-output-available", "toolCallId": id, "output": result, "dynamic": true}));
         }
+    }
+
+    /// An approval request for each open approval call not yet asked about.
+    fn ask(&mut self, out: &mut Vec<Value>) {
+        self.start(out);
+        let open = std::mem::take(&mut self.open);
+        for call in open.iter().filter(|c| c.kind == ActionKind::Approval) {
+            self.call(&call.tool_call_id, &call.tool_name, &call.args, out);
+            if self.asked.insert(call.tool_call_id.clone()) {
+                out.push(json!({
+                    "type": "tool-approval-request",
+                    "approvalId": call.tool_call_id,
+                    "toolCallId": call.tool_call_id,
+                }));
+            }
+        }
+        self.open = open;
     }
 
     /// A part of the step in flight.
@@ -518,6 +657,13 @@ impl Translator {
                 out.push(json!({"type": "error", "errorText": message}));
                 false
             }
+            ChatEventKind::ActionRequired { calls } => {
+                self.open.clone_from(calls);
+                if self.turn.is_some() {
+                    self.ask(&mut out);
+                }
+                false
+            }
             ChatEventKind::TurnEnded { turn, ending } if self.turn == Some(*turn) => {
                 self.start(&mut out);
                 self.close_step(&mut out);
@@ -533,6 +679,11 @@ impl Translator {
                     TurnEnding::Failed { reason } => {
                         out.push(json!({"type": "error", "errorText": reason}));
                         out.push(json!({"type": "finish", "finishReason": "error"}));
+                        true
+                    }
+                    TurnEnding::AwaitingAction => {
+                        self.ask(&mut out);
+                        out.push(json!({"type": "finish", "finishReason": "tool-calls"}));
                         true
                     }
                     // Shut down or lost: another worker runs the turn again.

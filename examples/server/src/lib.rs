@@ -21,6 +21,7 @@ pub mod rest;
 pub mod serve;
 pub mod slots;
 pub mod sse;
+pub mod tool_calls;
 pub mod ui;
 
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub struct AppState {
     cuts: Arc<watch::Sender<u64>>,
     /// Open streams per user.
     pub(crate) slots: Arc<slots::StreamSlots>,
+    /// The demo's per-chat "ask before running tools" switch, shared with the workers of
+    /// this process (`None`: the routes that set it answer 404).
+    pub(crate) ask: Option<chatd_demo::AskSwitch>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -64,7 +68,16 @@ impl AppState {
             tokens: Arc::new(tokens),
             cuts: Arc::new(watch::channel(0).0),
             slots: Arc::new(slots::StreamSlots::new(slots::MAX_STREAMS_PER_USER)),
+            ask: None,
         }
+    }
+
+    /// Serves the per-chat "ask before running tools" switch that this process's workers'
+    /// policy reads (`GET`/`PUT /api/chats/{id}/ask`).
+    #[must_use]
+    pub fn with_ask_switch(mut self, ask: chatd_demo::AskSwitch) -> Self {
+        self.ask = Some(ask);
+        self
     }
 
     /// Lets each user hold at most `max` streams open at once (default
@@ -98,6 +111,7 @@ impl AppState {
 /// The whole service.
 pub fn app(state: AppState) -> Router {
     Router::new()
+        .merge(tool_calls::routes())
         .merge(rest::routes())
         .merge(sse::routes())
         .merge(ai_sdk::routes())

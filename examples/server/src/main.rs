@@ -80,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let shutdown = CancellationToken::new();
     let workers = setup.spawn_workers(args.workers, &shutdown);
     let chatd = Chatd::new(Arc::clone(&store)).with_providers(setup.providers());
-    let state = AppState::new(chatd, tokens);
+    let state = AppState::new(chatd, tokens).with_ask_switch(setup.ask.clone());
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     println!("chatd server on http://{addr}");

@@ -33,6 +33,7 @@ const state = {
   status: null,
   lastError: null,
   models: [],
+  actions: [], // open tool calls (action_required): { tool_call_id, tool_name, args, kind, deadline }
 };
 
 async function api(method, path, body) {
@@ -240,7 +241,9 @@ function openChat(id) {
   state.messages = new Map();
   state.preview = null;
   state.queue = [];
+  state.actions = [];
   window.chatdDebug.lastCursor = null;
+  loadAsk(id);
   showError("chat-error", null);
   renderChatList();
   renderHeader();
@@ -260,8 +263,14 @@ function openChat(id) {
   on("status", (e) => {
     state.status = e.status;
     state.lastError = e.last_error;
+    if (e.status !== "requires_action") state.actions = [];
     patchChat(id, { status: e.status });
     renderHeader();
+    renderTimeline();
+  });
+  on("action_required", (e) => {
+    state.actions = e.calls;
+    renderTimeline();
   });
   on("message", (e) => {
     state.messages.set(e.message.id, e.message);
@@ -334,7 +343,7 @@ function renderHeader() {
   const status = state.status || chat.status;
   $("chat-status").textContent = status;
   $("chat-status").className = `badge ${status}`;
-  const busy = status === "running" || status === "pending";
+  const busy = status === "running" || status === "pending" || status === "requires_action";
   $("interrupt").disabled = !busy;
   $("pause").disabled = status === "paused" || status === "completed";
   $("resume").disabled = status !== "paused";
@@ -354,13 +363,56 @@ function renderToolCall(call, result) {
   const card = el("div", { class: "tool" });
   card.append(el("div", { class: "tool-name", text: `⚙ ${call.name}` }));
   card.append(el("pre", { class: "tool-args", text: call.input }));
+  const open = call.id && state.actions.find((a) => a.tool_call_id === call.id);
   if (result) {
     const text = typeof result.result === "string" ? result.result : JSON.stringify(result.result, null, 2);
     card.append(el("pre", { class: result.is_error ? "tool-result error" : "tool-result", text }));
+  } else if (open) {
+    card.append(renderDecision(open));
   } else {
     card.append(el("div", { class: "tool-running", text: "running…" }));
   }
   return card;
+}
+
+// A call that waits (BEHAVIOUR §16): approve, deny with a reason, or approve edited arguments;
+// a client tool's call takes its result here.
+function renderDecision(open) {
+  const box = el("div", { class: "decision", "data-call": open.tool_call_id });
+  const decide = async (decision) => {
+    try {
+      await api("POST", `/api/chats/${state.current}/tool-calls`, { decisions: [{ tool_call_id: open.tool_call_id, ...decision }] });
+      showError("chat-error", null);
+    } catch (error) {
+      showError("chat-error", error);
+    }
+  };
+  const reason = el("input", { class: "reason", placeholder: "reason (optional)" });
+  const deny = el("button", { type: "button", class: "deny", text: "Deny", onclick: () => decide({ decision: "deny", reason: reason.value || undefined }) });
+  if (open.kind === "client") {
+    const output = el("textarea", { class: "client-output", rows: "2", placeholder: "the result, as JSON or text" });
+    const send = el("button", { type: "button", class: "send-result", text: "Send result", onclick: () => {
+      let value = output.value;
+      try { value = JSON.parse(value); } catch { /* plain text */ }
+      decide({ decision: "result", output: value, is_error: false });
+    } });
+    box.append(el("div", { class: "hint", text: "The model waits for your device's answer." }), output, el("div", { class: "row" }, send, deny, reason));
+    return box;
+  }
+  const approve = el("button", { type: "button", class: "approve", text: "Approve", onclick: () => decide({ decision: "approve" }) });
+  const editArgs = el("button", { type: "button", class: "edit-args", text: "Edit", onclick: () => {
+    const area = el("textarea", { class: "args", rows: "3" });
+    area.value = JSON.stringify(open.args, null, 2);
+    const save = el("button", { type: "button", class: "approve-edited", text: "Approve edited", onclick: () => {
+      let args;
+      try { args = JSON.parse(area.value); } catch (error) { showError("chat-error", `not JSON: ${error.message}`); return; }
+      decide({ decision: "approve", args });
+    } });
+    box.replaceChildren(area, el("div", { class: "row" }, save, deny, reason));
+  } });
+  const due = new Date(open.deadline).toLocaleString();
+  box.append(el("div", { class: "hint", text: `Waiting for your approval (until ${due}).` }), el("div", { class: "row" }, approve, editArgs, deny, reason));
+  return box;
 }
 
 function renderMessage(message, results) {
@@ -370,7 +422,7 @@ function renderMessage(message, results) {
     if (part.type === "text") box.append(el("div", { class: "text", text: part.text }));
     else if (part.type === "reasoning" && part.text) box.append(el("div", { class: "reasoning", text: part.text }));
     else if (part.type === "tool-call")
-      box.append(renderToolCall({ name: part.tool_name, input: JSON.stringify(part.args) }, results.get(part.tool_call_id)));
+      box.append(renderToolCall({ id: part.tool_call_id, name: part.tool_name, input: JSON.stringify(part.args) }, results.get(part.tool_call_id)));
     else if (part.type === "file") box.append(el("div", { class: "file", text: `📎 ${part.filename || part.media_type}` }));
   }
   if (message.role === "user") {
@@ -419,6 +471,27 @@ function startEdit(box, message) {
   const cancel = el("button", { type: "button", text: "Cancel", onclick: renderTimeline });
   box.replaceChildren(area, el("div", { class: "row" }, save, cancel));
 }
+
+// The demo's per-chat "ask before running tools" switch (absent on a server without one).
+async function loadAsk(id) {
+  const box = $("ask");
+  try {
+    const ask = await api("GET", `/api/chats/${id}/ask`);
+    if (state.current !== id) return;
+    box.checked = ask.on;
+    box.title = `ask before: ${ask.tools.join(", ")}`;
+    $("ask-label").hidden = false;
+  } catch {
+    $("ask-label").hidden = true;
+  }
+}
+$("ask").addEventListener("change", async () => {
+  try {
+    await api("PUT", `/api/chats/${state.current}/ask`, { on: $("ask").checked });
+  } catch (error) {
+    showError("chat-error", error);
+  }
+});
 
 function renderQueue() {
   const list = $("queue-list");

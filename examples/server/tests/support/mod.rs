@@ -65,7 +65,8 @@ pub async fn start_serving(delay: Duration, workers: usize, options: ServeOption
         entry(READER, &["chat:read"], false),
     ])
     .expect("tokens");
-    let state = AppState::new(Chatd::new(store).with_providers(setup.providers()), tokens);
+    let state = AppState::new(Chatd::new(store).with_providers(setup.providers()), tokens)
+        .with_ask_switch(setup.ask.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let router = app(state.clone());

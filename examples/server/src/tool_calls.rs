@@ -1,0 +1,91 @@
+//! The open tool calls of a chat and the decisions on them (BEHAVIOUR §16), over REST:
+//!
+//! - `GET /api/chats/{id}/tool-calls` — the records of the chat's unfinished step, in call
+//!   order (`state`: `open` with `kind` and `deadline`, `ready`, `started`, `done`);
+//! - `POST /api/chats/{id}/tool-calls` with `{"decisions": [...]}`, each one of
+//!   `{"decision": "approve", "tool_call_id": "...", "args": {...}}` (args optional: an
+//!   edit), `{"decision": "deny", "tool_call_id": "...", "reason": "..."}` or
+//!   `{"decision": "result", "tool_call_id": "...", "output": ..., "is_error": false}` (a
+//!   client tool's result). All or nothing: `409` names a call that is not open, `400` a
+//!   decision of the wrong kind or bad arguments. Answers the chat.
+//! - `GET`/`PUT /api/chats/{id}/ask` (`{"on": true}`) — the demo's per-chat switch: whether
+//!   `execute`, `write_file` and `edit_files` wait for an approval (on by default).
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chatd_core::tool_call::Decision;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use crate::rest::{Body, chat_id};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/chats/{id}/tool-calls", get(list).post(resolve))
+        .route("/api/chats/{id}/ask", get(get_ask).put(put_ask))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ask {
+    on: bool,
+}
+
+fn switch(state: &AppState) -> ApiResult<&chatd_demo::AskSwitch> {
+    state.ask.as_ref().ok_or_else(|| ApiError::not_found("this server has no ask switch"))
+}
+
+async fn get_ask(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let chat = state.chatd.get_chat(&authed.actor, chat_id(&id)?).await?;
+    Ok(Json(json!({ "on": switch(&state)?.is_on(chat.id), "tools": chatd_demo::ASKED_TOOLS })))
+}
+
+async fn put_ask(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    Body(body): Body<Ask>,
+) -> ApiResult<Json<Value>> {
+    // Changing a chat's settings is an update of the chat.
+    let chat = state.chatd.get_chat(&authed.actor, chat_id(&id)?).await?;
+    if !authed.actor.has(chatd_core::Scope::Update) {
+        return Err(ApiError::forbidden("the chat:update scope is required"));
+    }
+    let ask = switch(&state)?;
+    ask.set(chat.id, body.on);
+    Ok(Json(json!({ "on": ask.is_on(chat.id), "tools": chatd_demo::ASKED_TOOLS })))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let calls = state.chatd.tool_calls(&authed.actor, chat_id(&id)?).await?;
+    Ok(Json(json!({ "tool_calls": calls })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Decisions {
+    decisions: Vec<Decision>,
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    Body(body): Body<Decisions>,
+) -> ApiResult<Json<Value>> {
+    let chat = state.chatd.resolve_tool_calls(&authed.actor, chat_id(&id)?, body.decisions).await?;
+    Ok(Json(json!(chat)))
+}
