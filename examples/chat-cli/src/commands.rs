@@ -14,6 +14,7 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use crate::Input;
+use crate::decide::{Answer, Pending};
 use crate::printer::Printer;
 
 const HELP: &str = "\
@@ -42,6 +43,8 @@ pub(crate) struct Session {
     model: Option<ModelConfigId>,
     last_interrupt: Option<Instant>,
     listed: Vec<ChatId>,
+    /// Tool calls that wait for an answer typed here.
+    pending: Pending,
 }
 
 impl Session {
@@ -58,6 +61,7 @@ impl Session {
             model: None,
             last_interrupt: None,
             listed: Vec::new(),
+            pending: Pending::default(),
         }
     }
 
@@ -103,8 +107,20 @@ impl Session {
     }
 
     fn event(&mut self, event: &ChatEvent) {
-        if let ChatEventKind::Message { message } = &event.kind {
-            self.last_message = self.last_message.max(message.id.0);
+        match &event.kind {
+            ChatEventKind::Message { message } => {
+                self.last_message = self.last_message.max(message.id.0);
+            }
+            ChatEventKind::ActionRequired { calls } => {
+                self.pending.set(calls);
+                if let Some(question) = self.pending.question() {
+                    self.printer.say(&question);
+                }
+            }
+            ChatEventKind::Status { status, .. } if *status != ChatStatus::RequiresAction => {
+                self.pending.clear();
+            }
+            _ => {}
         }
         let ended = self.printer.event(event);
         if ended && self.waiting.is_some_and(|after| event.cursor.message >= after) {
@@ -137,7 +153,11 @@ impl Session {
             return true;
         }
         let Some(command) = line.strip_prefix('/') else {
-            self.send(line).await;
+            if self.pending.waiting() {
+                self.answer(line).await;
+            } else {
+                self.send(line).await;
+            }
             return true;
         };
         let (name, rest) = command.split_once(' ').map_or((command, ""), |(n, r)| (n, r.trim()));
@@ -233,6 +253,27 @@ impl Session {
         if let Err(message) = outcome {
             self.waiting = None;
             self.printer.say(&format!("[{message}]"));
+        }
+    }
+
+    /// A line typed while a tool call waits: its decision, sent at once.
+    async fn answer(&mut self, line: &str) {
+        let Some(chat) = self.chat else { return };
+        match self.pending.answer(line) {
+            Answer::Ask(text) => self.printer.say(&text),
+            Answer::Decide(decision) => {
+                match self.chatd.resolve_tool_calls(&self.actor, chat, vec![decision]).await {
+                    Ok(after) if after.status == ChatStatus::Pending && !self.interactive => {
+                        // Scripted input waits for the turn that continues.
+                        self.waiting = Some(self.last_message + 1);
+                    }
+                    Ok(_) => {}
+                    Err(err) => self.printer.say(&format!("[{err}]")),
+                }
+                if let Some(question) = self.pending.question() {
+                    self.printer.say(&question);
+                }
+            }
         }
     }
 

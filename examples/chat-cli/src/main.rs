@@ -2,7 +2,8 @@
 //! reasoning is shown dimmed, tool calls with their arguments and results, and a spinner runs
 //! while tools work. Ctrl-C interrupts the running turn; a second Ctrl-C (or one while idle)
 //! exits. Lines starting with `/` are commands (`/help`); anything else is sent — queued while
-//! the chat is busy. When stdin is not a terminal, each message waits for its turn to end
+//! the chat is busy. When a tool call waits for approval, the prompt asks `[y]es/[n]o/[e]dit`
+//! (a client tool's call asks for its result) and the next lines answer it. When stdin is not a terminal, each message waits for its turn to end
 //! before the next line is read, so scripts can drive it.
 //!
 //! ```text
@@ -13,6 +14,7 @@
 
 mod clean;
 mod commands;
+mod decide;
 mod printer;
 
 use std::io::IsTerminal;

@@ -267,6 +267,7 @@ impl Printer {
                     TurnEnding::Interrupted => "interrupted".to_owned(),
                     TurnEnding::Failed { reason } => format!("failed: {reason}"),
                     TurnEnding::Shutdown => "shut down (it will run again)".to_owned(),
+                    TurnEnding::AwaitingAction => "waits for your answer".to_owned(),
                     _ => "lost (it will run again)".to_owned(),
                 };
                 self.say_styled(DIM, &format!("[turn {ending}]"));

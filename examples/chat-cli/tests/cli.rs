@@ -63,12 +63,19 @@ fn wait(mut child: Child) -> i32 {
 fn a_scripted_conversation_with_tools_commands_and_an_edit() {
     let (mut child, rx) = spawn(1);
     let mut stdin = child.stdin.take().expect("stdin");
-    writeln!(stdin, "hello\nplease write a file\n/list\n/history\n/edit 1 hi again\n/queue\n/models\n/model 1\n/bogus\n/switch 7\n/quit")
+    // The demo asks before write_file and execute: yes to the first; the second's command is
+    // edited at the prompt, then run.
+    writeln!(stdin, "hello\nplease write a file\ny\ne\n{{\"command\": \"ls notes.md\"}}\n/list\n/history\n/edit 1 hi again\n/queue\n/models\n/model 1\n/bogus\n/switch 7\n/quit")
         .expect("script");
     let mut out = until(&rx, "[turn finished]");
     out.extend(until(&rx, "⚙ write_file"));
+    out.extend(until(&rx, "[run write_file"));
+    out.extend(until(&rx, "[turn waits for your answer]"));
     out.extend(until(&rx, "⚙ execute"));
+    out.extend(until(&rx, "[run execute"));
+    out.extend(until(&rx, "[new arguments as JSON"));
     out.extend(until(&rx, "← execute"));
+    assert!(out.last().is_some_and(|l| l.contains("notes.md")), "the edited command ran: {out:#?}");
     out.extend(until(&rx, "[turn finished]"));
     out.extend(until(&rx, "1. hello (waiting)"));
     out.extend(until(&rx, "[3] user: please write a file"));
