@@ -5,6 +5,7 @@
 
 #![doc = include_str!("../../README.md")]
 
+pub mod marker;
 pub mod mcp_server;
 pub mod pg;
 pub mod resume;

@@ -56,7 +56,7 @@ fn fast(text: &str) -> FakeResponse {
 struct Cluster {
     db: FreshDb,
     store: Arc<dyn ChatStore>,
-    _server: FakeServer,
+    server: FakeServer,
 }
 
 async fn cluster(responses: Vec<FakeResponse>) -> Cluster {
@@ -75,7 +75,7 @@ async fn cluster(responses: Vec<FakeResponse>) -> Cluster {
         )
         .await
         .expect("config");
-    Cluster { db, store, _server: server }
+    Cluster { db, store, server }
 }
 
 /// A child process and the lines it printed.
@@ -396,5 +396,165 @@ async fn subscribers_in_two_processes_see_the_same_events() {
             seen[1].len()
         );
     }
+    cl.db.drop().await;
+}
+
+// ----- durable tool calls (BEHAVIOUR §16) ---------------------------------------------------
+
+/// A Chat Completions stream that calls `calls` (`(id, tool, args)`) and finishes with
+/// `tool_calls`.
+fn calling(calls: &[(&str, &str, serde_json::Value)]) -> FakeResponse {
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
+        let body = serde_json::json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
+            "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {body}\n\n")
+    };
+    let mut body = String::new();
+    for (index, (id, name, args)) in calls.iter().enumerate() {
+        body.push_str(&chunk(
+            serde_json::json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                "function": {"name": name, "arguments": args.to_string()}}]}),
+            serde_json::Value::Null,
+        ));
+    }
+    body.push_str(&chunk(serde_json::json!({}), serde_json::json!("tool_calls")));
+    body.push_str("data: [DONE]\n\n");
+    FakeResponse::sse(body.into_bytes())
+}
+
+/// The final answer, served only to a request that carries tool results.
+fn after_tools(text: &str) -> FakeResponse {
+    fast(text).when_body_contains("\"tool_call_id\"")
+}
+
+/// (a) The worker that ran a turn dies while the chat waits for an approval: nothing is
+/// lost, and the approval given through another process is carried out by another worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_chat_outlives_its_worker_and_another_replica_finishes_it() {
+    let marks = tempfile::tempdir().expect("marks");
+    let dir = marks.path().to_str().expect("utf-8 path").to_owned();
+    let cl = cluster(vec![calling(&[("c1", "mark", serde_json::json!({}))]), after_tools("done")]).await;
+    let chat = cl.chat("work").await;
+    let mut a = Node::worker(&cl.db, &["--marks", &dir, "--ask", "mark"]);
+    cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::RequiresAction).await;
+    a.child.start_kill().expect("SIGKILL");
+    let _ = a.child.wait().await;
+    // Waiting holds no lease: the stale sweep has nothing to recover.
+    tokio::time::sleep(STALE + Duration::from_millis(500)).await;
+    assert!(cl.store.recover_stale(STALE).await.expect("sweep").is_empty());
+    let b = Node::worker(&cl.db, &["--marks", &dir, "--ask", "mark"]);
+    let approve = chatd_core::tool_call::Decision::Approve { tool_call_id: "c1".into(), args: None };
+    cl.store.resolve_tool_calls(chat, vec![approve]).await.expect("approve");
+    let done = cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::Waiting).await;
+    assert_eq!(done.last_error, None);
+    assert_eq!(chatd_tests::marker::runs_in(marks.path(), chat, "mark"), 1, "ran once, after approval");
+    let roles: Vec<Role> = cl.texts(chat).await.into_iter().map(|(role, _)| role).collect();
+    assert_eq!(roles, [Role::User, Role::Assistant, Role::Tool, Role::Assistant]);
+    b.wait_line(|l| l.starts_with(&format!("turn {chat}")), Duration::from_secs(5)).await;
+    cl.db.drop().await;
+}
+
+/// (b) SIGKILL while a side-effecting call and an idempotent one run: the re-run on another
+/// worker does not run the first again — the model gets the in-doubt result — and simply runs
+/// the idempotent one again; the step is not streamed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_mid_call_never_runs_a_side_effect_twice() {
+    let marks = tempfile::tempdir().expect("marks");
+    let dir = marks.path().to_str().expect("utf-8 path").to_owned();
+    let hang = serde_json::json!({"hang_ms": 60_000});
+    let cl = cluster(vec![
+        calling(&[("w", "mark", hang.clone()), ("r", "peek", hang)]),
+        after_tools("checked"),
+    ])
+    .await;
+    let chat = cl.chat("work").await;
+    let mut a = Node::worker(&cl.db, &["--marks", &dir]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while chatd_tests::marker::runs_in(marks.path(), chat, "mark") == 0
+        || chatd_tests::marker::runs_in(marks.path(), chat, "peek") == 0
+    {
+        assert!(Instant::now() < deadline, "the calls never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.child.start_kill().expect("SIGKILL");
+    let _ = a.child.wait().await;
+    let b = Node::worker(&cl.db, &["--marks", &dir]);
+    let done = cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::Waiting).await;
+    assert_eq!(done.last_error, None);
+    assert_eq!(chatd_tests::marker::runs_in(marks.path(), chat, "mark"), 1, "never run twice");
+    assert_eq!(chatd_tests::marker::runs_in(marks.path(), chat, "peek"), 2, "idempotent: ran again");
+    let requests = cl.server.requests();
+    assert_eq!(requests.len(), 2, "the step was not streamed again");
+    let sent = requests[1].json().to_string();
+    assert!(sent.contains(chatd_core::tool_call::IN_DOUBT_RESULT), "{sent}");
+    assert!(sent.contains("\\\"runs\\\":2"), "the idempotent call's real result: {sent}");
+    b.wait_line(|l| l.starts_with(&format!("turn {chat}")), Duration::from_secs(5)).await;
+    cl.db.drop().await;
+}
+
+/// (c) Approvals arriving through one replica while another worker's deadline sweep runs:
+/// each call is decided once — approved and run, or expired and never run — never both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_racing_the_deadline_sweep_decide_each_call_once() {
+    const CHATS: usize = 16;
+    let marks = tempfile::tempdir().expect("marks");
+    let dir = marks.path().to_str().expect("utf-8 path").to_owned();
+    let mut responses: Vec<FakeResponse> =
+        (0..CHATS).map(|_| calling(&[("c1", "mark", serde_json::json!({}))])).collect();
+    responses.extend((0..CHATS).map(|_| after_tools("done")));
+    let cl = cluster(responses).await;
+    let mut chats = Vec::new();
+    for _ in 0..CHATS {
+        chats.push(cl.chat("work").await);
+    }
+    let a = Node::worker(&cl.db, &[
+        "--marks", &dir, "--ask", "mark", "--approval-ms", "2500", "--deadline-sweep-ms", "20",
+    ]);
+    for chat in &chats {
+        cl.until(*chat, Duration::from_secs(30), |c| c.status == ChatStatus::RequiresAction).await;
+    }
+    // Aim at the deadline: the first calls were recorded earliest, so some approvals come
+    // before their deadline passes and some after.
+    let first = cl.store.get_chat(chats[0]).await.expect("chat").tool_calls[0].deadline();
+    let wait = first.map_or(Duration::ZERO, |d| (d - chrono::Utc::now()).to_std().unwrap_or_default());
+    tokio::time::sleep(wait.saturating_sub(Duration::from_millis(150))).await;
+    let approvals = chats.iter().map(|chat| {
+        let (store, chat) = (Arc::clone(&cl.store), *chat);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..400))).await;
+            let approve =
+                chatd_core::tool_call::Decision::Approve { tool_call_id: "c1".into(), args: None };
+            (chat, store.resolve_tool_calls(chat, vec![approve]).await)
+        })
+    });
+    let outcomes = futures::future::join_all(approvals).await;
+    let (mut approved, mut expired) = (0, 0);
+    for outcome in outcomes {
+        let (chat, result) = outcome.expect("join");
+        cl.until(chat, Duration::from_secs(30), |c| c.status == ChatStatus::Waiting).await;
+        let messages = cl.store.list_messages(chat, MessageQuery::all()).await.expect("messages");
+        let tool_rows: Vec<_> = messages.iter().filter(|m| m.role == Role::Tool).collect();
+        assert_eq!(tool_rows.len(), 1, "the call was answered exactly once");
+        let runs = chatd_tests::marker::runs_in(marks.path(), chat, "mark");
+        match result {
+            Ok(_) => {
+                approved += 1;
+                assert_eq!(runs, 1, "an approved call runs once");
+            }
+            Err(chatd_core::StoreError::Conflict(_)) => {
+                expired += 1;
+                assert_eq!(runs, 0, "an expired call never runs");
+                assert!(tool_rows[0].text().is_empty());
+                let chatd_core::Part::ToolResult { result, .. } = &tool_rows[0].content[0] else {
+                    panic!("not a result")
+                };
+                assert_eq!(result, &serde_json::json!(chatd_core::tool_call::APPROVAL_EXPIRED));
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    println!("{approved} approvals won, {expired} calls expired first");
+    assert_eq!(approved + expired, CHATS);
+    drop(a);
     cl.db.drop().await;
 }

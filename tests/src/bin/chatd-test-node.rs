@@ -3,12 +3,17 @@
 //!
 //! ```text
 //! chatd-test-node worker    --database-url URL [--heartbeat-ms N] [--stale-ms N] [--poll-ms N] [--no-listen]
+//!                           [--marks DIR [--ask TOOL] [--approval-ms N] [--deadline-sweep-ms N]]
 //! chatd-test-node subscribe --database-url URL --chat ID [--no-listen]
 //! ```
 //!
 //! The worker prints `ready <worker id>` once running, `turn <chat> <end>` after each turn
 //! (`lost` when its lease was lost), and `stopped` after a graceful shutdown (SIGTERM). The
 //! subscriber prints `ready`, then one JSON line per event.
+//!
+//! With `--marks DIR` the worker's model may call two tools that record each run under DIR
+//! (`chatd_tests::marker`): `mark`, which has side effects, and `peek`, which is idempotent;
+//! `--ask TOOL` makes calls of TOOL wait for an approval, due after `--approval-ms`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -16,8 +21,9 @@ use std::time::Duration;
 
 use chatd_core::ChatId;
 use chatd_core::events::{SubscribeOptions, subscribe};
-use chatd_core::runtime::tools::ToolSet;
-use chatd_core::runtime::turn::TurnRunner;
+use chatd_core::runtime::tools::{ToolRules, ToolSet};
+use chatd_core::runtime::turn::{ActionDeadlines, TurnRunner};
+use chatd_tests::marker::Marker;
 use chatd_core::runtime::worker::{TurnReport, Worker};
 use chatd_core::store::ChatStore;
 use chatd_providers::{ProviderRegistry, StoreProviderSource};
@@ -87,9 +93,27 @@ async fn main() -> std::process::ExitCode {
 async fn worker(store: Arc<dyn ChatStore>, args: &[String]) {
     let source =
         StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new().with_env(|_| None));
-    let runner =
-        TurnRunner::new(Arc::clone(&store), Arc::new(source), ToolSet::new()).with_titles(false);
+    let mut tools = ToolSet::new();
+    let mut rules = ToolRules::new();
+    if let Some(dir) = flag(args, "--marks") {
+        let dir = std::path::PathBuf::from(dir);
+        for (name, idempotent) in [("mark", false), ("peek", true)] {
+            tools = tools.with(Arc::new(Marker { name, idempotent, dir: dir.clone() }));
+        }
+        if let Some(tool) = flag(args, "--ask") {
+            rules = rules.ask(tool);
+        }
+    }
+    let deadlines = ActionDeadlines {
+        approval: millis(args, "--approval-ms", 24 * 3600 * 1000),
+        ..ActionDeadlines::default()
+    };
+    let runner = TurnRunner::new(Arc::clone(&store), Arc::new(source), tools)
+        .with_titles(false)
+        .with_policy(Arc::new(rules))
+        .with_action_deadlines(deadlines);
     let worker = Worker::new(store, runner)
+        .with_deadline_sweep(millis(args, "--deadline-sweep-ms", 30_000))
         .with_poll(millis(args, "--poll-ms", 1000))
         .with_heartbeat(millis(args, "--heartbeat-ms", 1000))
         .with_stale_after(millis(args, "--stale-ms", 3000))
