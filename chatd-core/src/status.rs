@@ -33,7 +33,7 @@
 //! | `Shutdown`         | ·              | ·             | pending                | ·             | ·              | ·              | ·                 |
 //! | `RecoverStale`     | ·              | ·             | pending                | ·             | ·              | ·              | ·                 |
 //! | `AwaitAction`      | ·              | ·             | requires_action        | ·             | ·              | ·              | ·                 |
-//! | `ActionsResolved`  | ·              | ·             | ·                      | =             | ·              | ·              | pending           |
+//! | `ActionsResolved`  | =              | =             | =                      | =             | =              | =              | pending           |
 //! | `Interrupt`        | =              | =             | =, stop                | =             | =              | =              | waiting, close, promote |
 //! | `Pause`            | paused         | paused        | =, stop (pause)        | =             | ·              | paused         | paused            |
 //! | `ResumeUnanswered` | ·              | ·             | ·                      | pending       | ·              | ·              | ·                 |
@@ -389,7 +389,10 @@ pub fn decide(from: ChatStatus, trigger: Trigger) -> Result<Decision, InvalidTra
         (T::Shutdown | T::RecoverStale, Running) => Decision::to(Pending),
         (T::AwaitAction, Running) => Decision::to(RequiresAction),
         (T::ActionsResolved, RequiresAction) => Decision::to(Pending),
-        (T::ActionsResolved, Paused) => Decision::to(Paused),
+        // Records can hold open calls in other statuses for a moment (a turn between writing
+        // them and its release, a chat recovered before it was released): decisions are
+        // kept, and whoever continues the step sees them.
+        (T::ActionsResolved, _) => Decision::to(from),
 
         (T::Interrupt, Running) => Decision::to(Running).stop(StopKind::Interrupt),
         (T::Interrupt, RequiresAction) => Decision::to(Waiting).close().promote(),

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::message::NewMessage;
 use crate::part::Part;
+use crate::status::ChatStatus;
 use crate::store::StoreError;
 
 /// The result of a call whose worker stopped while it ran (BEHAVIOUR §16): the re-run never
@@ -191,6 +192,19 @@ pub fn any_open(calls: &[ToolCall]) -> bool {
 #[must_use]
 pub fn earliest_deadline(calls: &[ToolCall]) -> Option<DateTime<Utc>> {
     calls.iter().filter_map(ToolCall::deadline).min()
+}
+
+/// The status a release writes, given the decided `next` and the chat's records: a turn that
+/// ends waiting whose calls were all decided meanwhile (a decision or the sweep got there
+/// between the records' write and the release) goes on at once (`pending`) instead of
+/// waiting for nothing.
+#[must_use]
+pub fn settle_release(next: ChatStatus, calls: &[ToolCall]) -> ChatStatus {
+    if next == ChatStatus::RequiresAction && !any_open(calls) {
+        ChatStatus::Pending
+    } else {
+        next
+    }
 }
 
 /// A decision on one open call (BEHAVIOUR §16 "Resolving").

@@ -87,6 +87,8 @@ impl State {
             None
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
+        let calls = &self.entry(lease.chat_id)?.chat.tool_calls;
+        let next = chatd_core::tool_call::settle_release(next, calls);
         let last_error = match &outcome {
             TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
             _ => None,

@@ -67,6 +67,7 @@ impl PostgresChatStore {
             None
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
+        let next = tool_call::settle_release(next, &chat.tool_calls);
         let last_error = match &outcome {
             TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
             _ => None,

@@ -243,12 +243,11 @@ async fn after_a_worker_stops_mid_call_only_idempotent_calls_run_again() {
     // The worker is gone as far as the store knows.
     assert_eq!(fx.store.recover_stale(Duration::ZERO).await.expect("recover"), [fx.chat]);
 
-    // The re-run: the read hangs no more (its arguments come from the record, so it is
-    // given a fresh tool that answers at once).
+    // The re-run's tools answer at once (the recorded arguments say `hang`): were the write
+    // run again, it would be counted rather than hang.
     let (write, read) = (Counted::new("write", false), Counted::new("read", true));
     let (rewrites, rereads) = (Arc::clone(&write.runs), Arc::clone(&read.runs));
-    let answering = Arc::new(Answering(read));
-    let tools = ToolSet::new().with(Arc::new(write)).with(answering);
+    let tools = ToolSet::new().with(Arc::new(Answering(write))).with(Arc::new(Answering(read)));
     let rerun = self::runner(&fx, tools, ToolRules::new());
     let lease = acquire(&fx).await;
     assert_eq!(run_and_release(&fx, &rerun, lease).await, TurnOutcome::Finished);

@@ -29,7 +29,10 @@ const EXPECTED: &[(Trigger, [&str; 7])] = &[
     (Trigger::Shutdown, ["-", "-", "pending", "-", "-", "-", "-"]),
     (Trigger::RecoverStale, ["-", "-", "pending", "-", "-", "-", "-"]),
     (Trigger::AwaitAction, ["-", "-", "requires_action", "-", "-", "-", "-"]),
-    (Trigger::ActionsResolved, ["-", "-", "-", "paused", "-", "-", "pending"]),
+    (
+        Trigger::ActionsResolved,
+        ["waiting", "pending", "running", "paused", "completed", "error", "pending"],
+    ),
     (
         Trigger::Interrupt,
         ["waiting", "pending", "running:s", "paused", "completed", "error", "waiting:Px"],

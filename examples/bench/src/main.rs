@@ -18,6 +18,7 @@ mod pg;
 mod report;
 mod sse;
 mod streams;
+mod tool_step;
 mod turn;
 
 use std::process::ExitCode;
@@ -61,6 +62,9 @@ enum Scenario {
     Recovery,
     /// `execute` of a trivial command, Landlock-confined vs unconfined (and vs a bare spawn).
     ExecuteOverhead,
+    /// A turn with one allowed side-effecting call (recorded: two writes) vs the same turn
+    /// with an idempotent call (one write, the path before durable tool calls).
+    ToolStep,
 }
 
 fn print(reports: &[report::Report]) {
@@ -92,6 +96,9 @@ fn main() -> ExitCode {
         }
         if wants(Scenario::TurnOverhead) {
             print(&turn::run(quick).await?);
+        }
+        if wants(Scenario::ToolStep) {
+            print(&tool_step::run(quick).await?);
         }
         if wants(Scenario::Fanout) {
             print(&streams::fanout(quick).await?);

@@ -313,3 +313,18 @@ pub async fn an_interrupt_at_release_closes_the_records(store: StoreRef) {
         );
     }
 }
+
+/// A decision that lands between the worker's write of the records and its release (the
+/// chat is still `running`) is kept, and the release that would wait for nothing makes the
+/// chat `pending` instead, so the step goes on.
+pub async fn a_decision_before_the_release_leaves_the_chat_pending(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let (chat, lease) = fx.running("go").await;
+    record(&fx, &lease, vec![open("a", ActionKind::Approval, HOUR)]).await;
+    let decided = fx.store.resolve_tool_calls(chat.id, vec![approve("a")]).await.expect("ok");
+    assert_eq!(decided.status, ChatStatus::Running, "the running turn keeps its lease");
+    let released = fx.store.release(&lease, TurnOutcome::AwaitingAction).await.expect("release");
+    assert_eq!(released.status, ChatStatus::Pending);
+    assert_eq!(released.tool_calls[0].state, CallState::Ready);
+    fx.acquire(chat.id).await;
+}

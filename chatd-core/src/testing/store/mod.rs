@@ -188,6 +188,7 @@ macro_rules! __store_conformance_all {
             the_closing_write_clears_the_records_and_is_fenced,
             a_decision_racing_the_sweep_decides_each_call_once,
             an_interrupt_at_release_closes_the_records,
+            a_decision_before_the_release_leaves_the_chat_pending,
         ] }
         $crate::__store_conformance_group! { $attrs $args $make secrets [
             keys_are_encrypted_at_rest_under_a_cipher,
