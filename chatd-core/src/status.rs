@@ -491,10 +491,7 @@ pub fn release_trigger(outcome: &TurnOutcome, stop: Option<StopKind>) -> Trigger
     match (outcome, stop) {
         (TurnOutcome::Failed(_), _) => Trigger::FailTurn,
         (_, Some(StopKind::Pause)) => Trigger::EndPaused,
-        (
-            TurnOutcome::Interrupted,
-            _,
-        )
+        (TurnOutcome::Interrupted, _)
         | (TurnOutcome::Shutdown | TurnOutcome::AwaitingAction, Some(StopKind::Interrupt)) => {
             Trigger::EndInterrupted
         }

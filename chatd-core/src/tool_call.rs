@@ -200,11 +200,7 @@ pub fn earliest_deadline(calls: &[ToolCall]) -> Option<DateTime<Utc>> {
 /// waiting for nothing.
 #[must_use]
 pub fn settle_release(next: ChatStatus, calls: &[ToolCall]) -> ChatStatus {
-    if next == ChatStatus::RequiresAction && !any_open(calls) {
-        ChatStatus::Pending
-    } else {
-        next
-    }
+    if next == ChatStatus::RequiresAction && !any_open(calls) { ChatStatus::Pending } else { next }
 }
 
 /// A decision on one open call (BEHAVIOUR §16 "Resolving").

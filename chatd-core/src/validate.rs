@@ -491,7 +491,10 @@ pub fn decisions_within(
                 let size = args.to_string().len();
                 let problem = crate::provider::invalid_args(args).or_else(|| {
                     (size > limits.max_tool_args_bytes).then(|| {
-                        format!("{size} bytes, more than the {} allowed", limits.max_tool_args_bytes)
+                        format!(
+                            "{size} bytes, more than the {} allowed",
+                            limits.max_tool_args_bytes
+                        )
                     })
                 });
                 if let Some(problem) = problem {

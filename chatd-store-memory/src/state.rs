@@ -303,10 +303,8 @@ impl State {
             return Ok(());
         }
         let calls = std::mem::take(&mut entry.chat.tool_calls);
-        let rows = chatd_core::tool_call::closing_rows(
-            &calls,
-            chatd_core::tool_call::INTERRUPTED_RESULT,
-        );
+        let rows =
+            chatd_core::tool_call::closing_rows(&calls, chatd_core::tool_call::INTERRUPTED_RESULT);
         for row in rows {
             self.insert_message(id, row, at, false)?;
         }

@@ -25,8 +25,8 @@ impl PostgresChatStore {
         let mut hints = tx::Hints::new();
         tx::fenced_chat(&mut conn, lease).await?;
         let messages: Vec<_> = step.assistant.into_iter().chain(step.tool_results).collect();
-        let written = tx::insert_messages(&mut conn, &mut hints, lease.chat_id, messages, false)
-            .await?;
+        let written =
+            tx::insert_messages(&mut conn, &mut hints, lease.chat_id, messages, false).await?;
         if let Some(calls) = &step.calls {
             tx::write_calls(&mut conn, &mut hints, lease.chat_id, calls).await?;
         }

@@ -273,7 +273,11 @@ pub(crate) async fn write_calls(
 /// Ends the chat's recorded step, if it has one (BEHAVIOUR §16): one tool row per call in
 /// call order (its result, the in-doubt result when started, else the interrupted one), and
 /// no records left. The chat row must be locked.
-pub(crate) async fn close_step(conn: &mut PgConnection, hints: &mut Hints, chat: ChatId) -> Result<()> {
+pub(crate) async fn close_step(
+    conn: &mut PgConnection,
+    hints: &mut Hints,
+    chat: ChatId,
+) -> Result<()> {
     let raw: serde_json::Value = sqlx::query_scalar("SELECT tool_calls FROM chats WHERE id = $1")
         .bind(chat.0)
         .fetch_one(&mut *conn)
@@ -284,7 +288,8 @@ pub(crate) async fn close_step(conn: &mut PgConnection, hints: &mut Hints, chat:
     if calls.is_empty() {
         return Ok(());
     }
-    let rows = chatd_core::tool_call::closing_rows(&calls, chatd_core::tool_call::INTERRUPTED_RESULT);
+    let rows =
+        chatd_core::tool_call::closing_rows(&calls, chatd_core::tool_call::INTERRUPTED_RESULT);
     insert_messages(conn, hints, chat, rows, false).await?;
     write_calls(conn, hints, chat, &[]).await
 }

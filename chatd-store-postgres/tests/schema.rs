@@ -129,7 +129,15 @@ async fn every_seed_index_constraint_and_enum_value_exists(pool: PgPool) {
         // The seed's six values, then the one BEHAVIOUR §16 adds; the core's list must agree.
         (
             "chat_status",
-            vec!["waiting", "pending", "running", "paused", "completed", "error", "requires_action"],
+            vec![
+                "waiting",
+                "pending",
+                "running",
+                "paused",
+                "completed",
+                "error",
+                "requires_action",
+            ],
         ),
         ("chat_message_visibility", vec!["user", "model", "both"]),
     ] {
@@ -144,7 +152,10 @@ async fn every_seed_index_constraint_and_enum_value_exists(pool: PgPool) {
         assert_eq!(actual, values, "{enum_name}");
     }
     let core: Vec<&str> = chatd_core::ChatStatus::ALL.iter().map(|s| s.as_str()).collect();
-    assert_eq!(core, ["waiting", "pending", "running", "paused", "completed", "error", "requires_action"]);
+    assert_eq!(
+        core,
+        ["waiting", "pending", "running", "paused", "completed", "error", "requires_action"]
+    );
     let unlogged: String = sqlx::query_scalar(
         "SELECT relpersistence::text FROM pg_class WHERE relname = 'chat_stream_parts'",
     )

@@ -8,14 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatd_core::events::{ChatEventKind, SubscribeOptions, subscribe};
-use chatd_core::runtime::tools::{
-    ClientTool, Tool, ToolContext, ToolError, ToolRules, ToolSet,
-};
+use chatd_core::runtime::tools::{ClientTool, Tool, ToolContext, ToolError, ToolRules, ToolSet};
 use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::testing::ScriptedCall;
-use chatd_core::tool_call::{
-    ActionKind, CallState, Decision, IN_DOUBT_RESULT, OpenCall,
-};
+use chatd_core::tool_call::{ActionKind, CallState, Decision, IN_DOUBT_RESULT, OpenCall};
 use chatd_core::{ChatStatus, Part, Role, TurnOutcome, WorkerId};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -120,33 +116,28 @@ async fn an_ask_call_waits_and_runs_once_approved_with_edited_arguments() {
     assert_eq!(chat.status, ChatStatus::RequiresAction);
     assert_eq!(runs.load(Ordering::SeqCst), 0, "nothing asked for runs before approval");
     // The call that needed no decision ran first, and its result is kept.
-    assert_eq!(chat.tool_calls[0].state, CallState::Done {
-        result: json!({"n": 1}),
-        is_error: false
-    });
+    assert_eq!(
+        chat.tool_calls[0].state,
+        CallState::Done { result: json!({"n": 1}), is_error: false }
+    );
     assert_eq!(chat.tool_calls[1].open_kind(), Some(ActionKind::Approval));
     assert_eq!(fx.roles().await, [Role::System, Role::User, Role::Assistant], "no tool row yet");
 
-    let approve =
-        Decision::Approve { tool_call_id: "c2".into(), args: Some(json!({"amount": 5})) };
+    let approve = Decision::Approve { tool_call_id: "c2".into(), args: Some(json!({"amount": 5})) };
     let chat = fx.store.resolve_tool_calls(fx.chat, vec![approve]).await.expect("approve");
     assert_eq!(chat.status, ChatStatus::Pending);
     let lease = acquire(&fx).await;
     assert_eq!(run_and_release(&fx, &runner, lease).await, TurnOutcome::Finished);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(args.lock().expect("lock").as_slice(), [json!({"amount": 5})]);
-    assert_eq!(fx.roles().await, [
-        Role::System,
-        Role::User,
-        Role::Assistant,
-        Role::Tool,
-        Role::Tool,
-        Role::Assistant
-    ]);
-    assert_eq!(results_sent(&fx), [
-        ("c1".to_owned(), json!({"n": 1})),
-        ("c2".to_owned(), json!({"ran": {"amount": 5}})),
-    ]);
+    assert_eq!(
+        fx.roles().await,
+        [Role::System, Role::User, Role::Assistant, Role::Tool, Role::Tool, Role::Assistant]
+    );
+    assert_eq!(
+        results_sent(&fx),
+        [("c1".to_owned(), json!({"n": 1})), ("c2".to_owned(), json!({"ran": {"amount": 5}})),]
+    );
     assert_eq!(fx.provider.requests().len(), 2, "the waiting step was not streamed again");
 }
 
@@ -166,10 +157,10 @@ async fn a_denied_call_never_runs_and_the_model_hears_why() {
     let lease = acquire(&fx).await;
     assert_eq!(run_and_release(&fx, &runner, lease).await, TurnOutcome::Finished);
     assert_eq!(runs.load(Ordering::SeqCst), 0, "a denied call never runs");
-    assert_eq!(results_sent(&fx), [(
-        "c1".to_owned(),
-        json!("tool call denied by the user: too much")
-    )]);
+    assert_eq!(
+        results_sent(&fx),
+        [("c1".to_owned(), json!("tool call denied by the user: too much"))]
+    );
 }
 
 #[tokio::test]
@@ -202,8 +193,11 @@ async fn a_client_tool_waits_for_the_clients_result() {
     assert_eq!(chat.tool_calls[0].open_kind(), Some(ActionKind::Client));
     let approve = Decision::Approve { tool_call_id: "loc".into(), args: None };
     assert!(fx.store.resolve_tool_calls(fx.chat, vec![approve]).await.is_err(), "wrong kind");
-    let result =
-        Decision::Result { tool_call_id: "loc".into(), output: json!({"city": "Oslo"}), is_error: false };
+    let result = Decision::Result {
+        tool_call_id: "loc".into(),
+        output: json!({"city": "Oslo"}),
+        is_error: false,
+    };
     fx.store.resolve_tool_calls(fx.chat, vec![result]).await.expect("result");
     let lease = acquire(&fx).await;
     assert_eq!(run_and_release(&fx, &runner, lease).await, TurnOutcome::Finished);
@@ -253,10 +247,10 @@ async fn after_a_worker_stops_mid_call_only_idempotent_calls_run_again() {
     assert_eq!(run_and_release(&fx, &rerun, lease).await, TurnOutcome::Finished);
     assert_eq!(rewrites.load(Ordering::SeqCst), 0, "the started write never runs again");
     assert_eq!(rereads.load(Ordering::SeqCst), 1, "the idempotent read runs again");
-    assert_eq!(results_sent(&fx), [
-        ("w".to_owned(), json!(IN_DOUBT_RESULT)),
-        ("r".to_owned(), json!({"ran": {}})),
-    ]);
+    assert_eq!(
+        results_sent(&fx),
+        [("w".to_owned(), json!(IN_DOUBT_RESULT)), ("r".to_owned(), json!({"ran": {}})),]
+    );
     assert_eq!(fx.provider.requests().len(), 2, "the recorded step was not streamed again");
     // The first worker's late writes are fenced.
     first.abort();
@@ -293,8 +287,11 @@ async fn followers_are_told_which_calls_wait() {
         None,
     )])
     .await;
-    let runner =
-        runner(&fx, ToolSet::new().with(Arc::new(Counted::new("pay", false))), ToolRules::new().ask("pay"));
+    let runner = runner(
+        &fx,
+        ToolSet::new().with(Arc::new(Counted::new("pay", false))),
+        ToolRules::new().ask("pay"),
+    );
     let options = SubscribeOptions::default();
     let mut events = subscribe(Arc::clone(&fx.store), fx.chat, None, options).await.expect("sub");
     assert_eq!(run_and_release(&fx, &runner, fx.lease).await, TurnOutcome::AwaitingAction);
@@ -322,7 +319,10 @@ async fn followers_are_told_which_calls_wait() {
     }
     assert_eq!(open(&seen), [vec!["a".to_owned(), "b".to_owned()]]);
     fx.store
-        .resolve_tool_calls(fx.chat, vec![Decision::Deny { tool_call_id: "a".into(), reason: None }])
+        .resolve_tool_calls(
+            fx.chat,
+            vec![Decision::Deny { tool_call_id: "a".into(), reason: None }],
+        )
         .await
         .expect("deny");
     let mut later = Vec::new();
@@ -334,7 +334,10 @@ async fn followers_are_told_which_calls_wait() {
     // A late follower starts with the status and the open calls.
     let mut late = subscribe(Arc::clone(&fx.store), fx.chat, None, options).await.expect("sub");
     let first = late.next().await.expect("status").kind;
-    assert_eq!(first, ChatEventKind::Status { status: ChatStatus::RequiresAction, last_error: None });
+    assert_eq!(
+        first,
+        ChatEventKind::Status { status: ChatStatus::RequiresAction, last_error: None }
+    );
     let second = late.next().await.expect("calls").kind;
     assert_eq!(open(&[second]), [vec!["b".to_owned()]]);
 }

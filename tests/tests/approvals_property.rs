@@ -215,7 +215,8 @@ impl World {
                 self.fx.store.interrupt(self.fx.chat).await.expect("interrupt");
             }
             7 => {
-                let busy = if self.rng.bool() { BusyBehavior::Interrupt } else { BusyBehavior::Queue };
+                let busy =
+                    if self.rng.bool() { BusyBehavior::Interrupt } else { BusyBehavior::Queue };
                 self.cut().await;
                 let send = SendMessage::text("more").with_busy(busy);
                 match self.fx.store.send_message(self.fx.chat, send).await {
@@ -251,7 +252,11 @@ impl World {
             assert_eq!(self.runs.of(id), 0, "denied call {id} ran");
         }
         for id in self.made.iter().filter(|id| id.starts_with('p')) {
-            assert!(self.runs.of(id) <= 1, "side-effecting call {id} ran {} times", self.runs.of(id));
+            assert!(
+                self.runs.of(id) <= 1,
+                "side-effecting call {id} ran {} times",
+                self.runs.of(id)
+            );
         }
     }
 
@@ -265,7 +270,10 @@ impl World {
                     let open = chatd_core::tool_call::open_calls(&chat.tool_calls);
                     let deny: Vec<Decision> = open
                         .iter()
-                        .map(|c| Decision::Deny { tool_call_id: c.tool_call_id.clone(), reason: None })
+                        .map(|c| Decision::Deny {
+                            tool_call_id: c.tool_call_id.clone(),
+                            reason: None,
+                        })
                         .collect();
                     for decision in &deny {
                         if let Decision::Deny { tool_call_id, .. } = decision {
@@ -307,12 +315,17 @@ impl World {
                     for part in &message.content {
                         let Part::ToolResult { tool_call_id, result, .. } = part else { continue };
                         let at = open.iter().position(|id| id == tool_call_id);
-                        let at = at.unwrap_or_else(|| panic!("result for {tool_call_id} without its call"));
+                        let at = at.unwrap_or_else(|| {
+                            panic!("result for {tool_call_id} without its call")
+                        });
                         open.remove(at);
                         answered.insert(tool_call_id.clone(), result.clone());
                     }
                 }
-                _ => assert!(open.is_empty(), "a message came between calls {open:?} and their results"),
+                _ => assert!(
+                    open.is_empty(),
+                    "a message came between calls {open:?} and their results"
+                ),
             }
         }
         assert!(open.is_empty(), "calls {open:?} were never answered");
@@ -340,10 +353,11 @@ impl World {
 async fn random_interleavings_keep_every_decision_and_answer_each_call_once() {
     let cases: u64 =
         std::env::var("CHATD_PROPERTY_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
-    let seeds: Vec<u64> = match std::env::var("CHATD_PROPERTY_SEED").ok().and_then(|v| v.parse().ok()) {
-        Some(seed) => vec![seed],
-        None => (0..cases).map(|n| 0x5eed_0000 + n).collect(),
-    };
+    let seeds: Vec<u64> =
+        match std::env::var("CHATD_PROPERTY_SEED").ok().and_then(|v| v.parse().ok()) {
+            Some(seed) => vec![seed],
+            None => (0..cases).map(|n| 0x5eed_0000 + n).collect(),
+        };
     let (mut steps, mut waits) = (0, 0);
     for seed in seeds {
         let mut world = World {

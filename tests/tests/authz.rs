@@ -153,10 +153,8 @@ fn table() -> Vec<(&'static str, Scope, Kind, Call)> {
         case!("pause", Update, OnChat, |w, a| w.chatd.pause(&a, w.chat).await),
         case!("tool_calls", Read, OnChat, |w, a| w.chatd.tool_calls(&a, w.chat).await),
         case!("resolve_tool_calls", Update, OnChat, |w, a| {
-            let deny = chatd_core::tool_call::Decision::Deny {
-                tool_call_id: "c1".into(),
-                reason: None,
-            };
+            let deny =
+                chatd_core::tool_call::Decision::Deny { tool_call_id: "c1".into(), reason: None };
             w.chatd.resolve_tool_calls(&a, w.chat, vec![deny]).await
         }),
         case!("resume", Update, OnChat, |w, a| w.chatd.resume(&a, w.chat).await),

@@ -433,7 +433,8 @@ fn after_tools(text: &str) -> FakeResponse {
 async fn a_waiting_chat_outlives_its_worker_and_another_replica_finishes_it() {
     let marks = tempfile::tempdir().expect("marks");
     let dir = marks.path().to_str().expect("utf-8 path").to_owned();
-    let cl = cluster(vec![calling(&[("c1", "mark", serde_json::json!({}))]), after_tools("done")]).await;
+    let cl =
+        cluster(vec![calling(&[("c1", "mark", serde_json::json!({}))]), after_tools("done")]).await;
     let chat = cl.chat("work").await;
     let mut a = Node::worker(&cl.db, &["--marks", &dir, "--ask", "mark"]);
     cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::RequiresAction).await;
@@ -443,11 +444,16 @@ async fn a_waiting_chat_outlives_its_worker_and_another_replica_finishes_it() {
     tokio::time::sleep(STALE + Duration::from_millis(500)).await;
     assert!(cl.store.recover_stale(STALE).await.expect("sweep").is_empty());
     let b = Node::worker(&cl.db, &["--marks", &dir, "--ask", "mark"]);
-    let approve = chatd_core::tool_call::Decision::Approve { tool_call_id: "c1".into(), args: None };
+    let approve =
+        chatd_core::tool_call::Decision::Approve { tool_call_id: "c1".into(), args: None };
     cl.store.resolve_tool_calls(chat, vec![approve]).await.expect("approve");
     let done = cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::Waiting).await;
     assert_eq!(done.last_error, None);
-    assert_eq!(chatd_tests::marker::runs_in(marks.path(), chat, "mark"), 1, "ran once, after approval");
+    assert_eq!(
+        chatd_tests::marker::runs_in(marks.path(), chat, "mark"),
+        1,
+        "ran once, after approval"
+    );
     let roles: Vec<Role> = cl.texts(chat).await.into_iter().map(|(role, _)| role).collect();
     assert_eq!(roles, [Role::User, Role::Assistant, Role::Tool, Role::Assistant]);
     b.wait_line(|l| l.starts_with(&format!("turn {chat}")), Duration::from_secs(5)).await;
@@ -482,7 +488,11 @@ async fn a_kill_mid_call_never_runs_a_side_effect_twice() {
     let done = cl.until(chat, Duration::from_secs(20), |c| c.status == ChatStatus::Waiting).await;
     assert_eq!(done.last_error, None);
     assert_eq!(chatd_tests::marker::runs_in(marks.path(), chat, "mark"), 1, "never run twice");
-    assert_eq!(chatd_tests::marker::runs_in(marks.path(), chat, "peek"), 2, "idempotent: ran again");
+    assert_eq!(
+        chatd_tests::marker::runs_in(marks.path(), chat, "peek"),
+        2,
+        "idempotent: ran again"
+    );
     let requests = cl.server.requests();
     assert_eq!(requests.len(), 2, "the step was not streamed again");
     let sent = requests[1].json().to_string();
@@ -507,16 +517,18 @@ async fn approvals_racing_the_deadline_sweep_decide_each_call_once() {
     for _ in 0..CHATS {
         chats.push(cl.chat("work").await);
     }
-    let a = Node::worker(&cl.db, &[
-        "--marks", &dir, "--ask", "mark", "--approval-ms", "2500", "--deadline-sweep-ms", "20",
-    ]);
+    let a = Node::worker(
+        &cl.db,
+        &["--marks", &dir, "--ask", "mark", "--approval-ms", "2500", "--deadline-sweep-ms", "20"],
+    );
     for chat in &chats {
         cl.until(*chat, Duration::from_secs(30), |c| c.status == ChatStatus::RequiresAction).await;
     }
     // Aim at the deadline: the first calls were recorded earliest, so some approvals come
     // before their deadline passes and some after.
     let first = cl.store.get_chat(chats[0]).await.expect("chat").tool_calls[0].deadline();
-    let wait = first.map_or(Duration::ZERO, |d| (d - chrono::Utc::now()).to_std().unwrap_or_default());
+    let wait =
+        first.map_or(Duration::ZERO, |d| (d - chrono::Utc::now()).to_std().unwrap_or_default());
     tokio::time::sleep(wait.saturating_sub(Duration::from_millis(150))).await;
     let approvals = chats.iter().map(|chat| {
         let (store, chat) = (Arc::clone(&cl.store), *chat);

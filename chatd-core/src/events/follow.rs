@@ -505,12 +505,7 @@ impl Follower {
 
     /// The turn's start (once, if the client has not had it) and a status that became
     /// `running`, before the turn's messages and parts.
-    fn announce(
-        &mut self,
-        turn: Option<i64>,
-        running: bool,
-        status: &Shown,
-    ) {
+    fn announce(&mut self, turn: Option<i64>, running: bool, status: &Shown) {
         if let Some(turn) = turn {
             let (episode, seq) = Cursor::turn_start(turn);
             if self.cursor.position() < (episode, seq) {

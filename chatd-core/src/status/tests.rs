@@ -10,11 +10,27 @@ const EXPECTED: &[(Trigger, [&str; 7])] = &[
     //                      waiting      pending      running      paused       completed    error   requires_action
     (
         Trigger::SendQueue,
-        ["pending:i", "pending:q", "running:q", "paused:q", "pending:i", "pending:i", "requires_action:q"],
+        [
+            "pending:i",
+            "pending:q",
+            "running:q",
+            "paused:q",
+            "pending:i",
+            "pending:i",
+            "requires_action:q",
+        ],
     ),
     (
         Trigger::SendInterrupt,
-        ["pending:i", "pending:i", "running:qs", "paused:q", "pending:i", "pending:i", "pending:ix"],
+        [
+            "pending:i",
+            "pending:i",
+            "running:qs",
+            "paused:q",
+            "pending:i",
+            "pending:i",
+            "pending:ix",
+        ],
     ),
     (
         Trigger::PromoteQueued,

@@ -7,7 +7,13 @@ use super::*;
 
 fn open(id: &str, kind: ActionKind) -> ToolCall {
     let deadline = Utc::now() + Duration::hours(1);
-    ToolCall::new(id, "execute", json!({"command": "ls"}), false, CallState::Open { kind, deadline })
+    ToolCall::new(
+        id,
+        "execute",
+        json!({"command": "ls"}),
+        false,
+        CallState::Open { kind, deadline },
+    )
 }
 
 fn approve(id: &str) -> Decision {
@@ -17,7 +23,8 @@ fn approve(id: &str) -> Decision {
 #[test]
 fn approving_makes_a_call_ready_with_edited_arguments() {
     let mut calls = vec![open("a", ActionKind::Approval), open("b", ActionKind::Approval)];
-    let edit = Decision::Approve { tool_call_id: "b".into(), args: Some(json!({"command": "pwd"})) };
+    let edit =
+        Decision::Approve { tool_call_id: "b".into(), args: Some(json!({"command": "pwd"})) };
     resolve(&mut calls, &[approve("a"), edit]).expect("resolved");
     assert_eq!(calls[0].state, CallState::Ready);
     assert_eq!(calls[0].args, json!({"command": "ls"}));
@@ -79,7 +86,8 @@ fn a_decided_call_cannot_be_decided_again() {
 #[test]
 fn a_client_result_is_stored_as_given() {
     let mut calls = vec![open("c", ActionKind::Client)];
-    let result = Decision::Result { tool_call_id: "c".into(), output: json!({"lat": 1}), is_error: false };
+    let result =
+        Decision::Result { tool_call_id: "c".into(), output: json!({"lat": 1}), is_error: false };
     resolve(&mut calls, &[result]).expect("ok");
     assert_eq!(calls[0].state, CallState::Done { result: json!({"lat": 1}), is_error: false });
 }
@@ -88,22 +96,34 @@ fn a_client_result_is_stored_as_given() {
 fn deadlines_answer_only_the_calls_past_them() {
     let now = Utc::now();
     let mut calls = vec![
-        ToolCall::new("a", "t", json!({}), false, CallState::Open {
-            kind: ActionKind::Approval,
-            deadline: now - Duration::seconds(1),
-        }),
-        ToolCall::new("b", "t", json!({}), false, CallState::Open {
-            kind: ActionKind::Client,
-            deadline: now,
-        }),
-        ToolCall::new("c", "t", json!({}), false, CallState::Open {
-            kind: ActionKind::Client,
-            deadline: now + Duration::seconds(5),
-        }),
+        ToolCall::new(
+            "a",
+            "t",
+            json!({}),
+            false,
+            CallState::Open { kind: ActionKind::Approval, deadline: now - Duration::seconds(1) },
+        ),
+        ToolCall::new(
+            "b",
+            "t",
+            json!({}),
+            false,
+            CallState::Open { kind: ActionKind::Client, deadline: now },
+        ),
+        ToolCall::new(
+            "c",
+            "t",
+            json!({}),
+            false,
+            CallState::Open { kind: ActionKind::Client, deadline: now + Duration::seconds(5) },
+        ),
     ];
     assert_eq!(earliest_deadline(&calls), Some(now - Duration::seconds(1)));
     assert!(expire(&mut calls, now));
-    assert_eq!(calls[0].result_part("x"), Part::tool_result("a", "t", json!(APPROVAL_EXPIRED), true));
+    assert_eq!(
+        calls[0].result_part("x"),
+        Part::tool_result("a", "t", json!(APPROVAL_EXPIRED), true)
+    );
     assert_eq!(calls[1].result_part("x"), Part::tool_result("b", "t", json!(CLIENT_EXPIRED), true));
     assert!(calls[2].open_kind().is_some());
     assert!(!expire(&mut calls, now), "nothing more is due");
@@ -116,9 +136,12 @@ fn closing_keeps_results_and_marks_started_calls_in_doubt() {
     let started = ToolCall::new("b", "execute", json!({}), false, CallState::Started);
     let rows = closing_rows(&[done, started, open("c", ActionKind::Client)], INTERRUPTED_RESULT);
     let parts: Vec<Part> = rows.into_iter().flat_map(|row| row.content).collect();
-    assert_eq!(parts, vec![
-        Part::tool_result("a", "execute", json!("ran"), false),
-        Part::tool_result("b", "execute", json!(IN_DOUBT_RESULT), true),
-        Part::tool_result("c", "execute", json!(INTERRUPTED_RESULT), true),
-    ]);
+    assert_eq!(
+        parts,
+        vec![
+            Part::tool_result("a", "execute", json!("ran"), false),
+            Part::tool_result("b", "execute", json!(IN_DOUBT_RESULT), true),
+            Part::tool_result("c", "execute", json!(INTERRUPTED_RESULT), true),
+        ]
+    );
 }

@@ -78,7 +78,10 @@ fn answers() -> FakeResponse {
 }
 
 /// Alternating turns on `store`; the p50s of the recorded and the one-write turns (ms).
-async fn measure(store: Arc<dyn ChatStore>, turns: usize) -> Result<(f64, f64, f64, f64), BoxError> {
+async fn measure(
+    store: Arc<dyn ChatStore>,
+    turns: usize,
+) -> Result<(f64, f64, f64, f64), BoxError> {
     let warmup = 5;
     let mut responses = Vec::new();
     for _ in 0..2 * (turns + warmup) {

@@ -68,7 +68,9 @@ impl Pending {
         };
         let decision = if self.editing {
             match serde_json::from_str::<Value>(line) {
-                Ok(args @ Value::Object(_)) => Decision::Approve { tool_call_id: id, args: Some(args) },
+                Ok(args @ Value::Object(_)) => {
+                    Decision::Approve { tool_call_id: id, args: Some(args) }
+                }
                 _ => return Answer::Ask("[the arguments must be a JSON object; try again]".into()),
             }
         } else if matches!(word, "n" | "no") {
@@ -108,26 +110,43 @@ mod tests {
     #[test]
     fn yes_no_and_edit_become_decisions_in_order() {
         let mut pending = Pending::default();
-        pending.set(&[open("a", ActionKind::Approval), open("b", ActionKind::Approval), open("c", ActionKind::Client)]);
+        pending.set(&[
+            open("a", ActionKind::Approval),
+            open("b", ActionKind::Approval),
+            open("c", ActionKind::Client),
+        ]);
         assert!(pending.question().expect("asks").contains("[y]es/[n]o"));
         assert!(matches!(pending.answer("maybe"), Answer::Ask(_)));
-        assert_eq!(pending.answer("y"), Answer::Decide(Decision::Approve { tool_call_id: "a".into(), args: None }));
+        assert_eq!(
+            pending.answer("y"),
+            Answer::Decide(Decision::Approve { tool_call_id: "a".into(), args: None })
+        );
         assert!(matches!(pending.answer("e"), Answer::Ask(_)));
         assert!(matches!(pending.answer("[1]"), Answer::Ask(_)), "not an object");
         assert_eq!(
             pending.answer(r#"{"command": "pwd"}"#),
-            Answer::Decide(Decision::Approve { tool_call_id: "b".into(), args: Some(json!({"command": "pwd"})) })
+            Answer::Decide(Decision::Approve {
+                tool_call_id: "b".into(),
+                args: Some(json!({"command": "pwd"}))
+            })
         );
         assert!(pending.question().expect("asks").contains("runs on your side"));
         assert_eq!(
             pending.answer("Oslo"),
-            Answer::Decide(Decision::Result { tool_call_id: "c".into(), output: json!("Oslo"), is_error: false })
+            Answer::Decide(Decision::Result {
+                tool_call_id: "c".into(),
+                output: json!("Oslo"),
+                is_error: false
+            })
         );
         assert!(!pending.waiting());
         pending.set(&[open("d", ActionKind::Approval)]);
         assert_eq!(
             pending.answer("n too risky"),
-            Answer::Decide(Decision::Deny { tool_call_id: "d".into(), reason: Some("too risky".into()) })
+            Answer::Decide(Decision::Deny {
+                tool_call_id: "d".into(),
+                reason: Some("too risky".into())
+            })
         );
     }
 }

@@ -104,10 +104,8 @@ fn decisions_in(message: &Value, open: &[OpenCall]) -> Vec<Decision> {
         let state = part.get("state").and_then(Value::as_str).unwrap_or_default();
         let approval = part.get("approval");
         let approved = approval.and_then(|a| a.get("approved")).and_then(Value::as_bool);
-        let reason = approval
-            .and_then(|a| a.get("reason"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let reason =
+            approval.and_then(|a| a.get("reason")).and_then(Value::as_str).map(str::to_owned);
         let tool_call_id = id.to_owned();
         let decision = match (call.kind, state, approved) {
             (_, "approval-responded" | "output-denied", Some(false)) => {
@@ -143,7 +141,10 @@ async fn answer_calls(
     request: &ChatRequest,
 ) -> ApiResult<Response> {
     let open = chatd_core::tool_call::open_calls(&chat.tool_calls);
-    let last = request.messages.last().filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant"));
+    let last = request
+        .messages
+        .last()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant"));
     let decisions = last.map(|m| decisions_in(m, &open)).unwrap_or_default();
     if decisions.is_empty() {
         return Err(ApiError::new(
@@ -153,7 +154,8 @@ async fn answer_calls(
         ));
     }
     let after = state.chatd.resolve_tool_calls(actor, chat.id, decisions).await?;
-    let last_message = state.chatd.list_messages(actor, chat.id, None).await?.last().map_or(0, |m| m.id.0);
+    let last_message =
+        state.chatd.list_messages(actor, chat.id, None).await?.last().map_or(0, |m| m.id.0);
     let cursor = Cursor { history: after.history_version, ..Cursor::new(last_message, 0, 0) };
     if after.status == ChatStatus::RequiresAction {
         // Some calls are still open: nothing runs until they are answered too.

@@ -23,11 +23,11 @@ use chatd_core::ChatId;
 use chatd_core::events::{SubscribeOptions, subscribe};
 use chatd_core::runtime::tools::{ToolRules, ToolSet};
 use chatd_core::runtime::turn::{ActionDeadlines, TurnRunner};
-use chatd_tests::marker::Marker;
 use chatd_core::runtime::worker::{TurnReport, Worker};
 use chatd_core::store::ChatStore;
 use chatd_providers::{ProviderRegistry, StoreProviderSource};
 use chatd_store_postgres::{PgFeedOptions, PostgresChatStore};
+use chatd_tests::marker::Marker;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 

@@ -78,13 +78,13 @@ pub use agents::{
     MAX_WAIT_TIMEOUT, MessageAgent, SpawnAgent, WAIT_POLL, WAIT_TIMEOUT, WaitAgent, agent_tools,
     agent_tools_polling, agent_tools_with,
 };
-pub use client::ClientTool;
-pub use policy::{CallView, PolicyDecision, ToolPolicy, ToolRules};
 pub use builtin::{EditFiles, Execute, ReadFile, WriteFile, workspace_tools, workspace_tools_from};
+pub use client::ClientTool;
 pub use local::{
     Layer, LocalWorkspace, MAX_SKIP_BYTES, SandboxLayers, SandboxMode, SandboxPolicy,
     SandboxStatus, SandboxUser, TERM_GRACE, TMP_DIR, group_alive, landlock_abi,
 };
+pub use policy::{CallView, PolicyDecision, ToolPolicy, ToolRules};
 pub use provision::{
     CHILD_CANNOT_PROVISION, CreateWorkspace, ListTemplates, LocalProvisioner, NewWorkspace,
     ProvisionedWorkspace, Provisioner, ReadTemplate, Template, TemplateParameter, TemplateSummary,

@@ -17,8 +17,7 @@ use crate::runtime::tools::{CallView, PolicyDecision, ToolContext};
 use crate::status::TurnOutcome;
 use crate::store::{Lease, Step, StoreError};
 use crate::tool_call::{
-    ActionKind, CallState, IN_DOUBT_RESULT, INTERRUPTED_RESULT, ToolCall, any_open,
-    closing_rows,
+    ActionKind, CallState, IN_DOUBT_RESULT, INTERRUPTED_RESULT, ToolCall, any_open, closing_rows,
 };
 
 /// How long open calls wait before the sweep answers them (BEHAVIOUR §16 "Deadlines").
@@ -57,7 +56,13 @@ impl TurnRunner {
                 continue;
             };
             let record = |idempotent, state| {
-                ToolCall::new(tool_call_id.clone(), tool_name.clone(), args.clone(), idempotent, state)
+                ToolCall::new(
+                    tool_call_id.clone(),
+                    tool_name.clone(),
+                    args.clone(),
+                    idempotent,
+                    state,
+                )
             };
             let tool = self.tools.get(tool_name);
             let Some(tool) = tool.filter(|_| crate::provider::invalid_args(args).is_none()) else {
@@ -127,7 +132,9 @@ impl TurnRunner {
             let parts: Vec<Part> = runnable
                 .iter()
                 .filter_map(|&index| records.get(index))
-                .map(|r| Part::tool_call(r.tool_call_id.clone(), r.tool_name.clone(), r.args.clone()))
+                .map(|r| {
+                    Part::tool_call(r.tool_call_id.clone(), r.tool_name.clone(), r.args.clone())
+                })
                 .collect();
             let (results, stopped) = match self.tools.run_calls(ctx, &parts).await {
                 Ok(results) => (results, false),

@@ -402,7 +402,13 @@ impl TurnRunner {
                     }
                     if let Err(end) = self
                         .compact_if_needed(
-                            &log, &lease, &chat, &config, &provider, &generation, &signal,
+                            &log,
+                            &lease,
+                            &chat,
+                            &config,
+                            &provider,
+                            &generation,
+                            &signal,
                         )
                         .await
                     {

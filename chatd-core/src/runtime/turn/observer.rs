@@ -30,7 +30,9 @@ pub trait TurnObserver: Send + Sync + 'static {
     fn on_event(&self, _chat: ChatId, _attempt: u32, _event: &StreamEvent) {}
     /// The step in flight failed and will be retried: its parts so far are discarded.
     fn on_retry(&self, _chat: ChatId, _notice: &RetryNotice) {}
-    /// A step was persisted (also the three rows of a compaction).
+    /// Rows of a step were persisted: a whole step at once; a recorded step (BEHAVIOUR §16)
+    /// in two calls — its assistant row, then, once every call is answered, its tool rows;
+    /// also the three rows of a compaction.
     fn on_step(&self, _chat: ChatId, _messages: &[Message]) {}
     /// A part of a compaction: the `chat_summarized` call before the summary is written,
     /// its result (an error result if the compaction failed) after the rows are persisted.

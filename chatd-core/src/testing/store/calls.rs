@@ -88,12 +88,16 @@ pub async fn the_last_decision_makes_the_chat_pending(store: StoreRef) {
     let edited = Decision::Approve { tool_call_id: "a".into(), args: Some(json!({"x": 1})) };
     let after = fx.store.resolve_tool_calls(chat.id, vec![edited]).await.expect("first");
     assert_eq!(after.status, ChatStatus::RequiresAction, "one call is still open");
-    let result = Decision::Result { tool_call_id: "b".into(), output: json!("here"), is_error: false };
+    let result =
+        Decision::Result { tool_call_id: "b".into(), output: json!("here"), is_error: false };
     let after = fx.store.resolve_tool_calls(chat.id, vec![result]).await.expect("second");
     assert_eq!(after.status, ChatStatus::Pending);
     assert_eq!(after.tool_calls[0].state, CallState::Ready);
     assert_eq!(after.tool_calls[0].args, json!({"x": 1}), "the edited arguments are kept");
-    assert_eq!(after.tool_calls[1].state, CallState::Done { result: json!("here"), is_error: false });
+    assert_eq!(
+        after.tool_calls[1].state,
+        CallState::Done { result: json!("here"), is_error: false }
+    );
     let lease = fx.acquire(chat.id).await;
     assert_eq!(fx.get(lease.chat_id).await.tool_calls, after.tool_calls);
 }
@@ -128,10 +132,10 @@ pub async fn bad_decisions_are_refused_and_apply_nothing(store: StoreRef) {
 pub async fn deadlines_answer_calls_and_pend_the_chat(store: StoreRef) {
     let fx = Fixture::new(store).await;
     let soon = Duration::from_millis(1);
-    let (chat, _) = waiting(&fx, vec![
-        open("a", ActionKind::Approval, soon),
-        open("b", ActionKind::Client, soon),
-    ])
+    let (chat, _) = waiting(
+        &fx,
+        vec![open("a", ActionKind::Approval, soon), open("b", ActionKind::Client, soon)],
+    )
     .await;
     let (other, _) = waiting(&fx, vec![open("c", ActionKind::Approval, HOUR)]).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -158,10 +162,10 @@ pub async fn interrupt_while_waiting_answers_every_call(store: StoreRef) {
     let after = fx.store.interrupt(chat.id).await.expect("interrupt");
     assert_eq!(after.status, ChatStatus::Waiting);
     assert!(after.tool_calls.is_empty());
-    assert_eq!(results(&fx, &chat).await, vec![
-        ("a".to_owned(), json!(INTERRUPTED_RESULT)),
-        ("b".to_owned(), json!("ran")),
-    ]);
+    assert_eq!(
+        results(&fx, &chat).await,
+        vec![("a".to_owned(), json!(INTERRUPTED_RESULT)), ("b".to_owned(), json!("ran")),]
+    );
 }
 
 /// A message while waiting is queued; sent with `interrupt` (or promoted) it first ends the
@@ -174,7 +178,10 @@ pub async fn a_message_while_waiting_queues_or_ends_the_step(store: StoreRef) {
     assert_eq!(queued.chat.status, ChatStatus::RequiresAction);
     let now = fx
         .store
-        .send_message(chat.id, SendMessage::text("now").with_busy(crate::store::BusyBehavior::Interrupt))
+        .send_message(
+            chat.id,
+            SendMessage::text("now").with_busy(crate::store::BusyBehavior::Interrupt),
+        )
         .await
         .expect("send now");
     assert_eq!(now.chat.status, ChatStatus::Pending);
@@ -229,15 +236,14 @@ pub async fn records_survive_a_stop_and_close_before_a_new_message(store: StoreR
     assert_eq!(shut.tool_calls.len(), 2, "the records stay for the re-run");
     let lease = fx.acquire(chat.id).await;
     assert_eq!(fx.get(chat.id).await.tool_calls[0], started);
-    let failed =
-        fx.store.release(&lease, TurnOutcome::Failed("boom".into())).await.expect("fail");
+    let failed = fx.store.release(&lease, TurnOutcome::Failed("boom".into())).await.expect("fail");
     assert_eq!(failed.status, ChatStatus::Error);
     fx.send(chat.id, "again").await;
     assert!(fx.get(chat.id).await.tool_calls.is_empty());
-    assert_eq!(results(&fx, &chat).await, vec![
-        ("s".to_owned(), json!(IN_DOUBT_RESULT)),
-        ("d".to_owned(), json!("ok")),
-    ]);
+    assert_eq!(
+        results(&fx, &chat).await,
+        vec![("s".to_owned(), json!(IN_DOUBT_RESULT)), ("d".to_owned(), json!("ok")),]
+    );
 }
 
 /// The closing write of a recorded step writes the tool rows and clears the records; a
@@ -269,9 +275,10 @@ pub async fn a_decision_racing_the_sweep_decides_each_call_once(store: StoreRef)
             waiting(&fx, vec![open("a", ActionKind::Approval, Duration::from_millis(5))]).await;
         tokio::time::sleep(Duration::from_millis(10)).await;
         let (store, sweeper) = (fx.store.clone(), fx.store.clone());
-        let decide = tokio::spawn(async move {
-            store.resolve_tool_calls(chat.id, vec![approve("a")]).await
-        });
+        let decide =
+            tokio::spawn(
+                async move { store.resolve_tool_calls(chat.id, vec![approve("a")]).await },
+            );
         let sweep = tokio::spawn(async move { sweeper.expire_tool_calls(100).await });
         let decided = decide.await.expect("join");
         let swept = sweep.await.expect("join").expect("sweep");
