@@ -24,13 +24,15 @@ fn schema(value: Value) -> Arc<Map<String, Value>> {
 
 fn tools() -> Vec<Tool> {
     vec![
+        // Read-only by its annotations: chatd may run it again after a crash (BEHAVIOUR §16).
         Tool::new(
             "add",
             "Add two integers.",
             schema(
                 json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}),
             ),
-        ),
+        )
+        .with_annotations(rmcp::model::ToolAnnotations::new().read_only(true)),
         Tool::new(
             "shout",
             "Upper-case a text.",

@@ -68,6 +68,9 @@ async fn exercise(tools: &McpTools, prefix: &str) {
     for tool in ["add", "shout", "fail", "sleep", "flood"] {
         assert!(names.contains(&format!("{prefix}__{tool}")), "{names:?}");
     }
+    // The server's annotations say which tools may run again after a crash.
+    let idempotent = |name: &str| set.get(&format!("{prefix}__{name}")).map(|t| t.idempotent());
+    assert_eq!((idempotent("add"), idempotent("shout")), (Some(true), Some(false)));
     let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
     let calls = [
         call("1", &format!("{prefix}__add"), json!({"a": 2, "b": 3})),
