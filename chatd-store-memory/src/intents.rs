@@ -122,20 +122,23 @@ impl State {
             entry.chat.stop_request = Some(StopRequest::merge(entry.chat.stop_request, kind, None));
             self.hint(id, ChangeKind::Chat);
         } else if !decision.keeps(entry.chat.status) {
-            let at = now();
-            if decision.close_calls {
-                self.close_step(id, at)?;
-            }
-            let promoted = if decision.promote_queue_head {
-                self.promote_from_queue(id, None, at)?
-            } else {
-                None
-            };
-            let next =
-                if promoted.is_some() { chatd_core::ChatStatus::Pending } else { decision.next };
-            self.set_status(id, next, None, at)?;
+            self.apply_idle(id, &decision)?;
         }
         self.chat(id)
+    }
+
+    /// Applies a decision that changes the status of a chat no worker holds: closes its
+    /// recorded step when the decision says so, promotes the queue head when it says so (the
+    /// chat is then `pending`), and writes the status.
+    fn apply_idle(&mut self, id: ChatId, decision: &chatd_core::status::Decision) -> Result<()> {
+        let at = now();
+        if decision.close_calls {
+            self.close_step(id, at)?;
+        }
+        let promoted =
+            if decision.promote_queue_head { self.promote_from_queue(id, None, at)? } else { None };
+        let next = if promoted.is_some() { chatd_core::ChatStatus::Pending } else { decision.next };
+        self.set_status(id, next, None, at)
     }
 
     pub(crate) fn interrupt(&mut self, id: ChatId) -> Result<Chat> {
@@ -158,11 +161,7 @@ impl State {
             entry.queue.len(),
         );
         let decision = self.decide(id, trigger)?;
-        let at = now();
-        let promoted =
-            if decision.promote_queue_head { self.promote_from_queue(id, None, at)? } else { None };
-        let next = if promoted.is_some() { chatd_core::ChatStatus::Pending } else { decision.next };
-        self.set_status(id, next, None, at)?;
+        self.apply_idle(id, &decision)?;
         self.chat(id)
     }
 

@@ -3,7 +3,7 @@
 
 use chatd_core::chat::StopRequest;
 use chatd_core::part::content_to_json;
-use chatd_core::status::{ChatStatus, MessageAction, Trigger, decide, resume_trigger_for};
+use chatd_core::status::{MessageAction, Trigger, decide, resume_trigger_for};
 use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
@@ -207,16 +207,7 @@ impl PostgresChatStore {
             )
             .await?;
         } else if !decision.keeps(chat.status) {
-            if decision.close_calls {
-                tx::close_step(&mut tx, &mut hints, id).await?;
-            }
-            let promoted = if decision.promote_queue_head {
-                tx::promote_from_queue(&mut tx, &mut hints, id, None).await?
-            } else {
-                None
-            };
-            let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
-            tx::write_status(&mut tx, &mut hints, id, next, None).await?;
+            tx::apply_idle(&mut tx, &mut hints, id, &decision).await?;
         }
         let chat = tx::chat(&mut tx, id, false).await?;
         tx.commit().await.map_err(db)?;
@@ -235,13 +226,7 @@ impl PostgresChatStore {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),
         };
-        let promoted = if decision.promote_queue_head {
-            tx::promote_from_queue(&mut tx, &mut hints, id, None).await?
-        } else {
-            None
-        };
-        let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
-        tx::write_status(&mut tx, &mut hints, id, next, None).await?;
+        tx::apply_idle(&mut tx, &mut hints, id, &decision).await?;
         let chat = tx::chat(&mut tx, id, false).await?;
         tx.commit().await.map_err(db)?;
         self.announce(hints);

@@ -232,6 +232,27 @@ pub(crate) async fn write_status(
     Ok(())
 }
 
+/// Applies a decision that changes the status of a chat no worker holds: closes its
+/// recorded step when the decision says so, promotes the queue head when it says so (the
+/// chat is then `pending`), and writes the status.
+pub(crate) async fn apply_idle(
+    conn: &mut PgConnection,
+    hints: &mut Hints,
+    chat: ChatId,
+    decision: &chatd_core::status::Decision,
+) -> Result<()> {
+    if decision.close_calls {
+        close_step(conn, hints, chat).await?;
+    }
+    let promoted = if decision.promote_queue_head {
+        promote_from_queue(conn, hints, chat, None).await?
+    } else {
+        None
+    };
+    let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
+    write_status(conn, hints, chat, next, None).await
+}
+
 /// Records a stop request for the running turn.
 pub(crate) async fn write_stop(
     conn: &mut PgConnection,
