@@ -51,7 +51,14 @@ pub(crate) enum Input {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => chatd_demo::startup::report("chat-cli", &*err),
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
     let store = open_store(args.database_url.as_deref()).await?;
     let workspaces = tempfile::tempdir()?;

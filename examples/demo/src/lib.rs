@@ -16,4 +16,5 @@ mod setup;
 pub use ask::{ASKED_TOOLS, AskSwitch};
 pub use model::{DEMO_MODEL, DemoModel, LOCATION_TOOL, location_tool};
 pub mod keys;
+pub mod startup;
 pub use setup::{DirPerChat, ModelChoice, ModelFlags, Setup, SetupError, open_store};

@@ -15,7 +15,6 @@ use chatd_core::store::ChatStore;
 use chatd_core::{ModelConfig, NewModelConfig, NewProvider, ProviderKind};
 use chatd_providers::{ProviderRegistry, StoreProviderSource};
 use chatd_store_memory::InMemoryChatStore;
-use chatd_store_postgres::PostgresChatStore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +34,7 @@ pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
 pub async fn open_store(database_url: Option<&str>) -> Result<Arc<dyn ChatStore>, SetupError> {
     Ok(match database_url {
         Some(url) => {
-            let store = PostgresChatStore::connect(url).await?;
+            let store = crate::startup::connect_postgres(url).await?;
             store.migrate().await?;
             let (cipher, source) = crate::keys::cipher()?;
             store.use_cipher(Arc::new(cipher)).await?;

@@ -76,6 +76,7 @@ enum Mode {
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 async fn store(url: &str, schema: &str) -> Result<Arc<dyn ChatStore>, Error> {
+    chatd_demo::startup::reach_postgres(url).await?;
     let store = PostgresChatStore::connect_in_schema(url, schema).await?;
     store.migrate().await?;
     Ok(Arc::new(store))
@@ -162,7 +163,14 @@ async fn spawn_worker(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => chatd_demo::startup::report("multi-worker", &*err),
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let args = Args::parse();
     if let Some(Mode::Worker { database_url, schema, name, word_delay_ms }) = &args.mode {
         return worker(database_url, schema, name, *word_delay_ms).await;
@@ -173,6 +181,7 @@ async fn main() -> Result<(), Error> {
         "[demo] schema {schema}{}",
         if postgres.throwaway() { " in the throwaway cluster" } else { "" }
     );
+    chatd_demo::startup::reach_postgres(&postgres.url).await?;
     let pg_store = PostgresChatStore::connect_in_schema(&postgres.url, &schema).await?;
     pg_store.migrate().await?;
     let pool = pg_store.pool().clone();

@@ -108,6 +108,15 @@ impl AppState {
     }
 }
 
+/// 405 in the API's error shape (axum's own has an empty body).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
 /// The whole service.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -116,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sse::routes())
         .merge(ai_sdk::routes())
         .merge(ui::routes())
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(origin::same_origin_only))
         .with_state(state)

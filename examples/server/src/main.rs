@@ -62,7 +62,14 @@ fn tokens(args: &Args) -> Result<(Tokens, Vec<(String, String)>), String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => chatd_demo::startup::report("server", &*err),
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Warnings and errors only: notices of idempotent migrations are noise here.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -81,7 +88,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let workers = setup.spawn_workers(args.workers, &shutdown);
     let chatd = Chatd::new(Arc::clone(&store)).with_providers(setup.providers());
     let state = AppState::new(chatd, tokens).with_ask_switch(setup.ask.clone());
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|err| chatd_demo::startup::cannot_listen(args.listen, &err))?;
     let addr = listener.local_addr()?;
     println!("chatd server on http://{addr}");
     println!(

@@ -39,6 +39,21 @@ async fn authentication_sessions_and_unknown_routes() {
     assert!(logout.headers()["set-cookie"].to_str().expect("cookie").contains("Max-Age=0"));
     let (status, body) = s.call(Method::GET, "/api/nowhere", USER, None).await;
     assert_eq!((status, code(&body)), (404, "not_found"));
+    // A method a route does not take is answered in the error shape, naming what it takes.
+    let (status, body) = s.call(Method::PUT, "/api/me", USER, None).await;
+    assert_eq!((status, code(&body)), (405, "method_not_allowed"), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("PUT")), "{body}");
+    // The scheme of an Authorization header is case-insensitive (RFC 9110 §11.1).
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = s
+            .client
+            .get(format!("{}/api/me", s.url))
+            .header("authorization", format!("{scheme} {USER}"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200, "scheme {scheme}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
