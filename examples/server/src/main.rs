@@ -42,12 +42,35 @@ struct Args {
     workspaces: Option<PathBuf>,
 }
 
+/// Where the demo users of a server on PostgreSQL are kept between runs (`CHATD_USERS_FILE`,
+/// default `./chatd-users.json`, beside `./chatd-secret.key`).
+fn users_file() -> PathBuf {
+    std::env::var_os("CHATD_USERS_FILE")
+        .map_or_else(|| PathBuf::from("chatd-users.json"), PathBuf::from)
+}
+
 fn tokens(args: &Args) -> Result<(Tokens, Vec<(String, String)>), String> {
     if let Some(path) = &args.tokens {
         return Ok((Tokens::from_file(path)?, Vec::new()));
     }
     if let Ok(value) = std::env::var("CHATD_TOKENS") {
         return Ok((Tokens::from_env_value(&value)?, Vec::new()));
+    }
+    let links = |entries: &[TokenEntry]| -> Vec<(String, String)> {
+        entries.iter().map(|e| (e.name.clone(), e.token.clone())).collect()
+    };
+    // On PostgreSQL the chats outlive the process: so must their owners, or a restart
+    // would show an empty list and old links would stop working.
+    let keep = args.database_url.is_some().then(users_file);
+    if let Some(path) = keep.as_ref().filter(|p| p.exists()) {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| format!("cannot read the demo users in {}: {err}", path.display()))?;
+        let file: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|err| format!("{} is not a token file: {err}", path.display()))?;
+        let entries: Vec<TokenEntry> = serde_json::from_value(file["tokens"].clone())
+            .map_err(|err| format!("{} is not a token file: {err}", path.display()))?;
+        eprintln!("demo users from {} (delete it for new ones)", path.display());
+        return Ok((Tokens::from_entries(entries.clone())?, links(&entries)));
     }
     let entry = |name: &str, admin: bool| TokenEntry {
         token: uuid::Uuid::new_v4().simple().to_string(),
@@ -56,9 +79,26 @@ fn tokens(args: &Args) -> Result<(Tokens, Vec<(String, String)>), String> {
         admin,
         name: name.into(),
     };
-    let (admin, guest) = (entry("admin", true), entry("guest", false));
-    let links = vec![("admin".into(), admin.token.clone()), ("guest".into(), guest.token.clone())];
-    Ok((Tokens::from_entries(vec![admin, guest])?, links))
+    let entries = vec![entry("admin", true), entry("guest", false)];
+    if let Some(path) = &keep {
+        let text = serde_json::json!({ "tokens": entries }).to_string();
+        write_private(path, &text)
+            .map_err(|err| format!("cannot keep the demo users in {}: {err}", path.display()))?;
+        eprintln!(
+            "demo users kept in {} for the next start (their tokens sign in)",
+            path.display()
+        );
+    }
+    Ok((Tokens::from_entries(entries.clone())?, links(&entries)))
+}
+
+/// Writes `text` to a new file only its owner can read (it holds sign-in tokens).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 #[tokio::main]
