@@ -116,8 +116,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .with_max_level(tracing::Level::WARN)
         .init();
     let args = Args::parse();
-    let (tokens, links) = tokens(&args)?;
     let store = open_store(args.database_url.as_deref()).await?;
+    // After the store: a start that fails leaves no users file behind.
+    let (tokens, links) = tokens(&args)?;
     let choice = args.model.choice();
     let scratch = tempfile::tempdir()?;
     let workspaces = args.workspaces.clone().unwrap_or_else(|| scratch.path().to_owned());
