@@ -49,9 +49,47 @@ async function send(message, busy = "queue") {
   await page.keyboard.press("Enter");
 }
 
+// Whether the element is wholly inside the viewport.
+const inView = (selector) =>
+  page.$eval(selector, (node) => {
+    const box = node.getBoundingClientRect();
+    return box.width > 0 && box.top >= 0 && box.left >= 0 && box.bottom <= window.innerHeight && box.right <= window.innerWidth;
+  });
+
+// At 1280×800 and at 420×800: while an answer streams, Interrupt and the composer stay in
+// view; a failed turn says why next to it; a reload reopens the chat. Screenshots in target/.
+async function layoutAt(width, height) {
+  await page.setViewport({ width, height });
+  await page.goto(`${url}/`);
+  await page.waitForSelector("#welcome:not([hidden])");
+  assert.match(await page.$eval("#welcome", (n) => n.textContent), /New chat/, "the first screen says what to do");
+  await page.click("#new-chat");
+  await send("tell me a slow story");
+  await waitFor(() => (document.querySelector("#preview .text")?.textContent.length ?? 0) > 400, 30000);
+  assert.ok(await inView("#interrupt"), `Interrupt in view at ${width}×${height}`);
+  assert.ok(await inView("#message"), `the composer in view at ${width}×${height}`);
+  assert.ok(await inView("#preview .text"), `the streaming answer in view at ${width}×${height}`);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, `-streaming-${width}.png`) });
+  await page.click("#interrupt");
+  await waitFor(() => document.querySelector("#timeline .turn-end.interrupted"), 30000);
+  await send("please fail now");
+  await waitFor(() => document.querySelector("#timeline .turn-end.failed"), 30000);
+  const failed = await page.$eval("#timeline .turn-end.failed", (n) => n.textContent);
+  assert.match(failed, /fails when asked to/, failed);
+  assert.ok(await inView("#timeline .turn-end.failed"), `the failure is in view at ${width}×${height}`);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, `-failed-${width}.png`) });
+  const open = await page.$eval("#chat-list li.selected", (n) => n.dataset.chat);
+  await page.reload();
+  await waitFor((id) => document.querySelector("#chat-list li.selected")?.dataset.chat === id && !document.querySelector("#chat").hidden, 15000, open);
+  console.log(`at ${width}×${height}: controls and composer in view while streaming, failure shown beside the turn, the chat reopened after a reload`);
+}
+
 try {
   await page.goto(`${url}/#token=${token}`);
   await page.waitForSelector("#app:not([hidden])");
+  await layoutAt(1280, 800);
+  await layoutAt(420, 800);
+  await page.setViewport({ width: 1280, height: 900 });
   await page.click("#new-chat");
   await page.waitForSelector("#chat:not([hidden])");
   // 1. Stream, drop, resume.

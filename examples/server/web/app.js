@@ -34,6 +34,7 @@ const state = {
   lastError: null,
   models: [],
   actions: [], // open tool calls (action_required): { tool_call_id, tool_name, args, kind, deadline }
+  endings: new Map(), // message id -> how the turn that ended after it ended (interrupted)
 };
 
 async function api(method, path, body) {
@@ -96,6 +97,7 @@ async function followTokenLink(token) {
 }
 
 async function start() {
+  const reopen = location.hash.match(/chat=([0-9a-f-]+)/);
   const match = location.hash.match(/token=([^&]+)/);
   if (match) {
     history.replaceState(null, "", location.pathname);
@@ -118,6 +120,7 @@ async function start() {
   $("cut").hidden = !state.me.admin;
   await loadModels();
   openWatch();
+  if (reopen) openChat(reopen[1]);
 }
 
 $("login-form").addEventListener("submit", async (event) => {
@@ -187,6 +190,7 @@ $("show-archived").addEventListener("change", renderChatList);
 $("new-chat").addEventListener("click", () => {
   closeChat();
   $("admin").hidden = true;
+  $("welcome").hidden = true;
   $("chat").hidden = false;
   $("chat-title").textContent = "New chat";
   $("chat-status").textContent = "";
@@ -231,13 +235,19 @@ function closeChat() {
   state.current = null;
   state.status = null;
   $("chat").hidden = true;
+  $("welcome").hidden = false;
+  history.replaceState(null, "", location.pathname);
 }
 
 function openChat(id) {
   if (state.stream) state.stream.close();
   $("admin").hidden = true;
+  $("welcome").hidden = true;
   $("chat").hidden = false;
   state.current = id;
+  // A reload reopens this chat.
+  history.replaceState(null, "", `${location.pathname}#chat=${id}`);
+  state.endings = new Map();
   state.messages = new Map();
   state.preview = null;
   state.queue = [];
@@ -289,7 +299,14 @@ function openChat(id) {
   on("error", (e) => showError("chat-error", e.message));
   on("retry", (e) => showError("chat-error", `retrying in ${Math.round(e.delay_ms / 1000)}s: ${e.error}`));
   on("turn_started", () => showError("chat-error", null));
-  on("turn_ended", () => (window.chatdDebug.turnsEnded += 1));
+  on("turn_ended", (e) => {
+    window.chatdDebug.turnsEnded += 1;
+    if (e.outcome === "interrupted") {
+      const last = Math.max(0, ...state.messages.keys());
+      state.endings.set(last, "interrupted");
+      renderTimeline();
+    }
+  });
   on("history_rewritten", (e) => {
     for (const key of [...state.messages.keys()]) if (key > e.after_message_id) state.messages.delete(key);
     state.preview = null;
@@ -365,14 +382,27 @@ function renderToolCall(call, result) {
   card.append(el("pre", { class: "tool-args", text: call.input }));
   const open = call.id && state.actions.find((a) => a.tool_call_id === call.id);
   if (result) {
-    const text = typeof result.result === "string" ? result.result : JSON.stringify(result.result, null, 2);
-    card.append(el("pre", { class: result.is_error ? "tool-result error" : "tool-result", text }));
+    card.append(el("pre", { class: result.is_error ? "tool-result error" : "tool-result", text: resultText(result.result) }));
   } else if (open) {
     card.append(renderDecision(open));
   } else {
     card.append(el("div", { class: "tool-running", text: "running…" }));
   }
   return card;
+}
+
+// A tool's result as text: strings as they are (a command's output keeps its lines), the
+// fields of an object one per line, the output field last.
+function resultText(value) {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    const show = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+    const entries = Object.entries(value).filter(([key]) => key !== "output");
+    const lines = entries.map(([key, v]) => `${key}: ${show(v)}`);
+    if (typeof value.output === "string") lines.push(value.output);
+    return lines.join("\n");
+  }
+  return JSON.stringify(value, null, 2);
 }
 
 // A call that waits (BEHAVIOUR §16): approve, deny with a reason, or approve edited arguments;
@@ -438,6 +468,13 @@ function renderTimeline() {
   for (const id of [...state.messages.keys()].sort((a, b) => a - b)) {
     const node = renderMessage(state.messages.get(id), results);
     if (node) timeline.append(node);
+    if (state.endings.get(id) === "interrupted") {
+      timeline.append(el("div", { class: "turn-end interrupted", text: "interrupted: the answer stops here" }));
+    }
+  }
+  // A failed turn says why right where it stopped.
+  if (state.status === "error" && state.lastError) {
+    timeline.append(el("div", { class: "turn-end failed", text: `The turn failed: ${state.lastError}` }));
   }
   renderPreview();
 }
@@ -635,10 +672,15 @@ async function loadModels() {
 }
 
 $("open-admin").addEventListener("click", openAdmin);
-$("close-admin").addEventListener("click", () => ($("admin").hidden = true));
+$("close-admin").addEventListener("click", () => {
+  $("admin").hidden = true;
+  if (state.current) $("chat").hidden = false;
+  else $("welcome").hidden = false;
+});
 
 async function openAdmin() {
   $("chat").hidden = true;
+  $("welcome").hidden = true;
   $("admin").hidden = false;
   showError("admin-error", null);
   try {
