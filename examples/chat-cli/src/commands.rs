@@ -324,7 +324,7 @@ impl Session {
         let messages =
             self.chatd.list_messages(&self.actor, chat, None).await.map_err(|e| e.to_string())?;
         for message in messages {
-            let text: String = message.text().chars().take(120).collect();
+            let text: String = summary(&message).chars().take(120).collect();
             self.printer.say(&format!("[{}] {}: {text}", message.id.0, message.role));
         }
         Ok(())
@@ -434,4 +434,25 @@ async fn next(events: &mut Option<BoxStream<'static, ChatEvent>>) -> Option<Chat
         Some(stream) => stream.next().await,
         None => std::future::pending().await,
     }
+}
+
+/// One line for a message in `/history`: its text, else what its tool calls or results were
+/// (a tool step has no text of its own).
+fn summary(message: &chatd_core::Message) -> String {
+    let text = message.text();
+    if !text.trim().is_empty() {
+        return text.replace('\n', " ");
+    }
+    let parts: Vec<String> = message
+        .content
+        .iter()
+        .filter_map(|part| match part {
+            Part::ToolCall { tool_name, args, .. } => Some(format!("⚙ {tool_name} {args}")),
+            Part::ToolResult { tool_name, is_error, .. } => {
+                Some(format!("← {tool_name} {}", if *is_error { "failed" } else { "ok" }))
+            }
+            _ => None,
+        })
+        .collect();
+    parts.join("; ")
 }

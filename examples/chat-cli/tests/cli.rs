@@ -79,6 +79,9 @@ fn a_scripted_conversation_with_tools_commands_and_an_edit() {
     out.extend(until(&rx, "[turn finished]"));
     out.extend(until(&rx, "1. hello (waiting)"));
     out.extend(until(&rx, "[3] user: please write a file"));
+    // A tool step's rows say what they were, not an empty line.
+    out.extend(until(&rx, "[5] tool: ← write_file ok"));
+    out.extend(until(&rx, "[6] assistant: ⚙ execute"));
     out.extend(until(&rx, "[history rewritten after message 0]"));
     out.extend(until(&rx, "“hi again”"));
     out.extend(until(&rx, "[the queue is empty]"));
