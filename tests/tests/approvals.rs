@@ -341,3 +341,24 @@ async fn followers_are_told_which_calls_wait() {
     let second = late.next().await.expect("calls").kind;
     assert_eq!(open(&[second]), [vec!["b".to_owned()]]);
 }
+
+/// A call whose arguments the runner would refuse anyway (over the size limit) is answered
+/// at once, never put before a person for approval.
+#[tokio::test]
+async fn a_call_too_large_to_run_is_answered_without_asking() {
+    let fx = fixture(vec![
+        ScriptedCall::tool_calls(&[("c1", "pay", json!({"memo": "x".repeat(300 * 1024)}))], None),
+        ScriptedCall::text("too big", None),
+    ])
+    .await;
+    let pay = Counted::new("pay", false);
+    let runs = Arc::clone(&pay.runs);
+    let runner = runner(&fx, ToolSet::new().with(Arc::new(pay)), ToolRules::new().ask("pay"));
+    assert_eq!(run_and_release(&fx, &runner, fx.lease).await, TurnOutcome::Finished);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    let sent = results_sent(&fx);
+    assert!(
+        sent[0].1.as_str().is_some_and(|t| t.starts_with("invalid tool arguments")),
+        "{sent:?}"
+    );
+}

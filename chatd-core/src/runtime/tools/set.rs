@@ -96,6 +96,18 @@ impl ToolSet {
         self
     }
 
+    /// Why a call with `args` is not run, if it is not (BEHAVIOUR §3): arguments that are
+    /// not a JSON object, or larger than the set's limit. Such a call gets the error result
+    /// `invalid tool arguments: <reason>`.
+    #[must_use]
+    pub fn refusal(&self, args: &Value) -> Option<String> {
+        crate::provider::invalid_args(args).or_else(|| {
+            let size = args.to_string().len();
+            (size > self.max_args_bytes)
+                .then(|| format!("{size} bytes, more than the {} allowed", self.max_args_bytes))
+        })
+    }
+
     /// The tool named `name`, if the set has it.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
@@ -161,12 +173,7 @@ impl ToolSet {
             else {
                 continue;
             };
-            let too_large = || {
-                let size = args.to_string().len();
-                (size > self.max_args_bytes)
-                    .then(|| format!("{size} bytes, more than the {} allowed", self.max_args_bytes))
-            };
-            if let Some(reason) = crate::provider::invalid_args(args).or_else(too_large) {
+            if let Some(reason) = self.refusal(args) {
                 // BEHAVIOUR §3: a call whose arguments are not an object is not run.
                 let result = Value::String(format!("invalid tool arguments: {reason}"));
                 running.push((tool_call_id.clone(), tool_name.clone(), Err(result)));

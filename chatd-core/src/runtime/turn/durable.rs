@@ -45,8 +45,8 @@ impl TurnRunner {
     /// tool's call waits for the client; an `ask` waits for a person; a `deny` is answered
     /// at once; an `auto` call is ready (and, when it is not idempotent, marked started in the
     /// same write as the step, since it runs right after). A call that cannot run at all (an
-    /// unknown tool, invalid arguments) is ready and idempotent: running it only produces
-    /// its error result.
+    /// unknown tool, arguments that are not an object or are too large) is ready and
+    /// idempotent: running it only produces its error result.
     pub(super) async fn plan(&self, chat: &Chat, calls: &[Part]) -> Vec<ToolCall> {
         let mut records = Vec::with_capacity(calls.len());
         for call in calls {
@@ -65,7 +65,7 @@ impl TurnRunner {
                 )
             };
             let tool = self.tools.get(tool_name);
-            let Some(tool) = tool.filter(|_| crate::provider::invalid_args(args).is_none()) else {
+            let Some(tool) = tool.filter(|_| self.tools.refusal(args).is_none()) else {
                 records.push(record(true, CallState::Ready));
                 continue;
             };
