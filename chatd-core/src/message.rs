@@ -170,6 +170,10 @@ pub struct Message {
     pub context_limit: Option<i64>,
     /// Part of a compaction (the boundary and its user-visible record).
     pub compressed: bool,
+    /// The id the sending client knows this user message by (BEHAVIOUR §1 "Client message
+    /// ids"), e.g. an AI SDK `UIMessage` id; `None` for messages sent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl Message {
@@ -203,6 +207,8 @@ pub struct NewMessage {
     pub usage: Option<Usage>,
     /// The context window used for the step.
     pub context_limit: Option<i64>,
+    /// The sending client's id for a user message (BEHAVIOUR §1 "Client message ids").
+    pub client_id: Option<String>,
 }
 
 impl NewMessage {
@@ -216,6 +222,7 @@ impl NewMessage {
             model_config_id: None,
             usage: None,
             context_limit: None,
+            client_id: None,
         }
     }
 
@@ -264,6 +271,13 @@ impl NewMessage {
         self.context_limit = context_limit;
         self
     }
+
+    /// Sets the client's id for the message.
+    #[must_use]
+    pub fn with_client_id(mut self, client_id: Option<String>) -> Self {
+        self.client_id = client_id;
+        self
+    }
 }
 
 /// A message waiting in a chat's queue.
@@ -277,6 +291,10 @@ pub struct QueuedMessage {
     pub content: Vec<Part>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
+    /// The sending client's id for it, kept when it is promoted (BEHAVIOUR §1 "Client
+    /// message ids").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 #[cfg(test)]

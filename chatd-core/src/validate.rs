@@ -100,6 +100,33 @@ fn no_nul(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// The longest client message id, in bytes (BEHAVIOUR §1 "Client message ids").
+pub const MAX_CLIENT_ID_BYTES: usize = 128;
+
+/// Checks a message to send: its content (as [`user_content_within`]) and its client id
+/// (1 to [`MAX_CLIENT_ID_BYTES`] bytes, no control characters).
+///
+/// # Errors
+/// As [`user_content_within`], or a validation error on `client_id`.
+pub fn send_within(send: &crate::store::SendMessage, limits: &Limits) -> Result<()> {
+    user_content_within(&send.content, limits)?;
+    if let Some(id) = &send.client_id {
+        let reason = if id.is_empty() {
+            Some("client_id cannot be empty.".to_owned())
+        } else if id.len() > MAX_CLIENT_ID_BYTES {
+            Some(format!("client_id may have at most {MAX_CLIENT_ID_BYTES} bytes."))
+        } else if id.chars().any(char::is_control) {
+            Some("client_id cannot contain control characters.".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(StoreError::validation("client_id", reason));
+        }
+    }
+    Ok(())
+}
+
 /// Checks user-message content against the default [`Limits`].
 ///
 /// # Errors

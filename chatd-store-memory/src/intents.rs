@@ -6,15 +6,14 @@ use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
-    ChangeKind, Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage, QueuedMessageId, Role,
-    validate,
+    ChangeKind, Chat, ChatId, MessageId, Part, QueuedMessage, QueuedMessageId, Role, validate,
 };
 
 use crate::state::{State, now};
 
 impl State {
     pub(crate) fn send_message(&mut self, id: ChatId, send: SendMessage) -> Result<SendOutcome> {
-        validate::user_content_within(&send.content, &self.limits)?;
+        validate::send_within(&send, &self.limits)?;
         if let Some(config) = send.model_config_id {
             self.live_model_config(config)?;
         }
@@ -23,7 +22,7 @@ impl State {
         let at = now();
         let delivery = match decision.message {
             MessageAction::Queue => {
-                let queued = self.enqueue(id, send.content, at)?;
+                let queued = self.enqueue(id, send.content, send.client_id, at)?;
                 let entry = self.entry_mut(id)?;
                 if let Some(config) = send.model_config_id {
                     entry.chat.last_model_config_id = config;
@@ -41,7 +40,7 @@ impl State {
             {
                 // BEHAVIOUR §2: an idle chat that still has queued messages answers them first:
                 // the new message joins the tail, the head enters the history.
-                let queued = self.enqueue(id, send.content, at)?;
+                let queued = self.enqueue(id, send.content, send.client_id, at)?;
                 if let Some(config) = send.model_config_id {
                     self.entry_mut(id)?.chat.last_model_config_id = config;
                 }
@@ -50,9 +49,7 @@ impl State {
             }
             MessageAction::Insert | MessageAction::None => {
                 self.close_step(id, at)?;
-                let mut message = NewMessage::user(send.content);
-                message.model_config_id = send.model_config_id;
-                Delivery::Inserted(self.insert_message(id, message, at, false)?)
+                Delivery::Inserted(self.insert_message(id, send.into_new_message(), at, false)?)
             }
         };
         if !decision.keeps(self.entry(id)?.chat.status) {
@@ -65,14 +62,20 @@ impl State {
         &mut self,
         id: ChatId,
         content: Vec<Part>,
+        client_id: Option<String>,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<QueuedMessage> {
         let max = self.limits.max_queued_messages;
         if self.entry(id)?.queue.len() >= max {
             return Err(StoreError::QueueFull { max });
         }
-        let queued =
-            QueuedMessage { id: self.seq.next_queued(), chat_id: id, content, created_at: at };
+        let queued = QueuedMessage {
+            id: self.seq.next_queued(),
+            chat_id: id,
+            content,
+            created_at: at,
+            client_id,
+        };
         self.entry_mut(id)?.queue.push_back(queued.clone());
         self.hint(id, ChangeKind::Queue);
         Ok(queued)

@@ -282,6 +282,7 @@ impl State {
             usage: new.usage,
             context_limit: new.context_limit,
             compressed,
+            client_id: new.client_id,
         };
         if let Some(config) = message.model_config_id {
             entry.chat.last_model_config_id = config;
@@ -329,7 +330,8 @@ impl State {
         let Some(queued) = entry.queue.remove(position) else { return Ok(None) };
         self.outbox.push(ChangeHint::new(id, ChangeKind::Queue));
         self.close_step(id, at)?;
-        let message = self.insert_message(id, NewMessage::user(queued.content), at, false)?;
+        let new = NewMessage::user(queued.content).with_client_id(queued.client_id);
+        let message = self.insert_message(id, new, at, false)?;
         Ok(Some(message))
     }
 

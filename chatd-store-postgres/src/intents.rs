@@ -8,8 +8,8 @@ use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
-    ChangeHint, ChangeKind, Chat, ChatId, MessageId, NewMessage, Part, QueuedMessage,
-    QueuedMessageId, Role, validate,
+    ChangeHint, ChangeKind, Chat, ChatId, MessageId, Part, QueuedMessage, QueuedMessageId, Role,
+    validate,
 };
 
 use crate::error::db;
@@ -30,11 +30,12 @@ impl PostgresChatStore {
             return Err(StoreError::QueueFull { max: self.limits.max_queued_messages });
         }
         let row = sqlx::query(
-            "INSERT INTO chat_queued_messages (chat_id, content) VALUES ($1, $2) \
-             RETURNING id, chat_id, content, created_at",
+            "INSERT INTO chat_queued_messages (chat_id, content, client_id) VALUES ($1, $2, $3) \
+             RETURNING id, chat_id, content, created_at, client_id",
         )
         .bind(id.0)
         .bind(content_to_json(&send.content))
+        .bind(send.client_id.as_deref())
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
@@ -56,7 +57,7 @@ impl PostgresChatStore {
         id: ChatId,
         send: SendMessage,
     ) -> Result<SendOutcome> {
-        validate::user_content_within(&send.content, &self.limits)?;
+        validate::send_within(&send, &self.limits)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
@@ -93,8 +94,7 @@ impl PostgresChatStore {
             }
             MessageAction::Insert | MessageAction::None => {
                 tx::close_step(&mut tx, &mut hints, id).await?;
-                let mut message = NewMessage::user(send.content);
-                message.model_config_id = send.model_config_id;
+                let message = send.into_new_message();
                 Delivery::Inserted(tx::insert_message(&mut tx, &mut hints, id, message).await?)
             }
         };

@@ -33,7 +33,7 @@ macro_rules! message_columns {
     () => {
         "id, chat_id, model_config_id, created_at, role, content, \
          visibility::text AS visibility, input_tokens, output_tokens, total_tokens, \
-         reasoning_tokens, cache_creation_tokens, cache_read_tokens, context_limit, compressed"
+         reasoning_tokens, cache_creation_tokens, cache_read_tokens, context_limit, compressed, client_id"
     };
 }
 pub(crate) use message_columns;
@@ -159,6 +159,7 @@ pub(crate) fn message(row: &PgRow) -> Result<Message> {
         usage,
         context_limit: get(row, "context_limit")?,
         compressed: get(row, "compressed")?,
+        client_id: get(row, "client_id")?,
     })
 }
 
@@ -170,6 +171,7 @@ pub(crate) fn queued(row: &PgRow) -> Result<QueuedMessage> {
         chat_id: ChatId(get(row, "chat_id")?),
         content,
         created_at: get(row, "created_at")?,
+        client_id: get(row, "client_id")?,
     })
 }
 

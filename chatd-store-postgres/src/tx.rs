@@ -122,23 +122,28 @@ impl MessageArrays {
 }
 
 /// `INSERT INTO chat_messages` from the [`MessageArrays`] parameters `$2..=$12`, with the chat
-/// id and `compressed` taken from the given SQL expressions, in input order.
+/// id, `compressed` and the client ids (a `text[]`, shorter arrays padded with NULL) taken
+/// from the given SQL expressions, in input order.
 macro_rules! insert_messages_sql {
-    ($chat:literal, $compressed:literal, $from:literal) => {
-        $crate::tx::insert_messages_sql!($chat, $compressed, $from, $crate::rows::message_columns!())
+    ($chat:literal, $compressed:literal, $clients:literal, $from:literal) => {
+        $crate::tx::insert_messages_sql!(
+            $chat, $compressed, $clients, $from, $crate::rows::message_columns!()
+        )
     };
-    ($chat:literal, $compressed:literal, $from:literal, $returning:expr) => {
+    ($chat:literal, $compressed:literal, $clients:literal, $from:literal, $returning:expr) => {
         concat!(
             "INSERT INTO chat_messages (chat_id, role, content, visibility, model_config_id, \
              input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens, \
-             cache_read_tokens, context_limit, compressed) \
+             cache_read_tokens, context_limit, client_id, compressed) \
              SELECT ", $chat, ", r.role, r.content, r.visibility::chat_message_visibility, r.config, \
-             r.input, r.output, r.total, r.reasoning, r.cache_creation, r.cache_read, r.context_limit, ",
+             r.input, r.output, r.total, r.reasoning, r.cache_creation, r.cache_read, r.context_limit, \
+             r.client_id, ",
             $compressed,
             " FROM ", $from, " UNNEST($2::text[], $3::jsonb[], $4::text[], $5::uuid[], $6::bigint[], \
-             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[]) \
-             WITH ORDINALITY AS r(role, content, visibility, config, input, output, total, reasoning, \
-             cache_creation, cache_read, context_limit, ord) \
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], ",
+            $clients,
+            "::text[]) WITH ORDINALITY AS r(role, content, visibility, config, input, output, total, \
+             reasoning, cache_creation, cache_read, context_limit, client_id, ord) \
              ORDER BY r.ord RETURNING ",
             $returning
         )
@@ -160,8 +165,10 @@ pub(crate) async fn insert_messages(
     }
     let arrays = MessageArrays::new(&messages);
     let last_config = arrays.last_config;
-    let query = sqlx::query(insert_messages_sql!("$1", "$13", "")).bind(chat.0);
-    let rows = arrays.bind(query).bind(compressed).fetch_all(&mut *conn).await.map_err(db)?;
+    let client_ids: Vec<Option<&str>> = messages.iter().map(|m| m.client_id.as_deref()).collect();
+    let query = sqlx::query(insert_messages_sql!("$1", "$13", "$14", "")).bind(chat.0);
+    let query = arrays.bind(query).bind(compressed).bind(client_ids);
+    let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
     let mut inserted = rows::all(&rows, rows::message)?;
     inserted.sort_by_key(|m| m.id);
     if let Some(last) = inserted.last() {
@@ -326,7 +333,7 @@ pub(crate) async fn promote_from_queue(
         "DELETE FROM chat_queued_messages WHERE id = ( \
            SELECT id FROM chat_queued_messages WHERE chat_id = $1 \
            ORDER BY (id IS NOT DISTINCT FROM $2) DESC, id LIMIT 1) \
-         RETURNING content",
+         RETURNING content, client_id",
     )
     .bind(chat.0)
     .bind(preferred.map(|id| id.0))
@@ -339,7 +346,9 @@ pub(crate) async fn promote_from_queue(
     let content: serde_json::Value = sqlx::Row::try_get(&row, "content").map_err(db)?;
     let content = chatd_core::part::content_from_json(content)
         .map_err(|err| crate::error::corrupt("chat_queued_messages.content", err))?;
-    Ok(Some(insert_message(conn, hints, chat, NewMessage::user(content)).await?))
+    let client_id: Option<String> = sqlx::Row::try_get(&row, "client_id").map_err(db)?;
+    let message = NewMessage::user(content).with_client_id(client_id);
+    Ok(Some(insert_message(conn, hints, chat, message).await?))
 }
 
 /// Whether the last model-visible, non-system message is a user message.
@@ -372,7 +381,7 @@ pub(crate) async fn queue(
     chat: ChatId,
 ) -> Result<Vec<chatd_core::QueuedMessage>> {
     let rows = sqlx::query(
-        "SELECT id, chat_id, content, created_at FROM chat_queued_messages WHERE chat_id = $1 ORDER BY id",
+        "SELECT id, chat_id, content, created_at, client_id FROM chat_queued_messages WHERE chat_id = $1 ORDER BY id",
     )
     .bind(chat.0)
     .fetch_all(&mut *conn)

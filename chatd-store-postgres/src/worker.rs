@@ -50,10 +50,10 @@ pub const RELEASE_SQL: &str = concat!(
                  SELECT q.id FROM chat_queued_messages q, decision d \
                  WHERE q.chat_id = d.id AND d.promote \
                  ORDER BY (q.id IS NOT DISTINCT FROM d.stop_promote_id) DESC, q.id LIMIT 1) \
-               RETURNING chat_id, content), \
+               RETURNING chat_id, content, client_id), \
              promoted AS ( \
-               INSERT INTO chat_messages (chat_id, role, content, visibility) \
-               SELECT chat_id, 'user', content, 'both' FROM head RETURNING id, chat_id), \
+               INSERT INTO chat_messages (chat_id, role, content, visibility, client_id) \
+               SELECT chat_id, 'user', content, 'both', client_id FROM head RETURNING id, chat_id), \
              parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM fence)), \
              released AS ( \
                UPDATE chats SET \
@@ -204,6 +204,8 @@ impl PostgresChatStore {
                 usage: new.usage,
                 context_limit: new.context_limit,
                 compressed: false,
+                // Steps hold assistant and tool rows: client ids belong to user messages.
+                client_id: None,
             })
             .collect();
         if let Some(last) = written.last() {
@@ -279,7 +281,7 @@ impl PostgresChatStore {
                WHERE id IN (SELECT id FROM fence) AND $14::uuid IS NOT NULL \
                  AND last_model_config_id IS DISTINCT FROM $14::uuid), \
              parts AS (DELETE FROM chat_stream_parts WHERE chat_id IN (SELECT id FROM fence)) ",
-            insert_messages_sql!("fence.id", "$13", "fence,", "id, created_at"),
+            insert_messages_sql!("fence.id", "$13", "NULL", "fence,", "id, created_at"),
         ))
         .bind(lease.chat_id.0);
         arrays

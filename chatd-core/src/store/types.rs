@@ -68,13 +68,16 @@ pub struct SendMessage {
     pub busy: BusyBehavior,
     /// Answer with this model configuration (also becomes the chat's last one).
     pub model_config_id: Option<ModelConfigId>,
+    /// The id the client knows the message by, kept on it through the queue, promotion and
+    /// edits (BEHAVIOUR §1 "Client message ids"): 1 to 128 bytes, no control characters.
+    pub client_id: Option<String>,
 }
 
 impl SendMessage {
     /// A message with the default busy behaviour.
     #[must_use]
     pub fn new(content: Vec<Part>) -> Self {
-        SendMessage { content, busy: BusyBehavior::Queue, model_config_id: None }
+        SendMessage { content, busy: BusyBehavior::Queue, model_config_id: None, client_id: None }
     }
 
     /// A one-part text message.
@@ -95,6 +98,21 @@ impl SendMessage {
     pub fn with_model_config(mut self, id: ModelConfigId) -> Self {
         self.model_config_id = Some(id);
         self
+    }
+
+    /// Sets the client's id for the message.
+    #[must_use]
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// The message as it enters the history.
+    #[must_use]
+    pub fn into_new_message(self) -> crate::NewMessage {
+        let mut message = crate::NewMessage::user(self.content).with_client_id(self.client_id);
+        message.model_config_id = self.model_config_id;
+        message
     }
 }
 

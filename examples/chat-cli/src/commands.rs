@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 
 use crate::Input;
 use crate::decide::{Answer, Pending};
-use crate::printer::Printer;
+use crate::printer::{PROMPT, Printer};
+use crate::tty::Echo;
 
 const HELP: &str = "\
 commands:
@@ -45,6 +46,8 @@ pub(crate) struct Session {
     listed: Vec<ChatId>,
     /// Tool calls that wait for an answer typed here.
     pending: Pending,
+    /// The terminal's echo, off while a turn streams.
+    echo: Echo,
 }
 
 impl Session {
@@ -62,6 +65,7 @@ impl Session {
             last_interrupt: None,
             listed: Vec::new(),
             pending: Pending::default(),
+            echo: Echo::new(),
         }
     }
 
@@ -83,6 +87,13 @@ impl Session {
             }
             // Scripted lines wait for the turn in flight; Ctrl-C is always heard.
             let accepting = self.waiting.is_none() && !eof;
+            // On a terminal: the prompt while the chat waits for you; no echo while a turn
+            // streams (a line typed meanwhile is shown when it is sent).
+            let idle = !self.busy();
+            self.echo.set(idle);
+            if idle && self.interactive {
+                self.printer.prompt();
+            }
             tokio::select! {
                 Some(()) = interrupts.recv() => {
                     if self.interrupt().await {
@@ -92,6 +103,10 @@ impl Session {
                 input = lines.recv(), if accepting => match input.unwrap_or(Input::Eof) {
                     Input::Eof => eof = true,
                     Input::Line(line) => {
+                        self.printer.typed();
+                        if !idle && self.interactive && !line.trim().is_empty() {
+                            self.printer.say(&format!("{PROMPT}{}", line.trim()));
+                        }
                         if !self.line(line.trim()).await {
                             return;
                         }
@@ -135,6 +150,7 @@ impl Session {
         match self.chat {
             Some(chat) if self.busy() && !twice => {
                 self.printer.say("[interrupting — Ctrl-C again to exit]");
+                self.printer.interrupting();
                 if let Err(err) = self.chatd.interrupt(&self.actor, chat).await {
                     self.printer.say(&format!("[cannot interrupt: {err}]"));
                 }
@@ -233,8 +249,9 @@ impl Session {
                         match sent.delivery {
                             Delivery::Inserted(message) => self.waiting = Some(message.id.0),
                             Delivery::Queued(queued) => {
+                                self.printer.queued();
                                 self.printer.say(&format!(
-                                    "[queued as {} — the chat is busy]",
+                                    "[queued as {} — answered after the turn in flight]",
                                     queued.id.0
                                 ));
                                 self.waiting = Some(self.last_message + 1);

@@ -1,8 +1,10 @@
 //! `cargo run -p chat-cli`: a terminal chat over chatd. Tokens stream as they come,
 //! reasoning is shown dimmed, tool calls with their arguments and results, and a spinner runs
-//! while tools work. Ctrl-C interrupts the running turn; a second Ctrl-C (or one while idle)
-//! exits. Lines starting with `/` are commands (`/help`); anything else is sent — queued while
-//! the chat is busy. When a tool call waits for approval, the prompt asks `[y]es/[n]o/[e]dit`
+//! while tools work. The prompt `› ` shows when the chat waits for you; while a turn streams,
+//! what you type is not echoed into the answer but shown on its own line when you press
+//! Enter. Ctrl-C interrupts the running turn (nothing more of it is printed); a second Ctrl-C
+//! (or one while idle) exits. Lines starting with `/` are commands (`/help`); anything else is
+//! sent — queued while the chat is busy, and its answer says which message it answers. When a tool call waits for approval, the prompt asks `[y]es/[n]o/[e]dit`
 //! (a client tool's call asks for its result) and the next lines answer it. When stdin is not a terminal, each message waits for its turn to end
 //! before the next line is read, so scripts can drive it.
 //!
@@ -16,6 +18,7 @@ mod clean;
 mod commands;
 mod decide;
 mod printer;
+mod tty;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -78,6 +81,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (lines, interrupts) = spawn_input();
     let mut session = commands::Session::new(chatd, actor, interactive);
     session.run(lines, interrupts).await;
+    // Gives the terminal its echo back (the exit below runs no destructors).
+    drop(session);
     shutdown.cancel();
     for worker in workers {
         let _ = worker.await;

@@ -1,5 +1,6 @@
 //! Turns a chat's events into terminal output: streamed text as it comes, reasoning dimmed,
-//! tool calls with their arguments, results when they arrive, a spinner while tools run.
+//! tool calls with their arguments, results when they arrive, a spinner while tools run, and
+//! (on a terminal) the input prompt `› ` while the chat waits for you.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
@@ -16,6 +17,8 @@ const DIM: &str = "\x1b[2m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 const SPINNER: [char; 8] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧'];
+/// The input prompt.
+pub(crate) const PROMPT: &str = "› ";
 
 /// What is on the current line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +27,7 @@ enum Line {
     Text,
     Reasoning,
     Spinner,
+    Prompt,
 }
 
 /// The printer of one terminal.
@@ -38,8 +42,12 @@ pub(crate) struct Printer {
     /// Tools are running (between a step with tool calls and their results).
     tools_running: usize,
     frame: usize,
-    /// Texts this terminal sent, not to be echoed back.
-    sent: VecDeque<String>,
+    /// Texts this terminal sent, not to be echoed back, and whether each was queued (its
+    /// answer then says which message it answers).
+    sent: VecDeque<(String, bool)>,
+    /// An interrupt was asked for: nothing more of the turn's text is shown (what was
+    /// generated meanwhile is kept in the history, see `/history`).
+    interrupting: bool,
     /// Colours and the spinner (a terminal), or plain lines (a pipe).
     fancy: bool,
     /// The chat's status.
@@ -68,6 +76,7 @@ impl Printer {
             tools_running: 0,
             frame: 0,
             sent: VecDeque::new(),
+            interrupting: false,
             fancy,
             status: None,
         }
@@ -81,7 +90,7 @@ impl Printer {
     fn newline(&mut self) {
         match self.line {
             Line::Clean => {}
-            Line::Spinner => print!("\r\x1b[2K"),
+            Line::Spinner | Line::Prompt => print!("\r\x1b[2K"),
             Line::Text | Line::Reasoning => println!("{}", self.style(RESET)),
         }
         self.line = Line::Clean;
@@ -103,10 +112,38 @@ impl Printer {
 
     /// Remembers a text this terminal sent, so its echo is not printed.
     pub(crate) fn sent(&mut self, text: &str) {
-        self.sent.push_back(text.to_owned());
+        self.sent.push_back((text.to_owned(), false));
         if self.sent.len() > 64 {
             self.sent.pop_front();
         }
+    }
+
+    /// The last text sent was queued: its answer will say which message it answers.
+    pub(crate) fn queued(&mut self) {
+        if let Some(last) = self.sent.back_mut() {
+            last.1 = true;
+        }
+    }
+
+    /// Shows the prompt, on a terminal, unless something is on the current line.
+    pub(crate) fn prompt(&mut self) {
+        if self.fancy && self.line == Line::Clean {
+            print!("{}{PROMPT}{}", self.style(BOLD), self.style(RESET));
+            self.line = Line::Prompt;
+            flush();
+        }
+    }
+
+    /// A line was typed: the terminal's cursor is on a fresh line.
+    pub(crate) fn typed(&mut self) {
+        if self.line == Line::Prompt {
+            self.line = Line::Clean;
+        }
+    }
+
+    /// An interrupt was asked for: the rest of the turn's text is not shown.
+    pub(crate) fn interrupting(&mut self) {
+        self.interrupting = true;
     }
 
     /// Whether the spinner should turn.
@@ -152,6 +189,9 @@ impl Printer {
     }
 
     fn part(&mut self, part: &StreamEvent) {
+        if self.interrupting {
+            return;
+        }
         match part {
             StreamEvent::TextDelta { delta, .. } => {
                 self.shown_text.push_str(delta);
@@ -182,8 +222,10 @@ impl Printer {
         match message.role {
             Role::User => {
                 let text = message.text();
-                if self.sent.front() == Some(&text) {
-                    self.sent.pop_front();
+                if self.sent.front().is_some_and(|(sent, _)| *sent == text) {
+                    if let Some((_, true)) = self.sent.pop_front() {
+                        self.say_styled(DIM, &format!("── now answering: “{text}”"));
+                    }
                 } else {
                     self.say(&format!("[{}] you: {text}", message.id.0));
                 }
@@ -205,8 +247,10 @@ impl Printer {
                     std::mem::take(&mut self.shown_reasoning),
                     std::mem::take(&mut self.shown_text),
                 );
-                self.complete(Line::Reasoning, &shown_reasoning, &reasoning);
-                self.complete(Line::Text, &shown_text, &text);
+                if !self.interrupting {
+                    self.complete(Line::Reasoning, &shown_reasoning, &reasoning);
+                    self.complete(Line::Text, &shown_text, &text);
+                }
                 self.newline();
                 let mut calls = 0;
                 for part in &message.content {
@@ -248,7 +292,9 @@ impl Printer {
             ChatEventKind::PreviewReset => {
                 self.shown_text.clear();
                 self.shown_reasoning.clear();
-                self.say("[the step restarts]");
+                if !self.interrupting {
+                    self.say("[the step restarts]");
+                }
             }
             ChatEventKind::Retry { attempt, delay_ms, error, .. } => {
                 self.say(&format!("[retry {attempt} in {delay_ms} ms: {error}]"));
@@ -262,6 +308,7 @@ impl Printer {
             }
             ChatEventKind::TurnEnded { ending, .. } => {
                 self.tools_running = 0;
+                self.interrupting = false;
                 let ending = match ending {
                     TurnEnding::Finished => "finished".to_owned(),
                     TurnEnding::Interrupted => "interrupted".to_owned(),

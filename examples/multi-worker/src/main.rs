@@ -235,7 +235,15 @@ async fn demo(args: &Args, url: &str, schema: &str, setup: &Setup) -> Result<(),
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).with_graceful_shutdown(until.cancelled_owned()).await;
     });
-    println!("[demo] server: http://{addr}/#token={token}");
+    if args.serve {
+        println!("[demo] web UI: http://{addr}/#token={token} (kept after the demo; Ctrl-C stops)");
+    } else {
+        // A link that dies with the demo would be a trap: only `--serve` prints one.
+        println!(
+            "[demo] server on http://{addr} while the demo runs (run with --serve to keep it \
+             and get a link to the web UI)"
+        );
+    }
 
     // Chats, each followed from here.
     let actor = Actor::user(user);
@@ -348,7 +356,7 @@ async fn demo(args: &Args, url: &str, schema: &str, setup: &Setup) -> Result<(),
     }
     println!("[demo] every chat finished although {} died mid-turn", victim.name);
     if args.serve {
-        println!("[demo] serving http://{addr}/#token={token} — Ctrl-C stops");
+        println!("[demo] still serving http://{addr}/#token={token} — Ctrl-C stops");
         let _ = tokio::signal::ctrl_c().await;
     }
     for mut worker in workers {

@@ -18,4 +18,6 @@ fn a_worker_killed_mid_turn_does_not_stop_any_chat() {
     assert_eq!(stdout.matches(", whole").count(), 3, "every chat has its whole answer once");
     assert!(stdout.contains("every chat finished although"));
     assert!(stdout.contains("dropped schema chatd_demo_"), "the run cleans up");
+    assert!(!stdout.contains("#token="), "no link that dies when the demo ends");
+    assert!(stdout.contains("run with --serve to keep it"), "says how to keep the server");
 }

@@ -8,7 +8,7 @@
 //! cargo run -p quickstart
 //! cargo run -p quickstart -- --base-url https://api.openai.com/v1 --model gpt-4.1-mini   # key from OPENAI_API_KEY
 //! cargo run -p quickstart -- --base-url http://127.0.0.1:11434/v1 --model qwen3 --api-key none
-//! cargo run -p quickstart -- --trace    # also print the turn's spans (OpenTelemetry GenAI names) to stderr
+//! cargo run -p quickstart -- --trace    # also print the turn's spans (OpenTelemetry GenAI names) to stderr, after the turn
 //! ```
 
 use std::error::Error;
@@ -47,6 +47,35 @@ struct Args {
     /// What to ask.
     #[arg(long, default_value = "Create notes.md saying hello, then list the workspace.")]
     prompt: String,
+}
+
+/// The trace's lines, kept until the turn has been printed (spans close while text streams:
+/// written at once, they would cut the answer's lines).
+#[derive(Clone, Default)]
+struct TraceBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for TraceBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TraceBuffer {
+    /// Prints what was kept to stderr, under a heading.
+    fn print(&self) {
+        let kept = self.0.lock().map(|k| k.clone()).unwrap_or_default();
+        if !kept.is_empty() {
+            eprintln!("\n── trace: the turn's spans, as they closed ──");
+            let _ = std::io::stderr().write_all(&kept);
+        }
+    }
 }
 
 /// Prints the turn as it happens.
@@ -136,11 +165,14 @@ fn demo_script() -> Vec<FakeResponse> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
+    let trace = TraceBuffer::default();
     if args.trace {
-        // Each span is printed when it closes, with its attributes: the turn
+        // Each span is recorded when it closes, with its attributes: the turn
         // (`invoke_agent`), each model call (`chat`) and each tool call (`execute_tool`).
+        let writer = trace.clone();
         tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
             .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
             .with_max_level(tracing::Level::INFO)
             .init();
@@ -219,5 +251,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         TurnEnd::LeaseLost => println!("the lease was lost"),
         other => println!("the turn ended: {other:?}"),
     }
+    let _ = std::io::stdout().flush();
+    trace.print();
     Ok(())
 }

@@ -1,8 +1,11 @@
 // The Vercel AI SDK (`ai`) as a client of chatd's /ai/chat endpoints: a turn that waits for
 // approvals (approved once, denied once, across a reload that resumes the waiting state), a
-// client tool answered with addToolOutput, then a turn dropped mid-stream and resumed through
-// the transport's reconnectToStream (what useChat's `resume` calls); the final message parts
-// are checked against what chatd stored. Prints what it saw; exits non-zero on a failure.
+// client tool answered with addToolOutput, a turn dropped mid-stream and resumed through the
+// transport's reconnectToStream (what useChat's `resume` calls), an edit by messageId (before
+// and after a reload, with the client's message ids kept), a file sent with a message,
+// stop() then a new message, and a stream the server cuts, then resumed; the final message
+// parts are checked against what chatd stored. Prints what it saw; exits non-zero on a
+// failure.
 //
 // Usage: CHATD_URL=http://127.0.0.1:8080 CHATD_TOKEN=... node ai_sdk.mjs
 import {
@@ -46,7 +49,7 @@ async function lastAssistantText(chatId) {
 // server, approves write_file, and denies execute with a reason.
 class NodeChat extends AbstractChat {
   constructor(init) {
-    let messages = [];
+    let messages = init.messages ?? [];
     const state = {
       status: "ready",
       error: undefined,
@@ -156,4 +159,71 @@ assert.equal(replay.parts.filter((p) => p.type === "text").length, 1);
 
 // 3. Nothing to resume once the turn is over.
 assert.equal(await transport.reconnectToStream({ chatId: storyChat }), null, "204 after the turn");
+
+const storedRows = async (chatId) => (await rest("GET", `/api/chats/${chatId}/messages`)).messages;
+const storedText = (message) => message.content.filter((p) => p.type === "text").map((p) => p.text).join("");
+const userIds = (chat) => chat.messages.filter((m) => m.role === "user").map((m) => m.id);
+
+// 4. An edit by messageId (how useChat edits): the message is edited, not appended; the ids
+// the client chose survive a reload, and a reloaded client edits by the same id. A file
+// sent with a message is kept.
+const editChat = (await rest("POST", "/api/chats", {})).id;
+const editing = new NodeChat({ id: editChat, transport });
+const note = { type: "file", mediaType: "text/plain", filename: "note.txt", url: "data:text/plain;base64,aGVsbG8gY2hhdGQ=" };
+await editing.sendMessage({ text: "first question", files: [note] });
+const withFile = (await storedRows(editChat))[0].content;
+assert.ok(withFile.some((p) => p.type === "file" && p.name === "note.txt" && p.media_type === "text/plain" && p.data === "aGVsbG8gY2hhdGQ="), `the file was kept: ${JSON.stringify(withFile)}`);
+await editing.sendMessage({ text: "second question" });
+const firstId = editing.messages[0].id;
+await editing.sendMessage({ text: "first question, edited", messageId: firstId });
+assert.equal(editing.status, "ready", String(editing.error));
+assert.equal(editing.messages.length, 2, "the client shows one question and its answer");
+let rows = await storedRows(editChat);
+assert.deepEqual(rows.map((m) => m.role), ["user", "assistant"], "the server keeps the same two");
+assert.equal(rows[0].client_id, firstId, "the edited message keeps the client's id");
+assert.equal(storedText(rows[0]), "first question, edited");
+assert.match(textOf(editing.lastMessage), /You said: “first question, edited”/);
+const { messages: loaded } = await rest("GET", `/ai/chat/${editChat}/messages`);
+assert.deepEqual(loaded.map((m) => m.id), editing.messages.map((m) => m.id), "ids survive a reload");
+assert.equal(textOf(loaded[1]), textOf(editing.lastMessage), "and so does the answer");
+const reopened = new NodeChat({ id: editChat, transport, messages: loaded });
+await reopened.sendMessage({ text: "edited after a reload", messageId: firstId });
+rows = await storedRows(editChat);
+assert.deepEqual(rows.map((m) => [m.role, m.client_id ?? null]), [["user", firstId], ["assistant", null]]);
+assert.equal(storedText(rows[0]), "edited after a reload");
+console.log(`edit by messageId: ${reopened.messages.length} messages on both sides, ids ${userIds(reopened).join(", ")}`);
+
+// 5. stop() then send: the running turn is interrupted (its partial answer kept) and the new
+// message is answered: no 409, no message the server did not keep.
+const stopChat = (await rest("POST", "/api/chats", {})).id;
+const stopping = new NodeChat({ id: stopChat, transport });
+const slow = stopping.sendMessage({ text: "tell me a slow story" });
+await until("part of the story", () => stopping.lastMessage?.role === "assistant" && textOf(stopping.lastMessage).length > 20);
+await stopping.stop();
+await slow;
+await stopping.sendMessage({ text: "hello again" });
+assert.equal(stopping.status, "ready", String(stopping.error));
+assert.match(textOf(stopping.lastMessage), /^You said: “hello again”/, "the new message's own answer");
+rows = await storedRows(stopChat);
+assert.deepEqual(rows.map((m) => m.role), ["user", "assistant", "user", "assistant"]);
+assert.deepEqual(rows.filter((m) => m.role === "user").map((m) => m.client_id), userIds(stopping), "every message the client shows is kept");
+assert.ok(storedText(rows[1]).length < (await lastAssistantText(storyChat)).length, "the story was cut short");
+console.log(`stop then send: ${stopping.messages.map((m) => m.role).join(", ")}`);
+
+// 6. A stream the server cuts ("Drop streams") is an error the client sees, not a finished
+// answer; resumeStream() then brings the whole answer, once.
+const cutChat = (await rest("POST", "/api/chats", {})).id;
+const cutting = new NodeChat({ id: cutChat, transport });
+const cutTurn = cutting.sendMessage({ text: "tell me a slow story" });
+await until("part of the story", () => cutting.lastMessage?.role === "assistant" && textOf(cutting.lastMessage).length > 20);
+await rest("POST", "/api/admin/cut-streams");
+await cutTurn;
+assert.equal(cutting.status, "error", `a cut is an error, not a finished answer (${textOf(cutting.lastMessage).length} characters)`);
+await cutting.resumeStream();
+assert.equal(cutting.status, "ready", String(cutting.error));
+const whole = await lastAssistantText(cutChat);
+assert.equal(textOf(cutting.lastMessage), whole, "the resumed answer is whole, once");
+assert.ok(whole.endsWith("The end."), whole);
+assert.deepEqual(cutting.messages.map((m) => m.role), ["user", "assistant"]);
+console.log(`cut then resumed: ${whole.length} characters`);
 console.log("AI SDK client: all checks passed");

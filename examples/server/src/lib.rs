@@ -6,8 +6,8 @@
 //!   `{"error": {"code", "message"}}` with the status codes of BEHAVIOUR §1 and §11 ([`error`]);
 //! - `/api/chats/{id}/stream` and `/api/chats/watch`: Server-Sent Events whose `id:` is the
 //!   event cursor, resumed from `Last-Event-ID` or `?after=` ([`sse`]);
-//! - `/ai/chat` and `/ai/chat/{id}/stream`: the AI SDK's UI message stream protocol
-//!   ([`ai_sdk`]), so a `useChat` front end works against chatd unchanged;
+//! - `/ai/chat`, `/ai/chat/{id}/stream` and `/ai/chat/{id}/messages`: the AI SDK's UI message
+//!   stream protocol ([`ai_sdk`]), so a `useChat` front end works against chatd unchanged;
 //! - `/`: the web UI ([`ui`]).
 //!
 //! Each user may hold at most [`slots::MAX_STREAMS_PER_USER`] streams open at once.

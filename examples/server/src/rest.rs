@@ -294,6 +294,8 @@ struct SendBody {
     #[serde(default)]
     busy: BusyBehavior,
     model_config_id: Option<ModelConfigId>,
+    /// The client's own id for the message, kept on it (BEHAVIOUR §1).
+    client_id: Option<String>,
 }
 
 /// A send's outcome as JSON: `delivery` is `inserted`, `queued` or `after_stop`.
@@ -318,6 +320,9 @@ async fn send_message(
     let mut send = SendMessage::new(body.content.into_parts()).with_busy(body.busy);
     if let Some(config) = body.model_config_id {
         send = send.with_model_config(config);
+    }
+    if let Some(client_id) = body.client_id {
+        send = send.with_client_id(client_id);
     }
     let outcome = state.chatd.send_message(&authed.actor, chat_id(&id)?, send).await?;
     let status = match outcome.delivery {

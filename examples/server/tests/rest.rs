@@ -207,9 +207,13 @@ async fn messages_queue_edits_and_lifecycle_actions() {
         s.call(Method::GET, &path(&format!("/messages?after={last}")), USER, None).await;
     assert_eq!(after["messages"], json!([]));
     // Sending to an idle chat inserts; parts are accepted as well as text.
-    let parts = json!({"content": [{"type": "text", "text": "hello"}], "busy": "interrupt"});
+    let parts = json!({"content": [{"type": "text", "text": "hello"}], "busy": "interrupt", "client_id": "my-7"});
     let (status, sent) = s.call(Method::POST, &path("/messages"), USER, Some(parts)).await;
     assert_eq!((status, &sent["delivery"]), (201, &json!("inserted")), "{sent}");
+    assert_eq!(sent["message"]["client_id"], "my-7", "the client's id is kept");
+    let bad = json!({"content": "x", "client_id": "a\nb"});
+    let (status, body) = s.call(Method::POST, &path("/messages"), USER, Some(bad)).await;
+    assert_eq!((status, code(&body)), (400, "validation"), "{body}");
     let (status, body) =
         s.call(Method::POST, &path("/messages"), USER, Some(json!({"content": []}))).await;
     assert_eq!(status, 400, "{body}");
@@ -394,7 +398,35 @@ async fn ai_sdk_routes_refuse_what_they_cannot_do() {
     let (status, _) =
         s.call(Method::POST, "/api/chats/x/messages", "nobody", Some(message("x"))).await;
     assert_eq!(status, 401);
-    // A running turn: a second message is refused (409) and the stream can be resumed.
+    let with_parts =
+        |parts: Value| json!({"id": id, "messages": [{"id": "f", "role": "user", "parts": parts}]});
+    for (parts, why) in [
+        (
+            json!([{"type": "file", "mediaType": "image/png", "url": "https://example.com/cat.png"}]),
+            "a file by link",
+        ),
+        (
+            json!([{"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,@@"}]),
+            "bad base64",
+        ),
+        (json!([{"type": "step-start"}]), "nothing to send"),
+    ] {
+        let (status, body) = s.call(Method::POST, "/ai/chat", USER, Some(with_parts(parts))).await;
+        assert_eq!((status, code(&body)), (400, "invalid_request"), "{why}: {body}");
+    }
+    let edit = json!({"id": id, "messageId": "nope", "messages": [{"id": "nope", "role": "user", "parts": [{"type": "text", "text": "x"}]}]});
+    let (status, body) = s.call(Method::POST, "/ai/chat", USER, Some(edit)).await;
+    assert_eq!(status, 400, "an edit of a message chatd does not know: {body}");
+    let answers = json!({"id": id, "messages": [{"id": "a", "role": "assistant", "parts": []}]});
+    let (status, body) = s.call(Method::POST, "/ai/chat", USER, Some(answers)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (409, "no_open_calls"),
+        "tool answers to a chat that waits for none"
+    );
+    let (_, listed) = s.call(Method::GET, &format!("/api/chats/{id}/messages"), USER, None).await;
+    assert_eq!(listed["messages"], json!([]), "nothing refused was sent");
+    // A running turn: resumable; a second message interrupts it and is answered next.
     let streaming = s
         .request(Method::POST, "/ai/chat", USER)
         .json(&message("tell me a slow story"))
@@ -403,15 +435,51 @@ async fn ai_sdk_routes_refuse_what_they_cannot_do() {
         .expect("sent");
     assert_eq!(streaming.headers()["x-vercel-ai-ui-message-stream"], "v1");
     s.wait_status(id, USER, "running").await;
-    let (status, body) = s.call(Method::POST, "/ai/chat", USER, Some(message("again"))).await;
-    assert_eq!((status, code(&body)), (409, "busy"));
     let resumed =
         s.request(Method::GET, &format!("/ai/chat/{id}/stream"), USER).send().await.expect("sent");
     assert_eq!(resumed.status(), 200);
-    let text = resumed.text().await.expect("the whole turn");
-    assert!(text.starts_with("data: {\"messageId\""), "{text}");
-    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
-    drop(streaming);
+    let again = json!({"id": id, "messages": [{"id": "u2", "role": "user", "parts": [{"type": "text", "text": "again"}]}]});
+    let second = s.request(Method::POST, "/ai/chat", USER).json(&again).send().await.expect("sent");
+    assert_eq!(second.status(), 200);
+    let first = chunks(&streaming.text().await.expect("the first turn"));
+    assert_eq!(first.last().map(|c| c["type"].clone()), Some(json!("abort")), "{first:?}");
+    let replayed = chunks(&resumed.text().await.expect("the resumed turn"));
+    assert_eq!(replayed.first().map(|c| c["type"].clone()), Some(json!("start")));
+    assert_eq!(replayed.last().map(|c| c["type"].clone()), Some(json!("abort")));
+    let answer = chunks(&second.text().await.expect("the second turn"));
+    assert_eq!(answer.last().map(|c| c["type"].clone()), Some(json!("finish")), "{answer:?}");
+    assert!(said(&answer).starts_with("You said: “again”"), "only its own answer: {answer:?}");
+    let (_, listed) = s.call(Method::GET, &format!("/api/chats/{id}/messages"), USER, None).await;
+    let rows: Vec<(&str, Option<&str>)> = listed["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap_or(""), m["client_id"].as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![("user", Some("u")), ("assistant", None), ("user", Some("u2")), ("assistant", None)],
+        "the interrupted answer is kept; both messages keep the client's ids"
+    );
+}
+
+/// The chunks of a UI message stream response (without `[DONE]`, which it must end with).
+fn chunks(text: &str) -> Vec<Value> {
+    assert!(text.trim_end().ends_with("data: [DONE]"), "ends with [DONE]: {text}");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("a chunk"))
+        .collect()
+}
+
+/// What the text deltas say.
+fn said(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .filter(|c| c["type"] == "text-delta")
+        .filter_map(|c| c["delta"].as_str())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,21 +494,11 @@ async fn ai_sdk_regenerate_re_runs_the_last_user_message() {
     let response =
         s.request(Method::POST, "/ai/chat", USER).json(&body).send().await.expect("sent");
     assert_eq!(response.status(), 200);
-    let text = response.text().await.expect("the turn");
-    let chunks: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).expect("a chunk"))
-        .collect();
+    let chunks = chunks(&response.text().await.expect("the turn"));
     let kinds: Vec<&str> = chunks.iter().filter_map(|c| c["type"].as_str()).collect();
     assert_eq!(kinds.first(), Some(&"start"), "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"finish"), "{kinds:?}");
-    let said: String = chunks
-        .iter()
-        .filter(|c| c["type"] == "text-delta")
-        .filter_map(|c| c["delta"].as_str())
-        .collect();
+    let said = said(&chunks);
     assert!(said.starts_with("You said: “hello there”"), "{said:?} from {kinds:?}");
     let (_, after) = s.call(Method::GET, &format!("/api/chats/{id}"), USER, None).await;
     assert_eq!(after["history_version"], 1, "the re-run rewrote the history once");
@@ -475,24 +533,23 @@ async fn an_ai_sdk_client_that_leaves_a_quiet_turn_releases_its_subscription() {
     assert_eq!(streams.followed_chats(), 0, "the subscription ends with the client");
 }
 
-/// Two AI SDK sends to one idle chat at once: one is answered, the other is refused (409)
-/// and leaves nothing behind. (The refused one used to stay queued when it lost the race
-/// between the busy check and the send, and was answered later though the client had been
-/// told no.) No worker runs, so the winner's turn stays pending.
+/// Two AI SDK sends to one idle chat at once are both kept and answered in order (busy
+/// behaviour `interrupt`: nothing is refused, nothing is left in the queue), and a request
+/// sent again (a client retrying a response it lost) is stored once: the latest message's
+/// retry follows its answer, an earlier one's is refused (409). (Before `interrupt`, the
+/// refused one of a race could stay queued and be answered though the client had been told
+/// no.) No worker runs, so the turn stays pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_ai_sdk_sends_leave_nothing_queued() {
+async fn racing_ai_sdk_sends_are_both_kept_and_a_retry_is_stored_once() {
     let s = start_with(Duration::from_millis(30), 0).await;
-    for round in 0..50 {
+    for round in 0..25 {
         let (_, chat) = s.call(Method::POST, "/api/chats", USER, Some(json!({}))).await;
         let id = chat["id"].as_str().expect("id").to_owned();
-        let body = |text: &str| json!({"id": id, "messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": text}]}], "trigger": "submit-message"});
-        let send = |text: &str| s.request(Method::POST, "/ai/chat", USER).json(&body(text)).send();
+        let body = |ui: &str| json!({"id": id, "messages": [{"id": ui, "role": "user", "parts": [{"type": "text", "text": ui}]}], "trigger": "submit-message"});
+        let send = |ui: &str| s.request(Method::POST, "/ai/chat", USER).json(&body(ui)).send();
         let (a, b) = tokio::join!(send("a"), send("b"));
-        let (a, b) = (a.expect("a"), b.expect("b"));
-        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
-        statuses.sort_unstable();
-        assert_eq!(statuses, [200, 409], "round {round}");
-        drop((a, b));
+        let statuses = [a, b].map(|r| r.expect("sent").status().as_u16());
+        assert_eq!(statuses, [200, 200], "round {round}");
         let (status, queue) =
             s.call(Method::GET, &format!("/api/chats/{id}/queue"), USER, None).await;
         assert_eq!(
@@ -502,12 +559,23 @@ async fn racing_ai_sdk_sends_leave_nothing_queued() {
         );
         let (_, listed) =
             s.call(Method::GET, &format!("/api/chats/{id}/messages"), USER, None).await;
-        let users = listed["messages"]
-            .as_array()
-            .expect("messages")
-            .iter()
-            .filter(|m| m["role"] == "user")
-            .count();
-        assert_eq!(users, 1, "round {round}: {listed}");
+        let users = |listed: &Value| -> Vec<String> {
+            let messages = listed["messages"].as_array().expect("messages").iter();
+            let users = messages.filter(|m| m["role"] == "user");
+            users.filter_map(|m| m["client_id"].as_str().map(str::to_owned)).collect()
+        };
+        let order = users(&listed);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec!["a", "b"], "round {round}: {listed}");
+        // A retry of the latest message follows its answer; of an earlier one, 409.
+        let retry = send(&order[1]).await.expect("retry");
+        assert_eq!(retry.status(), 200, "round {round}");
+        drop(retry);
+        let retry = send(&order[0]).await.expect("retry");
+        assert_eq!(retry.status(), 409, "round {round}");
+        let (_, listed) =
+            s.call(Method::GET, &format!("/api/chats/{id}/messages"), USER, None).await;
+        assert_eq!(users(&listed), order, "round {round}: stored once");
     }
 }

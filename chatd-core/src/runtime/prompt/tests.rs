@@ -18,6 +18,7 @@ fn row(id: i64, role: Role, content: Vec<Part>) -> Message {
         usage: None,
         context_limit: None,
         compressed: false,
+        client_id: None,
     }
 }
 

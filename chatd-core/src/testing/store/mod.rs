@@ -22,6 +22,7 @@
 
 pub mod calls;
 pub mod chats;
+pub mod client_ids;
 pub mod config;
 pub mod diff;
 pub mod feed;
@@ -190,6 +191,10 @@ macro_rules! __store_conformance_all {
             an_interrupt_at_release_closes_the_records,
             a_decision_before_the_release_leaves_the_chat_pending,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make client_ids [
+            a_client_id_stays_with_its_message,
+            a_bad_client_id_is_refused,
+        ] }
         $crate::__store_conformance_group! { $attrs $args $make secrets [
             keys_are_encrypted_at_rest_under_a_cipher,
             a_ciphertext_copied_to_another_row_does_not_decrypt,
@@ -248,6 +253,7 @@ macro_rules! __store_conformance_names {
             feed::NAMES,
             lifecycle::NAMES,
             calls::NAMES,
+            client_ids::NAMES,
         ]
         .concat()
     };

@@ -25,6 +25,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("input", include_str!("input.rs")),
     ("lifecycle", include_str!("lifecycle.rs")),
     ("calls", include_str!("calls.rs")),
+    ("client_ids", include_str!("client_ids.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.
