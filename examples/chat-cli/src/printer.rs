@@ -31,7 +31,6 @@ enum Line {
 }
 
 /// The printer of one terminal.
-#[derive(Debug)]
 pub(crate) struct Printer {
     line: Line,
     /// What was shown of the step in flight: its text, its reasoning, its tool calls (its
@@ -52,6 +51,8 @@ pub(crate) struct Printer {
     fancy: bool,
     /// The chat's status.
     pub(crate) status: Option<ChatStatus>,
+    /// Where it prints: stdout.
+    out: Box<dyn Write + Send>,
 }
 
 fn short(value: &Value, max: usize) -> String {
@@ -79,7 +80,20 @@ impl Printer {
             interrupting: false,
             fancy,
             status: None,
+            out: Box::new(std::io::stdout()),
         }
+    }
+
+    /// A printer that writes into `out` (tests).
+    #[cfg(test)]
+    fn writing_to(out: Box<dyn Write + Send>) -> Self {
+        Printer { out, ..Printer::new(false) }
+    }
+
+    /// Writes to the terminal (or, in tests, the buffer) and flushes.
+    fn emit(&mut self, text: std::fmt::Arguments<'_>) {
+        let _ = self.out.write_fmt(text);
+        let _ = self.out.flush();
     }
 
     fn style(&self, style: &'static str) -> &'static str {
@@ -90,8 +104,11 @@ impl Printer {
     fn newline(&mut self) {
         match self.line {
             Line::Clean => {}
-            Line::Spinner | Line::Prompt => print!("\r\x1b[2K"),
-            Line::Text | Line::Reasoning => println!("{}", self.style(RESET)),
+            Line::Spinner | Line::Prompt => self.emit(format_args!("\r\x1b[2K")),
+            Line::Text | Line::Reasoning => {
+                let reset = self.style(RESET);
+                self.emit(format_args!("{reset}\n"));
+            }
         }
         self.line = Line::Clean;
     }
@@ -99,15 +116,14 @@ impl Printer {
     /// Prints a line of its own (as text: see [`clean`]).
     pub(crate) fn say(&mut self, text: &str) {
         self.newline();
-        println!("{}", clean(text));
-        flush();
+        self.emit(format_args!("{}\n", clean(text)));
     }
 
     /// Prints `text` (as text) between this terminal's own `style` and a reset.
     fn say_styled(&mut self, style: &'static str, text: &str) {
         self.newline();
-        println!("{}{}{}", self.style(style), clean(text), self.style(RESET));
-        flush();
+        let (style, reset) = (self.style(style), self.style(RESET));
+        self.emit(format_args!("{style}{}{reset}\n", clean(text)));
     }
 
     /// Remembers a text this terminal sent, so its echo is not printed.
@@ -128,9 +144,9 @@ impl Printer {
     /// Shows the prompt, on a terminal, unless something is on the current line.
     pub(crate) fn prompt(&mut self) {
         if self.fancy && self.line == Line::Clean {
-            print!("{}{PROMPT}{}", self.style(BOLD), self.style(RESET));
+            let (bold, reset) = (self.style(BOLD), self.style(RESET));
+            self.emit(format_args!("{bold}{PROMPT}{reset}"));
             self.line = Line::Prompt;
-            flush();
         }
     }
 
@@ -157,34 +173,29 @@ impl Printer {
             self.newline();
         }
         self.frame = (self.frame + 1) % SPINNER.len();
-        print!("\r{} running tools…", SPINNER[self.frame]);
+        self.emit(format_args!("\r{} running tools…", SPINNER[self.frame]));
         self.line = Line::Spinner;
-        flush();
     }
 
     fn write(&mut self, kind: Line, text: &str) {
         if self.line != kind {
             self.newline();
             if kind == Line::Reasoning {
-                print!("{}thinking: ", self.style(DIM));
+                let dim = self.style(DIM);
+                self.emit(format_args!("{dim}thinking: "));
             }
         }
-        print!("{}", clean(text));
+        self.emit(format_args!("{}", clean(text)));
         self.line = kind;
-        flush();
     }
 
     fn call(&mut self, id: &str, tool_name: &str, args: &Value) {
         if self.shown_calls.insert(id.to_owned()) {
             self.newline();
-            println!(
-                "{}⚙ {}{} {}",
-                self.style(BOLD),
-                clean(tool_name),
-                self.style(RESET),
-                clean(&short(args, 200))
-            );
-            flush();
+            let (bold, reset) = (self.style(BOLD), self.style(RESET));
+            let shown = short(args, 200);
+            let args = clean(&shown);
+            self.emit(format_args!("{bold}⚙ {}{reset} {args}\n", clean(tool_name)));
         }
     }
 
@@ -326,6 +337,77 @@ impl Printer {
     }
 }
 
-fn flush() {
-    let _ = std::io::stdout().flush();
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use chatd_core::events::Cursor;
+    use chatd_core::{ChatId, Part};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A buffer the printer writes into, readable by the test.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut kept) = self.0.lock() {
+                kept.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().map(|k| k.clone()).unwrap_or_default())
+                .into_owned()
+        }
+    }
+
+    fn event(kind: ChatEventKind) -> ChatEvent {
+        ChatEvent { chat_id: ChatId::new(), cursor: Cursor::new(1, 0, 0), kind }
+    }
+
+    fn delta(text: &str) -> ChatEvent {
+        let part = StreamEvent::TextDelta { id: "t".into(), delta: text.into() };
+        event(ChatEventKind::MessagePart { part })
+    }
+
+    #[test]
+    fn after_ctrl_c_nothing_more_of_the_turn_is_printed() {
+        let out = Shared::default();
+        let mut printer = Printer::writing_to(Box::new(out.clone()));
+        printer.event(&delta("Once upon "));
+        printer.say("[interrupting — Ctrl-C again to exit]");
+        printer.interrupting();
+        // What was in flight when the turn was asked to stop: more parts, a restarted
+        // preview, and the partial answer's row, which holds more than was shown.
+        printer.event(&delta("a time"));
+        printer.event(&event(ChatEventKind::PreviewReset));
+        let row: Message = serde_json::from_value(json!({
+            "id": 2, "chat_id": ChatId::new(), "model_config_id": null,
+            "created_at": "2026-12-05T00:00:00Z", "role": "assistant", "visibility": "both",
+            "usage": null, "context_limit": null, "compressed": false,
+            "content": [Part::text("Once upon a time there")],
+        }))
+        .expect("a row");
+        printer.event(&event(ChatEventKind::Message { message: row }));
+        let ended = TurnEnding::Interrupted;
+        assert!(printer.event(&event(ChatEventKind::TurnEnded { turn: 1, ending: ended })));
+        assert_eq!(
+            out.text(),
+            "Once upon \n[interrupting — Ctrl-C again to exit]\n[turn interrupted]\n",
+            "nothing between the notice and the turn's end"
+        );
+        // The next turn prints again.
+        printer.event(&delta("Hello"));
+        assert!(out.text().ends_with("[turn interrupted]\nHello"));
+    }
 }
