@@ -103,6 +103,13 @@ pub struct Chat {
     /// effects is between its assistant row and its tool rows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<crate::tool_call::ToolCall>,
+    /// What this chat's model calls have used and cost (BEHAVIOUR §17).
+    #[serde(default)]
+    pub spent: crate::usage::Spend,
+    /// What the model calls of this chat's whole tree have used and cost: kept on the root
+    /// chat (zero on a sub-agent's chat; read its root).
+    #[serde(default)]
+    pub tree_spent: crate::usage::Spend,
 }
 
 impl Chat {

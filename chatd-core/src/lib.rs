@@ -74,6 +74,7 @@ pub mod store;
 pub mod telemetry;
 pub mod title;
 pub mod tool_call;
+pub mod usage;
 pub mod validate;
 
 #[cfg(feature = "testing")]
@@ -97,3 +98,6 @@ pub use service::{Actor, Chatd, ChatdError, Scope};
 pub use status::{ChatStatus, TurnOutcome};
 pub use store::{ChatStore, StoreError};
 pub use tool_call::{ActionKind, CallState, Decision as ToolDecision, OpenCall, ToolCall};
+pub use usage::{
+    CallKind, NewUsage, Prices, Spend, UsageBucket, UsageGroup, UsageQuery, UsageRecord,
+};

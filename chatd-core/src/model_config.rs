@@ -43,6 +43,10 @@ pub struct ModelConfig {
     pub compression_threshold: i32,
     /// Call options.
     pub options: CallOptions,
+    /// What its calls cost (BEHAVIOUR §17); `None`: unpriced (calls are recorded without a
+    /// cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices: Option<crate::usage::Prices>,
 }
 
 impl ModelConfig {
@@ -79,6 +83,8 @@ pub struct NewModelConfig {
     pub options: CallOptions,
     /// Who creates it.
     pub created_by: Option<UserId>,
+    /// What its calls cost (none: unpriced).
+    pub prices: Option<crate::usage::Prices>,
 }
 
 impl NewModelConfig {
@@ -109,6 +115,7 @@ impl NewModelConfig {
             compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
             options: CallOptions::default(),
             created_by: None,
+            prices: None,
         }
     }
 
@@ -132,6 +139,13 @@ impl NewModelConfig {
         self.options = options;
         self
     }
+
+    /// Sets the prices.
+    #[must_use]
+    pub fn with_prices(mut self, prices: crate::usage::Prices) -> Self {
+        self.prices = Some(prices);
+        self
+    }
 }
 
 /// Input of [`ChatStore::update_model_config`](crate::store::ChatStore::update_model_config):
@@ -153,6 +167,8 @@ pub struct ModelConfigUpdate {
     pub compression_threshold: Option<i32>,
     /// New call options.
     pub options: Option<CallOptions>,
+    /// New prices (`Some(None)` removes them); records already written keep theirs.
+    pub prices: Option<Option<crate::usage::Prices>>,
     /// Who makes the change.
     pub updated_by: Option<UserId>,
 }

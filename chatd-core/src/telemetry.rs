@@ -48,6 +48,12 @@ pub const ACQUISITIONS: &str = "chatd_acquisitions_total";
 pub const LEASE_LOSSES: &str = "chatd_lease_losses_total";
 /// The queue's length after a message was queued.
 pub const QUEUE_DEPTH: &str = "chatd_queue_depth";
+/// Counter: tokens recorded in the usage ledger, by `provider`, `model` and `kind`
+/// (`input`, `output`, `cache_read`, `cache_write`).
+pub const USAGE_TOKENS: &str = "chatd_usage_tokens_total";
+/// Counter: the cost recorded in the usage ledger, in micro-units, by `provider` and `model`
+/// (unpriced calls add nothing).
+pub const COST_MICROS: &str = "chatd_cost_micros_total";
 
 /// The OpenTelemetry `gen_ai.provider.name` of a provider kind.
 #[must_use]
@@ -185,4 +191,27 @@ pub(crate) fn lease_lost() {
 /// A message was queued; the queue now holds `depth`.
 pub fn queued(depth: usize) {
     metrics::histogram!(QUEUE_DEPTH).record(depth as f64);
+}
+
+/// Counts a usage record's tokens and cost (BEHAVIOUR §17).
+pub fn usage_recorded(record: &crate::usage::UsageRecord) {
+    let provider = provider_name(record.provider);
+    let usage = &record.usage;
+    for (kind, tokens) in [
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_read", usage.cache_read_tokens),
+        ("cache_write", usage.cache_creation_tokens),
+    ] {
+        if let Ok(tokens) = u64::try_from(tokens)
+            && tokens > 0
+        {
+            metrics::counter!(USAGE_TOKENS, "provider" => provider, "model" => record.model.clone(), "kind" => kind)
+                .increment(tokens);
+        }
+    }
+    if let Some(cost) = record.cost_micros.and_then(|c| u64::try_from(c).ok()) {
+        metrics::counter!(COST_MICROS, "provider" => provider, "model" => record.model.clone())
+            .increment(cost);
+    }
 }

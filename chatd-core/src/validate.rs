@@ -395,9 +395,55 @@ pub fn new_model_config(new: &NewModelConfig) -> Result<()> {
     model_name(&new.model)?;
     context_limit(new.context_limit)?;
     compression_threshold(new.compression_threshold)?;
+    if let Some(prices) = &new.prices {
+        self::prices(prices)?;
+    }
     new.options
         .validate()
         .map_err(|err| StoreError::validation(format!("options.{}", err.path), err.to_string()))
+}
+
+/// Checks prices: each between 0 and [`MAX_PRICE_MICROS`](crate::usage::MAX_PRICE_MICROS).
+///
+/// # Errors
+/// A validation error on `prices.<which>`.
+pub fn prices(prices: &crate::usage::Prices) -> Result<()> {
+    let max = crate::usage::MAX_PRICE_MICROS;
+    for (name, value) in [
+        ("input", prices.input),
+        ("output", prices.output),
+        ("cache_read", prices.cache_read),
+        ("cache_write", prices.cache_write),
+    ] {
+        if !(0..=max).contains(&value) {
+            return Err(StoreError::validation(
+                format!("prices.{name}"),
+                format!(
+                    "prices.{name} must be between 0 and {max} micro-units per million tokens."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a usage record's token counts: none negative.
+///
+/// # Errors
+/// A validation error on `usage`.
+pub fn usage(usage: &crate::message::Usage) -> Result<()> {
+    let counts = [
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.total_tokens,
+        usage.reasoning_tokens,
+        usage.cache_creation_tokens,
+        usage.cache_read_tokens,
+    ];
+    if counts.iter().any(|c| *c < 0) {
+        return Err(StoreError::validation("usage", "Token counts cannot be negative."));
+    }
+    Ok(())
 }
 
 /// Checks a model config update.
@@ -413,6 +459,9 @@ pub fn model_config_update(update: &ModelConfigUpdate) -> Result<()> {
     }
     if let Some(threshold) = update.compression_threshold {
         compression_threshold(threshold)?;
+    }
+    if let Some(Some(prices)) = &update.prices {
+        self::prices(prices)?;
     }
     if let Some(options) = &update.options {
         options.validate().map_err(|err| {

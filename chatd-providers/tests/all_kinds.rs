@@ -44,6 +44,7 @@ fn configs(kind: ProviderKind, base_url: &str, options: Value) -> (ProviderConfi
         context_limit: 100_000,
         compression_threshold: 70,
         options: CallOptions::from_json(&options).expect("options"),
+        prices: None,
     };
     (provider, model)
 }

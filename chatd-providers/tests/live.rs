@@ -50,6 +50,7 @@ async fn live(kind: ProviderKind, default_model: &str) {
         context_limit: 100_000,
         compression_threshold: 70,
         options: options.clone(),
+        prices: None,
     };
     let adapter = ProviderRegistry::new()
         .build(&provider, &model)

@@ -45,6 +45,7 @@ fn model(kind: ProviderKind, options: serde_json::Value) -> ModelConfig {
         context_limit: 1000,
         compression_threshold: 70,
         options: CallOptions::from_json(&options).expect("options"),
+        prices: None,
     }
 }
 

@@ -71,6 +71,8 @@ impl State {
             history_version: 0,
             rewritten_after: 0,
             tool_calls: Vec::new(),
+            spent: chatd_core::Spend::default(),
+            tree_spent: chatd_core::Spend::default(),
         };
         let id = chat.id;
         self.idx.add_chat(&chat);

@@ -182,6 +182,7 @@ impl State {
             context_limit: new.context_limit,
             compression_threshold: new.compression_threshold,
             options: new.options,
+            prices: new.prices,
         };
         let id = config.id;
         self.model_configs.insert(id, config);
@@ -221,6 +222,9 @@ impl State {
         }
         if let Some(options) = update.options {
             config.options = options;
+        }
+        if let Some(prices) = update.prices {
+            config.prices = prices;
         }
         config.updated_by = update.updated_by.or(config.updated_by);
         config.updated_at = now();

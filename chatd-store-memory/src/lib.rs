@@ -122,6 +122,7 @@ mod diff;
 mod intents;
 mod messages;
 mod state;
+mod usage;
 mod worker;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -476,5 +477,19 @@ impl ChatStore for InMemoryChatStore {
 
     async fn prune_tombstones(&self, older_than: std::time::Duration) -> Result<u64> {
         self.with(|s| Ok(s.prune_tombstones(older_than)))
+    }
+
+    async fn record_usage(
+        &self,
+        usage: chatd_core::usage::NewUsage,
+    ) -> Result<chatd_core::usage::UsageRecord> {
+        self.with(|s| s.record_usage(usage))
+    }
+
+    async fn usage_report(
+        &self,
+        query: chatd_core::usage::UsageQuery,
+    ) -> Result<Vec<chatd_core::usage::UsageBucket>> {
+        self.with(|s| Ok(s.usage_report(&query)))
     }
 }

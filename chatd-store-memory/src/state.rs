@@ -150,6 +150,8 @@ pub(crate) struct State {
     /// The position (clock, chat) of the newest tombstone pruned: older list cursors are
     /// expired.
     pub(crate) pruned_through: Option<(i64, ChatId)>,
+    /// The usage ledger, oldest first (BEHAVIOUR §17).
+    pub(crate) usage: Vec<chatd_core::UsageRecord>,
 }
 
 /// A deleted chat, as `list_chat_changes` reports it.

@@ -364,8 +364,8 @@ impl PostgresChatStore {
         let id = ModelConfigId::new();
         sqlx::query(
             "INSERT INTO chat_model_configs (id, provider, model, display_name, created_by, updated_by, \
-             enabled, is_default, context_limit, compression_threshold, options) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6, FALSE, $7, $8, $9)",
+             enabled, is_default, context_limit, compression_threshold, options, prices) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6, FALSE, $7, $8, $9, $10)",
         )
         .bind(id.0)
         .bind(new.provider.as_str())
@@ -376,6 +376,7 @@ impl PostgresChatStore {
         .bind(new.context_limit)
         .bind(new.compression_threshold)
         .bind(new.options.to_json())
+        .bind(new.prices.map(|p| serde_json::json!(p)))
         .execute(&mut *tx)
         .await
         .map_err(db)?;

@@ -63,6 +63,7 @@ mod notifier;
 mod query;
 mod rows;
 mod tx;
+mod usage;
 mod worker;
 
 use std::sync::Arc;
@@ -486,6 +487,20 @@ impl ChatStore for PostgresChatStore {
 
     async fn prune_tombstones(&self, older_than: Duration) -> Result<u64> {
         self.prune_tombstones_query(older_than).await
+    }
+
+    async fn record_usage(
+        &self,
+        usage: chatd_core::usage::NewUsage,
+    ) -> Result<chatd_core::usage::UsageRecord> {
+        self.record_usage_tx(usage).await
+    }
+
+    async fn usage_report(
+        &self,
+        query: chatd_core::usage::UsageQuery,
+    ) -> Result<Vec<chatd_core::usage::UsageBucket>> {
+        self.usage_report_query(query).await
     }
 }
 

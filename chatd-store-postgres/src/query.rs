@@ -138,6 +138,15 @@ pub(crate) fn update_model_config(
     if let Some(options) = &update.options {
         query.value("options", options.to_json());
     }
+    match update.prices {
+        Some(Some(prices)) => {
+            query.value("prices", serde_json::json!(prices));
+        }
+        Some(None) => {
+            query.value("prices", Expr::cust("NULL"));
+        }
+        None => {}
+    }
     if let Some(user) = update.updated_by {
         query.value("updated_by", user.0);
     }

@@ -23,7 +23,8 @@ macro_rules! chat_columns {
          worker_id, started_at, heartbeat_at, created_at, updated_at, parent_chat_id, \
          root_chat_id, last_model_config_id, archived, last_error, lease_epoch, stop_request, \
          stop_promote_id, last_turn, turn_started_after, history_version, rewritten_after, \
-         previous_turn, previous_turn_started_after, tool_calls"
+         previous_turn, previous_turn_started_after, tool_calls, spent_calls, spent_tokens, \
+         spent_micros, tree_spent_calls, tree_spent_tokens, tree_spent_micros"
     };
 }
 pub(crate) use chat_columns;
@@ -42,7 +43,8 @@ pub(crate) use message_columns;
 macro_rules! model_config_columns {
     () => {
         "id, provider, model, display_name, created_by, updated_by, enabled, is_default, \
-         deleted, deleted_at, created_at, updated_at, context_limit, compression_threshold, options"
+         deleted, deleted_at, created_at, updated_at, context_limit, compression_threshold, options, \
+         prices"
     };
 }
 pub(crate) use model_config_columns;
@@ -125,6 +127,16 @@ pub(crate) fn chat(row: &PgRow) -> Result<Chat> {
         // Strict: a record that cannot be read could hide a started call (run twice).
         tool_calls: serde_json::from_value(get(row, "tool_calls")?)
             .map_err(|err| corrupt("chats.tool_calls", err))?,
+        spent: chatd_core::Spend {
+            calls: get(row, "spent_calls")?,
+            tokens: get(row, "spent_tokens")?,
+            cost_micros: get(row, "spent_micros")?,
+        },
+        tree_spent: chatd_core::Spend {
+            calls: get(row, "tree_spent_calls")?,
+            tokens: get(row, "tree_spent_tokens")?,
+            cost_micros: get(row, "tree_spent_micros")?,
+        },
     })
 }
 
@@ -194,6 +206,10 @@ pub(crate) fn model_config(row: &PgRow) -> Result<ModelConfig> {
         context_limit: get(row, "context_limit")?,
         compression_threshold: get(row, "compression_threshold")?,
         options,
+        prices: get::<Option<serde_json::Value>>(row, "prices")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|err| corrupt("chat_model_configs.prices", err))?,
     })
 }
 

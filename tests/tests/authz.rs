@@ -183,6 +183,7 @@ fn table() -> Vec<(&'static str, Scope, Kind, Call)> {
             .map(|_| ())),
         case!("watch", Read, UserOnly, |w, a| w.chatd.watch(&a, None).await.map(|_| ())),
         case!("model_configs", Read, Own, |w, a| w.chatd.model_configs(&a).await),
+        case!("usage", Read, Own, |w, a| w.chatd.usage(&a, chatd_core::UsageQuery::all()).await),
         case!("providers", Read, Admin, |w, a| w.chatd.providers(&a).await),
         case!("create_provider", Create, Admin, |w, a| w
             .chatd

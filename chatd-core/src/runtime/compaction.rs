@@ -19,6 +19,7 @@ use crate::model_config::ModelConfig;
 use crate::part::Part;
 use crate::provider::{ModelProvider, ModelRequest, PromptMessage, ProviderErrorKind, StreamEvent};
 use crate::store::{ChatStore, Compaction, Fence, StoreError};
+use crate::usage::CallKind;
 
 /// How long the summary call may take (BEHAVIOUR §15).
 pub const SUMMARY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -232,8 +233,9 @@ pub struct CompactionTarget<'a> {
     pub config: &'a ModelConfig,
     /// Who may write: the running turn's lease, or an idle chat.
     pub fence: Fence,
-    /// Whether the chat is a sub-agent (its prompt carries the sub-agent instruction).
-    pub is_child: bool,
+    /// The chat (a sub-agent's prompt carries the sub-agent instruction; the summary's
+    /// usage is recorded for it).
+    pub chat: &'a crate::Chat,
     /// The usage that triggered it (recorded in the result).
     pub usage: ContextUsage,
     /// Why it happens.
@@ -331,9 +333,14 @@ impl Compactor {
         args: Value,
         cancel: CancellationToken,
     ) -> Result<(Vec<Message>, Value), CompactionError> {
-        let CompactionTarget { store, provider, config, fence, is_child, usage, source } = *target;
+        let CompactionTarget { store, provider, config, fence, chat, usage, source } = *target;
         let history = store.prompt_messages(fence.chat_id()).await?;
-        let summary = self.summarize(provider, &history, config, is_child, &usage, &cancel).await?;
+        let mut used = None;
+        let summary =
+            self.summarize(provider, &history, config, !chat.is_root(), &usage, &cancel, &mut used);
+        let summary = summary.await;
+        crate::runtime::spend::record(store, chat, config.id, CallKind::Compaction, used).await;
+        let summary = summary?;
         let result = json!({
             "summary": summary,
             "source": source.as_str(),
@@ -353,7 +360,9 @@ impl Compactor {
     }
 
     /// The summary text. A context-length refusal (the estimate was wrong) is retried with
-    /// half the window, twice.
+    /// half the window, twice. `used` receives what the calls that answered used (an empty
+    /// summary costs too).
+    #[allow(clippy::too_many_arguments)]
     async fn summarize(
         &self,
         provider: &Arc<dyn ModelProvider>,
@@ -362,6 +371,7 @@ impl Compactor {
         is_child: bool,
         usage: &ContextUsage,
         cancel: &CancellationToken,
+        used: &mut Option<crate::message::Usage>,
     ) -> Result<String, CompactionError> {
         let mut window = *usage;
         for _ in 0..3 {
@@ -383,6 +393,9 @@ impl Compactor {
                     Ok(Ok(generation)) => generation,
                 },
             };
+            if let Some(usage) = generation.usage {
+                *used = Some(used.map_or(usage, |before| crate::usage::add(before, usage)));
+            }
             let summary = generation.text().trim().to_owned();
             if summary.is_empty() {
                 return Err(CompactionError::Summary(
@@ -432,7 +445,7 @@ pub async fn compact_idle(
                 provider,
                 config,
                 fence: Fence::Idle(chat.id),
-                is_child: !chat.is_root(),
+                chat,
                 usage,
                 source: CompactionSource::Manual,
             },

@@ -18,6 +18,7 @@ pub mod health;
 pub mod live;
 pub mod prompt;
 pub mod retry;
+pub mod spend;
 pub mod title;
 pub mod tools;
 pub mod turn;

@@ -113,6 +113,8 @@ pub async fn generate_title_with(
         Ok(Err(err)) => return TitleOutcome::Failed(err.to_string()),
         Err(_) => return TitleOutcome::Failed("the title call timed out".to_owned()),
     };
+    let used = generation.usage;
+    super::spend::record(store, &current, config.id, crate::usage::CallKind::Title, used).await;
     let text = generation.text();
     let words: Vec<&str> = text.split_whitespace().take(8).collect();
     let Some(title) = normalize_title(&words.join(" ")) else {

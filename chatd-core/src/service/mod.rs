@@ -610,6 +610,31 @@ impl Chatd {
         Ok(events::watch(Arc::clone(&self.store), owner, after, self.subscribe).await?)
     }
 
+    // ----- usage (BEHAVIOUR §17) -----------------------------------------------------------
+
+    /// What model calls used and cost, summed as `query` says. A user reads their own records
+    /// only (the query is narrowed to them); an administrator and the system read anyone's.
+    ///
+    /// # Errors
+    /// `Forbidden` without `chat:read`, or for a user asking for another owner's usage; the
+    /// store's.
+    pub async fn usage(
+        &self,
+        actor: &Actor,
+        mut query: crate::usage::UsageQuery,
+    ) -> Result<Vec<crate::usage::UsageBucket>> {
+        Self::require(actor, Scope::Read)?;
+        if !actor.is_admin()
+            && let Some(user) = actor.user_id()
+        {
+            if query.owner.is_some_and(|owner| owner != user) {
+                return Err(ChatdError::Forbidden("a user reads only their own usage".into()));
+            }
+            query.owner = Some(user);
+        }
+        Ok(self.store.usage_report(query).await?)
+    }
+
     // ----- configuration -----------------------------------------------------------------
 
     /// The model catalog: every config for an administrator, enabled ones for others.

@@ -470,4 +470,27 @@ pub trait ChatStore: Send + Sync + 'static {
     /// # Errors
     /// `Backend` only.
     async fn prune_tombstones(&self, older_than: Duration) -> Result<u64>;
+
+    // ----- usage (BEHAVIOUR §17) ---------------------------------------------------------
+
+    /// Records one model call in the usage ledger, priced at its model config's prices now
+    /// (a deleted config's too), and adds it to the running totals of its chat and its root
+    /// chat, in one transaction. The record is kept when the chat or its messages go.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown model config; `Validation` for negative token counts.
+    async fn record_usage(
+        &self,
+        usage: crate::usage::NewUsage,
+    ) -> Result<crate::usage::UsageRecord>;
+
+    /// The sums over the records `query` selects, one bucket per group (ordered by day, then
+    /// model config); no bucket when nothing matches.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn usage_report(
+        &self,
+        query: crate::usage::UsageQuery,
+    ) -> Result<Vec<crate::usage::UsageBucket>>;
 }

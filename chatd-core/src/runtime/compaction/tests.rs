@@ -24,6 +24,7 @@ fn config(context_limit: i64, threshold: i32) -> ModelConfig {
         context_limit,
         compression_threshold: threshold,
         options: CallOptions::default(),
+        prices: None,
     }
 }
 

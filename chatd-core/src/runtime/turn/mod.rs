@@ -36,6 +36,7 @@ use crate::part::Part;
 use crate::provider::{Generation, ModelProvider, ModelRequest, ProviderError};
 use crate::status::TurnOutcome;
 use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
+use crate::usage::CallKind;
 
 /// The most model calls in one turn (BEHAVIOUR §3).
 pub const MAX_STEPS: usize = 1200;
@@ -376,6 +377,8 @@ impl TurnRunner {
                     }
                     Err(StepStop::Stopped(partial)) => (partial, true),
                 };
+            let used = generation.usage;
+            super::spend::record(self.store.as_ref(), &chat, config.id, CallKind::Step, used).await;
             // BEHAVIOUR §3 step rule 4: complete calls run after tool use, `stop` or an unknown
             // finish; an interrupted step's calls all get the interrupted result.
             let calls: Vec<Part> = if interrupted {
@@ -496,7 +499,7 @@ impl TurnRunner {
                     provider,
                     config,
                     fence: Fence::Lease(*lease),
-                    is_child: !chat.is_root(),
+                    chat,
                     usage,
                     source: CompactionSource::Automatic,
                 },

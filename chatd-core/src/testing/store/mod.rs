@@ -32,6 +32,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod secrets;
 mod support;
+pub mod usage;
 pub mod worker;
 
 pub use support::{Fixture, StoreRef, assert_complete, defined_scenarios};
@@ -195,6 +196,13 @@ macro_rules! __store_conformance_all {
             a_client_id_stays_with_its_message,
             a_bad_client_id_is_refused,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make usage [
+            every_call_is_recorded_and_the_totals_are_their_sum,
+            a_price_change_does_not_rewrite_old_records,
+            records_outlive_edits_and_deletions,
+            reports_group_and_filter,
+            a_bad_record_is_refused,
+        ] }
         $crate::__store_conformance_group! { $attrs $args $make secrets [
             keys_are_encrypted_at_rest_under_a_cipher,
             a_ciphertext_copied_to_another_row_does_not_decrypt,
@@ -254,6 +262,7 @@ macro_rules! __store_conformance_names {
             lifecycle::NAMES,
             calls::NAMES,
             client_ids::NAMES,
+            usage::NAMES,
         ]
         .concat()
     };

@@ -26,6 +26,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("lifecycle", include_str!("lifecycle.rs")),
     ("calls", include_str!("calls.rs")),
     ("client_ids", include_str!("client_ids.rs")),
+    ("usage", include_str!("usage.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.

@@ -1,0 +1,113 @@
+//! The runtime records every model call it makes (BEHAVIOUR §17): each step of a turn, the
+//! compaction summary and the title, priced at the config's prices.
+
+use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title_with};
+use chatd_core::runtime::turn::{TurnEnd, TurnSignal};
+use chatd_core::testing::{ScriptedCall, ScriptedProvider};
+use chatd_core::usage::{Prices, Spend, UsageGroup, UsageQuery};
+use chatd_core::{NewModelConfig, ProviderKind, TurnOutcome, Usage};
+use serde_json::json;
+
+mod support;
+use support::*;
+
+fn used(input: i64, output: i64) -> Option<Usage> {
+    Some(Usage {
+        input_tokens: input,
+        output_tokens: output,
+        total_tokens: input + output,
+        ..Usage::default()
+    })
+}
+
+/// $1 per million input tokens, $10 per million output tokens; a 100-token window.
+fn priced_small_window() -> NewModelConfig {
+    NewModelConfig::new(ProviderKind::Anthropic, "claude-test", 100)
+        .with_compression_threshold(70)
+        .with_prices(Prices::new(1_000_000, 10_000_000))
+}
+
+#[tokio::test]
+async fn a_turn_records_each_step_and_its_compaction() {
+    let fx = fixture_with(
+        priced_small_window(),
+        vec![
+            ScriptedCall::tool_calls(&[("c1", "echo", json!({"n": 1}))], used(30, 10)),
+            ScriptedCall::text("answer", used(80, 5)),
+            ScriptedCall::text("the summary", used(300, 7)),
+            ScriptedCall::text("carrying on", used(20, 3)),
+        ],
+    )
+    .await;
+    let end = fx.runner().run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+    assert_eq!(fx.provider.requests().len(), 4);
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    // Tokens 40 + 85 + 307 + 23; cost (30+80+300+20)×1 + (10+5+7+3)×10 micro-units.
+    let expected = Spend { calls: 4, tokens: 455, cost_micros: 430 + 250 };
+    assert_eq!(chat.spent, expected, "three steps and the summary");
+    assert_eq!(chat.tree_spent, expected);
+    let report = fx.store.usage_report(UsageQuery::tree(fx.chat).grouped(UsageGroup::Model));
+    let report = report.await.expect("report");
+    assert_eq!(report.len(), 1);
+    assert_eq!((report[0].calls, report[0].model.as_deref()), (4, Some("claude-test")));
+    assert_eq!((report[0].input_tokens, report[0].output_tokens), (430, 25));
+}
+
+#[tokio::test]
+async fn a_call_without_reported_usage_records_nothing() {
+    let fx = fixture(vec![ScriptedCall::text("answer", None)]).await;
+    let end = fx.runner().run(fx.lease, TurnSignal::new()).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    assert_eq!(chat.spent, Spend::default(), "no usage reported: nothing to record");
+    assert!(fx.store.usage_report(UsageQuery::tree(fx.chat)).await.expect("report").is_empty());
+}
+
+#[tokio::test]
+async fn a_title_call_is_recorded() {
+    let fx = fixture(vec![]).await;
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    let config = fx.store.get_model_config(chat.last_model_config_id).await.expect("config");
+    let titler = ScriptedProvider::new(
+        ProviderKind::Anthropic,
+        vec![ScriptedCall::text("Doing it", used(12, 3))],
+    );
+    let outcome =
+        generate_title_with(fx.store.as_ref(), &titler, &config, fx.chat, &TitleOptions::default())
+            .await;
+    assert_eq!(outcome, TitleOutcome::Saved("Doing it".into()));
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    assert_eq!(chat.spent, Spend { calls: 1, tokens: 15, cost_micros: 0 });
+    let report = fx.store.usage_report(UsageQuery::tree(fx.chat)).await.expect("report");
+    assert_eq!((report[0].calls, report[0].unpriced_calls), (1, 1), "an unpriced config");
+}
+
+#[tokio::test]
+async fn a_user_reads_only_their_own_usage_and_an_administrator_reads_everyone_s() {
+    use chatd_core::usage::{CallKind, NewUsage};
+    use chatd_core::{Actor, Chatd, ChatdError, NewChat, UserId};
+    let fx = fixture(vec![]).await;
+    let chatd = Chatd::new(std::sync::Arc::clone(&fx.store));
+    let mine = fx.store.get_chat(fx.chat).await.expect("chat");
+    let theirs = fx.store.create_chat(NewChat::new(UserId::new())).await.expect("chat");
+    for chat in [&mine, &mine, &theirs] {
+        let new = NewUsage::for_chat(
+            chat,
+            mine.last_model_config_id,
+            CallKind::Step,
+            used(1, 1).unwrap_or_default(),
+        );
+        fx.store.record_usage(new).await.expect("record");
+    }
+    let me = Actor::user(mine.owner_id);
+    let all = chatd.usage(&me, UsageQuery::all()).await.expect("mine");
+    assert_eq!(all[0].calls, 2, "narrowed to my own records");
+    let their_tree = chatd.usage(&me, UsageQuery::tree(theirs.id)).await.expect("narrowed");
+    assert!(their_tree.is_empty(), "another owner's tree shows nothing");
+    let asked = chatd.usage(&me, UsageQuery::owner(theirs.owner_id)).await;
+    assert!(matches!(asked, Err(ChatdError::Forbidden(_))), "{asked:?}");
+    let admin = Actor::admin(UserId::new());
+    let everyone = chatd.usage(&admin, UsageQuery::all().grouped(UsageGroup::Owner)).await;
+    assert_eq!(everyone.expect("everyone").len(), 2);
+}
