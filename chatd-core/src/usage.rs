@@ -15,6 +15,7 @@ pub const MAX_PRICE_MICROS: i64 = 1_000_000_000_000;
 /// A model's prices, in integer micro-units of one currency (the host's) per million tokens:
 /// `2_500_000` is 2.50 per million.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Prices {
     /// Per million uncached input (prompt) tokens.
     #[serde(default)]

@@ -48,6 +48,8 @@ pub(crate) struct Session {
     pending: Pending,
     /// The terminal's echo, off while a turn streams.
     echo: Echo,
+    /// The open chat's totals after its last turn, to print each turn's cost.
+    spent: chatd_core::Spend,
 }
 
 impl Session {
@@ -66,6 +68,7 @@ impl Session {
             listed: Vec::new(),
             pending: Pending::default(),
             echo: Echo::new(),
+            spent: chatd_core::Spend::default(),
         }
     }
 
@@ -113,7 +116,11 @@ impl Session {
                     }
                 },
                 event = next(&mut self.events) => match event {
-                    Some(event) => self.event(&event),
+                    Some(event) => {
+                        if self.event(&event) {
+                            self.turn_cost().await;
+                        }
+                    }
                     None => self.events = None,
                 },
                 _ = spinner.tick(), if self.printer.spinning() => self.printer.spin(),
@@ -121,7 +128,8 @@ impl Session {
         }
     }
 
-    fn event(&mut self, event: &ChatEvent) {
+    /// Prints the event; returns whether it ended a turn.
+    fn event(&mut self, event: &ChatEvent) -> bool {
         match &event.kind {
             ChatEventKind::Message { message } => {
                 self.last_message = self.last_message.max(message.id.0);
@@ -140,6 +148,23 @@ impl Session {
         let ended = self.printer.event(event);
         if ended && self.waiting.is_some_and(|after| event.cursor.message >= after) {
             self.waiting = None;
+        }
+        ended
+    }
+
+    /// After a turn: what its model calls used and cost (BEHAVIOUR §17), from the chat's
+    /// running totals.
+    async fn turn_cost(&mut self) {
+        let Some(chat) = self.chat else { return };
+        let Ok(now) = self.chatd.get_chat(&self.actor, chat).await else { return };
+        let before = std::mem::replace(&mut self.spent, now.spent);
+        let calls = now.spent.calls - before.calls;
+        if calls > 0 {
+            let tokens = now.spent.tokens - before.tokens;
+            let cost = money(now.spent.cost_micros - before.cost_micros);
+            let plural = if calls == 1 { "" } else { "s" };
+            self.printer
+                .dim(&format!("[{calls} model call{plural}, {tokens} tokens, cost {cost}]"));
         }
     }
 
@@ -217,6 +242,7 @@ impl Session {
         let found = self.chatd.get_chat(&self.actor, chat).await.map_err(|e| e.to_string())?;
         self.printer.say(&format!("── {} ({})", found.title, found.status));
         self.chat = Some(chat);
+        self.spent = found.spent;
         self.events = Some(events);
         self.printer.status = Some(found.status);
         Ok(())
@@ -472,4 +498,11 @@ fn summary(message: &chatd_core::Message) -> String {
         })
         .collect();
     parts.join("; ")
+}
+
+/// Micro-units as a decimal amount of the prices' currency (`0.001533`).
+fn money(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let micros = micros.unsigned_abs();
+    format!("{sign}{}.{:06}", micros / 1_000_000, micros % 1_000_000)
 }

@@ -119,6 +119,11 @@ impl Printer {
         self.emit(format_args!("{}\n", clean(text)));
     }
 
+    /// Prints a dimmed line of its own.
+    pub(crate) fn dim(&mut self, text: &str) {
+        self.say_styled(DIM, text);
+    }
+
     /// Prints `text` (as text) between this terminal's own `style` and a reset.
     fn say_styled(&mut self, style: &'static str, text: &str) {
         self.newline();

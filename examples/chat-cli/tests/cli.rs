@@ -68,6 +68,9 @@ fn a_scripted_conversation_with_tools_commands_and_an_edit() {
     writeln!(stdin, "hello\nplease write a file\ny\ne\n{{\"command\": \"ls notes.md\"}}\n/list\n/history\n/edit 1 hi again\n/queue\n/models\n/model 1\n/bogus\n/switch 7\n/quit")
         .expect("script");
     let mut out = until(&rx, "[turn finished]");
+    // Each turn's cost follows it (the demo model's made-up prices).
+    out.extend(until(&rx, "[1 model call, "));
+    assert!(out.last().is_some_and(|l| l.contains(" tokens, cost 0.00")), "{out:#?}");
     out.extend(until(&rx, "⚙ write_file"));
     out.extend(until(&rx, "[run write_file"));
     out.extend(until(&rx, "[turn waits for your answer]"));
@@ -77,6 +80,7 @@ fn a_scripted_conversation_with_tools_commands_and_an_edit() {
     out.extend(until(&rx, "← execute"));
     assert!(out.last().is_some_and(|l| l.contains("notes.md")), "the edited command ran: {out:#?}");
     out.extend(until(&rx, "[turn finished]"));
+    out.extend(until(&rx, "[1 model call, "));
     out.extend(until(&rx, "1. hello (waiting)"));
     out.extend(until(&rx, "[3] user: please write a file"));
     // A tool step's rows say what they were, not an empty line.

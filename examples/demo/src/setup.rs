@@ -223,7 +223,13 @@ impl Setup {
             self.store.create_provider(provider).await?;
         }
         let name = self.choice.model();
-        let config = NewModelConfig::new(ProviderKind::OpenAiCompat, name, 128_000).as_default();
+        let mut config =
+            NewModelConfig::new(ProviderKind::OpenAiCompat, name, 128_000).as_default();
+        if matches!(self.choice, ModelChoice::Demo) {
+            // Made-up prices, so that the demo shows costs: 3 per million input tokens, 15 per
+            // million output tokens (a real model's are the administrator's to set).
+            config = config.with_prices(chatd_core::usage::Prices::new(3_000_000, 15_000_000));
+        }
         Ok(self.store.create_model_config(config).await?)
     }
 

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chatd_core::call_options::CallOptions;
+use chatd_core::usage::Prices;
 use chatd_core::{
     ModelConfigId, ModelConfigUpdate, NewModelConfig, NewProvider, ProviderKind, ProviderUpdate,
     Secret,
@@ -66,6 +67,7 @@ struct CreateModelConfig {
     is_default: Option<bool>,
     compression_threshold: Option<i32>,
     options: Option<Value>,
+    prices: Option<Prices>,
 }
 
 async fn create_model_config(
@@ -89,6 +91,9 @@ async fn create_model_config(
     if let Some(options) = options(body.options)? {
         new = new.with_options(options);
     }
+    if let Some(prices) = body.prices {
+        new = new.with_prices(prices);
+    }
     new.created_by = actor.user_id();
     let config = state.chatd.create_model_config(&actor, new).await?;
     Ok((StatusCode::CREATED, Json(json!(config))))
@@ -104,6 +109,14 @@ struct UpdateModelConfig {
     context_limit: Option<i64>,
     compression_threshold: Option<i32>,
     options: Option<Value>,
+    /// New prices; `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    prices: Option<Option<Prices>>,
+}
+
+/// A field that is present (`null` included) as `Some`, absent as `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Prices>>, D::Error> {
+    Option::<Prices>::deserialize(d).map(Some)
 }
 
 async fn update_model_config(
@@ -120,6 +133,7 @@ async fn update_model_config(
     update.context_limit = body.context_limit;
     update.compression_threshold = body.compression_threshold;
     update.options = options(body.options)?;
+    update.prices = body.prices;
     update.updated_by = actor.user_id();
     let config = state.chatd.update_model_config(&actor, model_config_id(&id)?, update).await?;
     Ok(Json(json!(config)))

@@ -23,6 +23,7 @@ pub mod slots;
 pub mod sse;
 pub mod tool_calls;
 pub mod ui;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -124,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .merge(rest::routes())
         .merge(sse::routes())
         .merge(ai_sdk::routes())
+        .merge(usage::routes())
         .merge(ui::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
