@@ -165,6 +165,25 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);
 
+  // 4b. Cost: the chat shows its totals, the usage page draws its chart from the ledger's
+  // records (and, for an administrator, everyone's), and the admin panel shows prices.
+  await waitFor(() => document.querySelector("#chat-cost").textContent.includes("calls"), 15000);
+  const shownCost = await page.$eval("#chat-cost", (n) => Number(n.dataset.costMicros));
+  const stored = await rest("GET", `/api/chats/${chatId}`);
+  assert.ok(stored.spent.cost_micros > 0 && shownCost === stored.spent.cost_micros, `the header shows the chat's cost: ${shownCost} vs ${JSON.stringify(stored.spent)}`);
+  await page.click("#open-usage");
+  await waitFor(() => document.querySelectorAll("#usage-chart rect.bar").length >= 1 && document.querySelectorAll("#usage-owners tr").length >= 2, 15000);
+  const { buckets: mine } = await rest("GET", "/api/usage");
+  const drawn = await page.$eval("#usage-chart", (n) => Number(n.dataset.costMicros));
+  assert.equal(drawn, mine[0].cost_micros, "the chart sums the same records as the API");
+  const bars = await page.$$eval("#usage-chart rect.bar", (nodes) => nodes.map((n) => ({ h: Number(n.getAttribute("height")), model: n.dataset.model })));
+  assert.ok(bars.every((b) => b.h > 0 && b.model === "chatd-demo"), JSON.stringify(bars));
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-usage.png"), fullPage: true });
+  console.log(`usage page: ${bars.length} bar(s), ${drawn} micro-units, as the API says`);
+  await page.click("#open-admin");
+  await waitFor(() => document.querySelector("#models .price-in")?.value === "3", 15000);
+  await page.click("#close-admin");
+
   // 5. A sign-in link for another account asks before switching.
   const me = () => page.$eval("#me", (n) => n.textContent);
   const signedInAs = await me();

@@ -190,6 +190,7 @@ $("show-archived").addEventListener("change", renderChatList);
 $("new-chat").addEventListener("click", () => {
   closeChat();
   $("admin").hidden = true;
+  $("usage").hidden = true;
   $("welcome").hidden = true;
   $("chat").hidden = false;
   $("chat-title").textContent = "New chat";
@@ -242,6 +243,7 @@ function closeChat() {
 function openChat(id) {
   if (state.stream) state.stream.close();
   $("admin").hidden = true;
+  $("usage").hidden = true;
   $("welcome").hidden = true;
   $("chat").hidden = false;
   state.current = id;
@@ -260,6 +262,7 @@ function openChat(id) {
   renderTimeline();
   renderQueue();
   loadDiff();
+  loadCost(id);
   const source = new EventSource(`/api/chats/${id}/stream`);
   state.stream = source;
   source.onopen = () => (window.chatdDebug.opens += 1);
@@ -301,6 +304,7 @@ function openChat(id) {
   on("turn_started", () => showError("chat-error", null));
   on("turn_ended", (e) => {
     window.chatdDebug.turnsEnded += 1;
+    loadCost(id);
     if (e.outcome === "interrupted") {
       const last = Math.max(0, ...state.messages.keys());
       state.endings.set(last, "interrupted");
@@ -681,6 +685,7 @@ $("close-admin").addEventListener("click", () => {
 async function openAdmin() {
   $("chat").hidden = true;
   $("welcome").hidden = true;
+  $("usage").hidden = true;
   $("admin").hidden = false;
   showError("admin-error", null);
   try {
@@ -701,7 +706,7 @@ async function openAdmin() {
       );
     }
     const mtable = $("models");
-    mtable.replaceChildren(el("tr", {}, ...["provider", "model", "context", "default", "enabled", ""].map((h) => el("th", { text: h }))));
+    mtable.replaceChildren(el("tr", {}, ...["provider", "model", "context", "prices per M (in, out)", "default", "enabled", ""].map((h) => el("th", { text: h }))));
     for (const m of models.filter((m) => !m.deleted)) {
       mtable.append(
         el(
@@ -710,6 +715,7 @@ async function openAdmin() {
           el("td", { text: m.provider }),
           el("td", { text: m.model }),
           el("td", { text: String(m.context_limit) }),
+          el("td", { class: "prices" }, ...priceEditor(m)),
           el("td", { text: m.is_default ? "yes" : "" }),
           el("td", {}, toggle(m.enabled, (enabled) => api("PATCH", `/api/model-configs/${m.id}`, { enabled }))),
           el("td", {}, el("button", { type: "button", text: "Delete", onclick: () => adminDo(() => api("DELETE", `/api/model-configs/${m.id}`)) })),
@@ -755,8 +761,142 @@ $("model-form").addEventListener("submit", (event) => {
       model: $("model-name").value,
       context_limit: Number($("model-context").value),
       is_default: $("model-default").checked,
+      ...pricesFrom($("model-price-in").value, $("model-price-out").value),
     }),
   );
 });
+
+// ----- usage and cost (BEHAVIOUR §17) ------------------------------------------------------
+
+// Micro-units as an amount: 1234 → "0.001234".
+const money = (micros) => (micros / 1e6).toFixed(micros >= 1e6 ? 2 : 6);
+// A price per million tokens as typed ("2.50") in micro-units.
+const micros = (typed) => Math.round(Number(typed) * 1e6);
+
+function pricesFrom(input, output) {
+  if (input === "" && output === "") return {};
+  const [i, o] = [micros(input || 0), micros(output || 0)];
+  return { prices: { input: i, output: o, cache_read: i, cache_write: i } };
+}
+
+function priceEditor(config) {
+  const current = config.prices;
+  const input = el("input", { type: "number", min: "0", step: "0.01", class: "price-in", value: current ? String(current.input / 1e6) : "" });
+  const output = el("input", { type: "number", min: "0", step: "0.01", class: "price-out", value: current ? String(current.output / 1e6) : "" });
+  const save = el("button", {
+    type: "button",
+    text: "Save",
+    class: "save-prices",
+    onclick: () => {
+      const body = input.value === "" && output.value === "" ? { prices: null } : pricesFrom(input.value, output.value);
+      adminDo(() => api("PATCH", `/api/model-configs/${config.id}`, body));
+    },
+  });
+  return [input, output, save];
+}
+
+async function loadCost(id) {
+  try {
+    const chat = await api("GET", `/api/chats/${id}`);
+    if (state.current !== id) return;
+    const spent = chat.spent || { calls: 0, tokens: 0, cost_micros: 0 };
+    $("chat-cost").textContent = spent.calls ? `${spent.calls} calls · ${spent.tokens} tokens · ${money(spent.cost_micros)}` : "";
+    $("chat-cost").dataset.costMicros = String(spent.cost_micros);
+  } catch (error) {
+    showError("chat-error", error);
+  }
+}
+
+$("open-usage").addEventListener("click", openUsage);
+$("close-usage").addEventListener("click", () => {
+  $("usage").hidden = true;
+  if (state.current) $("chat").hidden = false;
+  else $("welcome").hidden = false;
+});
+
+async function openUsage() {
+  for (const id of ["chat", "welcome", "admin"]) $(id).hidden = true;
+  $("usage").hidden = false;
+  showError("usage-error", null);
+  const from = new Date(Date.now() - 13 * 86400000);
+  from.setUTCHours(0, 0, 0, 0);
+  try {
+    const since = encodeURIComponent(from.toISOString());
+    const { buckets } = await api("GET", `/api/usage?group=day_and_model&from=${since}`);
+    drawChart(buckets, from);
+    const { buckets: byModel } = await api("GET", `/api/usage?group=model&from=${since}`);
+    const table = $("usage-models");
+    table.replaceChildren(el("tr", {}, ...["model", "calls", "input tokens", "output tokens", "cost"].map((h) => el("th", { text: h }))));
+    for (const b of byModel) {
+      const swatch = el("span", { class: "swatch" });
+      swatch.style.background = colour(b.model_config_id);
+      table.append(el("tr", {}, el("td", {}, swatch, b.model || "?"),
+        el("td", { text: String(b.calls) }), el("td", { text: String(b.input_tokens) }), el("td", { text: String(b.output_tokens) }),
+        el("td", { text: money(b.cost_micros) + (b.unpriced_calls ? ` (+${b.unpriced_calls} unpriced)` : "") })));
+    }
+    $("usage-admin").hidden = !state.me.admin;
+    if (state.me.admin) {
+      const { buckets: byOwner } = await api("GET", `/api/usage?group=owner&from=${since}`);
+      const owners = $("usage-owners");
+      owners.replaceChildren(el("tr", {}, ...["user", "calls", "tokens", "cost"].map((h) => el("th", { text: h }))));
+      for (const b of byOwner) {
+        const tokens = b.input_tokens + b.output_tokens + b.cache_read_tokens + b.cache_write_tokens;
+        owners.append(el("tr", {}, el("td", { text: b.owner_id }), el("td", { text: String(b.calls) }), el("td", { text: String(tokens) }), el("td", { text: money(b.cost_micros) })));
+      }
+    }
+  } catch (error) {
+    showError("usage-error", error);
+  }
+}
+
+// A stable colour per model config.
+function colour(id) {
+  let hash = 0;
+  for (const c of String(id)) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360}, 60%, 55%)`;
+}
+
+// Stacked bars: one per day, a segment per model, height by cost (by tokens when nothing is
+// priced). Drawn as SVG in the page: no library, no CDN.
+function drawChart(buckets, from) {
+  const days = [...Array(14).keys()].map((n) => new Date(from.getTime() + n * 86400000).toISOString().slice(0, 10));
+  const priced = buckets.some((b) => b.cost_micros > 0);
+  const value = (b) => (priced ? b.cost_micros : b.input_tokens + b.output_tokens + b.cache_read_tokens + b.cache_write_tokens);
+  const totals = days.map((day) => buckets.filter((b) => b.day === day).reduce((sum, b) => sum + value(b), 0));
+  const max = Math.max(1, ...totals);
+  const [width, height, left, bottom] = [700, 220, 60, 30];
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", priced ? "cost per day by model" : "tokens per day by model");
+  const node = (tag, attrs, text) => {
+    const n = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+    if (text !== undefined) n.textContent = text;
+    svg.append(n);
+    return n;
+  };
+  const plot = height - bottom - 10;
+  const step = (width - left - 10) / days.length;
+  node("text", { x: 4, y: 14 }, priced ? money(max) : `${max} tokens`);
+  node("text", { x: 4, y: plot + 10 }, "0");
+  let total = 0;
+  days.forEach((day, i) => {
+    let y = plot + 10;
+    for (const b of buckets.filter((x) => x.day === day)) {
+      const h = (value(b) / max) * plot;
+      y -= h;
+      total += b.cost_micros;
+      const bar = node("rect", { class: "bar", x: left + i * step + 2, y, width: step - 4, height: Math.max(h, 0.5), fill: colour(b.model_config_id), "data-day": day, "data-model": b.model || "" });
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${day} ${b.model}: ${b.calls} calls, ${money(b.cost_micros)}`;
+      bar.append(title);
+    }
+    if (i % 2 === 0) node("text", { x: left + i * step, y: height - 10 }, day.slice(5));
+  });
+  $("usage-chart").replaceChildren(svg);
+  $("usage-chart").dataset.costMicros = String(total);
+}
 
 start();
