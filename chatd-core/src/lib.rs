@@ -61,6 +61,7 @@ pub mod diff_status;
 pub mod events;
 pub mod feed;
 pub mod ids;
+pub mod limits;
 pub mod message;
 pub mod model_config;
 pub mod part;

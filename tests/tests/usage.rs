@@ -111,3 +111,98 @@ async fn a_user_reads_only_their_own_usage_and_an_administrator_reads_everyone_s
     let everyone = chatd.usage(&admin, UsageQuery::all().grouped(UsageGroup::Owner)).await;
     assert_eq!(everyone.expect("everyone").len(), 2);
 }
+
+mod limits {
+    use std::sync::Arc;
+
+    use chatd_core::limits::{SpendLimiter, SpendLimits};
+    use chatd_core::runtime::turn::{TurnEnd, TurnSignal};
+    use chatd_core::store::{MessageQuery, SendMessage};
+    use chatd_core::testing::ScriptedCall;
+    use chatd_core::{Actor, ChatStatus, Chatd, ChatdError, NewChat, Role, TurnOutcome};
+    use serde_json::json;
+
+    use super::support::*;
+    use super::{priced_small_window, used};
+
+    #[tokio::test]
+    async fn a_per_turn_limit_ends_the_turn_before_the_next_call_and_keeps_its_steps() {
+        let fx = fixture(vec![
+            // The first call reports no usage: it still counts as a call.
+            ScriptedCall::tool_calls(&[("c1", "echo", json!({"n": 1}))], None),
+            ScriptedCall::tool_calls(&[("c2", "echo", json!({"n": 2}))], used(10, 1)),
+            ScriptedCall::text("never asked for", used(10, 1)),
+        ])
+        .await;
+        let limiter = SpendLimiter::new(SpendLimits::none().calls_per_turn(2));
+        let runner = fx.runner().with_spend_policy(Arc::new(limiter));
+        let end = runner.run(fx.lease, TurnSignal::new()).await;
+        assert_eq!(
+            end,
+            TurnEnd::Release(TurnOutcome::Failed(
+                "spend limit reached: model calls per turn, 2 of 2".into()
+            ))
+        );
+        assert_eq!(fx.provider.requests().len(), 2, "the third call was never made");
+        let rows = fx.store.list_messages(fx.chat, MessageQuery::all()).await.expect("rows");
+        let roles: Vec<Role> = rows.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            vec![
+                Role::System,
+                Role::User,
+                Role::Assistant,
+                Role::Tool,
+                Role::Assistant,
+                Role::Tool
+            ],
+            "both steps kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tree_limit_reached_mid_turn_stops_it_and_a_send_past_a_limit_changes_nothing() {
+        // $1 / $10 per million: the first step costs 30 + 100 = 130 micro-units.
+        let fx = fixture_with(
+            priced_small_window(),
+            vec![
+                ScriptedCall::tool_calls(&[("c1", "echo", json!({"n": 1}))], used(30, 10)),
+                ScriptedCall::text("never asked for", used(10, 1)),
+            ],
+        )
+        .await;
+        let limiter = Arc::new(SpendLimiter::new(SpendLimits::none().per_tree(100)));
+        let runner = fx.runner().with_spend_policy(limiter.clone());
+        let end = runner.run(fx.lease, TurnSignal::new()).await;
+        let reason = "spend limit reached: chat tree, 130 of 100";
+        assert_eq!(end, TurnEnd::Release(TurnOutcome::Failed(reason.into())));
+        fx.store.release(&fx.lease, TurnOutcome::Failed(reason.into())).await.expect("release");
+
+        let chatd = Chatd::new(Arc::clone(&fx.store)).with_spend_policy(limiter.clone());
+        let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+        let owner = Actor::user(chat.owner_id);
+        let before = fx.store.list_messages(fx.chat, MessageQuery::all()).await.expect("rows");
+        let refused = chatd.send_message(&owner, fx.chat, SendMessage::text("more")).await;
+        match refused {
+            Err(ChatdError::SpendLimit(refusal)) => assert_eq!(refusal.to_string(), reason),
+            other => panic!("refused at once: {other:?}"),
+        }
+        let after = fx.store.list_messages(fx.chat, MessageQuery::all()).await.expect("rows");
+        assert_eq!(after.len(), before.len(), "nothing was sent");
+        assert_eq!(fx.store.get_chat(fx.chat).await.expect("chat").status, ChatStatus::Error);
+        assert!(fx.store.list_queued(fx.chat).await.expect("queue").is_empty());
+        // A new tree has spent nothing: the same owner may start one.
+        let fresh = chatd.create_chat(&owner, NewChat::new(chat.owner_id).with_text("hi")).await;
+        assert!(fresh.is_ok(), "{fresh:?}");
+        // An owner's daily limit holds across their trees.
+        let daily = SpendLimiter::new(SpendLimits::none().owner_per_day(100));
+        let chatd = Chatd::new(Arc::clone(&fx.store)).with_spend_policy(Arc::new(daily));
+        let new = chatd.create_chat(&owner, NewChat::new(chat.owner_id).with_text("hi")).await;
+        match new {
+            Err(ChatdError::SpendLimit(refusal)) => {
+                assert_eq!(refusal.to_string(), "spend limit reached: owner per day, 130 of 100");
+            }
+            other => panic!("refused at once: {other:?}"),
+        }
+    }
+}

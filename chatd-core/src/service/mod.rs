@@ -46,6 +46,9 @@ pub enum ChatdError {
     /// [`Chatd::send_and_wait`] gave up waiting (the turn goes on).
     #[error("the turn did not end within {0:?}")]
     TimedOut(std::time::Duration),
+    /// The spend policy refused the send (BEHAVIOUR §17): nothing was sent.
+    #[error(transparent)]
+    SpendLimit(#[from] crate::limits::SpendRefusal),
 }
 
 /// The result of a [`Chatd`] operation.
@@ -94,6 +97,7 @@ pub struct Chatd {
     streams: events::Streams,
     diff: Option<crate::runtime::diff::DiffRefresher>,
     provisioner: Option<Arc<dyn Provisioner>>,
+    spend: Option<Arc<dyn crate::limits::SpendPolicy>>,
 }
 
 impl std::fmt::Debug for Chatd {
@@ -122,7 +126,59 @@ impl Chatd {
             subscribe: SubscribeOptions::default(),
             diff: None,
             provisioner: None,
+            spend: None,
         }
+    }
+
+    /// Consults `policy` before every send (and chat created with a message): a refusal is
+    /// [`ChatdError::SpendLimit`] and nothing is sent (BEHAVIOUR §17). Give the workers'
+    /// [`TurnRunner`](crate::runtime::turn::TurnRunner) the same policy
+    /// (`with_spend_policy`) to check every model call too.
+    #[must_use]
+    pub fn with_spend_policy(mut self, policy: Arc<dyn crate::limits::SpendPolicy>) -> Self {
+        self.spend = Some(policy);
+        self
+    }
+
+    /// `Err` when the spend policy refuses a message to `chat` answered with `config` (the
+    /// chat's current config when `None`).
+    async fn check_spend(&self, chat: &Chat, config: Option<ModelConfigId>) -> Result<()> {
+        if self.spend.is_none() {
+            return Ok(());
+        }
+        let config = config.unwrap_or(chat.last_model_config_id);
+        self.check_spend_for(chat.owner_id, Some(chat), Some(chat.root_id()), Some(config)).await
+    }
+
+    /// The spend check for a message by `owner` to `chat` (`None`: one being created) in the
+    /// tree `root` (`None`: a new tree) answered with `config` (`None`: the default config).
+    async fn check_spend_for(
+        &self,
+        owner: UserId,
+        chat: Option<&Chat>,
+        root: Option<ChatId>,
+        config: Option<ModelConfigId>,
+    ) -> Result<()> {
+        let Some(policy) = &self.spend else { return Ok(()) };
+        let config = match config {
+            Some(id) => self.store.get_model_config(id).await?,
+            None => match self.store.default_model_config().await? {
+                Some(config) => config,
+                None => return Ok(()), // nothing can answer: the store refuses the chat
+            },
+        };
+        let now = chrono::Utc::now();
+        let spent =
+            crate::limits::SpentSoFar::read_for(self.store.as_ref(), owner, root, now).await?;
+        let context = crate::limits::SpendContext {
+            owner,
+            chat,
+            model_config: &config,
+            spent,
+            before_send: true,
+        };
+        policy.check(&context).await?;
+        Ok(())
     }
 
     /// The provisioner that says who owns a workspace (BEHAVIOUR §11): with it, a user may create
@@ -295,6 +351,13 @@ impl Chatd {
             self.check_workspace(user, &new).await?;
         }
         self.check_model_config(actor, new.model_config_id).await?;
+        if new.message.is_some() && self.spend.is_some() {
+            let root = match new.parent_chat_id {
+                Some(parent) => Some(self.store.get_chat(parent).await?.root_id()),
+                None => None,
+            };
+            self.check_spend_for(new.owner_id, None, root, new.model_config_id).await?;
+        }
         Ok(self.store.create_chat(new).await?)
     }
 
@@ -342,8 +405,9 @@ impl Chatd {
         chat: ChatId,
         send: SendMessage,
     ) -> Result<SendOutcome> {
-        self.owned(actor, chat, Scope::Update).await?;
+        let found = self.owned(actor, chat, Scope::Update).await?;
         self.check_model_config(actor, send.model_config_id).await?;
+        self.check_spend(&found, send.model_config_id).await?;
         let sent = self.store.send_message(chat, send).await?;
         if matches!(sent.delivery, crate::store::Delivery::Queued(_))
             && let Ok(queue) = self.store.list_queued(chat).await

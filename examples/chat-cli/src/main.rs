@@ -23,8 +23,8 @@ mod tty;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+use chatd_core::UserId;
 use chatd_core::service::Actor;
-use chatd_core::{Chatd, UserId};
 use chatd_demo::{ModelFlags, open_store};
 use clap::Parser;
 use tokio::io::AsyncBufReadExt;
@@ -69,7 +69,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let config = setup.seed().await?;
     let shutdown = CancellationToken::new();
     let workers = setup.spawn_workers(1, &shutdown);
-    let chatd = Chatd::new(Arc::clone(&store)).with_providers(setup.providers());
+    let chatd = setup.chatd();
     let actor = Actor::user(UserId(args.user));
     let interactive = std::io::stdin().is_terminal();
     println!(

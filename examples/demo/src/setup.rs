@@ -1,5 +1,6 @@
 //! Store, model and worker set-up shared by the example programs.
 
+use chatd_core::limits::{SpendLimiter, SpendLimits, SpendPolicy};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -102,6 +103,10 @@ pub struct ModelFlags {
     /// The demo model's pause before each word, in milliseconds.
     #[arg(long, default_value_t = 35)]
     pub word_delay_ms: u64,
+    /// What each user may spend per UTC day, in the prices' currency (e.g. `0.05`); sends
+    /// and model calls past it are refused (BEHAVIOUR §17). Default: no limit.
+    #[arg(long)]
+    pub daily_spend_limit: Option<f64>,
 }
 
 impl ModelFlags {
@@ -117,6 +122,12 @@ impl ModelFlags {
     pub fn setup(&self, store: Arc<dyn ChatStore>, workspaces: PathBuf) -> Setup {
         let mut setup = Setup::new(store, self.choice(), workspaces);
         setup.demo = DemoModel::with_delay(std::time::Duration::from_millis(self.word_delay_ms));
+        if let Some(limit) = self.daily_spend_limit.filter(|l| l.is_finite() && *l >= 0.0) {
+            // Whole micro-units; a limit past i64 is no limit at all.
+            #[allow(clippy::cast_possible_truncation)]
+            let micros = (limit * 1e6).round().min(9.0e18) as i64;
+            setup.spend = Some(SpendLimits::none().owner_per_day(micros));
+        }
         setup
     }
 }
@@ -183,6 +194,8 @@ pub struct Setup {
     /// Which chats ask before their tools change the workspace (on for every chat unless
     /// switched off).
     pub ask: AskSwitch,
+    /// Every user's limits (none by default).
+    pub spend: Option<SpendLimits>,
 }
 
 impl std::fmt::Debug for Setup {
@@ -195,7 +208,14 @@ impl Setup {
     /// A set-up over `store`.
     #[must_use]
     pub fn new(store: Arc<dyn ChatStore>, choice: ModelChoice, workspaces: PathBuf) -> Self {
-        Setup { store, choice, workspaces, demo: DemoModel::default(), ask: AskSwitch::default() }
+        Setup {
+            store,
+            choice,
+            workspaces,
+            demo: DemoModel::default(),
+            ask: AskSwitch::default(),
+            spend: None,
+        }
     }
 
     /// Makes sure the chosen model is configured and the default: creates the provider and
@@ -248,9 +268,30 @@ impl Setup {
     pub fn runner(&self) -> TurnRunner {
         let tools = workspace_tools_from(Arc::new(DirPerChat::new(&self.workspaces)))
             .with(Arc::new(location_tool()));
-        TurnRunner::new(Arc::clone(&self.store), self.providers(), tools)
+        let runner = TurnRunner::new(Arc::clone(&self.store), self.providers(), tools)
             .with_titles(self.choice != ModelChoice::Demo)
-            .with_policy(Arc::new(self.ask.clone()))
+            .with_policy(Arc::new(self.ask.clone()));
+        match self.spend_policy() {
+            Some(policy) => runner.with_spend_policy(policy),
+            None => runner,
+        }
+    }
+
+    /// The spend limiter of [`Setup::spend`], for the workers' runners and the service.
+    #[must_use]
+    pub fn spend_policy(&self) -> Option<Arc<dyn SpendPolicy>> {
+        self.spend.map(|limits| Arc::new(SpendLimiter::new(limits)) as Arc<dyn SpendPolicy>)
+    }
+
+    /// A service over the store with these models (and the spend limits, if any).
+    #[must_use]
+    pub fn chatd(&self) -> chatd_core::Chatd {
+        let chatd =
+            chatd_core::Chatd::new(Arc::clone(&self.store)).with_providers(self.providers());
+        match self.spend_policy() {
+            Some(policy) => chatd.with_spend_policy(policy),
+            None => chatd,
+        }
     }
 
     /// A worker over the store.

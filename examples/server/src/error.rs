@@ -99,6 +99,9 @@ impl From<ChatdError> for ApiError {
             ChatdError::Compaction(reason) => {
                 Self::new(StatusCode::BAD_GATEWAY, "compaction_failed", reason)
             }
+            ChatdError::SpendLimit(refusal) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "spend_limit", refusal.to_string())
+            }
             ChatdError::TimedOut(after) => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "timed_out",

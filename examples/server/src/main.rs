@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chatd_core::{Chatd, UserId};
+use chatd_core::UserId;
 use chatd_demo::{ModelChoice, ModelFlags, open_store};
 use chatd_server::{AppState, ServeOptions, TokenEntry, Tokens, app, serve};
 use clap::Parser;
@@ -127,7 +127,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let shutdown = CancellationToken::new();
     let workers = setup.spawn_workers(args.workers, &shutdown);
-    let chatd = Chatd::new(Arc::clone(&store)).with_providers(setup.providers());
+    let chatd = setup.chatd();
     let state = AppState::new(chatd, tokens).with_ask_switch(setup.ask.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

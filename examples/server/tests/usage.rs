@@ -70,3 +70,30 @@ async fn prices_totals_and_usage_reports() {
     let (status, _) = s.call(Method::GET, "/api/usage?group=weekly", USER, None).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_past_the_daily_limit_is_429_and_changes_nothing() {
+    // Every user may spend 1 micro-unit a day: the first turn goes past it.
+    let s = start_limited(Duration::from_millis(1), 1, Default::default(), Some(1)).await;
+    let (status, chat) =
+        s.call(Method::POST, "/api/chats", USER, Some(json!({"message": "hello"}))).await;
+    assert_eq!(status, 201, "{chat}");
+    let id = chat["id"].as_str().expect("id").to_owned();
+    let done = s.wait_status(&id, USER, "waiting").await;
+    let spent = done["spent"]["cost_micros"].as_i64().expect("spent");
+    assert!(spent > 1, "{done}");
+    let path = format!("/api/chats/{id}/messages");
+    let (status, body) = s.call(Method::POST, &path, USER, Some(json!({"content": "more"}))).await;
+    assert_eq!((status, code(&body)), (429, "spend_limit"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(message, format!("spend limit reached: owner per day, {spent} of 1"));
+    let (_, listed) = s.call(Method::GET, &path, USER, None).await;
+    assert_eq!(listed["messages"].as_array().map(Vec::len), Some(2), "nothing was sent");
+    let (status, body) =
+        s.call(Method::POST, "/api/chats", USER, Some(json!({"message": "a new chat"}))).await;
+    assert_eq!((status, code(&body)), (429, "spend_limit"), "nor a new chat: {body}");
+    // Another user has spent nothing.
+    let (status, _) =
+        s.call(Method::POST, "/api/chats", ADMIN, Some(json!({"message": "hi"}))).await;
+    assert_eq!(status, 201);
+}

@@ -137,6 +137,7 @@ pub struct TurnRunner {
     step_limits: StepLimits,
     policy: Arc<dyn ToolPolicy>,
     deadlines: ActionDeadlines,
+    spend: Option<Arc<dyn crate::limits::SpendPolicy>>,
 }
 
 impl std::fmt::Debug for TurnRunner {
@@ -171,7 +172,43 @@ impl TurnRunner {
             step_limits: StepLimits::default(),
             policy: Arc::new(ToolRules::new()),
             deadlines: ActionDeadlines::default(),
+            spend: None,
         }
+    }
+
+    /// Consults `policy` before every model call (BEHAVIOUR §17): a refusal ends the turn as
+    /// failed with the refusal's text (`spend limit reached: …`), without retries; the steps
+    /// already written stay. Default: no limit.
+    #[must_use]
+    pub fn with_spend_policy(mut self, policy: Arc<dyn crate::limits::SpendPolicy>) -> Self {
+        self.spend = Some(policy);
+        self
+    }
+
+    /// `Err` with the turn's end when the spend policy refuses the next model call.
+    async fn check_spend(
+        &self,
+        chat: &Chat,
+        config: &ModelConfig,
+        turn: crate::usage::Spend,
+    ) -> Result<(), TurnEnd> {
+        let Some(policy) = &self.spend else { return Ok(()) };
+        let now = chrono::Utc::now();
+        let mut spent = crate::limits::SpentSoFar::read(self.store.as_ref(), chat, now)
+            .await
+            .map_err(|err| store_failure(&err, ""))?;
+        spent.turn = turn;
+        let context = crate::limits::SpendContext {
+            owner: chat.owner_id,
+            chat: Some(chat),
+            model_config: config,
+            spent,
+            before_send: false,
+        };
+        policy
+            .check(&context)
+            .await
+            .map_err(|refusal| TurnEnd::Release(TurnOutcome::Failed(refusal.to_string())))
     }
 
     /// Sets the policy that decides, per call, whether it runs, waits for a person's
@@ -352,6 +389,8 @@ impl TurnRunner {
             }
         }
         let mut reentries = 0;
+        // This turn's model calls, tokens and cost, for the per-turn limits.
+        let mut turn_spend = crate::usage::Spend::default();
         for _ in 0..self.max_steps {
             match signal.reason() {
                 Some(StopReason::Interrupt) => return TurnEnd::Release(TurnOutcome::Interrupted),
@@ -367,6 +406,9 @@ impl TurnRunner {
                 .with_options(config.options.clone());
             request.system = prompt.system;
             request.tools = self.tools.definitions_for(ctx.is_child);
+            if let Err(end) = self.check_spend(&chat, &config, turn_spend).await {
+                return end;
+            }
             let (generation, interrupted) =
                 match self.call_model(chat.id, &provider, request, &signal, &log).await {
                     Ok(generation) => (generation, false),
@@ -378,7 +420,13 @@ impl TurnRunner {
                     Err(StepStop::Stopped(partial)) => (partial, true),
                 };
             let used = generation.usage;
-            super::spend::record(self.store.as_ref(), &chat, config.id, CallKind::Step, used).await;
+            let record =
+                super::spend::record(self.store.as_ref(), &chat, config.id, CallKind::Step, used)
+                    .await;
+            turn_spend = match record {
+                Some(record) => turn_spend.plus(&record.usage, record.cost_micros),
+                None => crate::usage::Spend { calls: turn_spend.calls + 1, ..turn_spend },
+            };
             // BEHAVIOUR §3 step rule 4: complete calls run after tool use, `stop` or an unknown
             // finish; an interrupted step's calls all get the interrupted result.
             let calls: Vec<Part> = if interrupted {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatd_core::{Chatd, UserId};
+use chatd_core::UserId;
 use chatd_demo::{DemoModel, ModelChoice, Setup, open_store};
 use chatd_server::{AppState, ServeOptions, TokenEntry, Tokens, app};
 use serde_json::Value;
@@ -52,10 +52,21 @@ pub async fn start_with(delay: Duration, workers: usize) -> Server {
 
 /// Starts a server with `workers` workers, serving with `options`.
 pub async fn start_serving(delay: Duration, workers: usize, options: ServeOptions) -> Server {
+    start_limited(delay, workers, options, None).await
+}
+
+/// Starts a server whose users may each spend at most `daily_micros` a day (none: no limit).
+pub async fn start_limited(
+    delay: Duration,
+    workers: usize,
+    options: ServeOptions,
+    daily_micros: Option<i64>,
+) -> Server {
     let store = open_store(None).await.expect("store");
     let workspaces = tempfile::tempdir().expect("workspaces");
     let mut setup = Setup::new(Arc::clone(&store), ModelChoice::Demo, workspaces.path().to_owned());
     setup.demo = DemoModel::with_delay(delay);
+    setup.spend = daily_micros.map(|m| chatd_core::limits::SpendLimits::none().owner_per_day(m));
     setup.seed().await.expect("seed");
     let stop = CancellationToken::new();
     drop(setup.spawn_workers(workers, &stop));
@@ -65,8 +76,7 @@ pub async fn start_serving(delay: Duration, workers: usize, options: ServeOption
         entry(READER, &["chat:read"], false),
     ])
     .expect("tokens");
-    let state = AppState::new(Chatd::new(store).with_providers(setup.providers()), tokens)
-        .with_ask_switch(setup.ask.clone());
+    let state = AppState::new(setup.chatd(), tokens).with_ask_switch(setup.ask.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let router = app(state.clone());
