@@ -273,8 +273,13 @@ impl ChatStore for InMemoryChatStore {
         self.with(|s| s.delete_queued(chat, id))
     }
 
-    async fn acquire(&self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>> {
-        self.with(|s| s.acquire(worker, limit))
+    async fn acquire_capped(
+        &self,
+        worker: WorkerId,
+        limit: usize,
+        caps: chatd_core::store::RunningCaps,
+    ) -> Result<Vec<Lease>> {
+        self.with(|s| s.acquire(worker, limit, caps))
     }
 
     async fn heartbeat(&self, worker: WorkerId, leases: &[Lease]) -> Result<Vec<LeaseStatus>> {

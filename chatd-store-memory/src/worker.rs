@@ -1,19 +1,56 @@
 //! Worker-side operations, all fenced by the lease.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome, decide, release_trigger};
-use chatd_core::store::{Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, Step};
-use chatd_core::{Chat, ChatId, Message, WorkerId, validate};
+use chatd_core::store::{
+    FAIR_WINDOW, Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step,
+};
+use chatd_core::{Chat, ChatId, Message, UserId, WorkerId, validate};
 
 use crate::state::{State, now};
 
 impl State {
-    pub(crate) fn acquire(&mut self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>> {
+    /// The pending chats to claim, owners interleaved within the caps (see
+    /// `ChatStore::acquire_capped`).
+    fn fair_picks(&self, limit: usize, caps: RunningCaps) -> Vec<ChatId> {
+        let running = || self.chats.values().filter(|e| e.chat.status == ChatStatus::Running);
+        let room =
+            caps.total.map_or(limit, |total| limit.min(total.saturating_sub(running().count())));
+        let mut busy: HashMap<UserId, usize> = HashMap::new();
+        if caps.per_owner.is_some() {
+            for entry in running() {
+                *busy.entry(entry.chat.owner_id).or_default() += 1;
+            }
+        }
+        let mut rank: HashMap<UserId, usize> = HashMap::new();
+        let mut candidates = Vec::new();
+        for (position, (_, id)) in self.idx.pending.iter().take(FAIR_WINDOW).enumerate() {
+            let Some(entry) = self.chats.get(id) else { continue };
+            let owner = entry.chat.owner_id;
+            let round = rank.entry(owner).or_default();
+            *round += 1;
+            let fits = caps
+                .per_owner
+                .is_none_or(|cap| busy.get(&owner).copied().unwrap_or(0) + *round <= cap);
+            if fits {
+                candidates.push((*round, position, *id));
+            }
+        }
+        candidates.sort_unstable();
+        candidates.into_iter().take(room).map(|(_, _, id)| id).collect()
+    }
+
+    pub(crate) fn acquire(
+        &mut self,
+        worker: WorkerId,
+        limit: usize,
+        caps: RunningCaps,
+    ) -> Result<Vec<Lease>> {
         let at = now();
         let mut leases = Vec::new();
-        while leases.len() < limit {
-            let Some((_, id)) = self.idx.pending.first().copied() else { break };
+        for id in self.fair_picks(limit, caps) {
             let decision = decide(ChatStatus::Pending, Trigger::Acquire)?;
             self.set_status(id, decision.next, None, at)?;
             let entry = self.entry_mut(id)?;

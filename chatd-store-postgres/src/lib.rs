@@ -86,7 +86,7 @@ use sqlx::PgPool;
 
 pub use feed::{PgChangeFeed, PgFeedOptions};
 use sqlx::postgres::PgPoolOptions;
-pub use worker::{ACQUIRE_SQL, RELEASE_SQL};
+pub use worker::{ACQUIRE_SQL, RELEASE_SQL, fair_window};
 
 /// The table in which chatd records its own migrations, apart from the host's
 /// (`_sqlx_migrations`), so both sets can be applied in either order.
@@ -320,8 +320,13 @@ impl ChatStore for PostgresChatStore {
         self.delete_queued_tx(chat, id).await
     }
 
-    async fn acquire(&self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>> {
-        self.acquire_query(worker, limit).await
+    async fn acquire_capped(
+        &self,
+        worker: WorkerId,
+        limit: usize,
+        caps: chatd_core::store::RunningCaps,
+    ) -> Result<Vec<Lease>> {
+        self.acquire_query(worker, limit, caps).await
     }
 
     async fn heartbeat(&self, worker: WorkerId, leases: &[Lease]) -> Result<Vec<LeaseStatus>> {

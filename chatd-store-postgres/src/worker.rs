@@ -7,7 +7,8 @@ use chatd_core::status::{
     ChatStatus, StopKind, Trigger, TurnEnding, TurnOutcome, decide, release_trigger,
 };
 use chatd_core::store::{
-    Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, Step, StoreError,
+    FAIR_WINDOW, Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step,
+    StoreError,
 };
 use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, MessageId, WorkerId, validate};
 use uuid::Uuid;
@@ -20,9 +21,29 @@ use crate::tx::{self, MessageArrays, insert_messages_sql};
 /// The statement behind [`ChatStore::acquire`](chatd_core::store::ChatStore::acquire):
 /// `$1` worker id, `$2` limit, `$3` the status `decide(Pending, Acquire)` returns. Public so
 /// benchmarks can run the same SQL without the library around it.
-pub const ACQUIRE_SQL: &str = "WITH picked AS ( \
-               SELECT id, updated_at FROM chats WHERE status = 'pending' \
-               ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+pub const ACQUIRE_SQL: &str = "WITH oldest AS ( \
+               SELECT id, owner_id, updated_at FROM chats WHERE status = 'pending' \
+               ORDER BY updated_at, id LIMIT $4), \
+             ranked AS ( \
+               SELECT id, owner_id, updated_at, \
+                 row_number() OVER (PARTITION BY owner_id ORDER BY updated_at, id) AS round \
+               FROM oldest), \
+             busy AS ( \
+               SELECT owner_id, count(*) AS running FROM chats \
+               WHERE status = 'running' AND $5::bigint IS NOT NULL \
+                 AND owner_id IN (SELECT owner_id FROM oldest) \
+               GROUP BY owner_id), \
+             room AS ( \
+               SELECT CASE WHEN $6::bigint IS NULL THEN $2::bigint \
+                 ELSE LEAST($2::bigint, GREATEST($6::bigint - \
+                   (SELECT count(*) FROM chats WHERE status = 'running'), 0)) END AS n), \
+             eligible AS ( \
+               SELECT r.id, r.round, r.updated_at FROM ranked r LEFT JOIN busy b USING (owner_id) \
+               WHERE $5::bigint IS NULL OR coalesce(b.running, 0) + r.round <= $5::bigint), \
+             picked AS ( \
+               SELECT c.id, c.updated_at FROM chats c JOIN eligible e ON e.id = c.id \
+               WHERE c.status = 'pending' ORDER BY e.round, e.updated_at, e.id \
+               LIMIT (SELECT n FROM room) FOR UPDATE OF c SKIP LOCKED) \
              UPDATE chats SET status = $3::chat_status, worker_id = $1, started_at = now(), \
                heartbeat_at = now(), updated_at = now(), lease_epoch = chats.lease_epoch + 1, \
                last_error = NULL, stop_request = NULL, stop_promote_id = NULL, \
@@ -30,6 +51,17 @@ pub const ACQUIRE_SQL: &str = "WITH picked AS ( \
                  WHERE m.chat_id = chats.id), 0) \
              FROM picked WHERE chats.id = picked.id \
              RETURNING chats.id, chats.lease_epoch, picked.updated_at";
+
+/// How many of the oldest pending chats an acquisition of `limit` interleaves: 16 per chat
+/// wanted, at least 64, at most [`FAIR_WINDOW`] (the cost of the ranking grows with it).
+#[must_use]
+pub fn fair_window(limit: usize) -> usize {
+    limit.saturating_mul(16).clamp(64, FAIR_WINDOW)
+}
+
+/// The key of the transaction-scoped advisory lock that serializes capped acquisitions
+/// across processes (so that two workers cannot both take an owner's last slot).
+const ACQUIRE_LOCK: i64 = 0x6368_6174_645f_6171; // "chatd_aq"
 
 /// The statement behind [`ChatStore::release`](chatd_core::store::ChatStore::release): `$1`
 /// chat, `$2` worker, `$3` epoch, `$4` the next status and `$5` the promote flag for each
@@ -75,20 +107,40 @@ fn micros(duration: Duration) -> i64 {
 }
 
 impl PostgresChatStore {
-    /// One statement: pick the oldest pending chats with `SKIP LOCKED` (served by the partial
-    /// index on `updated_at`) and claim them.
-    pub(crate) async fn acquire_query(&self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>> {
+    /// One statement: pick pending chats, owners interleaved among the oldest
+    /// [`FAIR_WINDOW`], with `SKIP LOCKED` (served by the partial index on `updated_at`) and
+    /// claim them; with caps, inside a transaction holding [`ACQUIRE_LOCK`].
+    pub(crate) async fn acquire_query(
+        &self,
+        worker: WorkerId,
+        limit: usize,
+        caps: RunningCaps,
+    ) -> Result<Vec<Lease>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let decision = decide(ChatStatus::Pending, Trigger::Acquire)?;
-        let mut rows: Vec<(Uuid, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(ACQUIRE_SQL)
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let query = sqlx::query_as(ACQUIRE_SQL)
             .bind(worker.0)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(count(limit))
             .bind(decision.next.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .bind(count(fair_window(limit)))
+            .bind(caps.per_owner.map(count))
+            .bind(caps.total.map(count));
+        let mut rows: Vec<(Uuid, i64, chrono::DateTime<chrono::Utc>)> = if caps.any() {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(ACQUIRE_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            let rows = query.fetch_all(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            rows
+        } else {
+            query.fetch_all(&self.pool).await.map_err(db)?
+        };
         rows.sort_by_key(|(id, _, updated_at)| (*updated_at, *id));
         self.announce(
             rows.iter().map(|(id, _, _)| ChangeHint::new(ChatId(*id), ChangeKind::Chat)).collect(),

@@ -38,6 +38,9 @@ pub struct WorkerConfig {
     pub max_turns: usize,
     /// How often to answer open tool calls past their deadline (30 s; BEHAVIOUR §16).
     pub deadline_sweep: Duration,
+    /// Cluster-wide caps on running turns, per owner and in all (none; BEHAVIOUR §17): give
+    /// every worker of a cluster the same.
+    pub caps: crate::store::RunningCaps,
 }
 
 /// The most chats one deadline sweep settles (the rest wait for the next sweep).
@@ -52,6 +55,7 @@ impl Default for WorkerConfig {
             sweep: Duration::from_secs(60),
             max_turns: 8,
             deadline_sweep: Duration::from_secs(30),
+            caps: crate::store::RunningCaps::none(),
         }
     }
 }
@@ -316,7 +320,12 @@ impl Worker {
             return;
         }
         let span = crate::telemetry::acquire_span(self.id);
-        let leases = match self.store.acquire(self.id, free).instrument(span.clone()).await {
+        let leases = match self
+            .store
+            .acquire_capped(self.id, free, self.config.caps)
+            .instrument(span.clone())
+            .await
+        {
             Ok(leases) => leases,
             Err(err) => {
                 self.health.polled(None);

@@ -33,8 +33,9 @@ pub use changes::{
 };
 pub use error::{Entity, MAX_QUEUED_MESSAGES, Result, StoreError};
 pub use types::{
-    BusyBehavior, Compaction, Delivery, EditOutcome, Fence, Lease, LeaseStatus, MessageQuery,
-    NewPart, PartPosition, PartRecord, SendMessage, SendOutcome, Step, VisibilityFilter,
+    BusyBehavior, Compaction, Delivery, EditOutcome, FAIR_WINDOW, Fence, Lease, LeaseStatus,
+    MessageQuery, NewPart, PartPosition, PartRecord, RunningCaps, SendMessage, SendOutcome, Step,
+    VisibilityFilter,
 };
 
 use crate::chat::{Chat, ChatFilter, ChatUpdate, NewChat, Page};
@@ -199,12 +200,31 @@ pub trait ChatStore: Send + Sync + 'static {
 
     // ----- workers -----------------------------------------------------------------
 
-    /// Claims up to `limit` `pending` chats, oldest `updated_at` first, for `worker`. No chat
-    /// is ever returned to two callers for the same epoch.
+    /// Claims up to `limit` `pending` chats for `worker`, owners interleaved: among the
+    /// oldest [`FAIR_WINDOW`] pending chats, each owner's oldest first,
+    /// then each owner's second, … (oldest `updated_at` first within a round). No chat is
+    /// ever returned to two callers for the same epoch. As [`acquire_capped`] without caps.
+    ///
+    /// [`acquire_capped`]: Self::acquire_capped
     ///
     /// # Errors
     /// `Backend` only.
-    async fn acquire(&self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>>;
+    async fn acquire(&self, worker: WorkerId, limit: usize) -> Result<Vec<Lease>> {
+        self.acquire_capped(worker, limit, RunningCaps::none()).await
+    }
+
+    /// As [`acquire`](Self::acquire), within cluster-wide caps on running turns: no owner
+    /// gets more than `caps.per_owner` running at once, and no more than `caps.total` run in
+    /// all (BEHAVIOUR §17 "Fairness"). Capped acquisitions are serialized across processes.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn acquire_capped(
+        &self,
+        worker: WorkerId,
+        limit: usize,
+        caps: RunningCaps,
+    ) -> Result<Vec<Lease>>;
 
     /// Renews all of a worker's leases in one operation. The result is aligned with
     /// `leases`.

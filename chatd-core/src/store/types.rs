@@ -369,3 +369,47 @@ pub struct PartRecord {
     /// When it was appended.
     pub created_at: DateTime<Utc>,
 }
+
+/// How many of the oldest pending chats an acquisition looks at to interleave owners: its
+/// cost stays flat however long the backlog (an owner whose chats all lie beyond it waits
+/// until older ones are taken).
+pub const FAIR_WINDOW: usize = 512;
+
+/// Cluster-wide caps on running turns (BEHAVIOUR §17 "Fairness"); each optional. Every
+/// worker of a cluster should use the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunningCaps {
+    /// The most turns one owner has running at once.
+    pub per_owner: Option<usize>,
+    /// The most turns running at once in all.
+    pub total: Option<usize>,
+}
+
+impl RunningCaps {
+    /// No caps.
+    #[must_use]
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// At most `turns` running per owner.
+    #[must_use]
+    pub fn per_owner(mut self, turns: usize) -> Self {
+        self.per_owner = Some(turns);
+        self
+    }
+
+    /// At most `turns` running in all.
+    #[must_use]
+    pub fn total(mut self, turns: usize) -> Self {
+        self.total = Some(turns);
+        self
+    }
+
+    /// Whether any cap is set.
+    #[must_use]
+    pub fn any(&self) -> bool {
+        self.per_owner.is_some() || self.total.is_some()
+    }
+}

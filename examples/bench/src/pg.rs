@@ -74,15 +74,18 @@ impl Scratch {
     }
 
     /// Inserts `n` pending chats in one statement (oldest first).
-    async fn pending_chats(&self, n: i64) -> BenchResult<()> {
+    /// `n` pending chats spread over `owners` owners.
+    async fn pending_chats(&self, n: i64, owners: i64) -> BenchResult<()> {
         sqlx::query(
             "INSERT INTO chats (owner_id, title, status, last_model_config_id, updated_at) \
-             SELECT $1, 'bench', 'pending', $2, now() - (g * interval '1 millisecond') \
+             SELECT md5($1::text || (g % $4))::uuid, 'bench', 'pending', $2, \
+               now() - (g * interval '1 millisecond') \
              FROM generate_series(1, $3) AS g",
         )
-        .bind(Uuid::new_v4())
+        .bind(Uuid::new_v4().to_string())
         .bind(self.config.0)
         .bind(n)
+        .bind(owners.max(1))
         .execute(&self.pool)
         .await?;
         sqlx::query("ANALYZE chats").execute(&self.pool).await?;
@@ -150,6 +153,9 @@ async fn same_sql_cycle(pool: PgPool, worker: WorkerId) -> bool {
         .bind(worker.0)
         .bind(1i64)
         .bind("running")
+        .bind(i64::try_from(chatd_store_postgres::fair_window(1)).unwrap_or(i64::MAX))
+        .bind(None::<i64>)
+        .bind(None::<i64>)
         .fetch_optional(&pool)
         .await
         .ok()
@@ -203,7 +209,7 @@ pub(crate) async fn claim(quick: bool) -> BenchResult<Vec<Report>> {
     let backlog: i64 = if quick { 20_000 } else { 100_000 };
     let mut reports = Vec::new();
     let scratch = Scratch::create(40).await?;
-    scratch.pending_chats(2000).await?;
+    scratch.pending_chats(2000, 1).await?;
     let mut store_rates = Vec::new();
     for claimers in [1usize, 8, 32] {
         let store = scratch.store.clone();
@@ -240,11 +246,14 @@ pub(crate) async fn claim(quick: bool) -> BenchResult<Vec<Report>> {
         Target::AtLeast(0.8),
     ));
     let small = store_rates[1];
-    scratch.pending_chats(backlog).await?;
+    scratch.pending_chats(backlog, 1000).await?;
     let store = scratch.store.clone();
     let large = throughput(8, duration, move |w| store_cycle(store.clone(), w)).await;
-    let metric =
-        if quick { "backlog_20k_vs_2k_8_claimers" } else { "backlog_100k_vs_2k_8_claimers" };
+    let metric = if quick {
+        "backlog_20k_1000_owners_vs_2k_8_claimers"
+    } else {
+        "backlog_100k_1000_owners_vs_2k_8_claimers"
+    };
     reports.push(Report::new("pg-claim", metric, "cycles/s", large, small, Target::AtLeast(0.8)));
     scratch.drop_database().await?;
     Ok(reports)

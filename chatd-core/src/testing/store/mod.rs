@@ -25,6 +25,7 @@ pub mod chats;
 pub mod client_ids;
 pub mod config;
 pub mod diff;
+pub mod fairness;
 pub mod feed;
 pub mod input;
 pub mod intents;
@@ -196,6 +197,10 @@ macro_rules! __store_conformance_all {
             a_client_id_stays_with_its_message,
             a_bad_client_id_is_refused,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make fairness [
+            acquisition_interleaves_owners,
+            running_caps_hold,
+        ] }
         $crate::__store_conformance_group! { $attrs $args $make usage [
             every_call_is_recorded_and_the_totals_are_their_sum,
             a_price_change_does_not_rewrite_old_records,
@@ -262,6 +267,7 @@ macro_rules! __store_conformance_names {
             lifecycle::NAMES,
             calls::NAMES,
             client_ids::NAMES,
+            fairness::NAMES,
             usage::NAMES,
         ]
         .concat()

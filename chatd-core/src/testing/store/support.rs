@@ -27,6 +27,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("calls", include_str!("calls.rs")),
     ("client_ids", include_str!("client_ids.rs")),
     ("usage", include_str!("usage.rs")),
+    ("fairness", include_str!("fairness.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.
