@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome, decide, release_trigger};
 use chatd_core::store::{
-    FAIR_WINDOW, Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step,
+    Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step, fair_window,
 };
 use chatd_core::{Chat, ChatId, Message, UserId, WorkerId, validate};
 
@@ -26,16 +26,23 @@ impl State {
         }
         let mut rank: HashMap<UserId, usize> = HashMap::new();
         let mut candidates = Vec::new();
-        for (position, (_, id)) in self.idx.pending.iter().take(FAIR_WINDOW).enumerate() {
-            let Some(entry) = self.chats.get(id) else { continue };
-            let owner = entry.chat.owner_id;
+        // Owners already at their cap are left out of the window, so that it holds chats
+        // that can run.
+        let full = |owner: &UserId| {
+            caps.per_owner.is_some_and(|cap| busy.get(owner).copied().unwrap_or(0) >= cap)
+        };
+        let open = self.idx.pending.iter().filter_map(|(_, id)| {
+            let entry = self.chats.get(id)?;
+            (!full(&entry.chat.owner_id)).then_some((*id, entry.chat.owner_id))
+        });
+        for (position, (id, owner)) in open.take(fair_window(limit)).enumerate() {
             let round = rank.entry(owner).or_default();
             *round += 1;
             let fits = caps
                 .per_owner
                 .is_none_or(|cap| busy.get(&owner).copied().unwrap_or(0) + *round <= cap);
             if fits {
-                candidates.push((*round, position, *id));
+                candidates.push((*round, position, id));
             }
         }
         candidates.sort_unstable();

@@ -86,7 +86,7 @@ use sqlx::PgPool;
 
 pub use feed::{PgChangeFeed, PgFeedOptions};
 use sqlx::postgres::PgPoolOptions;
-pub use worker::{ACQUIRE_SQL, RELEASE_SQL, fair_window};
+pub use worker::{ACQUIRE_SQL, RELEASE_SQL};
 
 /// The table in which chatd records its own migrations, apart from the host's
 /// (`_sqlx_migrations`), so both sets can be applied in either order.

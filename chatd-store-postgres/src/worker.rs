@@ -7,8 +7,8 @@ use chatd_core::status::{
     ChatStatus, StopKind, Trigger, TurnEnding, TurnOutcome, decide, release_trigger,
 };
 use chatd_core::store::{
-    FAIR_WINDOW, Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step,
-    StoreError,
+    Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step, StoreError,
+    fair_window,
 };
 use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, MessageId, WorkerId, validate};
 use uuid::Uuid;
@@ -21,8 +21,12 @@ use crate::tx::{self, MessageArrays, insert_messages_sql};
 /// The statement behind [`ChatStore::acquire`](chatd_core::store::ChatStore::acquire):
 /// `$1` worker id, `$2` limit, `$3` the status `decide(Pending, Acquire)` returns. Public so
 /// benchmarks can run the same SQL without the library around it.
-pub const ACQUIRE_SQL: &str = "WITH oldest AS ( \
+pub const ACQUIRE_SQL: &str = "WITH full_owners AS ( \
+               SELECT owner_id FROM chats WHERE $5::bigint IS NOT NULL AND status = 'running' \
+               GROUP BY owner_id HAVING count(*) >= $5::bigint), \
+             oldest AS ( \
                SELECT id, owner_id, updated_at FROM chats WHERE status = 'pending' \
+                 AND owner_id NOT IN (SELECT owner_id FROM full_owners) \
                ORDER BY updated_at, id LIMIT $4), \
              ranked AS ( \
                SELECT id, owner_id, updated_at, \
@@ -51,13 +55,6 @@ pub const ACQUIRE_SQL: &str = "WITH oldest AS ( \
                  WHERE m.chat_id = chats.id), 0) \
              FROM picked WHERE chats.id = picked.id \
              RETURNING chats.id, chats.lease_epoch, picked.updated_at";
-
-/// How many of the oldest pending chats an acquisition of `limit` interleaves: 16 per chat
-/// wanted, at least 64, at most [`FAIR_WINDOW`] (the cost of the ranking grows with it).
-#[must_use]
-pub fn fair_window(limit: usize) -> usize {
-    limit.saturating_mul(16).clamp(64, FAIR_WINDOW)
-}
 
 /// The key of the transaction-scoped advisory lock that serializes capped acquisitions
 /// across processes (so that two workers cannot both take an owner's last slot).

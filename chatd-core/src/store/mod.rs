@@ -35,7 +35,7 @@ pub use error::{Entity, MAX_QUEUED_MESSAGES, Result, StoreError};
 pub use types::{
     BusyBehavior, Compaction, Delivery, EditOutcome, FAIR_WINDOW, Fence, Lease, LeaseStatus,
     MessageQuery, NewPart, PartPosition, PartRecord, RunningCaps, SendMessage, SendOutcome, Step,
-    VisibilityFilter,
+    VisibilityFilter, fair_window,
 };
 
 use crate::chat::{Chat, ChatFilter, ChatUpdate, NewChat, Page};
@@ -201,7 +201,7 @@ pub trait ChatStore: Send + Sync + 'static {
     // ----- workers -----------------------------------------------------------------
 
     /// Claims up to `limit` `pending` chats for `worker`, owners interleaved: among the
-    /// oldest [`FAIR_WINDOW`] pending chats, each owner's oldest first,
+    /// oldest [`fair_window`]`(limit)` pending chats, each owner's oldest first,
     /// then each owner's second, … (oldest `updated_at` first within a round). No chat is
     /// ever returned to two callers for the same epoch. As [`acquire_capped`] without caps.
     ///

@@ -375,6 +375,13 @@ pub struct PartRecord {
 /// until older ones are taken).
 pub const FAIR_WINDOW: usize = 512;
 
+/// How many of the oldest pending chats an acquisition of `limit` interleaves: 16 per chat
+/// wanted, at least 64, at most [`FAIR_WINDOW`] (a claim's cost grows with it).
+#[must_use]
+pub fn fair_window(limit: usize) -> usize {
+    limit.saturating_mul(16).clamp(64, FAIR_WINDOW)
+}
+
 /// Cluster-wide caps on running turns (BEHAVIOUR §17 "Fairness"); each optional. Every
 /// worker of a cluster should use the same.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

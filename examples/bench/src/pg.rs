@@ -153,7 +153,7 @@ async fn same_sql_cycle(pool: PgPool, worker: WorkerId) -> bool {
         .bind(worker.0)
         .bind(1i64)
         .bind("running")
-        .bind(i64::try_from(chatd_store_postgres::fair_window(1)).unwrap_or(i64::MAX))
+        .bind(i64::try_from(chatd_core::store::fair_window(1)).unwrap_or(i64::MAX))
         .bind(None::<i64>)
         .bind(None::<i64>)
         .fetch_optional(&pool)

@@ -69,3 +69,20 @@ pub async fn running_caps_hold(store: StoreRef) {
     let none = fx.store.acquire_capped(fx.worker, 8, total).await.expect("acquire");
     assert!(none.is_empty());
 }
+
+/// An owner at its cap does not fill the window: another owner's newer chat behind more of
+/// its pending chats than the window holds still starts.
+pub async fn a_capped_owner_does_not_hide_others_behind_its_backlog(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let big = UserId::new();
+    pending(&fx, big, 70).await;
+    let small = UserId::new();
+    let waiting = pending(&fx, small, 1).await[0];
+    let caps = RunningCaps::none().per_owner(1);
+    let first = fx.store.acquire_capped(fx.worker, 1, caps).await.expect("acquire");
+    assert_eq!(owners_of(&fx, &first).await.get(&big), Some(&1), "the oldest first");
+    // A one-chat acquisition looks at the oldest 64 pending chats: all the big owner's.
+    let next = fx.store.acquire_capped(fx.worker, 1, caps).await.expect("acquire");
+    let claimed: Vec<ChatId> = next.iter().map(|l| l.chat_id).collect();
+    assert_eq!(claimed, vec![waiting], "the other owner's chat, not an idle worker");
+}

@@ -200,6 +200,7 @@ macro_rules! __store_conformance_all {
         $crate::__store_conformance_group! { $attrs $args $make fairness [
             acquisition_interleaves_owners,
             running_caps_hold,
+            a_capped_owner_does_not_hide_others_behind_its_backlog,
         ] }
         $crate::__store_conformance_group! { $attrs $args $make usage [
             every_call_is_recorded_and_the_totals_are_their_sum,
