@@ -18,9 +18,11 @@ use crate::error::db;
 use crate::rows;
 use crate::tx::{self, MessageArrays, insert_messages_sql};
 
-/// The statement behind [`ChatStore::acquire`](chatd_core::store::ChatStore::acquire):
-/// `$1` worker id, `$2` limit, `$3` the status `decide(Pending, Acquire)` returns. Public so
-/// benchmarks can run the same SQL without the library around it.
+/// The statement behind [`ChatStore::acquire`](chatd_core::store::ChatStore::acquire) and
+/// `acquire_capped`: `$1` worker id, `$2` limit, `$3` the status `decide(Pending, Acquire)`
+/// returns, `$4` the window (`fair_window(limit)`), `$5` the per-owner cap and `$6` the
+/// total cap on running turns (each `NULL` for none). Public so benchmarks can run the same
+/// SQL without the library around it.
 pub const ACQUIRE_SQL: &str = "WITH full_owners AS ( \
                SELECT owner_id FROM chats WHERE $5::bigint IS NOT NULL AND status = 'running' \
                GROUP BY owner_id HAVING count(*) >= $5::bigint), \
