@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, TimeZone, Utc};
 use crate::chat::Chat;
 use crate::ids::UserId;
 use crate::model_config::ModelConfig;
-use crate::store::{ChatStore, Result};
+use crate::store::{ChatStore, Held, Result};
 use crate::usage::{Spend, UsageQuery};
 
 /// What was spent before a model call (or a send), as the ledger says.
@@ -25,6 +25,9 @@ pub struct SpentSoFar {
     pub tree: i64,
     /// This turn's calls, tokens and cost so far (zero before a send).
     pub turn: Spend,
+    /// What the owner's other model calls in flight hold (upper bounds of their cost; zero
+    /// before a send). The built-in limiter counts them as spent.
+    pub held: Held,
 }
 
 impl SpentSoFar {
@@ -72,8 +75,34 @@ impl SpentSoFar {
                 Err(err) => return Err(err),
             },
         };
-        Ok(SpentSoFar { owner_today, owner_month, tree, turn: Spend::default() })
+        Ok(SpentSoFar {
+            owner_today,
+            owner_month,
+            tree,
+            turn: Spend::default(),
+            held: Held::default(),
+        })
     }
+}
+
+/// The most one model call with `config` can cost, in micro-units, for a prompt of
+/// `prompt_bytes` serialised bytes: no more input tokens than bytes (nor than the context
+/// window), priced at the dearer of input and cache writes, and no more output tokens than
+/// `max_output_tokens` (else the context window). Unpriced: 0. A loose bound keeps the
+/// guarantee; a config's `max_output_tokens` keeps it tight.
+#[must_use]
+pub fn call_upper_bound(config: &ModelConfig, prompt_bytes: usize) -> i64 {
+    let Some(prices) = config.prices else { return 0 };
+    let window = config.context_limit.max(0);
+    let input = i64::try_from(prompt_bytes).unwrap_or(i64::MAX).min(window);
+    let output = config.options.max_output_tokens.map_or(window, i64::from).min(window);
+    let usage = crate::message::Usage {
+        input_tokens: input,
+        output_tokens: output,
+        ..crate::message::Usage::default()
+    };
+    let dearer = crate::usage::Prices { input: prices.input.max(prices.cache_write), ..prices };
+    dearer.cost_micros(&usage)
 }
 
 /// What a spend policy is asked about: whose call, on which model, and what was spent.
@@ -180,15 +209,24 @@ impl SpendLimits {
         self
     }
 
-    /// The first limit `spent` has reached, if any. Per-turn limits apply to model calls
-    /// only (a send starts a new turn).
+    /// The first limit `spent` has reached, if any, counting what other calls in flight hold
+    /// as spent. Per-turn limits apply to model calls only (a send starts a new turn).
     #[must_use]
     pub fn reached(&self, spent: &SpentSoFar, before_send: bool) -> Option<SpendRefusal> {
         let turn = if before_send { Spend::default() } else { spent.turn };
+        let held = spent.held;
         let checks = [
-            ("owner per day", spent.owner_today, self.owner_per_day),
-            ("owner per month", spent.owner_month, self.owner_per_month),
-            ("chat tree", spent.tree, self.per_tree),
+            (
+                "owner per day",
+                spent.owner_today.saturating_add(held.owner_micros),
+                self.owner_per_day,
+            ),
+            (
+                "owner per month",
+                spent.owner_month.saturating_add(held.owner_micros),
+                self.owner_per_month,
+            ),
+            ("chat tree", spent.tree.saturating_add(held.tree_micros), self.per_tree),
             ("model calls per turn", turn.calls, self.calls_per_turn.filter(|_| !before_send)),
             ("tokens per turn", turn.tokens, self.tokens_per_turn.filter(|_| !before_send)),
         ];
@@ -257,6 +295,19 @@ mod tests {
         assert_eq!(limits.reached(&spent, true), None, "a send starts a new turn");
         spent.tree = 5_000;
         assert_eq!(limits.reached(&spent, true).map(|r| r.limit), Some("chat tree".into()));
+    }
+
+    #[test]
+    fn what_calls_in_flight_hold_counts_as_spent() {
+        let limits = SpendLimits::none().owner_per_day(1_000).per_tree(5_000);
+        let mut spent = SpentSoFar { owner_today: 600, tree: 600, ..SpentSoFar::default() };
+        spent.held = Held { calls: 1, owner_micros: 399, tree_micros: 0 };
+        assert_eq!(limits.reached(&spent, false), None, "599 + 399 is under 1000");
+        spent.held.owner_micros = 400;
+        let refusal = limits.reached(&spent, false).expect("600 + 400 held");
+        assert_eq!(refusal.to_string(), "spend limit reached: owner per day, 1000 of 1000");
+        spent.held = Held { calls: 1, owner_micros: 0, tree_micros: 4_400 };
+        assert_eq!(limits.reached(&spent, false).map(|r| r.limit), Some("chat tree".into()));
     }
 
     #[test]

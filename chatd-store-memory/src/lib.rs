@@ -149,6 +149,8 @@ pub struct InMemoryChatStore {
     state: Arc<Mutex<State>>,
     feed: BroadcastFeed,
     keys: Arc<chatd_core::ProviderKeys>,
+    /// Spend admissions, one at a time per owner (BEHAVIOUR §17).
+    admissions: usage::AdmissionLocks,
 }
 
 impl InMemoryChatStore {
@@ -489,6 +491,13 @@ impl ChatStore for InMemoryChatStore {
         usage: chatd_core::usage::NewUsage,
     ) -> Result<chatd_core::usage::UsageRecord> {
         self.with(|s| s.record_usage(usage))
+    }
+
+    async fn begin_spend_admission(
+        &self,
+        owner: chatd_core::UserId,
+    ) -> Result<Box<dyn chatd_core::store::SpendAdmission>> {
+        Ok(Box::new(usage::Admission::begin(&self.admissions, &self.state, owner).await))
     }
 
     async fn usage_report(

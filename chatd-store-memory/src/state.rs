@@ -152,6 +152,8 @@ pub(crate) struct State {
     pub(crate) pruned_through: Option<(i64, ChatId)>,
     /// The usage ledger, oldest first (BEHAVIOUR §17).
     pub(crate) usage: Vec<chatd_core::UsageRecord>,
+    /// What model calls in flight hold, by chat (BEHAVIOUR §17).
+    pub(crate) spend_holds: HashMap<ChatId, chatd_core::store::NewSpendHold>,
 }
 
 /// A deleted chat, as `list_chat_changes` reports it.

@@ -62,6 +62,7 @@ mod messages;
 mod notifier;
 mod query;
 mod rows;
+mod spend;
 mod tx;
 mod usage;
 mod worker;
@@ -499,6 +500,13 @@ impl ChatStore for PostgresChatStore {
         usage: chatd_core::usage::NewUsage,
     ) -> Result<chatd_core::usage::UsageRecord> {
         self.record_usage_tx(usage).await
+    }
+
+    async fn begin_spend_admission(
+        &self,
+        owner: chatd_core::UserId,
+    ) -> Result<Box<dyn chatd_core::store::SpendAdmission>> {
+        self.begin_admission(owner).await
     }
 
     async fn usage_report(

@@ -12,7 +12,8 @@ use crate::error::{corrupt, db};
 
 /// Prices the call at the config's prices now (`prices` JSON in micro-units per million,
 /// rounded up), inserts the record, and adds it to the totals of the chat (`$1`) and of its
-/// root (`$2`) in one `UPDATE` (a root chat is both). No record when the config is unknown.
+/// root (`$2`) in one `UPDATE` (a root chat is both), and settles a step's spend hold. No
+/// record when the config is unknown.
 const RECORD_SQL: &str = "WITH config AS ( \
        SELECT provider, model, prices FROM chat_model_configs WHERE id = $4), \
      priced AS ( \
@@ -36,7 +37,9 @@ const RECORD_SQL: &str = "WITH config AS ( \
          tree_spent_calls = tree_spent_calls + CASE WHEN chats.id = $2 THEN 1 ELSE 0 END, \
          tree_spent_tokens = tree_spent_tokens + CASE WHEN chats.id = $2 THEN $12 ELSE 0 END, \
          tree_spent_micros = tree_spent_micros + CASE WHEN chats.id = $2 THEN coalesce(ins.cost_micros, 0) ELSE 0 END \
-       FROM ins WHERE chats.id IN ($1, $2)) \
+       FROM ins WHERE chats.id IN ($1, $2)), \
+     settled AS ( \
+       DELETE FROM chat_spend_holds WHERE chat_id = $1 AND $5 = 'step' AND EXISTS (SELECT 1 FROM ins)) \
      SELECT * FROM ins";
 
 impl PostgresChatStore {

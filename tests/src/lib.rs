@@ -1,12 +1,14 @@
 //! Cross-crate integration tests for chatd live in `tests/tests/`. This library compiles
 //! and runs the README's Rust example as a doctest (so the README cannot drift from the
 //! API) and holds what several tests share: [`pg`] (a fresh database per test),
-//! [`resume`] (the resume property, run against each store) and [`configure`].
+//! [`resume`] (the resume property, run against each store), [`node`] (chatd in another
+//! process) and [`configure`].
 
 #![doc = include_str!("../../README.md")]
 
 pub mod marker;
 pub mod mcp_server;
+pub mod node;
 pub mod pg;
 pub mod resume;
 

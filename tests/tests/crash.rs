@@ -13,12 +13,10 @@ use chatd_core::{
 };
 use chatd_providers::testing::{FakeResponse, FakeServer};
 use chatd_store_postgres::PgFeedOptions;
+use chatd_tests::node::Node;
 use chatd_tests::pg::FreshDb;
 use futures::StreamExt;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use nix::sys::signal::Signal;
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const STALE: Duration = Duration::from_secs(3);
@@ -76,76 +74,6 @@ async fn cluster(responses: Vec<FakeResponse>) -> Cluster {
         .await
         .expect("config");
     Cluster { db, store, server }
-}
-
-/// A child process and the lines it printed.
-struct Node {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Node {
-    fn spawn(args: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd-test-node"))
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn chatd-test-node");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let sink = Arc::clone(&lines);
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                sink.lock().expect("lines").push(line);
-            }
-        });
-        Node { child, lines }
-    }
-
-    fn worker(db: &FreshDb, extra: &[&str]) -> Node {
-        let mut args = vec![
-            "worker",
-            "--database-url",
-            &db.url,
-            "--heartbeat-ms",
-            "1000",
-            "--stale-ms",
-            "3000",
-            "--poll-ms",
-            "200",
-        ];
-        args.extend_from_slice(extra);
-        Node::spawn(&args)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().expect("lines").clone()
-    }
-
-    async fn wait_line(&self, what: impl Fn(&str) -> bool, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(line) = self.lines().into_iter().find(|l| what(l)) {
-                return line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no such line within {within:?}; printed: {:?}",
-                self.lines()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(i32::try_from(self.child.id().expect("running")).expect("pid"))
-    }
-
-    fn signal(&self, signal: Signal) {
-        kill(self.pid(), signal).expect("signal");
-    }
 }
 
 impl Cluster {

@@ -119,7 +119,7 @@ mod limits {
     use chatd_core::runtime::turn::{TurnEnd, TurnSignal};
     use chatd_core::store::{MessageQuery, SendMessage};
     use chatd_core::testing::ScriptedCall;
-    use chatd_core::{Actor, ChatStatus, Chatd, ChatdError, NewChat, Role, TurnOutcome};
+    use chatd_core::{Actor, ChatStatus, Chatd, ChatdError, NewChat, Role, TurnOutcome, WorkerId};
     use serde_json::json;
 
     use super::support::*;
@@ -204,5 +204,91 @@ mod limits {
             }
             other => panic!("refused at once: {other:?}"),
         }
+    }
+
+    /// A provider whose every call waits `delay` before it streams.
+    struct Slow(Arc<chatd_core::testing::ScriptedProvider>, std::time::Duration);
+
+    #[async_trait::async_trait]
+    impl chatd_core::provider::ModelProvider for Slow {
+        fn kind(&self) -> chatd_core::ProviderKind {
+            self.0.kind()
+        }
+        async fn stream(
+            &self,
+            request: chatd_core::provider::ModelRequest,
+            cancel: tokio_util::sync::CancellationToken,
+        ) -> Result<chatd_core::provider::EventStream, chatd_core::provider::ProviderError>
+        {
+            tokio::time::sleep(self.1).await;
+            self.0.stream(request, cancel).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl chatd_core::runtime::turn::ProviderSource for Slow {
+        async fn provider(
+            &self,
+            _config: &chatd_core::ModelConfig,
+        ) -> Result<Arc<dyn chatd_core::provider::ModelProvider>, chatd_core::provider::ProviderError>
+        {
+            Ok(Arc::new(Slow(Arc::clone(&self.0), self.1)))
+        }
+    }
+
+    /// Two turns of one owner racing on the owner's last micro-unit: the first call admitted
+    /// holds its upper bound, the second waits for it to settle and is then refused. The
+    /// overshoot is that one call.
+    #[tokio::test]
+    async fn two_turns_racing_on_the_last_budget_overshoot_by_at_most_one_call() {
+        let fx = fixture_with(
+            priced_small_window(),
+            vec![ScriptedCall::text("one", used(30, 10)), ScriptedCall::text("two", used(30, 10))],
+        )
+        .await;
+        let first = fx.store.get_chat(fx.chat).await.expect("chat");
+        let owner = first.owner_id;
+        let other = NewChat::new(owner).with_text("me too");
+        let other = fx.store.create_chat(other).await.expect("second chat");
+        let other_lease = fx.store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
+        assert_eq!(other_lease.chat_id, other.id);
+        // Spent before: 1 000 micro-units; the limit leaves one.
+        let before = chatd_core::usage::NewUsage::for_chat(
+            &first,
+            first.last_model_config_id,
+            chatd_core::usage::CallKind::Title,
+            used(1_000, 0).expect("usage"),
+        );
+        fx.store.record_usage(before).await.expect("spent before");
+        let limiter = SpendLimiter::new(SpendLimits::none().owner_per_day(1_001));
+        let slow = Slow(Arc::clone(&fx.provider), std::time::Duration::from_millis(300));
+        let runner = chatd_core::runtime::turn::TurnRunner::new(
+            Arc::clone(&fx.store),
+            Arc::new(slow),
+            chatd_core::runtime::tools::ToolSet::new(),
+        )
+        .with_titles(false)
+        .with_spend_policy(Arc::new(limiter));
+        let both = async {
+            tokio::join!(
+                runner.run(fx.lease, TurnSignal::new()),
+                runner.run(other_lease, TurnSignal::new())
+            )
+        };
+        let (a, b) = tokio::time::timeout(std::time::Duration::from_secs(30), both)
+            .await
+            .expect("the second turn stops waiting once the first call settles");
+        assert_eq!(fx.provider.requests().len(), 1, "one call past the budget, not two");
+        let mut ends = [a, b];
+        ends.sort_by_key(|end| format!("{end:?}"));
+        // 1 000 before + 30 × 1 + 10 × 10 for the admitted call.
+        let refused = "spend limit reached: owner per day, 1130 of 1001";
+        assert_eq!(
+            ends,
+            [
+                TurnEnd::Release(TurnOutcome::Failed(refused.into())),
+                TurnEnd::Release(TurnOutcome::Finished),
+            ]
+        );
     }
 }

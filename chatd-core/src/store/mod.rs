@@ -22,6 +22,7 @@
 
 mod changes;
 mod error;
+mod spend;
 mod types;
 
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub use changes::{
     ChangedFields, ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor,
 };
 pub use error::{Entity, MAX_QUEUED_MESSAGES, Result, StoreError};
+pub use spend::{Held, NewSpendHold, SpendAdmission};
 pub use types::{
     BusyBehavior, Compaction, Delivery, EditOutcome, FAIR_WINDOW, Fence, Lease, LeaseStatus,
     MessageQuery, NewPart, PartPosition, PartRecord, RunningCaps, SendMessage, SendOutcome, Step,
@@ -495,7 +497,9 @@ pub trait ChatStore: Send + Sync + 'static {
 
     /// Records one model call in the usage ledger, priced at its model config's prices now
     /// (a deleted config's too), and adds it to the running totals of its chat and its root
-    /// chat, in one transaction. The record is kept when the chat or its messages go.
+    /// chat, in one transaction. The record is kept when the chat or its messages go. A
+    /// step's record also settles its chat's spend hold ([`NewSpendHold`]), in the same
+    /// transaction.
     ///
     /// # Errors
     /// `NotFound` for an unknown model config; `Validation` for negative token counts.
@@ -513,4 +517,16 @@ pub trait ChatStore: Send + Sync + 'static {
         &self,
         query: crate::usage::UsageQuery,
     ) -> Result<Vec<crate::usage::UsageBucket>>;
+
+    /// Opens `owner`'s spend admission: waits until no other admission for that owner is
+    /// open, in this process or any other sharing the store (PostgreSQL: an advisory lock
+    /// held by a transaction), and keeps it until the admission finishes. The runtime reads
+    /// what was spent and held, asks the spend policy, and records a hold if it allows.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn begin_spend_admission(
+        &self,
+        owner: crate::ids::UserId,
+    ) -> Result<Box<dyn SpendAdmission>>;
 }

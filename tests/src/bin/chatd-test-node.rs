@@ -4,6 +4,7 @@
 //! ```text
 //! chatd-test-node worker    --database-url URL [--heartbeat-ms N] [--stale-ms N] [--poll-ms N] [--no-listen]
 //!                           [--marks DIR [--ask TOOL] [--approval-ms N] [--deadline-sweep-ms N]]
+//!                           [--daily-spend-limit MICROS] [--max-turns N]
 //! chatd-test-node subscribe --database-url URL --chat ID [--no-listen]
 //! ```
 //!
@@ -14,6 +15,7 @@
 //! With `--marks DIR` the worker's model may call two tools that record each run under DIR
 //! (`chatd_tests::marker`): `mark`, which has side effects, and `peek`, which is idempotent;
 //! `--ask TOOL` makes calls of TOOL wait for an approval, due after `--approval-ms`.
+//! `--daily-spend-limit` checks every model call against an owner's daily limit.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use chatd_core::ChatId;
 use chatd_core::events::{SubscribeOptions, subscribe};
+use chatd_core::limits::{SpendLimiter, SpendLimits};
 use chatd_core::runtime::tools::{ToolRules, ToolSet};
 use chatd_core::runtime::turn::{ActionDeadlines, TurnRunner};
 use chatd_core::runtime::worker::{TurnReport, Worker};
@@ -108,15 +111,20 @@ async fn worker(store: Arc<dyn ChatStore>, args: &[String]) {
         approval: millis(args, "--approval-ms", 24 * 3600 * 1000),
         ..ActionDeadlines::default()
     };
-    let runner = TurnRunner::new(Arc::clone(&store), Arc::new(source), tools)
+    let mut runner = TurnRunner::new(Arc::clone(&store), Arc::new(source), tools)
         .with_titles(false)
         .with_policy(Arc::new(rules))
         .with_action_deadlines(deadlines);
+    if let Some(limit) = flag(args, "--daily-spend-limit").and_then(|v| v.parse().ok()) {
+        let limits = SpendLimits::none().owner_per_day(limit);
+        runner = runner.with_spend_policy(Arc::new(SpendLimiter::new(limits)));
+    }
     let worker = Worker::new(store, runner)
         .with_deadline_sweep(millis(args, "--deadline-sweep-ms", 30_000))
         .with_poll(millis(args, "--poll-ms", 1000))
         .with_heartbeat(millis(args, "--heartbeat-ms", 1000))
         .with_stale_after(millis(args, "--stale-ms", 3000))
+        .with_max_turns(flag(args, "--max-turns").and_then(|v| v.parse().ok()).unwrap_or(8))
         .with_turn_listener(Arc::new(|report: &TurnReport| {
             let end = if report.lost { "lost".to_owned() } else { format!("{:?}", report.end) };
             say(&format!("turn {} {end}", report.chat_id));

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+mod admit;
 mod bounds;
 mod call;
 mod durable;
@@ -183,32 +184,6 @@ impl TurnRunner {
     pub fn with_spend_policy(mut self, policy: Arc<dyn crate::limits::SpendPolicy>) -> Self {
         self.spend = Some(policy);
         self
-    }
-
-    /// `Err` with the turn's end when the spend policy refuses the next model call.
-    async fn check_spend(
-        &self,
-        chat: &Chat,
-        config: &ModelConfig,
-        turn: crate::usage::Spend,
-    ) -> Result<(), TurnEnd> {
-        let Some(policy) = &self.spend else { return Ok(()) };
-        let now = chrono::Utc::now();
-        let mut spent = crate::limits::SpentSoFar::read(self.store.as_ref(), chat, now)
-            .await
-            .map_err(|err| store_failure(&err, ""))?;
-        spent.turn = turn;
-        let context = crate::limits::SpendContext {
-            owner: chat.owner_id,
-            chat: Some(chat),
-            model_config: config,
-            spent,
-            before_send: false,
-        };
-        policy
-            .check(&context)
-            .await
-            .map_err(|refusal| TurnEnd::Release(TurnOutcome::Failed(refusal.to_string())))
     }
 
     /// Sets the policy that decides, per call, whether it runs, waits for a person's
@@ -406,7 +381,9 @@ impl TurnRunner {
                 .with_options(config.options.clone());
             request.system = prompt.system;
             request.tools = self.tools.definitions_for(ctx.is_child);
-            if let Err(end) = self.check_spend(&chat, &config, turn_spend).await {
+            if let Err(end) =
+                self.admit_call(&lease, &chat, &config, &request, turn_spend, &signal).await
+            {
                 return end;
             }
             let (generation, interrupted) =

@@ -32,6 +32,7 @@ pub mod intents;
 pub mod lifecycle;
 pub mod messages;
 pub mod secrets;
+pub mod spend_holds;
 mod support;
 pub mod usage;
 pub mod worker;
@@ -209,6 +210,12 @@ macro_rules! __store_conformance_all {
             reports_group_and_filter,
             a_bad_record_is_refused,
         ] }
+        $crate::__store_conformance_group! { $attrs $args $make spend_holds [
+            holds_are_seen_by_the_owners_other_chats,
+            a_steps_record_settles_its_hold,
+            a_hold_lapses_with_its_turn,
+            admissions_of_one_owner_are_one_at_a_time,
+        ] }
         $crate::__store_conformance_group! { $attrs $args $make secrets [
             keys_are_encrypted_at_rest_under_a_cipher,
             a_ciphertext_copied_to_another_row_does_not_decrypt,
@@ -270,6 +277,7 @@ macro_rules! __store_conformance_names {
             client_ids::NAMES,
             fairness::NAMES,
             usage::NAMES,
+            spend_holds::NAMES,
         ]
         .concat()
     };

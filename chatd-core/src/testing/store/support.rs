@@ -28,6 +28,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("client_ids", include_str!("client_ids.rs")),
     ("usage", include_str!("usage.rs")),
     ("fairness", include_str!("fairness.rs")),
+    ("spend_holds", include_str!("spend_holds.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.
