@@ -119,6 +119,9 @@ pub struct NewUsage {
     pub kind: CallKind,
     /// What it used.
     pub usage: Usage,
+    /// Whether `usage` is the runtime's estimate: the call was cut before the provider
+    /// reported it.
+    pub estimated: bool,
 }
 
 impl NewUsage {
@@ -137,7 +140,15 @@ impl NewUsage {
             model_config_id,
             kind,
             usage,
+            estimated: false,
         }
+    }
+
+    /// Marks the usage as the runtime's estimate (a call cut before the provider said).
+    #[must_use]
+    pub fn as_estimate(mut self) -> Self {
+        self.estimated = true;
+        self
     }
 }
 
@@ -165,6 +176,10 @@ pub struct UsageRecord {
     pub usage: Usage,
     /// What it cost at the prices then in force; `None` when the config had no prices.
     pub cost_micros: Option<i64>,
+    /// Whether the usage is the runtime's estimate (the call was cut before the provider
+    /// reported it).
+    #[serde(default)]
+    pub estimated: bool,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
 }
@@ -346,6 +361,9 @@ pub struct UsageBucket {
     pub cost_micros: i64,
     /// Calls recorded without a price (their cost is not in `cost_micros`).
     pub unpriced_calls: i64,
+    /// Calls whose usage is the runtime's estimate (cut before the provider reported it).
+    #[serde(default)]
+    pub estimated_calls: i64,
 }
 
 impl UsageBucket {
@@ -360,6 +378,7 @@ impl UsageBucket {
             Some(cost) => self.cost_micros += cost,
             None => self.unpriced_calls += 1,
         }
+        self.estimated_calls += i64::from(record.estimated);
     }
 }
 

@@ -29,6 +29,7 @@ impl State {
             kind: new.kind,
             usage: new.usage,
             cost_micros,
+            estimated: new.estimated,
             created_at: now(),
         };
         if let Some(entry) = self.chats.get_mut(&new.chat_id) {

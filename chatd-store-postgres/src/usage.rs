@@ -26,8 +26,8 @@ const RECORD_SQL: &str = "WITH config AS ( \
      ins AS ( \
        INSERT INTO chat_usage (chat_id, root_chat_id, owner_id, model_config_id, provider, model, \
          kind, input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_read_tokens, \
-         cache_write_tokens, cost_micros) \
-       SELECT $1, $2, $3, $4, provider, model, $5, $6, $7, $8, $9, $10, $11, cost FROM priced \
+         cache_write_tokens, cost_micros, estimated) \
+       SELECT $1, $2, $3, $4, provider, model, $5, $6, $7, $8, $9, $10, $11, cost, $13 FROM priced \
        RETURNING *), \
      totals AS ( \
        UPDATE chats SET \
@@ -59,6 +59,7 @@ impl PostgresChatStore {
             .bind(usage.cache_read_tokens)
             .bind(usage.cache_creation_tokens)
             .bind(chatd_core::usage::tokens(&usage))
+            .bind(new.estimated)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
@@ -118,7 +119,8 @@ fn report(
          sum(cache_read_tokens)::bigint AS cache_read_tokens, \
          sum(cache_write_tokens)::bigint AS cache_write_tokens, \
          coalesce(sum(cost_micros), 0)::bigint AS cost_micros, \
-         count(*) FILTER (WHERE cost_micros IS NULL) AS unpriced_calls \
+         count(*) FILTER (WHERE cost_micros IS NULL) AS unpriced_calls, \
+         count(*) FILTER (WHERE estimated) AS estimated_calls \
          FROM chat_usage WHERE TRUE",
     );
     let mut next = 0;
@@ -195,6 +197,7 @@ fn record(row: &PgRow) -> Result<UsageRecord> {
             cache_read_tokens: get(row, "cache_read_tokens")?,
         },
         cost_micros: get(row, "cost_micros")?,
+        estimated: get(row, "estimated")?,
         created_at: get(row, "created_at")?,
     })
 }
@@ -212,5 +215,6 @@ fn bucket(row: &PgRow) -> Result<UsageBucket> {
         cache_write_tokens: get(row, "cache_write_tokens")?,
         cost_micros: get(row, "cost_micros")?,
         unpriced_calls: get(row, "unpriced_calls")?,
+        estimated_calls: get(row, "estimated_calls")?,
     })
 }

@@ -64,6 +64,40 @@ async fn a_call_without_reported_usage_records_nothing() {
     assert!(fx.store.usage_report(UsageQuery::tree(fx.chat)).await.expect("report").is_empty());
 }
 
+/// An interrupt cuts the step before the provider reports usage: what was streamed was
+/// still paid for, so the step is recorded with the runtime's estimate, marked as one.
+#[tokio::test]
+async fn an_interrupted_step_is_recorded_with_an_estimate() {
+    use chatd_core::provider::StreamEvent;
+    use chatd_core::runtime::turn::StopReason;
+    let partial = "x".repeat(400);
+    let fx = fixture_with(
+        priced_small_window(),
+        vec![ScriptedCall::StreamThenHang(vec![
+            Ok(StreamEvent::TextStart { id: "t".into() }),
+            Ok(StreamEvent::TextDelta { id: "t".into(), delta: partial.clone() }),
+        ])],
+    )
+    .await;
+    let signal = TurnSignal::new();
+    let stopper = signal.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        stopper.stop(StopReason::Interrupt);
+    });
+    let end = fx.runner().run(fx.lease, signal).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Interrupted));
+    let report = fx.store.usage_report(UsageQuery::tree(fx.chat)).await.expect("report");
+    assert_eq!(report.len(), 1, "the cut step is in the ledger");
+    assert_eq!((report[0].calls, report[0].estimated_calls), (1, 1));
+    // A quarter token per byte: the 400 streamed characters are at least 100 tokens.
+    assert!(report[0].output_tokens >= 100, "{:?}", report[0]);
+    assert!(report[0].input_tokens > 0, "{:?}", report[0]);
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    assert_eq!(chat.spent.cost_micros, report[0].cost_micros);
+    assert!(chat.spent.cost_micros > 1_000, "priced at $10/M output: {:?}", chat.spent);
+}
+
 #[tokio::test]
 async fn a_title_call_is_recorded() {
     let fx = fixture(vec![]).await;

@@ -5,8 +5,8 @@
 //! `owner`), `from` and `to` (RFC 3339 times, `[from, to)`), `chat_id` (a chat tree by its
 //! root), `model_config_id`, and `owner` (administrators only). The answer is
 //! `{"buckets": [...]}`, each bucket with its day, model config and model, or owner, and
-//! `calls`, token sums, `cost_micros` (micro-units of the prices' currency) and
-//! `unpriced_calls`.
+//! `calls`, token sums, `cost_micros` (micro-units of the prices' currency),
+//! `unpriced_calls` and `estimated_calls` (interrupted before the provider reported usage).
 
 use axum::extract::State;
 use axum::routing::get;

@@ -832,7 +832,8 @@ async function openUsage() {
       swatch.style.background = colour(b.model_config_id);
       table.append(el("tr", {}, el("td", {}, swatch, b.model || "?"),
         el("td", { text: String(b.calls) }), el("td", { text: String(b.input_tokens) }), el("td", { text: String(b.output_tokens) }),
-        el("td", { text: money(b.cost_micros) + (b.unpriced_calls ? ` (+${b.unpriced_calls} unpriced)` : "") })));
+        el("td", { text: money(b.cost_micros) + (b.unpriced_calls ? ` (+${b.unpriced_calls} unpriced)` : "")
+          + (b.estimated_calls ? ` (${b.estimated_calls} estimated: cut before the provider said)` : "") })));
     }
     $("usage-admin").hidden = !state.me.admin;
     if (state.me.admin) {

@@ -8,7 +8,6 @@ use super::{StopReason, TurnEnd, TurnRunner, TurnSignal, store_failure};
 use crate::chat::Chat;
 use crate::limits::{SpendContext, SpentSoFar, call_upper_bound};
 use crate::model_config::ModelConfig;
-use crate::provider::ModelRequest;
 use crate::status::TurnOutcome;
 use crate::store::{Lease, NewSpendHold, StoreError};
 use crate::usage::Spend;
@@ -16,17 +15,8 @@ use crate::usage::Spend;
 /// How often a call refused only while others are in flight asks again.
 const HELD_RETRY: Duration = Duration::from_millis(250);
 
-/// The serialised size of what `request` sends: the bound on its input tokens.
-fn request_bytes(request: &ModelRequest) -> usize {
-    let size = |bytes: serde_json::Result<Vec<u8>>| bytes.map_or(0, |b| b.len());
-    let messages: usize =
-        request.messages.iter().map(|m| size(serde_json::to_vec(&m.content))).sum();
-    let system: usize = request.system.iter().map(String::len).sum();
-    messages + system + size(serde_json::to_vec(&request.tools))
-}
-
 impl TurnRunner {
-    /// `Ok` once the spend policy admits the call `request` is about to make, holding its
+    /// `Ok` once the spend policy admits the call about to send `request_bytes`, holding its
     /// upper bound; `Err` with the turn's end when it refuses. A refusal while other calls
     /// of the owner are in flight waits for them to settle (they may cost less than they
     /// hold) and asks again; only a refusal with nothing else in flight ends the turn.
@@ -35,7 +25,7 @@ impl TurnRunner {
         lease: &Lease,
         chat: &Chat,
         config: &ModelConfig,
-        request: &ModelRequest,
+        request_bytes: usize,
         turn: Spend,
         signal: &TurnSignal,
     ) -> Result<(), TurnEnd> {
@@ -44,7 +34,7 @@ impl TurnRunner {
             lease: *lease,
             owner_id: chat.owner_id,
             root_chat_id: chat.root_id(),
-            cost_micros: call_upper_bound(config, request_bytes(request)),
+            cost_micros: call_upper_bound(config, request_bytes),
         };
         let failed = |err: &StoreError| match err {
             StoreError::LeaseLost { .. } => TurnEnd::LeaseLost,

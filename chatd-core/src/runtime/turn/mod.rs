@@ -37,7 +37,7 @@ use crate::part::Part;
 use crate::provider::{Generation, ModelProvider, ModelRequest, ProviderError};
 use crate::status::TurnOutcome;
 use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
-use crate::usage::CallKind;
+use crate::usage::{CallKind, NewUsage};
 
 /// The most model calls in one turn (BEHAVIOUR §3).
 pub const MAX_STEPS: usize = 1200;
@@ -381,8 +381,9 @@ impl TurnRunner {
                 .with_options(config.options.clone());
             request.system = prompt.system;
             request.tools = self.tools.definitions_for(ctx.is_child);
+            let request_bytes = super::spend::request_bytes(&request);
             if let Err(end) =
-                self.admit_call(&lease, &chat, &config, &request, turn_spend, &signal).await
+                self.admit_call(&lease, &chat, &config, request_bytes, turn_spend, &signal).await
             {
                 return end;
             }
@@ -396,10 +397,19 @@ impl TurnRunner {
                     }
                     Err(StepStop::Stopped(partial)) => (partial, true),
                 };
-            let used = generation.usage;
-            let record =
-                super::spend::record(self.store.as_ref(), &chat, config.id, CallKind::Step, used)
-                    .await;
+            let record = match generation.usage {
+                Some(used) => {
+                    let new = NewUsage::for_chat(&chat, config.id, CallKind::Step, used);
+                    super::spend::record_new(self.store.as_ref(), new).await
+                }
+                // Cut before the provider said: what was streamed was still paid for.
+                None if interrupted => {
+                    let used = super::spend::estimate_cut(request_bytes, &generation);
+                    let new = NewUsage::for_chat(&chat, config.id, CallKind::Step, used);
+                    super::spend::record_new(self.store.as_ref(), new.as_estimate()).await
+                }
+                None => None,
+            };
             turn_spend = match record {
                 Some(record) => turn_spend.plus(&record.usage, record.cost_micros),
                 None => crate::usage::Spend { calls: turn_spend.calls + 1, ..turn_spend },

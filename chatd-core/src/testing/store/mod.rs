@@ -209,6 +209,7 @@ macro_rules! __store_conformance_all {
             records_outlive_edits_and_deletions,
             reports_group_and_filter,
             a_bad_record_is_refused,
+            an_estimate_is_marked_as_one,
         ] }
         $crate::__store_conformance_group! { $attrs $args $make spend_holds [
             holds_are_seen_by_the_owners_other_chats,

@@ -199,3 +199,21 @@ pub async fn a_bad_record_is_refused(store: StoreRef) {
     assert!(report(&fx, UsageQuery::owner(fx.owner)).await.is_empty());
     assert_eq!(fx.get(chat.id).await.spent, Spend::default());
 }
+
+/// A record of the runtime's estimate (a call cut before its provider reported usage) says
+/// so, and reports count such calls.
+pub async fn an_estimate_is_marked_as_one(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    priced(&fx, dollars()).await;
+    let chat = fx.idle_chat().await;
+    let reported = NewUsage::for_chat(&chat, fx.config.id, CallKind::Step, used(100, 10));
+    let reported = fx.store.record_usage(reported).await.expect("record");
+    assert!(!reported.estimated, "a provider's figures are not an estimate");
+    let cut = NewUsage::for_chat(&chat, fx.config.id, CallKind::Step, used(400, 50));
+    let cut = fx.store.record_usage(cut.as_estimate()).await.expect("estimate");
+    assert!(cut.estimated);
+    assert_eq!(cut.cost_micros, Some(500), "priced like any record");
+    let buckets = report(&fx, UsageQuery::tree(chat.id)).await;
+    assert_eq!((buckets[0].calls, buckets[0].estimated_calls), (2, 1));
+    assert_eq!(fx.get(chat.id).await.spent.cost_micros, 120 + 500, "and counted in the totals");
+}

@@ -13,3 +13,7 @@ CREATE TABLE chat_spend_holds (
 );
 
 CREATE INDEX idx_chat_spend_holds_owner ON chat_spend_holds(owner_id);
+
+-- A call cut before its provider reported usage is recorded with the runtime's estimate,
+-- marked as such.
+ALTER TABLE chat_usage ADD COLUMN estimated BOOLEAN NOT NULL DEFAULT false;
