@@ -23,6 +23,10 @@ pub struct FakeResponse {
     cut_after: Option<usize>,
     /// Serve this response only to a request whose body contains this text.
     body_contains: Option<String>,
+    /// Explicit pieces (lengths, in order), sent instead of `chunk_size` pieces.
+    piece_lengths: Option<Vec<usize>>,
+    /// A wait before the first piece.
+    first_delay: Duration,
 }
 
 impl FakeResponse {
@@ -37,6 +41,20 @@ impl FakeResponse {
             final_pause: Duration::ZERO,
             cut_after: None,
             body_contains: None,
+            piece_lengths: None,
+            first_delay: Duration::ZERO,
+        }
+    }
+
+    /// A `200 text/event-stream` response sent as `events`, one piece each, like a model
+    /// that thinks for `first` and then streams a piece every `between`.
+    pub fn paced(events: Vec<Vec<u8>>, first: Duration, between: Duration) -> Self {
+        let lengths = events.iter().map(Vec::len).collect();
+        FakeResponse {
+            piece_lengths: Some(lengths),
+            first_delay: first,
+            chunk_delay: between,
+            ..Self::sse(events.concat())
         }
     }
 
@@ -140,6 +158,22 @@ impl FakeServer {
     /// # Errors
     /// When the port cannot be bound.
     pub async fn start(responses: Vec<FakeResponse>) -> io::Result<Self> {
+        Self::serving(responses, None).await
+    }
+
+    /// A server that answers every request with `response`, for load: requests are
+    /// recorded without their bodies.
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    pub async fn repeating(response: FakeResponse) -> io::Result<Self> {
+        Self::serving(Vec::new(), Some(Arc::new(response))).await
+    }
+
+    async fn serving(
+        responses: Vec<FakeResponse>,
+        repeat: Option<Arc<FakeResponse>>,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -148,8 +182,9 @@ impl FakeServer {
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let (recorded, script) = (Arc::clone(&recorded), Arc::clone(&script));
+                let repeat = repeat.clone();
                 tokio::spawn(async move {
-                    let _ = serve(socket, script, recorded).await;
+                    let _ = serve(socket, script, recorded, repeat).await;
                 });
             }
         });
@@ -261,11 +296,18 @@ async fn serve(
     mut socket: TcpStream,
     script: Arc<Mutex<Vec<FakeResponse>>>,
     recorded: Arc<Mutex<Vec<RecordedRequest>>>,
+    repeat: Option<Arc<FakeResponse>>,
 ) -> io::Result<()> {
-    let request = read_request(&mut socket).await?;
+    let mut request = read_request(&mut socket).await?;
     let response = {
         let mut all = recorded.lock().unwrap_or_else(PoisonError::into_inner);
-        let response = pick(&script, &request, all.len());
+        let response = match &repeat {
+            Some(response) => {
+                request.body = Vec::new();
+                FakeResponse::clone(response)
+            }
+            None => pick(&script, &request, all.len()),
+        };
         all.push(request);
         response
     };
@@ -276,8 +318,24 @@ async fn serve(
     head.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
     socket.write_all(head.as_bytes()).await?;
     let limit = response.cut_after.unwrap_or(usize::MAX).min(response.body.len());
-    let pieces: Vec<&[u8]> =
-        response.body[..limit].chunks(response.chunk_size.min(limit.max(1))).collect();
+    let pieces: Vec<&[u8]> = match &response.piece_lengths {
+        Some(lengths) => {
+            let mut rest = &response.body[..limit];
+            let mut pieces = Vec::new();
+            for length in lengths {
+                let (piece, tail) = rest.split_at((*length).min(rest.len()));
+                if !piece.is_empty() {
+                    pieces.push(piece);
+                }
+                rest = tail;
+            }
+            pieces
+        }
+        None => response.body[..limit].chunks(response.chunk_size.min(limit.max(1))).collect(),
+    };
+    if !response.first_delay.is_zero() {
+        tokio::time::sleep(response.first_delay).await;
+    }
     let last = pieces.len().saturating_sub(1);
     for (index, piece) in pieces.into_iter().enumerate() {
         if index == last && index > 0 && !response.final_pause.is_zero() {

@@ -658,3 +658,25 @@ async fn a_disabled_model_config_serves_no_new_turn_and_says_which() {
     assert!(message.contains("\"Claude (team)\" (claude-test) is disabled"), "{message}");
     assert_eq!(fx.roles().await, vec![Role::System, Role::User], "no model call was made");
 }
+
+/// A worker that committed a turn's final answer and died before releasing the chat: the
+/// chat is recovered and its turn re-runs elsewhere. The answer is already there, so the
+/// re-run ends the turn without asking the model again (found by `chatd-bench soak`: a
+/// worker frozen between its last commit and its release made a message answered twice).
+#[tokio::test]
+async fn a_turn_whose_answer_was_committed_before_its_worker_died_is_not_answered_again() {
+    let fx = fixture(vec![ScriptedCall::text("a second answer", None)]).await;
+    let step = chatd_core::store::Step::new(
+        Some(chatd_core::NewMessage::assistant(vec![chatd_core::Part::text("the answer")])),
+        vec![],
+    );
+    fx.store.commit_step(&fx.lease, step).await.expect("the dying worker's last commit");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let recovered = fx.store.recover_stale(Duration::from_millis(1)).await.expect("recover");
+    assert_eq!(recovered, vec![fx.chat], "the silent worker's chat is recovered");
+    let lease = fx.store.acquire(chatd_core::WorkerId::new(), 1).await.expect("acquire")[0];
+    let end = fx.runner().run(lease, TurnSignal::new()).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+    assert!(fx.provider.requests().is_empty(), "the model was asked again");
+    assert_eq!(fx.roles().await, vec![Role::System, Role::User, Role::Assistant]);
+}

@@ -12,10 +12,12 @@
 //! Run: `cargo run --release -p chatd-bench -- <scenario|all> [--quick]`
 //! (see `BENCHMARKS.md` for the latest numbers).
 
+mod capacity;
 mod execute;
 mod memory_store;
 mod pg;
 mod report;
+mod soak;
 mod sse;
 mod streams;
 mod tool_step;
@@ -34,6 +36,15 @@ struct Args {
     /// Smaller sizes, for a smoke run (seconds instead of minutes).
     #[arg(long)]
     quick: bool,
+    /// `capacity` at this many chats only (with `--workers`, default 1).
+    #[arg(long)]
+    chats: Option<usize>,
+    /// `capacity` with this many worker processes only.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// How long `soak` runs, in minutes (default 5; `--quick` 0.5).
+    #[arg(long)]
+    minutes: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,6 +76,12 @@ enum Scenario {
     /// A turn with one allowed side-effecting call (recorded: two writes) vs the same turn
     /// with an idempotent call (one write, the path before durable tool calls).
     ToolStep,
+    /// PostgreSQL: C streaming chats on W worker processes (paced fake model, a subscriber
+    /// per chat): turns/s, token latency overhead, CPU, memory and database cost per turn.
+    Capacity,
+    /// The capacity load under faults (workers killed, frozen, disconnected), then an
+    /// audit; not part of `all`.
+    Soak,
 }
 
 fn print(reports: &[report::Report]) {
@@ -74,7 +91,6 @@ fn print(reports: &[report::Report]) {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -82,6 +98,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Started by `capacity` as one of its worker processes.
+    if let Ok(url) = std::env::var(capacity::WORKER_ENV) {
+        return match runtime.block_on(capacity::worker_process(url)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("chatd-bench worker: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let args = Args::parse();
     let quick = args.quick;
     let wants = |s: Scenario| args.scenario == Scenario::All || args.scenario == s;
     let outcome: Result<(), Box<dyn std::error::Error + Send + Sync>> = runtime.block_on(async {
@@ -120,6 +147,15 @@ fn main() -> ExitCode {
         }
         if wants(Scenario::PgHistory) {
             print(&pg::history(quick).await?);
+        }
+        if wants(Scenario::Capacity) {
+            let only = (args.chats.is_some() || args.workers.is_some())
+                .then(|| (args.chats.unwrap_or(10), args.workers.unwrap_or(1)));
+            print(&capacity::run(quick, only).await?);
+        }
+        if args.scenario == Scenario::Soak {
+            let minutes = args.minutes.unwrap_or(if quick { 0.5 } else { 5.0 });
+            println!("{}", soak::run(minutes, quick).await?);
         }
         Ok(())
     });

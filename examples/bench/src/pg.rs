@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::report::{Report, Target, percentile};
 
-type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A scratch database, dropped on [`Scratch::drop_database`].
 pub(crate) struct Scratch {
@@ -71,6 +71,20 @@ impl Scratch {
         .execute(&mut conn)
         .await?;
         Ok(())
+    }
+
+    /// The scratch database's URL (`DATABASE_URL` with its database name replaced), for
+    /// other processes.
+    pub(crate) fn url(&self) -> String {
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let (base, query) =
+            base.split_once('?').map_or((base.as_str(), None), |(b, q)| (b, Some(q)));
+        let root = base.rsplit_once('/').map_or(base, |(root, _)| root);
+        match query {
+            Some(query) => format!("{root}/{}?{query}", self.name),
+            None => format!("{root}/{}", self.name),
+        }
     }
 
     /// `VACUUM ANALYZE` of the chats: dead rows of earlier runs gone, statistics fresh.

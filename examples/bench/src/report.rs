@@ -17,7 +17,7 @@ pub(crate) enum Target {
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
     scenario: &'static str,
-    metric: &'static str,
+    metric: String,
     unit: &'static str,
     value: f64,
     baseline: f64,
@@ -30,7 +30,7 @@ impl Report {
     /// A measurement whose ratio is `value / baseline`.
     pub(crate) fn new(
         scenario: &'static str,
-        metric: &'static str,
+        metric: impl Into<String>,
         unit: &'static str,
         value: f64,
         baseline: f64,
@@ -44,7 +44,7 @@ impl Report {
         };
         Report {
             scenario,
-            metric,
+            metric: metric.into(),
             unit,
             value: round(value),
             baseline: round(baseline),
@@ -58,7 +58,7 @@ impl Report {
     /// for context and the ratio is `value / baseline`.
     pub(crate) fn limit(
         scenario: &'static str,
-        metric: &'static str,
+        metric: impl Into<String>,
         unit: &'static str,
         value: f64,
         baseline: f64,

@@ -366,7 +366,7 @@ impl TurnRunner {
         let mut reentries = 0;
         // This turn's model calls, tokens and cost, for the per-turn limits.
         let mut turn_spend = crate::usage::Spend::default();
-        for _ in 0..self.max_steps {
+        for step in 0..self.max_steps {
             match signal.reason() {
                 Some(StopReason::Interrupt) => return TurnEnd::Release(TurnOutcome::Interrupted),
                 Some(StopReason::Shutdown) => return TurnEnd::Release(TurnOutcome::Shutdown),
@@ -376,6 +376,12 @@ impl TurnRunner {
                 Ok(history) => history,
                 Err(err) => return store_failure(&err, ""),
             };
+            // A turn whose final answer a worker committed before dying (or losing its
+            // lease) without releasing the chat re-runs here with nothing left to do: it must
+            // not answer again (BEHAVIOUR §8).
+            if step == 0 && already_answered(&history) {
+                return TurnEnd::Release(TurnOutcome::Finished);
+            }
             let prompt = build_prompt(&history, config.provider, !chat.is_root());
             let mut request = ModelRequest::new(config.model.clone(), prompt.messages)
                 .with_options(config.options.clone());
@@ -597,6 +603,18 @@ fn assistant_row(config: &ModelConfig, generation: &Generation) -> Option<NewMes
 /// How a store failure ends the turn: an unreachable store sends the chat back to
 /// `pending` (the turn re-runs once the store is back; a step whose commit was in doubt is
 /// then simply part of the history), anything else fails it with `context` + the error.
+/// Whether the history ends with the model's final answer: an assistant message with no
+/// local tool call.
+fn already_answered(history: &[Message]) -> bool {
+    history.last().is_some_and(|last| {
+        last.role == crate::message::Role::Assistant
+            && !last
+                .content
+                .iter()
+                .any(|p| matches!(p, Part::ToolCall { provider_executed: false, .. }))
+    })
+}
+
 fn store_failure(err: &StoreError, context: &str) -> TurnEnd {
     if err.is_unavailable() {
         tracing::warn!(error = %err, "store unavailable; the turn will re-run");
