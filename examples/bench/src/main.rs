@@ -42,6 +42,10 @@ struct Args {
     /// `capacity` with this many worker processes only.
     #[arg(long)]
     workers: Option<usize>,
+    /// `soak`: a shell command that restarts the database, run once halfway (for example
+    /// `pg_ctlcluster 15 main restart`; never in `scripts/test`, whose server is shared).
+    #[arg(long)]
+    restart_db: Option<String>,
     /// How long `soak` runs, in minutes (default 5; `--quick` 0.5).
     #[arg(long)]
     minutes: Option<f64>,
@@ -155,7 +159,7 @@ fn main() -> ExitCode {
         }
         if args.scenario == Scenario::Soak {
             let minutes = args.minutes.unwrap_or(if quick { 0.5 } else { 5.0 });
-            println!("{}", soak::run(minutes, quick).await?);
+            println!("{}", soak::run(minutes, quick, args.restart_db.clone()).await?);
         }
         Ok(())
     });

@@ -46,17 +46,64 @@ struct Followed {
     stuck: usize,
     /// Turns that failed.
     failed: Vec<String>,
+    /// Every chat it used.
+    chats: Vec<ChatId>,
 }
 
-/// Sends messages to `chat` until `until`, each once the last is answered, following the
-/// chat: the text streamed since the last `PreviewReset` must begin the stored answer.
-async fn follow(store: Arc<dyn ChatStore>, chat: ChatId, until: Instant) -> BenchResult<Followed> {
-    let options = SubscribeOptions::default().with_poll(Duration::from_millis(500));
-    let mut events = subscribe(Arc::clone(&store), chat, None, options).await?;
+/// Messages a client sends to one chat before it starts another. The fake model reports a
+/// constant 20-token prompt, so compaction never bounds a history here as it would in real
+/// use; moving on keeps prompts (and so a worker's memory) the same size all run long.
+const MESSAGES_PER_CHAT: usize = 20;
+
+/// Sends messages until `until`, each once the last is answered, to a new chat every
+/// [`MESSAGES_PER_CHAT`], following the chat: the text streamed since the last
+/// `PreviewReset` must begin the stored answer.
+async fn follow(store: Arc<dyn ChatStore>, until: Instant) -> BenchResult<Followed> {
     let mut seen = Followed::default();
-    let mut n = 0;
     while Instant::now() < until {
-        store.send_message(chat, SendMessage::text(format!("message {n}"))).await?;
+        let chat = store.create_chat(NewChat::new(UserId::new())).await?.id;
+        seen.chats.push(chat);
+        follow_chat(&store, chat, until, &mut seen).await?;
+        if seen.stuck > 0 {
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+/// Sends `text` to `chat`. While the database is unreachable (a restart), retries for up to
+/// a minute — first checking whether the failed attempt landed after all, so a message is
+/// never sent twice.
+async fn send(store: &Arc<dyn ChatStore>, chat: ChatId, text: &str) -> BenchResult<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match store.send_message(chat, SendMessage::text(text)).await {
+            Ok(_) => return Ok(()),
+            Err(err) if err.is_unavailable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if let Ok(messages) = store.list_messages(chat, MessageQuery::all()).await
+                    && messages.iter().any(|m| m.role == Role::User && m.text() == text)
+                {
+                    return Ok(());
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// [`follow`] on one chat, for at most [`MESSAGES_PER_CHAT`] messages.
+async fn follow_chat(
+    store: &Arc<dyn ChatStore>,
+    chat: ChatId,
+    until: Instant,
+    seen: &mut Followed,
+) -> BenchResult<()> {
+    let options = SubscribeOptions::default().with_poll(Duration::from_millis(500));
+    let mut events = subscribe(Arc::clone(store), chat, None, options).await?;
+    let mut n = 0;
+    while Instant::now() < until && n < MESSAGES_PER_CHAT {
+        send(store, chat, &format!("message {n}")).await?;
         n += 1;
         let (mut streamed, mut stored) = (String::new(), None::<String>);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -64,7 +111,7 @@ async fn follow(store: Arc<dyn ChatStore>, chat: ChatId, until: Instant) -> Benc
             let Ok(Some(event)) = tokio::time::timeout_at(deadline.into(), events.next()).await
             else {
                 seen.stuck += 1;
-                return Ok(seen);
+                return Ok(());
             };
             match event.kind {
                 ChatEventKind::MessagePart { part: StreamEvent::TextDelta { delta, .. } } => {
@@ -93,7 +140,7 @@ async fn follow(store: Arc<dyn ChatStore>, chat: ChatId, until: Instant) -> Benc
         }
         seen.turns += 1;
     }
-    Ok(seen)
+    Ok(())
 }
 
 /// The worker sessions' backend pids.
@@ -125,7 +172,7 @@ fn orphans(url: &str) -> usize {
 }
 
 /// `soak`: `minutes` of load and faults, then the audit.
-pub(crate) async fn run(minutes: f64, quick: bool) -> BenchResult<String> {
+pub(crate) async fn run(minutes: f64, quick: bool, restart: Option<String>) -> BenchResult<String> {
     let length = Duration::from_secs_f64((minutes * 60.0).max(5.0));
     let (chats, fault_every) =
         if quick { (6, Duration::from_secs(3)) } else { (40, Duration::from_secs(5)) };
@@ -154,19 +201,28 @@ pub(crate) async fn run(minutes: f64, quick: bool) -> BenchResult<String> {
     let started = Instant::now();
     let until = started + length;
     let mut clients = Vec::new();
-    let mut ids = Vec::new();
     for _ in 0..chats {
-        let chat = store.create_chat(NewChat::new(UserId::new())).await?.id;
-        ids.push(chat);
-        clients.push(tokio::spawn(follow(Arc::clone(&store), chat, until)));
+        clients.push(tokio::spawn(follow(Arc::clone(&store), until)));
     }
     // Memory of the worker that is never faulted, at every fault.
     let mut rss_samples: Vec<u64> = Vec::new();
-    let (mut kills, mut stops, mut cuts) = (0, 0, 0);
+    let (mut kills, mut stops, mut cuts, mut restarts) = (0, 0, 0, 0);
     let mut round = 0usize;
+    let halfway = started + length / 2;
     while Instant::now() + fault_every < until {
         tokio::time::sleep(fault_every).await;
         rss_samples.push(usage_of(steady).1);
+        // Once, halfway: the database itself restarts (a command the host gives).
+        if let Some(command) =
+            restart.as_deref().filter(|_| restarts == 0 && Instant::now() > halfway)
+        {
+            let status = tokio::process::Command::new("sh").args(["-c", command]).status().await?;
+            if !status.success() {
+                return Err(format!("the restart command failed: {status}").into());
+            }
+            restarts += 1;
+            continue;
+        }
         // Faults rotate over the two other workers (index 1 and 2).
         let target = 1 + round % 2;
         // Freezes every other round: the fault that tests fencing hardest (the frozen
@@ -208,13 +264,14 @@ pub(crate) async fn run(minutes: f64, quick: bool) -> BenchResult<String> {
         seen.stuck += one.stuck;
         seen.mismatches.extend(one.mismatches);
         seen.failed.extend(one.failed);
+        seen.chats.extend(one.chats);
     }
     let rss_end = usage_of(steady).1;
 
     // The audit of what is stored.
     let mut unanswered = Vec::new();
     let mut not_idle = 0;
-    for chat in &ids {
+    for chat in &seen.chats {
         let messages = store.list_messages(*chat, MessageQuery::all()).await?;
         let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
         let pairs = roles.chunks(2).all(|pair| pair == [Role::User, Role::Assistant]);
@@ -255,9 +312,10 @@ pub(crate) async fn run(minutes: f64, quick: bool) -> BenchResult<String> {
     let summary = serde_json::json!({
         "scenario": "soak",
         "seconds": started.elapsed().as_secs(),
-        "chats": chats,
+        "clients": chats,
+        "chats": seen.chats.len(),
         "turns": seen.turns,
-        "faults": {"sigkill": kills, "sigstop": stops, "terminate_backend": cuts},
+        "faults": {"sigkill": kills, "sigstop": stops, "terminate_backend": cuts, "database_restart": restarts},
         "answered_exactly_once": unanswered.is_empty(),
         "part_mismatches": seen.mismatches.len(),
         "failed_turns": seen.failed.len(),
