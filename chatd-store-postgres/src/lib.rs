@@ -112,13 +112,18 @@ pub struct PostgresChatStore {
     limits: chatd_core::validate::Limits,
     /// The schema chatd's tables live in (`None`: the sessions' default, `public`).
     schema: Option<String>,
+    /// Spend admissions open at once: at most half the pool, so that the reads made inside
+    /// them always find a connection.
+    admissions: Arc<tokio::sync::Semaphore>,
 }
 
 impl PostgresChatStore {
     /// A store over an existing pool. Run [`PostgresChatStore::migrate`] once before use.
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
+        let slots = (pool.options().get_max_connections() as usize / 2).max(1);
         PostgresChatStore {
+            admissions: Arc::new(tokio::sync::Semaphore::new(slots)),
             pool,
             feed_options: PgFeedOptions::default(),
             feed: Arc::default(),

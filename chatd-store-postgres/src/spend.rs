@@ -2,6 +2,8 @@
 //! transaction-scoped advisory lock; holds of calls in flight in `chat_spend_holds`, counted
 //! only while their chat runs under the lease that took them.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chatd_core::store::{Held, NewSpendHold, Result, SpendAdmission, StoreError};
 use chatd_core::{ChatId, UserId};
@@ -20,14 +22,21 @@ const LAPSED_SQL: &str = "DELETE FROM chat_spend_holds h WHERE h.owner_id = $1 \
      AND NOT EXISTS (SELECT 1 FROM chats c WHERE c.id = h.chat_id AND c.status = 'running' \
        AND c.worker_id = h.worker_id AND c.lease_epoch = h.lease_epoch)";
 
-/// An open admission: a transaction holding the owner's lock.
+/// An open admission: a transaction holding the owner's lock, and one of the store's
+/// admission slots.
 struct PgAdmission {
     tx: Transaction<'static, Postgres>,
     owner: UserId,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl PostgresChatStore {
     pub(crate) async fn begin_admission(&self, owner: UserId) -> Result<Box<dyn SpendAdmission>> {
+        // A slot first: admissions never hold every connection while their reads wait.
+        let slot = Arc::clone(&self.admissions)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::unavailable("the store's admissions are closed"))?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
             .bind(SPEND_LOCK_CLASS)
@@ -35,7 +44,7 @@ impl PostgresChatStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        Ok(Box::new(PgAdmission { tx, owner }))
+        Ok(Box::new(PgAdmission { tx, owner, _slot: slot }))
     }
 }
 
