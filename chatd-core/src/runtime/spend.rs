@@ -19,6 +19,13 @@ pub fn request_bytes(request: &ModelRequest) -> usize {
     messages + system + size(serde_json::to_vec(&request.tools))
 }
 
+/// The serialised size of `history`'s contents: what a prompt built from it sends, near
+/// enough for an estimate.
+#[must_use]
+pub fn history_bytes(history: &[crate::message::Message]) -> usize {
+    history.iter().map(|m| serde_json::to_vec(&m.content).map_or(0, |b| b.len())).sum()
+}
+
 /// What a call cut before its provider reported usage probably used: a quarter token per
 /// byte of the request and of what it streamed (the same rule as compaction's estimate).
 #[must_use]

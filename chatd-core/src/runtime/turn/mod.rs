@@ -387,9 +387,12 @@ impl TurnRunner {
                 .with_options(config.options.clone());
             request.system = prompt.system;
             request.tools = self.tools.definitions_for(ctx.is_child);
-            let request_bytes = super::spend::request_bytes(&request);
+            // Serialising the prompt costs a pass over it: only a spend policy needs it on
+            // every step (an interrupted step's estimate measures the history instead).
+            let request_bytes = self.spend.is_some().then(|| super::spend::request_bytes(&request));
+            let bound = request_bytes.unwrap_or(0);
             if let Err(end) =
-                self.admit_call(&lease, &chat, &config, request_bytes, turn_spend, &signal).await
+                self.admit_call(&lease, &chat, &config, bound, turn_spend, &signal).await
             {
                 return end;
             }
@@ -410,7 +413,9 @@ impl TurnRunner {
                 }
                 // Cut before the provider said: what was streamed was still paid for.
                 None if interrupted => {
-                    let used = super::spend::estimate_cut(request_bytes, &generation);
+                    let bytes =
+                        request_bytes.unwrap_or_else(|| super::spend::history_bytes(&history));
+                    let used = super::spend::estimate_cut(bytes, &generation);
                     let new = NewUsage::for_chat(&chat, config.id, CallKind::Step, used);
                     super::spend::record_new(self.store.as_ref(), new.as_estimate()).await
                 }
