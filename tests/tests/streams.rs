@@ -558,14 +558,10 @@ async fn an_ending_overtaken_by_the_next_turn_is_told_on_postgres() {
     db.drop().await;
 }
 
-/// The turn ends, and the queued message is promoted, between the two chat reads of one
-/// follower read: the history read between them already holds the promoted message, so the
-/// turn's end cannot be taken from that read (it would come after the message, or never).
-/// A mock store serving real snapshots makes the interleaving exact: the chat reads as
-/// running up to its fourth read and as ended from its fifth (the second read's "after").
-#[tokio::test]
-async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// A chat's first turn (`q1`, running), then its answer `a1` committed and the turn released
+/// with `q2` queued behind it (promoted: `pending`), in memory: the real snapshots the mock
+/// stores below serve.
+async fn turn_then_promoted() -> (Arc<dyn ChatStore>, chatd_core::Chat, chatd_core::Chat) {
     let real = memory().await;
     let chat = real.create_chat(NewChat::new(UserId::new()).with_text("q1")).await.expect("chat");
     let lease = real.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
@@ -575,6 +571,33 @@ async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
     real.commit_step(&lease, Step::new(Some(answer), vec![])).await.expect("commit");
     let ended = real.release(&lease, TurnOutcome::Finished).await.expect("release");
     assert_eq!(ended.status, ChatStatus::Pending, "the queued message was promoted");
+    (real, running, ended)
+}
+
+/// The first `upto` of `messages` that `query` asks for (a mock store's `list_messages`).
+fn listed(
+    messages: &[chatd_core::Message],
+    upto: usize,
+    query: MessageQuery,
+) -> Vec<chatd_core::Message> {
+    messages[..upto]
+        .iter()
+        .filter(|m| query.after.is_none_or(|after| m.id > after))
+        .take(query.limit.unwrap_or(usize::MAX))
+        .cloned()
+        .collect()
+}
+
+/// The turn ends, and the queued message is promoted, between the two chat reads of one
+/// follower read: the history read between them already holds the promoted message, so the
+/// turn's end cannot be taken from that read (it would come after the message, or never).
+/// A mock store serving real snapshots makes the interleaving exact: the chat reads as
+/// running up to its fourth read and as ended from its fifth (the second read's "after").
+#[tokio::test]
+async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (real, running, ended) = turn_then_promoted().await;
+    let chat = running.clone();
     let messages =
         real.list_messages(chat.id, MessageQuery::user_visible_after(None)).await.expect("list");
     assert_eq!(messages.len(), 3);
@@ -594,12 +617,7 @@ async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
     // The history: the question during the first read, all of it from the second on.
     store.expect_list_messages().returning(move |_, query| {
         let upto = if reads.load(Ordering::SeqCst) <= 2 { 1 } else { messages.len() };
-        Ok(messages[..upto]
-            .iter()
-            .filter(|m| query.after.is_none_or(|after| m.id > after))
-            .take(query.limit.unwrap_or(usize::MAX))
-            .cloned()
-            .collect())
+        Ok(listed(&messages, upto, query))
     });
     store.expect_read_parts().returning(|_, _| Ok(Vec::new()));
     store.expect_list_queued().returning(|_| Ok(Vec::new()));
@@ -616,6 +634,61 @@ async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
     assert_eq!(
         kinds(&advancing),
         ["message:q1", "turn_started:1", "message:a1", "turn_ended:1:Finished", "message:q2"],
+        "{:?}",
+        kinds(&read)
+    );
+}
+
+/// A subscriber joining a shared tail whose latest refresh is older than the subscriber's
+/// own first read (the tail had not been woken yet) starts from what it read, never from the
+/// older state: it is not told a turn it never saw start, and its first events are as new
+/// as its subscription. A mock store serving two real snapshots and a silent feed holds the
+/// tail at the older one.
+#[tokio::test]
+async fn a_subscriber_joining_a_stale_shared_tail_starts_from_its_own_read() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (real, first_turn, _) = turn_then_promoted().await;
+    let chat = first_turn.clone();
+    real.acquire(WorkerId::new(), 1).await.expect("acquire again");
+    let second_turn = real.get_chat(chat.id).await.expect("turn 2");
+    let messages =
+        real.list_messages(chat.id, MessageQuery::user_visible_after(None)).await.expect("list");
+    assert_eq!(messages.len(), 3);
+
+    let mut store = chatd_core::store::MockChatStore::new();
+    // Nobody publishes to this feed: the tail refreshes only when it starts (or polls).
+    let feed: Arc<dyn chatd_core::feed::ChangeFeed> =
+        Arc::new(chatd_core::feed::BroadcastFeed::new(16));
+    store.expect_change_feed().returning(move || Ok(Arc::clone(&feed)));
+    let later = Arc::new(AtomicBool::new(false));
+    store.expect_get_chat().returning({
+        let later = Arc::clone(&later);
+        move |_| {
+            Ok(if later.load(Ordering::SeqCst) { second_turn.clone() } else { first_turn.clone() })
+        }
+    });
+    store.expect_list_messages().returning({
+        let later = Arc::clone(&later);
+        move |_, query| {
+            let upto = if later.load(Ordering::SeqCst) { messages.len() } else { 1 };
+            Ok(listed(&messages, upto, query))
+        }
+    });
+    store.expect_read_parts().returning(|_, _| Ok(Vec::new()));
+    store.expect_list_queued().returning(|_| Ok(Vec::new()));
+    let streams = Streams::new(Arc::new(store), SubscribeOptions::default());
+    let mut early = streams.subscribe(chat.id, None).await.expect("subscribe");
+    until(&mut early, |k| matches!(k, ChatEventKind::TurnStarted { turn: 1 })).await;
+    // Let the tail's task run its first refresh (the mock answers at once, so the early
+    // subscriber's own read never yielded to it), then the chat moves on, untold.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    later.store(true, Ordering::SeqCst);
+    let mut fresh = streams.subscribe(chat.id, None).await.expect("subscribe again");
+    let read = until(&mut fresh, |k| matches!(k, ChatEventKind::TurnStarted { .. })).await;
+    let advancing: Vec<ChatEvent> = read.iter().filter(|e| e.kind.advances()).cloned().collect();
+    assert_eq!(
+        kinds(&advancing),
+        ["message:q1", "message:a1", "message:q2", "turn_started:2"],
         "{:?}",
         kinds(&read)
     );

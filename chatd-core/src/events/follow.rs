@@ -219,6 +219,13 @@ impl Follower {
         follower
     }
 
+    /// Takes tail views only from refreshes started after the shared tail's read tick
+    /// `read_at` (see [`Tail::start_read`](super::tail::Tail::start_read)).
+    pub(crate) fn with_read_at(mut self, read_at: u64) -> Self {
+        self.read_at = read_at;
+        self
+    }
+
     pub(crate) fn into_stream(self) -> BoxStream<'static, ChatEvent> {
         Box::pin(FollowStream { idle: Some(Box::new(self)), busy: None })
     }

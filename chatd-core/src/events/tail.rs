@@ -60,8 +60,12 @@ impl Streams {
         chat: ChatId,
         after: Option<Cursor>,
     ) -> Result<BoxStream<'static, ChatEvent>, StoreError> {
-        let first = self.store.get_chat(chat).await?;
         let tail = self.tail(chat, after.unwrap_or_default()).await?;
+        // The subscriber's first read starts here: a tail state from a refresh begun before it
+        // may be older than what the subscriber is about to read (the tail may not have been
+        // woken yet), so only a later refresh's is taken; until then it reads the store.
+        let read_at = tail.start_read();
+        let first = self.store.get_chat(chat).await?;
         let changes = tail.generation.subscribe();
         let follower = Follower::new(
             Arc::clone(&self.store),
@@ -70,7 +74,8 @@ impl Streams {
             ChatState::from(&first),
             Wake::Tail { tail, changes },
             self.options.poll,
-        );
+        )
+        .with_read_at(read_at);
         Ok(follower.into_stream())
     }
 
