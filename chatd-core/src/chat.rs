@@ -110,6 +110,52 @@ pub struct Chat {
     /// chat (zero on a sub-agent's chat; read its root).
     #[serde(default)]
     pub tree_spent: crate::usage::Spend,
+    /// Its labels, `key → value` (BEHAVIOUR §18): at most [`MAX_LABELS`], set with
+    /// [`ChatUpdate::labels`] and matched by [`ChatFilter::with_label`].
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The chat and message this chat was forked from (BEHAVIOUR §18); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<ForkedFrom>,
+}
+
+/// How many labels a chat carries at most.
+pub const MAX_LABELS: usize = 50;
+/// The longest label key, in characters (letters, digits, `-`, `_`, `.`, `/`).
+pub const MAX_LABEL_KEY_CHARS: usize = 64;
+/// The longest label value, in characters (no control characters).
+pub const MAX_LABEL_VALUE_CHARS: usize = 128;
+/// The longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 256;
+
+/// Where a fork came from: its history is the source's up to and including this message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkedFrom {
+    /// The source chat (it may since have been deleted).
+    pub chat_id: ChatId,
+    /// The source's message the fork's history ends with (before the tool results answering
+    /// it, which are copied with it).
+    pub message_id: crate::ids::MessageId,
+}
+
+/// The title of a fork of a chat titled `source`: the source's with a fork marker, within
+/// `max_chars` characters.
+#[must_use]
+pub fn fork_title(source: &str, max_chars: usize) -> String {
+    const MARK: &str = " (fork)";
+    let room = max_chars.saturating_sub(MARK.chars().count());
+    let kept: String = source.chars().take(room).collect();
+    format!("{}{MARK}", kept.trim_end())
+}
+
+/// How many of `history`'s rows (the source's current history, in id order) a fork at `at`
+/// copies: through `at` and the tool results right after it; `None` when `at` is not in it.
+#[must_use]
+pub fn fork_cut(history: &[crate::message::Message], at: crate::ids::MessageId) -> Option<usize> {
+    let index = history.iter().position(|m| m.id == at)?;
+    let results =
+        history[index + 1..].iter().take_while(|m| m.role == crate::message::Role::Tool).count();
+    Some(index + 1 + results)
 }
 
 impl Chat {
@@ -281,6 +327,8 @@ pub struct ChatUpdate {
     pub workspace_id: Option<Option<WorkspaceId>>,
     /// A new workspace agent (`Some(None)` clears it).
     pub workspace_agent_id: Option<Option<WorkspaceAgentId>>,
+    /// New labels, replacing all of them (an empty map clears them).
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl ChatUpdate {
@@ -298,6 +346,12 @@ impl ChatUpdate {
             expected_title: Some(expected.into()),
             ..ChatUpdate::default()
         }
+    }
+
+    /// Replaces the labels.
+    #[must_use]
+    pub fn labels(labels: std::collections::BTreeMap<String, String>) -> Self {
+        ChatUpdate { labels: Some(labels), ..ChatUpdate::default() }
     }
 
     /// Sets the workspace.
@@ -345,6 +399,12 @@ pub struct ChatFilter {
     pub limit: usize,
     /// Start after this position.
     pub after: Option<ChatCursor>,
+    /// Only chats carrying every one of these labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Only chats whose title or a user-visible message matches this text (every word;
+    /// PostgreSQL: full-text search, `simple` configuration; memory: case-insensitive
+    /// words). At most [`MAX_QUERY_CHARS`].
+    pub query: Option<String>,
 }
 
 impl ChatFilter {
@@ -361,7 +421,32 @@ impl ChatFilter {
             roots_only: false,
             limit: 50,
             after: None,
+            labels: std::collections::BTreeMap::new(),
+            query: None,
         }
+    }
+
+    /// Only chats carrying `key: value` (with others, all must match).
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Only chats matching `query` (see [`ChatFilter::query`]); a blank query matches all.
+    #[must_use]
+    pub fn with_query(mut self, query: impl Into<String>) -> Self {
+        let query = query.into();
+        self.query = (!query.trim().is_empty()).then_some(query);
+        self
+    }
+
+    /// The words of the query, lowercased (what the memory store matches).
+    #[must_use]
+    pub fn query_words(&self) -> Vec<String> {
+        self.query
+            .as_deref()
+            .map_or_else(Vec::new, |q| q.split_whitespace().map(str::to_lowercase).collect())
     }
 
     /// Every chat of every owner (system use).
@@ -387,6 +472,7 @@ impl ChatFilter {
             && (self.statuses.is_empty() || self.statuses.contains(&chat.status))
             && self.archived.is_none_or(|archived| chat.archived == archived)
             && (!self.roots_only || chat.is_root())
+            && self.labels.iter().all(|(k, v)| chat.labels.get(k) == Some(v))
     }
 }
 

@@ -82,7 +82,7 @@ pub mod validate;
 pub mod testing;
 
 pub use call_options::CallOptions;
-pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, NewChat, Page, StopRequest};
+pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, ForkedFrom, NewChat, Page, StopRequest};
 pub use cipher::{CipherError, ProviderKeys, SecretCipher};
 pub use diff_status::{DiffReference, DiffRefresh, DiffStatus};
 pub use feed::{ChangeFeed, ChangeHint, ChangeKind};
@@ -90,7 +90,7 @@ pub use ids::{
     ChatId, MessageId, ModelConfigId, ProviderId, QueuedMessageId, UserId, WorkerId,
     WorkspaceAgentId, WorkspaceId,
 };
-pub use message::{Message, NewMessage, QueuedMessage, Role, Usage, Visibility};
+pub use message::{Deletion, Message, NewMessage, QueuedMessage, Role, Usage, Visibility};
 pub use model_config::{ModelConfig, ModelConfigUpdate, NewModelConfig};
 pub use part::Part;
 pub use provider_config::{NewProvider, ProviderConfig, ProviderKind, ProviderUpdate};

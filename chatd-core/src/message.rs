@@ -174,6 +174,22 @@ pub struct Message {
     /// ids"), e.g. an AI SDK `UIMessage` id; `None` for messages sent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Set on a message an edit took out of the history (BEHAVIOUR §18), read only with
+    /// [`MessageQuery::with_deleted`](crate::store::MessageQuery::with_deleted); `None` for
+    /// the history as it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<Deletion>,
+}
+
+/// How a message left the history: an edit of an earlier user message cut it (or, for the
+/// edited message itself, replaced this content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    /// When the edit happened.
+    pub at: DateTime<Utc>,
+    /// The revision it belongs to: the chat's history version while it was part of the
+    /// history (`Chat::history_version` before the edit).
+    pub revision: i64,
 }
 
 impl Message {

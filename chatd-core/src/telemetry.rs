@@ -54,6 +54,9 @@ pub const USAGE_TOKENS: &str = "chatd_usage_tokens_total";
 /// Counter: the cost recorded in the usage ledger, in micro-units, by `provider` and `model`
 /// (unpriced calls add nothing).
 pub const COST_MICROS: &str = "chatd_cost_micros_total";
+/// Counter: what retention did (BEHAVIOUR §18), by `action`: `archived` (root chats),
+/// `purged` (chats), `deleted_messages_purged`.
+pub const RETENTION: &str = "chatd_retention_total";
 
 /// The OpenTelemetry `gen_ai.provider.name` of a provider kind.
 #[must_use]
@@ -186,6 +189,19 @@ pub(crate) fn acquired(span: &tracing::Span, count: usize) {
 /// A lease lost while its turn ran.
 pub(crate) fn lease_lost() {
     metrics::counter!(LEASE_LOSSES).increment(1);
+}
+
+/// Counts a retention batch.
+pub(crate) fn retention(pass: &crate::store::RetentionPass) {
+    for (action, count) in [
+        ("archived", pass.archived.len() as u64),
+        ("purged", pass.purged.len() as u64),
+        ("deleted_messages_purged", pass.deleted_messages_purged),
+    ] {
+        if count > 0 {
+            metrics::counter!(RETENTION, "action" => action).increment(count);
+        }
+    }
 }
 
 /// A message was queued; the queue now holds `depth`.

@@ -333,6 +333,64 @@ pub fn title(raw: &str) -> Result<String> {
     Ok(trimmed.chars().take(MAX_TITLE_CHARS).collect())
 }
 
+/// Checks a chat's labels (BEHAVIOUR §18): at most [`MAX_LABELS`](crate::chat::MAX_LABELS);
+/// keys of 1 to 64 letters, digits, `-`, `_`, `.` or `/`; values of at most 128 characters
+/// and no control characters.
+///
+/// # Errors
+/// A validation error on `labels` naming the first offending label.
+pub fn labels(labels: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    use crate::chat::{MAX_LABEL_KEY_CHARS, MAX_LABEL_VALUE_CHARS, MAX_LABELS};
+    if labels.len() > MAX_LABELS {
+        return Err(StoreError::validation(
+            "labels",
+            format!("A chat carries at most {MAX_LABELS} labels."),
+        ));
+    }
+    for (key, value) in labels {
+        let key_ok = (1..=MAX_LABEL_KEY_CHARS).contains(&key.chars().count())
+            && key.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+        if !key_ok {
+            let shown: String = key.chars().take(MAX_LABEL_KEY_CHARS).collect();
+            return Err(StoreError::validation(
+                "labels",
+                format!(
+                    "Label key {shown:?} must be 1 to {MAX_LABEL_KEY_CHARS} letters, digits, \
+                     '-', '_', '.' or '/'."
+                ),
+            ));
+        }
+        if value.chars().count() > MAX_LABEL_VALUE_CHARS || value.chars().any(char::is_control) {
+            return Err(StoreError::validation(
+                "labels",
+                format!(
+                    "The value of label {key:?} must be at most {MAX_LABEL_VALUE_CHARS} \
+                     characters, without control characters."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a list filter's labels and search query.
+///
+/// # Errors
+/// A validation error on `labels` or `query`.
+pub fn chat_filter(filter: &crate::chat::ChatFilter) -> Result<()> {
+    labels(&filter.labels)?;
+    if let Some(query) = &filter.query {
+        if query.chars().count() > crate::chat::MAX_QUERY_CHARS {
+            return Err(StoreError::validation(
+                "query",
+                format!("A search is at most {} characters.", crate::chat::MAX_QUERY_CHARS),
+            ));
+        }
+        no_nul("query", query)?;
+    }
+    Ok(())
+}
+
 /// Checks a new chat's inputs (content, title, system prompt) against the default limits.
 ///
 /// # Errors

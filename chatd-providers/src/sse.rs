@@ -29,7 +29,29 @@ impl EventSizeGuard {
     }
 
     /// Accounts for `chunk`; `false` once the current event exceeds the bound.
+    ///
+    /// Most chunks hold whole events ending in `\n\n`, which always ends an event (its
+    /// second `\n` is a blank line, whatever ends the line before). Such a chunk no larger
+    /// than the bound is checked without scanning every line: an event wholly inside it is
+    /// no larger than the chunk, the event it continues ends by its first `\n\n` (an
+    /// upper bound: an earlier blank line in another form only makes it shorter), and only
+    /// the bytes after its last `\n\n` are scanned line by line. Anything else (a larger
+    /// chunk, no `\n\n`, a continued event that may be too large) is scanned whole, so the
+    /// verdict and the state carried to the next chunk are exactly those of the line scan.
     pub fn feed(&mut self, chunk: &[u8]) -> bool {
+        if chunk.len() <= self.max
+            && let Some(first) = memchr::memmem::find(chunk, b"\n\n")
+            && self.pending + first + 2 <= self.max
+            && let Some(last) = memchr::memmem::rfind(chunk, b"\n\n")
+        {
+            *self = EventSizeGuard::new(self.max);
+            return self.scan(&chunk[last + 2..]);
+        }
+        self.scan(chunk)
+    }
+
+    /// [`feed`](Self::feed) by scanning every line ending of `chunk`.
+    fn scan(&mut self, chunk: &[u8]) -> bool {
         let mut start = 0;
         for at in memchr::memchr2_iter(b'\n', b'\r', chunk) {
             let segment = at - start;
@@ -71,36 +93,12 @@ pub fn decode<S>(
 where
     S: Stream<Item = Result<Bytes, ProviderError>> + Send + 'static,
 {
-    struct Checked {
-        bytes: BoxStream<'static, Result<Bytes, ProviderError>>,
-        guard: EventSizeGuard,
-        provider: String,
-        max: usize,
-    }
-    let state = Checked {
-        bytes: bytes.boxed(),
+    let checked = Checked {
+        bytes: Box::pin(bytes),
         guard: EventSizeGuard::new(max_event_bytes),
         provider: provider.to_owned(),
-        max: max_event_bytes,
+        ended: false,
     };
-    // The bytes, checked; after the last one a blank line (so a final event without its
-    // terminator is delivered); nothing after an error.
-    let checked = futures::stream::unfold(Some(state), |state| async move {
-        let mut state = state?;
-        match state.bytes.next().await {
-            None => Some((Ok(Bytes::from_static(b"\n\n")), None)),
-            Some(Err(err)) => Some((Err(err), None)),
-            Some(Ok(chunk)) if state.guard.feed(&chunk) => Some((Ok(chunk), Some(state))),
-            Some(Ok(_)) => {
-                let err = ProviderError::new(
-                    &state.provider,
-                    ProviderErrorKind::TooLarge,
-                    format!("an event exceeded {} bytes", state.max),
-                );
-                Some((Err(err), None))
-            }
-        }
-    });
     let provider = provider.to_owned();
     SseByteStream::new(checked)
         .map(move |item| {
@@ -122,6 +120,58 @@ where
             })
         })
         .boxed()
+}
+
+/// The bytes of a body, checked against the event-size bound as they arrive; after the last
+/// one, a blank line (so a final event without its terminator is delivered); nothing after
+/// an error. A plain `Stream` (not a combinator chain): it runs once per chunk of every
+/// streamed response.
+struct Checked<S> {
+    bytes: std::pin::Pin<Box<S>>,
+    guard: EventSizeGuard,
+    provider: String,
+    ended: bool,
+}
+
+impl<S> Stream for Checked<S>
+where
+    S: Stream<Item = Result<Bytes, ProviderError>>,
+{
+    type Item = Result<Bytes, ProviderError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let item = match this.bytes.as_mut().poll_next(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(item) => item,
+        };
+        Poll::Ready(Some(match item {
+            Some(Ok(chunk)) if this.guard.feed(&chunk) => Ok(chunk),
+            Some(Ok(_)) => {
+                this.ended = true;
+                Err(ProviderError::new(
+                    &this.provider,
+                    ProviderErrorKind::TooLarge,
+                    format!("an event exceeded {} bytes", this.guard.max),
+                ))
+            }
+            Some(Err(err)) => {
+                this.ended = true;
+                Err(err)
+            }
+            None => {
+                this.ended = true;
+                Ok(Bytes::from_static(b"\n\n"))
+            }
+        }))
+    }
 }
 
 /// The SSE events of a successful `response`, read within `limits` (see
@@ -186,4 +236,53 @@ pub(crate) fn drive<P: SseParser>(
         Err(err) => futures::stream::iter(vec![Err(err)]),
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::EventSizeGuard;
+
+    /// Lines of SSE-ish text with every line ending and blank-line form.
+    fn stream() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n\n".to_vec()),
+            Just(b"data: x".to_vec()),
+            proptest::collection::vec(b'a'..=b'z', 0..40),
+        ];
+        proptest::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        /// The fast path gives the line scan's verdict for every chunk, and leaves the same
+        /// state, whatever the stream, its chunking and the bound.
+        #[test]
+        fn the_guard_agrees_with_a_full_line_scan(
+            body in stream(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+            max in 1_usize..120,
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
+            cuts.sort_unstable();
+            let (mut fast, mut exact) = (EventSizeGuard::new(max), EventSizeGuard::new(max));
+            let mut start = 0;
+            for end in cuts.into_iter().chain([body.len()]) {
+                let chunk = &body[start..end.max(start)];
+                start = end.max(start);
+                let (a, b) = (fast.feed(chunk), exact.scan(chunk));
+                prop_assert_eq!(a, b);
+                if !a {
+                    break;
+                }
+                prop_assert_eq!(
+                    (fast.pending, fast.line, fast.after_cr),
+                    (exact.pending, exact.line, exact.after_cr)
+                );
+            }
+        }
+    }
 }

@@ -167,12 +167,25 @@ impl FakeServer {
     /// # Errors
     /// When the port cannot be bound.
     pub async fn repeating(response: FakeResponse) -> io::Result<Self> {
-        Self::serving(Vec::new(), Some(Arc::new(response))).await
+        Self::responding(move |_, _| response.clone()).await
+    }
+
+    /// A server that answers each request with what `respond` returns for it and for the
+    /// number of requests served before it (from 0), for load with a mix of answers (a tool
+    /// call every n-th request, a share of failures): requests are recorded without their
+    /// bodies.
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    pub async fn responding(
+        respond: impl Fn(&RecordedRequest, usize) -> FakeResponse + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        Self::serving(Vec::new(), Some(Arc::new(respond))).await
     }
 
     async fn serving(
         responses: Vec<FakeResponse>,
-        repeat: Option<Arc<FakeResponse>>,
+        repeat: Option<Arc<Responder>>,
     ) -> io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -292,19 +305,23 @@ fn pick(
     }
 }
 
+/// What [`FakeServer::responding`] calls for each request.
+type Responder = dyn Fn(&RecordedRequest, usize) -> FakeResponse + Send + Sync;
+
 async fn serve(
     mut socket: TcpStream,
     script: Arc<Mutex<Vec<FakeResponse>>>,
     recorded: Arc<Mutex<Vec<RecordedRequest>>>,
-    repeat: Option<Arc<FakeResponse>>,
+    repeat: Option<Arc<Responder>>,
 ) -> io::Result<()> {
     let mut request = read_request(&mut socket).await?;
     let response = {
         let mut all = recorded.lock().unwrap_or_else(PoisonError::into_inner);
         let response = match &repeat {
-            Some(response) => {
+            Some(respond) => {
+                let response = respond(&request, all.len());
                 request.body = Vec::new();
-                FakeResponse::clone(response)
+                response
             }
             None => pick(&script, &request, all.len()),
         };

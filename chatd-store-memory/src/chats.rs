@@ -6,11 +6,58 @@ use std::ops::Bound;
 use chatd_core::status::ChatStatus;
 use chatd_core::store::{ChatChange, Entity, FieldClocks, ListCursor, Result, StoreError};
 use chatd_core::{
-    ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage, Page,
-    UserId, validate,
+    ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, ForkedFrom, Message, MessageId,
+    ModelConfigId, NewChat, NewMessage, Page, UserId, validate,
 };
 
 use crate::state::{ChatEntry, State, Tombstone, now};
+
+/// Whether every word (lowercased) is in the chat's title, or every word in one of its
+/// user-visible messages' text (case-insensitively); no words match everything.
+fn matches_words(entry: &ChatEntry, words: &[String]) -> bool {
+    let all_in = |text: &str| {
+        let text = text.to_lowercase();
+        words.iter().all(|w| text.contains(w.as_str()))
+    };
+    words.is_empty()
+        || all_in(&entry.chat.title)
+        || entry.messages.iter().any(|m| m.visibility.is_user_visible() && all_in(&m.text()))
+}
+
+/// A new root chat of `owner` with nothing in it yet: `waiting`, no lease, no spend.
+fn fresh(owner: UserId, config: ModelConfigId, at: chrono::DateTime<chrono::Utc>) -> Chat {
+    Chat {
+        id: ChatId::new(),
+        owner_id: owner,
+        workspace_id: None,
+        workspace_agent_id: None,
+        title: String::new(),
+        status: ChatStatus::Waiting,
+        worker_id: None,
+        started_at: None,
+        heartbeat_at: None,
+        created_at: at,
+        updated_at: at,
+        parent_chat_id: None,
+        root_chat_id: None,
+        last_model_config_id: config,
+        archived: false,
+        last_error: None,
+        lease_epoch: 0,
+        stop_request: None,
+        last_turn: None,
+        previous_turn: None,
+        previous_turn_started_after: 0,
+        turn_started_after: 0,
+        history_version: 0,
+        rewritten_after: 0,
+        tool_calls: Vec::new(),
+        spent: chatd_core::Spend::default(),
+        tree_spent: chatd_core::Spend::default(),
+        labels: std::collections::BTreeMap::new(),
+        forked_from: None,
+    }
+}
 
 impl State {
     pub(crate) fn create_chat(&mut self, new: NewChat) -> Result<Chat> {
@@ -46,33 +93,13 @@ impl State {
         let title = new.resolved_title()?;
         let at = now();
         let chat = Chat {
-            id: ChatId::new(),
-            owner_id: new.owner_id,
             workspace_id: new.workspace_id,
             workspace_agent_id: new.workspace_agent_id,
             title,
             status: ChatStatus::initial(new.message.is_some()),
-            worker_id: None,
-            started_at: None,
-            heartbeat_at: None,
-            created_at: at,
-            updated_at: at,
             parent_chat_id: new.parent_chat_id,
             root_chat_id,
-            last_model_config_id: model_config_id,
-            archived: false,
-            last_error: None,
-            lease_epoch: 0,
-            stop_request: None,
-            last_turn: None,
-            previous_turn: None,
-            previous_turn_started_after: 0,
-            turn_started_after: 0,
-            history_version: 0,
-            rewritten_after: 0,
-            tool_calls: Vec::new(),
-            spent: chatd_core::Spend::default(),
-            tree_spent: chatd_core::Spend::default(),
+            ..fresh(new.owner_id, model_config_id, at)
         };
         let id = chat.id;
         self.idx.add_chat(&chat);
@@ -101,6 +128,47 @@ impl State {
         self.chat(id)
     }
 
+    /// BEHAVIOUR §18: see [`ChatStore::fork_chat`](chatd_core::store::ChatStore::fork_chat).
+    pub(crate) fn fork_chat(&mut self, source: ChatId, at: MessageId) -> Result<Chat> {
+        let entry = self.entry(source)?;
+        let cut = chatd_core::chat::fork_cut(&entry.messages, at)
+            .ok_or_else(|| StoreError::not_found(Entity::Message, at))?;
+        let rows: Vec<Message> = entry.messages[..cut].to_vec();
+        let from = entry.chat.clone();
+        let title = chatd_core::chat::fork_title(&from.title, self.limits.max_title_chars);
+        let at_time = now();
+        let chat = Chat {
+            id: ChatId::new(),
+            title,
+            status: ChatStatus::Waiting,
+            created_at: at_time,
+            updated_at: at_time,
+            labels: from.labels.clone(),
+            forked_from: Some(ForkedFrom { chat_id: source, message_id: at }),
+            ..fresh(from.owner_id, from.last_model_config_id, at_time)
+        };
+        let id = chat.id;
+        self.idx.add_chat(&chat);
+        let clock = self.tick();
+        let mut entry = ChatEntry::new(chat);
+        entry.clocks = FieldClocks::all(clock);
+        self.chats.insert(id, entry);
+        for row in rows {
+            let mut copy = NewMessage::new(row.role, row.content).with_visibility(row.visibility);
+            copy.model_config_id = row.model_config_id;
+            copy.usage = row.usage;
+            copy.context_limit = row.context_limit;
+            self.insert_message(id, copy, row.created_at, row.compressed)?;
+        }
+        // The copies name the source's configs; the fork keeps the source's latest.
+        self.entry_mut(id)?.chat.last_model_config_id = from.last_model_config_id;
+        self.hint(id, ChangeKind::Chat);
+        if self.entry(id)?.has_unanswered_message() {
+            self.set_status(id, ChatStatus::Pending, None, at_time)?;
+        }
+        self.chat(id)
+    }
+
     pub(crate) fn list_chats(&self, filter: &ChatFilter) -> Page<Chat> {
         let source = match filter.owner_id {
             Some(owner) => self.idx.by_owner.get(&owner),
@@ -116,9 +184,10 @@ impl State {
         let size = filter.page_size();
         let mut items = Vec::with_capacity(size);
         let mut more = false;
+        let words = filter.query_words();
         for (_, id) in source.range((Bound::Unbounded, upper)).rev() {
             let Some(entry) = self.chats.get(id) else { continue };
-            if !filter.matches(&entry.chat) {
+            if !filter.matches(&entry.chat) || !matches_words(entry, &words) {
                 continue;
             }
             if items.len() == size {
@@ -133,6 +202,9 @@ impl State {
 
     pub(crate) fn update_chat(&mut self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
         let title = update.title.as_deref().map(validate::title).transpose()?;
+        if let Some(labels) = &update.labels {
+            validate::labels(labels)?;
+        }
         let entry = self.entry_mut(id)?;
         if let (Some(expected), Some(_)) = (&update.expected_title, &title)
             && &entry.chat.title != expected
@@ -149,6 +221,9 @@ impl State {
         }
         if let Some(agent) = update.workspace_agent_id {
             chat.workspace_agent_id = agent;
+        }
+        if let Some(labels) = update.labels {
+            chat.labels = labels;
         }
         chat.updated_at = now();
         let chat = chat.clone();

@@ -6,7 +6,8 @@ use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
-    ChangeKind, Chat, ChatId, MessageId, Part, QueuedMessage, QueuedMessageId, Role, validate,
+    ChangeKind, Chat, ChatId, Deletion, Message, MessageId, Part, QueuedMessage, QueuedMessageId,
+    Role, validate,
 };
 
 use crate::state::{State, now};
@@ -99,10 +100,16 @@ impl State {
         let decision = self.decide(id, Trigger::Edit)?;
         let at = now();
         let entry = self.entry_mut(id)?;
+        let deletion = Deletion { at, revision: entry.chat.history_version };
         entry.chat.history_version += 1;
         entry.chat.rewritten_after = message.0 - 1;
-        entry.messages[index].content = content;
-        let deleted_messages = entry.truncate_after(index);
+        let replaced = std::mem::replace(&mut entry.messages[index].content, content);
+        entry.deleted.push(Message {
+            content: replaced,
+            deleted: Some(deletion),
+            ..entry.messages[index].clone()
+        });
+        let deleted_messages = entry.truncate_after(index, deletion);
         let deleted_queued = entry.queue.len();
         entry.queue.clear();
         entry.parts.clear();

@@ -121,6 +121,7 @@ mod config;
 mod diff;
 mod intents;
 mod messages;
+mod retention;
 mod state;
 mod usage;
 mod worker;
@@ -198,11 +199,24 @@ impl ChatStore for InMemoryChatStore {
         self.with(|s| s.create_chat(new))
     }
 
+    async fn apply_retention(
+        &self,
+        policy: &chatd_core::store::RetentionPolicy,
+        limit: usize,
+    ) -> Result<chatd_core::store::RetentionPass> {
+        self.with(|s| s.apply_retention(policy, limit))
+    }
+
+    async fn fork_chat(&self, source: ChatId, at: MessageId) -> Result<Chat> {
+        self.with(|s| s.fork_chat(source, at))
+    }
+
     async fn get_chat(&self, id: ChatId) -> Result<Chat> {
         self.with(|s| s.chat(id))
     }
 
     async fn list_chats(&self, filter: ChatFilter) -> Result<Page<Chat>> {
+        chatd_core::validate::chat_filter(&filter)?;
         self.with(|s| Ok(s.list_chats(&filter)))
     }
 

@@ -14,6 +14,20 @@ impl State {
             None => 0,
         };
         let limit = query.limit.unwrap_or(usize::MAX);
+        if query.include_deleted {
+            // Both in id order, a replaced content before the current one of its id.
+            let mut all: Vec<&Message> = entry.messages[start..]
+                .iter()
+                .chain(entry.deleted.iter().filter(|m| query.after.is_none_or(|a| m.id > a)))
+                .collect();
+            all.sort_by_key(|m| (m.id, m.deleted.map_or(i64::MAX, |d| d.revision)));
+            return Ok(all
+                .into_iter()
+                .filter(|m| query.visibility.admits(m.visibility))
+                .take(limit)
+                .cloned()
+                .collect());
+        }
         Ok(entry.messages[start..]
             .iter()
             .filter(|m| query.visibility.admits(m.visibility))

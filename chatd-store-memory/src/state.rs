@@ -6,7 +6,7 @@ use chatd_core::status::{ChatStatus, Decision, Trigger, TurnEnding, decide};
 use chatd_core::store::{Entity, FieldClocks, Lease, PartRecord, Result, StoreError};
 use chatd_core::{ChangeHint, ChangeKind};
 use chatd_core::{
-    Chat, ChatId, DiffStatus, Message, MessageId, ModelConfig, ModelConfigId, NewMessage,
+    Chat, ChatId, Deletion, DiffStatus, Message, MessageId, ModelConfig, ModelConfigId, NewMessage,
     ProviderConfig, ProviderKind, QueuedMessage, Role, UserId,
 };
 use chrono::{DateTime, SubsecRound, Utc};
@@ -22,6 +22,9 @@ pub(crate) struct ChatEntry {
     pub(crate) chat: Chat,
     /// Sorted by id.
     pub(crate) messages: Vec<Message>,
+    /// What edits took out of the history (BEHAVIOUR §18), each with its `deleted`, in the
+    /// order they left it.
+    pub(crate) deleted: Vec<Message>,
     /// Indices into `messages` of uncompressed `system` rows (kept in prompts forever).
     pub(crate) system_rows: Vec<usize>,
     pub(crate) queue: VecDeque<QueuedMessage>,
@@ -37,6 +40,7 @@ impl ChatEntry {
         ChatEntry {
             chat,
             messages: Vec::new(),
+            deleted: Vec::new(),
             system_rows: Vec::new(),
             queue: VecDeque::new(),
             parts: Vec::new(),
@@ -55,10 +59,12 @@ impl ChatEntry {
             .is_some_and(|m| m.role == Role::User)
     }
 
-    /// Keeps only the messages up to and including index `keep_through`.
-    pub(crate) fn truncate_after(&mut self, keep_through: usize) -> usize {
-        let removed = self.messages.len().saturating_sub(keep_through + 1);
-        self.messages.truncate(keep_through + 1);
+    /// Keeps only the messages up to and including index `keep_through`; the rest are kept
+    /// as deleted with `deletion`.
+    pub(crate) fn truncate_after(&mut self, keep_through: usize, deletion: Deletion) -> usize {
+        let cut = self.messages.split_off((keep_through + 1).min(self.messages.len()));
+        let removed = cut.len();
+        self.deleted.extend(cut.into_iter().map(|m| Message { deleted: Some(deletion), ..m }));
         self.system_rows.retain(|&index| index <= keep_through);
         removed
     }
@@ -287,6 +293,7 @@ impl State {
             context_limit: new.context_limit,
             compressed,
             client_id: new.client_id,
+            deleted: None,
         };
         if let Some(config) = message.model_config_id {
             entry.chat.last_model_config_id = config;

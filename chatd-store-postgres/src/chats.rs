@@ -3,8 +3,8 @@
 use chatd_core::status::ChatStatus;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{
-    ChangeHint, ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, NewChat, NewMessage,
-    Page, validate,
+    ChangeHint, ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, MessageId, NewChat,
+    NewMessage, Page, validate,
 };
 
 use crate::error::db;
@@ -98,7 +98,81 @@ impl PostgresChatStore {
         Ok(chat)
     }
 
+    /// BEHAVIOUR §18, in one transaction: the source is read under a share lock (an edit or
+    /// a commit of it waits), its rows through the cut are copied in id order, and the fork
+    /// is `pending` when they end with an unanswered user message.
+    pub(crate) async fn fork_chat_tx(&self, source: ChatId, at: MessageId) -> Result<Chat> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut hints = tx::Hints::new();
+        let from = tx::chat(&mut tx, source, false).await?;
+        // Through `at` and the tool results right after it (`chatd_core::chat::fork_cut`).
+        let cut: Option<i64> = sqlx::query_scalar(
+            "WITH src AS (SELECT id FROM chats WHERE id = $1 FOR SHARE), \
+             at AS (SELECT id FROM chat_messages WHERE chat_id = $1 AND id = $2), \
+             next AS (SELECT min(id) AS id FROM chat_messages \
+                      WHERE chat_id = $1 AND id > $2 AND role <> 'tool') \
+             SELECT COALESCE((SELECT max(m.id) FROM chat_messages m, next \
+                              WHERE m.chat_id = $1 AND m.id > $2 AND m.role = 'tool' \
+                              AND (next.id IS NULL OR m.id < next.id)), at.id) \
+             FROM at, src",
+        )
+        .bind(source.0)
+        .bind(at.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(cut) = cut else {
+            return Err(StoreError::not_found(Entity::Message, at));
+        };
+        let id = ChatId::new();
+        let title = chatd_core::chat::fork_title(&from.title, self.limits.max_title_chars);
+        sqlx::query(
+            "INSERT INTO chats (id, owner_id, title, status, last_model_config_id, \
+             forked_from_chat_id, forked_from_message_id, labels) \
+             VALUES ($1, $2, $3, 'waiting', $4, $5, $6, $7)",
+        )
+        .bind(id.0)
+        .bind(from.owner_id.0)
+        .bind(&title)
+        .bind(from.last_model_config_id.0)
+        .bind(source.0)
+        .bind(at.0)
+        .bind(serde_json::to_value(&from.labels).unwrap_or_default())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let last: Option<i64> = sqlx::query_scalar(
+            "WITH copied AS (INSERT INTO chat_messages (chat_id, model_config_id, created_at, \
+             role, content, visibility, input_tokens, output_tokens, total_tokens, \
+             reasoning_tokens, cache_creation_tokens, cache_read_tokens, context_limit, \
+             compressed) \
+             SELECT $1, model_config_id, created_at, role, content, visibility, input_tokens, \
+             output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens, \
+             cache_read_tokens, context_limit, compressed \
+             FROM chat_messages WHERE chat_id = $2 AND id <= $3 ORDER BY id RETURNING id) \
+             SELECT max(id) FROM copied",
+        )
+        .bind(id.0)
+        .bind(source.0)
+        .bind(cut)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        hints.push(ChangeHint::new(id, ChangeKind::Chat));
+        if let Some(last) = last {
+            hints.push(ChangeHint::new(id, ChangeKind::Messages).at(last));
+        }
+        if tx::has_unanswered_message(&mut tx, id).await? {
+            tx::write_status(&mut tx, &mut hints, id, ChatStatus::Pending, None).await?;
+        }
+        let chat = tx::chat(&mut tx, id, false).await?;
+        tx.commit().await.map_err(db)?;
+        self.announce(hints);
+        Ok(chat)
+    }
+
     pub(crate) async fn list_chats_query(&self, filter: ChatFilter) -> Result<Page<Chat>> {
+        validate::chat_filter(&filter)?;
         let size = filter.page_size();
         let (sql, values) = query::list_chats(&filter, size + 1);
         let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
@@ -117,6 +191,9 @@ impl PostgresChatStore {
 
     pub(crate) async fn update_chat_tx(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
         let title = update.title.as_deref().map(validate::title).transpose()?;
+        if let Some(labels) = &update.labels {
+            validate::labels(labels)?;
+        }
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let current = tx::chat(&mut tx, id, true).await?;

@@ -13,7 +13,7 @@ use chatd_core::{
 };
 
 use crate::error::db;
-use crate::rows::{self, message_columns};
+use crate::rows::{self, deleted_columns, message_columns};
 use crate::{PostgresChatStore, tx};
 
 impl PostgresChatStore {
@@ -138,6 +138,20 @@ impl PostgresChatStore {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),
         };
+        // The history as it stood is kept (BEHAVIOUR §18): the replaced content, then every
+        // later message, move to `chat_deleted_messages` under the revision they belonged to.
+        sqlx::query(concat!(
+            "INSERT INTO chat_deleted_messages (",
+            deleted_columns!(),
+            ", revision) SELECT ",
+            deleted_columns!(),
+            ", $2 FROM chat_messages WHERE id = $1"
+        ))
+        .bind(message.0)
+        .bind(chat.history_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         let row = sqlx::query(concat!(
             "UPDATE chat_messages SET content = $2 WHERE id = $1 RETURNING ",
             message_columns!()
@@ -149,14 +163,21 @@ impl PostgresChatStore {
         .map_err(db)?;
         let edited = rows::message(&row)?;
         hints.push(ChangeHint::new(id, ChangeKind::Messages).at(edited.id));
-        let deleted_messages =
-            sqlx::query("DELETE FROM chat_messages WHERE chat_id = $1 AND id > $2")
-                .bind(id.0)
-                .bind(message.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
+        let deleted_messages = sqlx::query(concat!(
+            "WITH cut AS (DELETE FROM chat_messages WHERE chat_id = $1 AND id > $2 RETURNING *) \
+             INSERT INTO chat_deleted_messages (",
+            deleted_columns!(),
+            ", revision) SELECT ",
+            deleted_columns!(),
+            ", $3 FROM cut"
+        ))
+        .bind(id.0)
+        .bind(message.0)
+        .bind(chat.history_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
         // The recorded step's rows came after the edited message: its calls go with them.
         tx::write_calls(&mut tx, &mut hints, id, &[]).await?;
         let deleted_queued = sqlx::query("DELETE FROM chat_queued_messages WHERE chat_id = $1")

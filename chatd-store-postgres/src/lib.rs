@@ -16,7 +16,7 @@
 //!   (fence + rows + part-log cleanup), so a commit costs one round trip.
 //! - **Schema.** [`MIGRATOR`] creates the seed schema (host foreign keys become plain UUID
 //!   columns) and chatd's additions: `archived`, `last_error`, `lease_epoch`, stop requests,
-//!   the UNLOGGED `chat_stream_parts` part log, `dbcrypt_keys`, and the indexes the queries
+//!   the UNLOGGED `chat_stream_parts` part log (one row per flush), `dbcrypt_keys`, and the indexes the queries
 //!   need (notably a partial index on `updated_at WHERE status = 'pending'`, which keeps
 //!   acquisition independent of the backlog).
 //! - **SQL.** Fixed-shape statements are static strings; dynamic ones (filters, partial
@@ -61,6 +61,7 @@ mod intents;
 mod messages;
 mod notifier;
 mod query;
+mod retention;
 mod rows;
 mod spend;
 mod tx;
@@ -248,6 +249,18 @@ impl ChatStore for PostgresChatStore {
         self.create_chat_tx(new).await
     }
 
+    async fn apply_retention(
+        &self,
+        policy: &chatd_core::store::RetentionPolicy,
+        limit: usize,
+    ) -> Result<chatd_core::store::RetentionPass> {
+        self.apply_retention_query(policy, limit).await
+    }
+
+    async fn fork_chat(&self, source: ChatId, at: MessageId) -> Result<Chat> {
+        self.fork_chat_tx(source, at).await
+    }
+
     async fn get_chat(&self, id: ChatId) -> Result<Chat> {
         let mut conn = self.pool.acquire().await.map_err(error::db)?;
         tx::chat(&mut conn, id, false).await
@@ -367,7 +380,7 @@ impl ChatStore for PostgresChatStore {
     }
 
     async fn append_parts(&self, lease: &Lease, parts: Vec<NewPart>) -> Result<()> {
-        self.append_parts_tx(lease, parts).await
+        self.append_parts_query(lease, parts).await
     }
 
     async fn read_parts(

@@ -30,6 +30,22 @@ pub(crate) fn list_chats(filter: &ChatFilter, limit: usize) -> (String, SqlxValu
     if filter.roots_only {
         query.and_where(Expr::col("parent_chat_id").is_null());
     }
+    if !filter.labels.is_empty() {
+        let labels = serde_json::to_value(&filter.labels).unwrap_or_default();
+        query.and_where(Expr::cust_with_values("labels @> $1::jsonb", [labels]));
+    }
+    if let Some(text) = &filter.query {
+        // The title's index, or the messages' (user-visible rows only: the partial index's
+        // predicate), then the chats of this page's owner among them.
+        query.and_where(Expr::cust_with_values(
+            "(to_tsvector('simple', title) @@ websearch_to_tsquery('simple', $1) \
+              OR id IN (SELECT chat_id FROM chat_messages \
+                        WHERE visibility IN ('user', 'both') \
+                        AND to_tsvector('simple', chat_message_text(content)) \
+                            @@ websearch_to_tsquery('simple', $2)))",
+            [text.clone(), text.clone()],
+        ));
+    }
     if let Some(after) = filter.after {
         query.and_where(
             Expr::tuple([Expr::col("created_at"), Expr::col("id")])
@@ -46,10 +62,14 @@ pub(crate) fn list_chats(filter: &ChatFilter, limit: usize) -> (String, SqlxValu
 /// `SELECT` a chat's messages.
 pub(crate) fn list_messages(chat: ChatId, filter: MessageQuery) -> (String, SqlxValues) {
     let mut query = Query::select();
-    query
-        .expr(Expr::cust(message_columns!()))
-        .from("chat_messages")
-        .and_where(Expr::col("chat_id").eq(chat.0));
+    if filter.include_deleted {
+        query
+            .expr(Expr::cust(concat!(message_columns!(), ", revision, deleted_at")))
+            .from("chat_messages_with_deleted");
+    } else {
+        query.expr(Expr::cust(message_columns!())).from("chat_messages");
+    }
+    query.and_where(Expr::col("chat_id").eq(chat.0));
     if let Some(after) = filter.after {
         query.and_where(Expr::col("id").gt(after.0));
     }
@@ -62,6 +82,12 @@ pub(crate) fn list_messages(chat: ChatId, filter: MessageQuery) -> (String, Sqlx
         query.and_where(Expr::cust("visibility::text").is_in(visible));
     }
     query.order_by("id", Order::Asc);
+    if filter.include_deleted {
+        // A replaced content before the current one (whose revision is NULL).
+        query
+            .order_by_expr(Expr::cust("revision"), Order::Asc)
+            .order_by_expr(Expr::cust("revision IS NULL"), Order::Asc);
+    }
     if let Some(limit) = filter.limit {
         query.limit(u64::try_from(limit).unwrap_or(u64::MAX));
     }
@@ -84,6 +110,9 @@ pub(crate) fn update_chat(
     }
     if let Some(agent) = update.workspace_agent_id {
         query.value("workspace_agent_id", agent.map(|a| a.0));
+    }
+    if let Some(labels) = &update.labels {
+        query.value("labels", serde_json::to_value(labels).unwrap_or_default());
     }
     query
         .and_where(Expr::col("id").eq(chat.0))

@@ -6,9 +6,9 @@ use chatd_core::part::content_from_json;
 use chatd_core::status::StopKind;
 use chatd_core::store::{PartPosition, PartRecord, Result};
 use chatd_core::{
-    CallOptions, Chat, ChatId, DiffStatus, Message, MessageId, ModelConfig, ModelConfigId,
-    ProviderConfig, ProviderId, QueuedMessage, QueuedMessageId, Secret, Usage, UserId, WorkerId,
-    WorkspaceAgentId, WorkspaceId,
+    CallOptions, Chat, ChatId, Deletion, DiffStatus, Message, MessageId, ModelConfig,
+    ModelConfigId, ProviderConfig, ProviderId, QueuedMessage, QueuedMessageId, Secret, Usage,
+    UserId, WorkerId, WorkspaceAgentId, WorkspaceId,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -24,7 +24,8 @@ macro_rules! chat_columns {
          root_chat_id, last_model_config_id, archived, last_error, lease_epoch, stop_request, \
          stop_promote_id, last_turn, turn_started_after, history_version, rewritten_after, \
          previous_turn, previous_turn_started_after, tool_calls, spent_calls, spent_tokens, \
-         spent_micros, tree_spent_calls, tree_spent_tokens, tree_spent_micros"
+         spent_micros, tree_spent_calls, tree_spent_tokens, tree_spent_micros, \
+         forked_from_chat_id, forked_from_message_id, labels"
     };
 }
 pub(crate) use chat_columns;
@@ -38,6 +39,14 @@ macro_rules! message_columns {
     };
 }
 pub(crate) use message_columns;
+
+/// The columns `chat_deleted_messages` shares with `chat_messages`, as stored.
+macro_rules! deleted_columns {
+    () => {
+        "id, chat_id, model_config_id, created_at, role, content, visibility, input_tokens,          output_tokens, total_tokens, reasoning_tokens, cache_creation_tokens,          cache_read_tokens, context_limit, compressed, client_id"
+    };
+}
+pub(crate) use deleted_columns;
 
 /// The columns of `chat_model_configs`.
 macro_rules! model_config_columns {
@@ -137,6 +146,14 @@ pub(crate) fn chat(row: &PgRow) -> Result<Chat> {
             tokens: get(row, "tree_spent_tokens")?,
             cost_micros: get(row, "tree_spent_micros")?,
         },
+        labels: serde_json::from_value(get(row, "labels")?)
+            .map_err(|err| corrupt("chats.labels", err))?,
+        forked_from: get::<Option<Uuid>>(row, "forked_from_chat_id")?
+            .zip(get::<Option<i64>>(row, "forked_from_message_id")?)
+            .map(|(chat_id, message_id)| chatd_core::ForkedFrom {
+                chat_id: ChatId(chat_id),
+                message_id: MessageId(message_id),
+            }),
     })
 }
 
@@ -172,7 +189,19 @@ pub(crate) fn message(row: &PgRow) -> Result<Message> {
         context_limit: get(row, "context_limit")?,
         compressed: get(row, "compressed")?,
         client_id: get(row, "client_id")?,
+        deleted: deletion(row)?,
     })
+}
+
+/// The `revision` and `deleted_at` of a row read with its deleted messages (absent from
+/// reads of the history as it stands).
+fn deletion(row: &PgRow) -> Result<Option<Deletion>> {
+    if !row.columns().iter().any(|c| sqlx::Column::name(c) == "revision") {
+        return Ok(None);
+    }
+    let revision: Option<i64> = get(row, "revision")?;
+    let at: Option<chrono::DateTime<chrono::Utc>> = get(row, "deleted_at")?;
+    Ok(revision.zip(at).map(|(revision, at)| Deletion { at, revision }))
 }
 
 pub(crate) fn queued(row: &PgRow) -> Result<QueuedMessage> {

@@ -257,6 +257,7 @@ impl PostgresChatStore {
                 compressed: false,
                 // Steps hold assistant and tool rows: client ids belong to user messages.
                 client_id: None,
+                deleted: None,
             })
             .collect();
         if let Some(last) = written.last() {
@@ -442,63 +443,92 @@ impl PostgresChatStore {
         Ok(ids)
     }
 
-    pub(crate) async fn append_parts_tx(
+    /// One statement: the fence, the log's last position and the insert of the flush as one
+    /// row (its key is its last part's position, its arrays hold the parts). Positions are
+    /// checked in order within the flush here, and against the log's last one by the
+    /// statement, which inserts nothing when the first is not after it.
+    pub(crate) async fn append_parts_query(
         &self,
         lease: &Lease,
         mut parts: Vec<NewPart>,
     ) -> Result<()> {
         validate::part_payloads(&mut parts);
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let (Some(first), Some(last)) =
+            (parts.first().map(|p| p.position), validate::part_positions(None, &parts)?)
+        else {
+            // Nothing to append: only the lease is checked.
+            return self.fence_query(lease).await;
+        };
+        let episodes: Vec<i64> = parts.iter().map(|p| p.position.episode).collect();
+        let seqs: Vec<i64> = parts.iter().map(|p| p.position.seq).collect();
+        let payloads: Vec<serde_json::Value> = parts.into_iter().map(|p| p.payload).collect();
+        let (fenced, tail_episode, tail_seq, inserted): (bool, Option<i64>, Option<i64>, bool) =
+            sqlx::query_as(
+                "WITH fence AS ( \
+                   SELECT id FROM chats WHERE id = $1 AND status = 'running' AND worker_id = $2 \
+                   AND lease_epoch = $3 FOR SHARE), \
+                 tail AS ( \
+                   SELECT episode, seq FROM chat_stream_parts WHERE chat_id = $1 \
+                   ORDER BY episode DESC, seq DESC LIMIT 1), \
+                 ins AS ( \
+                   INSERT INTO chat_stream_parts (chat_id, episode, seq, episodes, seqs, payloads) \
+                   SELECT id, $4, $5, $6, $7, $8 FROM fence \
+                   WHERE NOT EXISTS (SELECT 1 FROM tail WHERE (tail.episode, tail.seq) >= ($9, $10)) \
+                   RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM fence), (SELECT episode FROM tail), \
+                   (SELECT seq FROM tail), EXISTS (SELECT 1 FROM ins)",
+            )
+            .bind(lease.chat_id.0)
+            .bind(lease.worker_id.0)
+            .bind(lease.epoch)
+            .bind(last.episode)
+            .bind(last.seq)
+            .bind(&episodes)
+            .bind(&seqs)
+            .bind(&payloads)
+            .bind(first.episode)
+            .bind(first.seq)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        if !fenced {
+            return Err(StoreError::LeaseLost { chat_id: lease.chat_id });
+        }
+        if !inserted {
+            // Reported as the in-memory check reports it.
+            let tail =
+                tail_episode.zip(tail_seq).map(|(episode, seq)| PartPosition { episode, seq });
+            validate::part_positions(
+                tail,
+                &[NewPart { position: first, payload: serde_json::Value::Null }],
+            )?;
+            return Err(StoreError::Conflict("the part log changed during the append".into()));
+        }
         let mut hints = tx::Hints::new();
+        hints.push(
+            ChangeHint::new(lease.chat_id, ChangeKind::Parts)
+                .at(format_args!("{}.{}", last.episode, last.seq)),
+        );
+        self.announce(hints);
+        Ok(())
+    }
+
+    /// Whether `lease` still holds its chat (`LeaseLost` if not).
+    async fn fence_query(&self, lease: &Lease) -> Result<()> {
         let fenced: Option<Uuid> = sqlx::query_scalar(
             "SELECT id FROM chats WHERE id = $1 AND status = 'running' AND worker_id = $2 \
-             AND lease_epoch = $3 FOR SHARE",
+             AND lease_epoch = $3",
         )
         .bind(lease.chat_id.0)
         .bind(lease.worker_id.0)
         .bind(lease.epoch)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        if fenced.is_none() {
-            return Err(StoreError::LeaseLost { chat_id: lease.chat_id });
+        match fenced {
+            Some(_) => Ok(()),
+            None => Err(StoreError::LeaseLost { chat_id: lease.chat_id }),
         }
-        let last: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT episode, seq FROM chat_stream_parts WHERE chat_id = $1 \
-             ORDER BY episode DESC, seq DESC LIMIT 1",
-        )
-        .bind(lease.chat_id.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let last = validate::part_positions(
-            last.map(|(episode, seq)| PartPosition { episode, seq }),
-            &parts,
-        )?;
-        if let Some(last) = last {
-            hints.push(
-                ChangeHint::new(lease.chat_id, ChangeKind::Parts)
-                    .at(format_args!("{}.{}", last.episode, last.seq)),
-            );
-        }
-        let episodes: Vec<i64> = parts.iter().map(|p| p.position.episode).collect();
-        let seqs: Vec<i64> = parts.iter().map(|p| p.position.seq).collect();
-        let payloads: Vec<serde_json::Value> = parts.into_iter().map(|p| p.payload).collect();
-        sqlx::query(
-            "INSERT INTO chat_stream_parts (chat_id, episode, seq, payload) \
-             SELECT $1, p.episode, p.seq, p.payload \
-             FROM UNNEST($2::bigint[], $3::bigint[], $4::jsonb[]) AS p(episode, seq, payload)",
-        )
-        .bind(lease.chat_id.0)
-        .bind(&episodes)
-        .bind(&seqs)
-        .bind(&payloads)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        self.announce(hints);
-        Ok(())
     }
 
     pub(crate) async fn read_parts_query(
@@ -510,8 +540,10 @@ impl PostgresChatStore {
         tx::chat(&mut conn, chat, false).await?;
         let after = after.unwrap_or(PartPosition { episode: i64::MIN, seq: i64::MIN });
         let rows = sqlx::query(
-            "SELECT chat_id, episode, seq, payload, created_at FROM chat_stream_parts \
-             WHERE chat_id = $1 AND (episode, seq) > ($2, $3) ORDER BY episode, seq",
+            "SELECT b.chat_id, p.episode, p.seq, p.payload, b.created_at \
+             FROM chat_stream_parts b, UNNEST(b.episodes, b.seqs, b.payloads) AS p(episode, seq, payload) \
+             WHERE b.chat_id = $1 AND (b.episode, b.seq) > ($2, $3) AND (p.episode, p.seq) > ($2, $3) \
+             ORDER BY p.episode, p.seq",
         )
         .bind(chat.0)
         .bind(after.episode)

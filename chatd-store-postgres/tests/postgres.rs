@@ -344,3 +344,174 @@ async fn wait_for(
         .await
         .unwrap_or_else(|_| panic!("no {kind:?} hint for {chat} within {within:?}"))
 }
+
+/// The part log stores one row per flush (an append of several parts), not one per part —
+/// most of a streaming turn's row writes were part rows (BENCHMARKS.md, capacity) — and
+/// reads still see every part, in order, after any position, including one inside a flush.
+#[sqlx::test(migrator = "chatd_store_postgres::MIGRATOR")]
+async fn a_flush_of_parts_is_one_row_and_reads_see_each_part(
+    pool_opts: PgPoolOptions,
+    conn: PgConnectOptions,
+) {
+    use chatd_core::store::{NewPart, PartPosition};
+    let store = process(&pool_opts, &conn, "chatd-parts").await;
+    configure(&store).await;
+    let chat = store.create_chat(NewChat::new(UserId::new()).with_text("hi")).await.expect("chat");
+    let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
+    let part = |episode, seq| NewPart {
+        position: PartPosition { episode, seq },
+        payload: json!({"delta": format!("{episode}.{seq}")}),
+    };
+    store.append_parts(&lease, vec![part(1, 1), part(1, 2), part(1, 3)]).await.expect("first");
+    // A flush may span a preview reset (a new episode).
+    store.append_parts(&lease, vec![part(1, 4), part(2, 1)]).await.expect("second");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_stream_parts WHERE chat_id = $1")
+        .bind(chat.id.0)
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 2, "one row per flush");
+    let seen = |records: Vec<chatd_core::store::PartRecord>| -> Vec<String> {
+        records
+            .iter()
+            .map(|r| {
+                assert_eq!(
+                    r.payload["delta"],
+                    format!("{}.{}", r.position.episode, r.position.seq)
+                );
+                format!("{}.{}", r.position.episode, r.position.seq)
+            })
+            .collect()
+    };
+    assert_eq!(
+        seen(store.read_parts(chat.id, None).await.expect("all")),
+        ["1.1", "1.2", "1.3", "1.4", "2.1"]
+    );
+    let inside = Some(PartPosition { episode: 1, seq: 2 });
+    assert_eq!(
+        seen(store.read_parts(chat.id, inside).await.expect("inside")),
+        ["1.3", "1.4", "2.1"]
+    );
+    let last = Some(PartPosition { episode: 2, seq: 1 });
+    assert!(store.read_parts(chat.id, last).await.expect("after last").is_empty());
+    // Positions are still checked against the last part of the last flush.
+    let err = store.append_parts(&lease, vec![part(1, 9)]).await.expect_err("behind");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+}
+
+/// Rows referring to `chat` in every table that has a `chat_id` column, by table.
+async fn rows_of(pool: &sqlx::PgPool, chat: ChatId) -> std::collections::BTreeMap<String, i64> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT c.table_name::text FROM information_schema.columns c \
+         JOIN information_schema.tables t USING (table_schema, table_name) \
+         WHERE c.column_name = 'chat_id' AND c.table_schema = current_schema() \
+           AND t.table_type = 'BASE TABLE' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("tables");
+    let mut counts = std::collections::BTreeMap::new();
+    for table in tables {
+        let sql = format!("SELECT count(*) FROM {table} WHERE chat_id = $1");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(chat.0)
+            .fetch_one(pool)
+            .await
+            .expect("count");
+        counts.insert(table, n);
+    }
+    let own: i64 = sqlx::query_scalar("SELECT count(*) FROM chats WHERE id = $1")
+        .bind(chat.0)
+        .fetch_one(pool)
+        .await
+        .expect("chat row");
+    counts.insert("chats".into(), own);
+    counts
+}
+
+/// A purge removes every row of the purged chat in every table with a `chat_id` — messages,
+/// deleted messages, queue, diff status (the part log and holds exist only while a turn
+/// runs) — and nothing of another chat; the usage ledger keeps its records (BEHAVIOUR §17),
+/// and a tombstone records the deletion.
+#[sqlx::test(migrator = "chatd_store_postgres::MIGRATOR")]
+async fn a_purge_removes_every_row_of_its_chat_and_nothing_else(
+    pool_opts: PgPoolOptions,
+    conn: PgConnectOptions,
+) {
+    use chatd_core::store::{NewPart, PartPosition, RetentionPolicy};
+    let store = process(&pool_opts, &conn, "chatd-purge").await;
+    configure(&store).await;
+    let owner = UserId::new();
+    let mut chats = Vec::new();
+    for text in ["purged", "kept"] {
+        let chat = store.create_chat(NewChat::new(owner).with_text(text)).await.expect("chat");
+        let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
+        assert_eq!(lease.chat_id, chat.id);
+        let part = NewPart { position: PartPosition { episode: 1, seq: 1 }, payload: json!({}) };
+        store.append_parts(&lease, vec![part]).await.expect("part");
+        let answer = NewMessage::assistant(vec![Part::text("answer")]);
+        store.commit_step(&lease, Step::new(Some(answer), vec![])).await.expect("commit");
+        store.release(&lease, TurnOutcome::Finished).await.expect("release");
+        let usage = chatd_core::usage::NewUsage::for_chat(
+            &store.get_chat(chat.id).await.expect("read"),
+            store.get_chat(chat.id).await.expect("read").last_model_config_id,
+            chatd_core::usage::CallKind::Step,
+            chatd_core::Usage {
+                input_tokens: 1,
+                output_tokens: 1,
+                total_tokens: 2,
+                ..Default::default()
+            },
+        );
+        store.record_usage(usage).await.expect("usage");
+        chats.push(chat.id);
+    }
+    for chat in &chats {
+        let first = store.list_messages(*chat, MessageQuery::all()).await.expect("rows")[0].id;
+        store.edit_message(*chat, first, vec![Part::text("edited")]).await.expect("edit");
+    }
+    let (purged, kept) = (chats[0], chats[1]);
+    // The edit left each chat pending: settle both so the purge may take the archived one.
+    for _ in 0..2 {
+        if let Some(lease) = store.acquire(WorkerId::new(), 1).await.expect("acquire").first() {
+            store.release(lease, TurnOutcome::Finished).await.expect("release");
+        }
+    }
+    // Rows in the queue (a paused chat queues what it is sent) and a diff status, for both.
+    for chat in [purged, kept] {
+        store.pause(chat).await.expect("pause");
+        store
+            .send_message(chat, chatd_core::store::SendMessage::text("later"))
+            .await
+            .expect("queue");
+        let reference = chatd_core::DiffReference::new("https://example.com/r.git", "main");
+        store.upsert_diff_reference(chat, reference).await.expect("diff");
+    }
+    store.set_archived(purged, true).await.expect("archive");
+    let before = (rows_of(store.pool(), purged).await, rows_of(store.pool(), kept).await);
+    for table in [
+        "chat_messages",
+        "chat_deleted_messages",
+        "chat_queued_messages",
+        "chat_diff_statuses",
+        "chat_usage",
+        "chats",
+    ] {
+        assert!(before.0[table] > 0, "the purged chat has rows in {table}: {:?}", before.0);
+    }
+    let policy = RetentionPolicy::off().with_purge_archived_after(Duration::ZERO);
+    let pass = store.apply_retention(&policy, 10).await.expect("purge");
+    assert_eq!(pass.purged, [purged]);
+    let after = (rows_of(store.pool(), purged).await, rows_of(store.pool(), kept).await);
+    for (table, count) in &after.0 {
+        let expected = match table.as_str() {
+            "chat_usage" => before.0[table],
+            "chat_tombstones" => 1,
+            _ => 0,
+        };
+        assert_eq!(*count, expected, "{table} after the purge: {:?}", after.0);
+    }
+    assert_eq!(after.1, before.1, "the other chat's rows are all still there");
+    assert_eq!(before.0["chat_tombstones"], 0);
+    println!("purge: rows before {:?}, after {:?}", before.0, after.0);
+}

@@ -140,6 +140,15 @@ fn table() -> Vec<(&'static str, Scope, Kind, Call)> {
             .list_chats(&a, ChatFilter::owner(w.owner))
             .await),
         case!("list_messages", Read, OnChat, |w, a| w.chatd.list_messages(&a, w.chat, None).await),
+        case!("list_messages_with_deleted", Read, OnChat, |w, a| w
+            .chatd
+            .list_messages_with_deleted(&a, w.chat, None)
+            .await),
+        case!("fork_chat", Create, OnChat, |w, a| w.chatd.fork_chat(&a, w.chat, w.message).await),
+        case!("set_labels", Update, OnChat, |w, a| w
+            .chatd
+            .set_labels(&a, w.chat, [("k".to_owned(), "v".to_owned())].into())
+            .await),
         case!("send_message", Update, OnChat, |w, a| w
             .chatd
             .send_message(&a, w.chat, SendMessage::text("more"))

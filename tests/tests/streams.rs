@@ -694,6 +694,54 @@ async fn a_subscriber_joining_a_stale_shared_tail_starts_from_its_own_read() {
     );
 }
 
+/// A subscriber that arrived while turn 1 ran, but whose first read comes only after turn 1
+/// ended and turn 2 began (a server that subscribes, then starts the body later), still
+/// hears turn 1 start and end, around its answer: it arrived during that turn. (The example
+/// service's AI SDK resume follows the turn that ran when it was asked, and ended with
+/// turn 2's `finish` instead of turn 1's `abort` when its first read came late.)
+#[tokio::test]
+async fn a_subscriber_that_arrived_during_a_turn_hears_it_end_even_when_it_reads_late() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (real, first_turn, _) = turn_then_promoted().await;
+    let chat = first_turn.clone();
+    real.acquire(WorkerId::new(), 1).await.expect("acquire again");
+    let second_turn = real.get_chat(chat.id).await.expect("turn 2");
+    let messages =
+        real.list_messages(chat.id, MessageQuery::user_visible_after(None)).await.expect("list");
+    let mut store = chatd_core::store::MockChatStore::new();
+    let feed: Arc<dyn chatd_core::feed::ChangeFeed> =
+        Arc::new(chatd_core::feed::BroadcastFeed::new(16));
+    store.expect_change_feed().returning(move || Ok(Arc::clone(&feed)));
+    // The subscription's own read sees turn 1 running; every read after it, turn 2.
+    let reads = Arc::new(AtomicUsize::new(0));
+    store.expect_get_chat().returning(move |_| {
+        let first = reads.fetch_add(1, Ordering::SeqCst) == 0;
+        Ok(if first { first_turn.clone() } else { second_turn.clone() })
+    });
+    store.expect_list_messages().returning(move |_, query| Ok(listed(&messages, 3, query)));
+    store.expect_read_parts().returning(|_, _| Ok(Vec::new()));
+    store.expect_list_queued().returning(|_| Ok(Vec::new()));
+    let mut events =
+        chatd_core::events::subscribe(Arc::new(store), chat.id, None, SubscribeOptions::default())
+            .await
+            .expect("subscribe");
+    let read = until(&mut events, |k| matches!(k, ChatEventKind::TurnStarted { turn: 2 })).await;
+    let advancing: Vec<ChatEvent> = read.iter().filter(|e| e.kind.advances()).cloned().collect();
+    assert_eq!(
+        kinds(&advancing),
+        [
+            "message:q1",
+            "turn_started:1",
+            "message:a1",
+            "turn_ended:1:Finished",
+            "message:q2",
+            "turn_started:2"
+        ],
+        "{:?}",
+        kinds(&read)
+    );
+}
+
 // ----- a list view that stayed away longer than the deletions are kept ---------------------
 
 /// A list view resuming from before a deletion the store has forgotten (pruned tombstones)

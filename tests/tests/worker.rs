@@ -268,3 +268,42 @@ async fn the_health_snapshot_counts_what_the_worker_did() {
     shutdown.cancel();
     handle.await.expect("worker");
 }
+
+/// A worker with a retention policy applies it on its own: an idle chat is archived, then
+/// purged with the chat archived by hand, and a running one is left alone (BEHAVIOUR §18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_applies_its_retention_policy() {
+    use chatd_core::runtime::worker::WorkerConfig;
+    use chatd_core::store::RetentionPolicy;
+    let w = world(vec![hang("still going")]).await;
+    let owner = UserId::new();
+    let idle = w.store.create_chat(NewChat::new(owner)).await.expect("idle").id;
+    let archived = w.store.create_chat(NewChat::new(owner)).await.expect("archived").id;
+    w.store.set_archived(archived, true).await.expect("archive");
+    let busy = w.chat("keep going").await;
+    let policy = RetentionPolicy::off()
+        .with_archive_idle_after(Duration::ZERO)
+        .with_purge_archived_after(Duration::ZERO);
+    let config = WorkerConfig::default()
+        .with_poll(Duration::from_millis(20))
+        .with_retention(policy, Duration::from_millis(50));
+    let runner = TurnRunner::new(
+        Arc::clone(&w.store),
+        Arc::new(Scripted(Arc::clone(&w.provider))),
+        ToolSet::new(),
+    )
+    .with_titles(false);
+    let worker = Worker::new(Arc::clone(&w.store), runner).with_config(config);
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(worker.run(shutdown.clone()));
+    w.until_status(busy, ChatStatus::Running).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while w.store.get_chat(idle).await.is_ok() || w.store.get_chat(archived).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "retention did not run");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let running = w.store.get_chat(busy).await.expect("the running chat stays");
+    assert!(!running.archived && running.status == ChatStatus::Running);
+    shutdown.cancel();
+    handle.await.expect("worker");
+}

@@ -156,6 +156,9 @@ pub(crate) struct Follower {
     poll: Duration,
     /// The first read is still to come.
     fresh: bool,
+    /// The turn that was running when this follower subscribed (the chat read then): its
+    /// end is told even if a later turn has begun by the first read.
+    arrived_in: Option<i64>,
     done: bool,
 }
 
@@ -213,6 +216,8 @@ impl Follower {
             read_at: 0,
             poll,
             fresh: true,
+            arrived_in: (first.status == ChatStatus::Running && first.lease_epoch > 0)
+                .then_some(first.lease_epoch),
             done: false,
         };
         follower.tell_status(&(first.status, first.last_error.clone(), first.open_calls.clone()));
@@ -451,8 +456,18 @@ impl Follower {
         let mut end = ended.map(|(turn, ending, _)| (turn, ending));
         // The same turn: its start comes first.
         let same = start.is_some() && start == end.as_ref().map(|(turn, _)| *turn);
+        // An earlier turn whose end is told to a client that has not had its start (it
+        // arrived while that turn ran, and read only after the next began): the start first,
+        // before that turn's messages.
+        let mut late_start = end
+            .as_ref()
+            .map(|(turn, _)| *turn)
+            .filter(|turn| !same && self.cursor.position() < Cursor::turn_start(*turn));
         for message in messages {
             let user = message.role == crate::message::Role::User;
+            if message.id.0 > ended_after {
+                self.announce(late_start.take(), false, &status);
+            }
             if user && message.id.0 > ended_after {
                 if same {
                     self.announce(start.take(), false, &status);
@@ -484,6 +499,9 @@ impl Follower {
             self.announce(start.take(), false, &status);
             self.conclude(end.take(), changed && !running, &status);
         } else {
+            if end.is_some() {
+                self.announce(late_start.take(), false, &status);
+            }
             self.conclude(end.take(), changed && !running, &status);
             self.announce(start.take(), changed && running, &status);
         }
@@ -505,7 +523,8 @@ impl Follower {
             return Some((before.lease_epoch, ending, before.turn_started_after));
         }
         let previous = before.lease_epoch - 1;
-        let seen = self.cursor.position() >= Cursor::turn_start(previous);
+        let seen = self.cursor.position() >= Cursor::turn_start(previous)
+            || self.arrived_in == Some(previous);
         let ending = before.previous_turn.clone().filter(|_| previous > 0 && seen)?;
         Some((previous, ending, before.previous_turn_started_after))
     }

@@ -41,7 +41,17 @@ pub struct WorkerConfig {
     /// Cluster-wide caps on running turns, per owner and in all (none; BEHAVIOUR §17): give
     /// every worker of a cluster the same.
     pub caps: crate::store::RunningCaps,
+    /// What to archive and purge (off; BEHAVIOUR §18).
+    pub retention: crate::store::RetentionPolicy,
+    /// How often to apply `retention` (5 min): batches of [`RETENTION_BATCH`] until one is
+    /// not full, at most [`RETENTION_BATCHES`] per run.
+    pub retention_every: Duration,
 }
+
+/// The most chats (and deleted messages) one retention batch touches of each kind.
+pub const RETENTION_BATCH: usize = 100;
+/// The most retention batches one run applies (the rest wait for the next run).
+pub const RETENTION_BATCHES: usize = 10;
 
 /// The most chats one deadline sweep settles (the rest wait for the next sweep).
 pub const DEADLINE_SWEEP_BATCH: usize = 100;
@@ -56,6 +66,8 @@ impl Default for WorkerConfig {
             max_turns: 8,
             deadline_sweep: Duration::from_secs(30),
             caps: crate::store::RunningCaps::none(),
+            retention: crate::store::RetentionPolicy::off(),
+            retention_every: Duration::from_secs(300),
         }
     }
 }
@@ -101,6 +113,18 @@ impl WorkerConfig {
     #[must_use]
     pub fn with_max_turns(mut self, turns: usize) -> Self {
         self.max_turns = turns.max(1);
+        self
+    }
+
+    /// Sets the retention policy and how often it is applied.
+    #[must_use]
+    pub fn with_retention(
+        mut self,
+        policy: crate::store::RetentionPolicy,
+        every: Duration,
+    ) -> Self {
+        self.retention = policy;
+        self.retention_every = every;
         self
     }
 }
@@ -259,7 +283,10 @@ impl Worker {
         let mut sweep = tokio::time::interval(self.config.sweep.max(Duration::from_millis(1)));
         let mut deadlines =
             tokio::time::interval(self.config.deadline_sweep.max(Duration::from_millis(1)));
-        for timer in [&mut poll, &mut heartbeat, &mut sweep, &mut deadlines] {
+        let mut retention =
+            tokio::time::interval(self.config.retention_every.max(Duration::from_millis(1)));
+        let retains = !self.config.retention.is_off();
+        for timer in [&mut poll, &mut heartbeat, &mut sweep, &mut deadlines, &mut retention] {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         heartbeat.reset();
@@ -288,6 +315,7 @@ impl Worker {
                     Ok(_) => {}
                     Err(err) => tracing::warn!(worker = %self.id, error = %err, "deadline sweep failed"),
                 },
+                _ = retention.tick(), if retains => self.retain().await,
                 _ = heartbeat.tick() => self.heartbeat(&running).await,
                 _ = poll.tick() => self.acquire(&mut running, &mut turns).await,
                 hint = hints.next() => match hint {
@@ -367,6 +395,33 @@ impl Worker {
 
     /// Renews every lease in one call; cancels turns whose lease is gone and stops turns a
     /// person asked to stop.
+    /// Applies the retention policy: batches until one is not full (BEHAVIOUR §18).
+    async fn retain(&self) {
+        for _ in 0..RETENTION_BATCHES {
+            match self.store.apply_retention(&self.config.retention, RETENTION_BATCH).await {
+                Ok(pass) => {
+                    crate::telemetry::retention(&pass);
+                    if pass != crate::store::RetentionPass::default() {
+                        tracing::info!(
+                            worker = %self.id,
+                            archived = pass.archived.len(),
+                            purged = pass.purged.len(),
+                            deleted_messages = pass.deleted_messages_purged,
+                            "retention"
+                        );
+                    }
+                    if !pass.full(RETENTION_BATCH) {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(worker = %self.id, error = %err, "retention failed");
+                    return;
+                }
+            }
+        }
+    }
+
     async fn heartbeat(&self, running: &HashMap<ChatId, Running>) {
         if running.is_empty() {
             return;

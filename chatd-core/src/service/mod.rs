@@ -361,6 +361,20 @@ impl Chatd {
         Ok(self.store.create_chat(new).await?)
     }
 
+    /// Forks the actor's chat at one of its messages (BEHAVIOUR §18): a new chat of the same
+    /// owner holding a copy of the history up to and including that message (see
+    /// [`ChatStore::fork_chat`]); it answers the message anew when it is a question. Owner
+    /// only (another user's chat is not found).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown chat or a message not in its current history; `Forbidden`
+    /// without `chat:create` and `chat:read`.
+    pub async fn fork_chat(&self, actor: &Actor, chat: ChatId, at: MessageId) -> Result<Chat> {
+        Self::require(actor, Scope::Create)?;
+        self.owned(actor, chat, Scope::Read).await?;
+        Ok(self.store.fork_chat(chat, at).await?)
+    }
+
     /// One chat.
     ///
     /// # Errors
@@ -395,6 +409,22 @@ impl Chatd {
         Ok(self.store.list_messages(chat, MessageQuery::user_visible_after(after)).await?)
     }
 
+    /// The user-visible messages after `after`, with those edits took out of the history
+    /// (each with its [`Deletion`](crate::message::Deletion), BEHAVIOUR §18).
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:read`.
+    pub async fn list_messages_with_deleted(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        after: Option<MessageId>,
+    ) -> Result<Vec<Message>> {
+        self.owned(actor, chat, Scope::Read).await?;
+        let query = MessageQuery::user_visible_after(after).with_deleted();
+        Ok(self.store.list_messages(chat, query).await?)
+    }
+
     /// Sends a user message (inserted, or queued while the chat is busy).
     ///
     /// # Errors
@@ -426,7 +456,22 @@ impl Chatd {
         Ok(self.store.update_chat(chat, crate::chat::ChatUpdate::title(title)).await?)
     }
 
-    /// Edits a user message: later history and the queue are dropped, the chat re-runs.
+    /// Replaces the chat's labels (BEHAVIOUR §18).
+    ///
+    /// # Errors
+    /// `NotFound`; `Forbidden` without `chat:update`; a validation error on `labels`.
+    pub async fn set_labels(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> Result<Chat> {
+        self.owned(actor, chat, Scope::Update).await?;
+        Ok(self.store.update_chat(chat, crate::chat::ChatUpdate::labels(labels)).await?)
+    }
+
+    /// Edits a user message: later history leaves the history (kept as deleted, see
+    /// [`Chatd::list_messages_with_deleted`]), the queue is dropped, the chat re-runs.
     ///
     /// # Errors
     /// `Chat message not found.` / `Only user messages can be edited.`; `Forbidden`.

@@ -22,6 +22,7 @@
 
 mod changes;
 mod error;
+mod retention;
 mod spend;
 mod types;
 
@@ -33,6 +34,7 @@ pub use changes::{
     ChangedFields, ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor,
 };
 pub use error::{Entity, MAX_QUEUED_MESSAGES, Result, StoreError};
+pub use retention::{RetentionPass, RetentionPolicy};
 pub use spend::{Held, NewSpendHold, SpendAdmission};
 pub use types::{
     BusyBehavior, Compaction, Delivery, EditOutcome, FAIR_WINDOW, Fence, Lease, LeaseStatus,
@@ -282,6 +284,32 @@ pub trait ChatStore: Send + Sync + 'static {
     /// # Errors
     /// `Backend` only.
     async fn recover_stale(&self, stale_after: Duration) -> Result<Vec<ChatId>>;
+
+    /// Forks `source` at `at` (BEHAVIOUR §18): a new root chat of the same owner whose
+    /// history is a copy of the source's current history up to and including `at` (and the
+    /// tool results right after it, so no call is cut from its results), titled after the
+    /// source with a fork marker ([`fork_title`](crate::chat::fork_title)), with the source's
+    /// model config and none of its queue, workspace, sub-agents, tool calls or spend. It
+    /// records `forked_from`; it is `pending` when its history ends with an unanswered user
+    /// message (the fork answers it anew), else `waiting`. Neither chat sees the other's
+    /// later changes.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown chat, or a message not in its current history.
+    async fn fork_chat(&self, source: ChatId, at: MessageId) -> Result<Chat>;
+
+    /// One bounded batch of `policy` (BEHAVIOUR §18): archives at most `limit` idle root
+    /// chats, purges at most `limit` archived chats and at most `limit` deleted messages, each
+    /// past its period. Any replica may run it at any time; a chat that is running or waits
+    /// for work is never touched, and a purged chat leaves a list tombstone.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        limit: usize,
+    ) -> Result<RetentionPass>;
 
     /// Appends parts of the step in flight to the durable part log.
     ///

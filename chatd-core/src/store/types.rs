@@ -146,7 +146,7 @@ pub struct EditOutcome {
     pub chat: Chat,
     /// The edited message (same id, new content).
     pub message: Message,
-    /// How many later messages were deleted.
+    /// How many later messages left the history (kept as deleted, BEHAVIOUR §18).
     pub deleted_messages: usize,
     /// How many queued messages were deleted.
     pub deleted_queued: usize,
@@ -302,6 +302,10 @@ pub struct MessageQuery {
     pub visibility: VisibilityFilter,
     /// At most this many (oldest first).
     pub limit: Option<usize>,
+    /// Also the messages edits took out of the history, each with its
+    /// [`Deletion`](crate::message::Deletion) (BEHAVIOUR §18), in id order, a replaced
+    /// content before the current one of the same id.
+    pub include_deleted: bool,
 }
 
 impl MessageQuery {
@@ -332,10 +336,18 @@ impl MessageQuery {
         self
     }
 
+    /// Also the messages edits took out of the history (see
+    /// [`include_deleted`](Self::include_deleted)).
+    #[must_use]
+    pub fn with_deleted(mut self) -> Self {
+        self.include_deleted = true;
+        self
+    }
+
     /// What people see, after `after`.
     #[must_use]
     pub fn user_visible_after(after: Option<MessageId>) -> Self {
-        MessageQuery { after, visibility: VisibilityFilter::User, limit: None }
+        MessageQuery { after, visibility: VisibilityFilter::User, ..MessageQuery::default() }
     }
 }
 

@@ -17,6 +17,7 @@ mod execute;
 mod memory_store;
 mod pg;
 mod report;
+mod search;
 mod soak;
 mod sse;
 mod streams;
@@ -49,6 +50,18 @@ struct Args {
     /// How long `soak` runs, in minutes (default 5; `--quick` 0.5).
     #[arg(long)]
     minutes: Option<f64>,
+    /// `capacity`, `soak`: the fake model asks for a tool call on every n-th request
+    /// (default: never; `--quick`: 4).
+    #[arg(long)]
+    tool_every: Option<usize>,
+    /// `capacity`, `soak`: every n-th request fails with a retryable 503 (default: never;
+    /// `--quick`: 9).
+    #[arg(long)]
+    fail_every: Option<usize>,
+    /// `capacity`, `soak`: every n-th request waits five times as long for its first token
+    /// (default: never; `--quick`: 6).
+    #[arg(long)]
+    slow_every: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,6 +96,9 @@ enum Scenario {
     /// PostgreSQL: C streaming chats on W worker processes (paced fake model, a subscriber
     /// per chat): turns/s, token latency overhead, CPU, memory and database cost per turn.
     Capacity,
+    /// PostgreSQL: the chat list's text search over 100 000 chats and 1 000 000 messages vs
+    /// the same tsquery by hand, and the plan's use of the index.
+    Search,
     /// The capacity load under faults (workers killed, frozen, disconnected), then an
     /// audit; not part of `all`.
     Soak,
@@ -152,14 +168,22 @@ fn main() -> ExitCode {
         if wants(Scenario::PgHistory) {
             print(&pg::history(quick).await?);
         }
+        if wants(Scenario::Search) {
+            print(&search::run(quick).await?);
+        }
+        let mix = capacity::Mix {
+            tool_every: args.tool_every.unwrap_or(if quick { 4 } else { 0 }),
+            fail_every: args.fail_every.unwrap_or(if quick { 9 } else { 0 }),
+            slow_every: args.slow_every.unwrap_or(if quick { 6 } else { 0 }),
+        };
         if wants(Scenario::Capacity) {
             let only = (args.chats.is_some() || args.workers.is_some())
                 .then(|| (args.chats.unwrap_or(10), args.workers.unwrap_or(1)));
-            print(&capacity::run(quick, only).await?);
+            print(&capacity::run(quick, only, mix).await?);
         }
         if args.scenario == Scenario::Soak {
             let minutes = args.minutes.unwrap_or(if quick { 0.5 } else { 5.0 });
-            println!("{}", soak::run(minutes, quick, args.restart_db.clone()).await?);
+            println!("{}", soak::run(minutes, quick, mix, args.restart_db.clone()).await?);
         }
         Ok(())
     });

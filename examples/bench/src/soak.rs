@@ -19,9 +19,9 @@ use chatd_core::provider::StreamEvent;
 use chatd_core::status::TurnEnding;
 use chatd_core::store::{ChatStore, MessageQuery, SendMessage};
 use chatd_core::{
-    ChatId, ChatStatus, NewChat, NewModelConfig, NewProvider, ProviderKind, Role, UserId,
+    ChatId, ChatStatus, Message, NewChat, NewModelConfig, NewProvider, Part, ProviderKind, Role,
+    UserId,
 };
-use chatd_providers::testing::FakeServer;
 use futures::StreamExt;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -29,7 +29,7 @@ use sqlx::PgPool;
 use tokio::process::Child;
 
 use crate::capacity::{
-    HEARTBEAT_ENV, Pace, STALE_ENV, WORKER_ENV, answer, start_workers, usage_of,
+    HEARTBEAT_ENV, Mix, Pace, STALE_ENV, WORKER_ENV, model, start_workers, usage_of,
 };
 use crate::pg::{BenchResult, Scratch};
 
@@ -143,6 +143,48 @@ async fn follow_chat(
     Ok(())
 }
 
+/// Whether `messages` answer every user message exactly once: after each, zero or more tool
+/// steps (an assistant message calling tools, then exactly one result per call), then one
+/// assistant message whose text is `whole`.
+pub(crate) fn answered_once(messages: &[Message], whole: &str) -> Result<(), String> {
+    let mut rest = messages.iter().peekable();
+    while let Some(user) = rest.next() {
+        if user.role != Role::User {
+            return Err(format!("message {} is not a user message", user.id));
+        }
+        loop {
+            let Some(answer) = rest.next().filter(|m| m.role == Role::Assistant) else {
+                return Err(format!("user message {} has no answer", user.id));
+            };
+            let calls: Vec<&str> = answer
+                .content
+                .iter()
+                .filter_map(|p| match p {
+                    Part::ToolCall { tool_call_id, .. } => Some(tool_call_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if calls.is_empty() {
+                if answer.text() != whole {
+                    return Err(format!("answer {} is not the whole answer", answer.id));
+                }
+                break;
+            }
+            let mut results = Vec::new();
+            while let Some(result) = rest.next_if(|m| m.role == Role::Tool) {
+                results.extend(result.content.iter().filter_map(|p| match p {
+                    Part::ToolResult { tool_call_id, .. } => Some(tool_call_id.as_str()),
+                    _ => None,
+                }));
+            }
+            if results != calls {
+                return Err(format!("calls {calls:?} answered by results {results:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The worker sessions' backend pids.
 async fn worker_backends(pool: &PgPool) -> Vec<i32> {
     sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE application_name = $1")
@@ -172,7 +214,12 @@ fn orphans(url: &str) -> usize {
 }
 
 /// `soak`: `minutes` of load and faults, then the audit.
-pub(crate) async fn run(minutes: f64, quick: bool, restart: Option<String>) -> BenchResult<String> {
+pub(crate) async fn run(
+    minutes: f64,
+    quick: bool,
+    mix: Mix,
+    restart: Option<String>,
+) -> BenchResult<String> {
     let length = Duration::from_secs_f64((minutes * 60.0).max(5.0));
     let (chats, fault_every) =
         if quick { (6, Duration::from_secs(3)) } else { (40, Duration::from_secs(5)) };
@@ -181,7 +228,7 @@ pub(crate) async fn run(minutes: f64, quick: bool, restart: Option<String>) -> B
         per_token: Duration::from_millis(20),
         tokens: 20,
     };
-    let server = FakeServer::repeating(answer(pace)).await?;
+    let server = model::serve(pace, mix).await?;
     let scratch = Scratch::create(16).await?;
     let provider = NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(server.url());
     scratch.store.create_provider(provider).await?;
@@ -270,17 +317,14 @@ pub(crate) async fn run(minutes: f64, quick: bool, restart: Option<String>) -> B
 
     // The audit of what is stored.
     let mut unanswered = Vec::new();
-    let mut not_idle = 0;
+    let (mut not_idle, mut tool_results) = (0, 0);
     for chat in &seen.chats {
         let messages = store.list_messages(*chat, MessageQuery::all()).await?;
-        let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
-        let pairs = roles.chunks(2).all(|pair| pair == [Role::User, Role::Assistant]);
-        let whole = messages
-            .iter()
-            .filter(|m| m.role == Role::Assistant)
-            .all(|m| m.text() == (0..pace.tokens).map(|n| format!("t{n} ")).collect::<String>());
-        if !pairs || !whole {
-            unanswered.push(format!("{chat}: {roles:?}"));
+        tool_results += messages.iter().filter(|m| m.role == Role::Tool).count();
+        let whole: String = (0..pace.tokens).map(|n| format!("t{n} ")).collect();
+        if let Err(why) = answered_once(&messages, &whole) {
+            let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
+            unanswered.push(format!("{chat}: {why}: {roles:?}"));
         }
         if store.get_chat(*chat).await?.status != ChatStatus::Waiting {
             not_idle += 1;
@@ -315,6 +359,8 @@ pub(crate) async fn run(minutes: f64, quick: bool, restart: Option<String>) -> B
         "clients": chats,
         "chats": seen.chats.len(),
         "turns": seen.turns,
+        "tool_results": tool_results,
+        "mix": {"tool_every": mix.tool_every, "fail_every": mix.fail_every, "slow_every": mix.slow_every},
         "faults": {"sigkill": kills, "sigstop": stops, "terminate_backend": cuts, "database_restart": restarts},
         "answered_exactly_once": unanswered.is_empty(),
         "part_mismatches": seen.mismatches.len(),
@@ -339,4 +385,63 @@ pub(crate) async fn run(minutes: f64, quick: bool, restart: Option<String>) -> B
         return Err(format!("{summary}\nthe soak's audit failed: {details:?}").into());
     }
     Ok(summary.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use chatd_core::{ChatId, Message, MessageId, Part, Role, Visibility};
+    use serde_json::json;
+
+    use super::answered_once;
+
+    fn row(id: i64, role: Role, content: Vec<Part>) -> Message {
+        Message {
+            id: MessageId(id),
+            chat_id: ChatId(uuid::Uuid::nil()),
+            model_config_id: None,
+            created_at: chrono::Utc::now(),
+            role,
+            content,
+            visibility: Visibility::Both,
+            usage: None,
+            context_limit: None,
+            compressed: false,
+            client_id: None,
+            deleted: None,
+        }
+    }
+
+    fn call(id: &str) -> Part {
+        serde_json::from_value(
+            json!({"type": "tool-call", "tool_call_id": id, "tool_name": "clock"}),
+        )
+        .expect("call")
+    }
+
+    fn result(id: &str) -> Part {
+        serde_json::from_value(
+            json!({"type": "tool-result", "tool_call_id": id, "tool_name": "clock", "result": {}}),
+        )
+        .expect("result")
+    }
+
+    #[test]
+    fn the_audit_accepts_tool_steps_and_refuses_what_is_not_exactly_once() {
+        let q = row(1, Role::User, vec![Part::text("q")]);
+        let whole = "t0 t1 ";
+        let answer = |id| row(id, Role::Assistant, vec![Part::text(whole)]);
+        let asks = row(2, Role::Assistant, vec![call("c1")]);
+        let tool = |id| row(id, Role::Tool, vec![result("c1")]);
+        assert_eq!(answered_once(&[q.clone(), answer(2)], whole), Ok(()));
+        assert_eq!(answered_once(&[q.clone(), asks.clone(), tool(3), answer(4)], whole), Ok(()));
+        // Answered twice, a call run twice, a call never answered, a cut answer, no answer.
+        assert!(answered_once(&[q.clone(), answer(2), answer(3)], whole).is_err());
+        assert!(
+            answered_once(&[q.clone(), asks.clone(), tool(3), tool(4), answer(5)], whole).is_err()
+        );
+        assert!(answered_once(&[q.clone(), asks.clone(), answer(3)], whole).is_err());
+        let cut = row(2, Role::Assistant, vec![Part::text("t0 ")]);
+        assert!(answered_once(&[q.clone(), cut], whole).is_err());
+        assert!(answered_once(&[q], whole).is_err());
+    }
 }

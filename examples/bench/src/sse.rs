@@ -40,6 +40,18 @@ async fn decode(pieces: Vec<Bytes>) -> (f64, usize) {
     (started.elapsed().as_secs_f64(), count)
 }
 
+/// Seconds to decode `pieces` and the events found, by `sse-stream` alone (no event-size
+/// bound, no error mapping, no boxing): what the adapters' decoder adds to the crate.
+async fn decode_bare(pieces: Vec<Bytes>) -> (f64, usize) {
+    let started = Instant::now();
+    let stream = futures::stream::iter(pieces.into_iter().map(Ok::<_, std::io::Error>));
+    let count = sse_stream::SseByteStream::new(stream)
+        .filter(|event| std::future::ready(event.is_ok()))
+        .count()
+        .await;
+    (started.elapsed().as_secs_f64(), count)
+}
+
 /// Seconds to split `pieces` into lines with `memchr`, carrying partial lines across
 /// chunks and producing each line as an owned, UTF-8-validated `String` — what a line
 /// splitter hands its caller (like `BufRead::lines`), and the least an SSE decoder must do.
@@ -76,11 +88,14 @@ pub(crate) async fn run(quick: bool) -> Vec<Report> {
     let body = recorded_stream(events);
     let megabytes = body.len() as f64 / 1_000_000.0;
     let pieces = chunks(&body, 16 * 1024);
-    let (mut parse, mut split, mut scan) = (f64::MAX, f64::MAX, f64::MAX);
+    let (mut parse, mut split, mut scan, mut bare) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
     for _ in 0..5 {
         let (seconds, count) = decode(pieces.clone()).await;
         assert_eq!(count, events + 1, "every event decoded");
         parse = parse.min(seconds);
+        let (seconds, count) = decode_bare(pieces.clone()).await;
+        assert_eq!(count, events + 1, "every event decoded by the crate alone");
+        bare = bare.min(seconds);
         split = split.min(split_lines(&pieces).0);
         scan = scan.min(scan_lines(&pieces));
     }
@@ -93,6 +108,22 @@ pub(crate) async fn run(quick: bool) -> Vec<Report> {
             parse_rate,
             megabytes / split,
             Target::AtLeast(0.5),
+        ),
+        Report::new(
+            "sse-parse",
+            "mb_per_sec_vs_sse_stream_alone",
+            "MB/s",
+            parse_rate,
+            megabytes / bare,
+            Target::None,
+        ),
+        Report::new(
+            "sse-parse",
+            "sse_stream_alone_mb_per_sec_vs_memchr_lines",
+            "MB/s",
+            megabytes / bare,
+            megabytes / split,
+            Target::None,
         ),
         Report::new(
             "sse-parse",

@@ -91,7 +91,7 @@ pub(crate) async fn resume(quick: bool) -> BenchResult<Vec<Report>> {
             .fetch_all(&scratch.pool)
             .await?;
         let rows =
-            sqlx::query("SELECT * FROM chat_stream_parts WHERE chat_id = $1 ORDER BY episode, seq")
+            sqlx::query("SELECT p.* FROM chat_stream_parts b, UNNEST(b.episodes, b.seqs, b.payloads) AS p(episode, seq, payload) WHERE b.chat_id = $1 ORDER BY p.episode, p.seq")
                 .bind(lease.chat_id.0)
                 .fetch_all(&scratch.pool)
                 .await?;

@@ -1,5 +1,6 @@
 //! A smoke run of `chatd-bench capacity --quick` (10 chats on one worker process, against
-//! the PostgreSQL of `DATABASE_URL`): every metric line is printed and the load was served.
+//! the PostgreSQL of `DATABASE_URL`, the fake model mixing in tool calls, failures and slow
+//! calls): every metric line is printed and the load was served.
 //! Not a timing assertion: the figures belong to `BENCHMARKS.md`.
 
 use std::process::Command;
@@ -20,13 +21,15 @@ fn the_quick_capacity_run_serves_every_turn_and_prints_each_metric() {
     let metric = |name: &str| {
         lines
             .iter()
-            .find(|l| l["metric"] == format!("{name}_c10_w1"))
+            .find(|l| l["metric"] == format!("{name}_c10_w1_mix"))
             .and_then(|l| l["value"].as_f64())
             .unwrap_or_else(|| panic!("no {name} line in {stdout}"))
     };
     assert!(metric("turns_per_sec") > 0.0);
     assert!(metric("first_token_ms_p50_vs_bare") > 0.0, "the first token came after the send");
     assert!(metric("wal_bytes_per_turn_vs_minimal") > 0.0, "turns were written");
+    // Tool steps and retried failures: more model requests than turns.
+    assert!(metric("model_requests_per_turn") > 1.0, "the mix was served");
     for name in [
         "turn_started_ms_p50",
         "first_token_ms_p99_vs_bare",
@@ -45,7 +48,7 @@ fn the_quick_capacity_run_serves_every_turn_and_prints_each_metric() {
     let baseline = |name: &str| {
         lines
             .iter()
-            .find(|l| l["metric"] == format!("{name}_c10_w1"))
+            .find(|l| l["metric"] == format!("{name}_c10_w1_mix"))
             .and_then(|l| l["baseline"].as_f64())
             .unwrap_or(0.0)
     };

@@ -22,7 +22,9 @@ const HELP: &str = "\
 commands:
   /new [title]        a new chat (or just type: the first message starts one)
   /list               your chats          /switch <n|id>   open one
+  /search <words>     chats whose title or messages hold every word
   /history            messages with ids   /edit <id> <text> rewrite a message and re-run
+  /fork [id]          a new chat with the history up to that message (default: the last)
   /queue              queued messages     /promote <id>    send one now    /drop <id> remove one
   /interrupt          stop the turn (or Ctrl-C; Ctrl-C twice exits)
   /compact            summarise the history now
@@ -213,6 +215,8 @@ impl Session {
             "switch" => self.switch(rest).await,
             "history" => self.history().await,
             "edit" => self.edit(rest).await,
+            "fork" => self.fork(rest).await,
+            "search" => self.search(rest).await,
             "queue" => self.queue().await,
             "promote" => self.promote(rest).await,
             "drop" => self.drop_queued(rest).await,
@@ -332,14 +336,24 @@ impl Session {
 
     async fn list(&mut self) -> Result<(), String> {
         let owner = self.actor.user_id().unwrap_or_default();
-        let page = self
-            .chatd
-            .list_chats(&self.actor, ChatFilter::owner(owner))
-            .await
-            .map_err(|e| e.to_string())?;
+        self.show_chats(ChatFilter::owner(owner), "[no chats yet]").await
+    }
+
+    /// `/search <words>`: the chats whose title or messages hold every word (BEHAVIOUR §18);
+    /// `/switch <n>` then opens one.
+    async fn search(&mut self, words: &str) -> Result<(), String> {
+        if words.trim().is_empty() {
+            return Err("usage: /search <words>".into());
+        }
+        let owner = self.actor.user_id().unwrap_or_default();
+        self.show_chats(ChatFilter::owner(owner).with_query(words), "[no chat matches]").await
+    }
+
+    async fn show_chats(&mut self, filter: ChatFilter, none: &str) -> Result<(), String> {
+        let page = self.chatd.list_chats(&self.actor, filter).await.map_err(|e| e.to_string())?;
         self.listed = page.items.iter().map(|c| c.id).collect();
         if page.items.is_empty() {
-            self.printer.say("[no chats yet]");
+            self.printer.say(none);
         }
         for (n, chat) in page.items.iter().enumerate() {
             let mark = if Some(chat.id) == self.chat { "*" } else { " " };
@@ -385,6 +399,26 @@ impl Session {
         self.printer.sent(text);
         if !self.interactive {
             self.waiting = Some(edited.message.id.0);
+        }
+        Ok(())
+    }
+
+    /// `/fork [id]`: forks the open chat at that message (the last one by default) and
+    /// opens the fork (BEHAVIOUR §18).
+    async fn fork(&mut self, rest: &str) -> Result<(), String> {
+        let chat = self.chat.ok_or("no chat open")?;
+        let at = if rest.is_empty() {
+            let messages = self.chatd.list_messages(&self.actor, chat, None).await;
+            messages.map_err(|e| e.to_string())?.last().map(|m| m.id).ok_or("the chat is empty")?
+        } else {
+            MessageId(rest.parse().map_err(|_| "the message id is a number (see /history)")?)
+        };
+        let fork = self.chatd.fork_chat(&self.actor, chat, at).await.map_err(|e| e.to_string())?;
+        self.open(fork.id).await?;
+        if fork.status == ChatStatus::Pending && !self.interactive {
+            // The fork answers its last message anew: wait for that turn.
+            let copied = self.chatd.list_messages(&self.actor, fork.id, None).await;
+            self.waiting = copied.map_err(|e| e.to_string())?.last().map(|m| m.id.0);
         }
         Ok(())
     }

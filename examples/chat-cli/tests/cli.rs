@@ -100,6 +100,23 @@ fn a_scripted_conversation_with_tools_commands_and_an_edit() {
 }
 
 #[test]
+fn fork_and_search_from_the_terminal() {
+    let (mut child, rx) = spawn(1);
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "hello\n/fork\n/search fork\n/search nothing-like-it\n/search\n/quit")
+        .expect("script");
+    let mut out = until(&rx, "[turn finished]");
+    out.extend(until(&rx, "── hello (fork) (waiting)"));
+    // The fork, found by its title; the source is not (every word must match).
+    out.extend(until(&rx, "1. hello (fork) (waiting)"));
+    out.extend(until(&rx, "[no chat matches]"));
+    out.extend(until(&rx, "[usage: /search <words>]"));
+    assert_eq!(wait(child), 0);
+    let found = out.iter().filter(|l| l.contains(". hello")).count();
+    assert_eq!(found, 1, "only the fork matched: {out:#?}");
+}
+
+#[test]
 fn ctrl_c_interrupts_the_turn_and_a_second_one_exits() {
     let (mut child, rx) = spawn(40);
     let mut stdin = child.stdin.take().expect("stdin");

@@ -173,6 +173,51 @@ try {
       [...document.querySelectorAll("#timeline .msg.assistant .text")].some((n) => n.textContent.includes("hello there"));
   }, 60000);
   console.log("edited the first message: the history was rewritten and answered again");
+  // 4a. The edit kept the past: the edited message offers its earlier version, which holds
+  // the first text and the turns that followed it.
+  await waitFor(() => document.querySelector("#timeline .msg.user .versions-toggle")?.textContent === "Earlier versions (1)", 15000);
+  await page.click("#timeline .msg.user .versions-toggle");
+  const earlier = await text("#timeline .versions .version .msg.old");
+  assert.equal(earlier[0], "tell me a slow story", `the earlier version starts with the first text: ${JSON.stringify(earlier)}`);
+  assert.ok(earlier.includes("this one waits in the queue"), `and holds the later turns: ${JSON.stringify(earlier)}`);
+  const { messages: kept } = await rest("GET", `/api/chats/${chatId}/messages?include_deleted=true`);
+  const keptShown = kept.filter((m) => m.deleted && (m.role === "user" || m.role === "assistant"));
+  assert.equal(earlier.length, keptShown.length, "every kept message of the version is shown");
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-versions.png"), fullPage: true });
+  console.log(`opened the earlier version: ${earlier.length} messages, the first "${earlier[0]}"`);
+  // 4b. Fork from the answer: a new chat with the history up to it opens; it is found by
+  // search, and by a label set on it.
+  const answers = await page.$$("#timeline .msg.assistant .fork");
+  await answers[0].click();
+  await waitFor((source) => {
+    const open = document.querySelector("#chat-list li.selected")?.dataset.chat;
+    return open && open !== source && document.querySelector("#chat-title").textContent.endsWith("(fork)");
+  }, 15000, chatId);
+  const forkId = await page.$eval("#chat-list li.selected", (n) => n.dataset.chat);
+  const fork = await rest("GET", `/api/chats/${forkId}`);
+  assert.equal(fork.forked_from.chat_id, chatId, "the fork records its source");
+  await waitFor(() => [...document.querySelectorAll("#timeline .msg.user .text")].some((n) => n.textContent === "hello there"), 15000);
+  await page.$eval("#chat-labels", (input) => (input.value = "topic:browser-fork"));
+  await page.click("#save-labels");
+  await waitFor(() => [...document.querySelectorAll("#chat-list .label")].some((n) => n.textContent === "topic:browser-fork"), 15000);
+  await page.type("#search", "fork");
+  await waitFor((id) => {
+    const shown = [...document.querySelectorAll("#chat-list li")].map((n) => n.dataset.chat);
+    return shown.length === 1 && shown[0] === id;
+  }, 15000, forkId);
+  await page.$eval("#search", (input) => { input.value = ""; input.dispatchEvent(new Event("input")); });
+  await waitFor(() => document.querySelectorAll("#chat-list li").length > 1, 15000);
+  await page.$$eval("#chat-list .label", (tags) => tags.find((t) => t.textContent === "topic:browser-fork").click());
+  await waitFor((id) => {
+    const shown = [...document.querySelectorAll("#chat-list li")].map((n) => n.dataset.chat);
+    return shown.length === 1 && shown[0] === id && !document.querySelector("#label-filter").hidden;
+  }, 15000, forkId);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-fork.png"), fullPage: true });
+  await page.click("#label-filter button");
+  await waitFor(() => document.querySelectorAll("#chat-list li").length > 1, 15000);
+  console.log(`forked at the first answer (${forkId}); found it by search and by its label`);
+  await page.click(`#chat-list li[data-chat="${chatId}"]`);
+  await waitFor((id) => document.querySelector("#chat-list li.selected")?.dataset.chat === id, 15000, chatId);
   // The conversation, before the account switch below leaves an empty list.
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);

@@ -93,6 +93,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/chats/{id}", get(get_chat).patch(update_chat).delete(delete_chat))
         .route("/api/chats/{id}/messages", get(list_messages).post(send_message))
         .route("/api/chats/{id}/messages/{message}", axum::routing::patch(edit_message))
+        .route("/api/chats/{id}/fork", post(fork_chat))
         .route("/api/chats/{id}/interrupt", post(interrupt))
         .route("/api/chats/{id}/pause", post(pause))
         .route("/api/chats/{id}/resume", post(resume))
@@ -177,6 +178,10 @@ struct ListQuery {
     limit: Option<usize>,
     /// The `next` of the previous page.
     after: Option<String>,
+    /// Only chats with every one of these labels: `key:value` pairs separated by commas.
+    labels: Option<String>,
+    /// Only chats whose title or messages match this text (BEHAVIOUR §18).
+    q: Option<String>,
 }
 
 /// A page position as `<created_at micros>_<chat id>`.
@@ -220,6 +225,15 @@ async fn list_chats(
     if let Some(after) = &query.after {
         filter.after = Some(decode_page(after)?);
     }
+    for pair in query.labels.as_deref().unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once(':').ok_or_else(|| {
+            ApiError::bad_request(format!("a label filter is key:value, not {pair:?}"))
+        })?;
+        filter = filter.with_label(key.trim(), value.trim());
+    }
+    if let Some(text) = &query.q {
+        filter = filter.with_query(text.as_str());
+    }
     let page = state.chatd.list_chats(&authed.actor, filter).await?;
     Ok(Json(json!({"chats": page.items, "next": page.next.as_ref().map(encode_page)})))
 }
@@ -238,6 +252,8 @@ async fn get_chat(
 struct UpdateChat {
     title: Option<String>,
     archived: Option<bool>,
+    /// Replaces the labels (`{}` clears them).
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 async fn update_chat(
@@ -247,8 +263,11 @@ async fn update_chat(
     Body(body): Body<UpdateChat>,
 ) -> ApiResult<Json<Value>> {
     let id = chat_id(&id)?;
-    if body.title.is_none() && body.archived.is_none() {
-        return Err(ApiError::bad_request("nothing to change: give title and/or archived"));
+    if body.title.is_none() && body.archived.is_none() && body.labels.is_none() {
+        return Err(ApiError::bad_request("nothing to change: give title, archived or labels"));
+    }
+    if let Some(labels) = body.labels {
+        state.chatd.set_labels(&authed.actor, id, labels).await?;
     }
     if let Some(title) = &body.title {
         state.chatd.rename(&authed.actor, id, title).await?;
@@ -272,18 +291,26 @@ async fn delete_chat(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AfterQuery {
+struct MessagesQuery {
     after: Option<i64>,
+    /// Also the messages edits took out of the history, each with `deleted` (its revision).
+    #[serde(default)]
+    include_deleted: bool,
 }
 
 async fn list_messages(
     State(state): State<AppState>,
     authed: Authed,
     Path(id): Path<String>,
-    Params(query): Params<AfterQuery>,
+    Params(query): Params<MessagesQuery>,
 ) -> ApiResult<Json<Value>> {
     let after = query.after.map(MessageId);
-    let messages = state.chatd.list_messages(&authed.actor, chat_id(&id)?, after).await?;
+    let (actor, chat) = (&authed.actor, chat_id(&id)?);
+    let messages = if query.include_deleted {
+        state.chatd.list_messages_with_deleted(actor, chat, after).await?
+    } else {
+        state.chatd.list_messages(actor, chat, after).await?
+    };
     Ok(Json(json!({ "messages": messages })))
 }
 
@@ -357,6 +384,26 @@ async fn edit_message(
     let outcome =
         state.chatd.edit_message(&authed.actor, chat, message, body.content.into_parts()).await?;
     Ok(Json(edited_json(&outcome)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForkBody {
+    /// The message the fork's history ends with.
+    message_id: i64,
+}
+
+/// `POST /api/chats/{id}/fork {"message_id"}`: a new chat holding the history up to that
+/// message (BEHAVIOUR §18), `201` with the chat.
+async fn fork_chat(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    Body(body): Body<ForkBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let at = MessageId(body.message_id);
+    let chat = state.chatd.fork_chat(&authed.actor, chat_id(&id)?, at).await?;
+    Ok((StatusCode::CREATED, Json(json!(chat))))
 }
 
 // ----- lifecycle -----------------------------------------------------------------------

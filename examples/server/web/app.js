@@ -35,6 +35,9 @@ const state = {
   models: [],
   actions: [], // open tool calls (action_required): { tool_call_id, tool_name, args, kind, deadline }
   endings: new Map(), // message id -> how the turn that ended after it ended (interrupted)
+  found: null, // the ids a search or label filter found (null: no filter), in list order
+  labelFilter: null, // "key:value" picked from a chat's label
+  versions: new Map(), // edited message id -> its earlier versions: [{ revision, messages }]
 };
 
 async function api(method, path, body) {
@@ -172,19 +175,80 @@ function renderChatList() {
   const archived = $("show-archived").checked;
   const chats = [...state.chats.values()]
     .filter((c) => Boolean(c.archived) === archived && !c.parent_chat_id)
+    .filter((c) => state.found === null || state.found.includes(c.id))
     .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
   for (const chat of chats) {
+    const tags = Object.entries(chat.labels || {}).map(([key, value]) =>
+      el("button", { type: "button", class: "label", text: `${key}:${value}`, onclick: (event) => {
+        event.stopPropagation();
+        state.labelFilter = `${key}:${value}`;
+        runSearch();
+      } }));
     const item = el(
       "li",
       { class: chat.id === state.current ? "selected" : "", "data-chat": chat.id },
       el("span", { class: "title", text: chat.title }),
       el("span", { class: `badge ${chat.status}`, text: chat.status }),
+      ...tags,
     );
     item.addEventListener("click", () => openChat(chat.id));
     list.append(item);
   }
 }
-$("show-archived").addEventListener("change", renderChatList);
+$("show-archived").addEventListener("change", () => runSearch());
+
+// Search and label filter (BEHAVIOUR §18): the server finds the chats; the list shows them.
+let searchTimer = null;
+async function runSearch() {
+  const text = $("search").value.trim();
+  const filter = $("label-filter");
+  filter.hidden = !state.labelFilter;
+  filter.replaceChildren();
+  if (state.labelFilter) {
+    filter.append(`label ${state.labelFilter} `, el("button", { type: "button", text: "×", onclick: () => {
+      state.labelFilter = null;
+      runSearch();
+    } }));
+  }
+  if (!text && !state.labelFilter) {
+    state.found = null;
+    renderChatList();
+    return;
+  }
+  const params = new URLSearchParams({ limit: "1000", archived: String($("show-archived").checked) });
+  if (text) params.set("q", text);
+  if (state.labelFilter) params.set("labels", state.labelFilter);
+  try {
+    const { chats } = await api("GET", `/api/chats?${params}`);
+    for (const chat of chats) state.chats.set(chat.id, chat);
+    state.found = chats.map((c) => c.id);
+    renderChatList();
+  } catch (error) {
+    showError("chat-error", error);
+  }
+}
+$("search").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(runSearch, 200);
+});
+
+$("labels-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const labels = {};
+  for (const pair of $("chat-labels").value.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const at = pair.indexOf(":");
+    if (at < 1) return showError("chat-error", `a label is key:value, not "${pair}"`);
+    labels[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+  }
+  try {
+    const chat = await api("PATCH", `/api/chats/${state.current}`, { labels });
+    state.chats.set(chat.id, chat);
+    renderChatList();
+    showError("chat-error", null);
+  } catch (error) {
+    showError("chat-error", error);
+  }
+});
 
 // A new chat is created with its first message (so that its title comes from it).
 $("new-chat").addEventListener("click", () => {
@@ -251,6 +315,8 @@ function openChat(id) {
   history.replaceState(null, "", `${location.pathname}#chat=${id}`);
   state.endings = new Map();
   state.messages = new Map();
+  state.versions = new Map();
+  loadVersions(id);
   state.preview = null;
   state.queue = [];
   state.actions = [];
@@ -315,7 +381,48 @@ function openChat(id) {
     for (const key of [...state.messages.keys()]) if (key > e.after_message_id) state.messages.delete(key);
     state.preview = null;
     renderTimeline();
+    loadVersions(id);
   });
+}
+
+// Earlier versions (BEHAVIOUR §18): an edit keeps what it replaced. The deleted messages of one
+// revision are the edited message's old content (the lowest id) and the answers that followed.
+async function loadVersions(id) {
+  let messages;
+  try {
+    ({ messages } = await api("GET", `/api/chats/${id}/messages?include_deleted=true`));
+  } catch {
+    return;
+  }
+  if (state.current !== id) return;
+  const byRevision = new Map();
+  for (const message of messages.filter((m) => m.deleted)) {
+    const rows = byRevision.get(message.deleted.revision) || [];
+    rows.push(message);
+    byRevision.set(message.deleted.revision, rows);
+  }
+  const versions = new Map();
+  for (const [revision, rows] of [...byRevision].sort((a, b) => a[0] - b[0])) {
+    const edited = Math.min(...rows.map((m) => m.id));
+    versions.set(edited, [...(versions.get(edited) || []), { revision, messages: rows }]);
+  }
+  state.versions = versions;
+  renderTimeline();
+}
+
+function renderVersions(box, versions) {
+  const panel = el("div", { class: "versions" });
+  versions.forEach((version, index) => {
+    const entry = el("div", { class: "version", "data-revision": String(version.revision) });
+    entry.append(el("div", { class: "hint", text: `Version ${index + 1} of ${versions.length + 1}` }));
+    for (const message of version.messages) {
+      if (message.role === "tool" || message.role === "system") continue;
+      const text = message.content.filter((p) => p.type === "text").map((p) => p.text).join("\n");
+      entry.append(el("div", { class: `msg ${message.role} old`, text: text || "(tool calls)" }));
+    }
+    panel.append(entry);
+  });
+  box.append(panel);
 }
 
 function applyPart(episode, part) {
@@ -369,6 +476,9 @@ function renderHeader() {
   $("pause").disabled = status === "paused" || status === "completed";
   $("resume").disabled = status !== "paused";
   $("archive").textContent = chat.archived ? "Unarchive" : "Archive";
+  if (document.activeElement !== $("chat-labels")) {
+    $("chat-labels").value = Object.entries(chat.labels || {}).map(([k, v]) => `${k}:${v}`).join(", ");
+  }
   if (status === "error" && state.lastError) showError("chat-error", state.lastError);
 }
 
@@ -459,8 +569,19 @@ function renderMessage(message, results) {
       box.append(renderToolCall({ id: part.tool_call_id, name: part.tool_name, input: JSON.stringify(part.args) }, results.get(part.tool_call_id)));
     else if (part.type === "file") box.append(el("div", { class: "file", text: `📎 ${part.filename || part.media_type}` }));
   }
+  // Fork from here (BEHAVIOUR §18): a new chat with the history up to this message.
+  box.append(el("button", { class: "fork", type: "button", text: "Fork from here", onclick: () => forkAt(message) }));
   if (message.role === "user") {
     box.append(el("button", { class: "edit", type: "button", text: "Edit", onclick: () => startEdit(box, message) }));
+    const versions = state.versions.get(message.id);
+    if (versions) {
+      const label = `Earlier versions (${versions.length})`;
+      box.append(el("button", { class: "versions-toggle", type: "button", text: label, onclick: () => {
+        const open = box.querySelector(".versions");
+        if (open) open.remove();
+        else renderVersions(box, versions);
+      } }));
+    }
   }
   return box;
 }
@@ -495,6 +616,16 @@ function renderPreview() {
   }
   preview.append(box);
   preview.scrollIntoView({ block: "end" });
+}
+
+async function forkAt(message) {
+  try {
+    const chat = await api("POST", `/api/chats/${state.current}/fork`, { message_id: message.id });
+    state.chats.set(chat.id, chat);
+    openChat(chat.id);
+  } catch (error) {
+    showError("chat-error", error);
+  }
 }
 
 function startEdit(box, message) {

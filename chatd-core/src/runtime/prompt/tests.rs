@@ -19,6 +19,7 @@ fn row(id: i64, role: Role, content: Vec<Part>) -> Message {
         context_limit: None,
         compressed: false,
         client_id: None,
+        deleted: None,
     }
 }
 

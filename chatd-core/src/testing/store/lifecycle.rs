@@ -8,7 +8,8 @@ use crate::status::TurnEnding;
 use crate::store::{ChangedFields, ChatChange, ListCursor};
 use crate::{ChatUpdate, DiffReference, Part, TurnOutcome, UserId};
 
-async fn changes(fx: &Fixture, after: Option<ListCursor>) -> Vec<ChatChange> {
+/// The owner's chat-list changes after `after`, once nothing is held back.
+pub(crate) async fn changes(fx: &Fixture, after: Option<ListCursor>) -> Vec<ChatChange> {
     // PostgreSQL lists a change once every older transaction has ended, and says when it held
     // changes back: wait (up to 10 s, for concurrent test transactions) until nothing is held
     // back, so that a listing is complete rather than just non-empty.

@@ -27,10 +27,13 @@ pub mod config;
 pub mod diff;
 pub mod fairness;
 pub mod feed;
+pub mod history;
 pub mod input;
 pub mod intents;
+pub mod labels;
 pub mod lifecycle;
 pub mod messages;
+pub mod retention;
 pub mod secrets;
 pub mod spend_holds;
 mod support;
@@ -122,6 +125,27 @@ macro_rules! __store_conformance_all {
             resume_with_unanswered_message_is_pending,
             resume_refused_unless_paused,
             complete_and_reopen,
+        ] }
+        $crate::__store_conformance_group! { $attrs $args $make history [
+            an_edit_keeps_what_it_cut_with_its_revision,
+            deleted_messages_are_read_with_the_usual_filters,
+            deleted_messages_belong_to_their_chat,
+            a_fork_copies_the_history_up_to_its_message,
+            a_fork_at_a_question_answers_it_and_keeps_calls_with_their_results,
+            a_fork_and_its_source_are_independent,
+            a_fork_needs_a_message_of_the_current_history,
+        ] }
+        $crate::__store_conformance_group! { $attrs $args $make labels [
+            labels_are_set_replaced_and_bounded,
+            the_list_filters_by_every_label,
+            search_finds_titles_and_messages_of_the_owner_only,
+            filtered_lists_page_without_gaps_or_repeats,
+        ] }
+        $crate::__store_conformance_group! { $attrs $args $make retention [
+            retention_is_off_by_default_and_waits_for_its_periods,
+            idle_roots_are_archived_with_their_trees,
+            archived_chats_are_purged_with_a_tombstone,
+            deleted_messages_are_purged_by_age,
         ] }
         $crate::__store_conformance_group! { $attrs $args $make worker [
             acquire_claims_oldest_first_and_sets_ownership,
@@ -279,6 +303,9 @@ macro_rules! __store_conformance_names {
             fairness::NAMES,
             usage::NAMES,
             spend_holds::NAMES,
+            history::NAMES,
+            labels::NAMES,
+            retention::NAMES,
         ]
         .concat()
     };

@@ -29,6 +29,9 @@ const SOURCES: &[(&str, &str)] = &[
     ("usage", include_str!("usage.rs")),
     ("fairness", include_str!("fairness.rs")),
     ("spend_holds", include_str!("spend_holds.rs")),
+    ("history", include_str!("history.rs")),
+    ("labels", include_str!("labels.rs")),
+    ("retention", include_str!("retention.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.

@@ -81,15 +81,23 @@ pub(super) async fn minimal_turns(
         .bind(worker)
         .execute(pool)
         .await?;
+        // The prompt: the history read once per step.
+        sqlx::query("SELECT role, content FROM chat_messages WHERE chat_id = $1 ORDER BY id")
+            .bind(chat)
+            .fetch_all(pool)
+            .await?;
         let flushes = tokens.div_ceil(flush_every.max(1));
         for seq in 0..flushes {
-            let payload = serde_json::json!([{"type": "text-delta", "delta": "t0 t1 t2"}]);
+            let payload = serde_json::json!({"type": "text-delta", "delta": "t0 t1 t2"});
+            let episode = i64::try_from(turn).unwrap_or(0);
+            let seq = i64::try_from(seq).unwrap_or(0);
             sqlx::query(
-                "INSERT INTO chat_stream_parts (chat_id, episode, seq, payload) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO chat_stream_parts (chat_id, episode, seq, episodes, seqs, payloads) \
+                 VALUES ($1, $2, $3, ARRAY[$2], ARRAY[$3], ARRAY[$4])",
             )
             .bind(chat)
-            .bind(i64::try_from(turn).unwrap_or(0))
-            .bind(i64::try_from(seq).unwrap_or(0))
+            .bind(episode)
+            .bind(seq)
             .bind(payload)
             .execute(pool)
             .await?;

@@ -18,17 +18,19 @@ use chatd_core::runtime::turn::TurnRunner;
 use chatd_core::runtime::worker::Worker;
 use chatd_core::store::{ChatStore, SendMessage};
 use chatd_core::{ChatId, NewChat, NewModelConfig, NewProvider, ProviderKind, UserId};
-use chatd_providers::testing::{FakeResponse, FakeServer};
 use chatd_providers::{ProviderRegistry, StoreProviderSource};
 use chatd_store_postgres::PostgresChatStore;
 use futures::StreamExt;
-use sqlx::PgPool;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::pg::{BenchResult, Scratch};
 
 mod baseline;
+mod counters;
+pub(crate) mod model;
+
+pub(crate) use model::{Mix, Pace};
 
 /// How often a turn's preview is flushed to the part log (the runtime's default).
 const FLUSH: Duration = chatd_core::runtime::live::FLUSH_INTERVAL;
@@ -44,14 +46,6 @@ pub(crate) const HEARTBEAT_ENV: &str = "CHATD_BENCH_HEARTBEAT_MS";
 /// (default 30 000).
 pub(crate) const STALE_ENV: &str = "CHATD_BENCH_STALE_MS";
 
-/// How the fake model answers.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pace {
-    pub(crate) first_token: Duration,
-    pub(crate) per_token: Duration,
-    pub(crate) tokens: usize,
-}
-
 /// One grid point.
 #[derive(Debug, Clone, Copy)]
 struct Point {
@@ -60,37 +54,13 @@ struct Point {
     messages: usize,
 }
 
-/// A Chat Completions stream of `pace.tokens` tokens, one event each, then the finish and
-/// usage events.
-pub(crate) fn answer(pace: Pace) -> FakeResponse {
-    let event = |body: String| format!("data: {body}\n\n").into_bytes();
-    let chunk = |delta: &str, finish: &str| {
-        format!(
-            "{{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\
-             \"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}"
-        )
-    };
-    let mut events: Vec<Vec<u8>> = (0..pace.tokens)
-        .map(|n| event(chunk(&format!("{{\"content\":\"t{n} \"}}"), "null")))
-        .collect();
-    let mut tail = event(chunk("{}", "\"stop\""));
-    tail.extend(event(
-        "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\
-         \"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":10,\"total_tokens\":30}}"
-            .to_owned(),
-    ));
-    tail.extend(b"data: [DONE]\n\n");
-    events.push(tail);
-    FakeResponse::paced(events, pace.first_token, pace.per_token)
-}
-
 /// Runs a worker for `url` until SIGTERM (the worker mode of this binary).
 pub(crate) async fn worker_process(url: String) -> BenchResult<()> {
     let store: Arc<dyn ChatStore> = Arc::new(PostgresChatStore::connect(&url).await?);
     let source =
         StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new().with_env(|_| None));
-    let runner =
-        TurnRunner::new(Arc::clone(&store), Arc::new(source), ToolSet::new()).with_titles(false);
+    let tools = ToolSet::new().with(Arc::new(chatd_core::runtime::tools::Typed(model::Clock)));
+    let runner = TurnRunner::new(Arc::clone(&store), Arc::new(source), tools).with_titles(false);
     let millis = |name: &str, default: u64| {
         Duration::from_millis(
             std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default),
@@ -134,26 +104,6 @@ pub(crate) fn usage_of(pid: u32) -> (u64, u64) {
     (ticks, rss)
 }
 
-/// What the database did so far: transactions, rows written, WAL bytes.
-async fn db_counters(pool: &PgPool) -> BenchResult<(i64, i64, i64)> {
-    let (xacts, rows): (i64, i64) = sqlx::query_as(
-        "SELECT xact_commit + xact_rollback, tup_inserted + tup_updated + tup_deleted \
-         FROM pg_stat_database WHERE datname = current_database()",
-    )
-    .fetch_one(pool)
-    .await?;
-    let (wal,): (i64,) =
-        sqlx::query_as("SELECT wal_bytes::bigint FROM pg_stat_wal").fetch_one(pool).await?;
-    Ok((xacts, rows, wal))
-}
-
-/// [`db_counters`] once every session has reported: PostgreSQL 15 backends publish their
-/// statistics at most once a second, and an idle one only after 10 s.
-async fn settled_counters(pool: &PgPool) -> BenchResult<(i64, i64, i64)> {
-    tokio::time::sleep(Duration::from_secs(11)).await;
-    db_counters(pool).await
-}
-
 /// What one chat's client saw: time to first part and the gaps between parts, per turn.
 #[derive(Debug, Default)]
 struct Seen {
@@ -182,6 +132,9 @@ async fn client(
         store.send_message(chat, SendMessage::text(format!("question {n}"))).await?;
         let mut last: Option<Instant> = None;
         let mut index = 0u32;
+        // Lag is measured against the pacing of the turn's first call only: a later
+        // step's call starts at a time the client does not see.
+        let mut first_step = true;
         loop {
             let event = tokio::time::timeout(Duration::from_secs(120), events.next())
                 .await?
@@ -189,10 +142,18 @@ async fn client(
             match event.kind {
                 ChatEventKind::MessagePart { part } => {
                     let now = Instant::now();
-                    if matches!(part, chatd_core::provider::StreamEvent::TextDelta { .. }) {
-                        let due = pace.first_token + pace.per_token * index;
-                        seen.lags.push(((now - sent).as_secs_f64() - due.as_secs_f64()) * 1000.0);
-                        index += 1;
+                    use chatd_core::provider::StreamEvent;
+                    match part {
+                        StreamEvent::TextDelta { .. } if first_step => {
+                            let due = pace.first_token + pace.per_token * index;
+                            let late = (now - sent).as_secs_f64() - due.as_secs_f64();
+                            seen.lags.push(late * 1000.0);
+                            index += 1;
+                        }
+                        StreamEvent::ToolInputStart { .. } | StreamEvent::ToolCall { .. } => {
+                            first_step = false;
+                        }
+                        _ => {}
                     }
                     match last {
                         None => seen.first.push((now - sent).as_secs_f64() * 1000.0),
@@ -240,9 +201,10 @@ pub(crate) async fn start_workers(
 }
 
 /// Runs one grid point and returns its report lines.
-async fn point(pace: Pace, at: Point) -> BenchResult<Vec<Report>> {
-    let server = FakeServer::repeating(answer(pace)).await?;
+async fn point(pace: Pace, mix: Mix, at: Point) -> BenchResult<Vec<Report>> {
+    let server = model::serve(pace, mix).await?;
     let scratch = Scratch::create(32).await?;
+    let worker_url = counters::prepare(&scratch).await;
     let provider = NewProvider::new(ProviderKind::OpenAiCompat).with_base_url(server.url());
     scratch.store.create_provider(provider).await?;
     let config = NewModelConfig::new(ProviderKind::OpenAiCompat, "m", 32_000);
@@ -253,14 +215,17 @@ async fn point(pace: Pace, at: Point) -> BenchResult<Vec<Report>> {
         let new = NewChat::new(UserId::new()).with_model_config(config);
         chats.push(store.create_chat(new).await?.id);
     }
-    let mut workers = start_workers(&scratch.url(), at.workers, &[]).await?;
+    let mut workers = start_workers(&worker_url, at.workers, &[]).await?;
     // One turn first, unmeasured: the processes' first notification, connections and
     // provider lookups are start-up costs, not per-turn ones.
     let warm = store.create_chat(NewChat::new(UserId::new()).with_model_config(config)).await?;
     client(Arc::clone(&store), warm.id, 1, pace).await?;
+    let warm_requests = server.requests().len();
     let pids: Vec<u32> = workers.iter().filter_map(Child::id).collect();
+    // Settled too: the set-up's statistics (the migrations' catalog rows among them) must
+    // be published before the load starts, or they land in the load's window.
+    let before = counters::settled(&scratch.pool).await?;
     let idle: Vec<(u64, u64)> = pids.iter().map(|pid| usage_of(*pid)).collect();
-    let before = db_counters(&scratch.pool).await?;
     let started = Instant::now();
     let clients: Vec<_> = chats
         .iter()
@@ -301,18 +266,22 @@ async fn point(pace: Pace, at: Point) -> BenchResult<Vec<Report>> {
         seen.turns += one.turns;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // The warm-up turn's requests were served before the load: left out.
+    let requests = server.requests().len().saturating_sub(warm_requests);
     done.cancel();
     let (peak_rss, peak_connections) = sampling.await?;
     let busy: Vec<(u64, u64)> = pids.iter().map(|pid| usage_of(*pid)).collect();
     for worker in &mut workers {
         let _ = worker.start_kill();
     }
-    let after = settled_counters(&scratch.pool).await?;
+    let after = counters::settled(&scratch.pool).await?;
 
-    // Baseline 1: the same streams, as many at once, read by bare clients.
+    // Baseline 1: the same text streams, as many at once, read by bare clients (from a
+    // server that only answers with text: what the fake model itself paces).
+    let plain = chatd_providers::testing::FakeServer::repeating(model::answer(pace)).await?;
     let bare: Vec<_> = (0..at.chats)
         .map(|_| {
-            let url = server.url().to_owned();
+            let url = plain.url().to_owned();
             tokio::spawn(async move {
                 let mut seen = Seen::default();
                 for _ in 0..at.messages {
@@ -333,7 +302,7 @@ async fn point(pace: Pace, at: Point) -> BenchResult<Vec<Report>> {
     // Baseline 2: the minimal durable turn's SQL, replayed for a sample of turns.
     let sample = (at.chats * at.messages).min(200);
     let flush_every = (FLUSH.as_secs_f64() / pace.per_token.as_secs_f64()).ceil() as usize;
-    let minimal_before = db_counters(&scratch.pool).await?;
+    let minimal_before = counters::read(&scratch.pool).await?;
     let replays: Vec<_> = (0..4)
         .map(|_| {
             let pool = scratch.pool.clone();
@@ -345,30 +314,41 @@ async fn point(pace: Pace, at: Point) -> BenchResult<Vec<Report>> {
     for replay in replays {
         replay.await??;
     }
-    let minimal_after = settled_counters(&scratch.pool).await?;
+    let minimal_after = counters::settled(&scratch.pool).await?;
     scratch.drop_database().await?;
 
     let turns = seen.turns.max(1) as f64;
-    let per_turn = |a: i64, b: i64, n: f64| (b - a) as f64 / n;
     let minimal_turns = (sample / 4 * 4).max(1) as f64;
+    let load = before.per_turn(after, turns);
+    let minimal = minimal_before.per_turn(minimal_after, minimal_turns);
     // `/proc` counts CPU in USER_HZ ticks, 100 per second on Linux.
     let tick_ms = 10.0;
     let cpu_ms: f64 =
         idle.iter().zip(&busy).map(|(i, b)| b.0.saturating_sub(i.0) as f64 * tick_ms).sum();
     let grown: u64 = idle.iter().zip(&peak_rss).map(|(i, p)| p.saturating_sub(i.1)).sum();
-    let name = |what: &str| format!("{what}_c{}_w{}", at.chats, at.workers);
+    // A mixed load (tool calls, failures, slow calls) is named apart from the plain grid.
+    let mixed = if mix.is_plain() { "" } else { "_mix" };
+    let name = |what: &str| format!("{what}_c{}_w{}{mixed}", at.chats, at.workers);
     let (first50, raw_first50) =
         (percentile(&mut seen.first, 0.5), percentile(&mut raw.first, 0.5));
     let (first99, raw_first99) =
         (percentile(&mut seen.first, 0.99), percentile(&mut raw.first, 0.99));
     let (gap99, raw_gap99) = (percentile(&mut seen.gaps, 0.99), percentile(&mut raw.gaps, 0.99));
     let (lag50, lag99) = (percentile(&mut seen.lags, 0.5), percentile(&mut seen.lags, 0.99));
-    let reports = vec![
+    let mut reports = vec![
         Report::new(
             "capacity",
             name("turns_per_sec"),
             "turns/s",
             turns / elapsed,
+            0.0,
+            Target::None,
+        ),
+        Report::new(
+            "capacity",
+            name("model_requests_per_turn"),
+            "requests",
+            requests as f64 / turns,
             0.0,
             Target::None,
         ),
@@ -434,33 +414,61 @@ async fn point(pace: Pace, at: Point) -> BenchResult<Vec<Report>> {
             "capacity",
             name("db_rows_written_per_turn_vs_minimal"),
             "rows",
-            per_turn(before.1, after.1, turns),
-            per_turn(minimal_before.1, minimal_after.1, minimal_turns),
+            load.rows,
+            minimal.rows,
             Target::AtMost(2.0),
         ),
         Report::new(
             "capacity",
             name("wal_bytes_per_turn_vs_minimal"),
             "bytes",
-            per_turn(before.2, after.2, turns),
-            per_turn(minimal_before.2, minimal_after.2, minimal_turns),
+            load.wal,
+            minimal.wal,
             Target::None,
         ),
         Report::new(
             "capacity",
             name("db_transactions_per_turn_reads_included_vs_minimal"),
             "xacts",
-            per_turn(before.0, after.0, turns),
-            per_turn(minimal_before.0, minimal_after.0, minimal_turns),
+            load.xacts,
+            minimal.xacts,
             Target::None,
         ),
     ];
+    // Statements, where `pg_stat_statements` is loaded: the workers' (a turn's durable
+    // cost, the goal) and everyone's (the subscribers' reads and the sends included).
+    if let (Some(workers), Some(minimal_all)) = (load.worker_statements, minimal.statements)
+        && workers > 0.0
+    {
+        reports.push(Report::new(
+            "capacity",
+            name("db_statements_per_turn_workers_vs_minimal"),
+            "statements",
+            workers,
+            minimal_all,
+            Target::AtMost(2.0),
+        ));
+    }
+    if let (Some(all), Some(minimal_all)) = (load.statements, minimal.statements) {
+        reports.push(Report::new(
+            "capacity",
+            name("db_statements_per_turn_all_vs_minimal"),
+            "statements",
+            all,
+            minimal_all,
+            Target::None,
+        ));
+    }
     Ok(reports)
 }
 
 /// `capacity`: the grid (quick: 10 chats on one worker), or the one point `only` names
 /// (chats, workers).
-pub(crate) async fn run(quick: bool, only: Option<(usize, usize)>) -> BenchResult<Vec<Report>> {
+pub(crate) async fn run(
+    quick: bool,
+    only: Option<(usize, usize)>,
+    mix: Mix,
+) -> BenchResult<Vec<Report>> {
     let pace = Pace {
         first_token: Duration::from_millis(300),
         per_token: Duration::from_millis(20),
@@ -481,7 +489,7 @@ pub(crate) async fn run(quick: bool, only: Option<(usize, usize)>) -> BenchResul
     };
     let mut reports = Vec::new();
     for at in grid {
-        reports.extend(point(pace, at).await?);
+        reports.extend(point(pace, mix, at).await?);
     }
     Ok(reports)
 }
