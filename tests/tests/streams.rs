@@ -574,6 +574,24 @@ async fn turn_then_promoted() -> (Arc<dyn ChatStore>, chatd_core::Chat, chatd_co
     (real, running, ended)
 }
 
+/// A mock store serving snapshots: the chat `chat` returns at each read, the history
+/// `history` returns for each query, no parts, an empty queue, and a feed nobody publishes
+/// to (readers refresh only when they start, or poll).
+fn snapshot_store(
+    mut chat: impl FnMut() -> chatd_core::Chat + Send + 'static,
+    mut history: impl FnMut(MessageQuery) -> Vec<chatd_core::Message> + Send + 'static,
+) -> Arc<dyn ChatStore> {
+    let mut store = chatd_core::store::MockChatStore::new();
+    let feed: Arc<dyn chatd_core::feed::ChangeFeed> =
+        Arc::new(chatd_core::feed::BroadcastFeed::new(16));
+    store.expect_change_feed().returning(move || Ok(Arc::clone(&feed)));
+    store.expect_get_chat().returning(move |_| Ok(chat()));
+    store.expect_list_messages().returning(move |_, query| Ok(history(query)));
+    store.expect_read_parts().returning(|_, _| Ok(Vec::new()));
+    store.expect_list_queued().returning(|_| Ok(Vec::new()));
+    Arc::new(store)
+}
+
 /// The first `upto` of `messages` that `query` asks for (a mock store's `list_messages`).
 fn listed(
     messages: &[chatd_core::Message],
@@ -602,29 +620,22 @@ async fn a_turn_that_ends_during_a_read_is_told_before_the_next_message() {
         real.list_messages(chat.id, MessageQuery::user_visible_after(None)).await.expect("list");
     assert_eq!(messages.len(), 3);
 
-    let mut store = chatd_core::store::MockChatStore::new();
-    let feed: Arc<dyn chatd_core::feed::ChangeFeed> =
-        Arc::new(chatd_core::feed::BroadcastFeed::new(16));
-    store.expect_change_feed().returning(move || Ok(Arc::clone(&feed)));
     let reads = Arc::new(AtomicUsize::new(0));
-    store.expect_get_chat().returning({
-        let reads = Arc::clone(&reads);
-        move |_| {
-            let n = reads.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(if n <= 4 { running.clone() } else { ended.clone() })
-        }
-    });
-    // The history: the question during the first read, all of it from the second on.
-    store.expect_list_messages().returning(move |_, query| {
-        let upto = if reads.load(Ordering::SeqCst) <= 2 { 1 } else { messages.len() };
-        Ok(listed(&messages, upto, query))
-    });
-    store.expect_read_parts().returning(|_, _| Ok(Vec::new()));
-    store.expect_list_queued().returning(|_| Ok(Vec::new()));
+    let counted = Arc::clone(&reads);
+    let store = snapshot_store(
+        move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            if n <= 4 { running.clone() } else { ended.clone() }
+        },
+        // The history: the question during the first read, all of it from the second on.
+        move |query| {
+            let upto = if reads.load(Ordering::SeqCst) <= 2 { 1 } else { messages.len() };
+            listed(&messages, upto, query)
+        },
+    );
     let options = SubscribeOptions::default().with_poll(Duration::from_millis(5));
-    let mut events = chatd_core::events::subscribe(Arc::new(store), chat.id, None, options)
-        .await
-        .expect("subscribe");
+    let mut events =
+        chatd_core::events::subscribe(store, chat.id, None, options).await.expect("subscribe");
     let read = until(
         &mut events,
         |k| matches!(k, ChatEventKind::Message { message } if message.text() == "q2"),
@@ -655,28 +666,19 @@ async fn a_subscriber_joining_a_stale_shared_tail_starts_from_its_own_read() {
         real.list_messages(chat.id, MessageQuery::user_visible_after(None)).await.expect("list");
     assert_eq!(messages.len(), 3);
 
-    let mut store = chatd_core::store::MockChatStore::new();
-    // Nobody publishes to this feed: the tail refreshes only when it starts (or polls).
-    let feed: Arc<dyn chatd_core::feed::ChangeFeed> =
-        Arc::new(chatd_core::feed::BroadcastFeed::new(16));
-    store.expect_change_feed().returning(move || Ok(Arc::clone(&feed)));
+    // The silent feed: the tail refreshes only when it starts (or polls).
     let later = Arc::new(AtomicBool::new(false));
-    store.expect_get_chat().returning({
-        let later = Arc::clone(&later);
-        move |_| {
-            Ok(if later.load(Ordering::SeqCst) { second_turn.clone() } else { first_turn.clone() })
-        }
-    });
-    store.expect_list_messages().returning({
-        let later = Arc::clone(&later);
-        move |_, query| {
-            let upto = if later.load(Ordering::SeqCst) { messages.len() } else { 1 };
-            Ok(listed(&messages, upto, query))
-        }
-    });
-    store.expect_read_parts().returning(|_, _| Ok(Vec::new()));
-    store.expect_list_queued().returning(|_| Ok(Vec::new()));
-    let streams = Streams::new(Arc::new(store), SubscribeOptions::default());
+    let (for_chat, for_history) = (Arc::clone(&later), Arc::clone(&later));
+    let store = snapshot_store(
+        move || {
+            if for_chat.load(Ordering::SeqCst) { second_turn.clone() } else { first_turn.clone() }
+        },
+        move |query| {
+            let upto = if for_history.load(Ordering::SeqCst) { messages.len() } else { 1 };
+            listed(&messages, upto, query)
+        },
+    );
+    let streams = Streams::new(store, SubscribeOptions::default());
     let mut early = streams.subscribe(chat.id, None).await.expect("subscribe");
     until(&mut early, |k| matches!(k, ChatEventKind::TurnStarted { turn: 1 })).await;
     // Let the tail's task run its first refresh (the mock answers at once, so the early
@@ -708,21 +710,17 @@ async fn a_subscriber_that_arrived_during_a_turn_hears_it_end_even_when_it_reads
     let second_turn = real.get_chat(chat.id).await.expect("turn 2");
     let messages =
         real.list_messages(chat.id, MessageQuery::user_visible_after(None)).await.expect("list");
-    let mut store = chatd_core::store::MockChatStore::new();
-    let feed: Arc<dyn chatd_core::feed::ChangeFeed> =
-        Arc::new(chatd_core::feed::BroadcastFeed::new(16));
-    store.expect_change_feed().returning(move || Ok(Arc::clone(&feed)));
     // The subscription's own read sees turn 1 running; every read after it, turn 2.
-    let reads = Arc::new(AtomicUsize::new(0));
-    store.expect_get_chat().returning(move |_| {
-        let first = reads.fetch_add(1, Ordering::SeqCst) == 0;
-        Ok(if first { first_turn.clone() } else { second_turn.clone() })
-    });
-    store.expect_list_messages().returning(move |_, query| Ok(listed(&messages, 3, query)));
-    store.expect_read_parts().returning(|_, _| Ok(Vec::new()));
-    store.expect_list_queued().returning(|_| Ok(Vec::new()));
+    let reads = AtomicUsize::new(0);
+    let store = snapshot_store(
+        move || {
+            let first = reads.fetch_add(1, Ordering::SeqCst) == 0;
+            if first { first_turn.clone() } else { second_turn.clone() }
+        },
+        move |query| listed(&messages, 3, query),
+    );
     let mut events =
-        chatd_core::events::subscribe(Arc::new(store), chat.id, None, SubscribeOptions::default())
+        chatd_core::events::subscribe(store, chat.id, None, SubscribeOptions::default())
             .await
             .expect("subscribe");
     let read = until(&mut events, |k| matches!(k, ChatEventKind::TurnStarted { turn: 2 })).await;
