@@ -131,6 +131,10 @@ uuid_id!(
     WorkspaceId
 );
 uuid_id!(
+    /// Identifies a stored file: an attachment (`chat_files.id`, BEHAVIOUR §19).
+    FileId
+);
+uuid_id!(
     /// Identifies a workspace agent of the host application (`chats.workspace_agent_id`).
     WorkspaceAgentId
 );

@@ -60,6 +60,7 @@ pub mod cipher;
 pub mod diff_status;
 pub mod events;
 pub mod feed;
+pub mod files;
 pub mod ids;
 pub mod limits;
 pub mod message;
@@ -86,8 +87,9 @@ pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, ForkedFrom, NewChat, Pa
 pub use cipher::{CipherError, ProviderKeys, SecretCipher};
 pub use diff_status::{DiffReference, DiffRefresh, DiffStatus};
 pub use feed::{ChangeFeed, ChangeHint, ChangeKind};
+pub use files::{FileMeta, FileStore, NewFile};
 pub use ids::{
-    ChatId, MessageId, ModelConfigId, ProviderId, QueuedMessageId, UserId, WorkerId,
+    ChatId, FileId, MessageId, ModelConfigId, ProviderId, QueuedMessageId, UserId, WorkerId,
     WorkspaceAgentId, WorkspaceId,
 };
 pub use message::{Deletion, Message, NewMessage, QueuedMessage, Role, Usage, Visibility};

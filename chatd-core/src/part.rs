@@ -86,14 +86,19 @@ pub enum Part {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
     },
-    /// A file (image, PDF, ...), inline as base64 `data` or by provider `file_id`.
+    /// A file (image, PDF, text): by reference to a stored attachment (`attachment_id`,
+    /// BEHAVIOUR §19), inline as base64 `data` (small files, or a prompt that a step loaded),
+    /// or by provider `file_id`.
     File {
-        /// The IANA media type.
+        /// The IANA media type (for an attachment, the type sniffed from its bytes).
         #[serde(alias = "mediaType", alias = "mime_type")]
         media_type: String,
         /// Base64 data.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         data: Option<String>,
+        /// The stored file this part refers to (its bytes live in the file store).
+        #[serde(default, skip_serializing_if = "Option::is_none", alias = "attachmentId")]
+        attachment_id: Option<crate::ids::FileId>,
         /// A provider file id.
         #[serde(default, skip_serializing_if = "Option::is_none", alias = "fileId")]
         file_id: Option<String>,
@@ -146,6 +151,31 @@ impl Part {
             is_error,
             provider_executed: false,
             provider_metadata: None,
+        }
+    }
+
+    /// A reference to a stored file (BEHAVIOUR §19).
+    #[must_use]
+    pub fn attachment(
+        id: crate::ids::FileId,
+        media_type: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        Part::File {
+            media_type: media_type.into(),
+            data: None,
+            attachment_id: Some(id),
+            file_id: None,
+            name: Some(name.into()),
+        }
+    }
+
+    /// The stored file a file part refers to.
+    #[must_use]
+    pub const fn attachment_id(&self) -> Option<crate::ids::FileId> {
+        match self {
+            Part::File { attachment_id, .. } => *attachment_id,
+            _ => None,
         }
     }
 
@@ -285,6 +315,7 @@ mod tests {
             Part::File {
                 media_type: "image/png".into(),
                 data: Some("AAAA".into()),
+                attachment_id: None,
                 file_id: None,
                 name: Some("a.png".into()),
             },

@@ -37,6 +37,16 @@ pub struct Limits {
     pub max_tool_result_bytes: usize,
     /// The most queued messages per chat (the next one is `QueueFull`): 20 (BEHAVIOUR §1).
     pub max_queued_messages: usize,
+    /// The most bytes of one stored file (an attachment): 10 MiB (BEHAVIOUR §19).
+    pub max_file_bytes: usize,
+    /// The most file parts in one user message: 20 (BEHAVIOUR §19).
+    pub max_files_per_message: usize,
+    /// The most files bound to one chat: 200 (BEHAVIOUR §19).
+    pub max_files_per_chat: usize,
+    /// The most bytes of base64 `data` a file part may carry inline in a stored message:
+    /// 8 KiB. Larger files are stored once and referenced (`attachment_id`); `Chatd` does
+    /// that for the host when it has a file store (BEHAVIOUR §19).
+    pub max_inline_file_bytes: usize,
 }
 
 impl Limits {
@@ -44,6 +54,34 @@ impl Limits {
     #[must_use]
     pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
         self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Sets the most bytes of one stored file.
+    #[must_use]
+    pub fn with_max_file_bytes(mut self, bytes: usize) -> Self {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// Sets the most file parts of one user message.
+    #[must_use]
+    pub fn with_max_files_per_message(mut self, files: usize) -> Self {
+        self.max_files_per_message = files;
+        self
+    }
+
+    /// Sets the most files bound to one chat.
+    #[must_use]
+    pub fn with_max_files_per_chat(mut self, files: usize) -> Self {
+        self.max_files_per_chat = files;
+        self
+    }
+
+    /// Sets the most bytes of base64 data a stored file part may carry inline.
+    #[must_use]
+    pub fn with_max_inline_file_bytes(mut self, bytes: usize) -> Self {
+        self.max_inline_file_bytes = bytes;
         self
     }
 
@@ -86,6 +124,10 @@ impl Default for Limits {
             max_tool_args_bytes: 256 * 1024,
             max_tool_result_bytes: 256 * 1024,
             max_queued_messages: crate::store::MAX_QUEUED_MESSAGES,
+            max_file_bytes: crate::files::MAX_FILE_BYTES,
+            max_files_per_message: crate::files::MAX_FILES_PER_MESSAGE,
+            max_files_per_chat: crate::files::MAX_FILES_PER_CHAT,
+            max_inline_file_bytes: crate::files::MAX_INLINE_FILE_BYTES,
         }
     }
 }
@@ -153,6 +195,7 @@ pub fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
         ));
     }
     let mut bytes = 0;
+    let mut files = 0;
     for (index, part) in content.iter().enumerate() {
         match part {
             Part::Text { text } => {
@@ -166,7 +209,37 @@ pub fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
                 no_nul(&field, text)?;
                 bytes += text.len();
             }
-            Part::File { media_type, data, file_id, name } => {
+            Part::File { media_type, data, file_id, name, attachment_id } => {
+                files += 1;
+                if files > limits.max_files_per_message {
+                    return Err(StoreError::validation(
+                        "content",
+                        format!(
+                            "A message may have at most {} files.",
+                            limits.max_files_per_message
+                        ),
+                    ));
+                }
+                if data.is_none() && file_id.is_none() && attachment_id.is_none() {
+                    return Err(StoreError::validation(
+                        format!("content[{index}]"),
+                        format!(
+                            "content[{index}] is a file part without data, attachment_id or file_id."
+                        ),
+                    ));
+                }
+                if let Some(data) = data
+                    && data.len() > limits.max_inline_file_bytes
+                {
+                    return Err(StoreError::validation(
+                        format!("content[{index}].data"),
+                        format!(
+                            "content[{index}].data: a file sent inline may be at most {} bytes; \
+                             upload it and send its attachment_id.",
+                            limits.max_inline_file_bytes
+                        ),
+                    ));
+                }
                 for (key, value) in [
                     ("media_type", Some(media_type)),
                     ("data", data.as_ref()),
@@ -280,7 +353,7 @@ pub fn sanitize_output(parts: &mut [Part], limits: &Limits) {
                     replace_nul(title);
                 }
             }
-            Part::File { media_type, data, file_id, name } => {
+            Part::File { media_type, data, file_id, name, attachment_id: _ } => {
                 replace_nul(media_type);
                 for value in [data, file_id, name].into_iter().flatten() {
                     replace_nul(value);

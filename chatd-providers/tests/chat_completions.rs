@@ -289,6 +289,7 @@ async fn history_with_tool_calls_and_results_is_converted() {
                 Part::File {
                     media_type: "image/png".into(),
                     data: Some("iVBO".into()),
+                    attachment_id: None,
                     file_id: None,
                     name: None,
                 },

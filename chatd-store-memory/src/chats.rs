@@ -270,6 +270,8 @@ impl State {
         let entry =
             self.chats.remove(&id).ok_or_else(|| StoreError::not_found(Entity::Chat, id))?;
         self.idx.remove_chat(&entry.chat);
+        // A chat's files go with it (BEHAVIOUR §19).
+        self.files.retain(|_, file| file.meta.chat_id != Some(id));
         let clock = self.tick();
         self.tombstones.push(Tombstone {
             owner: entry.chat.owner_id,

@@ -119,6 +119,7 @@
 mod chats;
 mod config;
 mod diff;
+mod files;
 mod intents;
 mod messages;
 mod retention;
@@ -152,6 +153,8 @@ pub struct InMemoryChatStore {
     keys: Arc<chatd_core::ProviderKeys>,
     /// Spend admissions, one at a time per owner (BEHAVIOUR §17).
     admissions: usage::AdmissionLocks,
+    /// Where files are kept instead of this store's own map (`with_file_store`).
+    files: Option<Arc<dyn chatd_core::FileStore>>,
 }
 
 impl InMemoryChatStore {
@@ -165,6 +168,15 @@ impl InMemoryChatStore {
     #[must_use]
     pub fn with_limits(self, limits: chatd_core::validate::Limits) -> Self {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).limits = limits;
+        self
+    }
+
+    /// Keeps files (BEHAVIOUR §19) in `files` — for example an
+    /// `ObjectFileStore` on disk — instead of this store's memory. Such a file store deletes
+    /// a chat's files when asked (`FileStore::delete_chat_files`), not with the chat.
+    #[must_use]
+    pub fn with_file_store(mut self, files: Arc<dyn chatd_core::FileStore>) -> Self {
+        self.files = Some(files);
         self
     }
 
@@ -197,6 +209,10 @@ impl InMemoryChatStore {
 impl ChatStore for InMemoryChatStore {
     async fn create_chat(&self, new: NewChat) -> Result<Chat> {
         self.with(|s| s.create_chat(new))
+    }
+
+    fn file_store(&self) -> Option<Arc<dyn chatd_core::FileStore>> {
+        Some(self.files.clone().unwrap_or_else(|| Arc::new(self.clone())))
     }
 
     async fn apply_retention(

@@ -160,6 +160,8 @@ pub(crate) struct State {
     pub(crate) usage: Vec<chatd_core::UsageRecord>,
     /// What model calls in flight hold, by chat (BEHAVIOUR §17).
     pub(crate) spend_holds: HashMap<ChatId, chatd_core::store::NewSpendHold>,
+    /// Stored files by id (BEHAVIOUR §19).
+    pub(crate) files: HashMap<chatd_core::FileId, chatd_core::files::StoredFile>,
 }
 
 /// A deleted chat, as `list_chat_changes` reports it.

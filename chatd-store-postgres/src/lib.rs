@@ -57,6 +57,7 @@ mod config;
 mod diff;
 mod error;
 mod feed;
+mod files;
 mod intents;
 mod messages;
 mod notifier;
@@ -116,9 +117,20 @@ pub struct PostgresChatStore {
     /// Spend admissions open at once: at most half the pool, so that the reads made inside
     /// them always find a connection.
     admissions: Arc<tokio::sync::Semaphore>,
+    /// Where files are kept instead of `chat_files` (`with_file_store`).
+    files: Option<Arc<dyn chatd_core::FileStore>>,
 }
 
 impl PostgresChatStore {
+    /// Keeps files (BEHAVIOUR §19) in `files` — for example an `ObjectFileStore` over S3 —
+    /// instead of the `chat_files` table. Such a file store deletes a chat's files when asked
+    /// (`FileStore::delete_chat_files`), not with the chat's row.
+    #[must_use]
+    pub fn with_file_store(mut self, files: Arc<dyn chatd_core::FileStore>) -> Self {
+        self.files = Some(files);
+        self
+    }
+
     /// A store over an existing pool. Run [`PostgresChatStore::migrate`] once before use.
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
@@ -132,6 +144,7 @@ impl PostgresChatStore {
             keys: Arc::default(),
             limits: chatd_core::validate::Limits::default(),
             schema: None,
+            files: None,
         }
     }
 
@@ -247,6 +260,10 @@ impl PostgresChatStore {
 impl ChatStore for PostgresChatStore {
     async fn create_chat(&self, new: NewChat) -> Result<Chat> {
         self.create_chat_tx(new).await
+    }
+
+    fn file_store(&self) -> Option<Arc<dyn chatd_core::FileStore>> {
+        Some(self.files.clone().unwrap_or_else(|| Arc::new(self.clone())))
     }
 
     async fn apply_retention(

@@ -486,6 +486,11 @@ async fn a_purge_removes_every_row_of_its_chat_and_nothing_else(
             .expect("queue");
         let reference = chatd_core::DiffReference::new("https://example.com/r.git", "main");
         store.upsert_diff_reference(chat, reference).await.expect("diff");
+        let png = chatd_core::files::testing_png(1, 1);
+        let limits = chatd_core::validate::Limits::default();
+        let file =
+            chatd_core::NewFile::new(owner, Some(chat), "a.png", png, &limits).expect("file");
+        chatd_core::FileStore::put_file(&store, file).await.expect("attachment");
     }
     store.set_archived(purged, true).await.expect("archive");
     let before = (rows_of(store.pool(), purged).await, rows_of(store.pool(), kept).await);
@@ -494,6 +499,7 @@ async fn a_purge_removes_every_row_of_its_chat_and_nothing_else(
         "chat_deleted_messages",
         "chat_queued_messages",
         "chat_diff_statuses",
+        "chat_files",
         "chat_usage",
         "chats",
     ] {

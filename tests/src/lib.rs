@@ -2,7 +2,7 @@
 //! and runs the README's Rust example as a doctest (so the README cannot drift from the
 //! API) and holds what several tests share: [`pg`] (a fresh database per test),
 //! [`resume`] (the resume property, run against each store), [`node`] (chatd in another
-//! process) and [`configure`].
+//! process), [`wire`] (recorded provider fixtures) and [`configure`].
 
 #![doc = include_str!("../../README.md")]
 
@@ -11,6 +11,7 @@ pub mod mcp_server;
 pub mod node;
 pub mod pg;
 pub mod resume;
+pub mod wire;
 
 use chatd_core::store::ChatStore;
 use chatd_core::{NewModelConfig, NewProvider, ProviderKind};

@@ -1,6 +1,7 @@
 //! An MCP server for the MCP tool tests, written with `rmcp`'s server side: `add{a, b}`
 //! answers the sum (structured), `shout{text}` answers text, `fail{}` answers an error
-//! result, `sleep{ms}` sleeps (for timeouts and cancellation). Served over stdio by the
+//! result, `sleep{ms}` sleeps (for timeouts and cancellation), `screenshot{}` answers a text
+//! and a 4×3 PNG image. Served over stdio by the
 //! `mcp-test-server` binary and over streamable HTTP by the tests. [`HostileMcpServer`] lists
 //! tools no provider would accept, and pages without end.
 
@@ -48,6 +49,7 @@ fn tools() -> Vec<Tool> {
                 json!({"type": "object", "properties": {"bytes": {"type": "integer"}}, "required": ["bytes"]}),
             ),
         ),
+        Tool::new("screenshot", "Take a screenshot.", schema(json!({"type": "object", "properties": {}}))),
         Tool::new(
             "sleep",
             "Sleep for ms milliseconds.",
@@ -93,6 +95,15 @@ impl ServerHandler for TestMcpServer {
             "flood" => {
                 let bytes = usize::try_from(int("bytes")).unwrap_or(0).min(64 << 20);
                 CallToolResult::success(vec![ContentBlock::text("x".repeat(bytes))])
+            }
+            "screenshot" => {
+                use base64::Engine as _;
+                let png = chatd_core::files::testing_png(4, 3);
+                let data = base64::engine::general_purpose::STANDARD.encode(png);
+                CallToolResult::success(vec![
+                    ContentBlock::text("the screen"),
+                    ContentBlock::image(data, "image/png"),
+                ])
             }
             "sleep" => {
                 let ms = u64::try_from(int("ms")).unwrap_or(0);

@@ -30,7 +30,7 @@ fn classify<T>(result: Result<T, ChatdError>) -> Outcome {
     match result {
         Err(ChatdError::Forbidden(_)) => Outcome::Forbidden,
         Err(ChatdError::Store(StoreError::NotFound {
-            entity: chatd_core::store::Entity::Chat,
+            entity: chatd_core::store::Entity::Chat | chatd_core::store::Entity::File,
             ..
         })) => Outcome::Hidden,
         _ => Outcome::Allowed,
@@ -82,6 +82,7 @@ struct World {
     message: MessageId,
     queued: QueuedMessageId,
     config: ModelConfigId,
+    file: chatd_core::FileId,
 }
 
 async fn world() -> Arc<World> {
@@ -98,7 +99,11 @@ async fn world() -> Arc<World> {
     store.send_message(chat.id, SendMessage::text("queued")).await.expect("queue");
     let queued = store.list_queued(chat.id).await.expect("queue")[0].id;
     let message = store.list_messages(chat.id, MessageQuery::all()).await.expect("messages")[0].id;
-    Arc::new(World { chatd, store, owner, chat: chat.id, message, queued, config: config.id })
+    let png = chatd_core::files::testing_png(1, 1);
+    let limits = chatd_core::validate::Limits::default();
+    let new = chatd_core::NewFile::new(owner, Some(chat.id), "a.png", png, &limits).expect("file");
+    let file = store.file_store().expect("files").put_file(new).await.expect("put").id;
+    Arc::new(World { chatd, store, owner, chat: chat.id, message, queued, config: config.id, file })
 }
 
 fn actor(world: &World, who: Who, scope: Scope) -> Actor {
@@ -193,6 +198,13 @@ fn table() -> Vec<(&'static str, Scope, Kind, Call)> {
         case!("watch", Read, UserOnly, |w, a| w.chatd.watch(&a, None).await.map(|_| ())),
         case!("model_configs", Read, Own, |w, a| w.chatd.model_configs(&a).await),
         case!("usage", Read, Own, |w, a| w.chatd.usage(&a, chatd_core::UsageQuery::all()).await),
+        case!("upload_file", Update, OnChat, |w, a| w
+            .chatd
+            .upload_file(&a, Some(w.chat), "b.png", chatd_core::files::testing_png(2, 2))
+            .await),
+        case!("read_file", Read, OnChat, |w, a| w.chatd.read_file(&a, w.file).await),
+        case!("file_meta", Read, OnChat, |w, a| w.chatd.file_meta(&a, w.file).await),
+        case!("chat_files", Read, OnChat, |w, a| w.chatd.chat_files(&a, w.chat).await),
         case!("providers", Read, Admin, |w, a| w.chatd.providers(&a).await),
         case!("create_provider", Create, Admin, |w, a| w
             .chatd
@@ -249,7 +261,11 @@ async fn every_method_for_every_kind_of_actor() {
 
 #[test]
 fn the_table_names_every_public_method_of_chatd() {
-    let source = include_str!("../../chatd-core/src/service/mod.rs");
+    let source = [
+        include_str!("../../chatd-core/src/service/mod.rs"),
+        include_str!("../../chatd-core/src/service/files.rs"),
+    ]
+    .concat();
     let methods: Vec<&str> = source
         .lines()
         .filter_map(|l| l.trim().strip_prefix("pub async fn "))

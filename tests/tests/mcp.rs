@@ -65,7 +65,7 @@ fn call(id: &str, name: &str, args: Value) -> Part {
 async fn exercise(tools: &McpTools, prefix: &str) {
     let set = ToolSet::new().with_all(tools.tools());
     let names: Vec<String> = set.definitions_for(false).iter().map(|d| d.name.clone()).collect();
-    for tool in ["add", "shout", "fail", "sleep", "flood"] {
+    for tool in ["add", "shout", "fail", "sleep", "flood", "screenshot"] {
         assert!(names.contains(&format!("{prefix}__{tool}")), "{names:?}");
     }
     // The server's annotations say which tools may run again after a crash.
@@ -136,12 +136,13 @@ async fn a_slow_call_times_out_and_a_cancelled_turn_stops_its_calls_at_once() {
     assert_eq!(got[0], (json!({"sum": 2}), false));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_turn_uses_mcp_tools_like_any_other() {
-    let tools = McpTools::connect(stdio_server("calc")).await.expect("connect");
+/// A finished turn of the stdio server `prefix`'s tools: the model calls `tool` with `args`,
+/// then answers `answer`.
+async fn mcp_turn(prefix: &str, tool: &str, args: Value, answer: &str) -> support::Fixture {
+    let tools = McpTools::connect(stdio_server(prefix)).await.expect("connect");
     let fx = support::fixture(vec![
-        ScriptedCall::tool_calls(&[("c1", "calc__add", json!({"a": 20, "b": 22}))], None),
-        ScriptedCall::text("42", None),
+        ScriptedCall::tool_calls(&[("c1", tool, args)], None),
+        ScriptedCall::text(answer, None),
     ])
     .await;
     let runner = TurnRunner::new(
@@ -152,10 +153,64 @@ async fn a_turn_uses_mcp_tools_like_any_other() {
     .with_titles(false);
     let end = runner.run(fx.lease, TurnSignal::new()).await;
     assert!(matches!(end, TurnEnd::Release(TurnOutcome::Finished)), "{end:?}");
+    fx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_uses_mcp_tools_like_any_other() {
+    let fx = mcp_turn("calc", "calc__add", json!({"a": 20, "b": 22}), "42").await;
     let offered = &fx.provider.requests()[0].tools;
     assert!(offered.iter().any(|t| t.name == "calc__add"), "{offered:?}");
     let all: Vec<Part> = fx.messages().await.iter().flat_map(|m| m.content.clone()).collect();
     assert_eq!(results(&all), vec![(json!({"sum": 42}), false)]);
+}
+
+/// An MCP image result becomes an attachment (BEHAVIOUR §19): the stored result names the
+/// file and holds no bytes, and the next step sends the image after the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_image_becomes_an_attachment_the_model_sees() {
+    use base64::Engine as _;
+    let fx = mcp_turn("ui", "ui__screenshot", json!({}), "a grey screen").await;
+    let all: Vec<Part> = fx.messages().await.iter().flat_map(|m| m.content.clone()).collect();
+    let (result, is_error) = results(&all).pop().expect("a result");
+    assert!(!is_error, "{result}");
+    let attached = chatd_core::files::attachments_of(&result);
+    assert_eq!(attached.len(), 1, "{result}");
+    assert_eq!(
+        (attached[0].media_type.as_str(), attached[0].name.as_str()),
+        ("image/png", "ui__screenshot-1.png")
+    );
+    let png = chatd_core::files::testing_png(4, 3);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&png);
+    assert!(!result.to_string().contains(&encoded), "no bytes in the stored result");
+    let files = fx.store.file_store().expect("files");
+    let stored = files.read_file(None, attached[0].attachment_id).await.expect("stored");
+    assert_eq!(stored.bytes, png);
+    let second = &fx.provider.requests()[1];
+    let tool = second.messages.last().expect("the tool message");
+    assert!(
+        matches!(tool.content.last(), Some(Part::File { data: Some(data), .. }) if *data == encoded),
+        "the image follows the result: {:?}",
+        tool.content
+    );
+}
+
+/// Without a file store, an MCP image is named in a note, never stored inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_image_without_a_file_store_is_a_note() {
+    let tools = McpTools::connect(stdio_server("ui")).await.expect("connect");
+    let set = ToolSet::new().with_all(tools.tools());
+    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let got = results(
+        &set.run_calls(&ctx, &[call("1", "ui__screenshot", json!({}))]).await.expect("ran"),
+    );
+    let (value, is_error) = &got[0];
+    assert!(!is_error, "{value}");
+    assert_eq!(value["result"], "the screen");
+    assert_eq!(
+        value["not_attached"][0],
+        "ui__screenshot-1.png: files cannot be attached here: there is no file store"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +239,7 @@ async fn a_hostile_servers_unusable_tools_are_left_out_and_an_endless_list_is_re
     let set = ToolSet::new().with_all(tools.tools());
     let offered = set.definitions_for(false);
     let names: Vec<&str> = offered.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), 7, "{names:?}");
     let chatty = offered.iter().find(|d| d.name == "h__chatty").expect("chatty is offered");
     assert_eq!(chatty.description.chars().count(), 4096, "the description is cut");
     stop.cancel();

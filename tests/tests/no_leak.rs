@@ -38,49 +38,10 @@ impl Write for Captured {
     }
 }
 
-fn fixture(provider: &str, name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../chatd-providers/tests/fixtures/{provider}/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
-}
-
-fn bedrock_frames(name: &str) -> Vec<u8> {
-    use aws_frames::encode;
-    encode(&String::from_utf8(fixture("bedrock", name)).expect("utf-8"))
-}
-
-mod aws_frames {
-    //! The Bedrock fixture encoder (JSON lines → event-stream frames), as in the provider
-    //! crate's wire tests.
-    pub(super) fn encode(text: &str) -> Vec<u8> {
-        use aws_smithy_eventstream::frame::write_message_to;
-        use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
-        let mut out = Vec::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let entry: serde_json::Value = serde_json::from_str(line).expect("line");
-            let payload = serde_json::to_vec(&entry["payload"]).expect("payload");
-            let string = |s: &str| HeaderValue::String(s.to_owned().into());
-            let headers = vec![
-                Header::new(":message-type", string("event")),
-                Header::new(":event-type", string(entry["event"].as_str().expect("event"))),
-                Header::new(":content-type", string("application/json")),
-            ];
-            write_message_to(&Message::new_from_parts(headers, payload), &mut out).expect("frame");
-        }
-        out
-    }
-}
+use chatd_tests::wire::{body, tool_call_text};
 
 fn first_response(kind: ProviderKind) -> FakeResponse {
-    match kind {
-        ProviderKind::OpenAi => FakeResponse::sse(fixture("openai-responses", "tool-calls.sse")),
-        ProviderKind::Anthropic => FakeResponse::sse(fixture("anthropic", "tool-use.sse")),
-        ProviderKind::Google => FakeResponse::sse(fixture("google", "function-calls.sse")),
-        ProviderKind::Bedrock => FakeResponse::sse(bedrock_frames("tool-use.jsonl")),
-        _ => FakeResponse::sse(fixture("chat-completions", "tool-call.sse")),
-    }
+    FakeResponse::sse(body(kind, &tool_call_text(kind)))
 }
 
 /// A 401 whose body echoes the key, as real providers do.

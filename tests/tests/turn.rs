@@ -594,6 +594,7 @@ async fn a_persist_error_aborts_the_turn_with_that_error() {
     store.expect_get_model_config().returning(move |_| Ok(config.clone()));
     store.expect_prompt_messages().returning(move |_| Ok(history.clone()));
     store.expect_append_parts().returning(|_, _| Ok(()));
+    store.expect_file_store().returning(|| None);
     store.expect_commit_step().times(1).returning(|_, _| {
         Err(chatd_core::store::StoreError::backend(std::io::Error::other("disk full")))
     });

@@ -281,9 +281,17 @@ async fn a_worker_applies_its_retention_policy() {
     let archived = w.store.create_chat(NewChat::new(owner)).await.expect("archived").id;
     w.store.set_archived(archived, true).await.expect("archive");
     let busy = w.chat("keep going").await;
+    // An upload no message referred to, and one bound to the chat that is purged.
+    let files = w.store.file_store().expect("files");
+    let limits = chatd_core::validate::Limits::default();
+    let png = || chatd_core::files::testing_png(1, 1);
+    let new = |chat| chatd_core::NewFile::new(owner, chat, "a.png", png(), &limits).expect("file");
+    let unbound = files.put_file(new(None)).await.expect("unbound").id;
+    let bound = files.put_file(new(Some(archived))).await.expect("bound").id;
     let policy = RetentionPolicy::off()
         .with_archive_idle_after(Duration::ZERO)
-        .with_purge_archived_after(Duration::ZERO);
+        .with_purge_archived_after(Duration::ZERO)
+        .with_purge_unbound_files_after(Duration::ZERO);
     let config = WorkerConfig::default()
         .with_poll(Duration::from_millis(20))
         .with_retention(policy, Duration::from_millis(50));
@@ -304,6 +312,11 @@ async fn a_worker_applies_its_retention_policy() {
     }
     let running = w.store.get_chat(busy).await.expect("the running chat stays");
     assert!(!running.archived && running.status == ChatStatus::Running);
+    while files.read_file(None, unbound).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "the unbound upload was not purged");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(files.read_file(None, bound).await.expect_err("purged with its chat").is_not_found());
     shutdown.cancel();
     handle.await.expect("worker");
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use crate::files::attachments_of;
 use crate::message::{Message, Role};
 use crate::part::Part;
 use crate::provider::PromptMessage;
@@ -121,7 +122,9 @@ fn local_calls(parts: &[Part]) -> impl Iterator<Item = (&str, &str)> {
 /// synthetic error [`INTERRUPTED_RESULT`] when it has none), and a tool result whose call is
 /// missing (or is provider-executed) is dropped, so every result directly follows the
 /// assistant message that holds its call; ids are sanitised and arguments are objects;
-/// reasoning from other providers is dropped. A compaction boundary (a `compressed` system
+/// reasoning from other providers is dropped; the files a tool result attaches follow the
+/// results of its message as file parts (loaded later by
+/// [`load_attachments`](crate::files::load_attachments)). A compaction boundary (a `compressed` system
 /// row) becomes a user message in place, so the conversation after it is never empty.
 #[must_use]
 pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -> Prompt {
@@ -172,6 +175,30 @@ pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -
                     results.push(part);
                 }
                 if !results.is_empty() {
+                    // Files a result attaches follow the results (BEHAVIOUR §19).
+                    let files: Vec<Part> = results
+                        .iter()
+                        .filter_map(|part| match part {
+                            Part::ToolResult { result, .. } => Some(attachments_of(result)),
+                            _ => None,
+                        })
+                        .flatten()
+                        .map(|file| {
+                            Part::attachment(file.attachment_id, file.media_type, file.name)
+                        })
+                        .collect();
+                    // A step's files follow all of its results (Anthropic refuses content
+                    // before a tool result): files of the previous result row move after
+                    // this one's results.
+                    if let Some(last) = messages.last_mut().filter(|m| m.role == Role::Tool) {
+                        let (earlier, kept): (Vec<Part>, Vec<Part>) = last
+                            .content
+                            .drain(..)
+                            .partition(|part| matches!(part, Part::File { .. }));
+                        last.content = kept;
+                        results.extend(earlier);
+                    }
+                    results.extend(files);
                     messages.push(PromptMessage::new(Role::Tool, results));
                 }
             }

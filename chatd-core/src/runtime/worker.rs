@@ -410,8 +410,9 @@ impl Worker {
                             "retention"
                         );
                     }
+                    self.forget_files(&pass.purged).await;
                     if !pass.full(RETENTION_BATCH) {
-                        return;
+                        break;
                     }
                 }
                 Err(err) => {
@@ -419,6 +420,33 @@ impl Worker {
                     return;
                 }
             }
+        }
+        self.purge_unbound_files().await;
+    }
+
+    /// Deletes purged chats' files from a file store that does not delete them with the
+    /// chat (BEHAVIOUR §19).
+    async fn forget_files(&self, purged: &[ChatId]) {
+        let Some(files) = self.store.file_store() else { return };
+        for chat in purged {
+            if let Err(err) = files.delete_chat_files(*chat).await {
+                tracing::warn!(worker = %self.id, chat_id = %chat, error = %err, "retention: files not deleted");
+            }
+        }
+    }
+
+    /// Purges uploads no message referred to, per the policy (BEHAVIOUR §19).
+    async fn purge_unbound_files(&self) {
+        let (Some(after), Some(files)) =
+            (self.config.retention.purge_unbound_files_after, self.store.file_store())
+        else {
+            return;
+        };
+        let Ok(after) = chrono::Duration::from_std(after) else { return };
+        match files.purge_unbound_files(chrono::Utc::now() - after).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(worker = %self.id, purged, "retention: unbound files"),
+            Err(err) => tracing::warn!(worker = %self.id, error = %err, "retention: unbound files"),
         }
     }
 

@@ -5,6 +5,7 @@
 //! only enabled model configs; API keys are never returned.
 
 mod actor;
+mod files;
 mod wait;
 
 use std::sync::Arc;
@@ -98,6 +99,8 @@ pub struct Chatd {
     diff: Option<crate::runtime::diff::DiffRefresher>,
     provisioner: Option<Arc<dyn Provisioner>>,
     spend: Option<Arc<dyn crate::limits::SpendPolicy>>,
+    files: Option<Arc<dyn crate::files::FileStore>>,
+    file_limits: crate::validate::Limits,
 }
 
 impl std::fmt::Debug for Chatd {
@@ -120,6 +123,8 @@ impl Chatd {
     pub fn new(store: Arc<dyn ChatStore>) -> Self {
         Chatd {
             streams: events::Streams::new(Arc::clone(&store), SubscribeOptions::default()),
+            files: store.file_store(),
+            file_limits: crate::validate::Limits::default(),
             store,
             providers: None,
             compactor: Compactor::new(),
@@ -358,7 +363,14 @@ impl Chatd {
             };
             self.check_spend_for(new.owner_id, None, root, new.model_config_id).await?;
         }
-        Ok(self.store.create_chat(new).await?)
+        let owner = new.owner_id;
+        let unbound = match new.message.as_mut() {
+            Some(content) => self.prepare_content(owner, None, content).await?,
+            None => Vec::new(),
+        };
+        let chat = self.store.create_chat(new).await?;
+        self.bind_new_chat_files(owner, chat.id, &unbound).await;
+        Ok(chat)
     }
 
     /// Forks the actor's chat at one of its messages (BEHAVIOUR §18): a new chat of the same
@@ -438,6 +450,8 @@ impl Chatd {
         let found = self.owned(actor, chat, Scope::Update).await?;
         self.check_model_config(actor, send.model_config_id).await?;
         self.check_spend(&found, send.model_config_id).await?;
+        let mut send = send;
+        self.prepare_content(found.owner_id, Some(chat), &mut send.content).await?;
         let sent = self.store.send_message(chat, send).await?;
         if matches!(sent.delivery, crate::store::Delivery::Queued(_))
             && let Ok(queue) = self.store.list_queued(chat).await
@@ -482,7 +496,9 @@ impl Chatd {
         message: MessageId,
         content: Vec<Part>,
     ) -> Result<EditOutcome> {
-        self.owned(actor, chat, Scope::Update).await?;
+        let found = self.owned(actor, chat, Scope::Update).await?;
+        let mut content = content;
+        self.prepare_content(found.owner_id, Some(chat), &mut content).await?;
         Ok(self.store.edit_message(chat, message, content).await?)
     }
 
@@ -575,7 +591,9 @@ impl Chatd {
     /// `NotFound`; `Forbidden` without `chat:delete`.
     pub async fn delete_chat(&self, actor: &Actor, chat: ChatId) -> Result<()> {
         self.owned(actor, chat, Scope::Delete).await?;
-        Ok(self.store.delete_chat(chat).await?)
+        self.store.delete_chat(chat).await?;
+        self.forget_chat_files(chat).await;
+        Ok(())
     }
 
     // ----- queue ---------------------------------------------------------------------

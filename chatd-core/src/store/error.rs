@@ -21,6 +21,8 @@ pub enum Entity {
     Provider,
     /// A diff status row.
     DiffStatus,
+    /// A stored file (an attachment).
+    File,
 }
 
 impl fmt::Display for Entity {
@@ -29,6 +31,7 @@ impl fmt::Display for Entity {
             Entity::Chat => "Chat",
             Entity::Message => "Chat message",
             Entity::QueuedMessage => "Queued message",
+            Entity::File => "File",
             Entity::ModelConfig => "Model config",
             Entity::Provider => "Chat provider",
             Entity::DiffStatus => "Diff status",

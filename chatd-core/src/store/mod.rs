@@ -311,6 +311,14 @@ pub trait ChatStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<RetentionPass>;
 
+    /// The store's own file store (BEHAVIOUR §19), when it keeps files: both chat stores
+    /// return themselves, so a chat's files are purged with it. `None` (the default) for a
+    /// store without one; the runtime and `Chatd` then take a file store from their own
+    /// configuration, or send a note instead of each file.
+    fn file_store(&self) -> Option<std::sync::Arc<dyn crate::files::FileStore>> {
+        None
+    }
+
     /// Appends parts of the step in flight to the durable part log.
     ///
     /// # Errors

@@ -17,6 +17,9 @@ pub struct RetentionPolicy {
     pub purge_archived_after: Option<Duration>,
     /// Purge messages edits took out of the history this long ago.
     pub purge_deleted_messages_after: Option<Duration>,
+    /// Purge uploaded files no message referred to (never bound to a chat) this long after
+    /// their upload (BEHAVIOUR §19). Applied by workers through the file store.
+    pub purge_unbound_files_after: Option<Duration>,
 }
 
 impl RetentionPolicy {
@@ -50,6 +53,13 @@ impl RetentionPolicy {
     #[must_use]
     pub fn with_purge_deleted_messages_after(mut self, after: Duration) -> Self {
         self.purge_deleted_messages_after = Some(after);
+        self
+    }
+
+    /// Purges uploads never bound to a chat once older than `after`.
+    #[must_use]
+    pub fn with_purge_unbound_files_after(mut self, after: Duration) -> Self {
+        self.purge_unbound_files_after = Some(after);
         self
     }
 }

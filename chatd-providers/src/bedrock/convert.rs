@@ -17,6 +17,28 @@ fn image_format(media_type: &str) -> Option<&'static str> {
     })
 }
 
+/// A document's name as Converse accepts it: letters, digits, single spaces, hyphens,
+/// parentheses and square brackets only (`spec.pdf` becomes `spec-pdf`), at most 200
+/// characters; `document` when nothing is left.
+fn document_name(name: Option<&str>) -> String {
+    let mut out = String::new();
+    for c in name.unwrap_or_default().chars() {
+        let c = match c {
+            c if c.is_alphanumeric() || matches!(c, '-' | '(' | ')' | '[' | ']') => c,
+            c if c.is_whitespace() => ' ',
+            _ => '-',
+        };
+        if !(c == ' ' && out.ends_with(' ')) {
+            out.push(c);
+        }
+        if out.chars().count() >= 200 {
+            break;
+        }
+    }
+    let out = out.trim();
+    if out.is_empty() { "document".to_owned() } else { out.to_owned() }
+}
+
 fn blocks(content: &[Part]) -> Vec<Value> {
     content
         .iter()
@@ -45,7 +67,7 @@ fn blocks(content: &[Part]) -> Vec<Value> {
             Part::File { media_type, data: Some(data), name, .. } => match image_format(media_type) {
                 Some(format) => Some(json!({"image": {"format": format, "source": {"bytes": data}}})),
                 None if media_type == "application/pdf" => Some(json!({"document": {
-                    "format": "pdf", "name": name.clone().unwrap_or_else(|| "document".into()), "source": {"bytes": data}}})),
+                    "format": "pdf", "name": document_name(name.as_deref()), "source": {"bytes": data}}})),
                 None => None,
             },
             _ => None,
@@ -125,4 +147,21 @@ pub(super) fn request_body(request: &ModelRequest) -> Value {
         body.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
     Value::Object(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::document_name;
+
+    #[test]
+    fn document_names_keep_only_what_converse_accepts() {
+        assert_eq!(document_name(Some("spec.pdf")), "spec-pdf");
+        assert_eq!(
+            document_name(Some("  Q3   report (final) [v2].pdf ")),
+            "Q3 report (final) [v2]-pdf"
+        );
+        assert_eq!(document_name(Some("../../x")), "------x");
+        assert_eq!(document_name(None), "document");
+        assert_eq!(document_name(Some(&"é".repeat(300))).chars().count(), 200);
+    }
 }

@@ -105,6 +105,17 @@ fn push_message(out: &mut Vec<Value>, message: &PromptMessage, send_reasoning: b
                     out.push(json!({"role": "tool", "tool_call_id": tool_call_id, "content": result_text(result)}));
                 }
             }
+            // A `tool` message holds text only: files the results attach follow them as a
+            // user message (BEHAVIOUR §19).
+            let files: Vec<Part> = message
+                .content
+                .iter()
+                .filter(|p| matches!(p, Part::File { .. }))
+                .cloned()
+                .collect();
+            if !files.is_empty() {
+                out.push(json!({"role": "user", "content": user_content(&files)}));
+            }
         }
     }
 }

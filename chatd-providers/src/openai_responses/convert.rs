@@ -99,6 +99,13 @@ fn items(role: Role, content: &[Part]) -> Vec<Value> {
                     out.push(json!({"type": "function_call_output", "call_id": tool_call_id, "output": output_text(result)}));
                 }
             }
+            // Files the results attach follow them as user input (BEHAVIOUR §19).
+            let files: Vec<Part> =
+                content.iter().filter(|p| matches!(p, Part::File { .. })).cloned().collect();
+            let inputs = text_items(&files, "input_text");
+            if !inputs.is_empty() {
+                out.push(json!({"role": "user", "content": inputs}));
+            }
         }
     }
     out

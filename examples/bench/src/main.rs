@@ -12,6 +12,7 @@
 //! Run: `cargo run --release -p chatd-bench -- <scenario|all> [--quick]`
 //! (see `BENCHMARKS.md` for the latest numbers).
 
+mod attachments;
 mod capacity;
 mod execute;
 mod memory_store;
@@ -99,6 +100,9 @@ enum Scenario {
     /// PostgreSQL: the chat list's text search over 100 000 chats and 1 000 000 messages vs
     /// the same tsquery by hand, and the plan's use of the index.
     Search,
+    /// PostgreSQL: loading the prompt of a chat with 20 images in its history (references)
+    /// vs the same chat without them, and vs the images inline in the rows.
+    Attachments,
     /// The capacity load under faults (workers killed, frozen, disconnected), then an
     /// audit; not part of `all`.
     Soak,
@@ -170,6 +174,9 @@ fn main() -> ExitCode {
         }
         if wants(Scenario::Search) {
             print(&search::run(quick).await?);
+        }
+        if wants(Scenario::Attachments) {
+            print(&attachments::run(quick).await?);
         }
         let mix = capacity::Mix {
             tool_every: args.tool_every.unwrap_or(if quick { 4 } else { 0 }),

@@ -25,6 +25,7 @@ commands:
   /search <words>     chats whose title or messages hold every word
   /history            messages with ids   /edit <id> <text> rewrite a message and re-run
   /fork [id]          a new chat with the history up to that message (default: the last)
+  /attach <path>      attach an image, PDF or text file to your next message
   /queue              queued messages     /promote <id>    send one now    /drop <id> remove one
   /interrupt          stop the turn (or Ctrl-C; Ctrl-C twice exits)
   /compact            summarise the history now
@@ -52,6 +53,8 @@ pub(crate) struct Session {
     echo: Echo,
     /// The open chat's totals after its last turn, to print each turn's cost.
     spent: chatd_core::Spend,
+    /// Files attached to the next message (BEHAVIOUR §19).
+    attached: Vec<chatd_core::FileMeta>,
 }
 
 impl Session {
@@ -71,6 +74,7 @@ impl Session {
             pending: Pending::default(),
             echo: Echo::new(),
             spent: chatd_core::Spend::default(),
+            attached: Vec::new(),
         }
     }
 
@@ -217,6 +221,7 @@ impl Session {
             "edit" => self.edit(rest).await,
             "fork" => self.fork(rest).await,
             "search" => self.search(rest).await,
+            "attach" => self.attach(rest).await,
             "queue" => self.queue().await,
             "promote" => self.promote(rest).await,
             "drop" => self.drop_queued(rest).await,
@@ -252,12 +257,39 @@ impl Session {
         Ok(())
     }
 
+    /// Uploads a file for the next message: the library sniffs its type and refuses what
+    /// it does not take (BEHAVIOUR §19).
+    async fn attach(&mut self, path: &str) -> Result<(), String> {
+        use std::io::Read as _;
+        let path = path.trim();
+        if path.is_empty() {
+            return Err("usage: /attach <path>".into());
+        }
+        let file = std::fs::File::open(path).map_err(|err| format!("{path}: {err}"))?;
+        let limit = chatd_core::files::MAX_FILE_BYTES as u64 + 1;
+        let mut bytes = Vec::new();
+        file.take(limit).read_to_end(&mut bytes).map_err(|err| format!("{path}: {err}"))?;
+        let meta = self
+            .chatd
+            .upload_file(&self.actor, self.chat, path, bytes)
+            .await
+            .map_err(|err| err.to_string())?;
+        self.printer.say(&format!(
+            "[attached {}: {}, {} bytes — sent with your next message]",
+            meta.name, meta.media_type, meta.size
+        ));
+        self.attached.push(meta);
+        Ok(())
+    }
+
     async fn send(&mut self, text: &str) {
         self.printer.sent(text);
+        let mut content = vec![Part::text(text)];
+        content.extend(self.attached.drain(..).map(|meta| meta.part()));
         let outcome = match self.chat {
             None => {
                 let owner = self.actor.user_id().unwrap_or_default();
-                let mut new = NewChat::new(owner).with_text(text);
+                let mut new = NewChat::new(owner).with_message(content);
                 if let Some(model) = self.model {
                     new = new.with_model_config(model);
                 }
@@ -270,7 +302,7 @@ impl Session {
                 }
             }
             Some(chat) => {
-                let mut send = SendMessage::text(text);
+                let mut send = SendMessage::new(content);
                 if let Some(model) = self.model {
                     send = send.with_model_config(model);
                 }
@@ -382,7 +414,8 @@ impl Session {
             self.chatd.list_messages(&self.actor, chat, None).await.map_err(|e| e.to_string())?;
         for message in messages {
             let text: String = summary(&message).chars().take(120).collect();
-            self.printer.say(&format!("[{}] {}: {text}", message.id.0, message.role));
+            let files = files_of(&message);
+            self.printer.say(&format!("[{}] {}: {text}{files}", message.id.0, message.role));
         }
         Ok(())
     }
@@ -532,6 +565,20 @@ fn summary(message: &chatd_core::Message) -> String {
         })
         .collect();
     parts.join("; ")
+}
+
+/// The files of a message, as `/history` lists them after its text.
+fn files_of(message: &chatd_core::Message) -> String {
+    message
+        .content
+        .iter()
+        .filter_map(|part| match part {
+            Part::File { name, media_type, .. } => {
+                Some(format!(" [📎 {}]", name.as_deref().unwrap_or(media_type)))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Micro-units as a decimal amount of the prices' currency (`0.001533`).

@@ -117,6 +117,33 @@ fn fork_and_search_from_the_terminal() {
 }
 
 #[test]
+fn attach_sends_a_file_with_the_next_message() {
+    let dir = std::env::temp_dir().join(format!("chat-cli-attach-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let png = dir.join("shot.png");
+    std::fs::write(&png, chatd_core::files::testing_png(8, 2)).expect("png");
+    let bogus = dir.join("run.sh");
+    std::fs::write(&bogus, b"\x7fELF\x02\x01\x01\x00").expect("binary");
+    let (mut child, rx) = spawn(1);
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(
+        stdin,
+        "/attach {}\n/attach {}\n/attach\nwhat is this?\n/history\n/quit",
+        bogus.display(),
+        png.display()
+    )
+    .expect("script");
+    let mut out =
+        until(&rx, "[Only PNG, JPEG, GIF and WebP images, PDF and plain text can be attached.]");
+    out.extend(until(&rx, "[attached shot.png: image/png, "));
+    out.extend(until(&rx, "[usage: /attach <path>]"));
+    out.extend(until(&rx, "I see shot.png: a 8×2 PNG image of "));
+    out.extend(until(&rx, "[1] user: what is this? [📎 shot.png]"));
+    assert_eq!(wait(child), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn ctrl_c_interrupts_the_turn_and_a_second_one_exits() {
     let (mut child, rx) = spawn(40);
     let mut stdin = child.stdin.take().expect("stdin");

@@ -195,10 +195,45 @@ next question. And when someone rewrote an earlier question, the service crossed
 everything after it, told every reader so, and started over. The end.";
 
 /// What the model does with the prompt.
+/// What the demo model sees of the files of the latest user message: each image's size
+/// from its header, each other file's type and byte count.
+fn described_files(request: &ModelRequest) -> Vec<String> {
+    use base64::Engine as _;
+    let Some(message) = request.messages.iter().rev().find(|m| m.role == Role::User) else {
+        return Vec::new();
+    };
+    message
+        .content
+        .iter()
+        .filter_map(|part| match part {
+            Part::File { media_type, data: Some(data), name, .. } => {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+                let name = name.as_deref().unwrap_or("a file");
+                Some(match chatd_core::files::image_dimensions(&bytes) {
+                    Some((w, h)) if media_type.starts_with("image/") => format!(
+                        "{name}: a {w}×{h} {} image of {} bytes",
+                        media_type.trim_start_matches("image/").to_uppercase(),
+                        bytes.len()
+                    ),
+                    _ => format!("{name}: {media_type}, {} bytes", bytes.len()),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn plan(request: &ModelRequest) -> Result<Vec<Planned>, ProviderError> {
     let (said, results) = latest(request);
     let lower = said.to_lowercase();
     let mut plan = Vec::new();
+    let files = described_files(request);
+    if results.is_empty() && !files.is_empty() {
+        let answer = format!("I see {}.", files.join("; "));
+        text_block(&mut plan, "t1", &answer, false);
+        finish(&mut plan, FinishReason::Stop, request);
+        return Ok(plan);
+    }
     // Tools run concurrently within a step, so the listing waits for the write's result.
     if results.len() == 1 && results[0].0 == "write_file" {
         tool_call(&mut plan, "call_list", "execute", &json!({"command": "ls -l && cat notes.md"}));
@@ -312,6 +347,37 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn an_attached_image_is_described_by_its_size() {
+        use base64::Engine as _;
+        let png = chatd_core::files::testing_png(6, 4);
+        let data = base64::engine::general_purpose::STANDARD.encode(&png);
+        let message = PromptMessage::new(
+            Role::User,
+            vec![
+                Part::text("what is this?"),
+                Part::File {
+                    media_type: "image/png".into(),
+                    data: Some(data),
+                    attachment_id: None,
+                    file_id: None,
+                    name: Some("shot.png".into()),
+                },
+            ],
+        );
+        let request = ModelRequest::new(DEMO_MODEL, vec![message]);
+        let events: Vec<StreamEvent> =
+            plan(&request).expect("plan").into_iter().map(|(e, _)| e).collect();
+        let text: String = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::TextDelta { delta, .. } => Some(delta.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, format!("I see shot.png: a 6×4 PNG image of {} bytes.", png.len()));
     }
 
     #[test]

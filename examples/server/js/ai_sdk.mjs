@@ -172,7 +172,14 @@ const editing = new NodeChat({ id: editChat, transport });
 const note = { type: "file", mediaType: "text/plain", filename: "note.txt", url: "data:text/plain;base64,aGVsbG8gY2hhdGQ=" };
 await editing.sendMessage({ text: "first question", files: [note] });
 const withFile = (await storedRows(editChat))[0].content;
-assert.ok(withFile.some((p) => p.type === "file" && p.name === "note.txt" && p.media_type === "text/plain" && p.data === "aGVsbG8gY2hhdGQ="), `the file was kept: ${JSON.stringify(withFile)}`);
+// Stored once as an attachment (BEHAVIOUR §19): the row holds a reference, not the bytes.
+assert.ok(withFile.some((p) => p.type === "file" && p.name === "note.txt" && p.media_type === "text/plain" && p.attachment_id && !p.data), `the file was kept: ${JSON.stringify(withFile)}`);
+const [{ parts: sentParts }] = (await rest("GET", `/ai/chat/${editChat}/messages`)).messages;
+const noteLink = sentParts.find((p) => p.type === "file");
+assert.ok(noteLink && noteLink.url.startsWith("/api/files/") && noteLink.filename === "note.txt", JSON.stringify(sentParts));
+const noteBytes = await fetch(`${url}${noteLink.url}`, { headers });
+assert.equal(await noteBytes.text(), "hello chatd", "the link downloads the file");
+console.log(`a file part went in as a data: URL and came back as ${noteLink.url}`);
 await editing.sendMessage({ text: "second question" });
 const firstId = editing.messages[0].id;
 await editing.sendMessage({ text: "first question, edited", messageId: firstId });

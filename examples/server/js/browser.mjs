@@ -4,7 +4,8 @@
 // on its own with Last-Event-ID, and checks that the transcript shows every part exactly once
 // (the page counts reconnections, duplicate and missing cursors). Then it holds a tool-using
 // conversation that waits for approvals (approves one call, edits and approves another),
-// queues a message behind a running turn, interrupts it, and edits a message.
+// queues a message behind a running turn, interrupts it, and edits a message; pastes an
+// image into a new chat and checks that only its owner can download it.
 // Saves a screenshot. Prints what it saw; exits non-zero on a failure.
 //
 // Usage: CHATD_URL=... CHATD_TOKEN=... CHROMIUM=/usr/bin/chromium SCREENSHOT=out.png node browser.mjs
@@ -240,6 +241,44 @@ try {
   await page.click("#open-admin");
   await waitFor(() => document.querySelector("#models .price-in")?.value === "3", 15000);
   await page.click("#close-admin");
+
+  // 4c. Attachments (BEHAVIOUR §19): an image pasted into a new chat's composer is uploaded
+  // and previewed, sent with the message, described by the demo model (its size, read from
+  // the bytes the model received), and shown in the transcript; another user's request for
+  // the file is 404.
+  await page.click("#new-chat");
+  await page.evaluate(async () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 5;
+    canvas.height = 3;
+    canvas.getContext("2d").fillRect(0, 0, 5, 3);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    const data = new DataTransfer();
+    data.items.add(new File([blob], "pasted.png", { type: "image/png" }));
+    const paste = new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+    document.querySelector("#message").dispatchEvent(paste);
+  });
+  await waitFor(() => {
+    const img = document.querySelector("#attachments .pending-file img");
+    return img && img.complete && img.naturalWidth === 5;
+  }, 15000);
+  console.log("pasted an image: the composer shows its preview");
+  await send("what is in this picture?");
+  await waitFor(() => [...document.querySelectorAll("#timeline .msg.assistant .text")].some((n) => n.textContent.startsWith("I see pasted.png: a 5×3 PNG image")), 30000);
+  const described = (await text("#timeline .msg.assistant .text")).find((t) => t.startsWith("I see"));
+  await waitFor(() => {
+    const img = document.querySelector("#timeline .msg.user img.attachment");
+    return img && img.complete && img.naturalWidth === 5;
+  }, 15000);
+  const fileUrl = await page.$eval("#timeline .msg.user img.attachment", (n) => n.getAttribute("src"));
+  assert.ok(fileUrl.startsWith("/api/files/"), fileUrl);
+  const own = await fetch(`${url}${fileUrl}`, { headers: auth });
+  assert.equal(own.status, 200);
+  assert.equal(own.headers.get("content-type"), "image/png");
+  const theirs = await fetch(`${url}${fileUrl}`, { headers: { authorization: `Bearer ${otherToken}` } });
+  assert.equal(theirs.status, 404, "another user's request for the file is not found");
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-attachment.png"), fullPage: true });
+  console.log(`the demo model said "${described}"; the transcript shows the image; another user's GET ${fileUrl} is ${theirs.status}`);
 
   // 5. A sign-in link for another account asks before switching.
   const me = () => page.$eval("#me", (n) => n.textContent);

@@ -16,6 +16,7 @@ pub mod admin;
 pub mod ai_sdk;
 pub mod auth;
 pub mod error;
+pub mod files;
 mod origin;
 pub mod rest;
 pub mod serve;
@@ -122,6 +123,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(tool_calls::routes())
+        .merge(files::routes())
         .merge(rest::routes())
         .merge(sse::routes())
         .merge(ai_sdk::routes())

@@ -38,6 +38,7 @@ const state = {
   found: null, // the ids a search or label filter found (null: no filter), in list order
   labelFilter: null, // "key:value" picked from a chat's label
   versions: new Map(), // edited message id -> its earlier versions: [{ revision, messages }]
+  pending: [], // files uploaded for the next message: { id, name, media_type, url, preview }
 };
 
 async function api(method, path, body) {
@@ -259,6 +260,7 @@ $("new-chat").addEventListener("click", () => {
   $("chat").hidden = false;
   $("chat-title").textContent = "New chat";
   $("chat-status").textContent = "";
+  $("chat-cost").textContent = "";
   for (const id of ["timeline", "preview", "queue-list"]) $(id).replaceChildren();
   $("queue").hidden = true;
   $("diff").hidden = true;
@@ -490,6 +492,18 @@ function toolResults() {
   return results;
 }
 
+// A file part (BEHAVIOUR §19): a stored image is shown (downloaded with the session, so
+// only its owner sees it), any other file is a link.
+function renderFile(part) {
+  const name = part.name || part.filename || part.media_type;
+  const url = part.attachment_id ? `/api/files/${part.attachment_id}` : part.data ? `data:${part.media_type};base64,${part.data}` : null;
+  if (!url) return el("div", { class: "file", text: `📎 ${name}` });
+  const link = el("a", { class: "file", href: url, target: "_blank", rel: "noopener", title: name });
+  if ((part.media_type || "").startsWith("image/")) link.append(el("img", { class: "attachment", src: url, alt: name }));
+  else link.append(`📎 ${name}`);
+  return link;
+}
+
 function renderToolCall(call, result) {
   const card = el("div", { class: "tool" });
   card.append(el("div", { class: "tool-name", text: `⚙ ${call.name}` }));
@@ -497,6 +511,8 @@ function renderToolCall(call, result) {
   const open = call.id && state.actions.find((a) => a.tool_call_id === call.id);
   if (result) {
     card.append(el("pre", { class: result.is_error ? "tool-result error" : "tool-result", text: resultText(result.result) }));
+    const attached = (result.result && Array.isArray(result.result.attachments)) ? result.result.attachments : [];
+    for (const file of attached) card.append(renderFile({ ...file, type: "file" }));
   } else if (open) {
     card.append(renderDecision(open));
   } else {
@@ -567,7 +583,7 @@ function renderMessage(message, results) {
     else if (part.type === "reasoning" && part.text) box.append(el("div", { class: "reasoning", text: part.text }));
     else if (part.type === "tool-call")
       box.append(renderToolCall({ id: part.tool_call_id, name: part.tool_name, input: JSON.stringify(part.args) }, results.get(part.tool_call_id)));
-    else if (part.type === "file") box.append(el("div", { class: "file", text: `📎 ${part.filename || part.media_type}` }));
+    else if (part.type === "file") box.append(renderFile(part));
   }
   // Fork from here (BEHAVIOUR §18): a new chat with the history up to this message.
   box.append(el("button", { class: "fork", type: "button", text: "Fork from here", onclick: () => forkAt(message) }));
@@ -693,21 +709,87 @@ async function queueAction(method, path) {
 
 // ----- actions ---------------------------------------------------------------------------
 
+// ----- attachments (BEHAVIOUR §19) ------------------------------------------------------
+// Files are uploaded as soon as they are picked, pasted or dropped (the server sniffs their
+// type and refuses what it does not take); the message then refers to them by id.
+
+async function uploadFiles(files) {
+  for (const file of files) {
+    const query = new URLSearchParams({ name: file.name || "pasted" });
+    if (state.current) query.set("chat_id", state.current);
+    try {
+      const response = await fetch(`/api/files?${query}`, { method: "POST", body: file });
+      const data = await response.json().catch(() => null);
+      if (!response.ok) throw new Error(data && data.error ? data.error.message : response.statusText);
+      const preview = data.media_type.startsWith("image/") ? URL.createObjectURL(file) : null;
+      state.pending.push({ ...data, preview });
+      showError("chat-error", null);
+    } catch (error) {
+      showError("chat-error", error);
+    }
+  }
+  renderAttachments();
+}
+
+function renderAttachments() {
+  const box = $("attachments");
+  box.replaceChildren();
+  for (const file of state.pending) {
+    const chip = el("div", { class: "pending-file", "data-file": file.id, title: `${file.name} (${file.media_type}, ${file.size} bytes)` });
+    if (file.preview) chip.append(el("img", { class: "attachment-preview", src: file.preview, alt: file.name }));
+    else chip.append(el("span", { text: `📎 ${file.name}` }));
+    chip.append(el("button", { type: "button", class: "remove", text: "×", title: "Remove", onclick: () => {
+      state.pending = state.pending.filter((f) => f.id !== file.id);
+      if (file.preview) URL.revokeObjectURL(file.preview);
+      renderAttachments();
+    } }));
+    box.append(chip);
+  }
+}
+
+$("attach").addEventListener("click", () => $("file-input").click());
+$("file-input").addEventListener("change", () => {
+  uploadFiles([...$("file-input").files]);
+  $("file-input").value = "";
+});
+$("message").addEventListener("paste", (event) => {
+  const files = [...(event.clipboardData ? event.clipboardData.files : [])];
+  if (files.length) {
+    event.preventDefault();
+    uploadFiles(files);
+  }
+});
+$("composer").addEventListener("dragover", (event) => {
+  event.preventDefault();
+  $("composer").classList.add("dropping");
+});
+$("composer").addEventListener("dragleave", () => $("composer").classList.remove("dropping"));
+$("composer").addEventListener("drop", (event) => {
+  event.preventDefault();
+  $("composer").classList.remove("dropping");
+  uploadFiles([...event.dataTransfer.files]);
+});
+
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
   const text = $("message").value;
-  if (!text.trim()) return;
+  if (!text.trim() && !state.pending.length) return;
+  const parts = text.trim() ? [{ type: "text", text }] : [];
+  for (const file of state.pending)
+    parts.push({ type: "file", attachment_id: file.id, media_type: file.media_type, name: file.name });
   const model = $("model").value || undefined;
   try {
     if (!state.current) {
-      const chat = await api("POST", "/api/chats", { message: text, model_config_id: model });
+      const chat = await api("POST", "/api/chats", { message: parts, model_config_id: model });
       state.chats.set(chat.id, chat);
       openChat(chat.id);
     } else {
-      const body = { content: text, busy: $("busy").value, model_config_id: model };
+      const body = { content: parts, busy: $("busy").value, model_config_id: model };
       await api("POST", `/api/chats/${state.current}/messages`, body);
     }
     $("message").value = "";
+    state.pending = [];
+    renderAttachments();
     showError("chat-error", null);
   } catch (error) {
     showError("chat-error", error);

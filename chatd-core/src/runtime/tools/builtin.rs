@@ -106,7 +106,8 @@ macro_rules! workspace_tool {
 workspace_tool!(
     ReadFile,
     "read_file",
-    "Read a text file of the workspace, optionally a range of lines (at most 256 KiB per call).",
+    "Read a text file of the workspace, optionally a range of lines (at most 256 KiB per call). \
+     An image (PNG, JPEG, GIF, WebP) or PDF is attached for you to see instead.",
     ReadFileArgs,
     true
 );
@@ -138,6 +139,9 @@ impl ReadFile {
         ws: &dyn Workspace,
         args: ReadFileArgs,
     ) -> Result<Value, ToolError> {
+        if let Some(attached) = Self::attach_image(ctx, ws, &args.path).await? {
+            return Ok(attached);
+        }
         let window = ws.read_file(ctx, &args.path, args.offset, args.limit).await?;
         let mut result = json!({"content": window.content});
         if window.truncated {
@@ -150,6 +154,41 @@ impl ReadFile {
             });
         }
         Ok(result)
+    }
+}
+
+/// Whether `path` names an image or PDF by its extension (the bytes decide what it is).
+fn looks_attachable(path: &str) -> bool {
+    let extension = path.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+    matches!(extension.as_deref(), Some("png" | "jpg" | "jpeg" | "gif" | "webp" | "pdf"))
+}
+
+impl ReadFile {
+    /// An image or PDF of the workspace attached for the model to see (BEHAVIOUR §19): the
+    /// result names it and lists it in `attachments`. `None` when the path does not name one,
+    /// its bytes are not one, or nothing can be attached here (then it is read as text).
+    async fn attach_image(
+        ctx: &ToolContext,
+        ws: &dyn Workspace,
+        path: &str,
+    ) -> Result<Option<Value>, ToolError> {
+        if ctx.files.is_none() || !looks_attachable(path) {
+            return Ok(None);
+        }
+        let max = crate::validate::Limits::default().max_file_bytes;
+        let Some(bytes) = ws.read_bytes(ctx, path, max).await? else { return Ok(None) };
+        if crate::files::sniff(&bytes).is_none_or(|media| media == "text/plain") {
+            return Ok(None);
+        }
+        let dimensions = crate::files::image_dimensions(&bytes);
+        let meta = ctx.attach(path, bytes).await?;
+        let mut result = json!({"path": path, "media_type": meta.media_type, "size": meta.size});
+        if let (Some((width, height)), true) = (dimensions, meta.media_type.starts_with("image/")) {
+            result["width"] = json!(width);
+            result["height"] = json!(height);
+        }
+        result["note"] = json!("the file is attached below for you to see");
+        Ok(Some(crate::files::with_attachments(result, &[meta])))
     }
 }
 

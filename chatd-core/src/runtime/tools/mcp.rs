@@ -371,20 +371,58 @@ impl Tool for McpTool {
                 other => other.to_string(),
             }));
         }
-        Ok(value)
+        Ok(self.attach_images(ctx, value, &result).await)
+    }
+}
+
+impl McpTool {
+    /// `value` with the result's images stored as attachments (BEHAVIOUR §19), so the model
+    /// sees them and no row holds their bytes; an image that cannot be stored is named in a
+    /// `not_attached` note instead.
+    async fn attach_images(
+        &self,
+        ctx: &ToolContext,
+        value: Value,
+        result: &CallToolResult,
+    ) -> Value {
+        use base64::Engine as _;
+        let mut attached = Vec::new();
+        let mut refused = Vec::new();
+        for (index, image) in result.content.iter().filter_map(ContentBlock::as_image).enumerate() {
+            let extension = image.mime_type.rsplit('/').next().unwrap_or("bin");
+            let name = format!("{}-{}.{extension}", self.name, index + 1);
+            let stored = match base64::engine::general_purpose::STANDARD.decode(image.data.trim()) {
+                Ok(bytes) => ctx.attach(&name, bytes).await,
+                Err(_) => Err(ToolError::new("the image data is not valid base64")),
+            };
+            match stored {
+                Ok(meta) => attached.push(meta),
+                Err(err) => refused.push(format!("{name}: {err}")),
+            }
+        }
+        let mut value = crate::files::with_attachments(value, &attached);
+        if !refused.is_empty() {
+            if !value.is_object() {
+                value = serde_json::json!({"result": value});
+            }
+            value["not_attached"] = Value::from(refused);
+        }
+        value
     }
 }
 
 /// A call's result as the model sees it: the structured content if any, else the text (one
-/// block: a string), else the content blocks as JSON.
+/// block: a string), else the content blocks but images as JSON (images are attachments).
 fn result_value(result: &CallToolResult) -> Value {
     if let Some(structured) = &result.structured_content {
         return structured.clone();
     }
+    let rest: Vec<&ContentBlock> =
+        result.content.iter().filter(|b| b.as_image().is_none()).collect();
     let texts: Vec<&str> =
-        result.content.iter().filter_map(ContentBlock::as_text).map(|t| t.text.as_str()).collect();
-    if texts.len() == result.content.len() {
+        rest.iter().filter_map(|b| b.as_text()).map(|t| t.text.as_str()).collect();
+    if texts.len() == rest.len() {
         return Value::String(texts.join("\n"));
     }
-    serde_json::to_value(&result.content).unwrap_or(Value::Null)
+    serde_json::to_value(&rest).unwrap_or(Value::Null)
 }

@@ -68,6 +68,8 @@ mod source;
 mod typed;
 mod workspace;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -117,6 +119,9 @@ pub struct ToolContext {
     /// [`ToolSet::run_calls`] waits for all of it before the step goes on, also after a
     /// cancellation, so nothing a cancelled call started acts afterwards.
     pub tasks: TaskTracker,
+    /// Where a tool stores the files it attaches to its result (BEHAVIOUR §19); `None`
+    /// when the runtime has no file store.
+    pub files: Option<Arc<dyn crate::files::FileStore>>,
 }
 
 impl ToolContext {
@@ -128,7 +133,38 @@ impl ToolContext {
         is_child: bool,
         cancel: CancellationToken,
     ) -> Self {
-        ToolContext { chat_id, owner_id, cancel, is_child, tasks: TaskTracker::new() }
+        ToolContext { chat_id, owner_id, cancel, is_child, tasks: TaskTracker::new(), files: None }
+    }
+
+    /// The context with `files` as its file store.
+    #[must_use]
+    pub fn with_files(mut self, files: Option<Arc<dyn crate::files::FileStore>>) -> Self {
+        self.files = files;
+        self
+    }
+
+    /// Stores `bytes` as a file of this chat (its type sniffed, BEHAVIOUR §19) and returns
+    /// what to list in the result's `attachments` ([`crate::files::with_attachments`]).
+    ///
+    /// # Errors
+    /// A [`ToolError`] when there is no file store, the bytes are not a file chatd accepts,
+    /// the chat is full, or the store fails.
+    pub async fn attach(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<crate::files::FileMeta, ToolError> {
+        let Some(files) = &self.files else {
+            return Err(ToolError::new("files cannot be attached here: there is no file store"));
+        };
+        let limits = crate::validate::Limits::default();
+        let file =
+            crate::files::NewFile::new(self.owner_id, Some(self.chat_id), name, bytes, &limits)
+                .map_err(|err| ToolError::new(err.to_string()))?;
+        files.put_file(file).await.map_err(|err| match err {
+            crate::store::StoreError::Validation { .. } => ToolError::new(err.to_string()),
+            _ => ToolError::new("the file could not be stored"),
+        })
     }
 
     /// The context of a call made in `chat`.

@@ -115,6 +115,22 @@ pub trait Workspace: Send + Sync + 'static {
         limit: Option<usize>,
     ) -> Result<FileWindow, ToolError>;
 
+    /// Reads a whole file as bytes, at most `max` of them (an image to attach, BEHAVIOUR
+    /// §19). `None` (the default) when the workspace cannot: `read_file` then reads images as
+    /// text, as before.
+    ///
+    /// # Errors
+    /// A [`ToolError`] as for `read_file`, or for a file larger than `max`.
+    async fn read_bytes(
+        &self,
+        ctx: &ToolContext,
+        path: &str,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, ToolError> {
+        let _ = (ctx, path, max);
+        Ok(None)
+    }
+
     /// Writes a file atomically, creating parent directories.
     ///
     /// # Errors

@@ -30,6 +30,7 @@ use super::prompt::build_prompt;
 use super::retry::RetryPolicy;
 use super::tools::{ToolContext, ToolPolicy, ToolRules, ToolSet};
 use crate::chat::Chat;
+use crate::files::load_attachments;
 use crate::ids::ChatId;
 use crate::message::{Message, NewMessage};
 use crate::model_config::ModelConfig;
@@ -139,6 +140,7 @@ pub struct TurnRunner {
     policy: Arc<dyn ToolPolicy>,
     deadlines: ActionDeadlines,
     spend: Option<Arc<dyn crate::limits::SpendPolicy>>,
+    files: Option<Arc<dyn crate::files::FileStore>>,
 }
 
 impl std::fmt::Debug for TurnRunner {
@@ -158,8 +160,10 @@ impl TurnRunner {
         providers: Arc<dyn ProviderSource>,
         tools: ToolSet,
     ) -> Self {
+        let files = store.file_store();
         TurnRunner {
             store,
+            files,
             providers,
             tools,
             retry: RetryPolicy::default(),
@@ -183,6 +187,14 @@ impl TurnRunner {
     #[must_use]
     pub fn with_spend_policy(mut self, policy: Arc<dyn crate::limits::SpendPolicy>) -> Self {
         self.spend = Some(policy);
+        self
+    }
+
+    /// Reads and stores attachments in `files` (BEHAVIOUR §19) instead of the chat store's
+    /// own file store ([`ChatStore::file_store`]).
+    #[must_use]
+    pub fn with_files(mut self, files: Arc<dyn crate::files::FileStore>) -> Self {
+        self.files = Some(files);
         self
     }
 
@@ -350,7 +362,7 @@ impl TurnRunner {
                 self.title_options,
             ));
         }
-        let ctx = ToolContext::for_chat(&chat, signal.token());
+        let ctx = ToolContext::for_chat(&chat, signal.token()).with_files(self.files.clone());
         let log = PartLog::new(Arc::clone(&self.store), lease, self.live);
         // A step recorded by an earlier turn (its calls decided, or its worker gone) is
         // finished first: it is never streamed again (BEHAVIOUR §16).
@@ -382,7 +394,14 @@ impl TurnRunner {
             if step == 0 && already_answered(&history) {
                 return TurnEnd::Release(TurnOutcome::Finished);
             }
-            let prompt = build_prompt(&history, config.provider, !chat.is_root());
+            let mut prompt = build_prompt(&history, config.provider, !chat.is_root());
+            // The step's files, each read once; never stored back (BEHAVIOUR §19).
+            let files = self.files.as_deref();
+            if let Err(err) =
+                load_attachments(files, chat.owner_id, config.provider, &mut prompt.messages).await
+            {
+                return store_failure(&err, "");
+            }
             let mut request = ModelRequest::new(config.model.clone(), prompt.messages)
                 .with_options(config.options.clone());
             request.system = prompt.system;

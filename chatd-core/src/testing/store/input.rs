@@ -61,6 +61,7 @@ pub async fn user_input_is_text_or_file_parts_without_nul(store: StoreRef) {
     let file = Part::File {
         media_type: "text/plain".into(),
         data: Some("aGk=".into()),
+        attachment_id: None,
         file_id: None,
         name: None,
     };
@@ -70,7 +71,8 @@ pub async fn user_input_is_text_or_file_parts_without_nul(store: StoreRef) {
         .expect("text and file parts are fine");
 }
 
-/// Message size, part count and system-prompt size are limited (BEHAVIOUR §12 defaults).
+/// Message size, part count, files and system-prompt size are limited (BEHAVIOUR §12, §19
+/// defaults).
 pub async fn user_input_size_limits_are_enforced(store: StoreRef) {
     let fx = Fixture::new(store).await;
     let limits = crate::validate::Limits::default();
@@ -93,6 +95,32 @@ pub async fn user_input_size_limits_are_enforced(store: StoreRef) {
         .create_chat(NewChat::new(fx.owner).with_text(at_limit))
         .await
         .expect("exactly at the limit is fine");
+    // Files (BEHAVIOUR §19): at most 20 per message, inline data at most 8 KiB, and a file
+    // part must say where its bytes are.
+    let inline = |bytes: usize| Part::File {
+        media_type: "text/plain".into(),
+        data: Some("A".repeat(bytes)),
+        attachment_id: None,
+        file_id: None,
+        name: None,
+    };
+    let many: Vec<Part> = (0..=limits.max_files_per_message).map(|_| inline(4)).collect();
+    let err = fx.store.create_chat(NewChat::new(fx.owner).with_message(many)).await;
+    assert_eq!(err.expect_err("files").to_string(), "A message may have at most 20 files.");
+    let big = vec![Part::text("see"), inline(limits.max_inline_file_bytes + 1)];
+    let err = fx.store.create_chat(NewChat::new(fx.owner).with_message(big)).await;
+    assert_eq!(field_of(&err.expect_err("inline")), "content[1].data");
+    let nowhere = Part::File {
+        media_type: "image/png".into(),
+        data: None,
+        attachment_id: None,
+        file_id: None,
+        name: None,
+    };
+    let err = fx.store.create_chat(NewChat::new(fx.owner).with_message(vec![nowhere])).await;
+    assert_eq!(field_of(&err.expect_err("no bytes")), "content[0]");
+    let fits = vec![inline(limits.max_inline_file_bytes)];
+    fx.store.create_chat(NewChat::new(fx.owner).with_message(fits)).await.expect("at the limit");
 }
 
 /// U+0000 in model text, tool arguments, tool results and live parts never fails a write:

@@ -173,6 +173,7 @@ pub async fn content_round_trips_every_part_type(store: StoreRef) {
         Part::File {
             media_type: "image/png".into(),
             data: Some("iVBORw0KGgo=".into()),
+            attachment_id: None,
             file_id: None,
             name: Some("a.png".into()),
         },

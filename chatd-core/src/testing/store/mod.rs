@@ -27,6 +27,7 @@ pub mod config;
 pub mod diff;
 pub mod fairness;
 pub mod feed;
+pub mod files;
 pub mod history;
 pub mod input;
 pub mod intents;
@@ -140,6 +141,12 @@ macro_rules! __store_conformance_all {
             the_list_filters_by_every_label,
             search_finds_titles_and_messages_of_the_owner_only,
             filtered_lists_page_without_gaps_or_repeats,
+        ] }
+        $crate::__store_conformance_group! { $attrs $args $make files [
+            files_are_stored_with_their_sniffed_type,
+            files_are_scoped_to_their_owner,
+            a_chat_holds_at_most_its_cap,
+            files_go_with_their_chat,
         ] }
         $crate::__store_conformance_group! { $attrs $args $make retention [
             retention_is_off_by_default_and_waits_for_its_periods,
@@ -306,6 +313,7 @@ macro_rules! __store_conformance_names {
             history::NAMES,
             labels::NAMES,
             retention::NAMES,
+            files::NAMES,
         ]
         .concat()
     };

@@ -32,6 +32,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("history", include_str!("history.rs")),
     ("labels", include_str!("labels.rs")),
     ("retention", include_str!("retention.rs")),
+    ("files", include_str!("files.rs")),
 ];
 
 /// Every scenario defined in the suite's sources, as `module::name`.

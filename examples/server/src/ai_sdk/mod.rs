@@ -66,10 +66,14 @@ pub use translate::Translator;
 /// The header that names the protocol.
 pub const PROTOCOL_HEADER: &str = "x-vercel-ai-ui-message-stream";
 
+/// The largest body of a send: the AI SDK sends files inline as base64 `data:` URLs, so one
+/// file of the largest size fits (stored as an attachment on arrival, BEHAVIOUR §19).
+pub const MAX_SEND_BYTES: usize = chatd_core::files::MAX_FILE_BYTES / 3 * 4 + 1024 * 1024;
+
 /// The routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/ai/chat", post(send))
+        .route("/ai/chat", post(send).layer(axum::extract::DefaultBodyLimit::max(MAX_SEND_BYTES)))
         .route("/ai/chat/{id}/stream", get(resume))
         .route("/ai/chat/{id}/messages", get(messages))
 }

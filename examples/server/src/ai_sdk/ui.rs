@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use chatd_core::tool_call::{ActionKind, OpenCall};
-use chatd_core::{ChatId, Message, MessageId, Part, Role, Visibility};
+use chatd_core::{ChatId, FileId, Message, MessageId, Part, Role, Visibility};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
@@ -75,9 +75,20 @@ pub fn user_content(message: &Value) -> ApiResult<Vec<Part>> {
 fn file(index: usize, part: &Value) -> ApiResult<Part> {
     let url = part.get("url").and_then(Value::as_str).unwrap_or_default();
     let refuse = |why: &str| ApiError::bad_request(format!("parts[{index}] (a file): {why}"));
+    let name = part.get("filename").and_then(Value::as_str).map(str::to_owned);
+    // A file this service stores, by its download URL (what `history` sends back).
+    if let Some(id) = stored_file_id(url) {
+        let media_type = part.get("mediaType").and_then(Value::as_str).unwrap_or_default();
+        let mut file = Part::attachment(id, media_type, name.unwrap_or_default());
+        if let Part::File { name, .. } = &mut file {
+            name.take_if(|n| n.is_empty());
+        }
+        return Ok(file);
+    }
     let Some(rest) = url.strip_prefix("data:") else {
         return Err(refuse(
-            "only files sent inline as a base64 data: URL are accepted; upload the bytes, not a link",
+            "a file is sent inline as a base64 data: URL or by this service's /api/files/{id} URL; \
+             upload the bytes, not a link",
         ));
     };
     let Some((header, data)) = rest.split_once(',') else {
@@ -94,13 +105,43 @@ fn file(index: usize, part: &Value) -> ApiResult<Part> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .unwrap_or(if url_type.is_empty() { "application/octet-stream" } else { url_type });
-    let name = part.get("filename").and_then(Value::as_str).map(str::to_owned);
     Ok(Part::File {
         media_type: media_type.to_owned(),
         data: Some(data.to_owned()),
+        attachment_id: None,
         file_id: None,
         name,
     })
+}
+
+/// The path a stored file is downloaded from.
+pub fn file_url(id: FileId) -> String {
+    format!("/api/files/{id}")
+}
+
+/// The stored file a URL of this service names (`/api/files/{id}`, also as an absolute URL).
+fn stored_file_id(url: &str) -> Option<FileId> {
+    let path = match url.find("://") {
+        Some(scheme) => &url[scheme + 3..][url[scheme + 3..].find('/')?..],
+        None => url,
+    };
+    path.strip_prefix("/api/files/")?.parse::<uuid::Uuid>().ok().map(FileId)
+}
+
+/// A stored message's file part as a UI `file` part: a stored file by its download URL,
+/// inline data as a data URL.
+fn ui_file(part: &Part) -> Option<Value> {
+    let Part::File { media_type, data, attachment_id, name, .. } = part else { return None };
+    let url = match (attachment_id, data) {
+        (Some(id), _) => file_url(*id),
+        (None, Some(data)) => format!("data:{media_type};base64,{data}"),
+        (None, None) => return None,
+    };
+    let mut file = json!({"type": "file", "mediaType": media_type, "url": url});
+    if let Some(name) = name {
+        file["filename"] = json!(name);
+    }
+    Some(file)
 }
 
 /// The chat's history as `UIMessage`s: one per user message (with the id the client sent
@@ -119,17 +160,7 @@ pub fn history(chat: ChatId, messages: &[Message], open: &[OpenCall]) -> Vec<Val
                 for part in &message.content {
                     match part {
                         Part::Text { text } => parts.push(json!({"type": "text", "text": text})),
-                        Part::File { media_type, data: Some(data), name, .. } => {
-                            let mut file = json!({
-                                "type": "file",
-                                "mediaType": media_type,
-                                "url": format!("data:{media_type};base64,{data}"),
-                            });
-                            if let Some(name) = name {
-                                file["filename"] = json!(name);
-                            }
-                            parts.push(file);
-                        }
+                        file @ Part::File { .. } => parts.extend(ui_file(file)),
                         _ => {}
                     }
                 }

@@ -58,6 +58,33 @@ fn open_regular(dir: &Dir, path: &str) -> Result<cap_std::fs::File, ToolError> {
     if meta.is_file() { Ok(file) } else { Err(not_regular(path)) }
 }
 
+/// The whole of `path`, when it is a regular file of at most `max` bytes.
+pub(super) fn read_all(
+    dir: &Dir,
+    path: &str,
+    max: usize,
+    cancelled: &Cancelled,
+) -> Result<Vec<u8>, ToolError> {
+    use std::io::Read as _;
+    let file = open_regular(dir, path)?;
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let mut reader = file.take(limit);
+    let mut chunk = vec![0_u8; 64 * 1024];
+    loop {
+        cancelled.check(path)?;
+        let read = reader.read(&mut chunk).map_err(|err| io_error(path, &err))?;
+        if read == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+    if bytes.len() > max {
+        return Err(ToolError::new(format!("{path}: larger than {max} bytes")));
+    }
+    Ok(bytes)
+}
+
 /// The most bytes `read_file` reads to reach its first line (BEHAVIOUR §13): a line offset
 /// cannot be sought to, so what comes before it is scanned — checking cancellation at every
 /// chunk — but never more than this (a sparse 16 TiB file would otherwise hold a thread for

@@ -221,6 +221,18 @@ impl Workspace for LocalWorkspace {
         .await
     }
 
+    async fn read_bytes(
+        &self,
+        ctx: &ToolContext,
+        path: &str,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, ToolError> {
+        let path = path.to_owned();
+        self.blocking(ctx, move |dir, cancelled| files::read_all(dir, &path, max, cancelled))
+            .await
+            .map(Some)
+    }
+
     async fn write_file(
         &self,
         ctx: &ToolContext,
