@@ -722,8 +722,9 @@ async function uploadFiles(files) {
       const data = await response.json().catch(() => null);
       if (!response.ok) throw new Error(data && data.error ? data.error.message : response.statusText);
       const preview = data.media_type.startsWith("image/") ? URL.createObjectURL(file) : null;
+      // No clearing of the error line here: a refused upload next to this one keeps its
+      // reason on screen (the next send clears it).
       state.pending.push({ ...data, preview });
-      showError("chat-error", null);
     } catch (error) {
       showError("chat-error", error);
     }
