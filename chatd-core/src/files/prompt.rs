@@ -108,6 +108,18 @@ pub async fn load_attachments(
     Ok(loaded.values().filter(|read| read.is_some()).count())
 }
 
+/// Replaces every file part of `messages` that refers to a stored file (and holds no data)
+/// with a text part naming it: `[attached file NAME (TYPE)]`. For requests that do not send
+/// files, such as a compaction's summary, so that the model still knows they were there.
+pub fn name_attachments(messages: &mut [PromptMessage]) {
+    for part in messages.iter_mut().flat_map(|m| m.content.iter_mut()) {
+        if let Part::File { media_type, data: None, attachment_id: Some(_), name, .. } = part {
+            let shown = name.as_deref().unwrap_or("file");
+            *part = Part::text(format!("[attached file {shown} ({media_type})]"));
+        }
+    }
+}
+
 /// A plain-text file as the text a model reads, cut at [`MAX_TEXT_BYTES`].
 fn text_of(name: &str, bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);

@@ -132,3 +132,14 @@ fn long_text_files_are_cut_with_a_note() {
         &text[..80]
     );
 }
+
+#[test]
+fn a_summary_names_the_files_it_does_not_send() {
+    let id = FileId::new();
+    let mut messages = vec![PromptMessage::new(
+        Role::User,
+        vec![Part::text("see"), Part::attachment(id, "image/png", "shot.png")],
+    )];
+    name_attachments(&mut messages);
+    assert_eq!(texts(&messages), vec!["see", "[attached file shot.png (image/png)]"]);
+}

@@ -142,6 +142,18 @@ fn a_history_that_fits_is_sent_whole_with_the_instruction_last() {
 }
 
 #[test]
+fn the_summary_names_attached_files_instead_of_sending_them() {
+    let shot = Part::attachment(crate::ids::FileId::new(), "image/png", "shot.png");
+    let history = vec![row(1, Role::User, vec![Part::text("what is this?"), shot])];
+    let config = config(100_000, 70);
+    let request = summary_request(&history, &config, false, &measure(10, 100_000, &config));
+    assert_eq!(
+        request.messages[0].content,
+        vec![Part::text("what is this?"), Part::text("[attached file shot.png (image/png)]")]
+    );
+}
+
+#[test]
 fn an_overflowing_history_drops_the_oldest_tool_outputs_first() {
     // Three 40 KB outputs ≈ 30 000 estimated tokens in a 20 000-token window.
     let mut history = vec![row(1, Role::User, vec![Part::text("read the files")])];
