@@ -43,14 +43,24 @@ pub fn reasoning_key(kind: ProviderKind) -> Option<&'static str> {
     }
 }
 
-/// Replaces every character outside `[a-zA-Z0-9_-]` with `_` (providers reject others).
+/// Replaces every character outside `[a-zA-Z0-9_-]` with `_` (providers reject others). An id
+/// that had to change also gets `_` and 8 hex digits of a hash of the original, so two ids
+/// never become one (`call.1` and `call:1` would both be `call_1`); an id that is already
+/// clean is kept as it is. The same id always gives the same result.
 #[must_use]
 pub fn sanitize_tool_call_id(id: &str) -> String {
+    use sha2::Digest as _;
     let clean: String = id
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
         .collect();
-    if clean.is_empty() { "call".to_owned() } else { clean }
+    if !clean.is_empty() && clean == id {
+        return clean;
+    }
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let stem = if clean.is_empty() { "call" } else { clean.as_str() };
+    format!("{stem}_{tag}")
 }
 
 fn object_args(args: &Value) -> Value {

@@ -161,11 +161,16 @@ fn ids_are_sanitised_consistently_and_arguments_become_objects() {
         row(3, Role::Tool, vec![Part::tool_result("call 2", "read_file", json!("B"), false)]),
     ];
     let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    let (first, second) = (sanitize_tool_call_id("toolu.01:x/y"), sanitize_tool_call_id("call 2"));
+    assert!(
+        first.starts_with("toolu_01_x_y_") && second.starts_with("call_2_"),
+        "{first} {second}"
+    );
     assert_eq!(
         prompt.messages[0].content,
         vec![
-            Part::tool_call("toolu_01_x_y", "read_file", json!({"path": "a"})),
-            Part::tool_call("call_2", "read_file", json!({}))
+            Part::tool_call(first, "read_file", json!({"path": "a"})),
+            Part::tool_call(second, "read_file", json!({}))
         ]
     );
     assert_eq!(
@@ -173,7 +178,22 @@ fn ids_are_sanitised_consistently_and_arguments_become_objects() {
         vec![Role::Assistant, Role::Tool, Role::Tool],
         "no synthetic rows: ids still match"
     );
-    assert_eq!(sanitize_tool_call_id(""), "call");
+    assert!(sanitize_tool_call_id("").starts_with("call_"));
+}
+
+/// SPEC §4: sanitising never maps two ids to one — ids differing only in characters a
+/// provider refuses stay distinct, and a clean id is kept as it is.
+#[test]
+fn sanitising_never_maps_two_ids_to_one() {
+    let ids = ["call.1", "call:1", "call 1", "call_1", "call/1", "", "é", "ü"];
+    let cleaned: std::collections::HashSet<String> =
+        ids.iter().map(|id| sanitize_tool_call_id(id)).collect();
+    assert_eq!(cleaned.len(), ids.len(), "{cleaned:?}");
+    assert_eq!(sanitize_tool_call_id("call_1"), "call_1");
+    assert_eq!(sanitize_tool_call_id("toolu_01AbC-x"), "toolu_01AbC-x");
+    for id in cleaned {
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{id}");
+    }
 }
 
 #[test]
