@@ -33,7 +33,10 @@ use crate::validate::Limits;
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object::ObjectFileStore;
-pub use prompt::{accepts, load_attachments, name_attachments, unavailable_note};
+pub use prompt::{
+    MAX_STEP_FILE_BYTES, accepts, load_attachments, load_attachments_within, name_attachments,
+    unavailable_note,
+};
 pub use sniff::{ACCEPTED_TYPES, image_dimensions, sniff};
 
 /// The most bytes of one file by default: 10 MiB.

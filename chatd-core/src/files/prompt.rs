@@ -15,6 +15,10 @@ use crate::store::{Result, StoreError};
 /// The most bytes of a plain-text file put into a prompt (the rest is cut with a note).
 const MAX_TEXT_BYTES: usize = 256 * 1024;
 
+/// The most bytes of files one step loads (32 MiB, the largest request Anthropic takes): the
+/// newest files come first; older ones past it are named in a note.
+pub const MAX_STEP_FILE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Whether a provider of `kind` takes a file of `media_type` in its own shape: images
 /// (PNG, JPEG, GIF, WebP) everywhere; PDF where the API defines a document input (Anthropic,
 /// Bedrock, Gemini, OpenAI and Azure, OpenRouter, Vercel's gateway) but not on a generic
@@ -40,7 +44,8 @@ pub fn unavailable_note(name: &str, media_type: &str, why: &str) -> String {
 /// its base64 `data`; a plain-text file becomes a text part holding its content; a file of a
 /// type `kind` does not take, a file that is gone (or another owner's), or any file when
 /// there is no file store, becomes a text part naming it. Inline file parts of a type `kind`
-/// does not take become such notes too. Returns how many files were read.
+/// does not take become such notes too. At most [`MAX_STEP_FILE_BYTES`] of files are
+/// loaded, newest first; older files past that are notes. Returns how many files were read.
 ///
 /// # Errors
 /// The file store's failures other than `NotFound`.
@@ -50,8 +55,25 @@ pub async fn load_attachments(
     kind: ProviderKind,
     messages: &mut [PromptMessage],
 ) -> Result<usize> {
+    load_attachments_within(files, owner, kind, messages, MAX_STEP_FILE_BYTES).await
+}
+
+/// [`load_attachments`] with at most `budget` bytes of files.
+///
+/// # Errors
+/// The file store's failures other than `NotFound`.
+pub async fn load_attachments_within(
+    files: Option<&dyn FileStore>,
+    owner: UserId,
+    kind: ProviderKind,
+    messages: &mut [PromptMessage],
+    budget: usize,
+) -> Result<usize> {
     let mut loaded: HashMap<FileId, Option<(StoredFile, String)>> = HashMap::new();
-    for message in messages.iter_mut() {
+    let mut spent = 0_usize;
+    let mut over_budget: std::collections::HashSet<FileId> = std::collections::HashSet::new();
+    // Newest message first, so that a budget keeps the files the conversation is about now.
+    for message in messages.iter_mut().rev() {
         for part in &mut message.content {
             let Part::File { media_type, data, attachment_id, name, .. } = part else {
                 continue;
@@ -70,7 +92,12 @@ pub async fn load_attachments(
             if let std::collections::hash_map::Entry::Vacant(slot) = loaded.entry(id) {
                 let read = match files {
                     Some(store) => match store.read_file(Some(owner), id).await {
+                        Ok(file) if spent + file.bytes.len() > budget => {
+                            over_budget.insert(id);
+                            None
+                        }
                         Ok(file) => {
+                            spent += file.bytes.len();
                             let encoded = if file.meta.media_type == "text/plain" {
                                 String::new()
                             } else {
@@ -100,6 +127,10 @@ pub async fn load_attachments(
                     file_id: None,
                     name: Some(shown),
                 },
+                _ if over_budget.contains(&id) => {
+                    let why = "not sent: this request's files reached their size limit";
+                    Part::text(unavailable_note(&shown, media_type, why))
+                }
                 _ => Part::text(unavailable_note(&shown, media_type, "it is no longer available")),
             };
             *part = replacement;

@@ -143,3 +143,32 @@ fn a_summary_names_the_files_it_does_not_send() {
     name_attachments(&mut messages);
     assert_eq!(texts(&messages), vec!["see", "[attached file shot.png (image/png)]"]);
 }
+
+#[tokio::test]
+async fn a_step_loads_files_up_to_its_budget_newest_first() {
+    let store = Counting::default();
+    let owner = UserId::new();
+    let (old, new) = (testing_png(40, 40), testing_png(30, 30));
+    let older = store.add(owner, "older.png", old.clone());
+    let newer = store.add(owner, "newer.png", new.clone());
+    let mut messages = vec![
+        PromptMessage::new(Role::User, vec![older.part()]),
+        PromptMessage::new(Role::User, vec![newer.part(), older.part()]),
+    ];
+    let budget = new.len() + old.len() - 1;
+    let read = load_attachments_within(
+        Some(&store),
+        owner,
+        ProviderKind::Anthropic,
+        &mut messages,
+        budget,
+    )
+    .await
+    .expect("load");
+    assert_eq!(read, 1, "only the newest fits");
+    assert!(
+        matches!(&messages[1].content[0], Part::File { data: Some(_), name: Some(n), .. } if n == "newer.png")
+    );
+    let note = "[attached file older.png (image/png): not sent: this request's files reached their size limit]";
+    assert_eq!(texts(&messages), vec![note, note]);
+}
