@@ -40,12 +40,13 @@ impl State {
                     && !self.entry(id)?.queue.is_empty() =>
             {
                 // BEHAVIOUR §2: an idle chat that still has queued messages answers them first:
-                // the new message joins the tail, the head enters the history.
+                // the head enters the history, then the new message joins the tail (so a full
+                // queue takes it and stays at its cap).
+                self.promote_from_queue(id, None, at)?;
                 let queued = self.enqueue(id, send.content, send.client_id, at)?;
                 if let Some(config) = send.model_config_id {
                     self.entry_mut(id)?.chat.last_model_config_id = config;
                 }
-                self.promote_from_queue(id, None, at)?;
                 Delivery::Queued(queued)
             }
             MessageAction::Insert | MessageAction::None => {

@@ -87,9 +87,10 @@ impl PostgresChatStore {
                 if chat.status.answers_queue_first() && tx::queue_len(&mut tx, id).await? > 0 =>
             {
                 // BEHAVIOUR §2: an idle chat that still has queued messages answers them first:
-                // the new message joins the tail, the head enters the history.
-                let queued = self.enqueue(&mut tx, &mut hints, id, &send).await?;
+                // the head enters the history, then the new message joins the tail (so a full
+                // queue takes it and stays at its cap).
                 tx::promote_from_queue(&mut tx, &mut hints, id, None).await?;
+                let queued = self.enqueue(&mut tx, &mut hints, id, &send).await?;
                 Delivery::Queued(queued)
             }
             MessageAction::Insert | MessageAction::None => {

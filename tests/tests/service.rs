@@ -163,23 +163,25 @@ async fn watch_reports_the_owners_chats_only() {
 }
 
 #[tokio::test]
-async fn model_names_that_name_their_provider_are_resolved_when_configured() {
+async fn a_config_created_with_a_provider_keeps_it_and_its_model_id_verbatim() {
     let (chatd, admin) = service().await;
-    chatd
-        .create_provider(&admin, NewProvider::new(ProviderKind::OpenRouter))
-        .await
-        .expect("openrouter");
-    let config = chatd
-        .create_model_config(
-            &admin,
-            NewModelConfig::new(ProviderKind::Anthropic, "openrouter:meta-llama/llama-4", 1000),
-        )
-        .await
-        .expect("config");
-    assert_eq!(
-        (config.provider, config.model.as_str()),
-        (ProviderKind::OpenRouter, "meta-llama/llama-4")
-    );
+    // BEHAVIOUR §9.4: OpenRouter's and Vercel's own ids are `vendor/model`; a config created
+    // for them must never move to the vendor's provider.
+    for (kind, model) in [
+        (ProviderKind::OpenRouter, "anthropic/claude-sonnet-4"),
+        (ProviderKind::Vercel, "openai/gpt-5"),
+        (ProviderKind::OpenRouter, "google:gemini-2.5-pro"),
+    ] {
+        chatd.create_provider(&admin, NewProvider::new(kind)).await.ok();
+        let config = chatd
+            .create_model_config(&admin, NewModelConfig::new(kind, model, 1000))
+            .await
+            .expect("config");
+        assert_eq!((config.provider, config.model.as_str()), (kind, model));
+    }
+    // Resolution applies to a bare model spec only.
+    let spec = NewModelConfig::from_spec("openrouter:meta-llama/llama-4", 1000).expect("named");
+    assert_eq!((spec.provider, spec.model.as_str()), (ProviderKind::OpenRouter, "meta-llama/llama-4"));
     let spec = NewModelConfig::from_spec("claude-sonnet-9", 1000).expect("a prefix names it");
     assert_eq!(spec.provider, ProviderKind::Anthropic);
     assert!(NewModelConfig::from_spec("mystery-model", 1000).is_err());

@@ -814,21 +814,20 @@ impl Chatd {
         Ok(self.store.delete_provider(kind).await?)
     }
 
-    /// Adds a model config.
+    /// Adds a model config. Its provider and model id are kept verbatim (BEHAVIOUR §9.4);
+    /// [`NewModelConfig::from_spec`] resolves a bare `provider:model` spec.
     ///
     /// # Errors
     /// `Forbidden` for non-administrators; validation.
     pub async fn create_model_config(
         &self,
         actor: &Actor,
-        mut new: NewModelConfig,
+        new: NewModelConfig,
     ) -> Result<ModelConfig> {
         Self::require_admin(actor)?;
-        // BEHAVIOUR §9.4: a model written as `provider:model` (or `provider/model`) names its
-        // provider, which wins over the one given; the stored name is the provider's own.
-        if let Ok((kind, model)) = crate::provider::resolve_model(&new.model, Some(new.provider)) {
-            (new.provider, new.model) = (kind, model);
-        }
+        // BEHAVIOUR §9.4: a config created with a provider keeps it and its model id verbatim
+        // (OpenRouter's `anthropic/claude-sonnet-4` stays OpenRouter's); resolving a bare spec
+        // is `NewModelConfig::from_spec`'s job.
         Ok(self.store.create_model_config(new).await?)
     }
 

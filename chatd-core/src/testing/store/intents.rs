@@ -513,3 +513,23 @@ pub async fn a_message_to_an_idle_chat_with_a_queue_waits_its_turn(store: StoreR
     let direct = fx.store.send_message(idle.id, SendMessage::text("hello")).await.expect("send");
     assert!(matches!(direct.delivery, Delivery::Inserted(_)));
 }
+
+/// BEHAVIOUR §2: an idle chat whose kept queue is full still takes a message: the head enters
+/// the history and the new message joins the tail, so the queue stays at its cap.
+pub async fn a_full_queue_on_an_idle_chat_takes_a_message_and_stays_at_its_cap(store: StoreRef) {
+    let fx = Fixture::new(store).await;
+    let (chat, lease) = fx.running("first").await;
+    for i in 0..MAX_QUEUED_MESSAGES {
+        fx.send(chat.id, &format!("m{i}")).await;
+    }
+    fx.store.release(&lease, TurnOutcome::Failed("boom".into())).await.expect("fail");
+    assert_eq!(fx.get(chat.id).await.status, ChatStatus::Error);
+    let sent = fx.store.send_message(chat.id, SendMessage::text("later")).await.expect("taken");
+    assert!(matches!(sent.delivery, Delivery::Queued(_)), "{:?}", sent.delivery);
+    assert_eq!(sent.chat.status, ChatStatus::Pending);
+    let queue = fx.store.list_queued(chat.id).await.expect("queue");
+    assert_eq!(queue.len(), MAX_QUEUED_MESSAGES, "the queue stays at its cap");
+    assert_eq!(queue[0].content, vec![Part::text("m1")]);
+    assert_eq!(queue[MAX_QUEUED_MESSAGES - 1].content, vec![Part::text("later")]);
+    assert_eq!(fx.texts(chat.id).await, vec!["first", "m0"], "the head is answered first");
+}

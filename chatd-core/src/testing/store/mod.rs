@@ -100,6 +100,7 @@ macro_rules! __store_conformance_all {
         ] }
         $crate::__store_conformance_group! { $attrs $args $make intents [
             a_message_to_an_idle_chat_with_a_queue_waits_its_turn,
+            a_full_queue_on_an_idle_chat_takes_a_message_and_stays_at_its_cap,
             send_to_waiting_inserts_and_pends,
             send_to_error_clears_last_error,
             send_to_completed_reopens,
