@@ -24,6 +24,10 @@ pub enum Part {
     Text {
         /// The text.
         text: String,
+        /// Provider data that must travel with the text when it is replayed (Gemini's thought
+        /// signature on a text part); absent for a person's text.
+        #[serde(default, skip_serializing_if = "Option::is_none", alias = "providerMetadata")]
+        provider_metadata: Option<ProviderMetadata>,
     },
     /// Model reasoning ("thinking"), with the provider data needed to replay it.
     Reasoning {
@@ -121,7 +125,7 @@ impl Part {
     /// A text part.
     #[must_use]
     pub fn text(text: impl Into<String>) -> Self {
-        Part::Text { text: text.into() }
+        Part::Text { text: text.into(), provider_metadata: None }
     }
 
     /// A locally executed tool call.
@@ -183,7 +187,7 @@ impl Part {
     #[must_use]
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Part::Text { text } | Part::Reasoning { text, .. } => Some(text),
+            Part::Text { text, .. } | Part::Reasoning { text, .. } => Some(text),
             _ => None,
         }
     }

@@ -15,7 +15,7 @@ pub fn auto_title(content: &[Part]) -> Option<String> {
     let text: String = content
         .iter()
         .filter_map(|part| match part {
-            Part::Text { text } => Some(text.as_str()),
+            Part::Text { text, .. } => Some(text.as_str()),
             _ => None,
         })
         .collect::<Vec<_>>()

@@ -10,6 +10,7 @@
 //!   cannot hold U+0000, and both stores store the same thing), and a tool result larger
 //!   than [`Limits::max_tool_result_bytes`] is cut with a note.
 
+use crate::call_options::CallOptions;
 use crate::chat::NewChat;
 use crate::message::Role;
 use crate::model_config::{ModelConfigUpdate, NewModelConfig};
@@ -198,7 +199,7 @@ pub fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
     let mut files = 0;
     for (index, part) in content.iter().enumerate() {
         match part {
-            Part::Text { text } => {
+            Part::Text { text, .. } => {
                 let field = format!("content[{index}].text");
                 if text.trim().is_empty() {
                     return Err(StoreError::validation(
@@ -328,7 +329,7 @@ fn replace_nul_metadata(meta: &mut Option<crate::part::ProviderMetadata>) {
 pub fn sanitize_output(parts: &mut [Part], limits: &Limits) {
     for part in parts {
         match part {
-            Part::Text { text } => replace_nul(text),
+            Part::Text { text, .. } => replace_nul(text),
             Part::Reasoning { text, provider_metadata } => {
                 replace_nul(text);
                 replace_nul_metadata(provider_metadata);
@@ -531,7 +532,27 @@ pub fn new_model_config(new: &NewModelConfig) -> Result<()> {
     }
     new.options
         .validate()
-        .map_err(|err| StoreError::validation(format!("options.{}", err.path), err.to_string()))
+        .map_err(|err| StoreError::validation(format!("options.{}", err.path), err.to_string()))?;
+    options_for(new.provider, &new.options)
+}
+
+/// Checks that `kind`'s API can express `options`, so none is dropped silently when called:
+/// Bedrock's Converse cannot disable parallel tool use.
+///
+/// # Errors
+/// A validation error naming the option.
+pub fn options_for(kind: ProviderKind, options: &CallOptions) -> Result<()> {
+    let anthropic = options.provider_options.anthropic.as_ref();
+    if kind == ProviderKind::Bedrock
+        && anthropic.and_then(|a| a.disable_parallel_tool_use) == Some(true)
+    {
+        let field = "options.provider_options.anthropic.disable_parallel_tool_use";
+        return Err(StoreError::validation(
+            field,
+            format!("{field} is not supported by Bedrock's Converse API."),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks prices: each between 0 and [`MAX_PRICE_MICROS`](crate::usage::MAX_PRICE_MICROS).

@@ -196,3 +196,34 @@ async fn a_connection_cut_mid_frame_is_a_transport_error() {
     let err = call(FakeResponse::sse(body).cut_after(cut), request()).await.0.expect_err("cut");
     assert_eq!(err.kind, ProviderErrorKind::Transport, "{err}");
 }
+
+#[tokio::test]
+async fn disabling_parallel_tool_use_is_refused_not_dropped() {
+    // Converse's toolChoice has no way to say it: the call is refused before anything is sent.
+    let server = chatd_providers::testing::FakeServer::start(vec![stream("text.jsonl")])
+        .await
+        .expect("server");
+    let provider =
+        BedrockProvider::new(server.url(), "us-east-1", BedrockAuth::Bearer(Secret::new(KEY)));
+    let options = CallOptions::from_json(
+        &json!({"provider_options": {"anthropic": {"disable_parallel_tool_use": true}}}),
+    )
+    .expect("options");
+    let err = chatd_core::provider::ModelProvider::generate(
+        &provider,
+        request().with_options(options),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(err.kind, ProviderErrorKind::InvalidRequest);
+    assert!(err.to_string().contains("disable_parallel_tool_use"), "{err}");
+    assert!(server.requests().is_empty(), "nothing was sent");
+    // `false` asks for what Converse does anyway.
+    let options = CallOptions::from_json(
+        &json!({"provider_options": {"anthropic": {"disable_parallel_tool_use": false}}}),
+    )
+    .expect("options");
+    let (result, _) = call(stream("text.jsonl"), request().with_options(options)).await;
+    result.expect("false is honoured");
+}

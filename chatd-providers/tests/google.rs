@@ -95,16 +95,38 @@ async fn two_parallel_function_calls_keep_their_thought_signature() {
 }
 
 #[tokio::test]
-async fn thoughts_become_reasoning_with_their_signature_and_no_final_newline() {
+async fn a_thought_signature_on_a_text_part_survives_the_round_trip() {
     let (result, _) = call(FakeResponse::sse(fixture("thinking.sse")), request()).await;
     let generation = result.expect("generation");
+    let signed_text =
+        Part::Text { text: "42".into(), provider_metadata: signature("CiIBVKhc7thought") };
     assert_eq!(
         generation.parts,
         vec![
             Part::Reasoning { text: "**Planning** the answer.".into(), provider_metadata: None },
-            Part::text("42"),
+            signed_text.clone(),
         ],
-        "the signature here rides on the text part's response; reasoning without one is not replayable"
+        "the signature rides on the text part it came with"
+    );
+    // Stored and read back, then replayed: the text part carries its signature again.
+    let stored = serde_json::to_value(&generation.parts).expect("serialise");
+    let read: Vec<Part> = serde_json::from_value(stored).expect("deserialise");
+    let messages = vec![
+        PromptMessage::user("q"),
+        PromptMessage::new(Role::Assistant, read),
+        PromptMessage::user("more"),
+    ];
+    let (_, sent) =
+        call(FakeResponse::sse(fixture("text.sse")), ModelRequest::new("gemini-test", messages))
+            .await;
+    assert_eq!(
+        sent.json()["contents"][1],
+        json!({"role": "model", "parts": [{"text": "42", "thoughtSignature": "CiIBVKhc7thought"}]})
+    );
+    // A person's text never carries one.
+    assert_eq!(
+        serde_json::to_value(Part::text("hi")).expect("json"),
+        json!({"type": "text", "text": "hi"})
     );
 }
 

@@ -205,6 +205,9 @@ impl State {
             .get_mut(&id)
             .filter(|c| !c.deleted)
             .ok_or_else(|| StoreError::not_found(Entity::ModelConfig, id))?;
+        if let Some(options) = &update.options {
+            validate::options_for(config.provider, options)?;
+        }
         if let Some(model) = update.model {
             config.model = model.trim().to_owned();
         }

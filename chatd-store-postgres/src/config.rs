@@ -407,6 +407,8 @@ impl PostgresChatStore {
             Some(row) => rows::model_config(&row)?,
             None => return Err(StoreError::not_found(Entity::ModelConfig, id)),
         };
+        // Dropping the transaction rolls the update back.
+        validate::options_for(current.provider, &current.options)?;
         match update.is_default {
             Some(true) => make_default(&mut tx, id).await?,
             Some(false) if current.is_default => {

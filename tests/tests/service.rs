@@ -181,7 +181,10 @@ async fn a_config_created_with_a_provider_keeps_it_and_its_model_id_verbatim() {
     }
     // Resolution applies to a bare model spec only.
     let spec = NewModelConfig::from_spec("openrouter:meta-llama/llama-4", 1000).expect("named");
-    assert_eq!((spec.provider, spec.model.as_str()), (ProviderKind::OpenRouter, "meta-llama/llama-4"));
+    assert_eq!(
+        (spec.provider, spec.model.as_str()),
+        (ProviderKind::OpenRouter, "meta-llama/llama-4")
+    );
     let spec = NewModelConfig::from_spec("claude-sonnet-9", 1000).expect("a prefix names it");
     assert_eq!(spec.provider, ProviderKind::Anthropic);
     assert!(NewModelConfig::from_spec("mystery-model", 1000).is_err());

@@ -30,7 +30,7 @@ impl Generation {
         self.parts
             .iter()
             .filter_map(|p| match p {
-                Part::Text { text } => Some(text.as_str()),
+                Part::Text { text, .. } => Some(text.as_str()),
                 _ => None,
             })
             .collect()
@@ -120,11 +120,21 @@ impl Accumulator {
             }
             StreamEvent::TextDelta { id, delta } => {
                 let index = self.text_index(id);
-                if let Some(Part::Text { text }) = self.parts.get_mut(index) {
+                if let Some(Part::Text { text, .. }) = self.parts.get_mut(index) {
                     text.push_str(&delta);
                 }
             }
-            StreamEvent::TextEnd { .. } | StreamEvent::ToolInputEnd { .. } => {}
+            StreamEvent::TextEnd { id, provider_metadata } => {
+                if let Some(meta) = provider_metadata {
+                    let index = self.text_index(id);
+                    if let Some(Part::Text { provider_metadata: slot, .. }) =
+                        self.parts.get_mut(index)
+                    {
+                        slot.get_or_insert_with(Map::new).extend(meta);
+                    }
+                }
+            }
+            StreamEvent::ToolInputEnd { .. } => {}
             StreamEvent::ReasoningStart { id } => {
                 self.reasoning_index(id);
             }
@@ -217,7 +227,7 @@ impl Accumulator {
 
     /// The accumulated step of a stream that ended normally. Tool inputs whose complete
     /// `ToolCall` never came are not calls (their arguments are never invented) and are
-    /// dropped; empty text blocks are dropped.
+    /// dropped; empty text blocks without provider data are dropped.
     #[must_use]
     pub fn finish(mut self) -> Generation {
         let unfinished: Vec<usize> =
@@ -243,7 +253,10 @@ impl Accumulator {
     }
 
     fn generation(mut self) -> Generation {
-        self.parts.retain(|part| !matches!(part, Part::Text { text } if text.is_empty()));
+        // An empty text block is dropped unless it carries provider data that must be replayed.
+        self.parts.retain(
+            |part| !matches!(part, Part::Text { text, provider_metadata: None } if text.is_empty()),
+        );
         Generation {
             parts: self.parts,
             finish_reason: self.finish_reason,

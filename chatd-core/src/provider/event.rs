@@ -73,6 +73,8 @@ pub enum StreamEvent {
     TextEnd {
         /// Block id.
         id: String,
+        /// Provider data for the block (Gemini's thought signature on text).
+        provider_metadata: Option<ProviderMetadata>,
     },
     /// A reasoning block begins.
     ReasoningStart {

@@ -64,6 +64,28 @@ fn accumulator_keeps_block_order_and_only_complete_tool_calls() {
 }
 
 #[test]
+fn text_keeps_provider_data_from_its_end_and_an_empty_block_only_with_it() {
+    let mut meta = crate::part::ProviderMetadata::new();
+    meta.insert("google".into(), json!({"thought_signature": "s"}));
+    let mut acc = Accumulator::default();
+    acc.push(text("a", "hi"));
+    acc.push(StreamEvent::TextEnd { id: "a".into(), provider_metadata: Some(meta.clone()) });
+    acc.push(StreamEvent::TextStart { id: "b".into() });
+    acc.push(StreamEvent::TextEnd { id: "b".into(), provider_metadata: None });
+    acc.push(StreamEvent::TextStart { id: "c".into() });
+    acc.push(StreamEvent::TextEnd { id: "c".into(), provider_metadata: Some(meta.clone()) });
+    let parts = acc.finish().parts;
+    assert_eq!(
+        parts,
+        vec![
+            Part::Text { text: "hi".into(), provider_metadata: Some(meta.clone()) },
+            Part::Text { text: String::new(), provider_metadata: Some(meta) },
+        ],
+        "an empty block without provider data is dropped; one with it is kept to be replayed"
+    );
+}
+
+#[test]
 fn tool_inputs_that_never_completed_are_not_calls_and_arguments_are_never_invented() {
     let unfinished = || {
         let mut acc = Accumulator::default();

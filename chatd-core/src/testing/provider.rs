@@ -34,7 +34,7 @@ impl ScriptedCall {
         ScriptedCall::Stream(vec![
             Ok(StreamEvent::TextStart { id: "t".into() }),
             Ok(StreamEvent::TextDelta { id: "t".into(), delta: text.to_owned() }),
-            Ok(StreamEvent::TextEnd { id: "t".into() }),
+            Ok(StreamEvent::TextEnd { id: "t".into(), provider_metadata: None }),
             Ok(StreamEvent::Finish {
                 reason: FinishReason::Stop,
                 usage,

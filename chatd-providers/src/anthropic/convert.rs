@@ -21,7 +21,7 @@ fn blocks(message: &PromptMessage) -> Vec<Value> {
         .content
         .iter()
         .filter_map(|part| match part {
-            Part::Text { text } if !text.is_empty() => Some(json!({"type": "text", "text": text})),
+            Part::Text { text, .. } if !text.is_empty() => Some(json!({"type": "text", "text": text})),
             Part::Reasoning { text, provider_metadata } => {
                 let meta = provider_metadata.as_ref()?.get(META)?;
                 if let Some(data) = meta.get("redacted_data").and_then(Value::as_str) {

@@ -211,7 +211,7 @@ impl crate::sse::SseParser for Parser {
                 }
             }
             "content_block_stop" => match self.blocks.remove(&index) {
-                Some(Block::Text) => out.push(StreamEvent::TextEnd { id }),
+                Some(Block::Text) => out.push(StreamEvent::TextEnd { id, provider_metadata: None }),
                 Some(Block::Thinking { signature }) => out.push(StreamEvent::ReasoningEnd {
                     id,
                     provider_metadata: meta(json!({"signature": signature})),

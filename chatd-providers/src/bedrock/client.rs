@@ -180,6 +180,9 @@ impl ModelProvider for BedrockProvider {
         request: ModelRequest,
         cancel: CancellationToken,
     ) -> Result<EventStream, ProviderError> {
+        if let Some(reason) = convert::unsupported(&request.options) {
+            return Err(ProviderError::new(NAME, ProviderErrorKind::InvalidRequest, reason));
+        }
         let body = serde_json::to_vec(&convert::request_body(&request)).map_err(|err| {
             ProviderError::new(NAME, ProviderErrorKind::InvalidRequest, err.to_string())
         })?;

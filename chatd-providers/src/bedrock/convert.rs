@@ -1,7 +1,7 @@
 //! Core request → Converse request body.
 
 use chatd_core::provider::ModelRequest;
-use chatd_core::{Part, Role};
+use chatd_core::{CallOptions, Part, Role};
 use serde_json::{Map, Value, json};
 
 /// The provider-metadata key of Bedrock's reasoning data.
@@ -43,7 +43,7 @@ fn blocks(content: &[Part]) -> Vec<Value> {
     content
         .iter()
         .filter_map(|part| match part {
-            Part::Text { text } if !text.is_empty() => Some(json!({"text": text})),
+            Part::Text { text, .. } if !text.is_empty() => Some(json!({"text": text})),
             Part::Reasoning { text, provider_metadata } => {
                 let meta = provider_metadata.as_ref()?.get(META)?;
                 if let Some(redacted) = meta.get("redacted_content") {
@@ -76,6 +76,17 @@ fn blocks(content: &[Part]) -> Vec<Value> {
 }
 
 /// The request body.
+/// Why a request's options cannot be sent, for the one option Converse cannot express (so it
+/// is refused, never dropped silently): its `toolChoice` has no way to disable parallel tool
+/// use. `disable_parallel_tool_use: false` asks for what it does anyway.
+pub(super) fn unsupported(options: &CallOptions) -> Option<&'static str> {
+    let anthropic = options.provider_options.anthropic.as_ref();
+    (anthropic.and_then(|a| a.disable_parallel_tool_use) == Some(true)).then_some(
+        "provider_options.anthropic.disable_parallel_tool_use is not supported by Bedrock's \
+         Converse API; remove it from the model config",
+    )
+}
+
 pub(super) fn request_body(request: &ModelRequest) -> Value {
     let mut system: Vec<Value> = request.system.iter().map(|text| json!({"text": text})).collect();
     let mut messages: Vec<Value> = Vec::new();

@@ -153,7 +153,7 @@ impl Parser {
                 }
             }
             "contentBlockStop" => match self.blocks.remove(&index) {
-                Some(Block::Text) => out.push(StreamEvent::TextEnd { id }),
+                Some(Block::Text) => out.push(StreamEvent::TextEnd { id, provider_metadata: None }),
                 Some(Block::Reasoning { signature, redacted }) => {
                     let value = match redacted {
                         Some(data) => json!({"redacted_content": data}),

@@ -9,7 +9,7 @@ use super::Dialect;
 fn text_of(parts: &[Part]) -> String {
     parts
         .iter()
-        .filter_map(|p| if let Part::Text { text } = p { Some(text.as_str()) } else { None })
+        .filter_map(|p| if let Part::Text { text, .. } = p { Some(text.as_str()) } else { None })
         .collect()
 }
 
@@ -23,7 +23,7 @@ fn user_content(parts: &[Part]) -> Value {
         parts
             .iter()
             .filter_map(|part| match part {
-                Part::Text { text } => Some(json!({"type": "text", "text": text})),
+                Part::Text { text, .. } => Some(json!({"type": "text", "text": text})),
                 Part::File { media_type, data: Some(data), name, .. } if media_type.starts_with("image/") => {
                     let _ = name;
                     Some(json!({"type": "image_url", "image_url": {"url": format!("data:{media_type};base64,{data}")}}))

@@ -259,7 +259,7 @@ impl crate::sse::SseParser for Parser {
             });
         }
         if self.text_open {
-            events.push(StreamEvent::TextEnd { id: TEXT_ID.into() });
+            events.push(StreamEvent::TextEnd { id: TEXT_ID.into(), provider_metadata: None });
         }
         let complete =
             matches!(reason, FinishReason::Stop | FinishReason::ToolCalls | FinishReason::Other(_));

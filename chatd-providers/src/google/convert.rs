@@ -34,7 +34,14 @@ fn parts(role: Role, content: &[Part]) -> Vec<Value> {
     content
         .iter()
         .filter_map(|part| match part {
-            Part::Text { text } if !text.is_empty() => Some(json!({"text": text})),
+            Part::Text { text, provider_metadata } => {
+                match (signature(provider_metadata.as_ref()), role == Role::Assistant) {
+                    // Gemini's own text, replayed with its thought signature.
+                    (Some(sig), true) => Some(json!({"text": text, "thoughtSignature": sig})),
+                    _ if text.is_empty() => None,
+                    _ => Some(json!({"text": text})),
+                }
+            }
             Part::Reasoning { text, provider_metadata } if role == Role::Assistant => {
                 // Only Gemini's own thoughts are replayed, with their signature.
                 let sig = signature(provider_metadata.as_ref())?;

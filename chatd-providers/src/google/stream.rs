@@ -59,6 +59,7 @@ struct Parser {
     text_open: bool,
     thought_open: bool,
     thought_signature: Option<Value>,
+    text_signature: Option<Value>,
     calls: usize,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
@@ -151,12 +152,19 @@ impl crate::sse::SseParser for Parser {
                 if let Some(sig) = signature {
                     self.thought_signature = Some(sig.clone());
                 }
-            } else if !text.is_empty() {
+            } else if !text.is_empty() || signature.is_some() {
+                // A text part may carry a thought signature (often the last, sometimes empty,
+                // part): it is replayed with the text.
                 if !self.text_open {
                     self.text_open = true;
                     out.push(StreamEvent::TextStart { id: TEXT_ID.into() });
                 }
-                out.push(StreamEvent::TextDelta { id: TEXT_ID.into(), delta: text.to_owned() });
+                if !text.is_empty() {
+                    out.push(StreamEvent::TextDelta { id: TEXT_ID.into(), delta: text.to_owned() });
+                }
+                if let Some(sig) = signature {
+                    self.text_signature = Some(sig.clone());
+                }
             }
         }
         if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
@@ -185,7 +193,10 @@ impl crate::sse::SseParser for Parser {
             });
         }
         if self.text_open {
-            out.push(StreamEvent::TextEnd { id: TEXT_ID.into() });
+            out.push(StreamEvent::TextEnd {
+                id: TEXT_ID.into(),
+                provider_metadata: self.text_signature.take().as_ref().and_then(meta),
+            });
         }
         out.extend(self.held.release(&reason));
         out.push(StreamEvent::Finish {
@@ -209,6 +220,7 @@ pub(crate) fn events(
         text_open: false,
         thought_open: false,
         thought_signature: None,
+        text_signature: None,
         calls: 0,
         finish: None,
         usage: None,

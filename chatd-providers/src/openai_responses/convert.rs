@@ -11,7 +11,7 @@ fn text_items(parts: &[Part], kind: &str) -> Vec<Value> {
     parts
         .iter()
         .filter_map(|part| match part {
-            Part::Text { text } if !text.is_empty() => Some(json!({"type": kind, "text": text})),
+            Part::Text { text, .. } if !text.is_empty() => Some(json!({"type": kind, "text": text})),
             Part::File { media_type, data: Some(data), .. } if kind == "input_text" && media_type.starts_with("image/") => {
                 Some(json!({"type": "input_image", "image_url": format!("data:{media_type};base64,{data}")}))
             }
@@ -74,7 +74,7 @@ fn items(role: Role, content: &[Part]) -> Vec<Value> {
                         item.insert("summary".into(), Value::Array(summary));
                         out.push(Value::Object(item));
                     }
-                    Part::Text { text } if !text.is_empty() => {
+                    Part::Text { text, .. } if !text.is_empty() => {
                         out.push(json!({"role": "assistant", "content": [{"type": "output_text", "text": text}]}));
                     }
                     Part::ToolCall {

@@ -149,9 +149,10 @@ impl crate::sse::SseParser for Parser {
                 }
                 out.push(StreamEvent::TextDelta { id, delta: str_of(&event, "delta").to_owned() });
             }
-            "response.output_text.done" => {
-                out.push(StreamEvent::TextEnd { id: str_of(&event, "item_id").to_owned() })
-            }
+            "response.output_text.done" => out.push(StreamEvent::TextEnd {
+                id: str_of(&event, "item_id").to_owned(),
+                provider_metadata: None,
+            }),
             "response.reasoning_summary_text.delta" => out.push(StreamEvent::ReasoningDelta {
                 id: str_of(&event, "item_id").to_owned(),
                 delta: str_of(&event, "delta").to_owned(),

@@ -252,7 +252,7 @@ impl Printer {
                         .content
                         .iter()
                         .filter_map(|p| match p {
-                            Part::Text { text } if !reasoning => Some(text.as_str()),
+                            Part::Text { text, .. } if !reasoning => Some(text.as_str()),
                             Part::Reasoning { text, .. } if reasoning => Some(text.as_str()),
                             _ => None,
                         })

@@ -84,7 +84,10 @@ fn text_block(plan: &mut Vec<Planned>, id: &str, text: &str, reasoning: bool) {
             StreamEvent::ReasoningEnd { id: id.clone(), provider_metadata: None },
         )
     } else {
-        (StreamEvent::TextStart { id: id.clone() }, StreamEvent::TextEnd { id: id.clone() })
+        (
+            StreamEvent::TextStart { id: id.clone() },
+            StreamEvent::TextEnd { id: id.clone(), provider_metadata: None },
+        )
     };
     plan.push((start, false));
     for word in words(text) {
@@ -154,7 +157,7 @@ fn latest(request: &ModelRequest) -> (String, Vec<(String, Value, bool)>) {
                     .content
                     .iter()
                     .filter_map(|p| match p {
-                        Part::Text { text } => Some(text.as_str()),
+                        Part::Text { text, .. } => Some(text.as_str()),
                         _ => None,
                     })
                     .collect::<Vec<_>>()

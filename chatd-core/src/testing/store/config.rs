@@ -321,3 +321,43 @@ pub async fn model_config_options_round_trip(store: StoreRef) {
     store.delete_model_config(read.id).await.expect("delete");
     assert_eq!(store.get_chat(chat.id).await.expect("chat").last_model_config_id, read.id);
 }
+
+/// An option the provider's API cannot express is refused when written, on create and on
+/// update, never dropped when called: Bedrock's Converse cannot disable parallel tool use.
+pub async fn options_the_provider_cannot_express_are_refused(store: StoreRef) {
+    store.create_provider(NewProvider::new(ProviderKind::Bedrock)).await.expect("provider");
+    let disable = CallOptions::from_json(
+        &json!({"provider_options": {"anthropic": {"disable_parallel_tool_use": true}}}),
+    )
+    .expect("options");
+    let new = NewModelConfig::new(ProviderKind::Bedrock, "anthropic.claude-test", 1000)
+        .with_options(disable.clone());
+    let err = store.create_model_config(new).await.expect_err("refused");
+    assert!(matches!(err, StoreError::Validation { .. }), "{err:?}");
+    assert!(err.to_string().contains("disable_parallel_tool_use"), "{err}");
+    let config = store
+        .create_model_config(NewModelConfig::new(
+            ProviderKind::Bedrock,
+            "anthropic.claude-test",
+            1000,
+        ))
+        .await
+        .expect("without it");
+    let update = ModelConfigUpdate { options: Some(disable), ..ModelConfigUpdate::default() };
+    let err = store.update_model_config(config.id, update).await.expect_err("refused too");
+    assert!(err.to_string().contains("disable_parallel_tool_use"), "{err}");
+    let stored = store.get_model_config(config.id).await.expect("get");
+    assert_eq!(stored.options, CallOptions::default(), "the refused update changed nothing");
+    // Anthropic's own API takes it.
+    store.create_provider(NewProvider::new(ProviderKind::Anthropic)).await.expect("provider");
+    let anthropic = CallOptions::from_json(
+        &json!({"provider_options": {"anthropic": {"disable_parallel_tool_use": true}}}),
+    )
+    .expect("options");
+    store
+        .create_model_config(
+            NewModelConfig::new(ProviderKind::Anthropic, "claude-x", 1000).with_options(anthropic),
+        )
+        .await
+        .expect("anthropic takes it");
+}

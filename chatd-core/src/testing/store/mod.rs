@@ -186,6 +186,7 @@ macro_rules! __store_conformance_all {
             model_config_requires_a_configured_provider,
             list_model_configs_hides_disabled_and_deleted,
             model_config_options_round_trip,
+            options_the_provider_cannot_express_are_refused,
         ] }
         $crate::__store_conformance_group! { $attrs $args $make diff [
             diff_reference_empty_fields_keep_old_values,

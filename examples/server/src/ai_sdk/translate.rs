@@ -250,7 +250,7 @@ impl Translator {
                     block.sent.push_str(delta);
                 }
             }
-            StreamEvent::TextEnd { id } | StreamEvent::ReasoningEnd { id, .. } => {
+            StreamEvent::TextEnd { id, .. } | StreamEvent::ReasoningEnd { id, .. } => {
                 let reasoning = matches!(part, StreamEvent::ReasoningEnd { .. });
                 let ui_id = block(id);
                 if let Some(block) = self.block(ui_id.clone(), reasoning) {
@@ -295,7 +295,7 @@ impl Translator {
                 for (index, part) in message.content.iter().enumerate() {
                     let id = format!("m{}-{index}", message.id.0);
                     match part {
-                        Part::Text { text } => {
+                        Part::Text { text, .. } => {
                             self.complete_block(texts, false, text, &id, out);
                             texts += 1;
                         }

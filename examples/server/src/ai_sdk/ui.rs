@@ -159,7 +159,9 @@ pub fn history(chat: ChatId, messages: &[Message], open: &[OpenCall]) -> Vec<Val
                 let mut parts = Vec::new();
                 for part in &message.content {
                     match part {
-                        Part::Text { text } => parts.push(json!({"type": "text", "text": text})),
+                        Part::Text { text, .. } => {
+                            parts.push(json!({"type": "text", "text": text}))
+                        }
                         file @ Part::File { .. } => parts.extend(ui_file(file)),
                         _ => {}
                     }
@@ -194,7 +196,7 @@ fn add_row(parts: &mut Vec<Value>, row: &Message) {
     }
     for part in &row.content {
         match part {
-            Part::Text { text } if row.role == Role::Assistant => {
+            Part::Text { text, .. } if row.role == Role::Assistant => {
                 parts.push(json!({"type": "text", "text": text, "state": "done"}));
             }
             Part::Reasoning { text, .. } => {
