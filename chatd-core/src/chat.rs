@@ -285,21 +285,6 @@ impl NewChat {
         self
     }
 
-    /// The title a store gives the new chat: the explicit one (validated), else the
-    /// automatic title of the first message (BEHAVIOUR §14), else [`DEFAULT_TITLE`].
-    ///
-    /// # Errors
-    /// `Title is required.` for an explicit blank title.
-    pub fn resolved_title(&self) -> crate::store::Result<String> {
-        match (&self.title, &self.message) {
-            (Some(title), _) => crate::validate::title(title),
-            (None, Some(content)) => {
-                Ok(crate::title::auto_title(content).unwrap_or_else(|| DEFAULT_TITLE.to_owned()))
-            }
-            (None, None) => Ok(DEFAULT_TITLE.to_owned()),
-        }
-    }
-
     /// Sets the workspace.
     #[must_use]
     pub fn with_workspace(

@@ -12,6 +12,13 @@ pub const AUTO_TITLE_WORDS: usize = 6;
 /// has no text.
 #[must_use]
 pub fn auto_title(content: &[Part]) -> Option<String> {
+    auto_title_within(content, MAX_TITLE_CHARS)
+}
+
+/// [`auto_title`] cut at `max_chars` characters (at least 1), the store's configured limit.
+#[must_use]
+pub fn auto_title_within(content: &[Part], max_chars: usize) -> Option<String> {
+    let max_chars = max_chars.max(1);
     let text: String = content
         .iter()
         .filter_map(|part| match part {
@@ -27,13 +34,22 @@ pub fn auto_title(content: &[Part]) -> Option<String> {
     }
     let mut title = head.join(" ");
     let truncated = words.next().is_some();
-    if title.chars().count() > MAX_TITLE_CHARS - 1 {
-        title = title.chars().take(MAX_TITLE_CHARS - 1).collect();
+    // Room for the `…` is needed only when something is cut.
+    let count = title.chars().count();
+    if count > max_chars || (truncated && count > max_chars - 1) {
+        title = title.chars().take(max_chars - 1).collect();
         title.push('…');
     } else if truncated {
         title.push('…');
     }
     Some(title)
+}
+
+/// Whether `title` is the automatic title of `content` under any title limit (a store may be
+/// configured with its own): the limit that would produce it is its own length.
+#[must_use]
+pub fn is_auto_title(title: &str, content: &[Part]) -> bool {
+    auto_title_within(content, title.chars().count()).as_deref() == Some(title)
 }
 
 /// Normalises a proposed title: trims, strips quotes and backticks, collapses white space
@@ -67,6 +83,33 @@ mod tests {
         let title = auto_title(&[Part::text(long)]).expect("title");
         assert_eq!(title.chars().count(), 80);
         assert!(title.ends_with('…'));
+    }
+
+    #[test]
+    fn auto_titles_follow_the_limit_and_are_recognised_under_any_limit() {
+        let six = [Part::text("alpha beta gamma delta epsilon zeta")];
+        let more = [Part::text("alpha beta gamma delta epsilon zeta eta")];
+        assert_eq!(auto_title_within(&six, 12).as_deref(), Some("alpha beta …"));
+        assert_eq!(
+            auto_title_within(&six, 35).as_deref(),
+            Some("alpha beta gamma delta epsilon zeta")
+        );
+        assert_eq!(
+            auto_title_within(&more, 36).as_deref(),
+            Some("alpha beta gamma delta epsilon zeta…")
+        );
+        assert_eq!(
+            auto_title_within(&more, 35).as_deref(),
+            Some("alpha beta gamma delta epsilon zet…")
+        );
+        for content in [&six[..], &more[..]] {
+            for limit in 1..60 {
+                let title = auto_title_within(content, limit).expect("title");
+                assert!(title.chars().count() <= limit, "{title:?} over {limit}");
+                assert!(is_auto_title(&title, content), "{title:?} at {limit}");
+            }
+        }
+        assert!(!is_auto_title("alpha beta", &six), "a person's title is not automatic");
     }
 
     #[test]

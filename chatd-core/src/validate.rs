@@ -30,7 +30,8 @@ pub struct Limits {
     pub max_parts: usize,
     /// The most bytes of a chat's system prompt: 64 KiB.
     pub max_system_prompt_bytes: usize,
-    /// The most characters of a title (longer ones are cut): 80 (fixed: BEHAVIOUR §14).
+    /// The most characters of a title (longer ones are cut), automatic, given or generated: 80
+    /// (BEHAVIOUR §14, §15).
     pub max_title_chars: usize,
     /// The most bytes of one tool call's arguments the loop runs: 256 KiB.
     pub max_tool_args_bytes: usize,
@@ -97,6 +98,13 @@ impl Limits {
     #[must_use]
     pub fn with_max_system_prompt_bytes(mut self, bytes: usize) -> Self {
         self.max_system_prompt_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_title_chars`](Self::max_title_chars) (at least 1).
+    #[must_use]
+    pub fn with_max_title_chars(mut self, chars: usize) -> Self {
+        self.max_title_chars = chars.max(1);
         self
     }
 
@@ -399,12 +407,37 @@ pub fn failure_text(reason: &str) -> String {
 /// # Errors
 /// `Title is required.`, or a NUL error on `title`.
 pub fn title(raw: &str) -> Result<String> {
+    title_within(raw, &Limits::default())
+}
+
+/// [`title`] cut at `limits.max_title_chars`.
+///
+/// # Errors
+/// As [`title`].
+pub fn title_within(raw: &str, limits: &Limits) -> Result<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(StoreError::validation("title", "Title is required."));
     }
     no_nul("title", trimmed)?;
-    Ok(trimmed.chars().take(MAX_TITLE_CHARS).collect())
+    Ok(trimmed.chars().take(limits.max_title_chars.max(1)).collect())
+}
+
+/// The title a store gives a new chat: the explicit one (checked by [`title_within`]), else
+/// the automatic title of the first message (BEHAVIOUR §14) within `limits.max_title_chars`,
+/// else [`DEFAULT_TITLE`](crate::chat::DEFAULT_TITLE).
+///
+/// # Errors
+/// `Title is required.` for an explicit blank title.
+pub fn chat_title(new: &NewChat, limits: &Limits) -> Result<String> {
+    match (&new.title, &new.message) {
+        (Some(title), _) => title_within(title, limits),
+        (None, Some(content)) => {
+            Ok(crate::title::auto_title_within(content, limits.max_title_chars)
+                .unwrap_or_else(|| crate::chat::DEFAULT_TITLE.to_owned()))
+        }
+        (None, None) => Ok(crate::chat::DEFAULT_TITLE.to_owned()),
+    }
 }
 
 /// Checks a chat's labels (BEHAVIOUR §18): at most [`MAX_LABELS`](crate::chat::MAX_LABELS);

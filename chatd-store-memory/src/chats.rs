@@ -90,7 +90,7 @@ impl State {
                 return Err(chatd_core::chat::too_many_children(open, limit));
             }
         }
-        let title = new.resolved_title()?;
+        let title = validate::chat_title(&new, &self.limits)?;
         let at = now();
         let chat = Chat {
             workspace_id: new.workspace_id,
@@ -201,7 +201,8 @@ impl State {
     }
 
     pub(crate) fn update_chat(&mut self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
-        let title = update.title.as_deref().map(validate::title).transpose()?;
+        let title =
+            update.title.as_deref().map(|t| validate::title_within(t, &self.limits)).transpose()?;
         if let Some(labels) = &update.labels {
             validate::labels(labels)?;
         }

@@ -61,7 +61,7 @@ impl PostgresChatStore {
                 return Err(chatd_core::chat::too_many_children(open, limit));
             }
         }
-        let title = new.resolved_title()?;
+        let title = validate::chat_title(&new, &self.limits)?;
         let id = ChatId::new();
         sqlx::query(
             "INSERT INTO chats (id, owner_id, workspace_id, workspace_agent_id, title, status, \
@@ -190,7 +190,8 @@ impl PostgresChatStore {
     }
 
     pub(crate) async fn update_chat_tx(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
-        let title = update.title.as_deref().map(validate::title).transpose()?;
+        let title =
+            update.title.as_deref().map(|t| validate::title_within(t, &self.limits)).transpose()?;
         if let Some(labels) = &update.labels {
             validate::labels(labels)?;
         }

@@ -681,3 +681,51 @@ async fn a_turn_whose_answer_was_committed_before_its_worker_died_is_not_answere
     assert!(fx.provider.requests().is_empty(), "the model was asked again");
     assert_eq!(fx.roles().await, vec![Role::System, Role::User, Role::Assistant]);
 }
+
+/// BEHAVIOUR §14, §15: a store's configured title limit holds for the automatic title, a
+/// given title, a rename and a generated title — on both stores.
+#[tokio::test]
+async fn titles_follow_the_configured_limit_on_both_stores() {
+    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    use chatd_core::store::ChatStore;
+    use chatd_core::testing::ScriptedProvider;
+    use chatd_core::validate::Limits;
+    use chatd_core::{ChatUpdate, NewChat, UserId};
+    let limits = Limits::default().with_max_title_chars(12);
+    let db = chatd_tests::pg::FreshDb::create().await;
+    let stores: Vec<(&str, Arc<dyn ChatStore>)> = vec![
+        (
+            "memory",
+            Arc::new(chatd_store_memory::InMemoryChatStore::new().with_limits(limits.clone())),
+        ),
+        ("postgres", Arc::new(db.store().await.with_limits(limits.clone()))),
+    ];
+    for (name, store) in stores {
+        chatd_tests::configure(store.as_ref()).await;
+        let owner = UserId::new();
+        let chat = store
+            .create_chat(NewChat::new(owner).with_text("alpha beta gamma delta epsilon zeta eta"))
+            .await
+            .expect("chat");
+        assert_eq!(chat.title, "alpha beta …", "{name}: the automatic title");
+        let config = store.default_model_config().await.expect("config").expect("default");
+        let provider = ScriptedProvider::new(
+            ProviderKind::OpenAi,
+            vec![ScriptedCall::text("Greek letters in order", None)],
+        );
+        let outcome = generate_title(store.as_ref(), &provider, &config, chat.id).await;
+        assert_eq!(outcome, TitleOutcome::Saved("Greek letter".into()), "{name}");
+        assert_eq!(store.get_chat(chat.id).await.expect("chat").title, "Greek letter", "{name}");
+        let given = store
+            .create_chat(NewChat::new(owner).with_title("A title given by a person"))
+            .await
+            .expect("chat");
+        assert_eq!(given.title, "A title give", "{name}: a given title");
+        let renamed = store
+            .update_chat(given.id, ChatUpdate::title("Renamed to something long"))
+            .await
+            .expect("rename");
+        assert_eq!(renamed.title, "Renamed to s", "{name}: a rename");
+    }
+    db.drop().await;
+}

@@ -12,7 +12,7 @@ use crate::message::Role;
 use crate::model_config::ModelConfig;
 use crate::provider::{ModelProvider, ModelRequest, PromptMessage};
 use crate::store::{ChatStore, MessageQuery};
-use crate::title::{auto_title, normalize_title};
+use crate::title::{auto_title, is_auto_title, normalize_title};
 
 /// How long the title call may take (BEHAVIOUR §15).
 pub const TITLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,8 +93,14 @@ pub async fn generate_title_with(
     let Some(first) = messages.iter().find(|m| m.role == Role::User) else {
         return TitleOutcome::Skipped;
     };
-    let automatic = auto_title(&first.content).unwrap_or_else(|| DEFAULT_TITLE.to_owned());
-    if current.title != automatic {
+    // The store cut the automatic title at its own configured limit: recognise it at any.
+    let automatic = current.title.clone();
+    let still_automatic = if auto_title(&first.content).is_some() {
+        is_auto_title(&automatic, &first.content)
+    } else {
+        automatic == DEFAULT_TITLE
+    };
+    if !still_automatic {
         return TitleOutcome::Skipped; // a person (or an earlier run) set it
     }
     let mut request = ModelRequest::new(
@@ -124,8 +130,11 @@ pub async fn generate_title_with(
     if title == automatic {
         return TitleOutcome::Skipped; // unchanged: no write, no title_change event
     }
-    match store.update_chat(chat, ChatUpdate::title_if(automatic, title.clone())).await {
-        Ok(updated) if updated.title == title => TitleOutcome::Saved(title),
+    match store.update_chat(chat, ChatUpdate::title_if(automatic.clone(), title.clone())).await {
+        // The store may cut it further, to its configured limit.
+        Ok(updated) if updated.title != automatic && title.starts_with(&updated.title) => {
+            TitleOutcome::Saved(updated.title)
+        }
         Ok(_) => TitleOutcome::Skipped,
         Err(err) => TitleOutcome::Failed(err.to_string()),
     }
