@@ -143,8 +143,9 @@ pub struct TurnReport {
     pub chat_id: ChatId,
     /// The runner's result.
     pub end: TurnEnd,
-    /// The worker lost the lease during the turn (a heartbeat found it gone, or someone
-    /// else took the chat): the turn was cancelled and wrote nothing more.
+    /// The worker lost the lease (a heartbeat found it gone, someone else took the chat, or
+    /// the release failed on every attempt): the turn wrote nothing more, and a stale sweep
+    /// recovers a chat left `running`.
     pub lost: bool,
 }
 
@@ -498,9 +499,9 @@ fn lose(turn: &Running) {
     turn.signal.stop(StopReason::Shutdown);
 }
 
-/// Releases a chat, retrying a failing store a few times; if it keeps failing, the chat
-/// stays `running` until a stale sweep recovers it. `false` when the lease turned out to be
-/// lost (someone else has the chat, or it is gone).
+/// Releases a chat, retrying a failing store a few times. `false` when the lease is lost:
+/// someone else has the chat, it is gone, or every attempt failed — then the chat stays
+/// `running` until a stale sweep recovers it, and this worker no longer holds it.
 async fn release(store: &dyn ChatStore, lease: &Lease, outcome: TurnOutcome) -> bool {
     let mut delay = Duration::from_millis(100);
     for _ in 0..5 {
@@ -514,5 +515,40 @@ async fn release(store: &dyn ChatStore, lease: &Lease, outcome: TurnOutcome) -> 
             }
         }
     }
-    true
+    tracing::warn!(chat = %lease.chat_id, "release failed 5 times; the stale sweep recovers the chat");
+    false
+}
+
+// The mock store comes with the `testing` feature (scripts/test builds with every feature).
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::store::MockChatStore;
+
+    fn lease() -> Lease {
+        Lease { chat_id: ChatId::new(), worker_id: WorkerId::new(), epoch: 1 }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_release_that_keeps_failing_reports_the_lease_lost() {
+        let mut store = MockChatStore::new();
+        store
+            .expect_release()
+            .times(5)
+            .returning(|_, _| Err(StoreError::unavailable("the database is down")));
+        assert!(
+            !release(&store, &lease(), TurnOutcome::Finished).await,
+            "the chat stays running for the stale sweep: this worker no longer holds it"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_release_refused_as_lost_is_not_retried() {
+        let mut store = MockChatStore::new();
+        store
+            .expect_release()
+            .times(1)
+            .returning(|lease, _| Err(StoreError::LeaseLost { chat_id: lease.chat_id }));
+        assert!(!release(&store, &lease(), TurnOutcome::Finished).await);
+    }
 }
