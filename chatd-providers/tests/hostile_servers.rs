@@ -178,3 +178,49 @@ async fn absurd_retry_after_values_are_typed_errors_and_never_panic() {
         assert!(delay.is_none_or(|d| d <= Duration::from_secs(300)), "{value}: {delay:?}");
     }
 }
+
+/// BEHAVIOUR §15: connecting is bounded by 30 s by default. The listener's accept queue is
+/// full, so the kernel drops the connection's SYNs and the connect hangs; the bound fires on
+/// tokio's paused clock.
+#[tokio::test]
+async fn a_connect_that_never_completes_is_bounded_by_30_seconds() {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    // Fill the accept queue (never accepted) until a connect no longer completes.
+    let mut held = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr))
+            .await
+        {
+            Ok(Ok(stream)) => held.push(stream),
+            Ok(Err(err)) => panic!("connect: {err}"),
+            Err(_) => break,
+        }
+        assert!(held.len() < 64, "the accept queue never filled");
+    }
+    println!("accept queue full after {} connections", held.len());
+    let provider = AnthropicProvider::new(&format!("http://{addr}"), Secret::new("sk-test"));
+    tokio::time::pause();
+    let started = tokio::time::Instant::now();
+    let request = ModelRequest::new("m", vec![PromptMessage::user("hi")]);
+    let err = match provider.stream(request, CancellationToken::new()).await {
+        Err(err) => err,
+        Ok(mut events) => loop {
+            match events.next().await {
+                Some(Err(err)) => break err,
+                Some(Ok(_)) => {}
+                None => panic!("the stream ended without an error"),
+            }
+        },
+    };
+    let waited = started.elapsed();
+    println!("the connect bound fired after {waited:?} of tokio's paused clock: {err}");
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+        "fired after {waited:?}: {err:?}"
+    );
+    drop((held, listener));
+}

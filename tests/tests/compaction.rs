@@ -325,3 +325,29 @@ async fn manual_compaction_forces_a_summary_and_refuses_when_there_is_nothing_ne
     assert!(matches!(again, Err(CompactionError::Store(StoreError::Conflict(_)))), "{again:?}");
     assert_eq!(fx.provider.requests().len(), 2, "no summary call for nothing");
 }
+
+/// BEHAVIOUR §15: the summary call is bounded by 90 s (on tokio's paused clock).
+#[tokio::test(start_paused = true)]
+async fn the_summary_call_times_out_after_90_seconds() {
+    let fx = fixture(vec![ScriptedCall::StreamThenHang(Vec::new())]).await;
+    fx.store.release(&fx.lease, TurnOutcome::Finished).await.expect("release");
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    let config: ModelConfig =
+        fx.store.default_model_config().await.expect("config").expect("default");
+    let provider = Arc::clone(&fx.provider) as Arc<dyn chatd_core::provider::ModelProvider>;
+    let compactor = Compactor::new();
+    let started = tokio::time::Instant::now();
+    let err = compact_idle(&compactor, fx.store.as_ref(), &provider, &config, &chat, &NoSink)
+        .await
+        .expect_err("the model never answers");
+    let waited = started.elapsed();
+    assert!(
+        matches!(&err, CompactionError::Summary(reason) if reason == "the summary call timed out after 90 s"),
+        "{err:?}"
+    );
+    assert!(
+        waited >= std::time::Duration::from_secs(90) && waited < std::time::Duration::from_secs(91),
+        "fired after {waited:?}"
+    );
+    println!("the summary timeout fired after {waited:?} of tokio's paused clock");
+}

@@ -472,3 +472,33 @@ async fn the_workspace_default_and_maximum_timeouts_are_configurable() {
     let out = ws.execute(&ctx(), &asked).await.expect("runs");
     assert!(out.timed_out && started.elapsed() < Duration::from_secs(3), "clamped to the maximum");
 }
+
+/// BEHAVIOUR §15: a command that outlives its timeout gets TERM, then KILL 2 s later when it
+/// ignores TERM; nothing of it is left.
+#[tokio::test]
+async fn a_command_that_ignores_term_is_killed_two_seconds_later() {
+    let dir = tempfile::tempdir().expect("dir");
+    let set = workspace_tools(Arc::new(confined(dir.path())));
+    let marker = format!("term-ignorer-{}", uuid::Uuid::new_v4().simple());
+    let command = format!(
+        ": {marker}; trap 'echo term >> got-term' TERM; echo started; while :; do sleep 0.05; done"
+    );
+    let calls =
+        vec![Part::tool_call("stubborn", "execute", json!({"command": command, "timeout": 0.3}))];
+    let started = Instant::now();
+    let results = set.run_calls(&ctx(), &calls).await.expect("not cancelled");
+    let waited = started.elapsed();
+    let Part::ToolResult { result, is_error: true, .. } = &results[0] else {
+        panic!("{:?}", results[0])
+    };
+    assert!(result["error"].as_str().is_some_and(|e| e.contains("timed out")), "{result}");
+    let got = std::fs::read_to_string(dir.path().join("got-term")).unwrap_or_default();
+    assert!(got.contains("term"), "TERM came first and was ignored: {result}");
+    assert!(processes_with(&marker).is_empty(), "KILL ended it: {:?}", processes_with(&marker));
+    println!("TERM at 0.3 s, ignored; the call returned after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300) + chatd_core::runtime::tools::TERM_GRACE,
+        "KILL only after the 2 s grace: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(10), "never waits for the command: {waited:?}");
+}

@@ -729,3 +729,22 @@ async fn titles_follow_the_configured_limit_on_both_stores() {
     }
     db.drop().await;
 }
+
+/// BEHAVIOUR §14, §15: the title call is bounded by 10 s (on tokio's paused clock) and its
+/// failure leaves the automatic title.
+#[tokio::test(start_paused = true)]
+async fn the_title_call_times_out_after_10_seconds() {
+    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    let fx = fixture(vec![ScriptedCall::StreamThenHang(Vec::new())]).await;
+    let config = fx.store.default_model_config().await.expect("config").expect("default");
+    let started = tokio::time::Instant::now();
+    let outcome = generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await;
+    let waited = started.elapsed();
+    assert_eq!(outcome, TitleOutcome::Failed("the title call timed out".into()));
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        "fired after {waited:?}"
+    );
+    assert_eq!(fx.store.get_chat(fx.chat).await.expect("chat").title, "do it");
+    println!("the title timeout fired after {waited:?} of tokio's paused clock");
+}

@@ -247,8 +247,10 @@ async fn drain(
 /// Ends a namespaced command and returns once nothing of it runs. If bubblewrap already
 /// exited — it does as soon as its init reports the command's status, *before* the
 /// namespace has died — its init is being killed (`--die-with-parent`), and this waits for
-/// that. Otherwise it kills the namespace's init — the kernel kills every process in the
-/// namespace with it — then bubblewrap itself if it lingers, reaps it, and waits the same.
+/// that. Otherwise every process of the namespace but its init gets TERM and up to
+/// [`TERM_GRACE`] to exit; then it kills the namespace's init — the kernel kills every
+/// process in the namespace with it — then bubblewrap itself if it lingers, reaps it, and
+/// waits the same.
 async fn end_namespace(init: Option<i32>, exited: bool, child: &mut tokio::process::Child) {
     use nix::sys::signal::{Signal, kill};
     if exited {
@@ -258,6 +260,7 @@ async fn end_namespace(init: Option<i32>, exited: bool, child: &mut tokio::proce
         return;
     }
     if let Some(init) = init {
+        terminate_namespace_members(init, child).await;
         let _ = kill(nix::unistd::Pid::from_raw(init), Signal::SIGKILL);
         if tokio::time::timeout(Duration::from_secs(1), child.wait()).await.is_ok() {
             return;
@@ -268,6 +271,40 @@ async fn end_namespace(init: Option<i32>, exited: bool, child: &mut tokio::proce
     let _ = child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
     wait_gone(init).await;
+}
+
+/// Sends TERM to every process of `init`'s PID namespace but `init` and waits up to
+/// [`TERM_GRACE`] while any of them runs (the namespace dies early when the command's shell
+/// exits: its init then reports the status and exits, and bubblewrap with it).
+async fn terminate_namespace_members(init: i32, child: &mut tokio::process::Child) {
+    use nix::sys::signal::{Signal, kill};
+    let Some(namespace) = pid_namespace(init) else { return };
+    for pid in namespace_members(init, &namespace) {
+        let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    let grace = tokio::time::Instant::now() + TERM_GRACE;
+    while tokio::time::Instant::now() < grace
+        && !matches!(child.try_wait(), Ok(Some(_)))
+        && !namespace_members(init, &namespace).is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The PID namespace `pid` lives in (the link's target names it).
+fn pid_namespace(pid: i32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+}
+
+/// The running processes (zombies aside) of `namespace` other than its `init`.
+fn namespace_members(init: i32, namespace: &std::path::Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != init && pid_namespace(pid).as_deref() == Some(namespace))
+        .filter(|&pid| process_running(pid))
+        .collect()
 }
 
 /// Waits (at most 2 s) until the namespace's init no longer runs: it dies last, after the
