@@ -64,10 +64,12 @@ pub(crate) fn incomplete(provider: &str) -> ProviderError {
 }
 
 /// A transport failure of `reqwest`, classified.
-pub(crate) fn transport(provider: &str, err: &reqwest::Error, secret: &str) -> ProviderError {
+/// The error is kept as the source, without its URL.
+pub(crate) fn transport(provider: &str, err: reqwest::Error, secret: &str) -> ProviderError {
     let kind =
         if err.is_timeout() { ProviderErrorKind::Timeout } else { ProviderErrorKind::Transport };
     ProviderError::new(provider, kind, redact(&err.to_string(), secret))
+        .with_source(err.without_url())
 }
 
 /// Where and how an adapter calls its provider (the SSE ones; Bedrock signs requests and
@@ -189,7 +191,7 @@ pub(crate) async fn send(
 ) -> Result<(reqwest::Response, Instant), ProviderError> {
     let deadline = Instant::now() + limits.first_byte_timeout;
     let response = match tokio::time::timeout_at(deadline, request.send()).await {
-        Ok(sent) => sent.map_err(|err| transport(provider, &err, secret))?,
+        Ok(sent) => sent.map_err(|err| transport(provider, err, secret))?,
         Err(_) => {
             return Err(timeout(provider, "no response", limits.first_byte_timeout));
         }
@@ -287,15 +289,18 @@ pub(crate) fn body(
                     limits.idle_timeout,
                 )),
                 Ok(None) => None,
-                Ok(Some(Err(err))) => failed(ProviderError::new(
-                    &provider,
-                    if err.is_timeout() {
-                        ProviderErrorKind::Timeout
-                    } else {
-                        ProviderErrorKind::Transport
-                    },
-                    redact(&format!("stream failed: {err}"), &secret),
-                )),
+                Ok(Some(Err(err))) => failed(
+                    ProviderError::new(
+                        &provider,
+                        if err.is_timeout() {
+                            ProviderErrorKind::Timeout
+                        } else {
+                            ProviderErrorKind::Transport
+                        },
+                        redact(&format!("stream failed: {err}"), &secret),
+                    )
+                    .with_source(err.without_url()),
+                ),
                 Ok(Some(Ok(chunk))) => {
                     state.first = false;
                     state.seen += chunk.len() as u64;

@@ -224,3 +224,27 @@ async fn a_connect_that_never_completes_is_bounded_by_30_seconds() {
     );
     drop((held, listener));
 }
+
+/// A transport failure keeps its cause chain for the host (`source()`), while the message
+/// stays what it was (issue 24, item 3).
+#[tokio::test]
+async fn a_refused_connection_keeps_its_cause_chain() {
+    // A port nothing listens on: bind, note it, close.
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let provider = AnthropicProvider::new(&format!("http://{port}"), Secret::new("sk-test"));
+    let (err, _) = fails(&provider).await;
+    assert_eq!(err.kind, ProviderErrorKind::Transport, "{err:?}");
+    let mut chain = Vec::new();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    println!("{err}\n  caused by: {chain:?}");
+    assert!(
+        chain.iter().any(|c| c.to_ascii_lowercase().contains("refused")),
+        "the OS's reason is in the chain: {chain:?}"
+    );
+    assert!(chain.iter().all(|c| !c.contains("sk-test")), "{chain:?}");
+}

@@ -748,3 +748,64 @@ async fn the_title_call_times_out_after_10_seconds() {
     assert_eq!(fx.store.get_chat(fx.chat).await.expect("chat").title, "do it");
     println!("the title timeout fired after {waited:?} of tokio's paused clock");
 }
+
+/// The host in-process gets a failed turn's whole cause chain, while what people see stays
+/// redacted (issue 24, item 3).
+#[tokio::test]
+async fn the_host_gets_the_cause_chain_behind_a_redacted_failure() {
+    use chatd_core::runtime::turn::TurnError;
+    let fx = fixture(vec![ScriptedCall::text("an answer that cannot be saved", None)]).await;
+    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
+    let config = fx.store.default_model_config().await.expect("config").expect("default");
+    let history = fx.store.prompt_messages(fx.chat).await.expect("history");
+    let mut store = chatd_core::store::MockChatStore::new();
+    store.expect_get_chat().returning(move |_| Ok(chat.clone()));
+    store.expect_get_model_config().returning(move |_| Ok(config.clone()));
+    store.expect_prompt_messages().returning(move |_| Ok(history.clone()));
+    store.expect_append_parts().returning(|_, _| Ok(()));
+    store.expect_file_store().returning(|| None);
+    store.expect_commit_step().times(1).returning(|_, _| {
+        Err(chatd_core::store::StoreError::backend(std::io::Error::other("disk full on /var/db")))
+    });
+    let runner = TurnRunner::new(
+        Arc::new(store),
+        Arc::new(Scripted(Arc::clone(&fx.provider))),
+        chatd_core::runtime::tools::ToolSet::new(),
+    )
+    .with_titles(false);
+    let (end, cause) = runner.run_with_cause(fx.lease, TurnSignal::new()).await;
+    let TurnEnd::Release(TurnOutcome::Failed(shown)) = &end else { panic!("{end:?}") };
+    assert!(!shown.contains("disk full"), "people see no backend text: {shown}");
+    let cause = cause.expect("a cause for the host");
+    assert!(matches!(cause, TurnError::Store { .. }), "{cause:?}");
+    let mut chain = vec![cause.to_string()];
+    let mut source = std::error::Error::source(&cause);
+    while let Some(err) = source {
+        chain.push(err.to_string());
+        source = err.source();
+    }
+    println!("cause chain: {chain:?}");
+    assert_eq!(
+        chain.first().map(String::as_str),
+        Some("failed to persist the step: the chat store failed")
+    );
+    assert_eq!(chain.last().map(String::as_str), Some("disk full on /var/db"), "{chain:?}");
+
+    // A provider's failure: the typed provider error, kind and all.
+    let fx = fixture(vec![ScriptedCall::Fail(ProviderError::new(
+        "anthropic",
+        ProviderErrorKind::Auth,
+        "the key was refused",
+    ))])
+    .await;
+    let (end, cause) = fx.runner().run_with_cause(fx.lease, TurnSignal::new()).await;
+    assert!(matches!(end, TurnEnd::Release(TurnOutcome::Failed(_))), "{end:?}");
+    let Some(TurnError::Provider(err)) = cause else { panic!("{cause:?}") };
+    assert_eq!(err.kind, ProviderErrorKind::Auth);
+
+    // A turn that ends well has no cause.
+    let fx = fixture(vec![ScriptedCall::text("fine", None)]).await;
+    let (end, cause) = fx.runner().run_with_cause(fx.lease, TurnSignal::new()).await;
+    assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
+    assert!(cause.is_none(), "{cause:?}");
+}

@@ -80,8 +80,11 @@ impl fmt::Display for ProviderErrorKind {
 }
 
 /// An error from a model provider. The body is kept (with secrets redacted) for
-/// diagnosis; `Display` shows the provider, the kind and the provider's message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// diagnosis; `Display` shows the provider, the kind and the provider's message; `source()`
+/// is the underlying error when there was one (a transport failure's I/O error), for the
+/// host in-process — never shown to people. Two errors are equal when every field but the
+/// source is.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{provider} {kind}: {message}")]
 pub struct ProviderError {
     /// Which provider (its kind's name, e.g. `anthropic`).
@@ -98,7 +101,34 @@ pub struct ProviderError {
     pub retry_after: Option<Duration>,
     /// The raw response body, secrets redacted, truncated to 4 KiB.
     pub body: Option<String>,
+    /// The underlying error (see [`with_source`](Self::with_source)).
+    #[source]
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for ProviderError {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.provider,
+            self.kind,
+            &self.message,
+            self.status,
+            &self.error_type,
+            self.retry_after,
+            &self.body,
+        ) == (
+            &other.provider,
+            other.kind,
+            &other.message,
+            other.status,
+            &other.error_type,
+            other.retry_after,
+            &other.body,
+        )
+    }
+}
+
+impl Eq for ProviderError {}
 
 impl ProviderError {
     /// An error without a response.
@@ -111,7 +141,16 @@ impl ProviderError {
             error_type: None,
             retry_after: None,
             body: None,
+            source: None,
         }
+    }
+
+    /// Keeps `source` as the error's cause. It must hold no secret: an HTTP client's error is
+    /// passed without its URL.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
     }
 
     /// Whether the chat loop may retry (BEHAVIOUR §3 "Retries"): rate limits, overload, server

@@ -137,7 +137,7 @@ struct Running {
 
 /// How a turn run by a worker ended: what the runner returned, and whether the lease had
 /// been lost (then nothing was released).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TurnReport {
     /// The chat.
     pub chat_id: ChatId,
@@ -147,6 +147,9 @@ pub struct TurnReport {
     /// the release failed on every attempt): the turn wrote nothing more, and a stale sweep
     /// recovers a chat left `running`.
     pub lost: bool,
+    /// Why the turn failed or ended to re-run, with its whole `source()` chain (never shown
+    /// to people: see [`TurnError`](crate::runtime::turn::TurnError)).
+    pub cause: Option<Arc<crate::runtime::turn::TurnError>>,
 }
 
 /// Called after every turn (metrics, logs, tests).
@@ -375,7 +378,7 @@ impl Worker {
             let listener = self.listener.clone();
             let health = self.health.clone();
             turns.spawn(async move {
-                let end = runner.run(lease, signal).await;
+                let (end, cause) = runner.run_with_cause(lease, signal).await;
                 let mut lost = lost.load(Ordering::SeqCst) || end == TurnEnd::LeaseLost;
                 if let TurnEnd::Release(outcome) = &end
                     && !lost
@@ -387,7 +390,8 @@ impl Worker {
                 }
                 health.ended(lost);
                 if let Some(listener) = listener {
-                    listener(&TurnReport { chat_id: lease.chat_id, end, lost });
+                    let cause = cause.map(Arc::new);
+                    listener(&TurnReport { chat_id: lease.chat_id, end, lost, cause });
                 }
                 lease.chat_id
             });

@@ -36,17 +36,17 @@ impl TurnRunner {
             root_chat_id: chat.root_id(),
             cost_micros: call_upper_bound(config, request_bytes),
         };
-        let failed = |err: &StoreError| match err {
+        let failed = |err: StoreError| match err {
             StoreError::LeaseLost { .. } => TurnEnd::LeaseLost,
             err => store_failure(err, ""),
         };
         loop {
             let mut admission =
-                self.store.begin_spend_admission(chat.owner_id).await.map_err(|e| failed(&e))?;
-            let held = admission.held(chat.id, chat.root_id()).await.map_err(|e| failed(&e))?;
+                self.store.begin_spend_admission(chat.owner_id).await.map_err(failed)?;
+            let held = admission.held(chat.id, chat.root_id()).await.map_err(failed)?;
             let mut spent = SpentSoFar::read(self.store.as_ref(), chat, chrono::Utc::now())
                 .await
-                .map_err(|e| failed(&e))?;
+                .map_err(failed)?;
             spent.turn = turn;
             spent.held = held;
             let context = SpendContext {
@@ -57,9 +57,9 @@ impl TurnRunner {
                 before_send: false,
             };
             match policy.check(&context).await {
-                Ok(()) => return admission.finish(Some(hold)).await.map_err(|e| failed(&e)),
+                Ok(()) => return admission.finish(Some(hold)).await.map_err(failed),
                 Err(refusal) => {
-                    admission.finish(None).await.map_err(|e| failed(&e))?;
+                    admission.finish(None).await.map_err(failed)?;
                     if held.calls == 0 {
                         return Err(TurnEnd::Release(TurnOutcome::Failed(refusal.to_string())));
                     }

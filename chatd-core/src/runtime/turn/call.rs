@@ -90,7 +90,9 @@ impl TurnRunner {
             };
             telemetry::model_call_ended(&span, kind, took, None, None, Some(err.kind.as_str()));
             let Some(delay) = self.retry.delay(attempt, &err) else {
-                return Err(StepStop::Failed(err.to_string()));
+                let shown = err.to_string();
+                super::cause::record(super::TurnError::Provider(err));
+                return Err(StepStop::Failed(shown));
             };
             telemetry::retried(kind);
             attempt += 1;

@@ -199,7 +199,7 @@ impl TurnRunner {
                 Ok(())
             }
             Err(StoreError::LeaseLost { .. }) => Err(TurnEnd::LeaseLost),
-            Err(err) => Err(store_failure(&err, "failed to persist the step: ")),
+            Err(err) => Err(store_failure(err, "failed to persist the step: ")),
         }
     }
 

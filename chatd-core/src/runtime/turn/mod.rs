@@ -14,10 +14,12 @@ use tokio_util::sync::CancellationToken;
 mod admit;
 mod bounds;
 mod call;
+mod cause;
 mod durable;
 mod observer;
 
 pub use bounds::{FIRST_EVENT_TIMEOUT, IDLE_TIMEOUT, MAX_STEP_BYTES, StepLimits};
+pub use cause::TurnError;
 pub use durable::{APPROVAL_DEADLINE, ActionDeadlines, CLIENT_DEADLINE};
 pub use observer::{NoObserver, RetryNotice, TurnObserver};
 
@@ -282,21 +284,32 @@ impl TurnRunner {
 
     /// Runs the turn of the chat `lease` holds until it ends. A panic anywhere in the turn
     /// ends it as a failure (`chat processing panicked: ...`) instead of unwinding into the
-    /// caller.
+    /// caller. [`run_with_cause`](Self::run_with_cause) also returns why it failed.
     pub async fn run(&self, lease: Lease, signal: TurnSignal) -> TurnEnd {
+        self.run_with_cause(lease, signal).await.0
+    }
+
+    /// [`run`](Self::run), and the error behind a turn that failed or ends to re-run (a
+    /// store or provider outage), with its whole `source()` chain: what people see of it
+    /// (`last_error`, events) stays redacted, the host in-process gets the cause.
+    pub async fn run_with_cause(
+        &self,
+        lease: Lease,
+        signal: TurnSignal,
+    ) -> (TurnEnd, Option<TurnError>) {
         use tracing::Instrument;
         let runner = self.clone();
         let span = crate::telemetry::turn_span(lease.chat_id, lease.epoch);
-        let turn = async move { runner.run_inner(lease, signal).await }.instrument(span.clone());
-        let end = match tokio::spawn(turn).await {
-            Ok(end) => end,
+        let turn = cause::capture(async move { runner.run_inner(lease, signal).await })
+            .instrument(span.clone());
+        let (end, cause) = match tokio::spawn(turn).await {
+            Ok(ended) => ended,
             Err(join) if join.is_panic() => {
                 let message = super::panic_message(join.into_panic());
-                TurnEnd::Release(TurnOutcome::Failed(format!(
-                    "chat processing panicked: {message}"
-                )))
+                let failed = format!("chat processing panicked: {message}");
+                (TurnEnd::Release(TurnOutcome::Failed(failed)), None)
             }
-            Err(_) => TurnEnd::Release(TurnOutcome::Shutdown),
+            Err(_) => (TurnEnd::Release(TurnOutcome::Shutdown), None),
         };
         let outcome = match &end {
             TurnEnd::Release(TurnOutcome::Finished) => "finished",
@@ -307,7 +320,7 @@ impl TurnRunner {
             TurnEnd::LeaseLost => "lost",
         };
         crate::telemetry::turn_ended(&span, outcome);
-        end
+        (end, cause)
     }
 
     /// The model config of `chat`: its last one, else the default (BEHAVIOUR §3 item 1). A
@@ -320,7 +333,7 @@ impl TurnRunner {
             }
             Ok(config) if !config.deleted => return Ok(config),
             Ok(_) | Err(StoreError::NotFound { .. }) => {}
-            Err(err) => return Err(store_failure(&err, "")),
+            Err(err) => return Err(store_failure(err, "")),
         }
         match self.store.default_model_config().await {
             Ok(Some(config)) if !config.enabled => {
@@ -328,7 +341,7 @@ impl TurnRunner {
             }
             Ok(Some(config)) => Ok(config),
             Ok(None) => Err(TurnEnd::Release(TurnOutcome::Failed(NO_DEFAULT_MODEL.to_owned()))),
-            Err(err) => Err(store_failure(&err, "")),
+            Err(err) => Err(store_failure(err, "")),
         }
     }
 
@@ -336,7 +349,7 @@ impl TurnRunner {
         let failed = |message: String| TurnEnd::Release(TurnOutcome::Failed(message));
         let chat = match self.store.get_chat(lease.chat_id).await {
             Ok(chat) => chat,
-            Err(err) => return store_failure(&err, ""),
+            Err(err) => return store_failure(err, ""),
         };
         let config = match self.model_config(&chat).await {
             Ok(config) => config,
@@ -348,9 +361,14 @@ impl TurnRunner {
             // with a retryable error: the turn re-runs later, like a store outage.
             Err(err) if err.is_retryable() => {
                 tracing::warn!(error = %err, "no provider for now; the turn will re-run");
+                cause::record(TurnError::ProviderSource(err));
                 return TurnEnd::Release(TurnOutcome::Shutdown);
             }
-            Err(err) => return failed(err.to_string()),
+            Err(err) => {
+                let shown = err.to_string();
+                cause::record(TurnError::ProviderSource(err));
+                return failed(shown);
+            }
         };
         if self.titles && self.is_first_turn(chat.id).await {
             // Bounded inside; the turn never waits for it.
@@ -386,7 +404,7 @@ impl TurnRunner {
             }
             let history = match self.store.prompt_messages(chat.id).await {
                 Ok(history) => history,
-                Err(err) => return store_failure(&err, ""),
+                Err(err) => return store_failure(err, ""),
             };
             // A turn whose final answer a worker committed before dying (or losing its
             // lease) without releasing the chat re-runs here with nothing left to do: it must
@@ -400,7 +418,7 @@ impl TurnRunner {
             if let Err(err) =
                 load_attachments(files, chat.owner_id, config.provider, &mut prompt.messages).await
             {
-                return store_failure(&err, "");
+                return store_failure(err, "");
             }
             let mut request = ModelRequest::new(config.model.clone(), prompt.messages)
                 .with_options(config.options.clone());
@@ -512,7 +530,7 @@ impl TurnRunner {
             match self.commit(&lease, &config, &generation, results).await {
                 Ok(messages) => self.observer.on_step(chat.id, &messages),
                 Err(StoreError::LeaseLost { .. }) => return TurnEnd::LeaseLost,
-                Err(err) => return store_failure(&err, "failed to persist the step: "),
+                Err(err) => return store_failure(err, "failed to persist the step: "),
             }
             if interrupted {
                 return TurnEnd::Release(match signal.reason() {
@@ -639,8 +657,10 @@ fn already_answered(history: &[Message]) -> bool {
     })
 }
 
-fn store_failure(err: &StoreError, context: &str) -> TurnEnd {
-    if err.is_unavailable() {
+/// How a store error ends the turn; the error itself is recorded as the turn's cause for the
+/// host (see [`TurnError`]).
+fn store_failure(err: StoreError, context: &str) -> TurnEnd {
+    let end = if err.is_unavailable() {
         tracing::warn!(error = %err, "store unavailable; the turn will re-run");
         TurnEnd::Release(TurnOutcome::Shutdown)
     } else if matches!(err, StoreError::Backend { .. }) {
@@ -650,7 +670,9 @@ fn store_failure(err: &StoreError, context: &str) -> TurnEnd {
         TurnEnd::Release(TurnOutcome::Failed(format!("{context}{STORE_FAILURE}")))
     } else {
         TurnEnd::Release(TurnOutcome::Failed(format!("{context}{err}")))
-    }
+    };
+    cause::record(TurnError::Store { context: context.to_owned(), source: err });
+    end
 }
 
 /// The synthetic error result of every call in `calls`.
