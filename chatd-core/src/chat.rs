@@ -8,7 +8,6 @@ use crate::ids::{
 };
 use crate::part::Part;
 use crate::status::{ChatStatus, StopKind};
-use crate::store::Lease;
 
 /// The title of a chat created without a first message (the seed's column default).
 pub const DEFAULT_TITLE: &str = "New Chat";
@@ -170,17 +169,6 @@ impl Chat {
     pub fn is_root(&self) -> bool {
         self.parent_chat_id.is_none()
     }
-
-    /// The current lease, if the chat is running.
-    #[must_use]
-    pub fn lease(&self) -> Option<Lease> {
-        match (self.status, self.worker_id) {
-            (ChatStatus::Running, Some(worker_id)) => {
-                Some(Lease { chat_id: self.id, worker_id, epoch: self.lease_epoch })
-            }
-            _ => None,
-        }
-    }
 }
 
 /// Input of [`ChatStore::create_chat`](crate::store::ChatStore::create_chat).
@@ -207,15 +195,6 @@ pub struct NewChat {
     /// included ([`NewChat::with_open_children_limit`]). The store checks it in the
     /// transaction that creates the chat, so concurrent creations never pass it.
     pub open_children_limit: Option<usize>,
-}
-
-/// The refusal when a parent already has its most open children.
-#[must_use]
-pub fn too_many_children(open: usize, limit: usize) -> crate::store::StoreError {
-    crate::store::StoreError::Conflict(format!(
-        "this chat already has {open} open sub-agents (at most {limit}): wait for one and close \
-         it with close_agent first"
-    ))
 }
 
 impl NewChat {

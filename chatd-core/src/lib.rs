@@ -60,12 +60,13 @@ pub mod cipher;
 pub mod diff_status;
 pub mod events;
 pub mod feed;
-pub mod files;
 pub mod ids;
 pub mod limits;
 pub mod message;
 pub mod model_config;
+mod model_spec;
 pub mod part;
+pub mod part_log;
 pub mod provider;
 pub mod provider_config;
 pub mod runtime;
@@ -75,19 +76,21 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod title;
+mod tool_args;
 pub mod tool_call;
 pub mod usage;
-pub mod validate;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(test)]
+mod layers;
+
 pub use call_options::CallOptions;
 pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, ForkedFrom, NewChat, Page, StopRequest};
-pub use cipher::{CipherError, ProviderKeys, SecretCipher};
+pub use cipher::{CipherError, SecretCipher};
 pub use diff_status::{DiffReference, DiffRefresh, DiffStatus};
 pub use feed::{ChangeFeed, ChangeHint, ChangeKind};
-pub use files::{FileMeta, FileStore, NewFile};
 pub use ids::{
     ChatId, FileId, MessageId, ModelConfigId, ProviderId, QueuedMessageId, UserId, WorkerId,
     WorkspaceAgentId, WorkspaceId,
@@ -99,6 +102,7 @@ pub use provider_config::{NewProvider, ProviderConfig, ProviderKind, ProviderUpd
 pub use secret::Secret;
 pub use service::{Actor, Chatd, ChatdError, Scope};
 pub use status::{ChatStatus, TurnOutcome};
+pub use store::files::{self, FileMeta, FileStore, NewFile};
 pub use store::{ChatStore, StoreError};
 pub use tool_call::{ActionKind, CallState, Decision as ToolDecision, OpenCall, ToolCall};
 pub use usage::{

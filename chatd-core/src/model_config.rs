@@ -93,12 +93,12 @@ impl NewModelConfig {
     /// (`claude-…`, `gpt-…`, `o3…`, `gemini-…`).
     ///
     /// # Errors
-    /// [`UnresolvedModel`](crate::provider::UnresolvedModel) when nothing names the provider.
+    /// [`UnresolvedModel`](crate::model_spec::UnresolvedModel) when nothing names the provider.
     pub fn from_spec(
         spec: &str,
         context_limit: i64,
-    ) -> Result<Self, crate::provider::UnresolvedModel> {
-        let (provider, model) = crate::provider::resolve_model(spec, None)?;
+    ) -> Result<Self, crate::model_spec::UnresolvedModel> {
+        let (provider, model) = crate::model_spec::resolve_model(spec, None)?;
         Ok(Self::new(provider, model, context_limit))
     }
 

@@ -501,6 +501,19 @@ pub fn release_trigger(outcome: &TurnOutcome, stop: Option<StopKind>) -> Trigger
     }
 }
 
+/// The status a release writes, given the decided `next` and the chat's records: a turn that
+/// ends waiting whose calls were all decided meanwhile (a decision or the sweep got there
+/// between the records' write and the release) goes on at once (`pending`) instead of
+/// waiting for nothing.
+#[must_use]
+pub fn settle_release(next: ChatStatus, calls: &[crate::tool_call::ToolCall]) -> ChatStatus {
+    if next == ChatStatus::RequiresAction && !crate::tool_call::any_open(calls) {
+        ChatStatus::Pending
+    } else {
+        next
+    }
+}
+
 /// The trigger that resumes a paused chat, given what work is waiting: open tool calls
 /// (`requires_action`), then a recorded step to finish or an unanswered message (`pending`),
 /// then the queue.

@@ -20,8 +20,6 @@ use serde_json::Value;
 
 use crate::message::NewMessage;
 use crate::part::Part;
-use crate::status::ChatStatus;
-use crate::store::StoreError;
 
 /// The result of a call whose worker stopped while it ran (BEHAVIOUR §16): the re-run never
 /// runs it again.
@@ -194,15 +192,6 @@ pub fn earliest_deadline(calls: &[ToolCall]) -> Option<DateTime<Utc>> {
     calls.iter().filter_map(ToolCall::deadline).min()
 }
 
-/// The status a release writes, given the decided `next` and the chat's records: a turn that
-/// ends waiting whose calls were all decided meanwhile (a decision or the sweep got there
-/// between the records' write and the release) goes on at once (`pending`) instead of
-/// waiting for nothing.
-#[must_use]
-pub fn settle_release(next: ChatStatus, calls: &[ToolCall]) -> ChatStatus {
-    if next == ChatStatus::RequiresAction && !any_open(calls) { ChatStatus::Pending } else { next }
-}
-
 /// A decision on one open call (BEHAVIOUR §16 "Resolving").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
@@ -247,97 +236,13 @@ impl Decision {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Decision::Approve { .. } => "approve",
             Decision::Deny { .. } => "deny",
             Decision::Result { .. } => "result",
         }
     }
-}
-
-/// Applies `decisions` to `calls`, all or nothing (BEHAVIOUR §16): every decision must name an
-/// open call, at most once, with a decision its kind accepts. On error `calls` is unchanged.
-///
-/// # Errors
-/// `Conflict` naming the first id that is not open (unknown, decided, an older step's) or is
-/// decided twice; `Validation` (`decisions`) for an empty list, too many decisions, or a
-/// decision of the wrong kind (`approve` on a client call, `result` on an approval).
-pub fn resolve(calls: &mut [ToolCall], decisions: &[Decision]) -> Result<(), StoreError> {
-    if decisions.is_empty() {
-        return Err(StoreError::validation("decisions", "no decision was given"));
-    }
-    if decisions.len() > MAX_DECISIONS {
-        return Err(StoreError::validation(
-            "decisions",
-            format!("at most {MAX_DECISIONS} decisions per request"),
-        ));
-    }
-    let mut targets = Vec::with_capacity(decisions.len());
-    for decision in decisions {
-        let id = decision.tool_call_id();
-        let found = calls.iter().position(|call| call.tool_call_id == id);
-        let Some(index) = found.filter(|index| !targets.contains(index)) else {
-            return Err(not_open(id));
-        };
-        let Some(kind) = calls.get(index).and_then(ToolCall::open_kind) else {
-            return Err(not_open(id));
-        };
-        let accepted = matches!(
-            (decision, kind),
-            (Decision::Approve { .. }, ActionKind::Approval)
-                | (Decision::Result { .. }, ActionKind::Client)
-                | (Decision::Deny { .. }, _)
-        );
-        if !accepted {
-            return Err(StoreError::validation(
-                "decisions",
-                format!(
-                    "tool call {} waits for {}: `{}` does not apply",
-                    excerpt(id),
-                    match kind {
-                        ActionKind::Approval => "an approval (approve or deny)",
-                        ActionKind::Client => "the client's result (result or deny)",
-                    },
-                    decision.name()
-                ),
-            ));
-        }
-        targets.push(index);
-    }
-    for (decision, index) in decisions.iter().zip(targets) {
-        let Some(call) = calls.get_mut(index) else { continue };
-        match decision {
-            Decision::Approve { args, .. } => {
-                if let Some(args) = args {
-                    call.args = args.clone();
-                }
-                call.state = CallState::Ready;
-            }
-            Decision::Deny { reason, .. } => {
-                let text = match reason.as_deref().map(str::trim) {
-                    Some(reason) if !reason.is_empty() => format!("{DENIED_BY_USER}: {reason}"),
-                    _ => DENIED_BY_USER.to_owned(),
-                };
-                call.answer(Value::String(text), true);
-            }
-            Decision::Result { output, is_error, .. } => call.answer(output.clone(), *is_error),
-        }
-    }
-    Ok(())
-}
-
-/// An id as quoted in an error: at most 64 characters (ids come from models and clients).
-fn excerpt(id: &str) -> String {
-    let short: String = id.chars().take(64).collect();
-    format!("{short:?}")
-}
-
-fn not_open(id: &str) -> StoreError {
-    StoreError::Conflict(format!(
-        "tool call {} is not open in this chat (unknown, already decided, or of an earlier step)",
-        excerpt(id)
-    ))
 }
 
 /// Answers every open call whose deadline is at or before `now` with its expiry result.

@@ -4,10 +4,11 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 
 use chatd_core::status::ChatStatus;
+use chatd_core::store::validate;
 use chatd_core::store::{ChatChange, Entity, FieldClocks, ListCursor, Result, StoreError};
 use chatd_core::{
     ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, ForkedFrom, Message, MessageId,
-    ModelConfigId, NewChat, NewMessage, Page, UserId, validate,
+    ModelConfigId, NewChat, NewMessage, Page, UserId,
 };
 
 use crate::state::{ChatEntry, State, Tombstone, now};
@@ -87,7 +88,7 @@ impl State {
                 .filter(|e| e.chat.parent_chat_id == Some(parent) && !e.chat.archived)
                 .count();
             if open >= limit {
-                return Err(chatd_core::chat::too_many_children(open, limit));
+                return Err(chatd_core::store::validate::too_many_children(open, limit));
             }
         }
         let title = validate::chat_title(&new, &self.limits)?;

@@ -1,9 +1,10 @@
 //! Providers and model configs, with the single-default invariant.
 
+use chatd_core::store::validate;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{
     ModelConfig, ModelConfigId, ModelConfigUpdate, NewModelConfig, NewProvider, ProviderConfig,
-    ProviderId, ProviderKind, ProviderUpdate, validate,
+    ProviderId, ProviderKind, ProviderUpdate,
 };
 
 use crate::state::{State, now};

@@ -2,12 +2,13 @@
 
 use chatd_core::chat::StopRequest;
 use chatd_core::status::{MessageAction, Trigger, resume_trigger_for};
+use chatd_core::store::validate;
 use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
     ChangeKind, Chat, ChatId, Deletion, Message, MessageId, Part, QueuedMessage, QueuedMessageId,
-    Role, validate,
+    Role,
 };
 
 use crate::state::{State, now};
@@ -242,7 +243,7 @@ impl State {
         validate::decisions_within(&mut decisions, &self.limits)?;
         let entry = self.entry(id)?;
         let mut calls = entry.chat.tool_calls.clone();
-        chatd_core::tool_call::resolve(&mut calls, &decisions)?;
+        chatd_core::store::apply_decisions(&mut calls, &decisions)?;
         let decision = if chatd_core::tool_call::any_open(&calls) {
             None
         } else {

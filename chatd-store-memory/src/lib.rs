@@ -150,7 +150,7 @@ use crate::state::State;
 pub struct InMemoryChatStore {
     state: Arc<Mutex<State>>,
     feed: BroadcastFeed,
-    keys: Arc<chatd_core::ProviderKeys>,
+    keys: Arc<chatd_core::store::ProviderKeys>,
     /// Spend admissions, one at a time per owner (BEHAVIOUR §17).
     admissions: usage::AdmissionLocks,
     /// Where files are kept instead of this store's own map (`with_file_store`).
@@ -166,7 +166,7 @@ impl InMemoryChatStore {
 
     /// Checks user input against `limits` instead of the defaults (BEHAVIOUR §12).
     #[must_use]
-    pub fn with_limits(self, limits: chatd_core::validate::Limits) -> Self {
+    pub fn with_limits(self, limits: chatd_core::store::validate::Limits) -> Self {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).limits = limits;
         self
     }
@@ -232,7 +232,7 @@ impl ChatStore for InMemoryChatStore {
     }
 
     async fn list_chats(&self, filter: ChatFilter) -> Result<Page<Chat>> {
-        chatd_core::validate::chat_filter(&filter)?;
+        chatd_core::store::validate::chat_filter(&filter)?;
         self.with(|s| Ok(s.list_chats(&filter)))
     }
 

@@ -1,8 +1,9 @@
 //! Message reads and compaction writes.
 
 use chatd_core::status::Trigger;
+use chatd_core::store::validate;
 use chatd_core::store::{Compaction, Fence, MessageQuery, Result};
-use chatd_core::{ChatId, Message, Role, validate};
+use chatd_core::{ChatId, Message, Role};
 
 use crate::state::{State, now};
 

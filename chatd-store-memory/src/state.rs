@@ -144,7 +144,7 @@ pub(crate) struct State {
     pub(crate) providers: BTreeMap<ProviderKind, ProviderConfig>,
     pub(crate) model_configs: HashMap<ModelConfigId, ModelConfig>,
     /// Input limits (`InMemoryChatStore::with_limits`).
-    pub(crate) limits: chatd_core::validate::Limits,
+    pub(crate) limits: chatd_core::store::validate::Limits,
     /// Encryption key digests (`dbcrypt_keys`): `true` when revoked.
     pub(crate) key_digests: BTreeMap<String, bool>,
     /// Hints of the operation in progress, published when it succeeds.
@@ -206,7 +206,7 @@ impl State {
     /// Checks a lease: the chat is running under this worker and epoch.
     pub(crate) fn check_lease(&self, lease: &Lease) -> Result<()> {
         match self.chats.get(&lease.chat_id) {
-            Some(entry) if entry.chat.lease() == Some(*lease) => Ok(()),
+            Some(entry) if Lease::of(&entry.chat) == Some(*lease) => Ok(()),
             _ => Err(StoreError::LeaseLost { chat_id: lease.chat_id }),
         }
     }

@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome, decide, release_trigger};
+use chatd_core::store::validate;
 use chatd_core::store::{
     Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step, fair_window,
 };
-use chatd_core::{Chat, ChatId, Message, UserId, WorkerId, validate};
+use chatd_core::{Chat, ChatId, Message, UserId, WorkerId};
 
 use crate::state::{State, now};
 
@@ -132,7 +133,7 @@ impl State {
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
         let calls = &self.entry(lease.chat_id)?.chat.tool_calls;
-        let next = chatd_core::tool_call::settle_release(next, calls);
+        let next = chatd_core::status::settle_release(next, calls);
         let last_error = match &outcome {
             TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
             _ => None,

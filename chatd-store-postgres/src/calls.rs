@@ -3,9 +3,10 @@
 //! the locked chat row, so a decision and the deadline sweep never both decide a call.
 
 use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome, decide, release_trigger};
+use chatd_core::store::validate;
 use chatd_core::store::{Lease, Result, Step};
 use chatd_core::tool_call::{self, Decision};
-use chatd_core::{Chat, ChatId, Message, validate};
+use chatd_core::{Chat, ChatId, Message};
 use uuid::Uuid;
 
 use crate::PostgresChatStore;
@@ -67,7 +68,7 @@ impl PostgresChatStore {
             None
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
-        let next = tool_call::settle_release(next, &chat.tool_calls);
+        let next = chatd_core::status::settle_release(next, &chat.tool_calls);
         let last_error = match &outcome {
             TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
             _ => None,
@@ -101,7 +102,7 @@ impl PostgresChatStore {
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut conn, id, true).await?;
         let mut calls = chat.tool_calls.clone();
-        if let Err(err) = tool_call::resolve(&mut calls, &decisions) {
+        if let Err(err) = chatd_core::store::apply_decisions(&mut calls, &decisions) {
             return Err(tx::refuse(conn, err).await);
         }
         self.settle(&mut conn, &mut hints, &chat, calls).await?;

@@ -1,10 +1,11 @@
 //! Chat lifecycle.
 
 use chatd_core::status::ChatStatus;
+use chatd_core::store::validate;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{
     ChangeHint, ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, MessageId, NewChat,
-    NewMessage, Page, validate,
+    NewMessage, Page,
 };
 
 use crate::error::db;
@@ -58,7 +59,7 @@ impl PostgresChatStore {
             .map_err(db)?;
             let open = usize::try_from(open).unwrap_or(usize::MAX);
             if open >= limit {
-                return Err(chatd_core::chat::too_many_children(open, limit));
+                return Err(chatd_core::store::validate::too_many_children(open, limit));
             }
         }
         let title = validate::chat_title(&new, &self.limits)?;

@@ -2,10 +2,11 @@
 //! so concurrent writers cannot both promote a default (the unique index would then reject
 //! one of them with a confusing conflict).
 
+use chatd_core::store::validate;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{
     ModelConfig, ModelConfigId, ModelConfigUpdate, NewModelConfig, NewProvider, ProviderConfig,
-    ProviderKind, ProviderUpdate, validate,
+    ProviderKind, ProviderUpdate,
 };
 use sqlx::PgConnection;
 use sqlx::error::ErrorKind;

@@ -4,12 +4,12 @@
 use chatd_core::chat::StopRequest;
 use chatd_core::part::content_to_json;
 use chatd_core::status::{MessageAction, Trigger, decide, resume_trigger_for};
+use chatd_core::store::validate;
 use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
 use chatd_core::{
     ChangeHint, ChangeKind, Chat, ChatId, MessageId, Part, QueuedMessage, QueuedMessageId, Role,
-    validate,
 };
 
 use crate::error::db;

@@ -110,8 +110,8 @@ pub struct PostgresChatStore {
     feed_options: PgFeedOptions,
     feed: Arc<tokio::sync::OnceCell<feed::SharedFeed>>,
     notifier: Arc<std::sync::Mutex<Option<notifier::Notifier>>>,
-    keys: Arc<chatd_core::ProviderKeys>,
-    limits: chatd_core::validate::Limits,
+    keys: Arc<chatd_core::store::ProviderKeys>,
+    limits: chatd_core::store::validate::Limits,
     /// The schema chatd's tables live in (`None`: the sessions' default, `public`).
     schema: Option<String>,
     /// Spend admissions open at once: at most half the pool, so that the reads made inside
@@ -142,7 +142,7 @@ impl PostgresChatStore {
             feed: Arc::default(),
             notifier: Arc::default(),
             keys: Arc::default(),
-            limits: chatd_core::validate::Limits::default(),
+            limits: chatd_core::store::validate::Limits::default(),
             schema: None,
             files: None,
         }
@@ -189,7 +189,7 @@ impl PostgresChatStore {
 
     /// Checks user input against `limits` instead of the defaults (BEHAVIOUR §12).
     #[must_use]
-    pub fn with_limits(mut self, limits: chatd_core::validate::Limits) -> Self {
+    pub fn with_limits(mut self, limits: chatd_core::store::validate::Limits) -> Self {
         self.limits = limits;
         self
     }

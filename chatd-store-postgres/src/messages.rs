@@ -1,8 +1,9 @@
 //! Message reads and compaction writes.
 
 use chatd_core::status::{Trigger, decide};
+use chatd_core::store::validate;
 use chatd_core::store::{Compaction, Fence, MessageQuery, Result, StoreError};
-use chatd_core::{ChatId, Message, validate};
+use chatd_core::{ChatId, Message};
 
 use crate::error::db;
 use crate::rows::{self, message_columns};

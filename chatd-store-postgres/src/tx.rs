@@ -44,7 +44,7 @@ pub(crate) async fn chat(conn: &mut PgConnection, id: ChatId, lock: bool) -> Res
 /// Locks the chat and checks that `lease` is current.
 pub(crate) async fn fenced_chat(conn: &mut PgConnection, lease: &Lease) -> Result<Chat> {
     match chat(conn, lease.chat_id, true).await {
-        Ok(chat) if chat.lease() == Some(*lease) => Ok(chat),
+        Ok(chat) if Lease::of(&chat) == Some(*lease) => Ok(chat),
         Ok(_) | Err(StoreError::NotFound { .. }) => {
             Err(StoreError::LeaseLost { chat_id: lease.chat_id })
         }

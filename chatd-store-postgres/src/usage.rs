@@ -1,9 +1,10 @@
 //! The usage ledger (BEHAVIOUR §17): a record per model call, priced in the same statement
 //! that writes it and adds it to the chat's and the tree's totals.
 
+use chatd_core::store::validate;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::usage::{NewUsage, UsageBucket, UsageQuery, UsageRecord};
-use chatd_core::{ChatId, ModelConfigId, UserId, validate};
+use chatd_core::{ChatId, ModelConfigId, UserId};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 

@@ -6,11 +6,12 @@ use std::time::Duration;
 use chatd_core::status::{
     ChatStatus, StopKind, Trigger, TurnEnding, TurnOutcome, decide, release_trigger,
 };
+use chatd_core::store::validate;
 use chatd_core::store::{
     Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step, StoreError,
     fair_window,
 };
-use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, MessageId, WorkerId, validate};
+use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, MessageId, WorkerId};
 use uuid::Uuid;
 
 use crate::PostgresChatStore;

@@ -95,7 +95,10 @@ async fn two_processes_acquire_every_chat_exactly_once(
     .expect("epochs");
     assert_eq!(epochs, vec![(2000, 2000)], "exactly one acquisition per chat: epoch 1, running");
     for lease in leases.iter().take(50) {
-        assert_eq!(b.get_chat(lease.chat_id).await.expect("chat").lease(), Some(*lease));
+        assert_eq!(
+            chatd_core::store::Lease::of(&b.get_chat(lease.chat_id).await.expect("chat")),
+            Some(*lease)
+        );
     }
 }
 
@@ -487,7 +490,7 @@ async fn a_purge_removes_every_row_of_its_chat_and_nothing_else(
         let reference = chatd_core::DiffReference::new("https://example.com/r.git", "main");
         store.upsert_diff_reference(chat, reference).await.expect("diff");
         let png = chatd_core::files::testing_png(1, 1);
-        let limits = chatd_core::validate::Limits::default();
+        let limits = chatd_core::store::validate::Limits::default();
         let file =
             chatd_core::NewFile::new(owner, Some(chat), "a.png", png, &limits).expect("file");
         chatd_core::FileStore::put_file(&store, file).await.expect("attachment");

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chatd_core::events::{ChatEventKind, Cursor, Streams, SubscribeOptions, subscribe};
+use chatd_core::part_log::episode_base;
 use chatd_core::provider::StreamEvent;
-use chatd_core::runtime::live::episode_base;
 use chatd_core::store::{ChatStore, NewPart, PartPosition, Step};
 use chatd_core::{NewChat, NewMessage, Part, TurnOutcome, UserId, WorkerId};
 use futures::StreamExt;

@@ -15,7 +15,7 @@ use chatd_core::runtime::tools::{
 };
 use chatd_core::runtime::turn::MAX_STEPS;
 use chatd_core::runtime::worker::WorkerConfig;
-use chatd_core::validate::Limits;
+use chatd_core::store::validate::Limits;
 use chatd_providers::HttpLimits;
 
 const MIB: u64 = 1024 * 1024;

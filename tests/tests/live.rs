@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use chatd_core::part_log::{LivePart, episode_base};
 use chatd_core::provider::{ProviderError, ProviderErrorKind, StreamEvent};
-use chatd_core::runtime::live::{LivePart, episode_base};
 use chatd_core::runtime::retry::RetryPolicy;
 use chatd_core::runtime::turn::{StopReason, TurnEnd, TurnSignal};
 use chatd_core::store::{PartPosition, PartRecord};

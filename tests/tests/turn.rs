@@ -688,8 +688,8 @@ async fn a_turn_whose_answer_was_committed_before_its_worker_died_is_not_answere
 async fn titles_follow_the_configured_limit_on_both_stores() {
     use chatd_core::runtime::title::{TitleOutcome, generate_title};
     use chatd_core::store::ChatStore;
+    use chatd_core::store::validate::Limits;
     use chatd_core::testing::ScriptedProvider;
-    use chatd_core::validate::Limits;
     use chatd_core::{ChatUpdate, NewChat, UserId};
     let limits = Limits::default().with_max_title_chars(12);
     let db = chatd_tests::pg::FreshDb::create().await;

@@ -23,7 +23,7 @@ use super::{ChatEvent, ChatEventKind, Cursor, hints_of};
 use crate::feed::{ChangeHint, ChangeKind};
 use crate::ids::ChatId;
 use crate::message::QueuedMessage;
-use crate::runtime::live::LivePart;
+use crate::part_log::LivePart;
 use crate::status::ChatStatus;
 
 /// What a follower has told of the chat's state: its status, the failure, the open calls.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::chat::Chat;
 use crate::ids::ChatId;
 use crate::message::Message;
-use crate::runtime::live::LivePart;
+use crate::part_log::LivePart;
 use crate::status::{ChatStatus, TurnEnding};
 use crate::store::{ChatStore, MessageQuery, PartPosition, PartRecord, StoreError};
 

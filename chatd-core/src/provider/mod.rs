@@ -11,18 +11,18 @@ mod accumulate;
 mod error;
 mod event;
 mod request;
-mod resolve;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-pub use accumulate::{Accumulator, Generation, args_object, invalid_args, parse_tool_args};
+pub use crate::model_spec::{UnresolvedModel, resolve_model};
+pub use crate::tool_args::{args_object, invalid_args, parse_tool_args};
+pub use accumulate::{Accumulator, Generation};
 pub use error::{ProviderError, ProviderErrorKind};
 pub use event::{FinishReason, StreamEvent};
 pub use request::{ModelRequest, PromptMessage, ToolDefinition};
-pub use resolve::{UnresolvedModel, resolve_model};
 
 use crate::provider_config::ProviderKind;
 

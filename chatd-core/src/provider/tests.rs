@@ -112,7 +112,7 @@ fn tool_inputs_that_never_completed_are_not_calls_and_arguments_are_never_invent
         provider_metadata: None,
     });
     assert_eq!(acc.finish().parts, vec![Part::tool_call("b", "t", json!("[1,2]"))]);
-    assert_eq!(accumulate::args_object("[1,2]"), json!({}), "what a prompt sends for it");
+    assert_eq!(crate::tool_args::args_object("[1,2]"), json!({}), "what a prompt sends for it");
 }
 
 #[test]

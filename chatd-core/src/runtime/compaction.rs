@@ -148,7 +148,7 @@ pub fn summary_request(
     let prompt = build_prompt(history, config.provider, is_child);
     let mut messages = prompt.messages;
     // The summary is written from text: files are named, not sent (BEHAVIOUR §19).
-    crate::files::name_attachments(&mut messages);
+    crate::runtime::attachments::name_attachments(&mut messages);
     let instruction = PromptMessage::user(SUMMARY_INSTRUCTION);
     let max_output = summary_tokens(usage.context_limit);
     if usage.context_limit > 0 {

@@ -5,54 +5,21 @@
 //!
 //! Positions are `(episode, seq)`. An episode is one model-call attempt (or one
 //! compaction); episodes of a chat only grow, across steps, turns and workers, because
-//! they start from the lease epoch: [`episode_base`]. A subscriber that sees a new episode
+//! they start from the lease epoch: [`episode_base`](crate::part_log::episode_base). A subscriber that sees a new episode
 //! begin without a persisted message in between knows the previous attempt's parts are
 //! void (a retry, or a worker that died) and resets its preview.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::provider::StreamEvent;
+use crate::part_log::{LivePart, episode_base};
 use crate::store::{ChatStore, Lease, NewPart, PartPosition, StoreError};
 
 /// The longest a streamed part waits before it is written to the log (BEHAVIOUR §15).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
-
-/// One entry of the durable part log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum LivePart {
-    /// A stream event of the model call (or of a compaction: its `chat_summarized` call
-    /// and result).
-    Stream {
-        /// The event.
-        event: StreamEvent,
-    },
-    /// The attempt failed and will be retried: this episode's parts are void.
-    Retry {
-        /// The retry's number (1 for the first retry).
-        attempt: u32,
-        /// How long the turn waits.
-        delay_ms: u64,
-        /// The error being retried.
-        error: String,
-        /// When the next attempt starts.
-        retrying_at: DateTime<Utc>,
-    },
-}
-
-/// The first episode number of the turn holding `lease` (`epoch · 2^24`): later turns of
-/// the chat start above every episode of earlier ones.
-#[must_use]
-pub fn episode_base(lease: &Lease) -> i64 {
-    lease.epoch.saturating_mul(1 << 24)
-}
 
 struct LogState {
     episode: i64,

@@ -12,6 +12,7 @@
 //! - [`worker`]: acquisition, heartbeats, stale sweeps, graceful shutdown (BEHAVIOUR §8);
 //! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
+pub mod attachments;
 pub mod compaction;
 pub mod diff;
 pub mod health;

@@ -5,11 +5,11 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::files::attachments_of;
 use crate::message::{Message, Role};
 use crate::part::Part;
 use crate::provider::PromptMessage;
 use crate::provider_config::ProviderKind;
+use crate::store::files::attachments_of;
 
 /// The result given to a tool call that never got one.
 pub const INTERRUPTED_RESULT: &str = "tool call was interrupted and did not receive a result";
@@ -134,7 +134,7 @@ fn local_calls(parts: &[Part]) -> impl Iterator<Item = (&str, &str)> {
 /// assistant message that holds its call; ids are sanitised and arguments are objects;
 /// reasoning from other providers is dropped; the files a tool result attaches follow the
 /// results of its message as file parts (loaded later by
-/// [`load_attachments`](crate::files::load_attachments)). A compaction boundary (a `compressed` system
+/// [`load_attachments`](crate::runtime::attachments::load_attachments)). A compaction boundary (a `compressed` system
 /// row) becomes a user message in place, so the conversation after it is never empty.
 #[must_use]
 pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -> Prompt {

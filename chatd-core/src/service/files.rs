@@ -4,10 +4,10 @@
 use base64::Engine as _;
 
 use super::{Actor, Chatd, ChatdError, Result, Scope};
-use crate::files::{FileMeta, NewFile, StoredFile};
 use crate::ids::{ChatId, FileId, UserId};
 use crate::part::Part;
 use crate::store::StoreError;
+use crate::store::files::{FileMeta, NewFile, StoredFile};
 
 /// The file store's absence, as the host sees it.
 fn no_file_store() -> ChatdError {
@@ -39,7 +39,7 @@ impl Chatd {
     /// ([`ChatStore::file_store`](crate::store::ChatStore::file_store)). Give the workers'
     /// runner the same one ([`TurnRunner::with_files`](crate::runtime::turn::TurnRunner::with_files)).
     #[must_use]
-    pub fn with_files(mut self, files: std::sync::Arc<dyn crate::files::FileStore>) -> Self {
+    pub fn with_files(mut self, files: std::sync::Arc<dyn crate::store::files::FileStore>) -> Self {
         self.files = Some(files);
         self
     }
@@ -47,12 +47,12 @@ impl Chatd {
     /// Checks files against `limits` (size, files per message and per chat) instead of the
     /// defaults.
     #[must_use]
-    pub fn with_file_limits(mut self, limits: crate::validate::Limits) -> Self {
+    pub fn with_file_limits(mut self, limits: crate::store::validate::Limits) -> Self {
         self.file_limits = limits;
         self
     }
 
-    fn file_store(&self) -> Result<&dyn crate::files::FileStore> {
+    fn file_store(&self) -> Result<&dyn crate::store::files::FileStore> {
         self.files.as_deref().ok_or_else(no_file_store)
     }
 

@@ -99,8 +99,8 @@ pub struct Chatd {
     diff: Option<crate::runtime::diff::DiffRefresher>,
     provisioner: Option<Arc<dyn Provisioner>>,
     spend: Option<Arc<dyn crate::limits::SpendPolicy>>,
-    files: Option<Arc<dyn crate::files::FileStore>>,
-    file_limits: crate::validate::Limits,
+    files: Option<Arc<dyn crate::store::files::FileStore>>,
+    file_limits: crate::store::validate::Limits,
 }
 
 impl std::fmt::Debug for Chatd {
@@ -124,7 +124,7 @@ impl Chatd {
         Chatd {
             streams: events::Streams::new(Arc::clone(&store), SubscribeOptions::default()),
             files: store.file_store(),
-            file_limits: crate::validate::Limits::default(),
+            file_limits: crate::store::validate::Limits::default(),
             store,
             providers: None,
             compactor: Compactor::new(),

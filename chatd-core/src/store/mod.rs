@@ -21,10 +21,14 @@
 //! - **No authorization.** The store trusts its caller; owner checks live in the service.
 
 mod changes;
+mod decisions;
 mod error;
+pub mod files;
+mod keys;
 mod retention;
 mod spend;
 mod types;
+pub mod validate;
 
 use std::time::Duration;
 
@@ -33,7 +37,9 @@ use async_trait::async_trait;
 pub use changes::{
     ChangedFields, ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor,
 };
+pub use decisions::apply_decisions;
 pub use error::{Entity, MAX_QUEUED_MESSAGES, Result, StoreError};
+pub use keys::ProviderKeys;
 pub use retention::{RetentionPass, RetentionPolicy};
 pub use spend::{Held, NewSpendHold, SpendAdmission};
 pub use types::{
@@ -254,8 +260,8 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn release(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat>;
 
     /// Applies a person's (or a client's) decisions to the open tool calls of the chat's
-    /// waiting step, all or nothing ([`crate::tool_call::resolve`]; decisions are checked
-    /// with [`crate::validate::decisions_within`]). When no call is left open, a
+    /// waiting step, all or nothing ([`apply_decisions`]; decisions are checked
+    /// with [`crate::store::validate::decisions_within`]). When no call is left open, a
     /// `requires_action` chat becomes `pending` in the same write (a paused one stays
     /// paused). Returns the chat after the write.
     ///
@@ -315,7 +321,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// return themselves, so a chat's files are purged with it. `None` (the default) for a
     /// store without one; the runtime and `Chatd` then take a file store from their own
     /// configuration, or send a note instead of each file.
-    fn file_store(&self) -> Option<std::sync::Arc<dyn crate::files::FileStore>> {
+    fn file_store(&self) -> Option<std::sync::Arc<dyn crate::store::files::FileStore>> {
         None
     }
 

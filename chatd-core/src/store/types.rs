@@ -23,6 +23,19 @@ pub struct Lease {
     pub epoch: i64,
 }
 
+impl Lease {
+    /// The lease `chat` is under: `Some` while it is `running` with a worker.
+    #[must_use]
+    pub fn of(chat: &crate::chat::Chat) -> Option<Lease> {
+        match (chat.status, chat.worker_id) {
+            (crate::status::ChatStatus::Running, Some(worker_id)) => {
+                Some(Lease { chat_id: chat.id, worker_id, epoch: chat.lease_epoch })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What [`heartbeat`](super::ChatStore::heartbeat) found for one lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

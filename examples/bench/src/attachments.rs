@@ -9,7 +9,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use chatd_core::files::{FileMeta, FileStore, NewFile};
 use chatd_core::store::ChatStore;
-use chatd_core::validate::Limits;
+use chatd_core::store::validate::Limits;
 use chatd_core::{ChatId, NewChat, UserId};
 use serde_json::{Value, json};
 
@@ -111,7 +111,7 @@ pub(crate) async fn run(quick: bool) -> BenchResult<Vec<Report>> {
         false,
     );
     let started = Instant::now();
-    let read = chatd_core::files::load_attachments(
+    let read = chatd_core::runtime::attachments::load_attachments(
         Some(files),
         owner,
         chatd_core::ProviderKind::Anthropic,

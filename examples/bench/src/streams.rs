@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatd_core::events::{ChatEvent, ChatEventKind, Streams, SubscribeOptions};
+use chatd_core::part_log::episode_base;
 use chatd_core::provider::{
     EventStream, FinishReason, ModelProvider, ModelRequest, ProviderError, StreamEvent,
 };
-use chatd_core::runtime::live::episode_base;
 use chatd_core::runtime::tools::ToolSet;
 use chatd_core::runtime::turn::{ProviderSource, TurnRunner};
 use chatd_core::runtime::worker::Worker;

@@ -175,12 +175,12 @@ impl ReadFile {
         if ctx.files.is_none() || !looks_attachable(path) {
             return Ok(None);
         }
-        let max = crate::validate::Limits::default().max_file_bytes;
+        let max = crate::store::validate::Limits::default().max_file_bytes;
         let Some(bytes) = ws.read_bytes(ctx, path, max).await? else { return Ok(None) };
-        if crate::files::sniff(&bytes).is_none_or(|media| media == "text/plain") {
+        if crate::store::files::sniff(&bytes).is_none_or(|media| media == "text/plain") {
             return Ok(None);
         }
-        let dimensions = crate::files::image_dimensions(&bytes);
+        let dimensions = crate::store::files::image_dimensions(&bytes);
         let meta = ctx.attach(path, bytes).await?;
         let mut result = json!({"path": path, "media_type": meta.media_type, "size": meta.size});
         if let (Some((width, height)), true) = (dimensions, meta.media_type.starts_with("image/")) {
@@ -188,7 +188,7 @@ impl ReadFile {
             result["height"] = json!(height);
         }
         result["note"] = json!("the file is attached below for you to see");
-        Ok(Some(crate::files::with_attachments(result, &[meta])))
+        Ok(Some(crate::store::files::with_attachments(result, &[meta])))
     }
 }
 

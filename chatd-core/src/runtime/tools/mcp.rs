@@ -400,7 +400,7 @@ impl McpTool {
                 Err(err) => refused.push(format!("{name}: {err}")),
             }
         }
-        let mut value = crate::files::with_attachments(value, &attached);
+        let mut value = crate::store::files::with_attachments(value, &attached);
         if !refused.is_empty() {
             if !value.is_object() {
                 value = serde_json::json!({"result": value});

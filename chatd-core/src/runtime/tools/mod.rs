@@ -121,7 +121,7 @@ pub struct ToolContext {
     pub tasks: TaskTracker,
     /// Where a tool stores the files it attaches to its result (BEHAVIOUR §19); `None`
     /// when the runtime has no file store.
-    pub files: Option<Arc<dyn crate::files::FileStore>>,
+    pub files: Option<Arc<dyn crate::store::files::FileStore>>,
 }
 
 impl ToolContext {
@@ -138,13 +138,13 @@ impl ToolContext {
 
     /// The context with `files` as its file store.
     #[must_use]
-    pub fn with_files(mut self, files: Option<Arc<dyn crate::files::FileStore>>) -> Self {
+    pub fn with_files(mut self, files: Option<Arc<dyn crate::store::files::FileStore>>) -> Self {
         self.files = files;
         self
     }
 
     /// Stores `bytes` as a file of this chat (its type sniffed, BEHAVIOUR §19) and returns
-    /// what to list in the result's `attachments` ([`crate::files::with_attachments`]).
+    /// what to list in the result's `attachments` ([`crate::store::files::with_attachments`]).
     ///
     /// # Errors
     /// A [`ToolError`] when there is no file store, the bytes are not a file chatd accepts,
@@ -153,14 +153,19 @@ impl ToolContext {
         &self,
         name: &str,
         bytes: Vec<u8>,
-    ) -> Result<crate::files::FileMeta, ToolError> {
+    ) -> Result<crate::store::files::FileMeta, ToolError> {
         let Some(files) = &self.files else {
             return Err(ToolError::new("files cannot be attached here: there is no file store"));
         };
-        let limits = crate::validate::Limits::default();
-        let file =
-            crate::files::NewFile::new(self.owner_id, Some(self.chat_id), name, bytes, &limits)
-                .map_err(|err| ToolError::new(err.to_string()))?;
+        let limits = crate::store::validate::Limits::default();
+        let file = crate::store::files::NewFile::new(
+            self.owner_id,
+            Some(self.chat_id),
+            name,
+            bytes,
+            &limits,
+        )
+        .map_err(|err| ToolError::new(err.to_string()))?;
         files.put_file(file).await.map_err(|err| match err {
             crate::store::StoreError::Validation { .. } => ToolError::new(err.to_string()),
             _ => ToolError::new("the file could not be stored"),

@@ -42,7 +42,7 @@ impl Default for ToolSet {
         ToolSet {
             tools: Vec::new(),
             max_concurrent: MAX_CONCURRENT_CALLS,
-            max_args_bytes: crate::validate::Limits::default().max_tool_args_bytes,
+            max_args_bytes: crate::store::validate::Limits::default().max_tool_args_bytes,
         }
     }
 }
@@ -88,7 +88,7 @@ impl ToolSet {
     }
 
     /// Sets the largest arguments (as JSON) a call may have to be run (default
-    /// [`Limits::max_tool_args_bytes`](crate::validate::Limits), 256 KiB); larger ones get
+    /// [`Limits::max_tool_args_bytes`](crate::store::validate::Limits), 256 KiB); larger ones get
     /// an `invalid tool arguments` result.
     #[must_use]
     pub fn with_max_args_bytes(mut self, bytes: usize) -> Self {

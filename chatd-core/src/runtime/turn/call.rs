@@ -7,10 +7,11 @@ use futures::StreamExt;
 
 use super::{RetryNotice, TurnRunner, TurnSignal};
 use crate::ids::ChatId;
+use crate::part_log::LivePart;
 use crate::provider::{
     Accumulator, Generation, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind,
 };
-use crate::runtime::live::{LivePart, PartLog};
+use crate::runtime::live::PartLog;
 use crate::store::StoreError;
 use crate::telemetry;
 use tracing::Instrument;

@@ -32,12 +32,12 @@ use super::prompt::build_prompt;
 use super::retry::RetryPolicy;
 use super::tools::{ToolContext, ToolPolicy, ToolRules, ToolSet};
 use crate::chat::Chat;
-use crate::files::load_attachments;
 use crate::ids::ChatId;
 use crate::message::{Message, NewMessage};
 use crate::model_config::ModelConfig;
 use crate::part::Part;
 use crate::provider::{Generation, ModelProvider, ModelRequest, ProviderError};
+use crate::runtime::attachments::load_attachments;
 use crate::status::TurnOutcome;
 use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 use crate::usage::{CallKind, NewUsage};
@@ -142,7 +142,7 @@ pub struct TurnRunner {
     policy: Arc<dyn ToolPolicy>,
     deadlines: ActionDeadlines,
     spend: Option<Arc<dyn crate::limits::SpendPolicy>>,
-    files: Option<Arc<dyn crate::files::FileStore>>,
+    files: Option<Arc<dyn crate::store::files::FileStore>>,
 }
 
 impl std::fmt::Debug for TurnRunner {
@@ -195,7 +195,7 @@ impl TurnRunner {
     /// Reads and stores attachments in `files` (BEHAVIOUR §19) instead of the chat store's
     /// own file store ([`ChatStore::file_store`]).
     #[must_use]
-    pub fn with_files(mut self, files: Arc<dyn crate::files::FileStore>) -> Self {
+    pub fn with_files(mut self, files: Arc<dyn crate::store::files::FileStore>) -> Self {
         self.files = Some(files);
         self
     }

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use crate::ids::ChatId;
 use crate::message::Message;
+use crate::part_log::LivePart;
 use crate::provider::StreamEvent;
 use crate::runtime::compaction::CompactionSink;
-use crate::runtime::live::{LivePart, PartLog};
+use crate::runtime::live::PartLog;
 
 /// A retry the turn is about to make (published as a `retry` event, BEHAVIOUR §3).
 #[derive(Debug, Clone, PartialEq)]

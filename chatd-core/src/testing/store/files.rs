@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Fixture, StoreRef};
-use crate::files::{FileStore, NewFile, testing_png};
+use crate::store::files::{FileStore, NewFile, testing_png};
+use crate::store::validate::Limits;
 use crate::store::{RetentionPolicy, StoreError};
-use crate::validate::Limits;
 use crate::{ChatId, FileId, UserId};
 
 fn files_of(fx: &Fixture) -> Arc<dyn FileStore> {

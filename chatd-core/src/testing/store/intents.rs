@@ -61,7 +61,11 @@ pub async fn send_to_running_queues(store: StoreRef) {
     };
     assert_eq!(queued.content, vec![Part::text("later")]);
     assert_eq!(sent.chat.status, ChatStatus::Running);
-    assert_eq!(sent.chat.lease(), Some(lease), "queueing does not disturb the lease");
+    assert_eq!(
+        crate::store::Lease::of(&sent.chat),
+        Some(lease),
+        "queueing does not disturb the lease"
+    );
     assert_eq!(fx.store.list_queued(chat.id).await.expect("queue"), vec![queued]);
     assert_eq!(fx.texts(chat.id).await, vec!["q"]);
     let beat = fx.store.heartbeat(fx.worker, &[lease]).await.expect("heartbeat");

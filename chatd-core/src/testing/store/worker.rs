@@ -31,7 +31,7 @@ pub async fn acquire_claims_oldest_first_and_sets_ownership(store: StoreRef) {
     assert_eq!(chat.worker_id, Some(fx.worker));
     assert!(chat.started_at.is_some());
     assert_eq!(chat.started_at, chat.heartbeat_at);
-    assert_eq!(chat.lease(), Some(leases[0]));
+    assert_eq!(Lease::of(&chat), Some(leases[0]));
     assert!(chat.lease_epoch > first.lease_epoch, "acquisition bumps the epoch");
     let next = fx.store.acquire(WorkerId::new(), 5).await.expect("acquire rest");
     assert_eq!(next.iter().map(|l| l.chat_id).collect::<Vec<_>>(), vec![second.id]);
@@ -80,7 +80,7 @@ pub async fn acquisition_race_claims_each_chat_once(store: StoreRef) {
     let unique: HashSet<_> = acquired.iter().map(|l| l.chat_id).collect();
     assert_eq!(unique, created);
     for lease in acquired.iter().take(20) {
-        assert_eq!(fx.get(lease.chat_id).await.lease(), Some(*lease));
+        assert_eq!(Lease::of(&fx.get(lease.chat_id).await), Some(*lease));
     }
 }
 
@@ -264,7 +264,7 @@ pub async fn zombie_after_recovery_is_fenced(store: StoreRef) {
     );
     assert_eq!(fx.texts(chat.id).await, vec!["q"]);
     let now = fx.get(chat.id).await;
-    assert_eq!(now.lease(), Some(successor), "the successor still owns the chat");
+    assert_eq!(Lease::of(&now), Some(successor), "the successor still owns the chat");
     assert!(
         fx.store
             .read_parts(chat.id, None)

@@ -39,7 +39,7 @@ pub fn role(message: &Value) -> Option<&str> {
 pub fn client_id(message: &Value) -> Option<String> {
     let id = message.get("id").and_then(Value::as_str)?;
     let fits = !id.is_empty()
-        && id.len() <= chatd_core::validate::MAX_CLIENT_ID_BYTES
+        && id.len() <= chatd_core::store::validate::MAX_CLIENT_ID_BYTES
         && !id.chars().any(char::is_control);
     fits.then(|| id.to_owned())
 }

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 
-use super::{FileStore, StoredFile};
 use crate::ids::{FileId, UserId};
 use crate::part::Part;
 use crate::provider::PromptMessage;
 use crate::provider_config::ProviderKind;
+use crate::store::files::{FileStore, StoredFile};
 use crate::store::{Result, StoreError};
 
 /// The most bytes of a plain-text file put into a prompt (the rest is cut with a note).

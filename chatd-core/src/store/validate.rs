@@ -133,10 +133,10 @@ impl Default for Limits {
             max_tool_args_bytes: 256 * 1024,
             max_tool_result_bytes: 256 * 1024,
             max_queued_messages: crate::store::MAX_QUEUED_MESSAGES,
-            max_file_bytes: crate::files::MAX_FILE_BYTES,
-            max_files_per_message: crate::files::MAX_FILES_PER_MESSAGE,
-            max_files_per_chat: crate::files::MAX_FILES_PER_CHAT,
-            max_inline_file_bytes: crate::files::MAX_INLINE_FILE_BYTES,
+            max_file_bytes: crate::store::files::MAX_FILE_BYTES,
+            max_files_per_message: crate::store::files::MAX_FILES_PER_MESSAGE,
+            max_files_per_chat: crate::store::files::MAX_FILES_PER_CHAT,
+            max_inline_file_bytes: crate::store::files::MAX_INLINE_FILE_BYTES,
         }
     }
 }
@@ -750,7 +750,7 @@ pub fn decisions_within(
         match decision {
             Decision::Approve { args: Some(args), .. } => {
                 let size = args.to_string().len();
-                let problem = crate::provider::invalid_args(args).or_else(|| {
+                let problem = crate::tool_args::invalid_args(args).or_else(|| {
                     (size > limits.max_tool_args_bytes).then(|| {
                         format!(
                             "{size} bytes, more than the {} allowed",
@@ -840,6 +840,15 @@ pub fn part_positions(
         last = Some(part.position);
     }
     Ok(last)
+}
+
+/// The refusal when a parent already has its most open children.
+#[must_use]
+pub fn too_many_children(open: usize, limit: usize) -> StoreError {
+    StoreError::Conflict(format!(
+        "this chat already has {open} open sub-agents (at most {limit}): wait for one and close \
+         it with close_agent first"
+    ))
 }
 
 #[cfg(test)]

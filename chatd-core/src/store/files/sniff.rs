@@ -52,7 +52,7 @@ mod tests {
 
     /// A 1×1 PNG, written out by hand: signature, IHDR, IDAT, IEND.
     pub(crate) fn tiny_png() -> Vec<u8> {
-        crate::files::testing_png(3, 2)
+        crate::store::files::testing_png(3, 2)
     }
 
     /// A PNG whose header says it is 0 pixels wide.

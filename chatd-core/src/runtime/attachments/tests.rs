@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::files::{FileMeta, NewFile, testing_png};
 use crate::ids::ChatId;
 use crate::message::Role;
-use crate::validate::Limits;
+use crate::store::files::{FileMeta, NewFile, testing_png};
+use crate::store::validate::Limits;
 
 /// A file store in a map that counts its reads.
 #[derive(Debug, Default)]

@@ -9,10 +9,9 @@
 //! - [`NewFile::new`] is the only way to make a file to store: it sniffs the type from the
 //!   bytes ([`sniff`]) and checks the size, so a store never holds a file that was not checked.
 //! - A message refers to a file with [`Part::attachment`]; a tool result refers to files in
-//!   its `attachments` field ([`with_attachments`]); [`load_attachments`] turns references
+//!   its `attachments` field ([`with_attachments`]); [`load_attachments`](crate::runtime::attachments::load_attachments) turns references
 //!   into the bytes (or a text note) a provider receives, once per step.
 
-mod prompt;
 mod sniff;
 
 #[cfg(feature = "object-store")]
@@ -27,16 +26,12 @@ use serde_json::Value;
 
 use crate::ids::{ChatId, FileId, UserId};
 use crate::part::Part;
+use crate::store::validate::Limits;
 use crate::store::{Result, StoreError};
-use crate::validate::Limits;
 
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object::ObjectFileStore;
-pub use prompt::{
-    MAX_STEP_FILE_BYTES, accepts, load_attachments, load_attachments_within, name_attachments,
-    unavailable_note,
-};
 pub use sniff::{ACCEPTED_TYPES, image_dimensions, sniff};
 
 /// The most bytes of one file by default: 10 MiB.
