@@ -177,7 +177,7 @@ pub struct AnthropicOptions {
 }
 
 /// The effort levels Anthropic accepts (`output_config.effort`).
-pub const ANTHROPIC_EFFORTS: [&str; 5] = ["low", "medium", "high", "xhigh", "max"];
+pub(crate) const ANTHROPIC_EFFORTS: [&str; 5] = ["low", "medium", "high", "xhigh", "max"];
 
 /// Gemini thinking settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

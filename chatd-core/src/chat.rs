@@ -10,7 +10,7 @@ use crate::part::Part;
 use crate::status::{ChatStatus, StopKind};
 
 /// The title of a chat created without a first message (the seed's column default).
-pub const DEFAULT_TITLE: &str = "New Chat";
+pub(crate) const DEFAULT_TITLE: &str = "New Chat";
 
 /// A stop that a person requested for the running turn; the worker applies it when it
 /// releases the chat. Only present while the chat is `running`.
@@ -109,7 +109,7 @@ pub struct Chat {
     /// chat (zero on a sub-agent's chat; read its root).
     #[serde(default)]
     pub tree_spent: crate::usage::Spend,
-    /// Its labels, `key → value` (BEHAVIOUR §18): at most [`MAX_LABELS`], set with
+    /// Its labels, `key → value` (BEHAVIOUR §18): at most `MAX_LABELS`, set with
     /// [`ChatUpdate::labels`] and matched by [`ChatFilter::with_label`].
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
@@ -119,13 +119,13 @@ pub struct Chat {
 }
 
 /// How many labels a chat carries at most.
-pub const MAX_LABELS: usize = 50;
+pub(crate) const MAX_LABELS: usize = 50;
 /// The longest label key, in characters (letters, digits, `-`, `_`, `.`, `/`).
-pub const MAX_LABEL_KEY_CHARS: usize = 64;
+pub(crate) const MAX_LABEL_KEY_CHARS: usize = 64;
 /// The longest label value, in characters (no control characters).
-pub const MAX_LABEL_VALUE_CHARS: usize = 128;
+pub(crate) const MAX_LABEL_VALUE_CHARS: usize = 128;
 /// The longest search query, in characters.
-pub const MAX_QUERY_CHARS: usize = 256;
+pub(crate) const MAX_QUERY_CHARS: usize = 256;
 
 /// Where a fork came from: its history is the source's up to and including this message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,7 +367,7 @@ pub struct ChatFilter {
     pub labels: std::collections::BTreeMap<String, String>,
     /// Only chats whose title or a user-visible message matches this text (every word;
     /// PostgreSQL: full-text search, `simple` configuration; memory: case-insensitive
-    /// words). At most [`MAX_QUERY_CHARS`].
+    /// words). At most `MAX_QUERY_CHARS`.
     pub query: Option<String>,
 }
 

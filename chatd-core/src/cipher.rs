@@ -247,7 +247,7 @@ fn decode_key(key: &str) -> Result<Zeroizing<Vec<u8>>, CipherError> {
 /// The associated data of a provider's API key: its row (the provider kind) and the base URL
 /// it is sent to.
 #[must_use]
-pub fn provider_key_context<'a>(row: &'a str, base_url: &'a str) -> CipherContext<'a> {
+pub(crate) fn provider_key_context<'a>(row: &'a str, base_url: &'a str) -> CipherContext<'a> {
     CipherContext { table: "chat_providers", column: "api_key", row, endpoint: base_url }
 }
 

@@ -103,7 +103,16 @@ pub use secret::Secret;
 pub use service::{Actor, Chatd, ChatdError, Scope};
 pub use status::{ChatStatus, TurnOutcome};
 pub use store::files::{self, FileMeta, FileStore, NewFile};
-pub use store::{ChatStore, StoreError};
+pub use store::{ChatStore, SendMessage, StoreError};
+
+// The embed path: what a host needs to run chats in-process, in one `use chatd_core::{…}`.
+pub use events::{ChatEvent, Cursor, SubscribeOptions};
+pub use provider::ModelProvider;
+pub use runtime::tools::{
+    LocalWorkspace, Tool, ToolContext, ToolError, ToolSet, Typed, TypedTool, workspace_tools,
+};
+pub use runtime::turn::{ProviderSource, TurnEnd, TurnRunner, TurnSignal};
+pub use runtime::worker::{Worker, WorkerConfig};
 pub use tool_call::{ActionKind, CallState, Decision as ToolDecision, OpenCall, ToolCall};
 pub use usage::{
     CallKind, NewUsage, Prices, Spend, UsageBucket, UsageGroup, UsageQuery, UsageRecord,

@@ -91,7 +91,7 @@ impl SpentSoFar {
 /// `max_output_tokens` (else the context window). Unpriced: 0. A loose bound keeps the
 /// guarantee; a config's `max_output_tokens` keeps it tight.
 #[must_use]
-pub fn call_upper_bound(config: &ModelConfig, prompt_bytes: usize) -> i64 {
+pub(crate) fn call_upper_bound(config: &ModelConfig, prompt_bytes: usize) -> i64 {
     let Some(prices) = config.prices else { return 0 };
     let window = config.context_limit.max(0);
     let input = i64::try_from(prompt_bytes).unwrap_or(i64::MAX).min(window);

@@ -14,7 +14,7 @@ pub struct UnresolvedModel(pub String);
 ///
 /// # Errors
 /// [`UnresolvedModel`] when nothing identifies the provider or the name is empty.
-pub fn resolve_model(
+pub(crate) fn resolve_model(
     spec: &str,
     hint: Option<ProviderKind>,
 ) -> Result<(ProviderKind, String), UnresolvedModel> {

@@ -535,7 +535,7 @@ pub fn resume_trigger_for(
 /// The trigger that resumes a paused chat without recorded tool calls, given what work is
 /// waiting.
 #[must_use]
-pub fn resume_trigger(has_unanswered_message: bool, queued: usize) -> Trigger {
+pub(crate) fn resume_trigger(has_unanswered_message: bool, queued: usize) -> Trigger {
     if has_unanswered_message {
         Trigger::ResumeUnanswered
     } else if queued > 0 {

@@ -17,14 +17,14 @@
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | [`TURNS`] | counter | `outcome` |
-//! | [`STEP_SECONDS`] | histogram | `provider` |
-//! | [`TOOL_SECONDS`] | histogram | `tool`, `error` |
-//! | [`TOKENS`] | counter | `kind` (`input`, `output`, `cache_read`, `cache_creation`, `reasoning`) |
-//! | [`RETRIES`] | counter | `provider` |
-//! | [`ACQUISITIONS`] | counter | — (chats acquired) |
-//! | [`LEASE_LOSSES`] | counter | — |
-//! | [`QUEUE_DEPTH`] | histogram | — (queue length after a message was queued) |
+//! | `TURNS` | counter | `outcome` |
+//! | `STEP_SECONDS` | histogram | `provider` |
+//! | `TOOL_SECONDS` | histogram | `tool`, `error` |
+//! | `TOKENS` | counter | `kind` (`input`, `output`, `cache_read`, `cache_creation`, `reasoning`) |
+//! | `RETRIES` | counter | `provider` |
+//! | `ACQUISITIONS` | counter | — (chats acquired) |
+//! | `LEASE_LOSSES` | counter | — |
+//! | `QUEUE_DEPTH` | histogram | — (queue length after a message was queued) |
 
 use std::time::Duration;
 
@@ -33,34 +33,34 @@ use crate::provider::FinishReason;
 use crate::provider_config::ProviderKind;
 
 /// Turns ended, by outcome.
-pub const TURNS: &str = "chatd_turns_total";
+pub(crate) const TURNS: &str = "chatd_turns_total";
 /// Model call attempts' duration in seconds, by provider.
-pub const STEP_SECONDS: &str = "chatd_model_call_seconds";
+pub(crate) const STEP_SECONDS: &str = "chatd_model_call_seconds";
 /// Tool calls' duration in seconds, by tool and whether it failed.
-pub const TOOL_SECONDS: &str = "chatd_tool_call_seconds";
+pub(crate) const TOOL_SECONDS: &str = "chatd_tool_call_seconds";
 /// Tokens used, by kind.
-pub const TOKENS: &str = "chatd_tokens_total";
+pub(crate) const TOKENS: &str = "chatd_tokens_total";
 /// Model calls retried, by provider.
-pub const RETRIES: &str = "chatd_retries_total";
+pub(crate) const RETRIES: &str = "chatd_retries_total";
 /// Chats acquired by workers.
-pub const ACQUISITIONS: &str = "chatd_acquisitions_total";
+pub(crate) const ACQUISITIONS: &str = "chatd_acquisitions_total";
 /// Leases lost while a turn ran.
-pub const LEASE_LOSSES: &str = "chatd_lease_losses_total";
+pub(crate) const LEASE_LOSSES: &str = "chatd_lease_losses_total";
 /// The queue's length after a message was queued.
-pub const QUEUE_DEPTH: &str = "chatd_queue_depth";
+pub(crate) const QUEUE_DEPTH: &str = "chatd_queue_depth";
 /// Counter: tokens recorded in the usage ledger, by `provider`, `model` and `kind`
 /// (`input`, `output`, `cache_read`, `cache_write`).
-pub const USAGE_TOKENS: &str = "chatd_usage_tokens_total";
+pub(crate) const USAGE_TOKENS: &str = "chatd_usage_tokens_total";
 /// Counter: the cost recorded in the usage ledger, in micro-units, by `provider` and `model`
 /// (unpriced calls add nothing).
-pub const COST_MICROS: &str = "chatd_cost_micros_total";
+pub(crate) const COST_MICROS: &str = "chatd_cost_micros_total";
 /// Counter: what retention did (BEHAVIOUR §18), by `action`: `archived` (root chats),
 /// `purged` (chats), `deleted_messages_purged`.
-pub const RETENTION: &str = "chatd_retention_total";
+pub(crate) const RETENTION: &str = "chatd_retention_total";
 
 /// The OpenTelemetry `gen_ai.provider.name` of a provider kind.
 #[must_use]
-pub fn provider_name(kind: ProviderKind) -> &'static str {
+pub(crate) fn provider_name(kind: ProviderKind) -> &'static str {
     match kind {
         ProviderKind::OpenAi => "openai",
         ProviderKind::Anthropic => "anthropic",
@@ -210,7 +210,7 @@ pub fn queued(depth: usize) {
 }
 
 /// Counts a usage record's tokens and cost (BEHAVIOUR §17).
-pub fn usage_recorded(record: &crate::usage::UsageRecord) {
+pub(crate) fn usage_recorded(record: &crate::usage::UsageRecord) {
     let provider = provider_name(record.provider);
     let usage = &record.usage;
     for (kind, tokens) in [

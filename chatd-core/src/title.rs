@@ -3,21 +3,21 @@
 use crate::part::Part;
 
 /// The longest title, in characters.
-pub const MAX_TITLE_CHARS: usize = 80;
+pub(crate) const MAX_TITLE_CHARS: usize = 80;
 /// How many words of the first message make the automatic title.
-pub const AUTO_TITLE_WORDS: usize = 6;
+pub(crate) const AUTO_TITLE_WORDS: usize = 6;
 
 /// The automatic title of a chat whose first message is `content`: its first six words,
 /// followed by `…` when there were more, at most 80 characters. `None` when the message
 /// has no text.
 #[must_use]
-pub fn auto_title(content: &[Part]) -> Option<String> {
+pub(crate) fn auto_title(content: &[Part]) -> Option<String> {
     auto_title_within(content, MAX_TITLE_CHARS)
 }
 
 /// [`auto_title`] cut at `max_chars` characters (at least 1), the store's configured limit.
 #[must_use]
-pub fn auto_title_within(content: &[Part], max_chars: usize) -> Option<String> {
+pub(crate) fn auto_title_within(content: &[Part], max_chars: usize) -> Option<String> {
     let max_chars = max_chars.max(1);
     let text: String = content
         .iter()
@@ -48,14 +48,14 @@ pub fn auto_title_within(content: &[Part], max_chars: usize) -> Option<String> {
 /// Whether `title` is the automatic title of `content` under any title limit (a store may be
 /// configured with its own): the limit that would produce it is its own length.
 #[must_use]
-pub fn is_auto_title(title: &str, content: &[Part]) -> bool {
+pub(crate) fn is_auto_title(title: &str, content: &[Part]) -> bool {
     auto_title_within(content, title.chars().count()).as_deref() == Some(title)
 }
 
 /// Normalises a proposed title: trims, strips quotes and backticks, collapses white space
 /// and cuts it to 80 characters. `None` when nothing is left.
 #[must_use]
-pub fn normalize_title(raw: &str) -> Option<String> {
+pub(crate) fn normalize_title(raw: &str) -> Option<String> {
     let stripped: String = raw.chars().filter(|c| !matches!(c, '"' | '`' | '“' | '”')).collect();
     let stripped = stripped.trim().trim_matches('\'');
     let collapsed = stripped.split_whitespace().collect::<Vec<_>>().join(" ");

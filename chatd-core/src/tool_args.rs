@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 /// Arguments as a JSON object: invalid or empty JSON becomes `{}`, a non-object value is
 /// kept only if it is an object (BEHAVIOUR §4: what a prompt sends for a persisted call).
 #[must_use]
-pub fn args_object(raw: &str) -> Value {
+pub(crate) fn args_object(raw: &str) -> Value {
     match serde_json::from_str::<Value>(raw) {
         Ok(value @ Value::Object(_)) => value,
         _ => Value::Object(Map::new()),

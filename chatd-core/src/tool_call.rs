@@ -11,7 +11,7 @@
 //! again), and the results already produced (so stopping never loses them).
 //!
 //! The functions here are the rules both stores apply inside their atomic operations:
-//! [`resolve`] (the all-or-nothing decisions), [`expire`] (deadlines) and [`closing_rows`]
+//! [`apply_decisions`](crate::store::apply_decisions) (the all-or-nothing decisions), [`expire`] (deadlines) and [`closing_rows`]
 //! (answering every unanswered call when the step must end).
 
 use chrono::{DateTime, Utc};
@@ -32,9 +32,9 @@ pub const DENIED_BY_USER: &str = "tool call denied by the user";
 /// The result of an approval whose deadline passed.
 pub const APPROVAL_EXPIRED: &str = "tool call was not approved before its deadline";
 /// The result of a client call whose deadline passed.
-pub const CLIENT_EXPIRED: &str = "the client did not return a result before its deadline";
+pub(crate) const CLIENT_EXPIRED: &str = "the client did not return a result before its deadline";
 /// The most decisions one [`resolve`] call takes (a step has at most a few dozen calls).
-pub const MAX_DECISIONS: usize = 256;
+pub(crate) const MAX_DECISIONS: usize = 256;
 
 /// What an open call waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

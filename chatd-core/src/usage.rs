@@ -10,7 +10,7 @@ use crate::message::Usage;
 use crate::provider_config::ProviderKind;
 
 /// The most a price may be: a million currency units per million tokens, in micro-units.
-pub const MAX_PRICE_MICROS: i64 = 1_000_000_000_000;
+pub(crate) const MAX_PRICE_MICROS: i64 = 1_000_000_000_000;
 
 /// A model's prices, in integer micro-units of one currency (the host's) per million tokens:
 /// `2_500_000` is 2.50 per million.

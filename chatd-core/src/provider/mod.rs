@@ -17,8 +17,12 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::model_spec::{UnresolvedModel, resolve_model};
-pub use crate::tool_args::{args_object, invalid_args, parse_tool_args};
+pub use crate::model_spec::UnresolvedModel;
+#[allow(unused_imports)]
+pub(crate) use crate::model_spec::resolve_model;
+#[allow(unused_imports)]
+pub(crate) use crate::tool_args::args_object;
+pub use crate::tool_args::{invalid_args, parse_tool_args};
 pub use accumulate::{Accumulator, Generation};
 pub use error::{ProviderError, ProviderErrorKind};
 pub use event::{FinishReason, StreamEvent};

@@ -17,7 +17,7 @@ const MAX_TEXT_BYTES: usize = 256 * 1024;
 
 /// The most bytes of files one step loads (32 MiB, the largest request Anthropic takes): the
 /// newest files come first; older ones past it are named in a note.
-pub const MAX_STEP_FILE_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_STEP_FILE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Whether a provider of `kind` takes a file of `media_type` in its own shape: images
 /// (PNG, JPEG, GIF, WebP) everywhere; PDF where the API defines a document input (Anthropic,
@@ -35,7 +35,7 @@ pub fn accepts(kind: ProviderKind, media_type: &str) -> bool {
 
 /// The text a model receives instead of a file it cannot see: why, and the file's name.
 #[must_use]
-pub fn unavailable_note(name: &str, media_type: &str, why: &str) -> String {
+pub(crate) fn unavailable_note(name: &str, media_type: &str, why: &str) -> String {
     format!("[attached file {name} ({media_type}): {why}]")
 }
 
@@ -44,7 +44,7 @@ pub fn unavailable_note(name: &str, media_type: &str, why: &str) -> String {
 /// its base64 `data`; a plain-text file becomes a text part holding its content; a file of a
 /// type `kind` does not take, a file that is gone (or another owner's), or any file when
 /// there is no file store, becomes a text part naming it. Inline file parts of a type `kind`
-/// does not take become such notes too. At most [`MAX_STEP_FILE_BYTES`] of files are
+/// does not take become such notes too. At most `MAX_STEP_FILE_BYTES` of files are
 /// loaded, newest first; older files past that are notes. Returns how many files were read.
 ///
 /// # Errors
@@ -142,7 +142,7 @@ pub async fn load_attachments_within(
 /// Replaces every file part of `messages` that refers to a stored file (and holds no data)
 /// with a text part naming it: `[attached file NAME (TYPE)]`. For requests that do not send
 /// files, such as a compaction's summary, so that the model still knows they were there.
-pub fn name_attachments(messages: &mut [PromptMessage]) {
+pub(crate) fn name_attachments(messages: &mut [PromptMessage]) {
     for part in messages.iter_mut().flat_map(|m| m.content.iter_mut()) {
         if let Part::File { media_type, data: None, attachment_id: Some(_), name, .. } = part {
             let shown = name.as_deref().unwrap_or("file");

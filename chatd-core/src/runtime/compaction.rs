@@ -1,7 +1,7 @@
 //! Compaction (BEHAVIOUR §5): when a chat's prompt nears its model's context window, the history
 //! is summarised by the same model and a boundary is written; later prompts start from it.
 //!
-//! The pieces: [`check`] decides from the last step's usage; [`summary_request`] builds the
+//! The pieces: [`check`] decides from the last step's usage; `summary_request` builds the
 //! summariser's input so that it cannot overflow the window; [`Compactor::compact`] runs the
 //! whole thing (publish the `chat_summarized` call, generate, persist the three rows, publish
 //! the result) and never fails the turn: a failure is reported as an error result part.
@@ -22,17 +22,17 @@ use crate::store::{ChatStore, Compaction, Fence, StoreError};
 use crate::usage::CallKind;
 
 /// How long the summary call may take (BEHAVIOUR §15).
-pub const SUMMARY_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const SUMMARY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How many times a turn re-enters the loop after compacting on its final step (BEHAVIOUR §5).
 pub const MAX_REENTRIES: usize = 3;
 /// The tool name of the user-visible compaction record.
 pub const COMPACTION_TOOL: &str = "chat_summarized";
 /// The text the tool-call part shows while the summary is written.
-pub const SUMMARIZING: &str = "Summarizing…";
+pub(crate) const SUMMARIZING: &str = "Summarizing…";
 /// The result text of a tool output dropped from the summariser's input.
-pub const DROPPED_OUTPUT: &str = "[tool output omitted to fit the summary request]";
+pub(crate) const DROPPED_OUTPUT: &str = "[tool output omitted to fit the summary request]";
 /// The most tokens the summary may take.
-pub const MAX_SUMMARY_TOKENS: i64 = 8_192;
+pub(crate) const MAX_SUMMARY_TOKENS: i64 = 8_192;
 
 /// The instruction appended to the history for the summary call.
 pub const SUMMARY_INSTRUCTION: &str = "The conversation above is about to be compacted: it will be replaced by \
@@ -139,7 +139,7 @@ fn estimate(message: &PromptMessage) -> i64 {
 /// with [`DROPPED_OUTPUT`]; if that is not enough, the oldest messages are dropped (the
 /// last message is always kept).
 #[must_use]
-pub fn summary_request(
+pub(crate) fn summary_request(
     history: &[Message],
     config: &ModelConfig,
     is_child: bool,

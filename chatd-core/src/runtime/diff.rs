@@ -24,7 +24,7 @@ use crate::store::{ChatStore, StoreError};
 /// How long a refreshed row stays fresh (BEHAVIOUR §15).
 pub const DIFF_TTL: Duration = Duration::from_secs(120);
 /// The retries after `report_git_reference` while no pull request is found.
-pub const REPORT_BACKOFF: [Duration; 5] = [
+pub(crate) const REPORT_BACKOFF: [Duration; 5] = [
     Duration::from_secs(1),
     Duration::from_secs(3),
     Duration::from_secs(5),

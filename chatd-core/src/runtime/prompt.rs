@@ -15,7 +15,7 @@ use crate::store::files::attachments_of;
 pub const INTERRUPTED_RESULT: &str = "tool call was interrupted and did not receive a result";
 
 /// The extra system instruction of a delegated (child) chat.
-pub const SUB_AGENT_INSTRUCTION: &str = "You are a delegated sub-agent working on a task for another agent. \
+pub(crate) const SUB_AGENT_INSTRUCTION: &str = "You are a delegated sub-agent working on a task for another agent. \
 Finish the task you were given, then report the outcome concisely: what you did, what you found, and anything \
 left undone. Do not ask the user questions; the agent that delegated to you will read your final message.";
 
@@ -30,7 +30,7 @@ pub struct Prompt {
 
 /// The provider-metadata key whose reasoning a provider can replay (`None`: it replays none).
 #[must_use]
-pub fn reasoning_key(kind: ProviderKind) -> Option<&'static str> {
+pub(crate) fn reasoning_key(kind: ProviderKind) -> Option<&'static str> {
     match kind {
         ProviderKind::Anthropic => Some("anthropic"),
         ProviderKind::Bedrock => Some("bedrock"),
@@ -48,7 +48,7 @@ pub fn reasoning_key(kind: ProviderKind) -> Option<&'static str> {
 /// never become one (`call.1` and `call:1` would both be `call_1`); an id that is already
 /// clean is kept as it is. The same id always gives the same result.
 #[must_use]
-pub fn sanitize_tool_call_id(id: &str) -> String {
+pub(crate) fn sanitize_tool_call_id(id: &str) -> String {
     use sha2::Digest as _;
     let clean: String = id
         .chars()
@@ -128,7 +128,7 @@ fn local_calls(parts: &[Part]) -> impl Iterator<Item = (&str, &str)> {
 
 /// Builds the prompt from `history` (normally `ChatStore::prompt_messages`) for `target`:
 /// only model-visible rows; the leading `system` rows become the system block (a child chat
-/// gets [`SUB_AGENT_INSTRUCTION`] appended); every local tool call gets a result (a
+/// gets `SUB_AGENT_INSTRUCTION` appended); every local tool call gets a result (a
 /// synthetic error [`INTERRUPTED_RESULT`] when it has none), and a tool result whose call is
 /// missing (or is provider-executed) is dropped, so every result directly follows the
 /// assistant message that holds its call; ids are sanitised and arguments are objects;

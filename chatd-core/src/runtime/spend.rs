@@ -11,7 +11,7 @@ use crate::usage::{CallKind, NewUsage};
 
 /// The serialised size of what `request` sends (messages, system block, tools).
 #[must_use]
-pub fn request_bytes(request: &ModelRequest) -> usize {
+pub(crate) fn request_bytes(request: &ModelRequest) -> usize {
     let size = |bytes: serde_json::Result<Vec<u8>>| bytes.map_or(0, |b| b.len());
     let messages: usize =
         request.messages.iter().map(|m| size(serde_json::to_vec(&m.content))).sum();
@@ -22,14 +22,14 @@ pub fn request_bytes(request: &ModelRequest) -> usize {
 /// The serialised size of `history`'s contents: what a prompt built from it sends, near
 /// enough for an estimate.
 #[must_use]
-pub fn history_bytes(history: &[crate::message::Message]) -> usize {
+pub(crate) fn history_bytes(history: &[crate::message::Message]) -> usize {
     history.iter().map(|m| serde_json::to_vec(&m.content).map_or(0, |b| b.len())).sum()
 }
 
 /// What a call cut before its provider reported usage probably used: a quarter token per
 /// byte of the request and of what it streamed (the same rule as compaction's estimate).
 #[must_use]
-pub fn estimate_cut(request_bytes: usize, partial: &Generation) -> Usage {
+pub(crate) fn estimate_cut(request_bytes: usize, partial: &Generation) -> Usage {
     let tokens = |bytes: usize| i64::try_from(bytes.div_ceil(4)).unwrap_or(i64::MAX);
     let streamed = serde_json::to_vec(&partial.parts).map_or(0, |b| b.len());
     let (input, output) = (tokens(request_bytes), tokens(streamed));

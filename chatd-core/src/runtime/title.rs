@@ -15,7 +15,7 @@ use crate::store::{ChatStore, MessageQuery};
 use crate::title::{auto_title, is_auto_title, normalize_title};
 
 /// How long the title call may take (BEHAVIOUR §15).
-pub const TITLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TITLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The instruction of the title call.
 pub const TITLE_INSTRUCTION: &str = "Write a short title for the conversation that starts with the user's \
@@ -37,7 +37,7 @@ pub enum TitleOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TitleOptions {
-    /// How long the title call may take (default [`TITLE_TIMEOUT`], 10 s).
+    /// How long the title call may take (default `TITLE_TIMEOUT`, 10 s).
     pub timeout: Duration,
     /// The most characters of a generated title (default 80; stores cut titles at 80).
     pub max_chars: usize,
@@ -67,7 +67,7 @@ impl TitleOptions {
 
 /// Generates and saves the title of `chat` while its title is still the automatic one
 /// (the caller decides that this is the chat's first turn: the turn runner checks before
-/// it starts the turn's first step). Bounded by [`TITLE_TIMEOUT`]; never returns an error:
+/// it starts the turn's first step). Bounded by `TITLE_TIMEOUT`; never returns an error:
 /// a failure leaves the automatic title.
 pub async fn generate_title(
     store: &dyn ChatStore,
@@ -141,7 +141,7 @@ pub async fn generate_title_with(
 }
 
 /// Starts [`generate_title`] in the background (the turn never waits for it).
-pub fn spawn_title(
+pub(crate) fn spawn_title(
     store: Arc<dyn ChatStore>,
     provider: Arc<dyn ModelProvider>,
     config: ModelConfig,

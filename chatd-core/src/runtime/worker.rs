@@ -43,18 +43,18 @@ pub struct WorkerConfig {
     pub caps: crate::store::RunningCaps,
     /// What to archive and purge (off; BEHAVIOUR §18).
     pub retention: crate::store::RetentionPolicy,
-    /// How often to apply `retention` (5 min): batches of [`RETENTION_BATCH`] until one is
-    /// not full, at most [`RETENTION_BATCHES`] per run.
+    /// How often to apply `retention` (5 min): batches of `RETENTION_BATCH` until one is
+    /// not full, at most `RETENTION_BATCHES` per run.
     pub retention_every: Duration,
 }
 
 /// The most chats (and deleted messages) one retention batch touches of each kind.
-pub const RETENTION_BATCH: usize = 100;
+pub(crate) const RETENTION_BATCH: usize = 100;
 /// The most retention batches one run applies (the rest wait for the next run).
-pub const RETENTION_BATCHES: usize = 10;
+pub(crate) const RETENTION_BATCHES: usize = 10;
 
 /// The most chats one deadline sweep settles (the rest wait for the next sweep).
-pub const DEADLINE_SWEEP_BATCH: usize = 100;
+pub(crate) const DEADLINE_SWEEP_BATCH: usize = 100;
 
 impl Default for WorkerConfig {
     fn default() -> Self {

@@ -40,7 +40,7 @@ impl fmt::Display for Entity {
 }
 
 /// The most messages a chat's queue holds (BEHAVIOUR §1).
-pub const MAX_QUEUED_MESSAGES: usize = 20;
+pub(crate) const MAX_QUEUED_MESSAGES: usize = 20;
 
 /// An error from a [`ChatStore`](super::ChatStore) operation. When an operation fails it
 /// has changed nothing.

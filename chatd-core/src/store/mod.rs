@@ -38,7 +38,9 @@ pub use changes::{
     ChangedFields, ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor,
 };
 pub use decisions::apply_decisions;
-pub use error::{Entity, MAX_QUEUED_MESSAGES, Result, StoreError};
+#[allow(unused_imports)]
+pub(crate) use error::MAX_QUEUED_MESSAGES;
+pub use error::{Entity, Result, StoreError};
 pub use keys::ProviderKeys;
 pub use retention::{RetentionPass, RetentionPolicy};
 pub use spend::{Held, NewSpendHold, SpendAdmission};
@@ -146,7 +148,7 @@ pub trait ChatStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Validation` for empty content; `QueueFull` when the queue already holds
-    /// [`MAX_QUEUED_MESSAGES`]; `NotFound`.
+    /// `MAX_QUEUED_MESSAGES`; `NotFound`.
     async fn send_message(&self, chat: ChatId, send: SendMessage) -> Result<SendOutcome>;
 
     /// Replaces a user message's content (same id), deletes every later message and the

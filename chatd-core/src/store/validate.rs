@@ -285,7 +285,7 @@ pub fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
 ///
 /// # Errors
 /// A validation error on `system_prompt`.
-pub fn system_prompt(prompt: &str, limits: &Limits) -> Result<()> {
+pub(crate) fn system_prompt(prompt: &str, limits: &Limits) -> Result<()> {
     no_nul("system_prompt", prompt)?;
     if prompt.len() > limits.max_system_prompt_bytes {
         return Err(StoreError::validation(
@@ -297,14 +297,14 @@ pub fn system_prompt(prompt: &str, limits: &Limits) -> Result<()> {
 }
 
 /// Replaces every U+0000 in `text` with U+FFFD.
-pub fn replace_nul(text: &mut String) {
+pub(crate) fn replace_nul(text: &mut String) {
     if text.contains('\0') {
         *text = text.replace('\0', "\u{FFFD}");
     }
 }
 
 /// Replaces every U+0000 in the strings (and object keys) of `value` with U+FFFD.
-pub fn replace_nul_json(value: &mut serde_json::Value) {
+pub(crate) fn replace_nul_json(value: &mut serde_json::Value) {
     use serde_json::Value;
     match value {
         Value::String(text) => replace_nul(text),
@@ -406,14 +406,14 @@ pub fn failure_text(reason: &str) -> String {
 ///
 /// # Errors
 /// `Title is required.`, or a NUL error on `title`.
-pub fn title(raw: &str) -> Result<String> {
+pub(crate) fn title(raw: &str) -> Result<String> {
     title_within(raw, &Limits::default())
 }
 
-/// [`title`] cut at `limits.max_title_chars`.
+/// `title` cut at `limits.max_title_chars`.
 ///
 /// # Errors
-/// As [`title`].
+/// As `title`.
 pub fn title_within(raw: &str, limits: &Limits) -> Result<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -425,7 +425,7 @@ pub fn title_within(raw: &str, limits: &Limits) -> Result<String> {
 
 /// The title a store gives a new chat: the explicit one (checked by [`title_within`]), else
 /// the automatic title of the first message (BEHAVIOUR §14) within `limits.max_title_chars`,
-/// else [`DEFAULT_TITLE`](crate::chat::DEFAULT_TITLE).
+/// else `DEFAULT_TITLE`.
 ///
 /// # Errors
 /// `Title is required.` for an explicit blank title.
@@ -440,7 +440,7 @@ pub fn chat_title(new: &NewChat, limits: &Limits) -> Result<String> {
     }
 }
 
-/// Checks a chat's labels (BEHAVIOUR §18): at most [`MAX_LABELS`](crate::chat::MAX_LABELS);
+/// Checks a chat's labels (BEHAVIOUR §18): at most `MAX_LABELS`;
 /// keys of 1 to 64 letters, digits, `-`, `_`, `.` or `/`; values of at most 128 characters
 /// and no control characters.
 ///
@@ -498,18 +498,10 @@ pub fn chat_filter(filter: &crate::chat::ChatFilter) -> Result<()> {
     Ok(())
 }
 
-/// Checks a new chat's inputs (content, title, system prompt) against the default limits.
-///
-/// # Errors
-/// As [`new_chat_within`].
-pub fn new_chat(new: &NewChat) -> Result<()> {
-    new_chat_within(new, &Limits::default())
-}
-
 /// Checks a new chat's inputs (content, title, system prompt) against `limits`.
 ///
 /// # Errors
-/// As [`user_content_within`], [`title`] and [`system_prompt`].
+/// As [`user_content_within`], `title` and `system_prompt`.
 pub fn new_chat_within(new: &NewChat, limits: &Limits) -> Result<()> {
     let limits = *limits;
     if let Some(content) = &new.message {
@@ -588,11 +580,11 @@ pub fn options_for(kind: ProviderKind, options: &CallOptions) -> Result<()> {
     Ok(())
 }
 
-/// Checks prices: each between 0 and [`MAX_PRICE_MICROS`](crate::usage::MAX_PRICE_MICROS).
+/// Checks prices: each between 0 and `MAX_PRICE_MICROS`.
 ///
 /// # Errors
 /// A validation error on `prices.<which>`.
-pub fn prices(prices: &crate::usage::Prices) -> Result<()> {
+pub(crate) fn prices(prices: &crate::usage::Prices) -> Result<()> {
     let max = crate::usage::MAX_PRICE_MICROS;
     for (name, value) in [
         ("input", prices.input),
@@ -678,14 +670,6 @@ pub fn base_url(kind: ProviderKind, value: &str) -> Result<()> {
             "Base URL must be an absolute http or https URL.",
         )),
     }
-}
-
-/// [`step_within`] with the default limits.
-///
-/// # Errors
-/// As [`step_within`].
-pub fn step(step: &mut Step) -> Result<()> {
-    step_within(step, &Limits::default())
 }
 
 /// Checks the roles of a step (an assistant row, then `tool` rows) and makes its content
@@ -781,18 +765,11 @@ pub fn decisions_within(
     Ok(())
 }
 
-/// Checks a compaction's parts: a non-empty boundary, a tool call and its result.
+/// Checks a compaction's parts (a non-empty boundary, a tool call and the result that answers
+/// it), with `limits` for the stored tool result.
 ///
 /// # Errors
 /// A validation error naming the malformed field.
-pub fn compaction(compaction: &mut Compaction) -> Result<()> {
-    compaction_within(compaction, &Limits::default())
-}
-
-/// [`compaction`] with `limits` for the stored tool result.
-///
-/// # Errors
-/// As [`compaction`].
 pub fn compaction_within(compaction: &mut Compaction, limits: &Limits) -> Result<()> {
     let limits = *limits;
     sanitize_output(&mut compaction.boundary, &limits);

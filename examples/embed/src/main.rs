@@ -6,14 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatd_core::runtime::tools::{
-    LocalWorkspace, ToolContext, ToolError, Typed, TypedTool, workspace_tools,
-};
-use chatd_core::runtime::turn::TurnRunner;
-use chatd_core::runtime::worker::Worker;
-use chatd_core::store::SendMessage;
 use chatd_core::{
-    Actor, ChatStore, Chatd, NewChat, NewModelConfig, NewProvider, ProviderKind, UserId,
+    Actor, ChatStore, Chatd, LocalWorkspace, NewChat, NewModelConfig, NewProvider, ProviderKind,
+    SendMessage, ToolContext, ToolError, TurnRunner, Typed, TypedTool, UserId, Worker,
+    workspace_tools,
 };
 use chatd_providers::{ProviderRegistry, StoreProviderSource};
 use chatd_store_memory::InMemoryChatStore;

@@ -20,16 +20,16 @@ use crate::store::{BusyBehavior, ChatStore, Delivery, MessageQuery, SendMessage,
 /// What a child chat's `spawn_agent` call gets (BEHAVIOUR §13).
 pub const CHILD_CANNOT_SPAWN: &str = "delegated chats cannot create child subagents";
 /// What a child chat's other sub-agent calls get.
-pub const CHILD_CANNOT_MANAGE: &str = "delegated chats cannot manage subagents";
+pub(crate) const CHILD_CANNOT_MANAGE: &str = "delegated chats cannot manage subagents";
 /// How long `wait_agent` waits by default (BEHAVIOUR §15).
-pub const WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const WAIT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The longest `wait_agent` waits (BEHAVIOUR §15); longer requests up to a day are clamped to
 /// it, and larger (or negative, or non-finite) values are an error result.
-pub const MAX_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The most open (unarchived) sub-agents one root chat may have (BEHAVIOUR §15).
 pub const MAX_SUB_AGENTS: usize = 16;
 /// How often `wait_agent` looks at the child (BEHAVIOUR §15).
-pub const WAIT_POLL: Duration = Duration::from_millis(200);
+pub(crate) const WAIT_POLL: Duration = Duration::from_millis(200);
 
 /// Arguments of `spawn_agent`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -82,11 +82,11 @@ pub struct AgentOptions {
     /// The most open sub-agents per root chat (default [`MAX_SUB_AGENTS`], 16).
     pub max_children: usize,
     /// How long `wait_agent` waits when the call names no timeout (default
-    /// [`WAIT_TIMEOUT`], 5 min).
+    /// `WAIT_TIMEOUT`, 5 min).
     pub wait_timeout: Duration,
-    /// The longest wait a call may ask for (default [`MAX_WAIT_TIMEOUT`], 1 h).
+    /// The longest wait a call may ask for (default `MAX_WAIT_TIMEOUT`, 1 h).
     pub max_wait_timeout: Duration,
-    /// How often `wait_agent` looks at the child (default [`WAIT_POLL`], 200 ms).
+    /// How often `wait_agent` looks at the child (default `WAIT_POLL`, 200 ms).
     pub poll: Duration,
 }
 

@@ -72,7 +72,7 @@ macro_rules! workspace_tool {
     ($name:ident, $tool:literal, $description:literal, $args:ty, $idempotent:literal) => {
         #[doc = concat!("The `", $tool, "` tool, on the workspace its source gives the chat.")]
         #[derive(Clone)]
-        pub struct $name(pub Arc<dyn WorkspaceSource>);
+        pub(crate) struct $name(pub(crate) Arc<dyn WorkspaceSource>);
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

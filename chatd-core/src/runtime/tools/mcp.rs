@@ -7,11 +7,11 @@
 //! server — is an error result the model sees, never a failed turn.
 //!
 //! A server is untrusted input: it may list at most [`McpServer::max_tools`] tools (default
-//! [`DEFAULT_MAX_TOOLS`]; more is a connection error, found while paging, so a server cannot
+//! `DEFAULT_MAX_TOOLS`; more is a connection error, found while paging, so a server cannot
 //! make the client hold an endless list); a tool whose name is not `[A-Za-z0-9_-]` or whose
-//! prefixed name exceeds [`MAX_TOOL_NAME`] characters (what providers accept), or whose
-//! schema exceeds [`MAX_SCHEMA_BYTES`], is left out and reported by [`McpTools::skipped`];
-//! descriptions are cut to [`MAX_DESCRIPTION_CHARS`].
+//! prefixed name exceeds `MAX_TOOL_NAME` characters (what providers accept), or whose
+//! schema exceeds `MAX_SCHEMA_BYTES`, is left out and reported by [`McpTools::skipped`];
+//! descriptions are cut to `MAX_DESCRIPTION_CHARS`.
 //!
 //! The child process starts from an empty environment plus `PATH` and what the host names
 //! ([`McpServer::with_env`]): provider keys and database URLs of the host never reach it.
@@ -30,15 +30,15 @@ use serde_json::Value;
 use super::{Tool, ToolContext, ToolError};
 
 /// The longest one MCP call may take by default.
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most tools one server may list by default.
-pub const DEFAULT_MAX_TOOLS: usize = 128;
+pub(crate) const DEFAULT_MAX_TOOLS: usize = 128;
 /// The longest prefixed tool name (`<prefix>__<tool>`) providers accept.
-pub const MAX_TOOL_NAME: usize = 64;
+pub(crate) const MAX_TOOL_NAME: usize = 64;
 /// The largest input schema of one tool, as JSON.
-pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 /// The longest tool description the model is shown.
-pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+pub(crate) const MAX_DESCRIPTION_CHARS: usize = 4096;
 
 /// How to reach an MCP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +66,9 @@ pub struct McpServer {
     pub prefix: String,
     /// How to reach it.
     pub transport: McpTransport,
-    /// The longest one call may take (default [`DEFAULT_CALL_TIMEOUT`]).
+    /// The longest one call may take (default `DEFAULT_CALL_TIMEOUT`).
     pub call_timeout: Duration,
-    /// The most tools the server may list (default [`DEFAULT_MAX_TOOLS`]).
+    /// The most tools the server may list (default `DEFAULT_MAX_TOOLS`).
     pub max_tools: usize,
     /// Environment variables of a stdio server's process (besides `PATH`).
     pub env: BTreeMap<String, String>,

@@ -15,7 +15,7 @@ macro_rules! root_tool {
     ($name:ident, $inner:ty, $tool:literal, $description:literal, $args:ty, $method:ident, $refusal:expr, $idempotent:literal) => {
         #[doc = concat!("The `", $tool, "` tool (offered to root chats only).")]
         #[derive(Clone)]
-        pub struct $name($inner);
+        pub(crate) struct $name($inner);
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,29 +76,42 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use agents::{
-    AgentOptions, CHILD_CANNOT_MANAGE, CHILD_CANNOT_SPAWN, CloseAgent, MAX_SUB_AGENTS,
-    MAX_WAIT_TIMEOUT, MessageAgent, SpawnAgent, WAIT_POLL, WAIT_TIMEOUT, WaitAgent, agent_tools,
-    agent_tools_polling, agent_tools_with,
+    AgentOptions, CHILD_CANNOT_SPAWN, MAX_SUB_AGENTS, agent_tools, agent_tools_polling,
+    agent_tools_with,
 };
-pub use builtin::{EditFiles, Execute, ReadFile, WriteFile, workspace_tools, workspace_tools_from};
+#[allow(unused_imports)]
+pub(crate) use agents::{CHILD_CANNOT_MANAGE, MAX_WAIT_TIMEOUT, WAIT_POLL, WAIT_TIMEOUT};
+#[allow(unused_imports)]
+pub(crate) use agents::{CloseAgent, MessageAgent, SpawnAgent, WaitAgent};
+#[allow(unused_imports)]
+pub(crate) use builtin::{EditFiles, Execute, ReadFile, WriteFile};
+pub use builtin::{workspace_tools, workspace_tools_from};
 pub use client::ClientTool;
 pub use local::{
-    Layer, LocalWorkspace, MAX_SKIP_BYTES, SandboxLayers, SandboxMode, SandboxPolicy,
-    SandboxStatus, SandboxUser, TERM_GRACE, TMP_DIR, group_alive, landlock_abi,
+    Layer, LocalWorkspace, SandboxLayers, SandboxMode, SandboxPolicy, SandboxStatus, SandboxUser,
+    TERM_GRACE, landlock_abi,
 };
+#[allow(unused_imports)]
+pub(crate) use local::{MAX_SKIP_BYTES, TMP_DIR, group_alive};
 pub use policy::{CallView, PolicyDecision, ToolPolicy, ToolRules};
+#[allow(unused_imports)]
+pub(crate) use provision::CHILD_CANNOT_PROVISION;
+#[allow(unused_imports)]
+pub(crate) use provision::{CreateWorkspace, ListTemplates, ReadTemplate};
 pub use provision::{
-    CHILD_CANNOT_PROVISION, CreateWorkspace, ListTemplates, LocalProvisioner, NewWorkspace,
-    ProvisionedWorkspace, Provisioner, ReadTemplate, Template, TemplateParameter, TemplateSummary,
-    provisioning_tools,
+    LocalProvisioner, NewWorkspace, ProvisionedWorkspace, Provisioner, Template, TemplateParameter,
+    TemplateSummary, provisioning_tools,
 };
 pub use set::{Cancelled, MAX_CONCURRENT_CALLS, ToolSet};
 pub use source::{ChatWorkspaces, SharedWorkspace, WorkspaceSource};
-pub use typed::{Typed, TypedTool, decode_args};
+#[allow(unused_imports)]
+pub(crate) use typed::decode_args;
+pub use typed::{Typed, TypedTool};
+#[allow(unused_imports)]
+pub(crate) use workspace::MAX_EDIT_FILE_BYTES;
 pub use workspace::{
-    EXECUTE_TIMEOUT, ExecOutput, ExecRequest, FileEdit, FileWindow, MAX_EDIT_FILE_BYTES,
-    MAX_EXECUTE_TIMEOUT, MAX_OUTPUT_BYTES, READ_WINDOW_BYTES, Workspace, lossy_utf8_prefix,
-    truncate_utf8,
+    EXECUTE_TIMEOUT, ExecOutput, ExecRequest, FileEdit, FileWindow, MAX_EXECUTE_TIMEOUT,
+    MAX_OUTPUT_BYTES, READ_WINDOW_BYTES, Workspace, truncate_utf8,
 };
 
 use crate::chat::Chat;

@@ -18,7 +18,7 @@ use crate::ids::{ChatId, UserId, WorkspaceId};
 use crate::store::ChatStore;
 
 /// What a child chat's provisioning call gets.
-pub const CHILD_CANNOT_PROVISION: &str = "delegated chats cannot create workspaces";
+pub(crate) const CHILD_CANNOT_PROVISION: &str = "delegated chats cannot create workspaces";
 
 /// A template in a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ const MAX_DEPTH: usize = 32;
 
 /// The normalised argument schema of `T` (see the module docs).
 #[must_use]
-pub fn schema_of<T: JsonSchema>() -> Value {
+pub(crate) fn schema_of<T: JsonSchema>() -> Value {
     let raw = serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({}));
     normalise(&raw)
 }
@@ -22,7 +22,7 @@ pub fn schema_of<T: JsonSchema>() -> Value {
 /// document-level keywords removed; an object schema at the top (`{"type": "object"}` if
 /// it was not one).
 #[must_use]
-pub fn normalise(schema: &Value) -> Value {
+pub(crate) fn normalise(schema: &Value) -> Value {
     let defs = schema
         .get("$defs")
         .or_else(|| schema.get("definitions"))
@@ -77,7 +77,7 @@ fn inline(value: &Value, defs: &Map<String, Value>, depth: usize) -> Option<Valu
     }
 }
 
-/// `schema` (already [`normalise`]d) in OpenAI's strict form, or `None` when it has an open
+/// `schema` (already `normalise`d) in OpenAI's strict form, or `None` when it has an open
 /// map (`additionalProperties` other than `false`) that strict mode cannot express.
 #[must_use]
 pub fn strict(schema: &Value) -> Option<Value> {

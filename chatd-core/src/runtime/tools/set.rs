@@ -108,6 +108,14 @@ impl ToolSet {
         })
     }
 
+    /// The set without the tool named `name` (a host that offers the built-in tools but one:
+    /// `workspace_tools(source).without("execute")`); a name it lacks changes nothing.
+    #[must_use]
+    pub fn without(mut self, name: &str) -> Self {
+        self.tools.retain(|t| t.name() != name);
+        self
+    }
+
     /// The tool named `name`, if the set has it.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {

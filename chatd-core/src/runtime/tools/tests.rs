@@ -280,6 +280,8 @@ async fn workspace_tools_offer_schemas_and_run_through_the_set() {
     let (_dir, ws) = workspace();
     let set = workspace_tools(Arc::new(ws));
     assert_eq!(set.names(), vec!["read_file", "write_file", "edit_files", "execute"]);
+    let without = set.clone().without("execute").without("no_such_tool");
+    assert_eq!(without.names(), vec!["read_file", "write_file", "edit_files"]);
     let definitions = set.definitions();
     let read = definitions.iter().find(|d| d.name == "read_file").expect("read_file");
     assert_eq!(read.input_schema["properties"]["path"]["type"], "string");

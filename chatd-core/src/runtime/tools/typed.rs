@@ -111,6 +111,6 @@ impl<T: TypedTool> Tool for Typed<T> {
 ///
 /// # Errors
 /// `invalid arguments: <what serde said>`.
-pub fn decode_args<A: DeserializeOwned>(args: Value) -> Result<A, ToolError> {
+pub(crate) fn decode_args<A: DeserializeOwned>(args: Value) -> Result<A, ToolError> {
     serde_json::from_value(args).map_err(|err| ToolError::new(format!("invalid arguments: {err}")))
 }

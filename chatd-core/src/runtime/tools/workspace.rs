@@ -17,7 +17,7 @@ pub const MAX_OUTPUT_BYTES: usize = 32 * 1024;
 /// The most bytes one `read_file` call returns (BEHAVIOUR §15).
 pub const READ_WINDOW_BYTES: usize = 256 * 1024;
 /// The largest file `edit_files` loads.
-pub const MAX_EDIT_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_EDIT_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One search-and-replace in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -179,13 +179,6 @@ pub fn truncate_utf8(text: &str, max: usize) -> &str {
         cut -= 1;
     }
     &text[..cut]
-}
-
-/// Decodes `bytes` as UTF-8, replacing invalid sequences, after dropping a character that
-/// the end of `bytes` cut in half.
-#[must_use]
-pub fn lossy_utf8_prefix(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(&bytes[..complete_utf8_len(bytes)]).into_owned()
 }
 
 /// The length of `bytes` without a trailing, incomplete UTF-8 sequence.

@@ -9,23 +9,23 @@ use std::time::Duration;
 use crate::provider::{ProviderError, ProviderErrorKind, StreamEvent};
 
 /// The most one step may stream (text, reasoning, tool input and calls): 64 MiB.
-pub const MAX_STEP_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_STEP_BYTES: usize = 64 * 1024 * 1024;
 /// The longest wait for a call's first event: 5 minutes (reasoning models think first).
-pub const FIRST_EVENT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub(crate) const FIRST_EVENT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The longest silence between two events of a call: 2 minutes.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 
 /// The bounds of one model call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StepLimits {
-    /// The most bytes one call may stream ([`MAX_STEP_BYTES`]); beyond, the call fails with
+    /// The most bytes one call may stream (`MAX_STEP_BYTES`); beyond, the call fails with
     /// `too_large` (not retried).
     pub max_step_bytes: usize,
-    /// The longest wait for the first event ([`FIRST_EVENT_TIMEOUT`]); then a `timeout`
+    /// The longest wait for the first event (`FIRST_EVENT_TIMEOUT`); then a `timeout`
     /// (retried).
     pub first_event: Duration,
-    /// The longest silence between events ([`IDLE_TIMEOUT`]); then a `timeout` (retried).
+    /// The longest silence between events (`IDLE_TIMEOUT`); then a `timeout` (retried).
     pub idle: Duration,
 }
 

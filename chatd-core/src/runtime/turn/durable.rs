@@ -36,9 +36,9 @@ impl Default for ActionDeadlines {
 }
 
 /// The default deadline of an approval.
-pub const APPROVAL_DEADLINE: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const APPROVAL_DEADLINE: Duration = Duration::from_secs(24 * 60 * 60);
 /// The default deadline of a client tool's result.
-pub const CLIENT_DEADLINE: Duration = Duration::from_secs(10 * 60);
+pub(crate) const CLIENT_DEADLINE: Duration = Duration::from_secs(10 * 60);
 
 impl TurnRunner {
     /// One record per local call in `calls`, as the policy and the tools decide: a client

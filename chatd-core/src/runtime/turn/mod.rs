@@ -18,9 +18,13 @@ mod cause;
 mod durable;
 mod observer;
 
-pub use bounds::{FIRST_EVENT_TIMEOUT, IDLE_TIMEOUT, MAX_STEP_BYTES, StepLimits};
+pub use bounds::StepLimits;
+#[allow(unused_imports)]
+pub(crate) use bounds::{FIRST_EVENT_TIMEOUT, IDLE_TIMEOUT, MAX_STEP_BYTES};
 pub use cause::TurnError;
-pub use durable::{APPROVAL_DEADLINE, ActionDeadlines, CLIENT_DEADLINE};
+pub use durable::ActionDeadlines;
+#[allow(unused_imports)]
+pub(crate) use durable::{APPROVAL_DEADLINE, CLIENT_DEADLINE};
 pub use observer::{NoObserver, RetryNotice, TurnObserver};
 
 use call::StepStop;
@@ -52,7 +56,7 @@ pub const IN_DOUBT_TOOL_RESULT: &str = crate::tool_call::IN_DOUBT_RESULT;
 /// What `last_error` says when the store failed (the details are logged).
 pub const STORE_FAILURE: &str = "the chat store failed (details are in the server logs)";
 /// The failure when no model config can be resolved.
-pub const NO_DEFAULT_MODEL: &str = "no default chat model config is available";
+pub(crate) const NO_DEFAULT_MODEL: &str = "no default chat model config is available";
 
 /// Why a running turn is asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

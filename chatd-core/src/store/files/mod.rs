@@ -7,7 +7,7 @@
 //!   [`ChatStore::file_store`](crate::store::ChatStore::file_store); with the `object-store`
 //!   feature, [`ObjectFileStore`] keeps files in any object store instead.
 //! - [`NewFile::new`] is the only way to make a file to store: it sniffs the type from the
-//!   bytes ([`sniff`]) and checks the size, so a store never holds a file that was not checked.
+//!   bytes (`sniff`) and checks the size, so a store never holds a file that was not checked.
 //! - A message refers to a file with [`Part::attachment`]; a tool result refers to files in
 //!   its `attachments` field ([`with_attachments`]); [`load_attachments`](crate::runtime::attachments::load_attachments) turns references
 //!   into the bytes (or a text note) a provider receives, once per step.
@@ -32,20 +32,22 @@ use crate::store::{Result, StoreError};
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object::ObjectFileStore;
-pub use sniff::{ACCEPTED_TYPES, image_dimensions, sniff};
+pub use sniff::image_dimensions;
+#[allow(unused_imports)]
+pub(crate) use sniff::sniff;
 
 /// The most bytes of one file by default: 10 MiB.
 pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 /// The most file parts of one message by default: 20.
-pub const MAX_FILES_PER_MESSAGE: usize = 20;
+pub(crate) const MAX_FILES_PER_MESSAGE: usize = 20;
 /// The most files bound to one chat by default: 200.
-pub const MAX_FILES_PER_CHAT: usize = 200;
+pub(crate) const MAX_FILES_PER_CHAT: usize = 200;
 /// The most bytes of base64 data a stored file part carries inline by default: 8 KiB.
-pub const MAX_INLINE_FILE_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_INLINE_FILE_BYTES: usize = 8 * 1024;
 /// The most characters of a file's name (longer ones are cut).
-pub const MAX_FILE_NAME_CHARS: usize = 255;
+pub(crate) const MAX_FILE_NAME_CHARS: usize = 255;
 /// The field of a tool result that lists the files it attaches.
-pub const ATTACHMENTS_KEY: &str = "attachments";
+pub(crate) const ATTACHMENTS_KEY: &str = "attachments";
 
 /// What a stored file is: everything but its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,9 +132,9 @@ impl fmt::Debug for NewFile {
 
 impl NewFile {
     /// Checks a file to store for `owner_id`, bound to `chat_id` (or unbound until a message
-    /// refers to it): its type is sniffed from `bytes` ([`sniff`]), its size must be within
+    /// refers to it): its type is sniffed from `bytes` (`sniff`), its size must be within
     /// `limits.max_file_bytes`, and `name` is reduced to a base name without control
-    /// characters (an empty one becomes `file`), at most [`MAX_FILE_NAME_CHARS`] characters.
+    /// characters (an empty one becomes `file`), at most `MAX_FILE_NAME_CHARS` characters.
     ///
     /// # Errors
     /// A validation error on `file`: `The file is empty.`, `A file may be at most N bytes.`,

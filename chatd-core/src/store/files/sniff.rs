@@ -2,7 +2,8 @@
 //! header are never trusted.
 
 /// The media types a file store accepts.
-pub const ACCEPTED_TYPES: [&str; 6] =
+#[cfg(test)]
+pub(crate) const ACCEPTED_TYPES: [&str; 6] =
     ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"];
 
 /// The media type of `bytes`, when they are a file chatd accepts: a PNG, JPEG, GIF or WebP
@@ -11,7 +12,7 @@ pub const ACCEPTED_TYPES: [&str; 6] =
 /// else, including empty input and an image signature followed by a header that does not
 /// parse. Never panics, whatever the bytes.
 #[must_use]
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+pub(crate) fn sniff(bytes: &[u8]) -> Option<&'static str> {
     if bytes.is_empty() {
         return None;
     }

@@ -21,7 +21,7 @@ use super::sandbox::Confinement;
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
 /// The directory, under the workspace root, that commands get as `TMPDIR`.
-pub const TMP_DIR: &str = ".chatd-tmp";
+pub(crate) const TMP_DIR: &str = ".chatd-tmp";
 
 /// The variables every command gets (BEHAVIOUR §13): non-interactive tools, no colours.
 const NON_INTERACTIVE: [(&str, &str); 6] = [
@@ -355,7 +355,7 @@ pub(super) async fn terminate_group(pgid: i32, child: &mut tokio::process::Child
 /// Whether any process of group `pgid` is still running (zombies, which can do nothing
 /// more, do not count).
 #[must_use]
-pub fn group_alive(pgid: i32) -> bool {
+pub(crate) fn group_alive(pgid: i32) -> bool {
     // Cheap first: an empty group (not even a zombie) is gone.
     if nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_err() {
         return false;

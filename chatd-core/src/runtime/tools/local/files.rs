@@ -89,7 +89,7 @@ pub(super) fn read_all(
 /// cannot be sought to, so what comes before it is scanned — checking cancellation at every
 /// chunk — but never more than this (a sparse 16 TiB file would otherwise hold a thread for
 /// hours).
-pub const MAX_SKIP_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_SKIP_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Lines `offset..offset + limit` (1-based) of `path`, at most `cap` bytes; reaching
 /// `offset` reads at most `skip_cap` bytes.

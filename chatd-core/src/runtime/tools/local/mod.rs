@@ -12,8 +12,11 @@ use async_trait::async_trait;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
-pub use exec::{TERM_GRACE, TMP_DIR, group_alive};
-pub use files::MAX_SKIP_BYTES;
+pub use exec::TERM_GRACE;
+#[allow(unused_imports)]
+pub(crate) use exec::{TMP_DIR, group_alive};
+#[allow(unused_imports)]
+pub(crate) use files::MAX_SKIP_BYTES;
 pub use sandbox::{
     Layer, SandboxLayers, SandboxMode, SandboxPolicy, SandboxStatus, SandboxUser, landlock_abi,
 };
@@ -142,7 +145,7 @@ impl LocalWorkspace {
     }
 
     /// Sets the most bytes `read_file` scans to reach its `offset` line (default
-    /// [`MAX_SKIP_BYTES`], 256 MiB); beyond it the call is answered with an error that
+    /// `MAX_SKIP_BYTES`, 256 MiB); beyond it the call is answered with an error that
     /// points to `execute`.
     #[must_use]
     pub fn with_skip_cap(mut self, bytes: u64) -> Self {
