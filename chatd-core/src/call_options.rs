@@ -1,4 +1,4 @@
-//! Model call options (`chat_model_configs.options`, BEHAVIOUR §9.3), decoded strictly.
+//! Model call options (`chat_model_configs.options`, [BEHAVIOUR §9.3](crate::behaviour#9-providers)), decoded strictly.
 //!
 //! Every struct here rejects unknown keys, and [`CallOptions::from_json`] reports the full
 //! path of the offending key (`provider_options.openai.reasoning_efort`), so a typo in an
@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The default cap on generated tokens per model call (BEHAVIOUR §3).
+/// The default cap on generated tokens per model call ([BEHAVIOUR §3](crate::behaviour#3-a-turn)).
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 32_000;
 
 /// Options applied to every model call of a configuration.
@@ -410,7 +410,7 @@ impl CallOptions {
         Ok(options)
     }
 
-    /// Decodes an options document as stored (BEHAVIOUR §9.3: strict on write, lenient on
+    /// Decodes an options document as stored ([BEHAVIOUR §9.3](crate::behaviour#9-providers): strict on write, lenient on
     /// read): each unknown key, wrongly typed value or out-of-range number is dropped with
     /// a warning naming its path, and the rest is kept — one odd row never breaks every
     /// read of the configs.

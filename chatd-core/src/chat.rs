@@ -97,23 +97,23 @@ pub struct Chat {
     /// The latest edit removed every message with a greater id (the edited message itself
     /// was rewritten in place and is the first message after it).
     pub rewritten_after: i64,
-    /// The local tool calls of the chat's unfinished step, in call order (BEHAVIOUR §16):
+    /// The local tool calls of the chat's unfinished step, in call order ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)):
     /// empty unless a step's calls wait for a person or a client, or a step with side
     /// effects is between its assistant row and its tool rows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<crate::tool_call::ToolCall>,
-    /// What this chat's model calls have used and cost (BEHAVIOUR §17).
+    /// What this chat's model calls have used and cost ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)).
     #[serde(default)]
     pub spent: crate::usage::Spend,
     /// What the model calls of this chat's whole tree have used and cost: kept on the root
     /// chat (zero on a sub-agent's chat; read its root).
     #[serde(default)]
     pub tree_spent: crate::usage::Spend,
-    /// Its labels, `key → value` (BEHAVIOUR §18): at most `MAX_LABELS`, set with
+    /// Its labels, `key → value` ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)): at most `MAX_LABELS`, set with
     /// [`ChatUpdate::labels`] and matched by [`ChatFilter::with_label`].
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
-    /// The chat and message this chat was forked from (BEHAVIOUR §18); `None` otherwise.
+    /// The chat and message this chat was forked from ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)); `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forked_from: Option<ForkedFrom>,
 }
@@ -181,7 +181,7 @@ pub struct NewChat {
     pub workspace_id: Option<WorkspaceId>,
     /// The workspace agent, if already known.
     pub workspace_agent_id: Option<WorkspaceAgentId>,
-    /// An explicit title; `None` derives one from the first message (BEHAVIOUR §14).
+    /// An explicit title; `None` derives one from the first message ([BEHAVIOUR §14](crate::behaviour#14-titles)).
     pub title: Option<String>,
     /// The model configuration; `None` uses the default one.
     pub model_config_id: Option<ModelConfigId>,
@@ -199,7 +199,7 @@ pub struct NewChat {
 
 impl NewChat {
     /// Refuses to create this child while its parent already has `limit` open (not
-    /// archived) children — one atomic check in the store (BEHAVIOUR §13: at most 16
+    /// archived) children — one atomic check in the store ([BEHAVIOUR §13](crate::behaviour#13-tools): at most 16
     /// sub-agents per root).
     #[must_use]
     pub fn with_open_children_limit(mut self, limit: usize) -> Self {

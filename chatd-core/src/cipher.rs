@@ -1,4 +1,4 @@
-//! [`SecretCipher`]: provider API keys encrypted at rest (BEHAVIOUR §12).
+//! [`SecretCipher`]: provider API keys encrypted at rest ([BEHAVIOUR §12](crate::behaviour#12-secrets-and-input)).
 //!
 //! AES-256-GCM (RustCrypto `aes-gcm`) with a random 96-bit nonce per write. Each ciphertext
 //! is bound to where it is stored — table, column and row id — **and to the endpoint it may

@@ -1,4 +1,4 @@
-//! Per-chat pull-request tracking (`chat_diff_statuses`, BEHAVIOUR §10).
+//! Per-chat pull-request tracking (`chat_diff_statuses`, [BEHAVIOUR §10](crate::behaviour#10-diff-status)).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

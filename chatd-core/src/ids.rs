@@ -131,7 +131,7 @@ uuid_id!(
     WorkspaceId
 );
 uuid_id!(
-    /// Identifies a stored file: an attachment (`chat_files.id`, BEHAVIOUR §19).
+    /// Identifies a stored file: an attachment (`chat_files.id`, [BEHAVIOUR §19](crate::behaviour#19-attachments)).
     FileId
 );
 uuid_id!(

@@ -52,6 +52,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod call_options;
@@ -85,6 +86,11 @@ pub mod testing;
 
 #[cfg(test)]
 mod layers;
+
+/// The behaviour chatd guarantees, section by section (the "BEHAVIOUR §N" the docs cite):
+/// `docs/BEHAVIOUR.md` in the repository, rendered here.
+#[doc = include_str!("../BEHAVIOUR.md")]
+pub mod behaviour {}
 
 pub use call_options::CallOptions;
 pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, ForkedFrom, NewChat, Page, StopRequest};

@@ -1,4 +1,4 @@
-//! Limits checked before money is spent (BEHAVIOUR §17): a hook consulted before every model
+//! Limits checked before money is spent ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)): a hook consulted before every model
 //! call and every send, and a built-in limiter — spend per owner per day and per month, per
 //! chat tree, and model calls and tokens per turn, with a default and per-owner overrides.
 
@@ -140,7 +140,7 @@ impl fmt::Display for SpendRefusal {
 
 impl std::error::Error for SpendRefusal {}
 
-/// The hook consulted before every model call and every send (BEHAVIOUR §17). It decides
+/// The hook consulted before every model call and every send ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)). It decides
 /// from what it is given; it must be quick (it runs before each step).
 #[async_trait]
 pub trait SpendPolicy: Send + Sync + fmt::Debug {

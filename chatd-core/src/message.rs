@@ -115,7 +115,7 @@ impl FromStr for Visibility {
     }
 }
 
-/// Token usage of one model step, normalised across providers (BEHAVIOUR §9.2):
+/// Token usage of one model step, normalised across providers ([BEHAVIOUR §9.2](crate::behaviour#9-providers)):
 /// `input + cache_read + cache_creation` is the full prompt size, `reasoning` is counted
 /// inside `output`, and `total = input + cache_read + cache_creation + output`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// The prompt size used for the compaction decision (BEHAVIOUR §5):
+    /// The prompt size used for the compaction decision ([BEHAVIOUR §5](crate::behaviour#5-compaction)):
     /// `input + cache_read + cache_creation`, or `total` when those are all zero.
     #[must_use]
     pub fn context_tokens(&self) -> i64 {
@@ -170,11 +170,11 @@ pub struct Message {
     pub context_limit: Option<i64>,
     /// Part of a compaction (the boundary and its user-visible record).
     pub compressed: bool,
-    /// The id the sending client knows this user message by (BEHAVIOUR §1 "Client message
+    /// The id the sending client knows this user message by ([BEHAVIOUR §1](crate::behaviour#1-data-model) "Client message
     /// ids"), e.g. an AI SDK `UIMessage` id; `None` for messages sent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// Set on a message an edit took out of the history (BEHAVIOUR §18), read only with
+    /// Set on a message an edit took out of the history ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)), read only with
     /// [`MessageQuery::with_deleted`](crate::store::MessageQuery::with_deleted); `None` for
     /// the history as it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,7 +223,7 @@ pub struct NewMessage {
     pub usage: Option<Usage>,
     /// The context window used for the step.
     pub context_limit: Option<i64>,
-    /// The sending client's id for a user message (BEHAVIOUR §1 "Client message ids").
+    /// The sending client's id for a user message ([BEHAVIOUR §1](crate::behaviour#1-data-model) "Client message ids").
     pub client_id: Option<String>,
 }
 
@@ -307,7 +307,7 @@ pub struct QueuedMessage {
     pub content: Vec<Part>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
-    /// The sending client's id for it, kept when it is promoted (BEHAVIOUR §1 "Client
+    /// The sending client's id for it, kept when it is promoted ([BEHAVIOUR §1](crate::behaviour#1-data-model) "Client
     /// message ids").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,

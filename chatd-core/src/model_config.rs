@@ -7,7 +7,7 @@ use crate::call_options::CallOptions;
 use crate::ids::{ModelConfigId, UserId};
 use crate::provider_config::ProviderKind;
 
-/// The compaction threshold used when a configuration's value is out of range (BEHAVIOUR §5).
+/// The compaction threshold used when a configuration's value is out of range ([BEHAVIOUR §5](crate::behaviour#5-compaction)).
 pub const DEFAULT_COMPRESSION_THRESHOLD: i32 = 70;
 
 /// A model configuration.
@@ -43,7 +43,7 @@ pub struct ModelConfig {
     pub compression_threshold: i32,
     /// Call options.
     pub options: CallOptions,
-    /// What its calls cost (BEHAVIOUR §17); `None`: unpriced (calls are recorded without a
+    /// What its calls cost ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)); `None`: unpriced (calls are recorded without a
     /// cost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prices: Option<crate::usage::Prices>,
@@ -88,7 +88,7 @@ pub struct NewModelConfig {
 }
 
 impl NewModelConfig {
-    /// A configuration for a model named as people write it (BEHAVIOUR §9.4):
+    /// A configuration for a model named as people write it ([BEHAVIOUR §9.4](crate::behaviour#9-providers)):
     /// `provider:model`, `provider/model`, or a name whose prefix tells the provider
     /// (`claude-…`, `gpt-…`, `o3…`, `gemini-…`).
     ///

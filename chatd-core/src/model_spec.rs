@@ -1,4 +1,4 @@
-//! Which provider serves a model name (BEHAVIOUR §9.4).
+//! Which provider serves a model name ([BEHAVIOUR §9.4](crate::behaviour#9-providers)).
 
 use crate::provider_config::ProviderKind;
 

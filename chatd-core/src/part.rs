@@ -1,4 +1,4 @@
-//! Message content: a JSON array of typed parts (BEHAVIOUR §1 "Message content").
+//! Message content: a JSON array of typed parts ([BEHAVIOUR §1](crate::behaviour#1-data-model) "Message content").
 //!
 //! The persisted shape is an array of objects tagged by `type` (`text`, `reasoning`,
 //! `tool-call`, `tool-result`, `source`, `file`). Loading is lenient about older shapes:
@@ -91,7 +91,7 @@ pub enum Part {
         title: Option<String>,
     },
     /// A file (image, PDF, text): by reference to a stored attachment (`attachment_id`,
-    /// BEHAVIOUR §19), inline as base64 `data` (small files, or a prompt that a step loaded),
+    /// [BEHAVIOUR §19](crate::behaviour#19-attachments)), inline as base64 `data` (small files, or a prompt that a step loaded),
     /// or by provider `file_id`.
     File {
         /// The IANA media type (for an attachment, the type sniffed from its bytes).
@@ -158,7 +158,7 @@ impl Part {
         }
     }
 
-    /// A reference to a stored file (BEHAVIOUR §19).
+    /// A reference to a stored file ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
     #[must_use]
     pub fn attachment(
         id: crate::ids::FileId,

@@ -1,4 +1,4 @@
-//! The format of the durable part log (BEHAVIOUR §7): what the turn writes while it streams
+//! The format of the durable part log ([BEHAVIOUR §7](crate::behaviour#7-streams)): what the turn writes while it streams
 //! ([`runtime::live`](crate::runtime::live) batches the writes) and what subscribers read back
 //! ([`events`](crate::events)). Neither side needs the other; both need this.
 

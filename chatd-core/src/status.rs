@@ -1,4 +1,4 @@
-//! The chat status state machine (BEHAVIOUR §2), as data.
+//! The chat status state machine ([BEHAVIOUR §2](crate::behaviour#2-chat-status)), as data.
 //!
 //! Every status change in every store goes through [`decide`]: a store looks at the current
 //! row, picks the [`Trigger`] that describes the intent, and applies the returned
@@ -16,7 +16,7 @@
 //! *stop* asks the running turn to stop (interrupt or pause); *promote* moves the queue head
 //! into history (the status then becomes `pending`).
 //!
-//! *close* answers the recorded calls of an unfinished step (BEHAVIOUR §16) before anything
+//! *close* answers the recorded calls of an unfinished step ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)) before anything
 //! else enters the history; stores also close them before any message is inserted.
 //!
 //! | trigger            | waiting        | pending       | running                | paused        | completed      | error          | requires_action   |
@@ -66,14 +66,14 @@ pub enum ChatStatus {
     Completed,
     /// The last turn failed; `last_error` says why.
     Error,
-    /// Tool calls wait for a person's decision or a client's result (BEHAVIOUR §16); no
+    /// Tool calls wait for a person's decision or a client's result ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)); no
     /// worker owns the chat.
     RequiresAction,
 }
 
 impl ChatStatus {
     /// Whether a message sent to a chat in this status waits behind the chat's queue
-    /// (BEHAVIOUR §2): an idle chat (`waiting`, `error`, `completed`) that still has queued
+    /// ([BEHAVIOUR §2](crate::behaviour#2-chat-status)): an idle chat (`waiting`, `error`, `completed`) that still has queued
     /// messages answers them first — the new message joins the tail, the head enters the
     /// history — so messages are answered in the order they were sent.
     #[must_use]
@@ -92,7 +92,7 @@ impl ChatStatus {
         ChatStatus::RequiresAction,
     ];
 
-    /// The status a new chat starts in (BEHAVIOUR §2: with a first user message it needs work).
+    /// The status a new chat starts in ([BEHAVIOUR §2](crate::behaviour#2-chat-status): with a first user message it needs work).
     #[must_use]
     pub const fn initial(with_message: bool) -> Self {
         if with_message { ChatStatus::Pending } else { ChatStatus::Waiting }
@@ -162,7 +162,7 @@ pub enum Trigger {
     Shutdown,
     /// The owner's heartbeat is older than the stale threshold.
     RecoverStale,
-    /// The turn ended with tool calls waiting for a person or a client (BEHAVIOUR §16).
+    /// The turn ended with tool calls waiting for a person or a client ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)).
     AwaitAction,
     /// The last open tool call of the waiting step was decided (or expired).
     ActionsResolved,
@@ -297,7 +297,7 @@ pub struct Decision {
     pub claim: bool,
     /// Revoke the current lease (the running worker's writes must fail from now on).
     pub revoke_lease: bool,
-    /// Answer every recorded tool call of the chat's unfinished step (BEHAVIOUR §16) and
+    /// Answer every recorded tool call of the chat's unfinished step ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)) and
     /// write their tool rows, before any message enters the history: answered calls keep
     /// their results, started ones are in doubt, the rest interrupted. Stores also close the
     /// step before inserting any message, whatever this says.
@@ -436,7 +436,7 @@ pub enum TurnEnding {
     /// Its worker stopped heartbeating and the chat was recovered; it re-runs as a new turn.
     Lost,
     /// It ended with tool calls waiting for a person or a client; the chat is
-    /// `requires_action`, and the next turn starts once they are decided (BEHAVIOUR §16).
+    /// `requires_action`, and the next turn starts once they are decided ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)).
     AwaitingAction,
 }
 
@@ -475,7 +475,7 @@ pub enum TurnOutcome {
     Failed(String),
     /// The worker is shutting down; the turn must re-run elsewhere.
     Shutdown,
-    /// The step's tool calls wait for a person or a client (BEHAVIOUR §16): the step and its
+    /// The step's tool calls wait for a person or a client ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): the step and its
     /// call records are persisted; the chat becomes `requires_action`.
     AwaitingAction,
 }

@@ -54,7 +54,7 @@ pub(crate) const USAGE_TOKENS: &str = "chatd_usage_tokens_total";
 /// Counter: the cost recorded in the usage ledger, in micro-units, by `provider` and `model`
 /// (unpriced calls add nothing).
 pub(crate) const COST_MICROS: &str = "chatd_cost_micros_total";
-/// Counter: what retention did (BEHAVIOUR §18), by `action`: `archived` (root chats),
+/// Counter: what retention did ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)), by `action`: `archived` (root chats),
 /// `purged` (chats), `deleted_messages_purged`.
 pub(crate) const RETENTION: &str = "chatd_retention_total";
 
@@ -209,7 +209,7 @@ pub fn queued(depth: usize) {
     metrics::histogram!(QUEUE_DEPTH).record(depth as f64);
 }
 
-/// Counts a usage record's tokens and cost (BEHAVIOUR §17).
+/// Counts a usage record's tokens and cost ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)).
 pub(crate) fn usage_recorded(record: &crate::usage::UsageRecord) {
     let provider = provider_name(record.provider);
     let usage = &record.usage;

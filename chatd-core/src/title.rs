@@ -1,4 +1,4 @@
-//! Automatic chat titles (BEHAVIOUR §14).
+//! Automatic chat titles ([BEHAVIOUR §14](crate::behaviour#14-titles)).
 
 use crate::part::Part;
 

@@ -1,11 +1,11 @@
-//! A tool call's arguments as the model sent them (BEHAVIOUR §9.2): parsed without invention,
+//! A tool call's arguments as the model sent them ([BEHAVIOUR §9.2](crate::behaviour#9-providers)): parsed without invention,
 //! and checked before a call runs. Re-exported by [`provider`](crate::provider); a leaf, so
 //! the store's validation can use it too.
 
 use serde_json::{Map, Value};
 
 /// Arguments as a JSON object: invalid or empty JSON becomes `{}`, a non-object value is
-/// kept only if it is an object (BEHAVIOUR §4: what a prompt sends for a persisted call).
+/// kept only if it is an object ([BEHAVIOUR §4](crate::behaviour#4-prompt-construction): what a prompt sends for a persisted call).
 #[must_use]
 pub(crate) fn args_object(raw: &str) -> Value {
     match serde_json::from_str::<Value>(raw) {
@@ -14,7 +14,7 @@ pub(crate) fn args_object(raw: &str) -> Value {
     }
 }
 
-/// The arguments of a complete call as the model sent them (BEHAVIOUR §9.2): an object when
+/// The arguments of a complete call as the model sent them ([BEHAVIOUR §9.2](crate::behaviour#9-providers)): an object when
 /// they are one, `{}` for empty text (a call of a tool without parameters), and otherwise
 /// the raw text as a JSON string — never invented. The loop does not run a call whose
 /// arguments are not an object ([`invalid_args`] says why).

@@ -1,4 +1,4 @@
-//! Durable tool calls (BEHAVIOUR §16): the record of each local call of a step that is not
+//! Durable tool calls ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): the record of each local call of a step that is not
 //! answered in the same write as the step, kept with the chat until the step's tool rows are
 //! written.
 //!
@@ -21,11 +21,11 @@ use serde_json::Value;
 use crate::message::NewMessage;
 use crate::part::Part;
 
-/// The result of a call whose worker stopped while it ran (BEHAVIOUR §16): the re-run never
+/// The result of a call whose worker stopped while it ran ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): the re-run never
 /// runs it again.
 pub const IN_DOUBT_RESULT: &str =
     "the worker stopped while this call was running; it may or may not have taken effect";
-/// The result of a call cut off by an interrupt (BEHAVIOUR §3 item 8).
+/// The result of a call cut off by an interrupt ([BEHAVIOUR §3](crate::behaviour#3-a-turn) item 8).
 pub const INTERRUPTED_RESULT: &str = "tool call was interrupted before it produced a result";
 /// The result of a call the person denied, before the optional `: <reason>`.
 pub const DENIED_BY_USER: &str = "tool call denied by the user";
@@ -56,7 +56,7 @@ pub enum CallState {
     Open {
         /// What it waits for.
         kind: ActionKind,
-        /// When the sweep answers it for the person (BEHAVIOUR §16 "Deadlines").
+        /// When the sweep answers it for the person ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes) "Deadlines").
         deadline: DateTime<Utc>,
     },
     /// To be run by the next worker (allowed by the policy, or approved).
@@ -83,7 +83,7 @@ pub struct ToolCall {
     pub tool_name: String,
     /// The arguments it runs with: the model's, or the person's edit.
     pub args: Value,
-    /// Whether running it twice is harmless (BEHAVIOUR §16): such a call is never marked
+    /// Whether running it twice is harmless ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): such a call is never marked
     /// started, and simply runs again after a crash.
     pub idempotent: bool,
     /// Where it stands.
@@ -192,7 +192,7 @@ pub fn earliest_deadline(calls: &[ToolCall]) -> Option<DateTime<Utc>> {
     calls.iter().filter_map(ToolCall::deadline).min()
 }
 
-/// A decision on one open call (BEHAVIOUR §16 "Resolving").
+/// A decision on one open call ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes) "Resolving").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 #[non_exhaustive]

@@ -1,4 +1,4 @@
-//! What model calls cost (BEHAVIOUR §17): prices on model configs, the usage ledger (one
+//! What model calls cost ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)): prices on model configs, the usage ledger (one
 //! record per model call, kept whatever happens to the chat), running totals on chats, and
 //! the reports a host reads them through.
 

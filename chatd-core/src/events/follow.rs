@@ -1,4 +1,4 @@
-//! `subscribe(chat, after)`: a chat's event stream, resumable by cursor (BEHAVIOUR §7).
+//! `subscribe(chat, after)`: a chat's event stream, resumable by cursor ([BEHAVIOUR §7](crate::behaviour#7-streams)).
 //!
 //! Every change hint for the chat (or a resync, or the safety poll) makes the follower read
 //! what lies after its cursor — persisted user-visible messages after `cursor.message`,

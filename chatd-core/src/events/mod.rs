@@ -1,4 +1,4 @@
-//! What clients follow (BEHAVIOUR §7): a chat's event stream, resumable from any event's cursor,
+//! What clients follow ([BEHAVIOUR §7](crate::behaviour#7-streams)): a chat's event stream, resumable from any event's cursor,
 //! and an owner's chat-list events. Both are built here once, over any [`ChatStore`] and its
 //! change feed, so every store gets the same guarantees: on reconnection a client hands back
 //! the cursor of the last event it received and gets everything after it — no gap, no
@@ -151,7 +151,7 @@ pub struct ChatEvent {
     pub kind: ChatEventKind,
 }
 
-/// What a [`ChatEvent`] says (BEHAVIOUR §7).
+/// What a [`ChatEvent`] says ([BEHAVIOUR §7](crate::behaviour#7-streams)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -212,7 +212,7 @@ pub enum ChatEventKind {
         #[serde(flatten)]
         ending: TurnEnding,
     },
-    /// The chat waits for decisions on these tool calls (BEHAVIOUR §16): after a `status`
+    /// The chat waits for decisions on these tool calls ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): after a `status`
     /// event of `requires_action`, and again whenever the open calls change.
     ActionRequired {
         /// The open calls, in call order.

@@ -1,4 +1,4 @@
-//! `watch(owner, after)`: the events a chat-list view needs (BEHAVIOUR §7) — a chat was created,
+//! `watch(owner, after)`: the events a chat-list view needs ([BEHAVIOUR §7](crate::behaviour#7-streams)) — a chat was created,
 //! changed status or title, was archived or unarchived, was deleted, or its diff status
 //! changed — each with a [`ListCursor`] to resume from.
 //!

@@ -45,7 +45,7 @@ impl Generation {
             .collect()
     }
 
-    /// The local calls the loop runs (BEHAVIOUR §3 step rule 4): every complete local call when
+    /// The local calls the loop runs ([BEHAVIOUR §3](crate::behaviour#3-a-turn) step rule 4): every complete local call when
     /// the model finished with tool use, `stop` or a reason this library does not know;
     /// none after `length`, a content filter or an error finish.
     #[must_use]

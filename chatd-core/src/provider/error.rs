@@ -153,7 +153,7 @@ impl ProviderError {
         self
     }
 
-    /// Whether the chat loop may retry (BEHAVIOUR §3 "Retries"): rate limits, overload, server
+    /// Whether the chat loop may retry ([BEHAVIOUR §3](crate::behaviour#3-a-turn) "Retries"): rate limits, overload, server
     /// errors, timeouts and transport failures; never auth, invalid requests, context
     /// length, quota, content filters, decode errors or cancellation.
     #[must_use]

@@ -41,7 +41,7 @@ impl FinishReason {
         }
     }
 
-    /// Whether complete tool calls of a step with this finish are run (BEHAVIOUR §3 step rule
+    /// Whether complete tool calls of a step with this finish are run ([BEHAVIOUR §3](crate::behaviour#3-a-turn) step rule
     /// 4): tool use, `stop` (OpenAI with a named tool choice, vLLM, Ollama and Gemini's
     /// compatible endpoint end tool calls with it) and unknown reasons run them; `length`,
     /// a content filter and an error do not.
@@ -154,7 +154,7 @@ pub enum StreamEvent {
     Finish {
         /// Why.
         reason: FinishReason,
-        /// Normalised usage (BEHAVIOUR §9.2), if reported.
+        /// Normalised usage ([BEHAVIOUR §9.2](crate::behaviour#9-providers)), if reported.
         usage: Option<Usage>,
         /// The context window the provider reported, if any.
         context_window: Option<i64>,

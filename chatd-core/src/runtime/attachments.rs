@@ -1,4 +1,4 @@
-//! From references to what a provider receives (BEHAVIOUR §19): each step loads the files
+//! From references to what a provider receives ([BEHAVIOUR §19](crate::behaviour#19-attachments)): each step loads the files
 //! its prompt refers to, once each, and never stores what it loaded.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Compaction (BEHAVIOUR §5): when a chat's prompt nears its model's context window, the history
+//! Compaction ([BEHAVIOUR §5](crate::behaviour#5-compaction)): when a chat's prompt nears its model's context window, the history
 //! is summarised by the same model and a boundary is written; later prompts start from it.
 //!
 //! The pieces: [`check`] decides from the last step's usage; `summary_request` builds the
@@ -21,9 +21,9 @@ use crate::provider::{ModelProvider, ModelRequest, PromptMessage, ProviderErrorK
 use crate::store::{ChatStore, Compaction, Fence, StoreError};
 use crate::usage::CallKind;
 
-/// How long the summary call may take (BEHAVIOUR §15).
+/// How long the summary call may take ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub(crate) const SUMMARY_TIMEOUT: Duration = Duration::from_secs(90);
-/// How many times a turn re-enters the loop after compacting on its final step (BEHAVIOUR §5).
+/// How many times a turn re-enters the loop after compacting on its final step ([BEHAVIOUR §5](crate::behaviour#5-compaction)).
 pub const MAX_REENTRIES: usize = 3;
 /// The tool name of the user-visible compaction record.
 pub const COMPACTION_TOOL: &str = "chat_summarized";
@@ -104,7 +104,7 @@ fn measure(context_tokens: i64, context_limit: i64, config: &ModelConfig) -> Con
     }
 }
 
-/// Whether the step just persisted calls for a compaction (BEHAVIOUR §5):
+/// Whether the step just persisted calls for a compaction ([BEHAVIOUR §5](crate::behaviour#5-compaction)):
 /// `limit > 0 && 100·context_tokens/limit ≥ threshold`, with threshold 100 disabling it.
 /// `context_window` is what the provider reported for the step.
 #[must_use]
@@ -412,7 +412,7 @@ impl Compactor {
     }
 }
 
-/// Manual compaction of an idle chat (BEHAVIOUR §5): forces a summary whatever the usage, with
+/// Manual compaction of an idle chat ([BEHAVIOUR §5](crate::behaviour#5-compaction)): forces a summary whatever the usage, with
 /// `source: "manual"`. The usage recorded is that of the chat's last assistant step.
 ///
 /// # Errors

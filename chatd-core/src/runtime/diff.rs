@@ -1,4 +1,4 @@
-//! Diff status (BEHAVIOUR §10): the pull request each chat's workspace works on. A pluggable
+//! Diff status ([BEHAVIOUR §10](crate::behaviour#10-diff-status)): the pull request each chat's workspace works on. A pluggable
 //! [`DiffSource`] looks it up (a GitHub implementation is in `chatd-providers`, feature
 //! `github`); the [`DiffRefresher`] keeps `chat_diff_statuses` fresh: it claims stale rows
 //! (`SKIP LOCKED` on PostgreSQL, so refreshers on many replicas never refresh a row twice),
@@ -21,7 +21,7 @@ use crate::ids::{ChatId, UserId};
 use crate::secret::Secret;
 use crate::store::{ChatStore, StoreError};
 
-/// How long a refreshed row stays fresh (BEHAVIOUR §15).
+/// How long a refreshed row stays fresh ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub const DIFF_TTL: Duration = Duration::from_secs(120);
 /// The retries after `report_git_reference` while no pull request is found.
 pub(crate) const REPORT_BACKOFF: [Duration; 5] = [
@@ -221,7 +221,7 @@ impl DiffRefresher {
         }
     }
 
-    /// Sets how long a refreshed row stays fresh (default [`DIFF_TTL`], 120 s; BEHAVIOUR §15).
+    /// Sets how long a refreshed row stays fresh (default [`DIFF_TTL`], 120 s; [BEHAVIOUR §15](crate::behaviour#15-defaults)).
     #[must_use]
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;

@@ -1,15 +1,15 @@
-//! The agent turn (BEHAVIOUR §3–§4):
+//! The agent turn ([BEHAVIOUR §3](crate::behaviour#3-a-turn)–§4):
 //!
-//! - [`compaction`]: usage-driven and manual summaries with overflow-safe input (BEHAVIOUR §5);
-//! - [`diff`]: pull-request tracking: `DiffSource`, the refresher (BEHAVIOUR §10);
-//! - [`live`]: the durable part log of the step in flight (BEHAVIOUR §7);
+//! - [`compaction`]: usage-driven and manual summaries with overflow-safe input ([BEHAVIOUR §5](crate::behaviour#5-compaction));
+//! - [`diff`]: pull-request tracking: `DiffSource`, the refresher ([BEHAVIOUR §10](crate::behaviour#10-diff-status));
+//! - [`live`]: the durable part log of the step in flight ([BEHAVIOUR §7](crate::behaviour#7-streams));
 //! - [`prompt`]: persisted history → a well-formed [`ModelRequest`](crate::provider::ModelRequest)
-//!   for a given provider (BEHAVIOUR §4);
-//! - [`retry`]: the typed retry policy the chat loop owns (BEHAVIOUR §3 "Retries");
+//!   for a given provider ([BEHAVIOUR §4](crate::behaviour#4-prompt-construction));
+//! - [`retry`]: the typed retry policy the chat loop owns ([BEHAVIOUR §3](crate::behaviour#3-a-turn) "Retries");
 //! - [`tools`]: the tool trait, concurrent execution of a step's calls, the workspace trait
-//!   and the local-directory workspace with its four tools (BEHAVIOUR §13);
-//! - [`title`]: background titles on a chat's first turn (BEHAVIOUR §14);
-//! - [`worker`]: acquisition, heartbeats, stale sweeps, graceful shutdown (BEHAVIOUR §8);
+//!   and the local-directory workspace with its four tools ([BEHAVIOUR §13](crate::behaviour#13-tools));
+//! - [`title`]: background titles on a chat's first turn ([BEHAVIOUR §14](crate::behaviour#14-titles));
+//! - [`worker`]: acquisition, heartbeats, stale sweeps, graceful shutdown ([BEHAVIOUR §8](crate::behaviour#8-workers-and-replicas));
 //! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
 pub mod attachments;

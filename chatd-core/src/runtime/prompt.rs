@@ -1,4 +1,4 @@
-//! Prompt construction (BEHAVIOUR §4): from the compaction-aware history to the request a
+//! Prompt construction ([BEHAVIOUR §4](crate::behaviour#4-prompt-construction)): from the compaction-aware history to the request a
 //! provider receives. The result is always well-formed, whatever the stored history holds.
 
 use std::collections::HashSet;

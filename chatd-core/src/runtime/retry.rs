@@ -1,4 +1,4 @@
-//! The retry policy the chat loop owns (BEHAVIOUR §3 "Retries"): typed classification, capped
+//! The retry policy the chat loop owns ([BEHAVIOUR §3](crate::behaviour#3-a-turn) "Retries"): typed classification, capped
 //! exponential backoff with jitter, and the provider's `Retry-After` honoured.
 
 use std::time::Duration;

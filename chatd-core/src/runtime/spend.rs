@@ -1,4 +1,4 @@
-//! What model calls cost, as the runtime records it (BEHAVIOUR §17): every call the turn,
+//! What model calls cost, as the runtime records it ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)): every call the turn,
 //! the compactor and the titler make goes into the store's usage ledger; a step cut before
 //! its provider reported usage is recorded with an estimate.
 

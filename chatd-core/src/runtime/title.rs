@@ -1,4 +1,4 @@
-//! Background titles (BEHAVIOUR §14): on a chat's first turn the model proposes a title, which
+//! Background titles ([BEHAVIOUR §14](crate::behaviour#14-titles)): on a chat's first turn the model proposes a title, which
 //! replaces the automatic one only if nobody changed it meanwhile.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use crate::provider::{ModelProvider, ModelRequest, PromptMessage};
 use crate::store::{ChatStore, MessageQuery};
 use crate::title::{auto_title, is_auto_title, normalize_title};
 
-/// How long the title call may take (BEHAVIOUR §15).
+/// How long the title call may take ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub(crate) const TITLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The instruction of the title call.
@@ -27,13 +27,13 @@ pub enum TitleOutcome {
     /// The generated title was saved.
     Saved(String),
     /// The title is no longer the automatic one, or the proposal equals it (nothing is
-    /// written: BEHAVIOUR §14).
+    /// written: [BEHAVIOUR §14](crate::behaviour#14-titles)).
     Skipped,
     /// The model failed, timed out or proposed nothing usable (the automatic title stays).
     Failed(String),
 }
 
-/// How background titles are made (BEHAVIOUR §14, §15).
+/// How background titles are made ([BEHAVIOUR §14](crate::behaviour#14-titles), §15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TitleOptions {

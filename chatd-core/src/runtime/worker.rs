@@ -1,4 +1,4 @@
-//! The worker (BEHAVIOUR §8): acquires pending chats, runs their turns, keeps their leases alive,
+//! The worker ([BEHAVIOUR §8](crate::behaviour#8-workers-and-replicas)): acquires pending chats, runs their turns, keeps their leases alive,
 //! recovers stale chats, and shuts down gracefully.
 //!
 //! One loop owns the bookkeeping; each turn runs in its own task and releases its chat when
@@ -22,7 +22,7 @@ use crate::ids::{ChatId, WorkerId};
 use crate::status::{ChatStatus, TurnOutcome};
 use crate::store::{ChatStore, Lease, LeaseStatus, StoreError};
 
-/// Intervals and limits of a [`Worker`] (BEHAVIOUR §15 defaults).
+/// Intervals and limits of a [`Worker`] ([BEHAVIOUR §15](crate::behaviour#15-defaults) defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerConfig {
@@ -36,12 +36,12 @@ pub struct WorkerConfig {
     pub sweep: Duration,
     /// The most turns this worker runs at once (8).
     pub max_turns: usize,
-    /// How often to answer open tool calls past their deadline (30 s; BEHAVIOUR §16).
+    /// How often to answer open tool calls past their deadline (30 s; [BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)).
     pub deadline_sweep: Duration,
-    /// Cluster-wide caps on running turns, per owner and in all (none; BEHAVIOUR §17): give
+    /// Cluster-wide caps on running turns, per owner and in all (none; [BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)): give
     /// every worker of a cluster the same.
     pub caps: crate::store::RunningCaps,
-    /// What to archive and purge (off; BEHAVIOUR §18).
+    /// What to archive and purge (off; [BEHAVIOUR §18](crate::behaviour#18-history-you-keep)).
     pub retention: crate::store::RetentionPolicy,
     /// How often to apply `retention` (5 min): batches of `RETENTION_BATCH` until one is
     /// not full, at most `RETENTION_BATCHES` per run.
@@ -203,7 +203,7 @@ impl Worker {
         self
     }
 
-    /// Also runs `refresher` (diff statuses, BEHAVIOUR §10) until shutdown.
+    /// Also runs `refresher` (diff statuses, [BEHAVIOUR §10](crate::behaviour#10-diff-status)) until shutdown.
     #[must_use]
     pub fn with_diff_refresher(mut self, refresher: super::diff::DiffRefresher) -> Self {
         self.diff = Some(refresher);
@@ -400,7 +400,7 @@ impl Worker {
 
     /// Renews every lease in one call; cancels turns whose lease is gone and stops turns a
     /// person asked to stop.
-    /// Applies the retention policy: batches until one is not full (BEHAVIOUR §18).
+    /// Applies the retention policy: batches until one is not full ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)).
     async fn retain(&self) {
         for _ in 0..RETENTION_BATCHES {
             match self.store.apply_retention(&self.config.retention, RETENTION_BATCH).await {
@@ -430,7 +430,7 @@ impl Worker {
     }
 
     /// Deletes purged chats' files from a file store that does not delete them with the
-    /// chat (BEHAVIOUR §19).
+    /// chat ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
     async fn forget_files(&self, purged: &[ChatId]) {
         let Some(files) = self.store.file_store() else { return };
         for chat in purged {
@@ -440,7 +440,7 @@ impl Worker {
         }
     }
 
-    /// Purges uploads no message referred to, per the policy (BEHAVIOUR §19).
+    /// Purges uploads no message referred to, per the policy ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
     async fn purge_unbound_files(&self) {
         let (Some(after), Some(files)) =
             (self.config.retention.purge_unbound_files_after, self.store.file_store())

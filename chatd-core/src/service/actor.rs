@@ -1,4 +1,4 @@
-//! Who is asking (BEHAVIOUR §11).
+//! Who is asking ([BEHAVIOUR §11](crate::behaviour#11-authorization)).
 
 use std::collections::BTreeSet;
 

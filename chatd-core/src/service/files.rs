@@ -1,4 +1,4 @@
-//! Attachments through the service (BEHAVIOUR §19): uploads, owner-scoped reads, and the
+//! Attachments through the service ([BEHAVIOUR §19](crate::behaviour#19-attachments)): uploads, owner-scoped reads, and the
 //! file parts of what people send turned into references before the store sees them.
 
 use base64::Engine as _;
@@ -56,7 +56,7 @@ impl Chatd {
         self.files.as_deref().ok_or_else(no_file_store)
     }
 
-    /// Stores a file for the actor (BEHAVIOUR §19), bound to `chat` when given (the actor's
+    /// Stores a file for the actor ([BEHAVIOUR §19](crate::behaviour#19-attachments)), bound to `chat` when given (the actor's
     /// chat), else unbound until a message refers to it. The type is sniffed from `bytes`.
     /// The system actor must name a chat (the file is its owner's).
     ///
@@ -116,7 +116,7 @@ impl Chatd {
         Ok(self.file_store()?.chat_files(chat).await?)
     }
 
-    /// Turns the file parts of `content` into references (BEHAVIOUR §19): inline data is
+    /// Turns the file parts of `content` into references ([BEHAVIOUR §19](crate::behaviour#19-attachments)): inline data is
     /// decoded, checked and stored (bound to `chat` when given); a reference must be to one
     /// of `owner`'s files and takes that file's sniffed type and name. Returns the files
     /// still unbound (to bind once the chat exists). Without a file store, content is left

@@ -1,5 +1,5 @@
 //! [`Chatd`], the service an application embeds (DESIGN "Runtime"): every operation a chat
-//! product needs, each taking an [`Actor`] and enforcing BEHAVIOUR §11 — a user sees and changes
+//! product needs, each taking an [`Actor`] and enforcing [BEHAVIOUR §11](crate::behaviour#11-authorization) — a user sees and changes
 //! only their own chats (another user's chat is *not found*: existence does not leak),
 //! within their scopes; provider and model-config writes are admin-only; non-admins see
 //! only enabled model configs; API keys are never returned.
@@ -47,7 +47,7 @@ pub enum ChatdError {
     /// [`Chatd::send_and_wait`] gave up waiting (the turn goes on).
     #[error("the turn did not end within {0:?}")]
     TimedOut(std::time::Duration),
-    /// The spend policy refused the send (BEHAVIOUR §17): nothing was sent.
+    /// The spend policy refused the send ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)): nothing was sent.
     #[error(transparent)]
     SpendLimit(#[from] crate::limits::SpendRefusal),
 }
@@ -136,7 +136,7 @@ impl Chatd {
     }
 
     /// Consults `policy` before every send (and chat created with a message): a refusal is
-    /// [`ChatdError::SpendLimit`] and nothing is sent (BEHAVIOUR §17). Give the workers'
+    /// [`ChatdError::SpendLimit`] and nothing is sent ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)). Give the workers'
     /// [`TurnRunner`](crate::runtime::turn::TurnRunner) the same policy
     /// (`with_spend_policy`) to check every model call too.
     #[must_use]
@@ -186,7 +186,7 @@ impl Chatd {
         Ok(())
     }
 
-    /// The provisioner that says who owns a workspace (BEHAVIOUR §11): with it, a user may create
+    /// The provisioner that says who owns a workspace ([BEHAVIOUR §11](crate::behaviour#11-authorization)): with it, a user may create
     /// a chat bound to a workspace that user owns; without it, only the system actor may
     /// name a workspace.
     #[must_use]
@@ -195,7 +195,7 @@ impl Chatd {
         self
     }
 
-    /// Refuses a non-administrator's use of a model config that is disabled (BEHAVIOUR §11: a
+    /// Refuses a non-administrator's use of a model config that is disabled ([BEHAVIOUR §11](crate::behaviour#11-authorization): a
     /// disabled config named by id is a validation error; a deleted one is not found).
     async fn check_model_config(&self, actor: &Actor, id: Option<ModelConfigId>) -> Result<()> {
         let Some(id) = id else { return Ok(()) };
@@ -270,7 +270,7 @@ impl Chatd {
         self
     }
 
-    /// The compactor of manual compactions (its summary timeout; default 90 s, BEHAVIOUR §15).
+    /// The compactor of manual compactions (its summary timeout; default 90 s, [BEHAVIOUR §15](crate::behaviour#15-defaults)).
     #[must_use]
     pub fn with_compactor(mut self, compactor: Compactor) -> Self {
         self.compactor = compactor;
@@ -373,7 +373,7 @@ impl Chatd {
         Ok(chat)
     }
 
-    /// Forks the actor's chat at one of its messages (BEHAVIOUR §18): a new chat of the same
+    /// Forks the actor's chat at one of its messages ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)): a new chat of the same
     /// owner holding a copy of the history up to and including that message (see
     /// [`ChatStore::fork_chat`]); it answers the message anew when it is a question. Owner
     /// only (another user's chat is not found).
@@ -422,7 +422,7 @@ impl Chatd {
     }
 
     /// The user-visible messages after `after`, with those edits took out of the history
-    /// (each with its [`Deletion`](crate::message::Deletion), BEHAVIOUR §18).
+    /// (each with its [`Deletion`](crate::message::Deletion), [BEHAVIOUR §18](crate::behaviour#18-history-you-keep)).
     ///
     /// # Errors
     /// `NotFound`; `Forbidden` without `chat:read`.
@@ -461,7 +461,7 @@ impl Chatd {
         Ok(sent)
     }
 
-    /// Renames a chat (a person's title: background titles never overwrite it, BEHAVIOUR §14).
+    /// Renames a chat (a person's title: background titles never overwrite it, [BEHAVIOUR §14](crate::behaviour#14-titles)).
     ///
     /// # Errors
     /// `NotFound`; `Forbidden` without `chat:update`; `Title is required.`
@@ -470,7 +470,7 @@ impl Chatd {
         Ok(self.store.update_chat(chat, crate::chat::ChatUpdate::title(title)).await?)
     }
 
-    /// Replaces the chat's labels (BEHAVIOUR §18).
+    /// Replaces the chat's labels ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)).
     ///
     /// # Errors
     /// `NotFound`; `Forbidden` without `chat:update`; a validation error on `labels`.
@@ -511,7 +511,7 @@ impl Chatd {
         Ok(self.store.interrupt(chat).await?)
     }
 
-    /// The tool calls of the chat's unfinished step, in call order (BEHAVIOUR §16): the open
+    /// The tool calls of the chat's unfinished step, in call order ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): the open
     /// ones wait for [`Chatd::resolve_tool_calls`]. Empty when no step is recorded.
     ///
     /// # Errors
@@ -524,7 +524,7 @@ impl Chatd {
         Ok(self.owned(actor, chat, Scope::Read).await?.tool_calls)
     }
 
-    /// Decides open tool calls of the chat's waiting step (BEHAVIOUR §16): approve (with
+    /// Decides open tool calls of the chat's waiting step ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): approve (with
     /// edited arguments), deny (with a reason), or give a client tool's result. All or
     /// nothing; decisions may come in several requests, and the chat goes back to work in the
     /// request that decides the last open call.
@@ -635,7 +635,7 @@ impl Chatd {
         Ok(self.store.delete_queued(chat, id).await?)
     }
 
-    /// Compacts an idle chat now, whatever its usage (BEHAVIOUR §5, `source: "manual"`).
+    /// Compacts an idle chat now, whatever its usage ([BEHAVIOUR §5](crate::behaviour#5-compaction), `source: "manual"`).
     ///
     /// # Errors
     /// `Conflict` when there is nothing to compact; `InvalidTransition` while busy;
@@ -814,7 +814,7 @@ impl Chatd {
         Ok(self.store.delete_provider(kind).await?)
     }
 
-    /// Adds a model config. Its provider and model id are kept verbatim (BEHAVIOUR §9.4);
+    /// Adds a model config. Its provider and model id are kept verbatim ([BEHAVIOUR §9.4](crate::behaviour#9-providers));
     /// [`NewModelConfig::from_spec`] resolves a bare `provider:model` spec.
     ///
     /// # Errors

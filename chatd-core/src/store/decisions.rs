@@ -1,4 +1,4 @@
-//! Applying a person's or a client's decisions to a step's open tool calls (BEHAVIOUR §16),
+//! Applying a person's or a client's decisions to a step's open tool calls ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)),
 //! for store implementors: both stores call [`apply_decisions`] inside their atomic
 //! operation, so they accept and refuse the same decisions.
 
@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::StoreError;
 use crate::tool_call::{ActionKind, CallState, DENIED_BY_USER, Decision, MAX_DECISIONS, ToolCall};
 
-/// Applies `decisions` to `calls`, all or nothing (BEHAVIOUR §16): every decision must name an
+/// Applies `decisions` to `calls`, all or nothing ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): every decision must name an
 /// open call, at most once, with a decision its kind accepts. On error `calls` is unchanged.
 ///
 /// # Errors

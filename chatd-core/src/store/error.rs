@@ -39,7 +39,7 @@ impl fmt::Display for Entity {
     }
 }
 
-/// The most messages a chat's queue holds (BEHAVIOUR §1).
+/// The most messages a chat's queue holds ([BEHAVIOUR §1](crate::behaviour#1-data-model)).
 pub(crate) const MAX_QUEUED_MESSAGES: usize = 20;
 
 /// An error from a [`ChatStore`](super::ChatStore) operation. When an operation fails it

@@ -1,4 +1,4 @@
-//! Provider keys at rest, for store implementors (BEHAVIOUR §12): every store seals keys
+//! Provider keys at rest, for store implementors ([BEHAVIOUR §12](crate::behaviour#12-secrets-and-input)): every store seals keys
 //! with the same [`ProviderKeys`] around an optional [`SecretCipher`], so they behave the same.
 
 use crate::cipher::{CipherError, SecretCipher, VERSION, provider_key_context};
@@ -127,7 +127,7 @@ impl ProviderKeys {
     /// Prepares `update` of the provider `current` for storage: a new key is sealed for the
     /// base URL the provider will have, and a new base URL without a new key is refused
     /// while a key is stored — the stored key is bound to its endpoint, and is never sent
-    /// to a server it was not given for (BEHAVIOUR §12). The same rule holds without a
+    /// to a server it was not given for ([BEHAVIOUR §12](crate::behaviour#12-secrets-and-input)). The same rule holds without a
     /// cipher, so an administrator's mistake or a forged request cannot redirect a key
     /// either.
     ///

@@ -125,7 +125,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// `NotFound` for an unknown chat.
     async fn list_messages(&self, chat: ChatId, query: MessageQuery) -> Result<Vec<Message>>;
 
-    /// The prompt history (BEHAVIOUR §5): without a compaction, every uncompressed model-visible
+    /// The prompt history ([BEHAVIOUR §5](crate::behaviour#5-compaction)): without a compaction, every uncompressed model-visible
     /// message; after one, every uncompressed `system` row, the latest boundary, and every
     /// uncompressed model-visible row after it. Its cost does not depend on how many
     /// messages precede the latest boundary.
@@ -227,7 +227,7 @@ pub trait ChatStore: Send + Sync + 'static {
 
     /// As [`acquire`](Self::acquire), within cluster-wide caps on running turns: no owner
     /// gets more than `caps.per_owner` running at once, and no more than `caps.total` run in
-    /// all (BEHAVIOUR §17 "Fairness"). Capped acquisitions are serialized across processes.
+    /// all ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness) "Fairness"). Capped acquisitions are serialized across processes.
     ///
     /// # Errors
     /// `Backend` only.
@@ -246,7 +246,7 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn heartbeat(&self, worker: WorkerId, leases: &[Lease]) -> Result<Vec<LeaseStatus>>;
 
     /// Persists one step write — the assistant row and its tool rows — atomically, replaces
-    /// the chat's tool-call records with `step.calls` (BEHAVIOUR §16: empty once the step's
+    /// the chat's tool-call records with `step.calls` ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes): empty once the step's
     /// tool rows are written), and clears the chat's part log (the step is now in history).
     ///
     /// # Errors
@@ -293,7 +293,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// `Backend` only.
     async fn recover_stale(&self, stale_after: Duration) -> Result<Vec<ChatId>>;
 
-    /// Forks `source` at `at` (BEHAVIOUR §18): a new root chat of the same owner whose
+    /// Forks `source` at `at` ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)): a new root chat of the same owner whose
     /// history is a copy of the source's current history up to and including `at` (and the
     /// tool results right after it, so no call is cut from its results), titled after the
     /// source with a fork marker ([`fork_title`](crate::chat::fork_title)), with the source's
@@ -306,7 +306,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// `NotFound` for an unknown chat, or a message not in its current history.
     async fn fork_chat(&self, source: ChatId, at: MessageId) -> Result<Chat>;
 
-    /// One bounded batch of `policy` (BEHAVIOUR §18): archives at most `limit` idle root
+    /// One bounded batch of `policy` ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)): archives at most `limit` idle root
     /// chats, purges at most `limit` archived chats and at most `limit` deleted messages, each
     /// past its period. Any replica may run it at any time; a chat that is running or waits
     /// for work is never touched, and a purged chat leaves a list tombstone.
@@ -319,7 +319,7 @@ pub trait ChatStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<RetentionPass>;
 
-    /// The store's own file store (BEHAVIOUR §19), when it keeps files: both chat stores
+    /// The store's own file store ([BEHAVIOUR §19](crate::behaviour#19-attachments)), when it keeps files: both chat stores
     /// return themselves, so a chat's files are purged with it. `None` (the default) for a
     /// store without one; the runtime and `Chatd` then take a file store from their own
     /// configuration, or send a note instead of each file.

@@ -1,4 +1,4 @@
-//! Retention (BEHAVIOUR §18): what a host keeps, applied by workers in bounded batches.
+//! Retention ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)): what a host keeps, applied by workers in bounded batches.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub struct RetentionPolicy {
     /// Purge messages edits took out of the history this long ago.
     pub purge_deleted_messages_after: Option<Duration>,
     /// Purge uploaded files no message referred to (never bound to a chat) this long after
-    /// their upload (BEHAVIOUR §19). Applied by workers through the file store.
+    /// their upload ([BEHAVIOUR §19](crate::behaviour#19-attachments)). Applied by workers through the file store.
     pub purge_unbound_files_after: Option<Duration>,
 }
 

@@ -1,4 +1,4 @@
-//! Spend admission (BEHAVIOUR §17): how model calls of one owner on different workers are
+//! Spend admission ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)): how model calls of one owner on different workers are
 //! admitted one at a time, each holding an upper bound of its cost while it is in flight, so
 //! that concurrent calls overshoot a limit by at most one call in all.
 

@@ -48,7 +48,7 @@ pub enum LeaseStatus {
     Lost,
 }
 
-/// What to do when a message arrives while the chat is busy (BEHAVIOUR §2).
+/// What to do when a message arrives while the chat is busy ([BEHAVIOUR §2](crate::behaviour#2-chat-status)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -82,7 +82,7 @@ pub struct SendMessage {
     /// Answer with this model configuration (also becomes the chat's last one).
     pub model_config_id: Option<ModelConfigId>,
     /// The id the client knows the message by, kept on it through the queue, promotion and
-    /// edits (BEHAVIOUR §1 "Client message ids"): 1 to 128 bytes, no control characters.
+    /// edits ([BEHAVIOUR §1](crate::behaviour#1-data-model) "Client message ids"): 1 to 128 bytes, no control characters.
     pub client_id: Option<String>,
 }
 
@@ -159,13 +159,13 @@ pub struct EditOutcome {
     pub chat: Chat,
     /// The edited message (same id, new content).
     pub message: Message,
-    /// How many later messages left the history (kept as deleted, BEHAVIOUR §18).
+    /// How many later messages left the history (kept as deleted, [BEHAVIOUR §18](crate::behaviour#18-history-you-keep)).
     pub deleted_messages: usize,
     /// How many queued messages were deleted.
     pub deleted_queued: usize,
 }
 
-/// One persisted step of a turn (BEHAVIOUR §3 item 6).
+/// One persisted step of a turn ([BEHAVIOUR §3](crate::behaviour#3-a-turn) item 6).
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Step {
@@ -173,7 +173,7 @@ pub struct Step {
     pub assistant: Option<NewMessage>,
     /// One `tool` row per local tool result, in call order.
     pub tool_results: Vec<NewMessage>,
-    /// The chat's tool-call records after this write (BEHAVIOUR §16): `Some` replaces the
+    /// The chat's tool-call records after this write ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): `Some` replaces the
     /// stored ones (`Some(vec![])` clears them once a recorded step's tool rows are written);
     /// `None`, a step that was never recorded, leaves them as they are.
     pub calls: Option<Vec<crate::tool_call::ToolCall>>,
@@ -225,7 +225,7 @@ impl Fence {
     }
 }
 
-/// The three rows of a compaction (BEHAVIOUR §5). The store writes them with the fixed roles and
+/// The three rows of a compaction ([BEHAVIOUR §5](crate::behaviour#5-compaction)). The store writes them with the fixed roles and
 /// visibilities (`system`/`model` boundary, `assistant`/`user` call, `tool`/`user` result),
 /// all `compressed = true`, atomically.
 #[derive(Debug, Clone, PartialEq)]
@@ -316,7 +316,7 @@ pub struct MessageQuery {
     /// At most this many (oldest first).
     pub limit: Option<usize>,
     /// Also the messages edits took out of the history, each with its
-    /// [`Deletion`](crate::message::Deletion) (BEHAVIOUR §18), in id order, a replaced
+    /// [`Deletion`](crate::message::Deletion) ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)), in id order, a replaced
     /// content before the current one of the same id.
     pub include_deleted: bool,
 }
@@ -407,7 +407,7 @@ pub fn fair_window(limit: usize) -> usize {
     limit.saturating_mul(16).clamp(64, FAIR_WINDOW)
 }
 
-/// Cluster-wide caps on running turns (BEHAVIOUR §17 "Fairness"); each optional. Every
+/// Cluster-wide caps on running turns ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness) "Fairness"); each optional. Every
 /// worker of a cluster should use the same.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

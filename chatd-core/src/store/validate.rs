@@ -1,5 +1,5 @@
 //! Input validation shared by every store: the same input gets the same error text
-//! whichever backend is used (BEHAVIOUR §12).
+//! whichever backend is used ([BEHAVIOUR §12](crate::behaviour#12-secrets-and-input)).
 //!
 //! - **User input** (chats, messages, edits, system prompts, titles) is checked against
 //!   [`Limits`]: people send only `text` and `file` parts; U+0000 anywhere is refused with a
@@ -31,23 +31,23 @@ pub struct Limits {
     /// The most bytes of a chat's system prompt: 64 KiB.
     pub max_system_prompt_bytes: usize,
     /// The most characters of a title (longer ones are cut), automatic, given or generated: 80
-    /// (BEHAVIOUR §14, §15).
+    /// ([BEHAVIOUR §14](crate::behaviour#14-titles), §15).
     pub max_title_chars: usize,
     /// The most bytes of one tool call's arguments the loop runs: 256 KiB.
     pub max_tool_args_bytes: usize,
     /// The most bytes of one stored tool result (longer ones are cut with a note): 256 KiB.
     pub max_tool_result_bytes: usize,
-    /// The most queued messages per chat (the next one is `QueueFull`): 20 (BEHAVIOUR §1).
+    /// The most queued messages per chat (the next one is `QueueFull`): 20 ([BEHAVIOUR §1](crate::behaviour#1-data-model)).
     pub max_queued_messages: usize,
-    /// The most bytes of one stored file (an attachment): 10 MiB (BEHAVIOUR §19).
+    /// The most bytes of one stored file (an attachment): 10 MiB ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
     pub max_file_bytes: usize,
-    /// The most file parts in one user message: 20 (BEHAVIOUR §19).
+    /// The most file parts in one user message: 20 ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
     pub max_files_per_message: usize,
-    /// The most files bound to one chat: 200 (BEHAVIOUR §19).
+    /// The most files bound to one chat: 200 ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
     pub max_files_per_chat: usize,
     /// The most bytes of base64 `data` a file part may carry inline in a stored message:
     /// 8 KiB. Larger files are stored once and referenced (`attachment_id`); `Chatd` does
-    /// that for the host when it has a file store (BEHAVIOUR §19).
+    /// that for the host when it has a file store ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
     pub max_inline_file_bytes: usize,
 }
 
@@ -151,7 +151,7 @@ fn no_nul(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// The longest client message id, in bytes (BEHAVIOUR §1 "Client message ids").
+/// The longest client message id, in bytes ([BEHAVIOUR §1](crate::behaviour#1-data-model) "Client message ids").
 pub const MAX_CLIENT_ID_BYTES: usize = 128;
 
 /// Checks a message to send: its content (as [`user_content_within`]) and its client id
@@ -424,7 +424,7 @@ pub fn title_within(raw: &str, limits: &Limits) -> Result<String> {
 }
 
 /// The title a store gives a new chat: the explicit one (checked by [`title_within`]), else
-/// the automatic title of the first message (BEHAVIOUR §14) within `limits.max_title_chars`,
+/// the automatic title of the first message ([BEHAVIOUR §14](crate::behaviour#14-titles)) within `limits.max_title_chars`,
 /// else `DEFAULT_TITLE`.
 ///
 /// # Errors
@@ -440,7 +440,7 @@ pub fn chat_title(new: &NewChat, limits: &Limits) -> Result<String> {
     }
 }
 
-/// Checks a chat's labels (BEHAVIOUR §18): at most `MAX_LABELS`;
+/// Checks a chat's labels ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)): at most `MAX_LABELS`;
 /// keys of 1 to 64 letters, digits, `-`, `_`, `.` or `/`; values of at most 128 characters
 /// and no control characters.
 ///
@@ -720,7 +720,7 @@ pub fn tool_calls_within(calls: &mut [crate::tool_call::ToolCall], limits: &Limi
 
 /// Checks the decisions of [`ChatStore::resolve_tool_calls`](crate::store::ChatStore) and
 /// makes them storable: edited arguments must be a JSON object within
-/// `max_tool_args_bytes` (as the model's must, BEHAVIOUR §3); results and reasons are
+/// `max_tool_args_bytes` (as the model's must, [BEHAVIOUR §3](crate::behaviour#3-a-turn)); results and reasons are
 /// sanitised like tool results.
 ///
 /// # Errors

@@ -1,4 +1,4 @@
-//! Sub-agents (BEHAVIOUR §13): a root chat delegates work to child chats with `spawn_agent`,
+//! Sub-agents ([BEHAVIOUR §13](crate::behaviour#13-tools)): a root chat delegates work to child chats with `spawn_agent`,
 //! collects their reports with `wait_agent`, steers them with `message_agent` and stops
 //! them with `close_agent`. Nesting depth is 1: children get none of these tools, and a
 //! child's call is refused. Every target must be a descendant of the calling chat.
@@ -17,18 +17,18 @@ use crate::message::Role;
 use crate::status::ChatStatus;
 use crate::store::{BusyBehavior, ChatStore, Delivery, MessageQuery, SendMessage, StoreError};
 
-/// What a child chat's `spawn_agent` call gets (BEHAVIOUR §13).
+/// What a child chat's `spawn_agent` call gets ([BEHAVIOUR §13](crate::behaviour#13-tools)).
 pub const CHILD_CANNOT_SPAWN: &str = "delegated chats cannot create child subagents";
 /// What a child chat's other sub-agent calls get.
 pub(crate) const CHILD_CANNOT_MANAGE: &str = "delegated chats cannot manage subagents";
-/// How long `wait_agent` waits by default (BEHAVIOUR §15).
+/// How long `wait_agent` waits by default ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub(crate) const WAIT_TIMEOUT: Duration = Duration::from_secs(300);
-/// The longest `wait_agent` waits (BEHAVIOUR §15); longer requests up to a day are clamped to
+/// The longest `wait_agent` waits ([BEHAVIOUR §15](crate::behaviour#15-defaults)); longer requests up to a day are clamped to
 /// it, and larger (or negative, or non-finite) values are an error result.
 pub(crate) const MAX_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
-/// The most open (unarchived) sub-agents one root chat may have (BEHAVIOUR §15).
+/// The most open (unarchived) sub-agents one root chat may have ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub const MAX_SUB_AGENTS: usize = 16;
-/// How often `wait_agent` looks at the child (BEHAVIOUR §15).
+/// How often `wait_agent` looks at the child ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub(crate) const WAIT_POLL: Duration = Duration::from_millis(200);
 
 /// Arguments of `spawn_agent`.
@@ -75,7 +75,7 @@ struct CloseAgentArgs {
     chat_id: ChatId,
 }
 
-/// How the sub-agent tools behave (BEHAVIOUR §13, §15).
+/// How the sub-agent tools behave ([BEHAVIOUR §13](crate::behaviour#13-tools), §15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AgentOptions {

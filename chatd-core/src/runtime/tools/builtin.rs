@@ -164,7 +164,7 @@ fn looks_attachable(path: &str) -> bool {
 }
 
 impl ReadFile {
-    /// An image or PDF of the workspace attached for the model to see (BEHAVIOUR §19): the
+    /// An image or PDF of the workspace attached for the model to see ([BEHAVIOUR §19](crate::behaviour#19-attachments)): the
     /// result names it and lists it in `attachments`. `None` when the path does not name one,
     /// its bytes are not one, or nothing can be attached here (then it is read as text).
     async fn attach_image(

@@ -1,4 +1,4 @@
-//! Client tools (BEHAVIOUR §16): a name, a description and a schema, but no body. The model
+//! Client tools ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): a name, a description and a schema, but no body. The model
 //! calls them like any tool; the turn then waits (`requires_action`) until the client sends
 //! the call's result with [`Chatd::resolve_tool_calls`](crate::Chatd::resolve_tool_calls).
 

@@ -376,7 +376,7 @@ impl Tool for McpTool {
 }
 
 impl McpTool {
-    /// `value` with the result's images stored as attachments (BEHAVIOUR §19), so the model
+    /// `value` with the result's images stored as attachments ([BEHAVIOUR §19](crate::behaviour#19-attachments)), so the model
     /// sees them and no row holds their bytes; an image that cannot be stored is named in a
     /// `not_attached` note instead.
     async fn attach_images(

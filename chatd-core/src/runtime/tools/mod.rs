@@ -1,4 +1,4 @@
-//! Tools (BEHAVIOUR §13): the [`Tool`] trait, the [`ToolSet`] that runs a step's calls, the
+//! Tools ([BEHAVIOUR §13](crate::behaviour#13-tools)): the [`Tool`] trait, the [`ToolSet`] that runs a step's calls, the
 //! [`Workspace`] a chat's tools act on and the built-in workspace tools, the
 //! [`Provisioner`] that creates workspaces from templates (with its three tools), and the
 //! sub-agent tools.
@@ -132,7 +132,7 @@ pub struct ToolContext {
     /// [`ToolSet::run_calls`] waits for all of it before the step goes on, also after a
     /// cancellation, so nothing a cancelled call started acts afterwards.
     pub tasks: TaskTracker,
-    /// Where a tool stores the files it attaches to its result (BEHAVIOUR §19); `None`
+    /// Where a tool stores the files it attaches to its result ([BEHAVIOUR §19](crate::behaviour#19-attachments)); `None`
     /// when the runtime has no file store.
     pub files: Option<Arc<dyn crate::store::files::FileStore>>,
 }
@@ -156,7 +156,7 @@ impl ToolContext {
         self
     }
 
-    /// Stores `bytes` as a file of this chat (its type sniffed, BEHAVIOUR §19) and returns
+    /// Stores `bytes` as a file of this chat (its type sniffed, [BEHAVIOUR §19](crate::behaviour#19-attachments)) and returns
     /// what to list in the result's `attachments` ([`crate::store::files::with_attachments`]).
     ///
     /// # Errors
@@ -245,7 +245,7 @@ pub trait Tool: Send + Sync + 'static {
     fn input_schema(&self) -> Value;
 
     /// Whether only root chats are offered the tool (provisioning and sub-agent tools:
-    /// BEHAVIOUR §13). Such a tool must still refuse a child's call itself, since a model can
+    /// [BEHAVIOUR §13](crate::behaviour#13-tools)). Such a tool must still refuse a child's call itself, since a model can
     /// name a tool it was not offered.
     fn root_only(&self) -> bool {
         false
@@ -258,7 +258,7 @@ pub trait Tool: Send + Sync + 'static {
         false
     }
 
-    /// Whether running a call twice is harmless (BEHAVIOUR §16), so that a call whose worker
+    /// Whether running a call twice is harmless ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)), so that a call whose worker
     /// died may simply run again. Default `false`: the call is durably marked started before
     /// it runs, and a call whose worker stopped before its result was persisted gets the
     /// in-doubt result instead of running again.
@@ -266,7 +266,7 @@ pub trait Tool: Send + Sync + 'static {
         false
     }
 
-    /// Whether the client runs the tool (BEHAVIOUR §16): its calls never run here, they wait
+    /// Whether the client runs the tool ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): its calls never run here, they wait
     /// for the client's result ([`ClientTool`]).
     fn runs_on_client(&self) -> bool {
         false

@@ -1,4 +1,4 @@
-//! Tool policies (BEHAVIOUR §16): per call, run it, ask a person first, or refuse it.
+//! Tool policies ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): per call, run it, ask a person first, or refuse it.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! Provisioning (BEHAVIOUR §13): the [`Provisioner`] trait, a local implementation where
+//! Provisioning ([BEHAVIOUR §13](crate::behaviour#13-tools)): the [`Provisioner`] trait, a local implementation where
 //! templates are directories, and the `list_templates`, `read_template` and
 //! `create_workspace` tools (root chats only).
 
@@ -132,7 +132,7 @@ pub trait Provisioner: Send + Sync + 'static {
     async fn open_workspace(&self, id: WorkspaceId) -> Result<Arc<dyn Workspace>, ToolError>;
 
     /// Who owns workspace `id`: `None` when the provisioner does not know it. Chats are
-    /// bound only to workspaces their owner owns (BEHAVIOUR §11): `Chatd::create_chat` refuses a
+    /// bound only to workspaces their owner owns ([BEHAVIOUR §11](crate::behaviour#11-authorization)): `Chatd::create_chat` refuses a
     /// user's `workspace_id` unless this confirms the user, and [`ChatWorkspaces`] opens a
     /// chat's workspace only if this names the chat's owner. The default knows no
     /// workspace, so only the system actor can bind one.
@@ -148,7 +148,7 @@ pub trait Provisioner: Send + Sync + 'static {
 
     /// Which workspace agent `agent` runs in: `None` when the provisioner does not know
     /// it. A user's chat names an agent only if this is the chat's workspace, which the user
-    /// owns (`Chatd::create_chat`, BEHAVIOUR §11). The default knows no agent, so only the
+    /// owns (`Chatd::create_chat`, [BEHAVIOUR §11](crate::behaviour#11-authorization)). The default knows no agent, so only the
     /// system actor can name one.
     ///
     /// # Errors

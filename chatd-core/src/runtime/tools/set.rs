@@ -13,14 +13,14 @@ use super::{Tool, ToolContext, ToolError};
 use crate::part::Part;
 use crate::provider::ToolDefinition;
 
-/// How many calls of one step run at once by default (BEHAVIOUR §15).
+/// How many calls of one step run at once by default ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub const MAX_CONCURRENT_CALLS: usize = 8;
 
 /// The calls were cancelled (`ctx.cancel` fired); every one of them has stopped.
 ///
 /// `finished` holds the results of the calls that had already ended when the stop came
 /// (also those refused before they ran), in call order; a call that was still running has
-/// none, and the caller answers it (BEHAVIOUR §3 rule 8).
+/// none, and the caller answers it ([BEHAVIOUR §3](crate::behaviour#3-a-turn) rule 8).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("the tool calls were cancelled")]
 #[non_exhaustive]
@@ -96,7 +96,7 @@ impl ToolSet {
         self
     }
 
-    /// Why a call with `args` is not run, if it is not (BEHAVIOUR §3): arguments that are
+    /// Why a call with `args` is not run, if it is not ([BEHAVIOUR §3](crate::behaviour#3-a-turn)): arguments that are
     /// not a JSON object, or larger than the set's limit. Such a call gets the error result
     /// `invalid tool arguments: <reason>`.
     #[must_use]

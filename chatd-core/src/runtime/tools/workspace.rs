@@ -1,5 +1,5 @@
 //! The [`Workspace`] a chat's tools act on: the trait, what its calls take and return, and
-//! the bounds every implementation is expected to keep (BEHAVIOUR §13, §15).
+//! the bounds every implementation is expected to keep ([BEHAVIOUR §13](crate::behaviour#13-tools), §15).
 
 use std::time::Duration;
 
@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{ToolContext, ToolError};
 
-/// The default `execute` timeout (BEHAVIOUR §15).
+/// The default `execute` timeout ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub const EXECUTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest `execute` timeout a model may ask for; longer requests are clamped to it.
 pub const MAX_EXECUTE_TIMEOUT: Duration = Duration::from_secs(600);
 /// The most output `execute` keeps (and returns), cut on a UTF-8 boundary.
 pub const MAX_OUTPUT_BYTES: usize = 32 * 1024;
-/// The most bytes one `read_file` call returns (BEHAVIOUR §15).
+/// The most bytes one `read_file` call returns ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub const READ_WINDOW_BYTES: usize = 256 * 1024;
 /// The largest file `edit_files` loads.
 pub(crate) const MAX_EDIT_FILE_BYTES: u64 = 16 * 1024 * 1024;

@@ -1,4 +1,4 @@
-//! Admitting a model call against the spend policy (BEHAVIOUR §17): under the owner's
+//! Admitting a model call against the spend policy ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)): under the owner's
 //! admission, read what was spent and what other calls in flight hold, ask the policy, and
 //! hold an upper bound of this call's cost until its usage is recorded.
 

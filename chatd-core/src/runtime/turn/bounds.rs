@@ -1,5 +1,5 @@
 //! Bounds every model call of a turn holds to, whichever [`ModelProvider`] streams it
-//! (BEHAVIOUR §3 "Timeouts and bounds"): the HTTP adapters enforce their own, but a custom
+//! ([BEHAVIOUR §3](crate::behaviour#3-a-turn) "Timeouts and bounds"): the HTTP adapters enforce their own, but a custom
 //! provider that streams for ever, or goes silent, is cut here too.
 //!
 //! [`ModelProvider`]: crate::provider::ModelProvider

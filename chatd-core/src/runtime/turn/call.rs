@@ -39,7 +39,7 @@ impl From<ProviderError> for AttemptError {
 }
 
 impl TurnRunner {
-    /// One model call with the loop's retries (BEHAVIOUR §3 "Retries"). Each attempt is an
+    /// One model call with the loop's retries ([BEHAVIOUR §3](crate::behaviour#3-a-turn) "Retries"). Each attempt is an
     /// episode of the part log; a retry is published there before the wait.
     pub(super) async fn call_model(
         &self,

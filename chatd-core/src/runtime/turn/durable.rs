@@ -1,4 +1,4 @@
-//! Recorded steps (BEHAVIOUR §16): a step whose calls are not all runnable at once and
+//! Recorded steps ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): a step whose calls are not all runnable at once and
 //! idempotent is written in two parts — the assistant row with one record per call, then the
 //! tool rows — so that calls can wait for a person or a client, a crash never runs a side
 //! effect twice, and the re-run continues from the records instead of streaming the step
@@ -20,7 +20,7 @@ use crate::tool_call::{
     ActionKind, CallState, IN_DOUBT_RESULT, INTERRUPTED_RESULT, ToolCall, any_open, closing_rows,
 };
 
-/// How long open calls wait before the sweep answers them (BEHAVIOUR §16 "Deadlines").
+/// How long open calls wait before the sweep answers them ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes) "Deadlines").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActionDeadlines {
     /// For a person's approval (default 24 h).

@@ -1,7 +1,7 @@
-//! The turn runner (BEHAVIOUR §3): one acquired chat, model calls and tool steps until the model
+//! The turn runner ([BEHAVIOUR §3](crate::behaviour#3-a-turn)): one acquired chat, model calls and tool steps until the model
 //! is done, every step persisted atomically through the lease.
 //!
-//! After each persisted step the runner checks compaction (BEHAVIOUR §5, [`super::compaction`]);
+//! After each persisted step the runner checks compaction ([BEHAVIOUR §5](crate::behaviour#5-compaction), [`super::compaction`]);
 //! everything a client would stream goes to the [`TurnObserver`].
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,11 +46,11 @@ use crate::status::TurnOutcome;
 use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 use crate::usage::{CallKind, NewUsage};
 
-/// The most model calls in one turn (BEHAVIOUR §3).
+/// The most model calls in one turn ([BEHAVIOUR §3](crate::behaviour#3-a-turn)).
 pub const MAX_STEPS: usize = 1200;
-/// The result given to tool calls cut off by an interrupt (BEHAVIOUR §3 item 8).
+/// The result given to tool calls cut off by an interrupt ([BEHAVIOUR §3](crate::behaviour#3-a-turn) item 8).
 pub const INTERRUPTED_TOOL_RESULT: &str = crate::tool_call::INTERRUPTED_RESULT;
-/// The result given to tool calls still running when their worker shut down (BEHAVIOUR §16):
+/// The result given to tool calls still running when their worker shut down ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)):
 /// the step is persisted with it, and the re-run never runs the call again.
 pub const IN_DOUBT_TOOL_RESULT: &str = crate::tool_call::IN_DOUBT_RESULT;
 /// What `last_error` says when the store failed (the details are logged).
@@ -187,7 +187,7 @@ impl TurnRunner {
         }
     }
 
-    /// Consults `policy` before every model call (BEHAVIOUR §17): a refusal ends the turn as
+    /// Consults `policy` before every model call ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)): a refusal ends the turn as
     /// failed with the refusal's text (`spend limit reached: …`), without retries; the steps
     /// already written stay. Default: no limit.
     #[must_use]
@@ -196,7 +196,7 @@ impl TurnRunner {
         self
     }
 
-    /// Reads and stores attachments in `files` (BEHAVIOUR §19) instead of the chat store's
+    /// Reads and stores attachments in `files` ([BEHAVIOUR §19](crate::behaviour#19-attachments)) instead of the chat store's
     /// own file store ([`ChatStore::file_store`]).
     #[must_use]
     pub fn with_files(mut self, files: Arc<dyn crate::store::files::FileStore>) -> Self {
@@ -205,7 +205,7 @@ impl TurnRunner {
     }
 
     /// Sets the policy that decides, per call, whether it runs, waits for a person's
-    /// approval, or is refused (BEHAVIOUR §16; default: every call runs).
+    /// approval, or is refused ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes); default: every call runs).
     #[must_use]
     pub fn with_policy(mut self, policy: Arc<dyn ToolPolicy>) -> Self {
         self.policy = policy;
@@ -327,7 +327,7 @@ impl TurnRunner {
         (end, cause)
     }
 
-    /// The model config of `chat`: its last one, else the default (BEHAVIOUR §3 item 1). A
+    /// The model config of `chat`: its last one, else the default ([BEHAVIOUR §3](crate::behaviour#3-a-turn) item 1). A
     /// disabled config serves no new turn (a sub-agent's, a compaction's or a title's
     /// neither: they run on this one).
     async fn model_config(&self, chat: &Chat) -> Result<ModelConfig, TurnEnd> {
@@ -560,7 +560,7 @@ impl TurnRunner {
         TurnEnd::Release(TurnOutcome::Finished)
     }
 
-    /// Compacts after a step whose usage crossed the threshold (BEHAVIOUR §5). `Ok(true)` when a
+    /// Compacts after a step whose usage crossed the threshold ([BEHAVIOUR §5](crate::behaviour#5-compaction)). `Ok(true)` when a
     /// boundary was written; a failed summary is reported (as an error part) and is
     /// `Ok(false)`; `Err` ends the turn (lost lease, stop).
     #[allow(clippy::too_many_arguments)]

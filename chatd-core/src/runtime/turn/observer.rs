@@ -11,7 +11,7 @@ use crate::provider::StreamEvent;
 use crate::runtime::compaction::CompactionSink;
 use crate::runtime::live::PartLog;
 
-/// A retry the turn is about to make (published as a `retry` event, BEHAVIOUR §3).
+/// A retry the turn is about to make (published as a `retry` event, [BEHAVIOUR §3](crate::behaviour#3-a-turn)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryNotice {
     /// The retry's number (1 for the first retry).
@@ -31,7 +31,7 @@ pub trait TurnObserver: Send + Sync + 'static {
     fn on_event(&self, _chat: ChatId, _attempt: u32, _event: &StreamEvent) {}
     /// The step in flight failed and will be retried: its parts so far are discarded.
     fn on_retry(&self, _chat: ChatId, _notice: &RetryNotice) {}
-    /// Rows of a step were persisted: a whole step at once; a recorded step (BEHAVIOUR §16)
+    /// Rows of a step were persisted: a whole step at once; a recorded step ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes))
     /// in two calls — its assistant row, then, once every call is answered, its tool rows;
     /// also the three rows of a compaction.
     fn on_step(&self, _chat: ChatId, _messages: &[Message]) {}

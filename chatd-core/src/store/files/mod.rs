@@ -1,4 +1,4 @@
-//! Attachments (BEHAVIOUR §19): files stored once per owner and referenced from message parts
+//! Attachments ([BEHAVIOUR §19](crate::behaviour#19-attachments)): files stored once per owner and referenced from message parts
 //! by id, their type told from their bytes, loaded into a prompt only by the step that sends
 //! it.
 //!
@@ -264,7 +264,7 @@ pub struct FileRef {
 
 /// `result` with `files` listed in its `attachments` field (an object result gains the
 /// field; any other value becomes `{"result": value, "attachments": [...]}`), so the model
-/// receives the files after the result (BEHAVIOUR §19).
+/// receives the files after the result ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
 #[must_use]
 pub fn with_attachments(result: Value, files: &[FileMeta]) -> Value {
     if files.is_empty() {
@@ -296,7 +296,7 @@ pub fn attachments_of(result: &Value) -> Vec<FileRef> {
         .unwrap_or_default()
 }
 
-/// Where files are kept (BEHAVIOUR §19). Reads are scoped to an owner: `reader` is the user
+/// Where files are kept ([BEHAVIOUR §19](crate::behaviour#19-attachments)). Reads are scoped to an owner: `reader` is the user
 /// reading (another owner's file is `NotFound`), or `None` for the system, which reads any.
 #[async_trait]
 pub trait FileStore: Send + Sync + fmt::Debug {

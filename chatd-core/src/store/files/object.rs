@@ -1,5 +1,5 @@
 //! A file store over any object store (`object_store`): the local filesystem, S3-compatible
-//! stores, GCS, Azure (BEHAVIOUR §19).
+//! stores, GCS, Azure ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
 //!
 //! Layout under the store's root: `data/{id}` holds a file's bytes, `meta/{id}.json` its
 //! [`FileMeta`], and an empty marker names what it belongs to — `chats/{chat}/{id}` once bound,

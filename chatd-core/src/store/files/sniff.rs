@@ -1,4 +1,4 @@
-//! What a file is, told from its bytes alone (BEHAVIOUR §19): the name and the client's
+//! What a file is, told from its bytes alone ([BEHAVIOUR §19](crate::behaviour#19-attachments)): the name and the client's
 //! header are never trusted.
 
 /// The media types a file store accepts.

@@ -1,4 +1,4 @@
-//! Durable tool calls (BEHAVIOUR §16): a step's call records, the `requires_action` status,
+//! Durable tool calls ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): a step's call records, the `requires_action` status,
 //! decisions, deadlines, and every other intent on a chat that waits.
 
 use std::time::Duration;

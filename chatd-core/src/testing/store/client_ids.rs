@@ -1,4 +1,4 @@
-//! Scenarios: a client's own id for a user message (BEHAVIOUR §1 "Client message ids") —
+//! Scenarios: a client's own id for a user message ([BEHAVIOUR §1](crate::behaviour#1-data-model) "Client message ids") —
 //! kept through a direct send, a queue and its promotion (at release and on demand), an edit,
 //! and every read; refused when it is not a short printable string.
 

@@ -1,4 +1,4 @@
-//! Scenarios: fair acquisition (BEHAVIOUR §17 "Fairness") — owners interleaved, and the
+//! Scenarios: fair acquisition ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness) "Fairness") — owners interleaved, and the
 //! cluster-wide caps on running turns per owner and in all.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Scenarios: files (BEHAVIOUR §19) — stored once with the type their bytes show, read back
+//! Scenarios: files ([BEHAVIOUR §19](crate::behaviour#19-attachments)) — stored once with the type their bytes show, read back
 //! only by their owner (or the system), bounded per chat, bound by a message all or none, and
 //! gone with their chat; uploads never bound are purged by age.
 

@@ -1,4 +1,4 @@
-//! Scenarios: history you keep (BEHAVIOUR §18) — an edit takes the later messages out of the
+//! Scenarios: history you keep ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)) — an edit takes the later messages out of the
 //! history without destroying them: they, and the edited message's replaced content, stay
 //! readable on request with the revision they belonged to; a fork copies a history up to a
 //! message into a new chat that is independent of its source in both directions.

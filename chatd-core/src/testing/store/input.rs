@@ -1,5 +1,5 @@
 //! Scenarios: what people may send, and storing whatever models and tools produce
-//! (BEHAVIOUR §12). Every store gives the same answers.
+//! ([BEHAVIOUR §12](crate::behaviour#12-secrets-and-input)). Every store gives the same answers.
 
 use serde_json::json;
 
@@ -71,7 +71,7 @@ pub async fn user_input_is_text_or_file_parts_without_nul(store: StoreRef) {
         .expect("text and file parts are fine");
 }
 
-/// Message size, part count, files and system-prompt size are limited (BEHAVIOUR §12, §19
+/// Message size, part count, files and system-prompt size are limited ([BEHAVIOUR §12](crate::behaviour#12-secrets-and-input), §19
 /// defaults).
 pub async fn user_input_size_limits_are_enforced(store: StoreRef) {
     let fx = Fixture::new(store).await;

@@ -485,7 +485,7 @@ pub async fn complete_and_reopen(store: StoreRef) {
     ));
 }
 
-/// BEHAVIOUR §2: a message to an idle chat that still has queued messages (kept after a
+/// [BEHAVIOUR §2](crate::behaviour#2-chat-status): a message to an idle chat that still has queued messages (kept after a
 /// failure, or from a pause) joins the queue's tail and the head is answered first.
 pub async fn a_message_to_an_idle_chat_with_a_queue_waits_its_turn(store: StoreRef) {
     let fx = Fixture::new(store).await;
@@ -518,7 +518,7 @@ pub async fn a_message_to_an_idle_chat_with_a_queue_waits_its_turn(store: StoreR
     assert!(matches!(direct.delivery, Delivery::Inserted(_)));
 }
 
-/// BEHAVIOUR §2: an idle chat whose kept queue is full still takes a message: the head enters
+/// [BEHAVIOUR §2](crate::behaviour#2-chat-status): an idle chat whose kept queue is full still takes a message: the head enters
 /// the history and the new message joins the tail, so the queue stays at its cap.
 pub async fn a_full_queue_on_an_idle_chat_takes_a_message_and_stays_at_its_cap(store: StoreRef) {
     let fx = Fixture::new(store).await;

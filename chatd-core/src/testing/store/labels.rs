@@ -1,4 +1,4 @@
-//! Scenarios: labels and search (BEHAVIOUR §18) — labels set and replaced, bounded; the list
+//! Scenarios: labels and search ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)) — labels set and replaced, bounded; the list
 //! filtered by labels (all must match) and by text over titles and user-visible messages,
 //! owner-scoped, in pages with cursors.
 

@@ -1,4 +1,4 @@
-//! Scenarios: retention (BEHAVIOUR §18) — off by default; idle roots archived with their
+//! Scenarios: retention ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)) — off by default; idle roots archived with their
 //! trees, never a busy one; archived chats purged with a list tombstone, never a busy one;
 //! deleted messages purged by age; every batch bounded.
 

@@ -1,4 +1,4 @@
-//! Scenarios: provider keys encrypted at rest (BEHAVIOUR §12).
+//! Scenarios: provider keys encrypted at rest ([BEHAVIOUR §12](crate::behaviour#12-secrets-and-input)).
 
 use std::sync::Arc;
 
@@ -118,7 +118,7 @@ fn is_endpoint_refusal(err: &StoreError) -> bool {
         if field == "api_key" && reason.contains("needs its API key again"))
 }
 
-/// A key is bound to the endpoint it was given for (BEHAVIOUR §12): changing the base URL
+/// A key is bound to the endpoint it was given for ([BEHAVIOUR §12](crate::behaviour#12-secrets-and-input)): changing the base URL
 /// needs the key again (with or without a cipher), and a ciphertext whose row's base URL a
 /// database writer changed does not decrypt — the key is never sent to the new server.
 pub async fn a_key_is_bound_to_its_base_url(store: StoreRef) {

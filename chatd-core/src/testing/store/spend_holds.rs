@@ -1,4 +1,4 @@
-//! Scenarios: spend admission (BEHAVIOUR §17) — one owner's admissions one at a time, holds
+//! Scenarios: spend admission ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)) — one owner's admissions one at a time, holds
 //! of calls in flight seen by the owner's other chats, settled by the step's record and
 //! lapsed with the turn's lease.
 

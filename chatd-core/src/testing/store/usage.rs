@@ -1,4 +1,4 @@
-//! Scenarios: the usage ledger (BEHAVIOUR §17) — a record per model call priced at the
+//! Scenarios: the usage ledger ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)) — a record per model call priced at the
 //! prices then in force, running totals that equal the sum of the records, reports grouped
 //! and filtered, and records that outlive edits and deletions.
 

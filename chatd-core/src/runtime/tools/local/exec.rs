@@ -23,7 +23,7 @@ pub const TERM_GRACE: Duration = Duration::from_secs(2);
 /// The directory, under the workspace root, that commands get as `TMPDIR`.
 pub(crate) const TMP_DIR: &str = ".chatd-tmp";
 
-/// The variables every command gets (BEHAVIOUR §13): non-interactive tools, no colours.
+/// The variables every command gets ([BEHAVIOUR §13](crate::behaviour#13-tools)): non-interactive tools, no colours.
 const NON_INTERACTIVE: [(&str, &str); 6] = [
     ("GIT_EDITOR", "true"),
     ("EDITOR", "true"),

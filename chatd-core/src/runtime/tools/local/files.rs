@@ -85,7 +85,7 @@ pub(super) fn read_all(
     Ok(bytes)
 }
 
-/// The most bytes `read_file` reads to reach its first line (BEHAVIOUR §13): a line offset
+/// The most bytes `read_file` reads to reach its first line ([BEHAVIOUR §13](crate::behaviour#13-tools)): a line offset
 /// cannot be sought to, so what comes before it is scanned — checking cancellation at every
 /// chunk — but never more than this (a sparse 16 TiB file would otherwise hold a thread for
 /// hours).

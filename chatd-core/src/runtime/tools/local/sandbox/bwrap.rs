@@ -1,4 +1,4 @@
-//! The namespace layer (BEHAVIOUR §13), built by bubblewrap (`bwrap`, the tool Flatpak and
+//! The namespace layer ([BEHAVIOUR §13](crate::behaviour#13-tools)), built by bubblewrap (`bwrap`, the tool Flatpak and
 //! OpenAI's Codex CLI use): every command gets fresh user, PID, IPC, UTS and cgroup
 //! namespaces, a network namespace of its own unless the policy allows the network, and a
 //! mount namespace whose root is an empty tmpfs holding only the system's program and

@@ -1,4 +1,4 @@
-//! The Landlock layer (BEHAVIOUR §13).
+//! The Landlock layer ([BEHAVIOUR §13](crate::behaviour#13-tools)).
 //!
 //! Landlock forbids mounting to any process it restricts on the filesystem, so where
 //! bubblewrap builds the namespaces (it mounts after this layer is entered) the layer

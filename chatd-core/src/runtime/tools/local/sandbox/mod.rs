@@ -1,4 +1,4 @@
-//! Confinement of `execute` (BEHAVIOUR §13): four layers, each reported by
+//! Confinement of `execute` ([BEHAVIOUR §13](crate::behaviour#13-tools)): four layers, each reported by
 //! [`SandboxStatus`], and what happens where the kernel or the machine lacks one.
 //!
 //! - **An unprivileged user**: a worker running as root starts commands as

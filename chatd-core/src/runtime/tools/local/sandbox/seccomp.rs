@@ -1,4 +1,4 @@
-//! The seccomp layer (BEHAVIOUR §13): system calls a confined command never needs and an
+//! The seccomp layer ([BEHAVIOUR §13](crate::behaviour#13-tools)): system calls a confined command never needs and an
 //! attacker would — tracing other processes, keyrings, kernel modules, BPF, mounting and new
 //! namespaces, device nodes, io_uring (whose operations bypass seccomp) — fail with `EPERM`;
 //! with networking off, so does every socket that is not a Unix socket. `clone3` fails with
