@@ -694,11 +694,8 @@ async fn titles_follow_the_configured_limit_on_both_stores() {
     let limits = Limits::default().with_max_title_chars(12);
     let db = chatd_tests::pg::FreshDb::create().await;
     let stores: Vec<(&str, Arc<dyn ChatStore>)> = vec![
-        (
-            "memory",
-            Arc::new(chatd_store_memory::InMemoryChatStore::new().with_limits(limits.clone())),
-        ),
-        ("postgres", Arc::new(db.store().await.with_limits(limits.clone()))),
+        ("memory", Arc::new(chatd_store_memory::InMemoryChatStore::new().with_limits(limits))),
+        ("postgres", Arc::new(db.store().await.with_limits(limits))),
     ];
     for (name, store) in stores {
         chatd_tests::configure(store.as_ref()).await;
