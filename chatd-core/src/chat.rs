@@ -157,7 +157,31 @@ pub fn fork_cut(history: &[crate::message::Message], at: crate::ids::MessageId) 
     Some(index + 1 + results)
 }
 
+/// Whether a chat is a root chat or a delegated sub-agent ([BEHAVIOUR §13](crate::behaviour#13-tools)):
+/// a child is told it is one and is not offered the root-only tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatKind {
+    /// A chat a person started.
+    Root,
+    /// A sub-agent's chat, started by its root's `spawn_agent`.
+    Child,
+}
+
+impl ChatKind {
+    /// Whether this is [`ChatKind::Child`].
+    #[must_use]
+    pub fn is_child(self) -> bool {
+        self == ChatKind::Child
+    }
+}
+
 impl Chat {
+    /// Whether this is a root chat or a sub-agent.
+    #[must_use]
+    pub fn kind(&self) -> ChatKind {
+        if self.is_root() { ChatKind::Root } else { ChatKind::Child }
+    }
+
     /// The id of the root of this chat's tree (its own id for a root chat).
     #[must_use]
     pub fn root_id(&self) -> ChatId {

@@ -93,7 +93,9 @@ mod layers;
 pub mod behaviour {}
 
 pub use call_options::CallOptions;
-pub use chat::{Chat, ChatCursor, ChatFilter, ChatUpdate, ForkedFrom, NewChat, Page, StopRequest};
+pub use chat::{
+    Chat, ChatCursor, ChatFilter, ChatKind, ChatUpdate, ForkedFrom, NewChat, Page, StopRequest,
+};
 pub use cipher::{CipherError, SecretCipher};
 pub use diff_status::{DiffReference, DiffRefresh, DiffStatus};
 pub use feed::{ChangeFeed, ChangeHint, ChangeKind};
@@ -114,8 +116,10 @@ pub use store::{ChatStore, SendMessage, StoreError};
 // The embed path: what a host needs to run chats in-process, in one `use chatd_core::{…}`.
 pub use events::{ChatEvent, Cursor, SubscribeOptions};
 pub use provider::ModelProvider;
+#[cfg(feature = "local-workspace")]
+pub use runtime::tools::LocalWorkspace;
 pub use runtime::tools::{
-    LocalWorkspace, Tool, ToolContext, ToolError, ToolSet, Typed, TypedTool, workspace_tools,
+    Tool, ToolContext, ToolError, ToolSet, Typed, TypedTool, workspace_tools,
 };
 pub use runtime::turn::{ProviderSource, TurnEnd, TurnRunner, TurnSignal};
 pub use runtime::worker::{Worker, WorkerConfig};

@@ -309,7 +309,7 @@ async fn child_chats_lack_provisioning_and_sub_agent_tools_and_report_back() {
         ],
     ));
     let root_offers: Vec<String> =
-        w.tools.definitions_for(false).into_iter().map(|t| t.name).collect();
+        w.tools.definitions_for(chatd_core::ChatKind::Root).into_iter().map(|t| t.name).collect();
     assert!(ROOT_ONLY.iter().all(|t| root_offers.contains(&(*t).to_owned())));
     assert_eq!(w.run(root, &root_provider).await, TurnEnd::Release(TurnOutcome::Finished));
     let results = w.results(root).await;

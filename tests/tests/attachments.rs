@@ -243,8 +243,9 @@ async fn read_file_attaches_by_the_bytes_not_the_name() {
     std::fs::write(dir.path().join("real.png"), testing_png(2, 2)).expect("image");
     let tools = workspace_tools(Arc::new(LocalWorkspace::open(dir.path()).expect("workspace")));
     let read = |path: &str| Part::tool_call("c", "read_file", json!({ "path": path }));
-    let with_files = ToolContext::new(chat.id, owner, false, CancellationToken::new())
-        .with_files(store.file_store());
+    let with_files =
+        ToolContext::new(chat.id, owner, chatd_core::ChatKind::Root, CancellationToken::new())
+            .with_files(store.file_store());
     let results = tools.run_calls(&with_files, &[read("fake.png"), read("real.png")]).await;
     let results = results.expect("ran");
     let value = |part: &Part| match part {
@@ -259,7 +260,8 @@ async fn read_file_attaches_by_the_bytes_not_the_name() {
         "{attached}"
     );
     assert_eq!(chatd_core::files::attachments_of(&attached).len(), 1, "{attached}");
-    let without = ToolContext::new(chat.id, owner, false, CancellationToken::new());
+    let without =
+        ToolContext::new(chat.id, owner, chatd_core::ChatKind::Root, CancellationToken::new());
     let plain = tools.run_calls(&without, &[read("real.png")]).await.expect("ran");
     assert!(value(&plain[0]).get("content").is_some(), "read as text without a file store");
 }

@@ -32,7 +32,12 @@ const CANARIES: [(&str, &str); 4] = [
 ];
 
 fn ctx() -> ToolContext {
-    ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new())
+    ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    )
 }
 
 /// A confined workspace in `dir`; fails where any layer is missing (the suite must run).

@@ -64,14 +64,20 @@ fn call(id: &str, name: &str, args: Value) -> Part {
 
 async fn exercise(tools: &McpTools, prefix: &str) {
     let set = ToolSet::new().with_all(tools.tools());
-    let names: Vec<String> = set.definitions_for(false).iter().map(|d| d.name.clone()).collect();
+    let names: Vec<String> =
+        set.definitions_for(chatd_core::ChatKind::Root).iter().map(|d| d.name.clone()).collect();
     for tool in ["add", "shout", "fail", "sleep", "flood", "screenshot"] {
         assert!(names.contains(&format!("{prefix}__{tool}")), "{names:?}");
     }
     // The server's annotations say which tools may run again after a crash.
     let idempotent = |name: &str| set.get(&format!("{prefix}__{name}")).map(|t| t.idempotent());
     assert_eq!((idempotent("add"), idempotent("shout")), (Some(true), Some(false)));
-    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let ctx = ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    );
     let calls = [
         call("1", &format!("{prefix}__add"), json!({"a": 2, "b": 3})),
         call("2", &format!("{prefix}__shout"), json!({"text": "hi"})),
@@ -106,7 +112,12 @@ async fn a_slow_call_times_out_and_a_cancelled_turn_stops_its_calls_at_once() {
         .await
         .expect("connect");
     let set = ToolSet::new().with_all(tools.tools());
-    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let ctx = ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    );
     let started = Instant::now();
     let got = results(
         &set.run_calls(&ctx, &[call("1", "s__sleep", json!({"ms": 10_000}))]).await.expect("ran"),
@@ -118,7 +129,8 @@ async fn a_slow_call_times_out_and_a_cancelled_turn_stops_its_calls_at_once() {
     let patient = McpTools::connect(stdio_server("p")).await.expect("connect");
     let set = ToolSet::new().with_all(patient.tools());
     let cancel = CancellationToken::new();
-    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, cancel.clone());
+    let ctx =
+        ToolContext::new(ChatId::new(), UserId::new(), chatd_core::ChatKind::Root, cancel.clone());
     let stopper = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
         cancel.cancel();
@@ -129,7 +141,12 @@ async fn a_slow_call_times_out_and_a_cancelled_turn_stops_its_calls_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     stopper.await.expect("stopper");
     // The session still serves later calls.
-    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let ctx = ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    );
     let got = results(
         &set.run_calls(&ctx, &[call("2", "p__add", json!({"a": 1, "b": 1}))]).await.expect("ran"),
     );
@@ -200,7 +217,12 @@ async fn an_mcp_image_becomes_an_attachment_the_model_sees() {
 async fn an_mcp_image_without_a_file_store_is_a_note() {
     let tools = McpTools::connect(stdio_server("ui")).await.expect("connect");
     let set = ToolSet::new().with_all(tools.tools());
-    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let ctx = ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    );
     let got = results(
         &set.run_calls(&ctx, &[call("1", "ui__screenshot", json!({}))]).await.expect("ran"),
     );
@@ -237,7 +259,7 @@ async fn a_hostile_servers_unusable_tools_are_left_out_and_an_endless_list_is_re
     assert!(skipped[1].1.contains("73 characters"), "{skipped:?}");
     assert!(skipped[2].0 == "huge" && skipped[2].1.contains("input schema"), "{skipped:?}");
     let set = ToolSet::new().with_all(tools.tools());
-    let offered = set.definitions_for(false);
+    let offered = set.definitions_for(chatd_core::ChatKind::Root);
     let names: Vec<&str> = offered.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names.len(), 7, "{names:?}");
     let chatty = offered.iter().find(|d| d.name == "h__chatty").expect("chatty is offered");
@@ -260,7 +282,12 @@ async fn a_hostile_servers_unusable_tools_are_left_out_and_an_endless_list_is_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_answer_is_refused_not_buffered() {
     let flood = |bytes: usize| call("1", "f__flood", json!({"bytes": bytes}));
-    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let ctx = ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    );
     let stdio = McpTools::connect(stdio_server("f").with_call_timeout(Duration::from_secs(3)))
         .await
         .expect("connect");

@@ -139,7 +139,12 @@ async fn no_canary_key_leaks_from_a_turn_of_any_provider_kind() {
             .expect_err("the 401 again");
         seen.push_str(&format!("{err} {err:?}"));
         // The tool environment.
-        let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+        let ctx = ToolContext::new(
+            ChatId::new(),
+            UserId::new(),
+            chatd_core::ChatKind::Root,
+            CancellationToken::new(),
+        );
         let env = workspace.execute(&ctx, &ExecRequest::new("env")).await.expect("env");
         seen.push_str(&env.output);
         assert!(

@@ -26,7 +26,12 @@ use support::processes_with;
 const PERL: &str = "/usr/bin/perl";
 
 fn ctx() -> ToolContext {
-    ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new())
+    ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    )
 }
 
 fn euid() -> u32 {

@@ -29,7 +29,12 @@ fn reset_peak() -> u64 {
 }
 
 fn ctx() -> ToolContext {
-    ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new())
+    ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    )
 }
 
 #[test]

@@ -18,9 +18,6 @@ use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::model_spec::UnresolvedModel;
-#[allow(unused_imports)]
-pub(crate) use crate::model_spec::resolve_model;
-#[allow(unused_imports)]
 pub(crate) use crate::tool_args::args_object;
 pub use crate::tool_args::{invalid_args, parse_tool_args};
 pub use accumulate::{Accumulator, Generation};

@@ -142,10 +142,10 @@ fn estimate(message: &PromptMessage) -> i64 {
 pub(crate) fn summary_request(
     history: &[Message],
     config: &ModelConfig,
-    is_child: bool,
+    kind: crate::chat::ChatKind,
     usage: &ContextUsage,
 ) -> ModelRequest {
-    let prompt = build_prompt(history, config.provider, is_child);
+    let prompt = build_prompt(history, config.provider, kind);
     let mut messages = prompt.messages;
     // The summary is written from text: files are named, not sent (BEHAVIOUR §19).
     crate::runtime::attachments::name_attachments(&mut messages);
@@ -335,12 +335,10 @@ impl Compactor {
         args: Value,
         cancel: CancellationToken,
     ) -> Result<(Vec<Message>, Value), CompactionError> {
-        let CompactionTarget { store, provider, config, fence, chat, usage, source } = *target;
+        let CompactionTarget { store, config, fence, chat, usage, source, .. } = *target;
         let history = store.prompt_messages(fence.chat_id()).await?;
         let mut used = None;
-        let summary =
-            self.summarize(provider, &history, config, !chat.is_root(), &usage, &cancel, &mut used);
-        let summary = summary.await;
+        let summary = self.summarize(target, &history, &cancel, &mut used).await;
         crate::runtime::spend::record(store, chat, config.id, CallKind::Compaction, used).await;
         let summary = summary?;
         let result = json!({
@@ -361,23 +359,20 @@ impl Compactor {
         Ok((messages, result))
     }
 
-    /// The summary text. A context-length refusal (the estimate was wrong) is retried with
-    /// half the window, twice. `used` receives what the calls that answered used (an empty
-    /// summary costs too).
-    #[allow(clippy::too_many_arguments)]
+    /// The summary text of `history`, by the target's model. A context-length refusal (the
+    /// estimate was wrong) is retried with half the window, twice. `used` receives what the
+    /// calls that answered used (an empty summary costs too).
     async fn summarize(
         &self,
-        provider: &Arc<dyn ModelProvider>,
+        target: &CompactionTarget<'_>,
         history: &[Message],
-        config: &ModelConfig,
-        is_child: bool,
-        usage: &ContextUsage,
         cancel: &CancellationToken,
         used: &mut Option<crate::message::Usage>,
     ) -> Result<String, CompactionError> {
-        let mut window = *usage;
+        let (provider, config, kind) = (target.provider, target.config, target.chat.kind());
+        let mut window = target.usage;
         for _ in 0..3 {
-            let request = summary_request(history, config, is_child, &window);
+            let request = summary_request(history, config, kind, &window);
             let call = provider.generate(request, cancel.child_token());
             let generation = tokio::select! {
                 () = cancel.cancelled() => return Err(CompactionError::Stopped),

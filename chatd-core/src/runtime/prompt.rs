@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use crate::chat::ChatKind;
 use crate::message::{Message, Role};
 use crate::part::Part;
 use crate::provider::PromptMessage;
@@ -137,13 +138,13 @@ fn local_calls(parts: &[Part]) -> impl Iterator<Item = (&str, &str)> {
 /// [`load_attachments`](crate::runtime::attachments::load_attachments)). A compaction boundary (a `compressed` system
 /// row) becomes a user message in place, so the conversation after it is never empty.
 #[must_use]
-pub fn build_prompt(history: &[Message], target: ProviderKind, is_child: bool) -> Prompt {
+pub fn build_prompt(history: &[Message], target: ProviderKind, kind: ChatKind) -> Prompt {
     let visible: Vec<&Message> =
         history.iter().filter(|m| m.visibility.is_model_visible()).collect();
     let leading = visible.iter().take_while(|m| m.role == Role::System && !m.compressed).count();
     let mut system: Vec<String> =
         visible[..leading].iter().map(|m| m.text()).filter(|t| !t.trim().is_empty()).collect();
-    if is_child {
+    if kind.is_child() {
         system.push(SUB_AGENT_INSTRUCTION.to_owned());
     }
     let mut messages: Vec<PromptMessage> = Vec::new();

@@ -38,7 +38,6 @@ pub use changes::{
     ChangedFields, ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor,
 };
 pub use decisions::apply_decisions;
-#[allow(unused_imports)]
 pub(crate) use error::MAX_QUEUED_MESSAGES;
 pub use error::{Entity, Result, StoreError};
 pub use keys::ProviderKeys;

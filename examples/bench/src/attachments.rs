@@ -108,7 +108,7 @@ pub(crate) async fn run(quick: bool) -> BenchResult<Vec<Report>> {
     let mut prompt = chatd_core::runtime::prompt::build_prompt(
         &history,
         chatd_core::ProviderKind::Anthropic,
-        false,
+        chatd_core::ChatKind::Root,
     );
     let started = Instant::now();
     let read = chatd_core::runtime::attachments::load_attachments(

@@ -18,7 +18,12 @@ use crate::report::{Report, Target, percentile};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 async fn median_ms(ws: &LocalWorkspace, runs: usize) -> Result<f64, Error> {
-    let ctx = ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new());
+    let ctx = ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        chatd_core::ChatKind::Root,
+        CancellationToken::new(),
+    );
     let request = ExecRequest::new("true");
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {

@@ -130,7 +130,7 @@ fn a_history_that_fits_is_sent_whole_with_the_instruction_last() {
     history.extend(tool_round(2, "a", 400));
     let config = config(100_000, 70);
     let usage = measure(80_000, 100_000, &config);
-    let request = summary_request(&history, &config, false, &usage);
+    let request = summary_request(&history, &config, crate::chat::ChatKind::Root, &usage);
     assert_eq!(results(&request), vec!["a:kept"]);
     let last = request.messages.last().expect("instruction");
     assert_eq!(
@@ -146,7 +146,12 @@ fn the_summary_names_attached_files_instead_of_sending_them() {
     let shot = Part::attachment(crate::ids::FileId::new(), "image/png", "shot.png");
     let history = vec![row(1, Role::User, vec![Part::text("what is this?"), shot])];
     let config = config(100_000, 70);
-    let request = summary_request(&history, &config, false, &measure(10, 100_000, &config));
+    let request = summary_request(
+        &history,
+        &config,
+        crate::chat::ChatKind::Root,
+        &measure(10, 100_000, &config),
+    );
     assert_eq!(
         request.messages[0].content,
         vec![Part::text("what is this?"), Part::text("[attached file shot.png (image/png)]")]
@@ -163,7 +168,7 @@ fn an_overflowing_history_drops_the_oldest_tool_outputs_first() {
     history.push(row(8, Role::Assistant, vec![Part::text("done reading")]));
     let config = config(20_000, 70);
     let usage = measure(19_000, 20_000, &config);
-    let request = summary_request(&history, &config, false, &usage);
+    let request = summary_request(&history, &config, crate::chat::ChatKind::Root, &usage);
     assert_eq!(results(&request), vec!["a:dropped", "b:dropped", "c:kept"]);
     assert_eq!(
         request.messages[0].content,
@@ -182,9 +187,19 @@ fn provider_counts_scale_the_estimate() {
     history.extend(tool_round(4, "b", 8_000));
     history.extend(tool_round(6, "c", 8_000));
     let config = config(20_000, 70);
-    let plain = summary_request(&history, &config, false, &measure(6_000, 20_000, &config));
+    let plain = summary_request(
+        &history,
+        &config,
+        crate::chat::ChatKind::Root,
+        &measure(6_000, 20_000, &config),
+    );
     assert_eq!(results(&plain), vec!["a:kept", "b:kept", "c:kept"]);
-    let dense = summary_request(&history, &config, false, &measure(19_000, 20_000, &config));
+    let dense = summary_request(
+        &history,
+        &config,
+        crate::chat::ChatKind::Root,
+        &measure(19_000, 20_000, &config),
+    );
     assert_eq!(results(&dense), vec!["a:dropped", "b:kept", "c:kept"]);
 }
 
@@ -200,7 +215,12 @@ fn when_dropping_outputs_is_not_enough_the_oldest_messages_go_and_the_last_stays
         })
         .collect();
     let config = config(8_000, 70);
-    let request = summary_request(&history, &config, false, &measure(7_000, 8_000, &config));
+    let request = summary_request(
+        &history,
+        &config,
+        crate::chat::ChatKind::Root,
+        &measure(7_000, 8_000, &config),
+    );
     let kept = request.messages.len() - 1; // minus the instruction
     assert!((1..40).contains(&kept), "kept {kept}");
     let estimated: i64 = request.messages.iter().map(estimate).sum();
@@ -218,7 +238,7 @@ fn the_boundary_becomes_the_opening_user_message() {
     boundary.compressed = true;
     boundary.visibility = Visibility::Model;
     let history = vec![row(1, Role::System, vec![Part::text("sys")]), boundary];
-    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, crate::chat::ChatKind::Root);
     assert_eq!(prompt.system, vec!["sys"]);
     assert_eq!(prompt.messages.len(), 1);
     assert_eq!(prompt.messages[0].role, Role::User);

@@ -34,10 +34,10 @@ fn leading_system_rows_form_the_system_block_and_children_get_the_sub_agent_note
         row(2, Role::System, vec![Part::text("Summary so far: ...")]),
         row(3, Role::User, vec![Part::text("go")]),
     ];
-    let root = build_prompt(&history, ProviderKind::Anthropic, false);
+    let root = build_prompt(&history, ProviderKind::Anthropic, crate::chat::ChatKind::Root);
     assert_eq!(root.system, vec!["You are a coding agent.", "Summary so far: ..."]);
     assert_eq!(roles(&root), vec![Role::User]);
-    let child = build_prompt(&history, ProviderKind::Anthropic, true);
+    let child = build_prompt(&history, ProviderKind::Anthropic, crate::chat::ChatKind::Child);
     assert_eq!(child.system.last().map(String::as_str), Some(SUB_AGENT_INSTRUCTION));
 }
 
@@ -46,7 +46,10 @@ fn user_only_rows_are_not_sent() {
     let mut hidden = row(2, Role::Assistant, vec![Part::text("for people only")]);
     hidden.visibility = Visibility::User;
     let history = vec![row(1, Role::User, vec![Part::text("q")]), hidden];
-    assert_eq!(roles(&build_prompt(&history, ProviderKind::OpenAi, false)), vec![Role::User]);
+    assert_eq!(
+        roles(&build_prompt(&history, ProviderKind::OpenAi, crate::chat::ChatKind::Root)),
+        vec![Role::User]
+    );
 }
 
 #[test]
@@ -64,7 +67,7 @@ fn a_dangling_tool_call_gets_a_synthetic_error_result() {
         row(3, Role::Tool, vec![Part::tool_result("a", "read_file", json!("A"), false)]),
         row(4, Role::User, vec![Part::text("and?")]),
     ];
-    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, crate::chat::ChatKind::Root);
     assert_eq!(
         roles(&prompt),
         vec![Role::User, Role::Assistant, Role::Tool, Role::Tool, Role::User]
@@ -73,7 +76,7 @@ fn a_dangling_tool_call_gets_a_synthetic_error_result() {
         prompt.messages[3].content,
         vec![Part::tool_result("b", "read_file", json!(INTERRUPTED_RESULT), true)]
     );
-    let tail = build_prompt(&history[..2], ProviderKind::Anthropic, false);
+    let tail = build_prompt(&history[..2], ProviderKind::Anthropic, crate::chat::ChatKind::Root);
     assert_eq!(
         tail.messages.last().map(|m| m.content.len()),
         Some(2),
@@ -91,7 +94,7 @@ fn a_tool_result_without_its_call_is_dropped() {
             vec![Part::tool_result("orphan", "execute", json!({"exit_code": 0}), false)],
         ),
     ];
-    let prompt = build_prompt(&history, ProviderKind::OpenAi, false);
+    let prompt = build_prompt(&history, ProviderKind::OpenAi, crate::chat::ChatKind::Root);
     assert_eq!(roles(&prompt), vec![Role::User]);
 }
 
@@ -110,7 +113,7 @@ fn an_orphan_result_among_real_ones_keeps_every_result_right_after_its_call() {
         row(4, Role::Tool, vec![Part::tool_result("D", "t", json!("d"), false)]),
         row(5, Role::Tool, vec![Part::tool_result("E", "t", json!("e"), false)]),
     ];
-    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, crate::chat::ChatKind::Root);
     assert_eq!(roles(&prompt), vec![Role::User, Role::Assistant, Role::Tool, Role::Tool]);
     let ids: Vec<&str> = prompt.messages[2..]
         .iter()
@@ -142,7 +145,7 @@ fn a_provider_executed_result_in_a_tool_row_never_becomes_a_local_call() {
         ),
         row(3, Role::Tool, vec![Part::tool_result("ws", "web_search", json!("r"), false)]),
     ];
-    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, crate::chat::ChatKind::Root);
     assert_eq!(roles(&prompt), vec![Role::User, Role::Assistant]);
 }
 
@@ -160,7 +163,7 @@ fn ids_are_sanitised_consistently_and_arguments_become_objects() {
         row(2, Role::Tool, vec![Part::tool_result("toolu.01:x/y", "read_file", json!("A"), false)]),
         row(3, Role::Tool, vec![Part::tool_result("call 2", "read_file", json!("B"), false)]),
     ];
-    let prompt = build_prompt(&history, ProviderKind::Anthropic, false);
+    let prompt = build_prompt(&history, ProviderKind::Anthropic, crate::chat::ChatKind::Root);
     let (first, second) = (sanitize_tool_call_id("toolu.01:x/y"), sanitize_tool_call_id("call 2"));
     assert!(
         first.starts_with("toolu_01_x_y_") && second.starts_with("call_2_"),
@@ -213,7 +216,7 @@ fn reasoning_is_replayed_only_to_the_provider_that_produced_it() {
         ],
     )];
     let texts = |kind| -> Vec<String> {
-        build_prompt(&history, kind, false).messages[0]
+        build_prompt(&history, kind, crate::chat::ChatKind::Root).messages[0]
             .content
             .iter()
             .filter_map(|p| p.as_text().map(str::to_owned))
@@ -252,7 +255,7 @@ fn provider_executed_tools_need_no_local_result() {
         row(2, Role::User, vec![Part::text("thanks")]),
     ];
     assert_eq!(
-        roles(&build_prompt(&history, ProviderKind::Anthropic, false)),
+        roles(&build_prompt(&history, ProviderKind::Anthropic, crate::chat::ChatKind::Root)),
         vec![Role::Assistant, Role::User]
     );
 }

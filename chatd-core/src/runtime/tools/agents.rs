@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ToolContext, ToolError, ToolSet};
+use super::{ToolContext, ToolError, ToolSet, Typed, TypedTool};
 use crate::chat::{Chat, NewChat};
 use crate::ids::ChatId;
 use crate::message::Role;
@@ -34,7 +34,7 @@ pub(crate) const WAIT_POLL: Duration = Duration::from_millis(200);
 /// Arguments of `spawn_agent`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SpawnAgentArgs {
+pub(crate) struct SpawnAgentArgs {
     /// The task: everything the sub-agent needs to know, since it sees nothing else.
     prompt: String,
     /// A short title for the sub-agent's chat.
@@ -44,7 +44,7 @@ struct SpawnAgentArgs {
 /// Arguments of `wait_agent`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct WaitAgentArgs {
+pub(crate) struct WaitAgentArgs {
     /// The sub-agent's chat id.
     #[schemars(with = "String")]
     chat_id: ChatId,
@@ -55,7 +55,7 @@ struct WaitAgentArgs {
 /// Arguments of `message_agent`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct MessageAgentArgs {
+pub(crate) struct MessageAgentArgs {
     /// The sub-agent's chat id.
     #[schemars(with = "String")]
     chat_id: ChatId,
@@ -69,7 +69,7 @@ struct MessageAgentArgs {
 /// Arguments of `close_agent`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CloseAgentArgs {
+pub(crate) struct CloseAgentArgs {
     /// The sub-agent's chat id.
     #[schemars(with = "String")]
     chat_id: ChatId,
@@ -283,44 +283,102 @@ impl Agents {
     }
 }
 
-root_tool!(
-    SpawnAgent,
-    Agents,
-    "spawn_agent",
-    "Start a sub-agent on a task; it works in the background in its own chat (and this \
-     chat's workspace). Returns its chat id for wait_agent.",
-    SpawnAgentArgs,
-    spawn,
-    CHILD_CANNOT_SPAWN
-);
-root_tool!(
-    WaitAgent,
-    Agents,
-    "wait_agent",
-    "Wait for a sub-agent to finish and return its final report.",
-    WaitAgentArgs,
-    wait,
-    CHILD_CANNOT_MANAGE,
-    true
-);
-root_tool!(
-    MessageAgent,
-    Agents,
-    "message_agent",
-    "Send a sub-agent a message: queued behind its current work, or interrupting it.",
-    MessageAgentArgs,
-    message,
-    CHILD_CANNOT_MANAGE
-);
-root_tool!(
-    CloseAgent,
-    Agents,
-    "close_agent",
-    "Stop a sub-agent and archive its chat.",
-    CloseAgentArgs,
-    close,
-    CHILD_CANNOT_MANAGE
-);
+/// The `spawn_agent` tool (offered to root chats only).
+#[derive(Clone)]
+pub(crate) struct SpawnAgent(Agents);
+
+#[async_trait::async_trait]
+impl TypedTool for SpawnAgent {
+    type Args = SpawnAgentArgs;
+    fn name(&self) -> &str {
+        "spawn_agent"
+    }
+    fn description(&self) -> &str {
+        "Start a sub-agent on a task; it works in the background in its own chat (and this \
+     chat's workspace). Returns its chat id for wait_agent."
+    }
+    fn root_only(&self) -> bool {
+        true
+    }
+    fn child_refusal(&self) -> &str {
+        CHILD_CANNOT_SPAWN
+    }
+    async fn call(&self, ctx: &ToolContext, args: SpawnAgentArgs) -> Result<Value, ToolError> {
+        self.0.spawn(ctx, args).await
+    }
+}
+/// The `wait_agent` tool (offered to root chats only).
+#[derive(Clone)]
+pub(crate) struct WaitAgent(Agents);
+
+#[async_trait::async_trait]
+impl TypedTool for WaitAgent {
+    type Args = WaitAgentArgs;
+    fn name(&self) -> &str {
+        "wait_agent"
+    }
+    fn description(&self) -> &str {
+        "Wait for a sub-agent to finish and return its final report."
+    }
+    fn root_only(&self) -> bool {
+        true
+    }
+    fn child_refusal(&self) -> &str {
+        CHILD_CANNOT_MANAGE
+    }
+    fn idempotent(&self) -> bool {
+        true
+    }
+    async fn call(&self, ctx: &ToolContext, args: WaitAgentArgs) -> Result<Value, ToolError> {
+        self.0.wait(ctx, args).await
+    }
+}
+/// The `message_agent` tool (offered to root chats only).
+#[derive(Clone)]
+pub(crate) struct MessageAgent(Agents);
+
+#[async_trait::async_trait]
+impl TypedTool for MessageAgent {
+    type Args = MessageAgentArgs;
+    fn name(&self) -> &str {
+        "message_agent"
+    }
+    fn description(&self) -> &str {
+        "Send a sub-agent a message: queued behind its current work, or interrupting it."
+    }
+    fn root_only(&self) -> bool {
+        true
+    }
+    fn child_refusal(&self) -> &str {
+        CHILD_CANNOT_MANAGE
+    }
+    async fn call(&self, ctx: &ToolContext, args: MessageAgentArgs) -> Result<Value, ToolError> {
+        self.0.message(ctx, args).await
+    }
+}
+/// The `close_agent` tool (offered to root chats only).
+#[derive(Clone)]
+pub(crate) struct CloseAgent(Agents);
+
+#[async_trait::async_trait]
+impl TypedTool for CloseAgent {
+    type Args = CloseAgentArgs;
+    fn name(&self) -> &str {
+        "close_agent"
+    }
+    fn description(&self) -> &str {
+        "Stop a sub-agent and archive its chat."
+    }
+    fn root_only(&self) -> bool {
+        true
+    }
+    fn child_refusal(&self) -> &str {
+        CHILD_CANNOT_MANAGE
+    }
+    async fn call(&self, ctx: &ToolContext, args: CloseAgentArgs) -> Result<Value, ToolError> {
+        self.0.close(ctx, args).await
+    }
+}
 
 /// The four sub-agent tools over `store`.
 #[must_use]
@@ -340,8 +398,8 @@ pub fn agent_tools_with(store: Arc<dyn ChatStore>, mut options: AgentOptions) ->
     options.poll = options.poll.max(Duration::from_millis(1));
     let shared = Agents { store, options };
     ToolSet::new()
-        .with(Arc::new(SpawnAgent(shared.clone())))
-        .with(Arc::new(WaitAgent(shared.clone())))
-        .with(Arc::new(MessageAgent(shared.clone())))
-        .with(Arc::new(CloseAgent(shared)))
+        .with(Arc::new(Typed(SpawnAgent(shared.clone()))))
+        .with(Arc::new(Typed(WaitAgent(shared.clone()))))
+        .with(Arc::new(Typed(MessageAgent(shared.clone()))))
+        .with(Arc::new(Typed(CloseAgent(shared))))
 }

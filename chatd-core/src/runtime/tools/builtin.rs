@@ -10,16 +10,12 @@ use serde_json::{Value, json};
 
 use super::source::{SharedWorkspace, WorkspaceSource};
 use super::workspace::{ExecRequest, MAX_EXECUTE_TIMEOUT};
-use super::{FileEdit, Tool, ToolContext, ToolError, Workspace};
-
-// The typed-tool path (`typed.rs`): generated, normalised schemas and decoded arguments.
-pub(super) use super::schema::schema_of as schema;
-pub(super) use super::typed::decode_args as parse;
+use super::{FileEdit, ToolContext, ToolError, Typed, TypedTool, Workspace};
 
 /// Arguments of `read_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReadFileArgs {
+pub(crate) struct ReadFileArgs {
     /// The file, relative to the workspace.
     path: String,
     /// The first line to return (1-based).
@@ -31,7 +27,7 @@ struct ReadFileArgs {
 /// Arguments of `write_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct WriteFileArgs {
+pub(crate) struct WriteFileArgs {
     /// The file, relative to the workspace.
     path: String,
     /// Its new content.
@@ -41,7 +37,7 @@ struct WriteFileArgs {
 /// One file's edits.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FileEdits {
+pub(crate) struct FileEdits {
     /// The file, relative to the workspace.
     path: String,
     /// Search-and-replace edits, applied in order, all or none.
@@ -51,7 +47,7 @@ struct FileEdits {
 /// Arguments of `edit_files`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EditFilesArgs {
+pub(crate) struct EditFilesArgs {
     /// The files to edit.
     files: Vec<FileEdits>,
 }
@@ -59,7 +55,7 @@ struct EditFilesArgs {
 /// Arguments of `execute`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ExecuteArgs {
+pub(crate) struct ExecuteArgs {
     /// A shell command.
     command: String,
     /// Seconds before the command is killed (default 10, at most 600).
@@ -68,73 +64,84 @@ struct ExecuteArgs {
     workdir: Option<String>,
 }
 
-macro_rules! workspace_tool {
-    ($name:ident, $tool:literal, $description:literal, $args:ty, $idempotent:literal) => {
-        #[doc = concat!("The `", $tool, "` tool, on the workspace its source gives the chat.")]
-        #[derive(Clone)]
-        pub(crate) struct $name(pub(crate) Arc<dyn WorkspaceSource>);
+/// The `read_file` tool, on the workspace its source gives the chat.
+pub(crate) struct ReadFile(pub(crate) Arc<dyn WorkspaceSource>);
 
-        impl std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str($tool)
-            }
-        }
-
-        #[async_trait]
-        impl Tool for $name {
-            fn name(&self) -> &str {
-                $tool
-            }
-            fn description(&self) -> &str {
-                $description
-            }
-            fn input_schema(&self) -> Value {
-                schema::<$args>()
-            }
-            fn idempotent(&self) -> bool {
-                $idempotent
-            }
-            async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
-                let args = parse(args)?;
-                let workspace = self.0.workspace(ctx).await?;
-                Self::call(ctx, workspace.as_ref(), args).await
-            }
-        }
-    };
+#[async_trait]
+impl TypedTool for ReadFile {
+    type Args = ReadFileArgs;
+    fn name(&self) -> &str {
+        "read_file"
+    }
+    fn description(&self) -> &str {
+        "Read a text file of the workspace, optionally a range of lines (at most 256 KiB per call). \
+     An image (PNG, JPEG, GIF, WebP) or PDF is attached for you to see instead."
+    }
+    fn idempotent(&self) -> bool {
+        true
+    }
+    async fn call(&self, ctx: &ToolContext, args: ReadFileArgs) -> Result<Value, ToolError> {
+        let workspace = self.0.workspace(ctx).await?;
+        Self::on(ctx, workspace.as_ref(), args).await
+    }
 }
 
-workspace_tool!(
-    ReadFile,
-    "read_file",
-    "Read a text file of the workspace, optionally a range of lines (at most 256 KiB per call). \
-     An image (PNG, JPEG, GIF, WebP) or PDF is attached for you to see instead.",
-    ReadFileArgs,
-    true
-);
-workspace_tool!(
-    WriteFile,
-    "write_file",
-    "Write a file of the workspace, creating parent directories.",
-    WriteFileArgs,
-    false
-);
-workspace_tool!(
-    EditFiles,
-    "edit_files",
-    "Apply search-and-replace edits to files; each file's edits apply all or none.",
-    EditFilesArgs,
-    false
-);
-workspace_tool!(
-    Execute,
-    "execute",
-    "Run a non-interactive shell command in the workspace.",
-    ExecuteArgs,
-    false
-);
+/// The `write_file` tool, on the workspace its source gives the chat.
+pub(crate) struct WriteFile(pub(crate) Arc<dyn WorkspaceSource>);
+
+#[async_trait]
+impl TypedTool for WriteFile {
+    type Args = WriteFileArgs;
+    fn name(&self) -> &str {
+        "write_file"
+    }
+    fn description(&self) -> &str {
+        "Write a file of the workspace, creating parent directories."
+    }
+    async fn call(&self, ctx: &ToolContext, args: WriteFileArgs) -> Result<Value, ToolError> {
+        let workspace = self.0.workspace(ctx).await?;
+        Self::on(ctx, workspace.as_ref(), args).await
+    }
+}
+
+/// The `edit_files` tool, on the workspace its source gives the chat.
+pub(crate) struct EditFiles(pub(crate) Arc<dyn WorkspaceSource>);
+
+#[async_trait]
+impl TypedTool for EditFiles {
+    type Args = EditFilesArgs;
+    fn name(&self) -> &str {
+        "edit_files"
+    }
+    fn description(&self) -> &str {
+        "Apply search-and-replace edits to files; each file's edits apply all or none."
+    }
+    async fn call(&self, ctx: &ToolContext, args: EditFilesArgs) -> Result<Value, ToolError> {
+        let workspace = self.0.workspace(ctx).await?;
+        Self::on(ctx, workspace.as_ref(), args).await
+    }
+}
+
+/// The `execute` tool, on the workspace its source gives the chat.
+pub(crate) struct Execute(pub(crate) Arc<dyn WorkspaceSource>);
+
+#[async_trait]
+impl TypedTool for Execute {
+    type Args = ExecuteArgs;
+    fn name(&self) -> &str {
+        "execute"
+    }
+    fn description(&self) -> &str {
+        "Run a non-interactive shell command in the workspace."
+    }
+    async fn call(&self, ctx: &ToolContext, args: ExecuteArgs) -> Result<Value, ToolError> {
+        let workspace = self.0.workspace(ctx).await?;
+        Self::on(ctx, workspace.as_ref(), args).await
+    }
+}
 
 impl ReadFile {
-    async fn call(
+    async fn on(
         ctx: &ToolContext,
         ws: &dyn Workspace,
         args: ReadFileArgs,
@@ -193,7 +200,7 @@ impl ReadFile {
 }
 
 impl WriteFile {
-    async fn call(
+    async fn on(
         ctx: &ToolContext,
         ws: &dyn Workspace,
         args: WriteFileArgs,
@@ -204,7 +211,7 @@ impl WriteFile {
 }
 
 impl EditFiles {
-    async fn call(
+    async fn on(
         ctx: &ToolContext,
         ws: &dyn Workspace,
         args: EditFilesArgs,
@@ -235,7 +242,7 @@ fn execute_timeout(seconds: Option<f64>) -> Result<Option<Duration>, ToolError> 
 }
 
 impl Execute {
-    async fn call(
+    async fn on(
         ctx: &ToolContext,
         ws: &dyn Workspace,
         args: ExecuteArgs,
@@ -270,8 +277,8 @@ pub fn workspace_tools(workspace: Arc<dyn Workspace>) -> super::ToolSet {
 #[must_use]
 pub fn workspace_tools_from(source: Arc<dyn WorkspaceSource>) -> super::ToolSet {
     super::ToolSet::new()
-        .with(Arc::new(ReadFile(Arc::clone(&source))))
-        .with(Arc::new(WriteFile(Arc::clone(&source))))
-        .with(Arc::new(EditFiles(Arc::clone(&source))))
-        .with(Arc::new(Execute(source)))
+        .with(Arc::new(Typed(ReadFile(Arc::clone(&source)))))
+        .with(Arc::new(Typed(WriteFile(Arc::clone(&source)))))
+        .with(Arc::new(Typed(EditFiles(Arc::clone(&source)))))
+        .with(Arc::new(Typed(Execute(source))))
 }

@@ -6,57 +6,10 @@
 //! Tool failures never fail a turn: an unknown tool, a tool's own error and a panicking
 //! tool all become error results the model sees.
 
-/// Declares a root-only tool `$name` wrapping the shared state `$inner`, whose `$method`
-/// runs a call with the parsed `$args`; a child chat's call is refused with `$refusal`.
-macro_rules! root_tool {
-    ($name:ident, $inner:ty, $tool:literal, $description:literal, $args:ty, $method:ident, $refusal:expr) => {
-        root_tool!($name, $inner, $tool, $description, $args, $method, $refusal, false);
-    };
-    ($name:ident, $inner:ty, $tool:literal, $description:literal, $args:ty, $method:ident, $refusal:expr, $idempotent:literal) => {
-        #[doc = concat!("The `", $tool, "` tool (offered to root chats only).")]
-        #[derive(Clone)]
-        pub(crate) struct $name($inner);
-
-        impl std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str($tool)
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::runtime::tools::Tool for $name {
-            fn name(&self) -> &str {
-                $tool
-            }
-            fn description(&self) -> &str {
-                $description
-            }
-            fn input_schema(&self) -> serde_json::Value {
-                $crate::runtime::tools::builtin::schema::<$args>()
-            }
-            fn root_only(&self) -> bool {
-                true
-            }
-            fn idempotent(&self) -> bool {
-                $idempotent
-            }
-            async fn run(
-                &self,
-                ctx: &$crate::runtime::tools::ToolContext,
-                args: serde_json::Value,
-            ) -> Result<serde_json::Value, $crate::runtime::tools::ToolError> {
-                if ctx.is_child {
-                    return Err($crate::runtime::tools::ToolError::new($refusal));
-                }
-                self.0.$method(ctx, $crate::runtime::tools::builtin::parse(args)?).await
-            }
-        }
-    };
-}
-
 mod agents;
 mod builtin;
 mod client;
+#[cfg(feature = "local-workspace")]
 mod local;
 #[cfg(feature = "mcp")]
 pub mod mcp;
@@ -79,36 +32,21 @@ pub use agents::{
     AgentOptions, CHILD_CANNOT_SPAWN, MAX_SUB_AGENTS, agent_tools, agent_tools_polling,
     agent_tools_with,
 };
-#[allow(unused_imports)]
-pub(crate) use agents::{CHILD_CANNOT_MANAGE, MAX_WAIT_TIMEOUT, WAIT_POLL, WAIT_TIMEOUT};
-#[allow(unused_imports)]
-pub(crate) use agents::{CloseAgent, MessageAgent, SpawnAgent, WaitAgent};
-#[allow(unused_imports)]
-pub(crate) use builtin::{EditFiles, Execute, ReadFile, WriteFile};
 pub use builtin::{workspace_tools, workspace_tools_from};
 pub use client::ClientTool;
+#[cfg(feature = "local-workspace")]
 pub use local::{
-    Layer, LocalWorkspace, SandboxLayers, SandboxMode, SandboxPolicy, SandboxStatus, SandboxUser,
-    TERM_GRACE, landlock_abi,
+    Layer, LocalProvisioner, LocalWorkspace, SandboxLayers, SandboxMode, SandboxPolicy,
+    SandboxStatus, SandboxUser, TERM_GRACE, landlock_abi,
 };
-#[allow(unused_imports)]
-pub(crate) use local::{MAX_SKIP_BYTES, TMP_DIR, group_alive};
 pub use policy::{CallView, PolicyDecision, ToolPolicy, ToolRules};
-#[allow(unused_imports)]
-pub(crate) use provision::CHILD_CANNOT_PROVISION;
-#[allow(unused_imports)]
-pub(crate) use provision::{CreateWorkspace, ListTemplates, ReadTemplate};
 pub use provision::{
-    LocalProvisioner, NewWorkspace, ProvisionedWorkspace, Provisioner, Template, TemplateParameter,
-    TemplateSummary, provisioning_tools,
+    NewWorkspace, ProvisionedWorkspace, Provisioner, Template, TemplateParameter, TemplateSummary,
+    provisioning_tools,
 };
 pub use set::{Cancelled, MAX_CONCURRENT_CALLS, ToolSet};
 pub use source::{ChatWorkspaces, SharedWorkspace, WorkspaceSource};
-#[allow(unused_imports)]
-pub(crate) use typed::decode_args;
 pub use typed::{Typed, TypedTool};
-#[allow(unused_imports)]
-pub(crate) use workspace::MAX_EDIT_FILE_BYTES;
 pub use workspace::{
     EXECUTE_TIMEOUT, ExecOutput, ExecRequest, FileEdit, FileWindow, MAX_EXECUTE_TIMEOUT,
     MAX_OUTPUT_BYTES, READ_WINDOW_BYTES, Workspace, truncate_utf8,
@@ -126,8 +64,9 @@ pub struct ToolContext {
     pub owner_id: UserId,
     /// Fires when the turn is interrupted, shut down or loses its lease.
     pub cancel: CancellationToken,
-    /// Whether the chat is a delegated sub-agent (root-only tools refuse it).
-    pub is_child: bool,
+    /// Whether the chat is a root chat or a delegated sub-agent (root-only tools refuse a
+    /// child).
+    pub kind: crate::chat::ChatKind,
     /// Work a call starts that may outlive its future (a process, a blocking thread):
     /// [`ToolSet::run_calls`] waits for all of it before the step goes on, also after a
     /// cancellation, so nothing a cancelled call started acts afterwards.
@@ -143,10 +82,10 @@ impl ToolContext {
     pub fn new(
         chat_id: ChatId,
         owner_id: UserId,
-        is_child: bool,
+        kind: crate::chat::ChatKind,
         cancel: CancellationToken,
     ) -> Self {
-        ToolContext { chat_id, owner_id, cancel, is_child, tasks: TaskTracker::new(), files: None }
+        ToolContext { chat_id, owner_id, cancel, kind, tasks: TaskTracker::new(), files: None }
     }
 
     /// The context with `files` as its file store.
@@ -188,7 +127,7 @@ impl ToolContext {
     /// The context of a call made in `chat`.
     #[must_use]
     pub fn for_chat(chat: &Chat, cancel: CancellationToken) -> Self {
-        Self::new(chat.id, chat.owner_id, !chat.is_root(), cancel)
+        Self::new(chat.id, chat.owner_id, chat.kind(), cancel)
     }
 }
 
@@ -279,5 +218,5 @@ pub trait Tool: Send + Sync + 'static {
     async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError>;
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "local-workspace"))]
 mod tests;

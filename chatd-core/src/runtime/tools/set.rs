@@ -138,16 +138,15 @@ impl ToolSet {
     /// The definitions sent to the model.
     #[must_use]
     pub fn definitions(&self) -> Vec<ToolDefinition> {
-        self.definitions_for(false)
+        self.definitions_for(crate::chat::ChatKind::Root)
     }
 
-    /// The definitions offered to a root chat, or to a child (`is_child`: without the
-    /// root-only tools).
+    /// The definitions offered to a chat of `kind` (a child gets no root-only tool).
     #[must_use]
-    pub fn definitions_for(&self, is_child: bool) -> Vec<ToolDefinition> {
+    pub fn definitions_for(&self, kind: crate::chat::ChatKind) -> Vec<ToolDefinition> {
         self.tools
             .iter()
-            .filter(|t| !(is_child && t.root_only()))
+            .filter(|t| !(kind.is_child() && t.root_only()))
             .map(|t| {
                 let schema = super::schema::normalise(&t.input_schema());
                 let strict = t.strict().then(|| super::schema::strict(&schema)).flatten();

@@ -7,7 +7,12 @@ use super::*;
 use crate::part::Part;
 
 fn ctx() -> ToolContext {
-    ToolContext::new(ChatId::new(), UserId::new(), false, CancellationToken::new())
+    ToolContext::new(
+        ChatId::new(),
+        UserId::new(),
+        crate::chat::ChatKind::Root,
+        CancellationToken::new(),
+    )
 }
 
 /// Runs `command` in `ws` with `timeout`, in `workdir`.

@@ -32,7 +32,7 @@
 //! }
 //!
 //! let tools = ToolSet::new().with(std::sync::Arc::new(Typed(Add)));
-//! let schema = &tools.definitions_for(false)[0].input_schema;
+//! let schema = &tools.definitions_for(chatd_core::ChatKind::Root)[0].input_schema;
 //! assert_eq!(schema["properties"]["a"]["type"], "integer");
 //! ```
 
@@ -59,6 +59,12 @@ pub trait TypedTool: Send + Sync + 'static {
     /// Whether only root chats are offered the tool (see [`Tool::root_only`]).
     fn root_only(&self) -> bool {
         false
+    }
+
+    /// The error result a child chat's call gets when the tool is [`root_only`](Self::root_only)
+    /// (children are not offered it, but a model may call it anyway).
+    fn child_refusal(&self) -> &str {
+        "this tool is offered to root chats only"
     }
 
     /// Whether providers that can should enforce the schema (see [`Tool::strict`]).
@@ -103,6 +109,9 @@ impl<T: TypedTool> Tool for Typed<T> {
         self.0.idempotent()
     }
     async fn run(&self, ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
+        if ctx.kind.is_child() && self.0.root_only() {
+            return Err(ToolError::new(self.0.child_refusal()));
+        }
         self.0.call(ctx, decode_args(args)?).await
     }
 }

@@ -17,6 +17,7 @@ pub const MAX_OUTPUT_BYTES: usize = 32 * 1024;
 /// The most bytes one `read_file` call returns ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub const READ_WINDOW_BYTES: usize = 256 * 1024;
 /// The largest file `edit_files` loads.
+#[cfg_attr(not(feature = "local-workspace"), allow(dead_code))]
 pub(crate) const MAX_EDIT_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One search-and-replace in a file.
@@ -182,6 +183,7 @@ pub fn truncate_utf8(text: &str, max: usize) -> &str {
 }
 
 /// The length of `bytes` without a trailing, incomplete UTF-8 sequence.
+#[cfg_attr(not(feature = "local-workspace"), allow(dead_code))]
 pub(crate) fn complete_utf8_len(bytes: &[u8]) -> usize {
     // A sequence is at most 4 bytes: look back at most 3 continuation bytes for its lead.
     for back in 1..=bytes.len().min(4) {

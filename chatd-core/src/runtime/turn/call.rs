@@ -1,17 +1,11 @@
 //! One model call of a step: streamed, published to the part log, retried by the policy.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use futures::StreamExt;
 
-use super::{RetryNotice, TurnRunner, TurnSignal};
-use crate::ids::ChatId;
+use super::{RetryNotice, Turn, TurnRunner};
 use crate::part_log::LivePart;
-use crate::provider::{
-    Accumulator, Generation, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind,
-};
-use crate::runtime::live::PartLog;
+use crate::provider::{Accumulator, Generation, ModelRequest, ProviderError, ProviderErrorKind};
 use crate::store::StoreError;
 use crate::telemetry;
 use tracing::Instrument;
@@ -43,12 +37,10 @@ impl TurnRunner {
     /// episode of the part log; a retry is published there before the wait.
     pub(super) async fn call_model(
         &self,
-        chat: ChatId,
-        provider: &Arc<dyn ModelProvider>,
+        turn: &Turn<'_>,
         request: ModelRequest,
-        signal: &TurnSignal,
-        log: &PartLog,
     ) -> Result<Generation, StepStop> {
+        let (chat, provider, signal, log) = (turn.chat.id, turn.provider, turn.signal, turn.log);
         let mut attempt: u32 = 0;
         loop {
             let mut accumulator = Accumulator::default();
@@ -59,15 +51,7 @@ impl TurnRunner {
             // Adapter streams end with `Cancelled` as soon as the signal's token fires, so
             // the parts streamed so far stay in the accumulator.
             let outcome = self
-                .stream_once(
-                    chat,
-                    attempt,
-                    provider,
-                    request.clone(),
-                    signal,
-                    log,
-                    &mut accumulator,
-                )
+                .stream_once(turn, attempt, request.clone(), &mut accumulator)
                 .instrument(span.clone())
                 .await;
             let took = started.elapsed();
@@ -120,17 +104,15 @@ impl TurnRunner {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One attempt: streams into `accumulator` and the part log, within the step's bounds.
     async fn stream_once(
         &self,
-        chat: ChatId,
+        turn: &Turn<'_>,
         attempt: u32,
-        provider: &Arc<dyn ModelProvider>,
         request: ModelRequest,
-        signal: &TurnSignal,
-        log: &PartLog,
         accumulator: &mut Accumulator,
     ) -> Result<(), AttemptError> {
+        let (chat, provider, signal, log) = (turn.chat.id, turn.provider, turn.signal, turn.log);
         let lost = |_: StoreError| AttemptError::LeaseLost;
         let name = provider.kind().as_str();
         let limits = self.step_limits;

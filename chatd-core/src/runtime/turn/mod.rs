@@ -19,12 +19,8 @@ mod durable;
 mod observer;
 
 pub use bounds::StepLimits;
-#[allow(unused_imports)]
-pub(crate) use bounds::{FIRST_EVENT_TIMEOUT, IDLE_TIMEOUT, MAX_STEP_BYTES};
 pub use cause::TurnError;
 pub use durable::ActionDeadlines;
-#[allow(unused_imports)]
-pub(crate) use durable::{APPROVAL_DEADLINE, CLIENT_DEADLINE};
 pub use observer::{NoObserver, RetryNotice, TurnObserver};
 
 use call::StepStop;
@@ -126,6 +122,18 @@ pub enum TurnEnd {
     Release(TurnOutcome),
     /// The lease was lost: someone else owns the chat now; write nothing more.
     LeaseLost,
+}
+
+/// What every step of one turn shares — the lease, the chat, its model config, the provider,
+/// the stop signal and the part log — built once, so the step's helpers take one value
+/// instead of six.
+pub(super) struct Turn<'a> {
+    pub(super) lease: Lease,
+    pub(super) chat: &'a Chat,
+    pub(super) config: &'a ModelConfig,
+    pub(super) provider: &'a Arc<dyn ModelProvider>,
+    pub(super) signal: &'a TurnSignal,
+    pub(super) log: &'a PartLog,
 }
 
 /// Runs turns. Cheap to clone.
@@ -386,6 +394,14 @@ impl TurnRunner {
         }
         let ctx = ToolContext::for_chat(&chat, signal.token()).with_files(self.files.clone());
         let log = PartLog::new(Arc::clone(&self.store), lease, self.live);
+        let turn = Turn {
+            lease,
+            chat: &chat,
+            config: &config,
+            provider: &provider,
+            signal: &signal,
+            log: &log,
+        };
         // A step recorded by an earlier turn (its calls decided, or its worker gone) is
         // finished first: it is never streamed again (BEHAVIOUR §16).
         if !chat.tool_calls.is_empty() {
@@ -416,7 +432,7 @@ impl TurnRunner {
             if step == 0 && already_answered(&history) {
                 return TurnEnd::Release(TurnOutcome::Finished);
             }
-            let mut prompt = build_prompt(&history, config.provider, !chat.is_root());
+            let mut prompt = build_prompt(&history, config.provider, chat.kind());
             // The step's files, each read once; never stored back (BEHAVIOUR §19).
             let files = self.files.as_deref();
             if let Err(err) =
@@ -427,7 +443,7 @@ impl TurnRunner {
             let mut request = ModelRequest::new(config.model.clone(), prompt.messages)
                 .with_options(config.options.clone());
             request.system = prompt.system;
-            request.tools = self.tools.definitions_for(ctx.is_child);
+            request.tools = self.tools.definitions_for(ctx.kind);
             // Serialising the prompt costs a pass over it: only a spend policy needs it on
             // every step (an interrupted step's estimate measures the history instead).
             let request_bytes = self.spend.is_some().then(|| super::spend::request_bytes(&request));
@@ -437,16 +453,15 @@ impl TurnRunner {
             {
                 return end;
             }
-            let (generation, interrupted) =
-                match self.call_model(chat.id, &provider, request, &signal, &log).await {
-                    Ok(generation) => (generation, false),
-                    Err(StepStop::Failed(message)) => return failed(message),
-                    Err(StepStop::LeaseLost) => return TurnEnd::LeaseLost,
-                    Err(StepStop::Stopped(_)) if signal.reason() == Some(StopReason::Shutdown) => {
-                        return TurnEnd::Release(TurnOutcome::Shutdown);
-                    }
-                    Err(StepStop::Stopped(partial)) => (partial, true),
-                };
+            let (generation, interrupted) = match self.call_model(&turn, request).await {
+                Ok(generation) => (generation, false),
+                Err(StepStop::Failed(message)) => return failed(message),
+                Err(StepStop::LeaseLost) => return TurnEnd::LeaseLost,
+                Err(StepStop::Stopped(_)) if signal.reason() == Some(StopReason::Shutdown) => {
+                    return TurnEnd::Release(TurnOutcome::Shutdown);
+                }
+                Err(StepStop::Stopped(partial)) => (partial, true),
+            };
             let record = match generation.usage {
                 Some(used) => {
                     let new = NewUsage::for_chat(&chat, config.id, CallKind::Step, used);
@@ -490,18 +505,7 @@ impl TurnRunner {
                     {
                         return end;
                     }
-                    if let Err(end) = self
-                        .compact_if_needed(
-                            &log,
-                            &lease,
-                            &chat,
-                            &config,
-                            &provider,
-                            &generation,
-                            &signal,
-                        )
-                        .await
-                    {
+                    if let Err(end) = self.compact_if_needed(&turn, &generation).await {
                         return end;
                     }
                     continue;
@@ -542,10 +546,7 @@ impl TurnRunner {
                     _ => TurnOutcome::Interrupted,
                 });
             }
-            let compacted = match self
-                .compact_if_needed(&log, &lease, &chat, &config, &provider, &generation, &signal)
-                .await
-            {
+            let compacted = match self.compact_if_needed(&turn, &generation).await {
                 Ok(compacted) => compacted,
                 Err(end) => return end,
             };
@@ -563,17 +564,13 @@ impl TurnRunner {
     /// Compacts after a step whose usage crossed the threshold ([BEHAVIOUR §5](crate::behaviour#5-compaction)). `Ok(true)` when a
     /// boundary was written; a failed summary is reported (as an error part) and is
     /// `Ok(false)`; `Err` ends the turn (lost lease, stop).
-    #[allow(clippy::too_many_arguments)]
     async fn compact_if_needed(
         &self,
-        log: &PartLog,
-        lease: &Lease,
-        chat: &Chat,
-        config: &ModelConfig,
-        provider: &Arc<dyn ModelProvider>,
+        turn: &Turn<'_>,
         generation: &Generation,
-        signal: &TurnSignal,
     ) -> Result<bool, TurnEnd> {
+        let Turn { lease, chat, config, provider, signal, log } = *turn;
+        let lease = &lease;
         let Some(usage) = compaction::check(config, generation.usage, generation.context_window)
         else {
             return Ok(false);

@@ -33,7 +33,6 @@ use crate::store::{Result, StoreError};
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object::ObjectFileStore;
 pub use sniff::image_dimensions;
-#[allow(unused_imports)]
 pub(crate) use sniff::sniff;
 
 /// The most bytes of one file by default: 10 MiB.

@@ -3,6 +3,7 @@
 
 mod exec;
 mod files;
+mod provisioner;
 mod sandbox;
 
 use std::path::{Path, PathBuf};
@@ -13,10 +14,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 pub use exec::TERM_GRACE;
-#[allow(unused_imports)]
-pub(crate) use exec::{TMP_DIR, group_alive};
-#[allow(unused_imports)]
-pub(crate) use files::MAX_SKIP_BYTES;
+pub use provisioner::LocalProvisioner;
 pub use sandbox::{
     Layer, SandboxLayers, SandboxMode, SandboxPolicy, SandboxStatus, SandboxUser, landlock_abi,
 };
