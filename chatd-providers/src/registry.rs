@@ -11,6 +11,34 @@ type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// Builds adapters from stored configuration. Keys come from the provider row (the
 /// database wins) or, when it has none, from the kind's environment variable
 /// (`ANTHROPIC_API_KEY`, `OPENAI_API_KEY`, ...).
+///
+/// # Examples
+///
+/// A host hands the turn runner a [`StoreProviderSource`](crate::StoreProviderSource): each
+/// turn gets the adapter of its chat's model config, with the stored key.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use chatd_core::{ChatStore, NewModelConfig, NewProvider, ProviderKind, ProviderSource, Secret};
+/// use chatd_providers::{ProviderRegistry, StoreProviderSource};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store: Arc<dyn ChatStore> = Arc::new(chatd_store_memory::InMemoryChatStore::new());
+/// let provider = NewProvider::new(ProviderKind::Anthropic).with_api_key(Secret::new("sk-ant-…"));
+/// store.create_provider(provider).await?;
+/// let config = NewModelConfig::new(ProviderKind::Anthropic, "claude-sonnet-4-5", 200_000);
+/// let config = store.create_model_config(config).await?;
+///
+/// // The row's key wins over the environment (here an empty one).
+/// let registry = ProviderRegistry::new().with_env(|_| None);
+/// let source = StoreProviderSource::new(Arc::clone(&store), registry);
+/// let adapter = source.provider(&config).await?;
+/// assert_eq!(adapter.kind(), ProviderKind::Anthropic);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct ProviderRegistry {
     /// The host's client; `None`: the shared one for the provider's connect timeout.

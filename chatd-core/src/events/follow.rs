@@ -62,6 +62,35 @@ impl SubscribeOptions {
 /// turn's end if it has ended; then live events. The stream ends when the chat is deleted.
 /// A disconnecting client simply drops the stream: it never stops the turn.
 ///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use chatd_core::events::{ChatEventKind, subscribe};
+/// use chatd_core::{ChatStore, NewChat, NewModelConfig, NewProvider, ProviderKind, UserId};
+/// use chatd_core::SubscribeOptions;
+/// use futures::StreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), chatd_core::StoreError> {
+/// let store: Arc<dyn ChatStore> = Arc::new(chatd_store_memory::InMemoryChatStore::new());
+/// store.create_provider(NewProvider::new(ProviderKind::OpenAi)).await?;
+/// store.create_model_config(NewModelConfig::new(ProviderKind::OpenAi, "gpt-5", 400_000)).await?;
+/// let chat = store.create_chat(NewChat::new(UserId::new()).with_text("hello")).await?;
+///
+/// let mut events = subscribe(Arc::clone(&store), chat.id, None, SubscribeOptions::default()).await?;
+/// // The status comes first, then the history; a client keeps each event's cursor and
+/// // passes the last one as `after` when it reconnects.
+/// let first = events.next().await.expect("the status");
+/// assert!(matches!(first.kind, ChatEventKind::Status { .. }));
+/// let second = events.next().await.expect("the first message");
+/// let ChatEventKind::Message { message } = second.kind else { panic!("{second:?}") };
+/// assert_eq!(message.text(), "hello");
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Errors
 /// `NotFound` for an unknown chat; the store's error if the first read fails.
 pub async fn subscribe(

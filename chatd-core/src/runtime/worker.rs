@@ -155,7 +155,44 @@ pub struct TurnReport {
 /// Called after every turn (metrics, logs, tests).
 pub type TurnListener = Arc<dyn Fn(&TurnReport) + Send + Sync>;
 
-/// Runs turns. Build it, then `run` it until the shutdown token fires.
+/// Runs turns. Build it, then `run` it until the shutdown token fires: it acquires pending
+/// chats (up to its concurrency), heartbeats their leases, runs each with its
+/// [`TurnRunner`], releases it, and recovers chats whose worker died. Any number of workers,
+/// in any number of processes, may share a store. [`Chatd::send_and_wait`](crate::Chatd::send_and_wait)
+/// shows one running a whole turn.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// use chatd_core::runtime::turn::TurnRunner;
+/// use chatd_core::{ChatStore, ToolSet, Worker, WorkerConfig};
+/// # use chatd_core::provider::{ModelProvider, ProviderError};
+/// # struct NoModels;
+/// # #[async_trait::async_trait]
+/// # impl chatd_core::ProviderSource for NoModels {
+/// #     async fn provider(&self, _: &chatd_core::ModelConfig) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+/// #         Err(ProviderError::new("none", chatd_core::provider::ProviderErrorKind::Auth, "no models here"))
+/// #     }
+/// # }
+/// use tokio_util::sync::CancellationToken;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store: Arc<dyn ChatStore> = Arc::new(chatd_store_memory::InMemoryChatStore::new());
+/// let runner = TurnRunner::new(Arc::clone(&store), Arc::new(NoModels), ToolSet::new());
+/// let worker = Worker::new(store, runner).with_config(WorkerConfig::default().with_max_turns(4));
+/// let health = worker.health();
+/// let shutdown = CancellationToken::new();
+/// let running = tokio::spawn(worker.run(shutdown.clone()));
+/// tokio::time::sleep(Duration::from_millis(50)).await;
+/// assert!(health.snapshot().last_poll.is_some(), "it has looked for work");
+/// shutdown.cancel(); // graceful: running turns hand their chats back
+/// running.await.expect("the worker stopped");
+/// # }
+/// ```
 pub struct Worker {
     id: WorkerId,
     store: Arc<dyn ChatStore>,

@@ -441,6 +441,36 @@ impl Chatd {
     ///
     /// # Errors
     /// `NotFound`; `Forbidden` without `chat:update`; `QueueFull`; validation.
+    ///
+    /// # Examples
+    ///
+    /// Another user's chat is *not found*: existence does not leak ([BEHAVIOUR §11](crate::behaviour#11-authorization)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use chatd_core::store::Delivery;
+    /// use chatd_core::{Actor, Chatd, NewChat, NewModelConfig, NewProvider, ProviderKind};
+    /// use chatd_core::{SendMessage, UserId};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), chatd_core::ChatdError> {
+    /// let chatd = Chatd::new(Arc::new(chatd_store_memory::InMemoryChatStore::new()));
+    /// let admin = Actor::admin(UserId::new());
+    /// chatd.create_provider(&admin, NewProvider::new(ProviderKind::OpenAi)).await?;
+    /// let config = NewModelConfig::new(ProviderKind::OpenAi, "gpt-5", 400_000);
+    /// chatd.create_model_config(&admin, config).await?;
+    ///
+    /// let (alice, bob) = (UserId::new(), UserId::new());
+    /// let chat = chatd.create_chat(&Actor::user(alice), NewChat::new(alice)).await?;
+    /// let sent = chatd.send_message(&Actor::user(alice), chat.id, SendMessage::text("hi")).await?;
+    /// assert!(matches!(sent.delivery, Delivery::Inserted(_)), "an idle chat takes it at once");
+    ///
+    /// let refused = chatd.send_message(&Actor::user(bob), chat.id, SendMessage::text("hi")).await;
+    /// assert!(matches!(refused, Err(chatd_core::ChatdError::Store(ref e)) if e.is_not_found()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_message(
         &self,
         actor: &Actor,

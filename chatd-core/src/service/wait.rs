@@ -35,6 +35,87 @@ impl Chatd {
     /// # Errors
     /// As [`Chatd::send_message`]; `TimedOut` when no answering turn ended in time (the
     /// turn itself goes on); `NotFound` if the chat is deleted meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// A worker runs turns in-process; the model here answers with the person's words.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// use chatd_core::provider::{
+    ///     EventStream, FinishReason, ModelRequest, ProviderError, StreamEvent,
+    /// };
+    /// use chatd_core::{
+    ///     Actor, ChatStore, Chatd, ModelConfig, ModelProvider, NewChat, NewModelConfig,
+    ///     NewProvider, ProviderKind, ProviderSource, SendMessage, ToolSet, TurnRunner, UserId,
+    ///     Worker,
+    /// };
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// /// A model that repeats the last message.
+    /// struct Parrot;
+    ///
+    /// #[async_trait::async_trait]
+    /// impl ModelProvider for Parrot {
+    ///     fn kind(&self) -> ProviderKind {
+    ///         ProviderKind::OpenAi
+    ///     }
+    ///     async fn stream(
+    ///         &self,
+    ///         request: ModelRequest,
+    ///         _cancel: CancellationToken,
+    ///     ) -> Result<EventStream, ProviderError> {
+    ///         let last = request.messages.last().and_then(|m| m.content.first());
+    ///         let said = last.and_then(|part| part.as_text()).unwrap_or_default();
+    ///         let events = [
+    ///             StreamEvent::TextStart { id: "t".into() },
+    ///             StreamEvent::TextDelta { id: "t".into(), delta: format!("you said: {said}") },
+    ///             StreamEvent::TextEnd { id: "t".into(), provider_metadata: None },
+    ///             StreamEvent::Finish {
+    ///                 reason: FinishReason::Stop,
+    ///                 usage: None,
+    ///                 context_window: None,
+    ///                 provider_metadata: None,
+    ///             },
+    ///         ];
+    ///         Ok(Box::pin(futures::stream::iter(events.map(Ok))))
+    ///     }
+    /// }
+    ///
+    /// struct Parrots;
+    ///
+    /// #[async_trait::async_trait]
+    /// impl ProviderSource for Parrots {
+    ///     async fn provider(&self, _: &ModelConfig) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+    ///         Ok(Arc::new(Parrot))
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store: Arc<dyn ChatStore> = Arc::new(chatd_store_memory::InMemoryChatStore::new());
+    /// store.create_provider(NewProvider::new(ProviderKind::OpenAi)).await?;
+    /// store.create_model_config(NewModelConfig::new(ProviderKind::OpenAi, "m", 8_000)).await?;
+    ///
+    /// let runner = TurnRunner::new(Arc::clone(&store), Arc::new(Parrots), ToolSet::new());
+    /// let shutdown = CancellationToken::new();
+    /// let worker = tokio::spawn(Worker::new(Arc::clone(&store), runner).run(shutdown.clone()));
+    ///
+    /// let chatd = Chatd::new(Arc::clone(&store));
+    /// let alice = UserId::new();
+    /// let chat = chatd.create_chat(&Actor::user(alice), NewChat::new(alice)).await?;
+    /// let done = chatd
+    ///     .send_and_wait(&Actor::user(alice), chat.id, SendMessage::text("hello"), Duration::from_secs(10))
+    ///     .await?;
+    /// assert_eq!(done.messages.last().map(|m| m.text()).as_deref(), Some("you said: hello"));
+    ///
+    /// shutdown.cancel();
+    /// worker.await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_and_wait(
         &self,
         actor: &Actor,
