@@ -3,6 +3,7 @@
 //! facade receives turns, tokens and durations. One test per process: it installs the
 //! global metrics recorder.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -16,8 +16,7 @@ use chatd_core::{ModelConfig, ProviderKind, Role, TurnOutcome};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-mod support;
-use support::*;
+use crate::support::*;
 
 /// How a hostile provider behaves.
 #[derive(Clone, Copy)]

@@ -262,8 +262,8 @@ async fn every_method_for_every_kind_of_actor() {
 #[test]
 fn the_table_names_every_public_method_of_chatd() {
     let source = [
-        include_str!("../../chatd-core/src/service/mod.rs"),
-        include_str!("../../chatd-core/src/service/files.rs"),
+        include_str!("../../../chatd-core/src/service/mod.rs"),
+        include_str!("../../../chatd-core/src/service/files.rs"),
     ]
     .concat();
     let methods: Vec<&str> = source

@@ -2,8 +2,6 @@
 //! made strict when the tool asks), and a call whose arguments do not decode is answered
 //! with an error result the model can act on — the next call, corrected, runs.
 
-mod support;
-
 use std::sync::Arc;
 
 use chatd_core::runtime::tools::{ToolContext, ToolError, ToolSet, Typed, TypedTool};
@@ -52,7 +50,7 @@ impl TypedTool for Sum {
 
 #[tokio::test]
 async fn a_typed_tool_gets_a_generated_schema_and_decode_errors_the_model_can_correct() {
-    let fx = support::fixture(vec![
+    let fx = crate::support::fixture(vec![
         ScriptedCall::tool_calls(&[("c1", "sum", json!({"terms": [{"val": 1}]}))], None),
         ScriptedCall::tool_calls(
             &[("c2", "sum", json!({"terms": [{"value": 2}, {"value": 3}]}))],
@@ -63,7 +61,7 @@ async fn a_typed_tool_gets_a_generated_schema_and_decode_errors_the_model_can_co
     .await;
     let runner = TurnRunner::new(
         Arc::clone(&fx.store),
-        Arc::new(support::Scripted(Arc::clone(&fx.provider))),
+        Arc::new(crate::support::Scripted(Arc::clone(&fx.provider))),
         ToolSet::new().with(Arc::new(Typed(Sum))),
     )
     .with_titles(false);

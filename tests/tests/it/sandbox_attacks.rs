@@ -20,8 +20,7 @@ use chatd_core::runtime::tools::{
 use chatd_core::{ChatId, UserId};
 use tokio_util::sync::CancellationToken;
 
-mod support;
-use support::processes_with;
+use crate::support::processes_with;
 
 const PERL: &str = "/usr/bin/perl";
 
@@ -421,6 +420,8 @@ async fn the_attacks_fail_as_an_unprivileged_user_too() {
     let mut child = std::process::Command::new(&copy);
     child
         .args([
+            // This module's tests only (the binary holds every area's).
+            "sandbox_attacks::",
             "--skip",
             "the_attacks_fail_as_an_unprivileged_user_too",
             "--test-threads",

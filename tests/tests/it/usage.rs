@@ -8,8 +8,7 @@ use chatd_core::usage::{Prices, Spend, UsageGroup, UsageQuery};
 use chatd_core::{NewModelConfig, ProviderKind, TurnOutcome, Usage};
 use serde_json::json;
 
-mod support;
-use support::*;
+use crate::support::*;
 
 fn used(input: i64, output: i64) -> Option<Usage> {
     Some(Usage {
@@ -156,8 +155,8 @@ mod limits {
     use chatd_core::{Actor, ChatStatus, Chatd, ChatdError, NewChat, Role, TurnOutcome, WorkerId};
     use serde_json::json;
 
-    use super::support::*;
     use super::{priced_small_window, used};
+    use crate::support::*;
 
     #[tokio::test]
     async fn a_per_turn_limit_ends_the_turn_before_the_next_call_and_keeps_its_steps() {

@@ -16,8 +16,7 @@ use chatd_core::{ChatStatus, Part, Role, TurnOutcome, WorkerId};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-mod support;
-use support::*;
+use crate::support::*;
 
 /// Counts its runs; `{"hang": true}` never ends (a call in flight when its worker stops).
 struct Counted {

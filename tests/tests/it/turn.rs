@@ -17,8 +17,7 @@ use chatd_core::{
 };
 use serde_json::json;
 
-mod support;
-use support::*;
+use crate::support::*;
 
 struct Panicking;
 

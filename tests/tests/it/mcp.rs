@@ -3,8 +3,6 @@
 //! streamable HTTP (served here). Names are prefixed per server, calls run inside a turn,
 //! errors and timeouts are results, and a cancelled turn stops its calls at once.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -155,16 +153,16 @@ async fn a_slow_call_times_out_and_a_cancelled_turn_stops_its_calls_at_once() {
 
 /// A finished turn of the stdio server `prefix`'s tools: the model calls `tool` with `args`,
 /// then answers `answer`.
-async fn mcp_turn(prefix: &str, tool: &str, args: Value, answer: &str) -> support::Fixture {
+async fn mcp_turn(prefix: &str, tool: &str, args: Value, answer: &str) -> crate::support::Fixture {
     let tools = McpTools::connect(stdio_server(prefix)).await.expect("connect");
-    let fx = support::fixture(vec![
+    let fx = crate::support::fixture(vec![
         ScriptedCall::tool_calls(&[("c1", tool, args)], None),
         ScriptedCall::text(answer, None),
     ])
     .await;
     let runner = TurnRunner::new(
         Arc::clone(&fx.store),
-        Arc::new(support::Scripted(Arc::clone(&fx.provider))),
+        Arc::new(crate::support::Scripted(Arc::clone(&fx.provider))),
         ToolSet::new().with_all(tools.tools()),
     )
     .with_titles(false);

@@ -2,8 +2,6 @@
 //! for a subscriber that arrives after the turn), history rewrites on edit, `send_and_wait`,
 //! one shared reader per chat with independent cursors, and the resumable chat-list view.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -220,7 +218,7 @@ async fn send_and_wait_follows_the_answering_turn(store: Arc<dyn ChatStore>) {
     ));
     let runner = TurnRunner::new(
         Arc::clone(&store),
-        Arc::new(support::Scripted(Arc::clone(&provider))),
+        Arc::new(crate::support::Scripted(Arc::clone(&provider))),
         ToolSet::new(),
     )
     .with_titles(false);

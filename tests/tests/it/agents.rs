@@ -16,8 +16,7 @@ use chatd_store_memory::InMemoryChatStore;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-mod support;
-use support::Scripted;
+use crate::support::Scripted;
 
 const ROOT_ONLY: [&str; 7] = [
     "list_templates",

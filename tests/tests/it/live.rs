@@ -12,8 +12,7 @@ use chatd_core::store::{PartPosition, PartRecord};
 use chatd_core::testing::ScriptedCall;
 use chatd_core::{Message, TurnOutcome};
 
-mod support;
-use support::*;
+use crate::support::*;
 
 fn text_events(deltas: &[&str]) -> Vec<Result<StreamEvent, ProviderError>> {
     let mut events = vec![Ok(StreamEvent::TextStart { id: "t".into() })];

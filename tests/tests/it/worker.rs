@@ -16,8 +16,7 @@ use chatd_store_memory::InMemoryChatStore;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-mod support;
-use support::Scripted;
+use crate::support::Scripted;
 
 struct World {
     store: Arc<dyn ChatStore>,

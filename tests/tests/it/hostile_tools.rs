@@ -20,8 +20,7 @@ use chatd_core::{ChatId, Part, TurnOutcome, UserId};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-mod support;
-use support::*;
+use crate::support::*;
 
 /// The canaries the environment test sets in the process that runs the commands.
 const CANARIES: [(&str, &str); 4] = [
@@ -67,7 +66,12 @@ async fn canary_environment_never_reaches_a_command() {
     // process that inherits them.
     let exe = std::env::current_exe().expect("test binary");
     let mut child = std::process::Command::new(exe);
-    child.args(["--exact", "canary_environment_inner", "--include-ignored", "--nocapture"]);
+    child.args([
+        "--exact",
+        "hostile_tools::canary_environment_inner",
+        "--include-ignored",
+        "--nocapture",
+    ]);
     for (key, value) in CANARIES {
         child.env(key, value);
     }

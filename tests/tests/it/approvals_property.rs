@@ -21,8 +21,7 @@ use chatd_core::tool_call::{ActionKind, DENIED_BY_USER, Decision};
 use chatd_core::{ChatStatus, Part, Role, StoreError, WorkerId};
 use serde_json::{Value, json};
 
-mod support;
-use support::*;
+use crate::support::*;
 
 /// Counts runs per call id.
 #[derive(Clone, Default)]
