@@ -95,6 +95,10 @@ pub mod sse;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod conformance;
+
 pub use limits::{HttpLimits, client_builder};
 pub use registry::ProviderRegistry;
 pub use source::StoreProviderSource;

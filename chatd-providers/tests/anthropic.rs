@@ -15,6 +15,18 @@ use serde_json::{Value, json};
 
 mod support;
 
+chatd_providers::provider_conformance_tests! {
+    make: |url: &str| AnthropicProvider::new(url, Secret::new(KEY)),
+    key: KEY,
+    request: request(),
+    text: FakeResponse::sse(fixture("text.sse")),
+    tool_calls: FakeResponse::sse(fixture("tool-use.sse")),
+    rate_limited: FakeResponse::json(429, fixture("error-429.json")),
+    auth: FakeResponse::json(401, fixture("error-401.json")),
+    context_length: FakeResponse::json(400, fixture("error-context-length.json")),
+    malformed: FakeResponse::sse("event: message_start\ndata: {not json\n\n"),
+}
+
 const KEY: &str = "sk-ant-test-wire-key";
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -16,6 +16,23 @@ use serde_json::json;
 
 mod support;
 
+chatd_providers::provider_conformance_tests! {
+    make: |url: &str| BedrockProvider::new(url, "us-east-1", BedrockAuth::Bearer(Secret::new(KEY))),
+    key: KEY,
+    request: request(),
+    text: stream("text.jsonl"),
+    tool_calls: stream("tool-use.jsonl"),
+    rate_limited: FakeResponse::json(429, support::fixture("bedrock", "error-429.json")),
+    auth: FakeResponse::json(403, support::fixture("bedrock", "error-403.json")),
+    context_length: FakeResponse::json(400, support::fixture("bedrock", "error-context-length.json")),
+    // A frame whose payload no longer matches its CRC.
+    malformed: {
+        let mut frames = support::bedrock_frames("text.jsonl");
+        frames[20] ^= 0xFF;
+        FakeResponse::sse(frames).with_header("content-type", "application/vnd.amazon.eventstream")
+    },
+}
+
 const KEY: &str = "bedrock-api-key-test";
 
 fn stream(name: &str) -> FakeResponse {

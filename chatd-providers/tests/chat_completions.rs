@@ -18,6 +18,18 @@ const KEY: &str = "sk-test-wire-key";
 
 mod support;
 
+chatd_providers::provider_conformance_tests! {
+    make: |url: &str| ChatCompletionsProvider::new(Dialect::OpenAi, url, Secret::new(KEY)).expect("provider"),
+    key: KEY,
+    request: request(),
+    text: FakeResponse::sse(fixture("text.sse")),
+    tool_calls: FakeResponse::sse(fixture("tool-call.sse")),
+    rate_limited: FakeResponse::json(429, fixture("error-429.json")),
+    auth: FakeResponse::json(401, fixture("error-401.json")),
+    context_length: FakeResponse::json(400, fixture("error-context-length.json")),
+    malformed: FakeResponse::sse("data: {not json\n\n"),
+}
+
 fn fixture(name: &str) -> Vec<u8> {
     support::fixture("chat-completions", name)
 }

@@ -15,6 +15,18 @@ use serde_json::json;
 
 mod support;
 
+chatd_providers::provider_conformance_tests! {
+    make: |url: &str| GoogleProvider::new(url, Secret::new(KEY)),
+    key: KEY,
+    request: request(),
+    text: FakeResponse::sse(fixture("text.sse")),
+    tool_calls: FakeResponse::sse(fixture("function-calls.sse")),
+    rate_limited: FakeResponse::json(429, fixture("error-429.json")),
+    auth: FakeResponse::json(403, fixture("error-403.json")),
+    context_length: FakeResponse::json(400, fixture("error-context-length.json")),
+    malformed: FakeResponse::sse("data: {not json\n\n"),
+}
+
 const KEY: &str = "AIza-test-wire-key";
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -15,6 +15,18 @@ use serde_json::json;
 
 mod support;
 
+chatd_providers::provider_conformance_tests! {
+    make: |url: &str| ResponsesProvider::new(url, Secret::new(KEY)),
+    key: KEY,
+    request: request(),
+    text: FakeResponse::sse(fixture("text.sse")),
+    tool_calls: FakeResponse::sse(fixture("tool-calls.sse")),
+    rate_limited: FakeResponse::json(429, fixture("error-429.json")),
+    auth: FakeResponse::json(401, fixture("error-401.json")),
+    context_length: FakeResponse::json(400, fixture("error-context-length.json")),
+    malformed: FakeResponse::sse("event: response.created\ndata: {not json\n\n"),
+}
+
 const KEY: &str = "sk-test-responses-key";
 
 fn fixture(name: &str) -> Vec<u8> {
