@@ -21,13 +21,32 @@ pub struct ApiError {
     pub code: &'static str,
     /// A sentence for a person.
     pub message: String,
+    /// What the log gets and the response never shows (the store's or the service's own
+    /// text); the `log_errors` layer writes it, with the request's method and path.
+    pub detail: Option<String>,
+}
+
+/// What a response carries for the `log_errors` layer (the error's own text).
+#[derive(Debug, Clone)]
+pub struct ErrorDetail {
+    /// The response's status.
+    pub status: StatusCode,
+    /// The text to log.
+    pub detail: String,
 }
 
 impl ApiError {
     /// An error with `status`, `code` and `message`.
     #[must_use]
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), detail: None }
+    }
+
+    /// The error with `detail` for the log.
+    #[must_use]
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// 400.
@@ -75,18 +94,14 @@ impl From<StoreError> for ApiError {
             StoreError::Validation { .. } => {
                 Self::new(StatusCode::BAD_REQUEST, "validation", message)
             }
-            StoreError::Unavailable { .. } => {
-                tracing::warn!(error = %message, "store unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the store is unavailable; try again",
-                )
-            }
-            _ => {
-                tracing::error!(error = %message, "store error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
-            }
+            StoreError::Unavailable { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store is unavailable; try again",
+            )
+            .with_detail(message),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                .with_detail(message),
         }
     }
 }
@@ -107,10 +122,8 @@ impl From<ChatdError> for ApiError {
                 "timed_out",
                 format!("the turn did not end within {after:?}"),
             ),
-            other => {
-                tracing::error!(error = %other, "service error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
-            }
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                .with_detail(other.to_string()),
         }
     }
 }
@@ -136,10 +149,31 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// The JSON error; the detail rides along as an extension for `log_errors` (a
+    /// conversion has no side effect: the log is written once, where the request is known).
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(detail) = self.detail {
+            response.extensions_mut().insert(ErrorDetail { status: self.status, detail });
+        }
+        response
     }
+}
+
+/// Logs the detail of every error response, with the request's method and path: 5xx as
+/// errors, the rest (a 503 from an unreachable store included) as warnings.
+pub async fn log_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    if let Some(ErrorDetail { status, detail }) = response.extensions().get::<ErrorDetail>() {
+        if *status == StatusCode::SERVICE_UNAVAILABLE || status.is_client_error() {
+            tracing::warn!(%method, %path, status = status.as_u16(), error = %detail, "request failed");
+        } else {
+            tracing::error!(%method, %path, status = status.as_u16(), error = %detail, "request failed");
+        }
+    }
+    response
 }
 
 /// A handler's result.

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
+use crate::paths::ChatPath;
 use crate::rest::{Params, chat_id};
 
 /// The largest upload body: the largest file chatd stores by default.
@@ -114,9 +115,9 @@ async fn download(
 async fn chat_files(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
 ) -> ApiResult<Json<Value>> {
-    let files = state.chatd.chat_files(&authed.actor, chat_id(&id)?).await?;
+    let files = state.chatd.chat_files(&authed.actor, id).await?;
     Ok(Json(json!({"files": files.iter().map(meta_json).collect::<Vec<_>>()})))
 }
 

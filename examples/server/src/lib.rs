@@ -18,6 +18,7 @@ pub mod auth;
 pub mod error;
 pub mod files;
 mod origin;
+pub mod paths;
 pub mod rest;
 pub mod serve;
 pub mod slots;
@@ -132,5 +133,6 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(origin::same_origin_only))
+        .layer(axum::middleware::from_fn(error::log_errors))
         .with_state(state)
 }

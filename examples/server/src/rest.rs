@@ -2,7 +2,7 @@
 //! (`Authed` / `Admin`), parses its input into the library's types, and maps errors through
 //! [`ApiError`]. Ids that do not parse are *not found*, like ids of someone else's chats.
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use chatd_core::chat::{ChatCursor, ChatFilter};
 use chatd_core::diff_status::DiffStatus;
 use chatd_core::store::{BusyBehavior, Delivery, EditOutcome, SendMessage, SendOutcome};
-use chatd_core::{ChatId, ChatStatus, MessageId, ModelConfigId, NewChat, Part, QueuedMessageId};
+use chatd_core::{ChatId, ChatStatus, MessageId, ModelConfigId, NewChat, Part};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Authed, COOKIE_NAME};
 use crate::error::{ApiError, ApiResult};
+use crate::paths::{ChatPath, MessagePath, QueuedPath};
 
 /// A JSON body whose rejections are [`ApiError`]s.
 #[derive(Debug)]
@@ -53,16 +54,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 /// A chat id from a path (a malformed one is a chat that does not exist).
 pub(crate) fn chat_id(raw: &str) -> ApiResult<ChatId> {
     raw.parse::<uuid::Uuid>().map(ChatId).map_err(|_| ApiError::not_found("Chat not found."))
-}
-
-fn message_id(raw: &str) -> ApiResult<MessageId> {
-    raw.parse::<i64>().map(MessageId).map_err(|_| ApiError::not_found("Chat message not found."))
-}
-
-fn queued_id(raw: &str) -> ApiResult<QueuedMessageId> {
-    raw.parse::<i64>()
-        .map(QueuedMessageId)
-        .map_err(|_| ApiError::not_found("Queued message not found."))
 }
 
 /// Message content: a string (one text part) or parts.
@@ -241,9 +232,9 @@ async fn list_chats(
 async fn get_chat(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
 ) -> ApiResult<Json<Value>> {
-    let chat = state.chatd.get_chat(&authed.actor, chat_id(&id)?).await?;
+    let chat = state.chatd.get_chat(&authed.actor, id).await?;
     Ok(Json(json!(chat)))
 }
 
@@ -259,10 +250,9 @@ struct UpdateChat {
 async fn update_chat(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
     Body(body): Body<UpdateChat>,
 ) -> ApiResult<Json<Value>> {
-    let id = chat_id(&id)?;
     if body.title.is_none() && body.archived.is_none() && body.labels.is_none() {
         return Err(ApiError::bad_request("nothing to change: give title, archived or labels"));
     }
@@ -281,9 +271,9 @@ async fn update_chat(
 async fn delete_chat(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
 ) -> ApiResult<StatusCode> {
-    state.chatd.delete_chat(&authed.actor, chat_id(&id)?).await?;
+    state.chatd.delete_chat(&authed.actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -301,11 +291,11 @@ struct MessagesQuery {
 async fn list_messages(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
     Params(query): Params<MessagesQuery>,
 ) -> ApiResult<Json<Value>> {
     let after = query.after.map(MessageId);
-    let (actor, chat) = (&authed.actor, chat_id(&id)?);
+    let (actor, chat) = (&authed.actor, id);
     let messages = if query.include_deleted {
         state.chatd.list_messages_with_deleted(actor, chat, after).await?
     } else {
@@ -341,7 +331,7 @@ pub(crate) fn sent_json(outcome: &SendOutcome) -> Value {
 async fn send_message(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
     Body(body): Body<SendBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut send = SendMessage::new(body.content.into_parts()).with_busy(body.busy);
@@ -351,7 +341,7 @@ async fn send_message(
     if let Some(client_id) = body.client_id {
         send = send.with_client_id(client_id);
     }
-    let outcome = state.chatd.send_message(&authed.actor, chat_id(&id)?, send).await?;
+    let outcome = state.chatd.send_message(&authed.actor, id, send).await?;
     let status = match outcome.delivery {
         Delivery::Inserted(_) => StatusCode::CREATED,
         _ => StatusCode::ACCEPTED,
@@ -377,10 +367,11 @@ fn edited_json(outcome: &EditOutcome) -> Value {
 async fn edit_message(
     State(state): State<AppState>,
     authed: Authed,
-    Path((id, message)): Path<(String, String)>,
+    ChatPath(id): ChatPath,
+    MessagePath(message): MessagePath,
     Body(body): Body<Edit>,
 ) -> ApiResult<Json<Value>> {
-    let (chat, message) = (chat_id(&id)?, message_id(&message)?);
+    let (chat, message) = (id, message);
     let outcome =
         state.chatd.edit_message(&authed.actor, chat, message, body.content.into_parts()).await?;
     Ok(Json(edited_json(&outcome)))
@@ -398,54 +389,89 @@ struct ForkBody {
 async fn fork_chat(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
     Body(body): Body<ForkBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let at = MessageId(body.message_id);
-    let chat = state.chatd.fork_chat(&authed.actor, chat_id(&id)?, at).await?;
+    let chat = state.chatd.fork_chat(&authed.actor, id, at).await?;
     Ok((StatusCode::CREATED, Json(json!(chat))))
 }
 
 // ----- lifecycle -----------------------------------------------------------------------
 
-macro_rules! chat_action {
-    ($name:ident, $method:ident) => {
-        async fn $name(
-            State(state): State<AppState>,
-            authed: Authed,
-            Path(id): Path<String>,
-        ) -> ApiResult<Json<Value>> {
-            Ok(Json(json!(state.chatd.$method(&authed.actor, chat_id(&id)?).await?)))
-        }
-    };
+/// Stops the running turn (its partial answer is kept).
+async fn interrupt(
+    State(state): State<AppState>,
+    authed: Authed,
+    ChatPath(id): ChatPath,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.chatd.interrupt(&authed.actor, id).await?)))
 }
 
-chat_action!(interrupt, interrupt);
-chat_action!(pause, pause);
-chat_action!(resume, resume);
-chat_action!(complete, complete);
-chat_action!(compact, compact);
-chat_action!(list_queued, list_queued);
+/// Pauses the chat: nothing runs and the queue waits.
+async fn pause(
+    State(state): State<AppState>,
+    authed: Authed,
+    ChatPath(id): ChatPath,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.chatd.pause(&authed.actor, id).await?)))
+}
+
+/// Resumes a paused chat.
+async fn resume(
+    State(state): State<AppState>,
+    authed: Authed,
+    ChatPath(id): ChatPath,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.chatd.resume(&authed.actor, id).await?)))
+}
+
+/// Closes the chat as done.
+async fn complete(
+    State(state): State<AppState>,
+    authed: Authed,
+    ChatPath(id): ChatPath,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.chatd.complete(&authed.actor, id).await?)))
+}
+
+/// Summarises the chat's history now.
+async fn compact(
+    State(state): State<AppState>,
+    authed: Authed,
+    ChatPath(id): ChatPath,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.chatd.compact(&authed.actor, id).await?)))
+}
+
+/// The chat's queue, oldest first.
+async fn list_queued(
+    State(state): State<AppState>,
+    authed: Authed,
+    ChatPath(id): ChatPath,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.chatd.list_queued(&authed.actor, id).await?)))
+}
 
 // ----- queue ---------------------------------------------------------------------------
 
 async fn promote_queued(
     State(state): State<AppState>,
     authed: Authed,
-    Path((id, queued)): Path<(String, String)>,
+    ChatPath(id): ChatPath,
+    QueuedPath(queued): QueuedPath,
 ) -> ApiResult<Json<Value>> {
-    let outcome =
-        state.chatd.promote_queued(&authed.actor, chat_id(&id)?, queued_id(&queued)?).await?;
+    let outcome = state.chatd.promote_queued(&authed.actor, id, queued).await?;
     Ok(Json(sent_json(&outcome)))
 }
 
 async fn delete_queued(
     State(state): State<AppState>,
     authed: Authed,
-    Path((id, queued)): Path<(String, String)>,
+    ChatPath(id): ChatPath,
+    QueuedPath(queued): QueuedPath,
 ) -> ApiResult<Json<Value>> {
-    let queue =
-        state.chatd.delete_queued(&authed.actor, chat_id(&id)?, queued_id(&queued)?).await?;
+    let queue = state.chatd.delete_queued(&authed.actor, id, queued).await?;
     Ok(Json(json!(queue)))
 }
 
@@ -454,9 +480,9 @@ async fn delete_queued(
 async fn diff_status(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
 ) -> ApiResult<Json<Option<DiffStatus>>> {
-    Ok(Json(state.chatd.diff_status(&authed.actor, chat_id(&id)?).await?))
+    Ok(Json(state.chatd.diff_status(&authed.actor, id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -471,12 +497,10 @@ struct GitReference {
 async fn report_git_reference(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
     Body(body): Body<GitReference>,
 ) -> ApiResult<Json<DiffStatus>> {
-    let status = state
-        .chatd
-        .report_git_reference(&authed.actor, chat_id(&id)?, &body.remote, &body.branch)
-        .await?;
+    let status =
+        state.chatd.report_git_reference(&authed.actor, id, &body.remote, &body.branch).await?;
     Ok(Json(status))
 }

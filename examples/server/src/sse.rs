@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, KeepAliveStream, Sse};
 use axum::routing::get;
@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
-use crate::rest::{Params, chat_id};
+use crate::paths::ChatPath;
+use crate::rest::Params;
 use crate::slots::Slot;
 
 /// How often an idle stream sends a keep-alive comment.
@@ -92,13 +93,13 @@ pub(crate) fn respond(
 async fn stream(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
     headers: HeaderMap,
     Params(query): Params<After>,
 ) -> ApiResult<Stream> {
     let after: Option<Cursor> = resume_from(&headers, query.after.as_deref())?;
     let slot = state.slots.take(&authed.actor)?;
-    let events = state.chatd.subscribe(&authed.actor, chat_id(&id)?, after).await?;
+    let events = state.chatd.subscribe(&authed.actor, id, after).await?;
     let frames =
         events.map(|event| frame(&event.cursor.to_string(), event.kind.name(), &event)).boxed();
     Ok(respond(&state, slot, frames))

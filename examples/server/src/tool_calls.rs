@@ -11,7 +11,7 @@
 //! - `GET`/`PUT /api/chats/{id}/ask` (`{"on": true}`) — the demo's per-chat switch: whether
 //!   `execute`, `write_file` and `edit_files` wait for an approval (on by default).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chatd_core::tool_call::Decision;
@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
-use crate::rest::{Body, chat_id};
+use crate::paths::ChatPath;
+use crate::rest::Body;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -43,20 +44,20 @@ fn switch(state: &AppState) -> ApiResult<&chatd_demo::AskSwitch> {
 async fn get_ask(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
 ) -> ApiResult<Json<Value>> {
-    let chat = state.chatd.get_chat(&authed.actor, chat_id(&id)?).await?;
+    let chat = state.chatd.get_chat(&authed.actor, id).await?;
     Ok(Json(json!({ "on": switch(&state)?.is_on(chat.id), "tools": chatd_demo::ASKED_TOOLS })))
 }
 
 async fn put_ask(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
     Body(body): Body<Ask>,
 ) -> ApiResult<Json<Value>> {
     // Changing a chat's settings is an update of the chat.
-    let chat = state.chatd.get_chat(&authed.actor, chat_id(&id)?).await?;
+    let chat = state.chatd.get_chat(&authed.actor, id).await?;
     if !authed.actor.has(chatd_core::Scope::Update) {
         return Err(ApiError::forbidden("the chat:update scope is required"));
     }
@@ -68,9 +69,9 @@ async fn put_ask(
 async fn list(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
 ) -> ApiResult<Json<Value>> {
-    let calls = state.chatd.tool_calls(&authed.actor, chat_id(&id)?).await?;
+    let calls = state.chatd.tool_calls(&authed.actor, id).await?;
     Ok(Json(json!({ "tool_calls": calls })))
 }
 
@@ -83,9 +84,9 @@ struct Decisions {
 async fn resolve(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
     Body(body): Body<Decisions>,
 ) -> ApiResult<Json<Value>> {
-    let chat = state.chatd.resolve_tool_calls(&authed.actor, chat_id(&id)?, body.decisions).await?;
+    let chat = state.chatd.resolve_tool_calls(&authed.actor, id, body.decisions).await?;
     Ok(Json(json!(chat)))
 }

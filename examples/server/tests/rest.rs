@@ -118,6 +118,15 @@ async fn chats_are_created_listed_paged_renamed_archived_and_deleted() {
             "{path}"
         );
     }
+    // A malformed message or queued-message id is a record that does not exist, too.
+    for (method, path, message) in [
+        (Method::PATCH, format!("/api/chats/{id_a}/messages/x"), "Chat message not found."),
+        (Method::DELETE, format!("/api/chats/{id_a}/queue/x"), "Queued message not found."),
+        (Method::POST, format!("/api/chats/{id_a}/queue/1.5/promote"), "Queued message not found."),
+    ] {
+        let (status, body) = s.call(method, &path, USER, Some(json!({"content": "x"}))).await;
+        assert_eq!((status, body["error"]["message"].as_str()), (404, Some(message)), "{path}");
+    }
     // Rename and archive.
     let (status, renamed) = s
         .call(Method::PATCH, &format!("/api/chats/{id_a}"), USER, Some(json!({"title": "A"})))

@@ -40,7 +40,7 @@
 //! SDK's message; chatd's own stream (`/api/chats/{id}/stream`) handles that exactly.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,6 +53,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
+use crate::paths::ChatPath;
 use crate::rest::{Body, chat_id};
 use crate::slots::Slot;
 
@@ -234,9 +235,8 @@ async fn retried(
 async fn resume(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
 ) -> ApiResult<Response> {
-    let id = chat_id(&id)?;
     let slot = state.slots.take(&authed.actor)?;
     follow_current(&state, slot, &authed.actor, id).await
 }
@@ -245,9 +245,8 @@ async fn resume(
 async fn messages(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<String>,
+    ChatPath(id): ChatPath,
 ) -> ApiResult<Response> {
-    let id = chat_id(&id)?;
     let chat = state.chatd.get_chat(&authed.actor, id).await?;
     let stored = history(&state, &authed.actor, id).await?;
     let open = chatd_core::tool_call::open_calls(&chat.tool_calls);
