@@ -150,6 +150,29 @@ impl Endpoint {
         }
         self.limits = limits;
     }
+
+    /// The shell every SSE adapter shares: sends `request` within the limits (its errors
+    /// classified by `classify`, the key redacted), decodes the body as bounded SSE, turns it
+    /// into the adapter's events with `parse`, and ends the stream when `cancel` fires. An
+    /// adapter's `stream` builds the request and calls this.
+    pub(crate) async fn stream_sse(
+        &self,
+        provider: &str,
+        request: reqwest::RequestBuilder,
+        classify: fn(u16, &serde_json::Value, &mut ProviderError),
+        parse: fn(
+            &str,
+            futures::stream::BoxStream<'static, Result<sse_stream::Sse, ProviderError>>,
+        ) -> chatd_core::provider::EventStream,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<chatd_core::provider::EventStream, ProviderError> {
+        let key = self.api_key.expose();
+        let (response, first_byte) =
+            open(provider, request, key, classify, &cancel, &self.limits).await?;
+        let events =
+            parse(provider, crate::sse::sse(provider, response, &self.limits, first_byte, key));
+        Ok(chatd_core::provider::with_cancellation(events, cancel, provider))
+    }
 }
 
 /// A typed timeout.

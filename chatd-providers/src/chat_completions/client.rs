@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chatd_core::provider::{
-    EventStream, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind, with_cancellation,
+    EventStream, ModelProvider, ModelRequest, ProviderError, ProviderErrorKind,
 };
 use chatd_core::{ProviderKind, Secret};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,7 @@ fn utf8_percent_encode(segment: &str) -> String {
         })
         .collect()
 }
-use crate::http::{self, Endpoint};
+use crate::http::Endpoint;
 
 /// Which Chat Completions service is spoken to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,11 +155,6 @@ impl ModelProvider for ChatCompletionsProvider {
         } else if !self.endpoint.api_key.is_empty() {
             builder = builder.bearer_auth(self.endpoint.api_key.expose());
         }
-        let key = self.endpoint.api_key.expose();
-        let limits = &self.endpoint.limits;
-        let (response, first_byte) =
-            http::open(name, builder, key, stream::classify, &cancel, limits).await?;
-        let events = stream::events(name, crate::sse::sse(name, response, limits, first_byte, key));
-        Ok(with_cancellation(events, cancel, name))
+        self.endpoint.stream_sse(name, builder, stream::classify, stream::events, cancel).await
     }
 }

@@ -1,14 +1,12 @@
 //! The provider: endpoint, authentication, plumbing.
 
 use async_trait::async_trait;
-use chatd_core::provider::{
-    EventStream, ModelProvider, ModelRequest, ProviderError, with_cancellation,
-};
+use chatd_core::provider::{EventStream, ModelProvider, ModelRequest, ProviderError};
 use chatd_core::{ProviderKind, Secret};
 use tokio_util::sync::CancellationToken;
 
 use super::{convert, stream};
-use crate::http::{self, Endpoint};
+use crate::http::Endpoint;
 
 const NAME: &str = "openai";
 
@@ -63,11 +61,6 @@ impl ModelProvider for ResponsesProvider {
             .bearer_auth(endpoint.api_key.expose())
             .header("content-type", "application/json")
             .json(&body);
-        let key = endpoint.api_key.expose();
-        let limits = &self.endpoint.limits;
-        let (response, first_byte) =
-            http::open(NAME, builder, key, stream::classify, &cancel, limits).await?;
-        let events = stream::events(NAME, crate::sse::sse(NAME, response, limits, first_byte, key));
-        Ok(with_cancellation(events, cancel, NAME))
+        self.endpoint.stream_sse(NAME, builder, stream::classify, stream::events, cancel).await
     }
 }
