@@ -261,6 +261,12 @@ async fn end_namespace(init: Option<i32>, exited: bool, child: &mut tokio::proce
     }
     if let Some(init) = init {
         terminate_namespace_members(init, child).await;
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            // The command ended on TERM and bubblewrap exited with it, before the namespace
+            // died: its init is dying now (and is an orphan, so only watched).
+            wait_gone(Some(init)).await;
+            return;
+        }
         let _ = kill(nix::unistd::Pid::from_raw(init), Signal::SIGKILL);
         if tokio::time::timeout(Duration::from_secs(1), child.wait()).await.is_ok() {
             return;
