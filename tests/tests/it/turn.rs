@@ -581,10 +581,9 @@ async fn an_execute_timeout_becomes_an_error_result_and_the_turn_goes_on() {
     );
 }
 
-#[tokio::test]
-async fn a_persist_error_aborts_the_turn_with_that_error() {
-    // A real chat read from a real store; a mock in front of it whose commit fails.
-    let fx = fixture(vec![ScriptedCall::text("an answer that cannot be saved", None)]).await;
+/// A runner over a mock store in front of `fx`'s real chat, whose step commit fails with a
+/// backend error saying `why`.
+async fn runner_whose_commit_fails(fx: &Fixture, why: &'static str) -> TurnRunner {
     let chat = fx.store.get_chat(fx.chat).await.expect("chat");
     let config = fx.store.default_model_config().await.expect("config").expect("default");
     let history = fx.store.prompt_messages(fx.chat).await.expect("history");
@@ -594,15 +593,22 @@ async fn a_persist_error_aborts_the_turn_with_that_error() {
     store.expect_prompt_messages().returning(move |_| Ok(history.clone()));
     store.expect_append_parts().returning(|_, _| Ok(()));
     store.expect_file_store().returning(|| None);
-    store.expect_commit_step().times(1).returning(|_, _| {
-        Err(chatd_core::store::StoreError::backend(std::io::Error::other("disk full")))
+    store.expect_commit_step().times(1).returning(move |_, _| {
+        Err(chatd_core::store::StoreError::backend(std::io::Error::other(why)))
     });
-    let runner = TurnRunner::new(
+    TurnRunner::new(
         Arc::new(store),
         Arc::new(Scripted(Arc::clone(&fx.provider))),
         chatd_core::runtime::tools::ToolSet::new(),
     )
-    .with_titles(false);
+    .with_titles(false)
+}
+
+#[tokio::test]
+async fn a_persist_error_aborts_the_turn_with_that_error() {
+    // A real chat read from a real store; a mock in front of it whose commit fails.
+    let fx = fixture(vec![ScriptedCall::text("an answer that cannot be saved", None)]).await;
+    let runner = runner_whose_commit_fails(&fx, "disk full").await;
     let end = runner.run(fx.lease, TurnSignal::new()).await;
     // The backend's own text goes to the logs, never to `last_error` (BEHAVIOUR §12).
     assert_eq!(
@@ -751,24 +757,7 @@ async fn the_title_call_times_out_after_10_seconds() {
 async fn the_host_gets_the_cause_chain_behind_a_redacted_failure() {
     use chatd_core::runtime::turn::TurnError;
     let fx = fixture(vec![ScriptedCall::text("an answer that cannot be saved", None)]).await;
-    let chat = fx.store.get_chat(fx.chat).await.expect("chat");
-    let config = fx.store.default_model_config().await.expect("config").expect("default");
-    let history = fx.store.prompt_messages(fx.chat).await.expect("history");
-    let mut store = chatd_core::store::MockChatStore::new();
-    store.expect_get_chat().returning(move |_| Ok(chat.clone()));
-    store.expect_get_model_config().returning(move |_| Ok(config.clone()));
-    store.expect_prompt_messages().returning(move |_| Ok(history.clone()));
-    store.expect_append_parts().returning(|_, _| Ok(()));
-    store.expect_file_store().returning(|| None);
-    store.expect_commit_step().times(1).returning(|_, _| {
-        Err(chatd_core::store::StoreError::backend(std::io::Error::other("disk full on /var/db")))
-    });
-    let runner = TurnRunner::new(
-        Arc::new(store),
-        Arc::new(Scripted(Arc::clone(&fx.provider))),
-        chatd_core::runtime::tools::ToolSet::new(),
-    )
-    .with_titles(false);
+    let runner = runner_whose_commit_fails(&fx, "disk full on /var/db").await;
     let (end, cause) = runner.run_with_cause(fx.lease, TurnSignal::new()).await;
     let TurnEnd::Release(TurnOutcome::Failed(shown)) = &end else { panic!("{end:?}") };
     assert!(!shown.contains("disk full"), "people see no backend text: {shown}");
