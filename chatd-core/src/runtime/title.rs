@@ -39,7 +39,8 @@ pub enum TitleOutcome {
 pub struct TitleOptions {
     /// How long the title call may take (default `TITLE_TIMEOUT`, 10 s).
     pub timeout: Duration,
-    /// The most characters of a generated title (default 80; stores cut titles at 80).
+    /// The most characters of a generated title (default 80; a store also cuts every title at
+    /// its own [`Limits::max_title_chars`](crate::store::validate::Limits::max_title_chars)).
     pub max_chars: usize,
 }
 
