@@ -9,14 +9,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The default cap on generated tokens per model call ([BEHAVIOUR §3](crate::behaviour#3-a-turn)).
-pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 32_000;
+pub(crate) const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 32_000;
 
 /// Options applied to every model call of a configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CallOptions {
-    /// Cap on generated tokens (default [`DEFAULT_MAX_OUTPUT_TOKENS`]).
+    /// Cap on generated tokens (default 32 000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
     /// Sampling temperature, 0–2.

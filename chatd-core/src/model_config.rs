@@ -8,7 +8,7 @@ use crate::ids::{ModelConfigId, UserId};
 use crate::provider_config::ProviderKind;
 
 /// The compaction threshold used when a configuration's value is out of range ([BEHAVIOUR §5](crate::behaviour#5-compaction)).
-pub const DEFAULT_COMPRESSION_THRESHOLD: i32 = 70;
+pub(crate) const DEFAULT_COMPRESSION_THRESHOLD: i32 = 70;
 
 /// A model configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

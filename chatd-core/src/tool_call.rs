@@ -23,14 +23,14 @@ use crate::part::Part;
 
 /// The result of a call whose worker stopped while it ran ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)): the re-run never
 /// runs it again.
-pub const IN_DOUBT_RESULT: &str =
+pub(crate) const IN_DOUBT_RESULT: &str =
     "the worker stopped while this call was running; it may or may not have taken effect";
 /// The result of a call cut off by an interrupt ([BEHAVIOUR §3](crate::behaviour#3-a-turn) item 8).
 pub const INTERRUPTED_RESULT: &str = "tool call was interrupted before it produced a result";
 /// The result of a call the person denied, before the optional `: <reason>`.
 pub const DENIED_BY_USER: &str = "tool call denied by the user";
 /// The result of an approval whose deadline passed.
-pub const APPROVAL_EXPIRED: &str = "tool call was not approved before its deadline";
+pub(crate) const APPROVAL_EXPIRED: &str = "tool call was not approved before its deadline";
 /// The result of a client call whose deadline passed.
 pub(crate) const CLIENT_EXPIRED: &str = "the client did not return a result before its deadline";
 /// The most decisions one [`resolve`] call takes (a step has at most a few dozen calls).
@@ -266,7 +266,7 @@ pub fn expire(calls: &mut [ToolCall], now: DateTime<Utc>) -> bool {
 
 /// The tool rows that end a recorded step early (an interrupt, a message inserted before the
 /// step finished): every answered call keeps its result, a started one gets
-/// [`IN_DOUBT_RESULT`], every other call `fallback` — in call order.
+/// the in-doubt result ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)), every other call `fallback` — in call order.
 #[must_use]
 pub fn closing_rows(calls: &[ToolCall], fallback: &str) -> Vec<NewMessage> {
     calls.iter().map(|call| NewMessage::tool(call.result_part(fallback))).collect()

@@ -424,7 +424,7 @@ async fn a_kill_mid_call_never_runs_a_side_effect_twice() {
     let requests = cl.server.requests();
     assert_eq!(requests.len(), 2, "the step was not streamed again");
     let sent = requests[1].json().to_string();
-    assert!(sent.contains(chatd_core::tool_call::IN_DOUBT_RESULT), "{sent}");
+    assert!(sent.contains(chatd_core::testing::pinned::IN_DOUBT_RESULT), "{sent}");
     assert!(sent.contains("\\\"runs\\\":2"), "the idempotent call's real result: {sent}");
     b.wait_line(|l| l.starts_with(&format!("turn {chat}")), Duration::from_secs(5)).await;
     cl.db.drop().await;
@@ -488,7 +488,10 @@ async fn approvals_racing_the_deadline_sweep_decide_each_call_once() {
                 let chatd_core::Part::ToolResult { result, .. } = &tool_rows[0].content[0] else {
                     panic!("not a result")
                 };
-                assert_eq!(result, &serde_json::json!(chatd_core::tool_call::APPROVAL_EXPIRED));
+                assert_eq!(
+                    result,
+                    &serde_json::json!(chatd_core::testing::pinned::APPROVAL_EXPIRED)
+                );
             }
             Err(other) => panic!("unexpected {other}"),
         }

@@ -62,7 +62,7 @@ pub async fn load_attachments(
 ///
 /// # Errors
 /// The file store's failures other than `NotFound`.
-pub async fn load_attachments_within(
+pub(crate) async fn load_attachments_within(
     files: Option<&dyn FileStore>,
     owner: UserId,
     kind: ProviderKind,

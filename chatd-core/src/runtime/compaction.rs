@@ -24,9 +24,9 @@ use crate::usage::CallKind;
 /// How long the summary call may take ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub(crate) const SUMMARY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How many times a turn re-enters the loop after compacting on its final step ([BEHAVIOUR §5](crate::behaviour#5-compaction)).
-pub const MAX_REENTRIES: usize = 3;
+pub(crate) const MAX_REENTRIES: usize = 3;
 /// The tool name of the user-visible compaction record.
-pub const COMPACTION_TOOL: &str = "chat_summarized";
+pub(crate) const COMPACTION_TOOL: &str = "chat_summarized";
 /// The text the tool-call part shows while the summary is written.
 pub(crate) const SUMMARIZING: &str = "Summarizing…";
 /// The result text of a tool output dropped from the summariser's input.
@@ -35,7 +35,7 @@ pub(crate) const DROPPED_OUTPUT: &str = "[tool output omitted to fit the summary
 pub(crate) const MAX_SUMMARY_TOKENS: i64 = 8_192;
 
 /// The instruction appended to the history for the summary call.
-pub const SUMMARY_INSTRUCTION: &str = "The conversation above is about to be compacted: it will be replaced by \
+pub(crate) const SUMMARY_INSTRUCTION: &str = "The conversation above is about to be compacted: it will be replaced by \
 your summary, and work will continue from the summary alone. Write that summary now. Include: the user's goal; \
 the decisions made and why; the concrete file paths, commands, APIs and identifiers involved; the errors met and \
 how they were fixed; what is done, what is in progress and what remains; and the exact action that was in \
@@ -43,7 +43,7 @@ progress when this summary was requested. Be specific and complete, but do not r
 Reply with the summary only.";
 
 /// The text before the summary in the boundary row.
-pub const CONTINUATION_PREAMBLE: &str = "This conversation was compacted to fit the model's context window. \
+pub(crate) const CONTINUATION_PREAMBLE: &str = "This conversation was compacted to fit the model's context window. \
 The summary below replaces everything that came before it. Continue the work from where it stopped, without \
 asking the user to repeat anything.\n\n";
 

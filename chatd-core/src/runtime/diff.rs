@@ -22,7 +22,7 @@ use crate::secret::Secret;
 use crate::store::{ChatStore, StoreError};
 
 /// How long a refreshed row stays fresh ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
-pub const DIFF_TTL: Duration = Duration::from_secs(120);
+pub(crate) const DIFF_TTL: Duration = Duration::from_secs(120);
 /// The retries after `report_git_reference` while no pull request is found.
 pub(crate) const REPORT_BACKOFF: [Duration; 5] = [
     Duration::from_secs(1),
@@ -221,7 +221,7 @@ impl DiffRefresher {
         }
     }
 
-    /// Sets how long a refreshed row stays fresh (default [`DIFF_TTL`], 120 s; [BEHAVIOUR §15](crate::behaviour#15-defaults)).
+    /// Sets how long a refreshed row stays fresh (default 120 s; [BEHAVIOUR §15](crate::behaviour#15-defaults)).
     #[must_use]
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;

@@ -1,5 +1,5 @@
 //! Publishing the step in flight ([BEHAVIOUR §7](crate::behaviour#7-streams)): the turn writes what it streams to the store's
-//! durable part log, batched (a part waits at most [`FLUSH_INTERVAL`], and there is at most
+//! durable part log, batched (a part waits at most 50 ms, and there is at most
 //! one write per interval), so a subscriber on any replica can follow — and resume — the step before it is
 //! persisted. The log holds only the step in flight: committing the step clears it.
 //!
@@ -19,7 +19,7 @@ use crate::part_log::{LivePart, episode_base};
 use crate::store::{ChatStore, Lease, NewPart, PartPosition, StoreError};
 
 /// The longest a streamed part waits before it is written to the log ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
 struct LogState {
     episode: i64,

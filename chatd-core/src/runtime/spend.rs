@@ -56,7 +56,10 @@ pub async fn record(
 }
 
 /// As [`record`] for a prepared record (an estimate, say).
-pub async fn record_new(store: &dyn ChatStore, new: NewUsage) -> Option<crate::usage::UsageRecord> {
+pub(crate) async fn record_new(
+    store: &dyn ChatStore,
+    new: NewUsage,
+) -> Option<crate::usage::UsageRecord> {
     let (chat, kind) = (new.chat_id, new.kind);
     match store.record_usage(new).await {
         Ok(record) => {

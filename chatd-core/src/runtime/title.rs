@@ -18,7 +18,7 @@ use crate::title::{auto_title, is_auto_title, normalize_title};
 pub(crate) const TITLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The instruction of the title call.
-pub const TITLE_INSTRUCTION: &str = "Write a short title for the conversation that starts with the user's \
+pub(crate) const TITLE_INSTRUCTION: &str = "Write a short title for the conversation that starts with the user's \
 message below: at most 8 words, plain text, no quotes, no trailing punctuation. Reply with the title only.";
 
 /// What happened to the title.
@@ -68,19 +68,10 @@ impl TitleOptions {
 
 /// Generates and saves the title of `chat` while its title is still the automatic one
 /// (the caller decides that this is the chat's first turn: the turn runner checks before
-/// it starts the turn's first step). Bounded by `TITLE_TIMEOUT`; never returns an error:
-/// a failure leaves the automatic title.
+/// it starts the turn's first step). Bounded by `options.timeout`
+/// (`TitleOptions::default()`: 10 s); never returns an error: a failure leaves the
+/// automatic title.
 pub async fn generate_title(
-    store: &dyn ChatStore,
-    provider: &dyn ModelProvider,
-    config: &ModelConfig,
-    chat: ChatId,
-) -> TitleOutcome {
-    generate_title_with(store, provider, config, chat, &TitleOptions::default()).await
-}
-
-/// [`generate_title`] with `options`.
-pub async fn generate_title_with(
     store: &dyn ChatStore,
     provider: &dyn ModelProvider,
     config: &ModelConfig,
@@ -150,6 +141,6 @@ pub(crate) fn spawn_title(
     options: TitleOptions,
 ) -> tokio::task::JoinHandle<TitleOutcome> {
     tokio::spawn(async move {
-        generate_title_with(store.as_ref(), provider.as_ref(), &config, chat, &options).await
+        generate_title(store.as_ref(), provider.as_ref(), &config, chat, &options).await
     })
 }

@@ -100,7 +100,7 @@ impl TurnObserver for Printer {
                     Part::ToolCall { tool_name, args, .. } => println!("\n→ {tool_name} {args}"),
                     Part::ToolResult { result, is_error, .. } => {
                         let shown = result.to_string();
-                        let shown = chatd_core::runtime::tools::truncate_utf8(&shown, 300);
+                        let shown = shown.get(..shown.floor_char_boundary(300)).unwrap_or(&shown);
                         println!("← {}{shown}", if *is_error { "error: " } else { "" });
                     }
                     _ => {}

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatd_core::runtime::tools::{
-    CHILD_CANNOT_SPAWN, ChatWorkspaces, LocalProvisioner, NewWorkspace, Provisioner, ToolContext,
-    ToolSet, agent_tools_polling, provisioning_tools, workspace_tools_from,
+    AgentOptions, ChatWorkspaces, LocalProvisioner, NewWorkspace, Provisioner, ToolContext,
+    ToolSet, agent_tools, provisioning_tools, workspace_tools_from,
 };
 use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::store::{ChatStore, MessageQuery};
+use chatd_core::testing::pinned::CHILD_CANNOT_SPAWN;
 use chatd_core::testing::{ScriptedCall, ScriptedProvider};
 use chatd_core::{ChatId, ChatStatus, NewChat, Part, ProviderKind, TurnOutcome, UserId, WorkerId};
 use chatd_store_memory::InMemoryChatStore;
@@ -59,7 +60,10 @@ async fn world() -> World {
         Arc::clone(&shared),
     )))
     .merge(provisioning_tools(Arc::clone(&store), shared))
-    .merge(agent_tools_polling(Arc::clone(&store), Duration::from_millis(10)));
+    .merge(agent_tools(
+        Arc::clone(&store),
+        AgentOptions::default().with_poll(Duration::from_millis(10)),
+    ));
     World { store, tools, provisioner, _dirs: dirs }
 }
 
@@ -648,7 +652,7 @@ async fn wait_agent_refuses_absurd_timeouts_and_spawning_is_capped() {
             "{timeout}: {result}"
         );
     }
-    for _ in 1..chatd_core::runtime::tools::MAX_SUB_AGENTS {
+    for _ in 1..chatd_core::testing::pinned::MAX_SUB_AGENTS {
         let (result, is_error) = call_as(&w, root, "spawn_agent", json!({"prompt": "more"})).await;
         assert!(!is_error, "{result}");
     }
@@ -701,10 +705,9 @@ async fn template_copies_never_follow_links_out_of_the_template() {
 
 #[tokio::test]
 async fn the_sub_agent_cap_is_configurable() {
-    use chatd_core::runtime::tools::{AgentOptions, agent_tools_with};
+    use chatd_core::runtime::tools::agent_tools;
     let w = world().await;
-    let tools =
-        agent_tools_with(Arc::clone(&w.store), AgentOptions::default().with_max_children(1));
+    let tools = agent_tools(Arc::clone(&w.store), AgentOptions::default().with_max_children(1));
     let root = w.root("root").await;
     let ctx = w.ctx(root).await;
     let spawn = |id: &str| Part::tool_call(id, "spawn_agent", json!({"prompt": "work"}));

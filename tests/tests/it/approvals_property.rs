@@ -338,7 +338,9 @@ impl World {
             let Some(result) = answered.get(id) else { continue };
             match result.as_str() {
                 // Its worker stopped while it ran: it may or may not have run, once at most.
-                Some(chatd_core::tool_call::IN_DOUBT_RESULT) => assert!(self.runs.of(id) <= 1),
+                Some(chatd_core::testing::pinned::IN_DOUBT_RESULT) => {
+                    assert!(self.runs.of(id) <= 1)
+                }
                 Some(chatd_core::tool_call::INTERRUPTED_RESULT) => {
                     assert!(cut, "approved {id} was interrupted though its step was never cut");
                 }

@@ -5,12 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use chatd_core::provider::{ProviderError, ProviderErrorKind, StreamEvent};
-use chatd_core::runtime::compaction::{
-    COMPACTION_TOOL, CONTINUATION_PREAMBLE, CompactionError, CompactionSink, Compactor,
-    SUMMARY_INSTRUCTION, compact_idle,
-};
+use chatd_core::runtime::compaction::{CompactionError, CompactionSink, Compactor, compact_idle};
 use chatd_core::runtime::turn::{TurnEnd, TurnObserver, TurnSignal};
 use chatd_core::store::StoreError;
+use chatd_core::testing::pinned::{COMPACTION_TOOL, CONTINUATION_PREAMBLE, SUMMARY_INSTRUCTION};
 use chatd_core::testing::{ScriptedCall, ScriptedProvider};
 use chatd_core::{
     ChatId, Message, ModelConfig, NewModelConfig, Part, ProviderKind, Role, TurnOutcome, Usage,

@@ -3,19 +3,20 @@
 
 use std::time::Duration;
 
-use chatd_core::call_options::DEFAULT_MAX_OUTPUT_TOKENS;
-use chatd_core::model_config::DEFAULT_COMPRESSION_THRESHOLD;
-use chatd_core::runtime::compaction::{Compactor, MAX_REENTRIES};
-use chatd_core::runtime::live::FLUSH_INTERVAL;
+use chatd_core::runtime::compaction::Compactor;
 use chatd_core::runtime::retry::RetryPolicy;
 use chatd_core::runtime::title::TitleOptions;
-use chatd_core::runtime::tools::{
-    AgentOptions, EXECUTE_TIMEOUT, MAX_CONCURRENT_CALLS, MAX_EXECUTE_TIMEOUT, MAX_OUTPUT_BYTES,
-    READ_WINDOW_BYTES,
-};
-use chatd_core::runtime::turn::MAX_STEPS;
+use chatd_core::runtime::tools::AgentOptions;
 use chatd_core::runtime::worker::WorkerConfig;
 use chatd_core::store::validate::Limits;
+use chatd_core::testing::pinned::DEFAULT_COMPRESSION_THRESHOLD;
+use chatd_core::testing::pinned::DEFAULT_MAX_OUTPUT_TOKENS;
+use chatd_core::testing::pinned::FLUSH_INTERVAL;
+use chatd_core::testing::pinned::MAX_STEPS;
+use chatd_core::testing::pinned::{
+    EXECUTE_TIMEOUT, MAX_CONCURRENT_CALLS, MAX_EXECUTE_TIMEOUT, MAX_OUTPUT_BYTES, MAX_REENTRIES,
+    READ_WINDOW_BYTES,
+};
 use chatd_providers::HttpLimits;
 
 const MIB: u64 = 1024 * 1024;
@@ -58,7 +59,7 @@ fn the_defaults_are_the_specs() {
         (Duration::from_secs(300), Duration::from_secs(3600), Duration::from_millis(200)),
         "wait_agent 5 min (max 1 h), poll 200 ms"
     );
-    assert_eq!(chatd_core::runtime::diff::DIFF_TTL, Duration::from_secs(120), "diff status TTL");
+    assert_eq!(chatd_core::testing::pinned::DIFF_TTL, Duration::from_secs(120), "diff status TTL");
     assert_eq!(FLUSH_INTERVAL, Duration::from_millis(50), "part flush");
     let http = HttpLimits::default();
     assert_eq!(http.connect_timeout, Duration::from_secs(30));

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chatd_core::runtime::tools::{
     ExecOutput, ExecRequest, LocalWorkspace, SandboxStatus, Tool, ToolContext, ToolError, ToolSet,
-    Workspace, landlock_abi, workspace_tools,
+    Workspace, workspace_tools,
 };
 use chatd_core::runtime::turn::{StopReason, TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::testing::ScriptedCall;
+use chatd_core::testing::pinned::landlock_abi;
 use chatd_core::{ChatId, Part, TurnOutcome, UserId};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -506,7 +507,7 @@ async fn a_command_that_ignores_term_is_killed_two_seconds_later() {
     assert!(processes_with(&marker).is_empty(), "KILL ended it: {:?}", processes_with(&marker));
     println!("TERM at 0.3 s, ignored; the call returned after {waited:?}");
     assert!(
-        waited >= Duration::from_millis(300) + chatd_core::runtime::tools::TERM_GRACE,
+        waited >= Duration::from_millis(300) + chatd_core::testing::pinned::TERM_GRACE,
         "KILL only after the 2 s grace: {waited:?}"
     );
     assert!(waited < Duration::from_secs(10), "never waits for the command: {waited:?}");

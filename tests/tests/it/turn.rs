@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind, StreamEvent};
 use chatd_core::runtime::tools::ToolSet;
 use chatd_core::runtime::turn::{
-    IN_DOUBT_TOOL_RESULT, INTERRUPTED_TOOL_RESULT, ProviderSource, RetryNotice, StopReason,
-    TurnEnd, TurnObserver, TurnRunner, TurnSignal,
+    ProviderSource, RetryNotice, StopReason, TurnEnd, TurnObserver, TurnRunner, TurnSignal,
 };
 use chatd_core::testing::ScriptedCall;
+use chatd_core::testing::pinned::{IN_DOUBT_TOOL_RESULT, INTERRUPTED_TOOL_RESULT};
 use chatd_core::{
     ChatId, ChatStatus, Message, ModelConfig, NewModelConfig, Part, ProviderKind, Role, TurnOutcome,
 };
@@ -455,25 +455,39 @@ async fn a_deleted_model_config_falls_back_to_the_default() {
 
 #[tokio::test]
 async fn the_first_turn_generates_a_title_once() {
-    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title};
     let fx =
         fixture(vec![ScriptedCall::text("\"Deploying the `service`\" today please now ok", None)])
             .await;
     let config = fx.store.default_model_config().await.expect("config").expect("default");
     let before = fx.store.get_chat(fx.chat).await.expect("chat").title;
     assert_eq!(before, "do it", "the automatic title");
-    let outcome = generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await;
+    let outcome = generate_title(
+        fx.store.as_ref(),
+        fx.provider.as_ref(),
+        &config,
+        fx.chat,
+        &TitleOptions::default(),
+    )
+    .await;
     assert_eq!(outcome, TitleOutcome::Saved("Deploying the service today please now ok".into()));
     assert_eq!(
         fx.store.get_chat(fx.chat).await.expect("chat").title,
         "Deploying the service today please now ok"
     );
     let request = &fx.provider.requests()[0];
-    assert_eq!(request.system, vec![chatd_core::runtime::title::TITLE_INSTRUCTION]);
+    assert_eq!(request.system, vec![chatd_core::testing::pinned::TITLE_INSTRUCTION]);
     assert!(request.tools.is_empty(), "no tools for the title call");
     // A second attempt sees that the title is no longer automatic and does nothing.
     assert_eq!(
-        generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await,
+        generate_title(
+            fx.store.as_ref(),
+            fx.provider.as_ref(),
+            &config,
+            fx.chat,
+            &TitleOptions::default()
+        )
+        .await,
         TitleOutcome::Skipped
     );
     assert_eq!(fx.provider.requests().len(), 1, "no second model call");
@@ -482,12 +496,19 @@ async fn the_first_turn_generates_a_title_once() {
 #[tokio::test]
 async fn a_title_never_overwrites_a_persons_title_or_blocks_on_failure() {
     use chatd_core::ChatUpdate;
-    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title};
     let fx = fixture(vec![ScriptedCall::text("Model title", None)]).await;
     let config = fx.store.default_model_config().await.expect("config").expect("default");
     fx.store.update_chat(fx.chat, ChatUpdate::title("My own title")).await.expect("rename");
     assert_eq!(
-        generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await,
+        generate_title(
+            fx.store.as_ref(),
+            fx.provider.as_ref(),
+            &config,
+            fx.chat,
+            &TitleOptions::default()
+        )
+        .await,
         TitleOutcome::Skipped
     );
     assert_eq!(fx.store.get_chat(fx.chat).await.expect("chat").title, "My own title");
@@ -499,9 +520,14 @@ async fn a_title_never_overwrites_a_persons_title_or_blocks_on_failure() {
         "busy",
     ))])
     .await;
-    let outcome =
-        generate_title(failing.store.as_ref(), failing.provider.as_ref(), &config, failing.chat)
-            .await;
+    let outcome = generate_title(
+        failing.store.as_ref(),
+        failing.provider.as_ref(),
+        &config,
+        failing.chat,
+        &TitleOptions::default(),
+    )
+    .await;
     assert!(
         matches!(outcome, TitleOutcome::Failed(ref e) if e.contains("overloaded")),
         "{outcome:?}"
@@ -615,7 +641,7 @@ async fn a_persist_error_aborts_the_turn_with_that_error() {
         end,
         TurnEnd::Release(TurnOutcome::Failed(format!(
             "failed to persist the step: {}",
-            chatd_core::runtime::turn::STORE_FAILURE
+            chatd_core::testing::pinned::STORE_FAILURE
         )))
     );
     assert_eq!(fx.provider.requests().len(), 1, "no further model call after the failed write");
@@ -623,11 +649,18 @@ async fn a_persist_error_aborts_the_turn_with_that_error() {
 
 #[tokio::test]
 async fn a_generated_title_equal_to_the_current_one_is_not_written() {
-    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title};
     let fx = fixture(vec![ScriptedCall::text("do it", None)]).await;
     let config = fx.store.default_model_config().await.expect("config").expect("default");
     let before = fx.store.get_chat(fx.chat).await.expect("chat");
-    let outcome = generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await;
+    let outcome = generate_title(
+        fx.store.as_ref(),
+        fx.provider.as_ref(),
+        &config,
+        fx.chat,
+        &TitleOptions::default(),
+    )
+    .await;
     assert_eq!(outcome, TitleOutcome::Skipped);
     let after = fx.store.get_chat(fx.chat).await.expect("chat");
     assert_eq!(
@@ -639,13 +672,12 @@ async fn a_generated_title_equal_to_the_current_one_is_not_written() {
 
 #[tokio::test]
 async fn title_options_bound_the_generated_title() {
-    use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title_with};
+    use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title};
     let fx = fixture(vec![ScriptedCall::text("Deploying the service today", None)]).await;
     let config = fx.store.default_model_config().await.expect("config").expect("default");
     let options = TitleOptions::default().with_max_chars(9);
     let outcome =
-        generate_title_with(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat, &options)
-            .await;
+        generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat, &options).await;
     assert_eq!(outcome, TitleOutcome::Saved("Deploying".into()));
 }
 
@@ -691,7 +723,7 @@ async fn a_turn_whose_answer_was_committed_before_its_worker_died_is_not_answere
 /// given title, a rename and a generated title — on both stores.
 #[tokio::test]
 async fn titles_follow_the_configured_limit_on_both_stores() {
-    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title};
     use chatd_core::store::ChatStore;
     use chatd_core::store::validate::Limits;
     use chatd_core::testing::ScriptedProvider;
@@ -715,7 +747,9 @@ async fn titles_follow_the_configured_limit_on_both_stores() {
             ProviderKind::OpenAi,
             vec![ScriptedCall::text("Greek letters in order", None)],
         );
-        let outcome = generate_title(store.as_ref(), &provider, &config, chat.id).await;
+        let outcome =
+            generate_title(store.as_ref(), &provider, &config, chat.id, &TitleOptions::default())
+                .await;
         assert_eq!(outcome, TitleOutcome::Saved("Greek letter".into()), "{name}");
         assert_eq!(store.get_chat(chat.id).await.expect("chat").title, "Greek letter", "{name}");
         let given = store
@@ -736,11 +770,18 @@ async fn titles_follow_the_configured_limit_on_both_stores() {
 /// failure leaves the automatic title.
 #[tokio::test(start_paused = true)]
 async fn the_title_call_times_out_after_10_seconds() {
-    use chatd_core::runtime::title::{TitleOutcome, generate_title};
+    use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title};
     let fx = fixture(vec![ScriptedCall::StreamThenHang(Vec::new())]).await;
     let config = fx.store.default_model_config().await.expect("config").expect("default");
     let started = tokio::time::Instant::now();
-    let outcome = generate_title(fx.store.as_ref(), fx.provider.as_ref(), &config, fx.chat).await;
+    let outcome = generate_title(
+        fx.store.as_ref(),
+        fx.provider.as_ref(),
+        &config,
+        fx.chat,
+        &TitleOptions::default(),
+    )
+    .await;
     let waited = started.elapsed();
     assert_eq!(outcome, TitleOutcome::Failed("the title call timed out".into()));
     assert!(

@@ -1,7 +1,7 @@
 //! The runtime records every model call it makes (BEHAVIOUR §17): each step of a turn, the
 //! compaction summary and the title, priced at the config's prices.
 
-use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title_with};
+use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title};
 use chatd_core::runtime::turn::{TurnEnd, TurnSignal};
 use chatd_core::testing::{ScriptedCall, ScriptedProvider};
 use chatd_core::usage::{Prices, Spend, UsageGroup, UsageQuery};
@@ -107,7 +107,7 @@ async fn a_title_call_is_recorded() {
         vec![ScriptedCall::text("Doing it", used(12, 3))],
     );
     let outcome =
-        generate_title_with(fx.store.as_ref(), &titler, &config, fx.chat, &TitleOptions::default())
+        generate_title(fx.store.as_ref(), &titler, &config, fx.chat, &TitleOptions::default())
             .await;
     assert_eq!(outcome, TitleOutcome::Saved("Doing it".into()));
     let chat = fx.store.get_chat(fx.chat).await.expect("chat");

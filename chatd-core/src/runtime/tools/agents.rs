@@ -18,7 +18,7 @@ use crate::status::ChatStatus;
 use crate::store::{BusyBehavior, ChatStore, Delivery, MessageQuery, SendMessage, StoreError};
 
 /// What a child chat's `spawn_agent` call gets ([BEHAVIOUR §13](crate::behaviour#13-tools)).
-pub const CHILD_CANNOT_SPAWN: &str = "delegated chats cannot create child subagents";
+pub(crate) const CHILD_CANNOT_SPAWN: &str = "delegated chats cannot create child subagents";
 /// What a child chat's other sub-agent calls get.
 pub(crate) const CHILD_CANNOT_MANAGE: &str = "delegated chats cannot manage subagents";
 /// How long `wait_agent` waits by default ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
@@ -27,7 +27,7 @@ pub(crate) const WAIT_TIMEOUT: Duration = Duration::from_secs(300);
 /// it, and larger (or negative, or non-finite) values are an error result.
 pub(crate) const MAX_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The most open (unarchived) sub-agents one root chat may have ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
-pub const MAX_SUB_AGENTS: usize = 16;
+pub(crate) const MAX_SUB_AGENTS: usize = 16;
 /// How often `wait_agent` looks at the child ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
 pub(crate) const WAIT_POLL: Duration = Duration::from_millis(200);
 
@@ -79,7 +79,7 @@ pub(crate) struct CloseAgentArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AgentOptions {
-    /// The most open sub-agents per root chat (default [`MAX_SUB_AGENTS`], 16).
+    /// The most open sub-agents per root chat (default 16).
     pub max_children: usize,
     /// How long `wait_agent` waits when the call names no timeout (default
     /// `WAIT_TIMEOUT`, 5 min).
@@ -380,21 +380,10 @@ impl TypedTool for CloseAgent {
     }
 }
 
-/// The four sub-agent tools over `store`.
+/// The four sub-agent tools over `store`, behaving as `options` says
+/// (`AgentOptions::default()` for the documented defaults).
 #[must_use]
-pub fn agent_tools(store: Arc<dyn ChatStore>) -> ToolSet {
-    agent_tools_polling(store, WAIT_POLL)
-}
-
-/// [`agent_tools`] with `wait_agent` looking at the child every `poll`.
-#[must_use]
-pub fn agent_tools_polling(store: Arc<dyn ChatStore>, poll: Duration) -> ToolSet {
-    agent_tools_with(store, AgentOptions::default().with_poll(poll))
-}
-
-/// The four sub-agent tools over `store`, behaving as `options` says.
-#[must_use]
-pub fn agent_tools_with(store: Arc<dyn ChatStore>, mut options: AgentOptions) -> ToolSet {
+pub fn agent_tools(store: Arc<dyn ChatStore>, mut options: AgentOptions) -> ToolSet {
     options.poll = options.poll.max(Duration::from_millis(1));
     let shared = Agents { store, options };
     ToolSet::new()

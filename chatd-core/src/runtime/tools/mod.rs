@@ -28,29 +28,34 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use agents::{
-    AgentOptions, CHILD_CANNOT_SPAWN, MAX_SUB_AGENTS, agent_tools, agent_tools_polling,
-    agent_tools_with,
-};
+pub use agents::{AgentOptions, agent_tools};
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // pinned by `testing::pinned`
+pub(crate) use agents::{CHILD_CANNOT_SPAWN, MAX_SUB_AGENTS};
 pub use builtin::{workspace_tools, workspace_tools_from};
 pub use client::ClientTool;
 #[cfg(feature = "local-workspace")]
 pub use local::{
     Layer, LocalProvisioner, LocalWorkspace, SandboxLayers, SandboxMode, SandboxPolicy,
-    SandboxStatus, SandboxUser, TERM_GRACE, landlock_abi,
+    SandboxStatus, SandboxUser,
 };
+#[cfg(feature = "local-workspace")]
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // pinned by `testing::pinned`
+pub(crate) use local::{TERM_GRACE, landlock_abi};
 pub use policy::{CallView, PolicyDecision, ToolPolicy, ToolRules};
 pub use provision::{
     NewWorkspace, ProvisionedWorkspace, Provisioner, Template, TemplateParameter, TemplateSummary,
     provisioning_tools,
 };
-pub use set::{Cancelled, MAX_CONCURRENT_CALLS, ToolSet};
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // pinned by `testing::pinned`
+pub(crate) use set::MAX_CONCURRENT_CALLS;
+pub use set::{Cancelled, ToolSet};
 pub use source::{ChatWorkspaces, SharedWorkspace, WorkspaceSource};
 pub use typed::{Typed, TypedTool};
-pub use workspace::{
-    EXECUTE_TIMEOUT, ExecOutput, ExecRequest, FileEdit, FileWindow, MAX_EXECUTE_TIMEOUT,
-    MAX_OUTPUT_BYTES, READ_WINDOW_BYTES, Workspace, truncate_utf8,
+#[cfg_attr(not(feature = "testing"), allow(unused_imports))] // pinned by `testing::pinned`
+pub(crate) use workspace::{
+    EXECUTE_TIMEOUT, MAX_EXECUTE_TIMEOUT, MAX_OUTPUT_BYTES, READ_WINDOW_BYTES,
 };
+pub use workspace::{ExecOutput, ExecRequest, FileEdit, FileWindow, Workspace};
 
 use crate::chat::Chat;
 use crate::ids::{ChatId, UserId};

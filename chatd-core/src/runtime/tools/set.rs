@@ -14,7 +14,7 @@ use crate::part::Part;
 use crate::provider::ToolDefinition;
 
 /// How many calls of one step run at once by default ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
-pub const MAX_CONCURRENT_CALLS: usize = 8;
+pub(crate) const MAX_CONCURRENT_CALLS: usize = 8;
 
 /// The calls were cancelled (`ctx.cancel` fired); every one of them has stopped.
 ///
@@ -79,7 +79,7 @@ impl ToolSet {
         tools.into_iter().fold(self, Self::with)
     }
 
-    /// Sets how many calls of a step run at once (default [`MAX_CONCURRENT_CALLS`]; at
+    /// Sets how many calls of a step run at once (default 8; at
     /// least 1).
     #[must_use]
     pub fn with_max_concurrent(mut self, calls: usize) -> Self {

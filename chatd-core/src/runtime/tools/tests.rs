@@ -311,9 +311,9 @@ async fn workspace_tools_offer_schemas_and_run_through_the_set() {
 
 #[test]
 fn truncation_never_splits_a_character() {
-    assert_eq!(truncate_utf8("héllo", 2), "h");
-    assert_eq!(truncate_utf8("héllo", 3), "hé");
-    assert_eq!(truncate_utf8("abc", 10), "abc");
+    assert_eq!(workspace::truncate_utf8("héllo", 2), "h");
+    assert_eq!(workspace::truncate_utf8("héllo", 3), "hé");
+    assert_eq!(workspace::truncate_utf8("abc", 10), "abc");
 }
 
 #[tokio::test]

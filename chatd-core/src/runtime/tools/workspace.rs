@@ -9,13 +9,16 @@ use serde::{Deserialize, Serialize};
 use super::{ToolContext, ToolError};
 
 /// The default `execute` timeout ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
-pub const EXECUTE_TIMEOUT: Duration = Duration::from_secs(10);
+#[cfg_attr(not(feature = "local-workspace"), allow(dead_code))]
+pub(crate) const EXECUTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest `execute` timeout a model may ask for; longer requests are clamped to it.
-pub const MAX_EXECUTE_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const MAX_EXECUTE_TIMEOUT: Duration = Duration::from_secs(600);
 /// The most output `execute` keeps (and returns), cut on a UTF-8 boundary.
-pub const MAX_OUTPUT_BYTES: usize = 32 * 1024;
+#[cfg_attr(not(feature = "local-workspace"), allow(dead_code))]
+pub(crate) const MAX_OUTPUT_BYTES: usize = 32 * 1024;
 /// The most bytes one `read_file` call returns ([BEHAVIOUR §15](crate::behaviour#15-defaults)).
-pub const READ_WINDOW_BYTES: usize = 256 * 1024;
+#[cfg_attr(not(feature = "local-workspace"), allow(dead_code))]
+pub(crate) const READ_WINDOW_BYTES: usize = 256 * 1024;
 /// The largest file `edit_files` loads.
 #[cfg_attr(not(feature = "local-workspace"), allow(dead_code))]
 pub(crate) const MAX_EDIT_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -35,8 +38,8 @@ pub struct FileEdit {
 pub struct ExecRequest {
     /// The shell command (`sh -c`).
     pub command: String,
-    /// When to kill it: `None` is the workspace's default ([`EXECUTE_TIMEOUT`] for the local
-    /// one); implementations clamp it to their maximum ([`MAX_EXECUTE_TIMEOUT`]).
+    /// When to kill it: `None` is the workspace's default (10 s for the local one);
+    /// implementations clamp it to their maximum (10 min for the local one).
     pub timeout: Option<Duration>,
     /// The directory to run in, relative to the workspace root.
     pub workdir: Option<String>,
@@ -69,7 +72,8 @@ impl ExecRequest {
 pub struct ExecOutput {
     /// The exit code (`-1` when killed by the timeout or a signal).
     pub exit_code: i32,
-    /// Standard output and standard error as they arrived, at most [`MAX_OUTPUT_BYTES`].
+    /// Standard output and standard error as they arrived, at most the workspace's output cap
+    /// (32 KiB for the local one).
     pub output: String,
     /// Whether the output was cut.
     pub truncated: bool,
@@ -103,7 +107,7 @@ pub struct FileWindow {
 #[async_trait]
 pub trait Workspace: Send + Sync + 'static {
     /// Reads a text file: lines `offset..offset + limit` (1-based; all by default), at most
-    /// [`READ_WINDOW_BYTES`]. Only regular files are read.
+    /// the workspace's read window (256 KiB for the local one). Only regular files are read.
     ///
     /// # Errors
     /// A [`ToolError`] for a missing file, a path outside the workspace or a file that is
@@ -170,8 +174,9 @@ pub trait Workspace: Send + Sync + 'static {
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
+#[cfg(test)]
 #[must_use]
-pub fn truncate_utf8(text: &str, max: usize) -> &str {
+pub(crate) fn truncate_utf8(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

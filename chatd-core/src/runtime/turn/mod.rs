@@ -43,14 +43,14 @@ use crate::store::{ChatStore, Fence, Lease, Step, StoreError};
 use crate::usage::{CallKind, NewUsage};
 
 /// The most model calls in one turn ([BEHAVIOUR §3](crate::behaviour#3-a-turn)).
-pub const MAX_STEPS: usize = 1200;
+pub(crate) const MAX_STEPS: usize = 1200;
 /// The result given to tool calls cut off by an interrupt ([BEHAVIOUR §3](crate::behaviour#3-a-turn) item 8).
-pub const INTERRUPTED_TOOL_RESULT: &str = crate::tool_call::INTERRUPTED_RESULT;
+pub(crate) const INTERRUPTED_TOOL_RESULT: &str = crate::tool_call::INTERRUPTED_RESULT;
 /// The result given to tool calls still running when their worker shut down ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)):
 /// the step is persisted with it, and the re-run never runs the call again.
-pub const IN_DOUBT_TOOL_RESULT: &str = crate::tool_call::IN_DOUBT_RESULT;
+pub(crate) const IN_DOUBT_TOOL_RESULT: &str = crate::tool_call::IN_DOUBT_RESULT;
 /// What `last_error` says when the store failed (the details are logged).
-pub const STORE_FAILURE: &str = "the chat store failed (details are in the server logs)";
+pub(crate) const STORE_FAILURE: &str = "the chat store failed (details are in the server logs)";
 /// The failure when no model config can be resolved.
 pub(crate) const NO_DEFAULT_MODEL: &str = "no default chat model config is available";
 
@@ -279,7 +279,7 @@ impl TurnRunner {
     }
 
     /// How often streamed parts are written to the store's durable part log, where
-    /// subscribers on every replica read them (default [`FLUSH_INTERVAL`]; `None` publishes
+    /// subscribers on every replica read them (default 50 ms; `None` publishes
     /// nothing: only the persisted steps are visible).
     #[must_use]
     pub fn with_live_parts(mut self, interval: Option<Duration>) -> Self {

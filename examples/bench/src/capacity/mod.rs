@@ -33,7 +33,8 @@ pub(crate) mod model;
 pub(crate) use model::{Mix, Pace};
 
 /// How often a turn's preview is flushed to the part log (the runtime's default).
-const FLUSH: Duration = chatd_core::runtime::live::FLUSH_INTERVAL;
+/// The part flush interval (BEHAVIOUR §15: 50 ms).
+const FLUSH: Duration = Duration::from_millis(50);
 use crate::report::{Report, Target, percentile};
 
 /// The environment variable that turns this binary into a worker process for the database

@@ -18,7 +18,7 @@ use super::super::{ToolContext, ToolError};
 use super::sandbox::Confinement;
 
 /// How long a terminated command's process group has to exit before it is killed.
-pub const TERM_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const TERM_GRACE: Duration = Duration::from_secs(2);
 
 /// The directory, under the workspace root, that commands get as `TMPDIR`.
 pub(crate) const TMP_DIR: &str = ".chatd-tmp";

@@ -13,11 +13,10 @@ use async_trait::async_trait;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
-pub use exec::TERM_GRACE;
+pub(crate) use exec::TERM_GRACE;
 pub use provisioner::LocalProvisioner;
-pub use sandbox::{
-    Layer, SandboxLayers, SandboxMode, SandboxPolicy, SandboxStatus, SandboxUser, landlock_abi,
-};
+pub(crate) use sandbox::landlock_abi;
+pub use sandbox::{Layer, SandboxLayers, SandboxMode, SandboxPolicy, SandboxStatus, SandboxUser};
 
 use super::workspace::{
     ExecOutput, ExecRequest, FileEdit, FileWindow, MAX_OUTPUT_BYTES, READ_WINDOW_BYTES, Workspace,
@@ -118,7 +117,7 @@ impl LocalWorkspace {
         self
     }
 
-    /// Sets the most output `execute` keeps (default [`MAX_OUTPUT_BYTES`]).
+    /// Sets the most output `execute` keeps (default 32 KiB, [BEHAVIOUR §15](crate::behaviour#15-defaults)).
     #[must_use]
     pub fn with_output_cap(mut self, bytes: usize) -> Self {
         self.output_cap = bytes.max(1);
@@ -126,8 +125,7 @@ impl LocalWorkspace {
     }
 
     /// Sets the `execute` timeout used when a call names none (default
-    /// [`EXECUTE_TIMEOUT`](super::EXECUTE_TIMEOUT), 10 s) and the most any call may ask for
-    /// (default [`MAX_EXECUTE_TIMEOUT`](super::MAX_EXECUTE_TIMEOUT), 10 min).
+    /// 10 s) and the most any call may ask for (default 10 min).
     #[must_use]
     pub fn with_timeouts(mut self, default: std::time::Duration, max: std::time::Duration) -> Self {
         self.max_timeout = max;
@@ -135,7 +133,7 @@ impl LocalWorkspace {
         self
     }
 
-    /// Sets the most bytes one `read_file` returns (default [`READ_WINDOW_BYTES`]).
+    /// Sets the most bytes one `read_file` returns (default 256 KiB).
     #[must_use]
     pub fn with_read_cap(mut self, bytes: usize) -> Self {
         self.read_cap = bytes.max(1);

@@ -23,7 +23,7 @@ use super::SandboxPolicy;
 /// The probe restricts a short-lived thread of its own (a Landlock domain belongs to the
 /// thread that enters it), so the process itself is never restricted.
 #[must_use]
-pub fn landlock_abi() -> i32 {
+pub(crate) fn landlock_abi() -> i32 {
     static ABI_VERSION: OnceLock<i32> = OnceLock::new();
     *ABI_VERSION.get_or_init(probe)
 }

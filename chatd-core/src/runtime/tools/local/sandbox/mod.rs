@@ -25,7 +25,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-pub use self::landlock::landlock_abi;
+pub(crate) use self::landlock::landlock_abi;
 
 /// What to do where a layer of confinement cannot be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
