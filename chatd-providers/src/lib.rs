@@ -80,6 +80,8 @@ pub mod google;
     feature = "bedrock"
 ))]
 mod http;
+#[cfg(any(feature = "anthropic", feature = "google", feature = "openai", feature = "bedrock"))]
+mod lenient;
 mod limits;
 #[cfg(feature = "openai")]
 pub mod openai_responses;

@@ -290,3 +290,39 @@ async fn effort_is_sent_as_output_config_and_unknown_levels_are_refused() {
             .expect_err("an unknown level");
     assert_eq!(err.path, "provider_options.anthropic.effort");
 }
+
+#[tokio::test]
+async fn a_field_of_an_unexpected_type_is_ignored_not_its_event() {
+    // A compatible server's quirks: a usage count as a string, a block's `signature` as a
+    // number, an `index` missing. Each such field is as if absent; the rest of the event
+    // (the usage it does report, the block it starts) is kept.
+    let sse = concat!(
+        "event: message_start\n",
+        "data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":7,\"cache_read_input_tokens\":\"n/a\"}}}\n\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"Hi\",\"citations\":7}}\n\n",
+        "event: content_block_stop\n",
+        "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":5}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hm\"}}\n\n",
+        "event: content_block_stop\n",
+        "data: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        "event: message_delta\n",
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":3},\"usage\":{\"output_tokens\":4}}\n\n",
+        "event: message_stop\n",
+        "data: {\"type\":\"message_stop\"}\n\n",
+    );
+    let (result, _) = call(FakeResponse::sse(sse), request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(generation.text(), "Hi");
+    assert!(
+        generation.parts.iter().any(|p| matches!(p, Part::Reasoning { text, .. } if text == "hm")),
+        "{:?}",
+        generation.parts
+    );
+    assert_eq!(generation.finish_reason, Some(FinishReason::Stop));
+    let usage = generation.usage.expect("usage");
+    assert_eq!((usage.input_tokens, usage.output_tokens, usage.cache_read_tokens), (7, 4, 0));
+}

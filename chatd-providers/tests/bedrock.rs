@@ -244,3 +244,39 @@ async fn disabling_parallel_tool_use_is_refused_not_dropped() {
     let (result, _) = call(stream("text.jsonl"), request().with_options(options)).await;
     result.expect("false is honoured");
 }
+
+#[tokio::test]
+async fn a_field_of_an_unexpected_type_is_ignored_not_its_event() {
+    // A compatible endpoint's quirks: a usage count as a string, a tool start's `name` as a
+    // number beside a good id, a text delta with a stray field. Each such field is as if
+    // absent; the rest of the event (the text, the call, the usage it does report) is kept.
+    let frames = support::bedrock_frames_from(concat!(
+        r#"{"event": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"text": "Hi", "citation": 7}}}"#,
+        "\n",
+        r#"{"event": "contentBlockStop", "payload": {"contentBlockIndex": 0}}"#,
+        "\n",
+        r#"{"event": "contentBlockStart", "payload": {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t1", "name": 5}}}}"#,
+        "\n",
+        r#"{"event": "contentBlockDelta", "payload": {"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"path\": \"a\"}"}}}}"#,
+        "\n",
+        r#"{"event": "contentBlockStop", "payload": {"contentBlockIndex": 1}}"#,
+        "\n",
+        r#"{"event": "messageStop", "payload": {"stopReason": "tool_use"}}"#,
+        "\n",
+        r#"{"event": "metadata", "payload": {"usage": {"inputTokens": 9, "outputTokens": 3, "cacheReadInputTokens": "n/a"}}}"#,
+        "\n",
+    ));
+    let response =
+        FakeResponse::sse(frames).with_header("content-type", "application/vnd.amazon.eventstream");
+    let (result, _) = call(response, request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(generation.text(), "Hi");
+    assert!(
+        generation.parts.iter().any(|p| matches!(p, Part::ToolCall { tool_call_id, args, .. }
+            if tool_call_id == "t1" && args["path"] == "a")),
+        "{:?}",
+        generation.parts
+    );
+    let usage = generation.usage.expect("usage");
+    assert_eq!((usage.input_tokens, usage.output_tokens, usage.cache_read_tokens), (9, 3, 0));
+}

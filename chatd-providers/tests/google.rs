@@ -234,3 +234,28 @@ async fn a_connection_cut_mid_event_is_a_transport_error() {
     let err = call(FakeResponse::sse(body).cut_after(cut), request()).await.0.expect_err("cut");
     assert_eq!(err.kind, ProviderErrorKind::Transport, "{err}");
 }
+
+#[tokio::test]
+async fn a_field_of_an_unexpected_type_is_ignored_not_its_chunk() {
+    // A compatible server's quirks: a token count as a string, a part's `thought` as a
+    // string, a call's `id` as a number, a part that is not an object. Each is as if
+    // absent; the rest of the chunk (the text, the call, the usage it does report) is kept.
+    let sse = concat!(
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\",\"thought\":\"no\"},7]}}],",
+        "\"usageMetadata\":{\"promptTokenCount\":9,\"cachedContentTokenCount\":\"n/a\"}}\n\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"id\":5,\"name\":\"read_file\",\"args\":{\"path\":\"a\"}}}]},",
+        "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":3}}\n\n",
+    );
+    let (result, _) = call(FakeResponse::sse(sse), request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(generation.text(), "Hi");
+    assert!(
+        generation.parts.iter().any(|p| matches!(p, Part::ToolCall { tool_call_id, args, .. }
+            if tool_call_id == "call_0" && args["path"] == "a")),
+        "{:?}",
+        generation.parts
+    );
+    assert_eq!(generation.finish_reason, Some(FinishReason::ToolCalls));
+    let usage = generation.usage.expect("usage");
+    assert_eq!((usage.input_tokens, usage.output_tokens, usage.cache_read_tokens), (9, 3, 0));
+}

@@ -207,3 +207,39 @@ async fn a_connection_cut_mid_event_is_a_transport_error() {
     let err = call(FakeResponse::sse(body).cut_after(cut), request()).await.0.expect_err("cut");
     assert_eq!(err.kind, ProviderErrorKind::Transport, "{err}");
 }
+
+#[tokio::test]
+async fn a_field_of_an_unexpected_type_is_ignored_not_its_event() {
+    // A compatible server's quirks: a usage detail as a string, an item's `status` and a
+    // delta's `sequence_number` of odd types. Each such field is as if absent; the rest of
+    // the event (the text, the call, the usage it does report) is kept.
+    let sse = concat!(
+        "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":\"2\",\"item_id\":\"m\",\"delta\":\"Hi\"}\n\n",
+        "data: {\"type\":\"response.output_text.done\",\"item_id\":\"m\",\"text\":7}\n\n",
+        "data: {\"type\":\"response.output_item.added\",\"item\":{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"read_file\",\"status\":5}}\n\n",
+        "data: {\"type\":\"response.output_item.done\",\"item\":{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"read_file\",\"arguments\":\"{\\\"path\\\":\\\"a\\\"}\",\"status\":[]}}\n\n",
+        "data: {\"type\":\"response.output_item.done\",\"item\":{\"type\":\"reasoning\",\"id\":\"rs\",\"encrypted_content\":null}}\n\n",
+        "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":9,\"input_tokens_details\":{\"cached_tokens\":\"n/a\"},\"output_tokens\":3}}}\n\n",
+    );
+    let (result, _) = call(FakeResponse::sse(sse), request()).await;
+    let generation = result.expect("generation");
+    assert_eq!(generation.text(), "Hi");
+    assert!(
+        generation.parts.iter().any(
+            |p| matches!(p, Part::ToolCall { tool_call_id, args, .. } if tool_call_id == "c1" && args["path"] == "a")
+        ),
+        "{:?}",
+        generation.parts
+    );
+    let reasoning = generation.parts.iter().find_map(|p| match p {
+        Part::Reasoning { provider_metadata, .. } => provider_metadata.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        reasoning.expect("reasoning metadata")["openai"],
+        json!({"item_id": "rs"}),
+        "a null `encrypted_content` is absent, not replayed as null"
+    );
+    let usage = generation.usage.expect("usage");
+    assert_eq!((usage.input_tokens, usage.output_tokens, usage.cache_read_tokens), (9, 3, 0));
+}

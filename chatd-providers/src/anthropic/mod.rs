@@ -5,6 +5,7 @@
 mod client;
 mod convert;
 pub(crate) mod stream;
+mod wire;
 
 pub use client::{ANTHROPIC_VERSION, AnthropicProvider};
 pub use convert::mark_cache_breakpoints;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sse_stream::Sse;
 
 use super::convert::META;
+use super::wire::{ErrorBody, Event, WireError, WireUsage};
 
 fn kind_of(error_type: &str, message: &str) -> Option<ProviderErrorKind> {
     Some(match error_type {
@@ -30,9 +31,9 @@ fn kind_of(error_type: &str, message: &str) -> Option<ProviderErrorKind> {
     })
 }
 
-fn apply(error: &Value, err: &mut ProviderError) {
-    let error_type = error.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
+fn apply(error: WireError, err: &mut ProviderError) {
+    let error_type = error.kind.unwrap_or_default();
+    let message = error.message.unwrap_or_default();
     if let Some(kind) = kind_of(&error_type, &message) {
         err.kind = kind;
     }
@@ -46,7 +47,8 @@ fn apply(error: &Value, err: &mut ProviderError) {
 
 /// Refines a non-2xx response's classification from `{"type":"error","error":{...}}`.
 pub(super) fn classify(_status: u16, body: &Value, err: &mut ProviderError) {
-    if let Some(error) = body.get("error") {
+    let body: ErrorBody = serde_json::from_value(body.clone()).unwrap_or_default();
+    if let Some(error) = body.error {
         apply(error, err);
     }
 }
@@ -86,19 +88,18 @@ fn meta(value: Value) -> Option<ProviderMetadata> {
 }
 
 impl Parser {
-    fn read_usage(&mut self, usage: &Value) {
-        let get = |key: &str| usage.get(key).and_then(Value::as_i64);
-        if let Some(v) = get("input_tokens") {
+    fn read_usage(&mut self, usage: WireUsage) {
+        if let Some(v) = usage.input_tokens {
             self.usage.input_tokens = v;
             self.usage_seen = true;
         }
-        if let Some(v) = get("cache_creation_input_tokens") {
+        if let Some(v) = usage.cache_creation_input_tokens {
             self.usage.cache_creation_tokens = v;
         }
-        if let Some(v) = get("cache_read_input_tokens") {
+        if let Some(v) = usage.cache_read_input_tokens {
             self.usage.cache_read_tokens = v;
         }
-        if let Some(v) = get("output_tokens") {
+        if let Some(v) = usage.output_tokens {
             self.usage.output_tokens = v;
             self.usage_seen = true;
         }
@@ -112,31 +113,28 @@ impl crate::sse::SseParser for Parser {
 
     fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
         let Some(data) = sse.data.filter(|d| !d.trim().is_empty()) else { return Ok(Vec::new()) };
-        let event: Value = serde_json::from_str(&data).map_err(|err| {
+        let event: Event = crate::lenient::event(data.as_bytes()).map_err(|err| {
             ProviderError::new(
                 &self.provider,
                 ProviderErrorKind::Decode,
                 format!("malformed event: {err}"),
             )
         })?;
-        let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let index = event.index.unwrap_or(0);
         let id = index.to_string();
         let mut out = Vec::new();
-        match event.get("type").and_then(Value::as_str).unwrap_or_default() {
+        match event.kind.as_deref().unwrap_or_default() {
             "message_start" => {
-                if let Some(usage) = event.pointer("/message/usage") {
+                if let Some(usage) = event.message.and_then(|m| m.usage) {
                     self.read_usage(usage);
                 }
             }
             "content_block_start" => {
-                let block = event.get("content_block").cloned().unwrap_or(Value::Null);
-                let text = |key: &str| {
-                    block.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
-                };
-                match block.get("type").and_then(Value::as_str).unwrap_or_default() {
+                let block = event.content_block.unwrap_or_default();
+                match block.kind.as_deref().unwrap_or_default() {
                     "text" => {
                         out.push(StreamEvent::TextStart { id: id.clone() });
-                        let initial = text("text");
+                        let initial = block.text.unwrap_or_default();
                         if !initial.is_empty() {
                             out.push(StreamEvent::TextDelta { id: id.clone(), delta: initial });
                         }
@@ -144,14 +142,21 @@ impl crate::sse::SseParser for Parser {
                     }
                     "thinking" => {
                         out.push(StreamEvent::ReasoningStart { id: id.clone() });
-                        self.blocks.insert(index, Block::Thinking { signature: text("signature") });
+                        self.blocks.insert(
+                            index,
+                            Block::Thinking { signature: block.signature.unwrap_or_default() },
+                        );
                     }
                     "redacted_thinking" => {
                         out.push(StreamEvent::ReasoningStart { id: id.clone() });
-                        self.blocks.insert(index, Block::Redacted { data: text("data") });
+                        self.blocks.insert(
+                            index,
+                            Block::Redacted { data: block.data.unwrap_or_default() },
+                        );
                     }
                     kind @ ("tool_use" | "server_tool_use") => {
-                        let (tool_id, name) = (text("id"), text("name"));
+                        let (tool_id, name) =
+                            (block.id.unwrap_or_default(), block.name.unwrap_or_default());
                         out.push(StreamEvent::ToolInputStart {
                             id: tool_id.clone(),
                             tool_name: name.clone(),
@@ -162,16 +167,16 @@ impl crate::sse::SseParser for Parser {
                                 id: tool_id,
                                 name,
                                 json: String::new(),
-                                initial: block.get("input").cloned().unwrap_or(Value::Null),
+                                initial: block.input.unwrap_or(Value::Null),
                                 provider_executed: kind == "server_tool_use",
                             },
                         );
                     }
                     kind if kind.ends_with("_tool_result") => {
                         out.push(StreamEvent::ToolResult {
-                            id: text("tool_use_id"),
+                            id: block.tool_use_id.unwrap_or_default(),
                             tool_name: kind.trim_end_matches("_tool_result").to_owned(),
-                            result: block.get("content").cloned().unwrap_or(Value::Null),
+                            result: block.content.unwrap_or(Value::Null),
                             is_error: false,
                         });
                         self.blocks.insert(index, Block::Other);
@@ -182,25 +187,19 @@ impl crate::sse::SseParser for Parser {
                 }
             }
             "content_block_delta" => {
-                let delta = event.get("delta").cloned().unwrap_or(Value::Null);
-                let field = |key: &str| {
-                    delta.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
-                };
-                match (
-                    delta.get("type").and_then(Value::as_str).unwrap_or_default(),
-                    self.blocks.get_mut(&index),
-                ) {
-                    ("text_delta", _) => {
-                        out.push(StreamEvent::TextDelta { id, delta: field("text") })
-                    }
-                    ("thinking_delta", _) => {
-                        out.push(StreamEvent::ReasoningDelta { id, delta: field("thinking") })
-                    }
+                let delta = event.delta.unwrap_or_default();
+                match (delta.kind.as_deref().unwrap_or_default(), self.blocks.get_mut(&index)) {
+                    ("text_delta", _) => out
+                        .push(StreamEvent::TextDelta { id, delta: delta.text.unwrap_or_default() }),
+                    ("thinking_delta", _) => out.push(StreamEvent::ReasoningDelta {
+                        id,
+                        delta: delta.thinking.unwrap_or_default(),
+                    }),
                     ("signature_delta", Some(Block::Thinking { signature })) => {
-                        signature.push_str(&field("signature"))
+                        signature.push_str(delta.signature.as_deref().unwrap_or_default())
                     }
                     ("input_json_delta", Some(Block::Tool { id: tool_id, json, .. })) => {
-                        let partial = field("partial_json");
+                        let partial = delta.partial_json.unwrap_or_default();
                         json.push_str(&partial);
                         out.push(StreamEvent::ToolInputDelta {
                             id: tool_id.clone(),
@@ -239,10 +238,10 @@ impl crate::sse::SseParser for Parser {
                 Some(Block::Other) | None => {}
             },
             "message_delta" => {
-                if let Some(reason) = event.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.finish = Some(finish_reason(reason));
+                if let Some(reason) = event.delta.and_then(|d| d.stop_reason) {
+                    self.finish = Some(finish_reason(&reason));
                 }
-                if let Some(usage) = event.get("usage") {
+                if let Some(usage) = event.usage {
                     self.read_usage(usage);
                 }
             }
@@ -253,7 +252,7 @@ impl crate::sse::SseParser for Parser {
                     ProviderErrorKind::Server,
                     "the stream reported an error",
                 );
-                if let Some(error) = event.get("error") {
+                if let Some(error) = event.error {
                     apply(error, &mut err);
                 }
                 return Err(err);

@@ -9,6 +9,7 @@ mod convert;
 #[cfg(feature = "bedrock-aws-config")]
 mod credentials;
 pub(crate) mod stream;
+mod wire;
 
 pub use client::{BedrockAuth, BedrockProvider};
 #[cfg(feature = "bedrock-aws-config")]

@@ -15,6 +15,7 @@ use futures::stream::StreamExt;
 use serde_json::{Value, json};
 
 use super::convert::META;
+use super::wire::{ErrorBody, Payload};
 
 fn kind_of(error_type: &str, message: &str) -> Option<ProviderErrorKind> {
     let error_type = error_type
@@ -40,13 +41,10 @@ fn kind_of(error_type: &str, message: &str) -> Option<ProviderErrorKind> {
 
 /// Refines a non-2xx response's classification from its `{"message": ...}` body.
 pub(super) fn classify(_status: u16, body: &Value, err: &mut ProviderError) {
-    let message = body
-        .get("message")
-        .or_else(|| body.get("Message"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let body: ErrorBody = serde_json::from_value(body.clone()).unwrap_or_default();
+    let message = body.message.or(body.message_capitalised).unwrap_or_default();
     if !message.is_empty() {
-        err.message = message.to_owned();
+        err.message.clone_from(&message);
         if message.contains("too long") || message.contains("maximum context") {
             err.kind = ProviderErrorKind::ContextLength;
         }
@@ -78,13 +76,11 @@ struct Parser {
 
 impl Parser {
     fn on_message(&mut self, message: &Message) -> Result<Vec<StreamEvent>, ProviderError> {
-        let payload: Value = serde_json::from_slice(message.payload()).unwrap_or(Value::Null);
+        // A payload that is not JSON has no fields (the frame's headers still tell its kind).
+        let payload: Payload = crate::lenient::event(message.payload()).unwrap_or_default();
         if header(message, ":message-type") == Some("exception") {
             let error_type = header(message, ":exception-type").unwrap_or("exception");
-            let text = payload
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("the stream reported an error");
+            let text = payload.message.as_deref().unwrap_or("the stream reported an error");
             let mut err = ProviderError::new(
                 &self.provider,
                 kind_of(error_type, text).unwrap_or(ProviderErrorKind::Server),
@@ -93,19 +89,14 @@ impl Parser {
             err.error_type = Some(error_type.to_owned());
             return Err(err);
         }
-        let index = payload.get("contentBlockIndex").and_then(Value::as_u64).unwrap_or(0);
+        let index = payload.content_block_index.unwrap_or(0);
         let id = index.to_string();
         let mut out = Vec::new();
         match header(message, ":event-type").unwrap_or_default() {
             "contentBlockStart" => {
-                if let Some(tool) = payload.pointer("/start/toolUse") {
-                    let tool_id = tool
-                        .get("toolUseId")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
-                    let name =
-                        tool.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                if let Some(tool) = payload.start.and_then(|s| s.tool_use) {
+                    let tool_id = tool.tool_use_id.unwrap_or_default();
+                    let name = tool.name.unwrap_or_default();
                     out.push(StreamEvent::ToolInputStart {
                         id: tool_id.clone(),
                         tool_name: name.clone(),
@@ -115,24 +106,20 @@ impl Parser {
                 }
             }
             "contentBlockDelta" => {
-                let delta = payload.get("delta").cloned().unwrap_or(Value::Null);
-                if let Some(text) = delta.get("text").and_then(Value::as_str) {
+                let delta = payload.delta.unwrap_or_default();
+                if let Some(text) = delta.text {
                     if let Entry::Vacant(slot) = self.blocks.entry(index) {
                         slot.insert(Block::Text);
                         out.push(StreamEvent::TextStart { id: id.clone() });
                     }
-                    out.push(StreamEvent::TextDelta { id, delta: text.to_owned() });
-                } else if let Some(input) = delta.pointer("/toolUse/input").and_then(Value::as_str)
-                {
+                    out.push(StreamEvent::TextDelta { id, delta: text });
+                } else if let Some(input) = delta.tool_use.and_then(|t| t.input) {
                     if let Some(Block::Tool { id: tool_id, json, .. }) = self.blocks.get_mut(&index)
                     {
-                        json.push_str(input);
-                        out.push(StreamEvent::ToolInputDelta {
-                            id: tool_id.clone(),
-                            delta: input.to_owned(),
-                        });
+                        json.push_str(&input);
+                        out.push(StreamEvent::ToolInputDelta { id: tool_id.clone(), delta: input });
                     }
-                } else if let Some(reasoning) = delta.get("reasoningContent") {
+                } else if let Some(reasoning) = delta.reasoning_content {
                     if let Entry::Vacant(slot) = self.blocks.entry(index) {
                         slot.insert(Block::Reasoning { signature: String::new(), redacted: None });
                         out.push(StreamEvent::ReasoningStart { id: id.clone() });
@@ -140,14 +127,14 @@ impl Parser {
                     if let Some(Block::Reasoning { signature, redacted }) =
                         self.blocks.get_mut(&index)
                     {
-                        if let Some(text) = reasoning.get("text").and_then(Value::as_str) {
-                            out.push(StreamEvent::ReasoningDelta { id, delta: text.to_owned() });
+                        if let Some(text) = reasoning.text {
+                            out.push(StreamEvent::ReasoningDelta { id, delta: text });
                         }
-                        if let Some(sig) = reasoning.get("signature").and_then(Value::as_str) {
-                            signature.push_str(sig);
+                        if let Some(sig) = reasoning.signature {
+                            signature.push_str(&sig);
                         }
-                        if let Some(data) = reasoning.get("redactedContent") {
-                            *redacted = Some(data.clone());
+                        if let Some(data) = reasoning.redacted_content {
+                            *redacted = Some(data);
                         }
                     }
                 }
@@ -176,8 +163,8 @@ impl Parser {
                 None => {}
             },
             "messageStop" => {
-                let reason = payload.get("stopReason").and_then(Value::as_str).unwrap_or_default();
-                self.finish = Some(match reason {
+                let reason = payload.stop_reason.unwrap_or_default();
+                self.finish = Some(match reason.as_str() {
                     "end_turn" | "stop_sequence" => FinishReason::Stop,
                     "tool_use" => FinishReason::ToolCalls,
                     "max_tokens" => FinishReason::Length,
@@ -186,10 +173,13 @@ impl Parser {
                 });
             }
             "metadata" => {
-                if let Some(usage) = payload.get("usage") {
-                    let get = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0);
-                    let (input, output) = (get("inputTokens"), get("outputTokens"));
-                    let (read, write) = (get("cacheReadInputTokens"), get("cacheWriteInputTokens"));
+                if let Some(usage) = payload.usage {
+                    let count = |n: Option<i64>| n.unwrap_or(0);
+                    let (input, output) = (count(usage.input_tokens), count(usage.output_tokens));
+                    let (read, write) = (
+                        count(usage.cache_read_input_tokens),
+                        count(usage.cache_write_input_tokens),
+                    );
                     self.usage = Some(Usage {
                         input_tokens: input,
                         output_tokens: output,

@@ -5,5 +5,6 @@
 mod client;
 mod convert;
 pub(crate) mod stream;
+mod wire;
 
 pub use client::GoogleProvider;

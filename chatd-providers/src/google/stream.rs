@@ -10,10 +10,12 @@ use serde_json::{Map, Value, json};
 use sse_stream::Sse;
 
 use super::convert::META;
+use super::wire::{Chunk, ErrorBody, WireError, WirePart};
 
-fn apply(error: &Value, err: &mut ProviderError) {
-    let status = error.get("status").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_owned();
+fn apply(error: Value, err: &mut ProviderError) {
+    let error = WireError::of(error);
+    let status = error.status.unwrap_or_default();
+    let message = error.message.unwrap_or_default();
     let kind = match status.as_str() {
         "RESOURCE_EXHAUSTED" => Some(ProviderErrorKind::RateLimited),
         "UNAVAILABLE" => Some(ProviderErrorKind::Overloaded),
@@ -42,8 +44,7 @@ fn apply(error: &Value, err: &mut ProviderError) {
 
 /// Refines a non-2xx response's classification from `{"error":{"code","message","status"}}`.
 pub(super) fn classify(_status: u16, body: &Value, err: &mut ProviderError) {
-    let error = body.get("error").or_else(|| body.get(0).and_then(|first| first.get("error")));
-    if let Some(error) = error {
+    if let Some(error) = ErrorBody::error(body) {
         apply(error, err);
     }
 }
@@ -76,14 +77,14 @@ impl crate::sse::SseParser for Parser {
 
     fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
         let Some(data) = sse.data.filter(|d| !d.trim().is_empty()) else { return Ok(Vec::new()) };
-        let response: Value = serde_json::from_str(&data).map_err(|err| {
+        let mut response: Chunk = crate::lenient::event(data.as_bytes()).map_err(|err| {
             ProviderError::new(
                 &self.provider,
                 ProviderErrorKind::Decode,
                 format!("malformed response: {err}"),
             )
         })?;
-        if let Some(error) = response.get("error") {
+        if let Some(error) = response.error.take() {
             let mut err = ProviderError::new(
                 &self.provider,
                 ProviderErrorKind::Server,
@@ -93,12 +94,11 @@ impl crate::sse::SseParser for Parser {
             return Err(err);
         }
         let mut out = Vec::new();
-        if let Some(usage) = response.get("usageMetadata") {
-            let get = |key: &str| usage.get(key).and_then(Value::as_i64).unwrap_or(0);
-            let cached = get("cachedContentTokenCount");
-            let input = (get("promptTokenCount") - cached).max(0);
-            let reasoning = get("thoughtsTokenCount");
-            let output = get("candidatesTokenCount") + reasoning;
+        if let Some(usage) = response.usage_metadata.take() {
+            let cached = usage.cached_content_token_count.unwrap_or(0);
+            let input = (usage.prompt_token_count.unwrap_or(0) - cached).max(0);
+            let reasoning = usage.thoughts_token_count.unwrap_or(0);
+            let output = usage.candidates_token_count.unwrap_or(0) + reasoning;
             self.usage = Some(Usage {
                 input_tokens: input,
                 output_tokens: output,
@@ -108,24 +108,20 @@ impl crate::sse::SseParser for Parser {
                 cache_read_tokens: cached,
             });
         }
-        let Some(candidate) = response.pointer("/candidates/0") else { return Ok(out) };
-        for part in
-            candidate.pointer("/content/parts").and_then(Value::as_array).into_iter().flatten()
-        {
-            let signature = part.get("thoughtSignature");
-            if let Some(call) = part.get("functionCall") {
-                let id = call
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| format!("call_{}", self.calls), str::to_owned);
+        let Some(candidate) = response.first_candidate() else { return Ok(out) };
+        let parts = candidate.content.and_then(|c| c.parts).unwrap_or_default();
+        for part in parts.into_iter().map(WirePart::of) {
+            let signature = part.thought_signature.as_ref();
+            if let Some(call) = part.function_call {
+                let id = call.id.unwrap_or_else(|| format!("call_{}", self.calls));
                 self.calls += 1;
-                let name = call.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let name = call.name.unwrap_or_default();
                 // Absent arguments: a call of a tool without parameters. Anything but an
                 // object is kept as sent (the loop refuses it), never replaced.
-                let args = match call.get("args") {
+                let args = match call.args {
                     None | Some(Value::Null) => json!({}),
-                    Some(Value::String(raw)) => chatd_core::provider::parse_tool_args(raw),
-                    Some(other) => other.clone(),
+                    Some(Value::String(raw)) => chatd_core::provider::parse_tool_args(&raw),
+                    Some(other) => other,
                 };
                 out.push(StreamEvent::ToolInputStart { id: id.clone(), tool_name: name.clone() });
                 out.push(StreamEvent::ToolInputEnd { id: id.clone() });
@@ -139,8 +135,8 @@ impl crate::sse::SseParser for Parser {
                 });
                 continue;
             }
-            let Some(text) = part.get("text").and_then(Value::as_str) else { continue };
-            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+            let Some(text) = part.text.as_deref() else { continue };
+            if part.thought == Some(true) {
                 if !self.thought_open {
                     self.thought_open = true;
                     out.push(StreamEvent::ReasoningStart { id: THOUGHT_ID.into() });
@@ -167,8 +163,8 @@ impl crate::sse::SseParser for Parser {
                 }
             }
         }
-        if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
-            self.finish = Some(match reason {
+        if let Some(reason) = candidate.finish_reason {
+            self.finish = Some(match reason.as_str() {
                 "STOP" if self.calls > 0 => FinishReason::ToolCalls,
                 "STOP" => FinishReason::Stop,
                 "MAX_TOKENS" => FinishReason::Length,

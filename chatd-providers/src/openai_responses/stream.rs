@@ -12,12 +12,12 @@ use serde_json::{Map, Value, json};
 use sse_stream::Sse;
 
 use super::convert::META;
+use super::wire::{ErrorBody, Event, Response, WireError};
 
-fn apply(error: &Value, err: &mut ProviderError) {
-    let code = error.get("code").and_then(Value::as_str).map(str::to_owned);
-    let kind_name = error.get("type").and_then(Value::as_str).map(str::to_owned);
-    if let Some(message) = error.get("message").and_then(Value::as_str) {
-        err.message = message.to_owned();
+fn apply(error: WireError, err: &mut ProviderError) {
+    let WireError { code, kind: kind_name, message } = error;
+    if let Some(message) = message {
+        err.message = message;
     }
     err.error_type = code.clone().or_else(|| kind_name.clone());
     let kind = match (code.as_deref(), kind_name.as_deref()) {
@@ -41,7 +41,8 @@ fn apply(error: &Value, err: &mut ProviderError) {
 
 /// Refines a non-2xx response's classification from `{"error":{...}}`.
 pub(super) fn classify(_status: u16, body: &Value, err: &mut ProviderError) {
-    if let Some(error) = body.get("error") {
+    let body: ErrorBody = serde_json::from_value(body.clone()).unwrap_or_default();
+    if let Some(error) = body.error {
         apply(error, err);
     }
 }
@@ -55,14 +56,10 @@ struct Parser {
     held: crate::complete::HeldCalls,
 }
 
-fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
 impl Parser {
-    fn finish(&mut self, response: &Value, incomplete: bool) -> Vec<StreamEvent> {
+    fn finish(&mut self, response: Response, incomplete: bool) -> Vec<StreamEvent> {
         let reason = if incomplete {
-            match response.pointer("/incomplete_details/reason").and_then(Value::as_str) {
+            match response.incomplete_details.and_then(|d| d.reason).as_deref() {
                 Some("max_output_tokens") => FinishReason::Length,
                 Some("content_filter") => FinishReason::ContentFilter,
                 Some(other) => FinishReason::Other(other.to_owned()),
@@ -73,22 +70,24 @@ impl Parser {
         } else {
             FinishReason::Stop
         };
-        let usage = response.get("usage").filter(|u| u.is_object()).map(|u| {
-            let get = |pointer: &str| u.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
-            let cached = get("/input_tokens_details/cached_tokens");
-            let input = (get("/input_tokens") - cached).max(0);
-            let output = get("/output_tokens");
+        let usage = response.usage.map(|u| {
+            let cached = u.input_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0);
+            let input = (u.input_tokens.unwrap_or(0) - cached).max(0);
+            let output = u.output_tokens.unwrap_or(0);
             Usage {
                 input_tokens: input,
                 output_tokens: output,
                 total_tokens: input + cached + output,
-                reasoning_tokens: get("/output_tokens_details/reasoning_tokens"),
+                reasoning_tokens: u
+                    .output_tokens_details
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
                 cache_creation_tokens: 0,
                 cache_read_tokens: cached,
             }
         });
         let mut meta = Map::new();
-        if let Some(id) = response.get("id") {
+        if let Some(id) = response.id {
             meta.insert(META.into(), json!({"response_id": id}));
         }
         let mut out = self.held.release(&reason);
@@ -116,7 +115,7 @@ impl crate::sse::SseParser for Parser {
 
     fn on_event(&mut self, sse: Sse) -> Result<Vec<StreamEvent>, ProviderError> {
         let Some(data) = sse.data.filter(|d| !d.trim().is_empty()) else { return Ok(Vec::new()) };
-        let event: Value = serde_json::from_str(&data).map_err(|err| {
+        let event: Event = crate::lenient::event(data.as_bytes()).map_err(|err| {
             ProviderError::new(
                 &self.provider,
                 ProviderErrorKind::Decode,
@@ -124,18 +123,20 @@ impl crate::sse::SseParser for Parser {
             )
         })?;
         let mut out = Vec::new();
-        match str_of(&event, "type") {
+        let item_id = event.item_id.unwrap_or_default();
+        let delta = event.delta.unwrap_or_default();
+        match event.kind.as_deref().unwrap_or_default() {
             "response.output_item.added" => {
-                let item = event.get("item").cloned().unwrap_or(Value::Null);
-                match str_of(&item, "type") {
+                let item = event.item.unwrap_or_default();
+                match item.kind.as_deref().unwrap_or_default() {
                     "function_call" => {
                         out.push(StreamEvent::ToolInputStart {
-                            id: str_of(&item, "call_id").to_owned(),
-                            tool_name: str_of(&item, "name").to_owned(),
+                            id: item.call_id.unwrap_or_default(),
+                            tool_name: item.name.unwrap_or_default(),
                         });
                     }
                     "reasoning" => {
-                        let id = str_of(&item, "id").to_owned();
+                        let id = item.id.unwrap_or_default();
                         self.reasoning_items.insert(id.clone());
                         out.push(StreamEvent::ReasoningStart { id });
                     }
@@ -143,52 +144,46 @@ impl crate::sse::SseParser for Parser {
                 }
             }
             "response.output_text.delta" => {
-                let id = str_of(&event, "item_id").to_owned();
-                if self.text_items.insert(id.clone()) {
-                    out.push(StreamEvent::TextStart { id: id.clone() });
+                if self.text_items.insert(item_id.clone()) {
+                    out.push(StreamEvent::TextStart { id: item_id.clone() });
                 }
-                out.push(StreamEvent::TextDelta { id, delta: str_of(&event, "delta").to_owned() });
+                out.push(StreamEvent::TextDelta { id: item_id, delta });
             }
-            "response.output_text.done" => out.push(StreamEvent::TextEnd {
-                id: str_of(&event, "item_id").to_owned(),
-                provider_metadata: None,
-            }),
-            "response.reasoning_summary_text.delta" => out.push(StreamEvent::ReasoningDelta {
-                id: str_of(&event, "item_id").to_owned(),
-                delta: str_of(&event, "delta").to_owned(),
-            }),
-            "response.reasoning_summary_part.done" => out.push(StreamEvent::ReasoningDelta {
-                id: str_of(&event, "item_id").to_owned(),
-                delta: "\n\n".into(),
-            }),
+            "response.output_text.done" => {
+                out.push(StreamEvent::TextEnd { id: item_id, provider_metadata: None })
+            }
+            "response.reasoning_summary_text.delta" => {
+                out.push(StreamEvent::ReasoningDelta { id: item_id, delta })
+            }
+            "response.reasoning_summary_part.done" => {
+                out.push(StreamEvent::ReasoningDelta { id: item_id, delta: "\n\n".into() })
+            }
             "response.function_call_arguments.delta" => {
                 // Deltas name the item id; the call id arrives with the item. The final item
                 // (output_item.done) carries the complete arguments, so deltas are a preview.
             }
             "response.output_item.done" => {
-                let item = event.get("item").cloned().unwrap_or(Value::Null);
-                match str_of(&item, "type") {
+                let item = event.item.unwrap_or_default();
+                match item.kind.as_deref().unwrap_or_default() {
                     "function_call" => {
                         self.calls += 1;
-                        let id = str_of(&item, "call_id").to_owned();
+                        let id = item.call_id.unwrap_or_default();
                         out.push(StreamEvent::ToolInputEnd { id: id.clone() });
                         // Complete only if the response completes (not `incomplete`).
                         self.held.hold(StreamEvent::ToolCall {
                             id,
-                            tool_name: str_of(&item, "name").to_owned(),
-                            args: parse_tool_args(str_of(&item, "arguments")),
+                            tool_name: item.name.unwrap_or_default(),
+                            args: parse_tool_args(item.arguments.as_deref().unwrap_or_default()),
                             provider_executed: false,
                             provider_metadata: None,
                         });
                     }
                     "reasoning" => {
-                        let id = str_of(&item, "id").to_owned();
+                        let id = item.id.unwrap_or_default();
                         let mut meta = Map::new();
                         meta.insert("item_id".into(), json!(id));
-                        if let Some(encrypted) =
-                            item.get("encrypted_content").filter(|v| !v.is_null())
-                        {
-                            meta.insert("encrypted_content".into(), encrypted.clone());
+                        if let Some(encrypted) = item.encrypted_content {
+                            meta.insert("encrypted_content".into(), encrypted);
                         }
                         let mut provider_metadata = ProviderMetadata::new();
                         provider_metadata.insert(META.into(), Value::Object(meta));
@@ -204,8 +199,8 @@ impl crate::sse::SseParser for Parser {
                 }
             }
             kind @ ("response.completed" | "response.incomplete") => {
-                let response = event.get("response").cloned().unwrap_or(Value::Null);
-                out.extend(self.finish(&response, kind == "response.incomplete"));
+                let response = event.response.unwrap_or_default();
+                out.extend(self.finish(response, kind == "response.incomplete"));
                 self.done = true;
             }
             "response.failed" => {
@@ -214,7 +209,7 @@ impl crate::sse::SseParser for Parser {
                     ProviderErrorKind::Server,
                     "the response failed",
                 );
-                if let Some(error) = event.pointer("/response/error").filter(|e| e.is_object()) {
+                if let Some(error) = event.response.and_then(|r| r.error) {
                     apply(error, &mut err);
                 }
                 return Err(err);
@@ -225,7 +220,13 @@ impl crate::sse::SseParser for Parser {
                     ProviderErrorKind::Server,
                     "the stream reported an error",
                 );
-                apply(event.get("error").unwrap_or(&event), &mut err);
+                // The error is nested, or its fields are the event's own.
+                let error = event.error.unwrap_or(WireError {
+                    code: event.code,
+                    kind: event.kind,
+                    message: event.message,
+                });
+                apply(error, &mut err);
                 return Err(err);
             }
             _ => {}
