@@ -13,12 +13,14 @@ use chatd_core::{
     Secret,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::{Admin, Authed};
 use crate::error::{ApiError, ApiResult};
 use crate::rest::Body;
+use chatd_core::ModelConfig;
+use chatd_core::service::ProviderView;
+use serde_json::Value;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -46,8 +48,11 @@ fn provider_kind(raw: &str) -> ApiResult<ProviderKind> {
     raw.parse().map_err(|_| ApiError::not_found(format!("no provider kind {raw:?}")))
 }
 
-async fn model_configs(State(state): State<AppState>, authed: Authed) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.chatd.model_configs(&authed.actor).await?)))
+async fn model_configs(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> ApiResult<Json<Vec<ModelConfig>>> {
+    Ok(Json(state.chatd.model_configs(&authed.actor).await?))
 }
 
 fn options(value: Option<Value>) -> ApiResult<Option<CallOptions>> {
@@ -74,7 +79,7 @@ async fn create_model_config(
     State(state): State<AppState>,
     Admin(actor): Admin,
     Body(body): Body<CreateModelConfig>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ModelConfig>)> {
     let mut new = NewModelConfig::new(body.provider, body.model, body.context_limit);
     if let Some(name) = body.display_name {
         new.display_name = name;
@@ -96,7 +101,7 @@ async fn create_model_config(
     }
     new.created_by = actor.user_id();
     let config = state.chatd.create_model_config(&actor, new).await?;
-    Ok((StatusCode::CREATED, Json(json!(config))))
+    Ok((StatusCode::CREATED, Json(config)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,7 +129,7 @@ async fn update_model_config(
     Admin(actor): Admin,
     Path(id): Path<String>,
     Body(body): Body<UpdateModelConfig>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ModelConfig>> {
     let mut update = ModelConfigUpdate::default();
     update.model = body.model;
     update.display_name = body.display_name;
@@ -136,7 +141,7 @@ async fn update_model_config(
     update.prices = body.prices;
     update.updated_by = actor.user_id();
     let config = state.chatd.update_model_config(&actor, model_config_id(&id)?, update).await?;
-    Ok(Json(json!(config)))
+    Ok(Json(config))
 }
 
 async fn delete_model_config(
@@ -148,8 +153,11 @@ async fn delete_model_config(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn providers(State(state): State<AppState>, Admin(actor): Admin) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.chatd.providers(&actor).await?)))
+async fn providers(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+) -> ApiResult<Json<Vec<ProviderView>>> {
+    Ok(Json(state.chatd.providers(&actor).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,7 +174,7 @@ async fn create_provider(
     State(state): State<AppState>,
     Admin(actor): Admin,
     Body(body): Body<CreateProvider>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ProviderView>)> {
     let mut new = NewProvider::new(body.provider);
     if let Some(key) = body.api_key {
         new = new.with_api_key(key);
@@ -182,7 +190,7 @@ async fn create_provider(
     }
     new.created_by = actor.user_id();
     let view = state.chatd.create_provider(&actor, new).await?;
-    Ok((StatusCode::CREATED, Json(json!(view))))
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,14 +207,14 @@ async fn update_provider(
     Admin(actor): Admin,
     Path(kind): Path<String>,
     Body(body): Body<UpdateProvider>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProviderView>> {
     let mut update = ProviderUpdate::default();
     update.display_name = body.display_name;
     update.api_key = body.api_key.map(|key| (Secret::new(key), None));
     update.base_url = body.base_url;
     update.enabled = body.enabled;
     let view = state.chatd.update_provider(&actor, provider_kind(&kind)?, update).await?;
-    Ok(Json(json!(view)))
+    Ok(Json(view))
 }
 
 async fn delete_provider(

@@ -15,43 +15,34 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chatd_core::{ChatId, FileId, FileMeta};
+use chatd_core::{ChatId, FileId};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::paths::ChatPath;
 use crate::rest::{Params, chat_id};
+use crate::views::{FileList, FileView};
 
 /// The largest upload body: the largest file chatd stores by default.
 pub const MAX_UPLOAD_BYTES: usize = chatd_core::files::MAX_FILE_BYTES;
 
-/// The routes.
+/// The routes outside one chat.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/files", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)))
         .route("/api/files/{id}", get(download))
-        .route("/api/chats/{id}/files", get(chat_files))
+}
+
+/// The routes of one chat, nested under `/api/chats/{id}`.
+pub fn chat_routes() -> Router<AppState> {
+    Router::new().route("/files", get(chat_files))
 }
 
 /// A file id from a path (a malformed one is a file that does not exist).
 fn file_id(raw: &str) -> ApiResult<FileId> {
     raw.parse::<uuid::Uuid>().map(FileId).map_err(|_| ApiError::not_found("File not found."))
-}
-
-/// A file's description as the API shows it (with its download URL).
-pub fn meta_json(meta: &FileMeta) -> Value {
-    json!({
-        "id": meta.id,
-        "name": meta.name,
-        "media_type": meta.media_type,
-        "size": meta.size,
-        "chat_id": meta.chat_id,
-        "created_at": meta.created_at,
-        "url": crate::ai_sdk::ui::file_url(meta.id),
-    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,11 +57,11 @@ async fn upload(
     authed: Authed,
     Params(query): Params<UploadQuery>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<FileView>)> {
     let chat: Option<ChatId> = query.chat_id.as_deref().map(chat_id).transpose()?;
     let name = query.name.unwrap_or_else(|| "file".to_owned());
     let meta = state.chatd.upload_file(&authed.actor, chat, &name, body.to_vec()).await?;
-    Ok((StatusCode::CREATED, Json(meta_json(&meta))))
+    Ok((StatusCode::CREATED, Json(FileView::from(&meta))))
 }
 
 /// `attachment; filename*=UTF-8''…` (or `inline`), with the name percent-encoded.
@@ -116,9 +107,9 @@ async fn chat_files(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FileList>> {
     let files = state.chatd.chat_files(&authed.actor, id).await?;
-    Ok(Json(json!({"files": files.iter().map(meta_json).collect::<Vec<_>>()})))
+    Ok(Json(FileList { files: files.iter().map(FileView::from).collect() }))
 }
 
 #[cfg(test)]

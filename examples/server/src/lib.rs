@@ -26,8 +26,10 @@ pub mod sse;
 pub mod tool_calls;
 pub mod ui;
 pub mod usage;
+pub mod views;
 
 use std::sync::Arc;
+use tower_http::trace::TraceLayer;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -120,10 +122,30 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
-/// The whole service.
+type HttpRequest = axum::http::Request<axum::body::Body>;
+type HttpFailures =
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>;
+
+/// One `request` span per request, with its method and path (never its query or headers,
+/// which may carry user text or credentials): everything a handler logs, and the error
+/// `log_errors` reports, is inside it.
+fn request_spans() -> TraceLayer<HttpFailures, fn(&HttpRequest) -> tracing::Span> {
+    fn span(request: &HttpRequest) -> tracing::Span {
+        let path = request.uri().path();
+        tracing::info_span!("request", method = %request.method(), path = %path)
+    }
+    TraceLayer::new_for_http().make_span_with(span as fn(&_) -> _)
+}
+
+/// The whole service. One chat's routes are nested under `/api/chats/{id}`, whose `id`
+/// every handler there reads with [`paths::ChatPath`].
 pub fn app(state: AppState) -> Router {
+    let one_chat = rest::chat_routes()
+        .merge(tool_calls::chat_routes())
+        .merge(files::chat_routes())
+        .merge(sse::chat_routes());
     Router::new()
-        .merge(tool_calls::routes())
+        .nest("/api/chats/{id}", one_chat)
         .merge(files::routes())
         .merge(rest::routes())
         .merge(sse::routes())
@@ -134,5 +156,6 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(origin::same_origin_only))
         .layer(axum::middleware::from_fn(error::log_errors))
+        .layer(request_spans())
         .with_state(state)
 }

@@ -10,16 +10,18 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chatd_core::chat::{ChatCursor, ChatFilter};
 use chatd_core::diff_status::DiffStatus;
-use chatd_core::store::{BusyBehavior, Delivery, EditOutcome, SendMessage, SendOutcome};
-use chatd_core::{ChatId, ChatStatus, MessageId, ModelConfigId, NewChat, Part};
+use chatd_core::store::{BusyBehavior, Delivery, SendMessage};
+use chatd_core::{
+    Chat, ChatId, ChatStatus, Message, MessageId, ModelConfigId, NewChat, Part, QueuedMessage,
+};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::{Authed, COOKIE_NAME};
 use crate::error::{ApiError, ApiResult};
 use crate::paths::{ChatPath, MessagePath, QueuedPath};
+use crate::views::{ChatPage, Edited, Me, MessageList, Sent};
 
 /// A JSON body whose rejections are [`ApiError`]s.
 #[derive(Debug)]
@@ -75,35 +77,36 @@ impl Content {
     }
 }
 
-/// The routes.
+/// The routes outside one chat.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/me", get(me))
         .route("/api/session", post(start_session).delete(end_session))
         .route("/api/chats", get(list_chats).post(create_chat))
-        .route("/api/chats/{id}", get(get_chat).patch(update_chat).delete(delete_chat))
-        .route("/api/chats/{id}/messages", get(list_messages).post(send_message))
-        .route("/api/chats/{id}/messages/{message}", axum::routing::patch(edit_message))
-        .route("/api/chats/{id}/fork", post(fork_chat))
-        .route("/api/chats/{id}/interrupt", post(interrupt))
-        .route("/api/chats/{id}/pause", post(pause))
-        .route("/api/chats/{id}/resume", post(resume))
-        .route("/api/chats/{id}/complete", post(complete))
-        .route("/api/chats/{id}/compact", post(compact))
-        .route("/api/chats/{id}/queue", get(list_queued))
-        .route("/api/chats/{id}/queue/{queued}", axum::routing::delete(delete_queued))
-        .route("/api/chats/{id}/queue/{queued}/promote", post(promote_queued))
-        .route("/api/chats/{id}/diff", get(diff_status).post(report_git_reference))
         .merge(crate::admin::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
 }
 
-async fn me(authed: Authed) -> Json<Value> {
-    Json(json!({
-        "user_id": authed.actor.user_id(),
-        "name": authed.name,
-        "admin": authed.actor.is_admin(),
-    }))
+/// The routes of one chat, nested under `/api/chats/{id}` (see [`crate::app`]).
+pub fn chat_routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(get_chat).patch(update_chat).delete(delete_chat))
+        .route("/messages", get(list_messages).post(send_message))
+        .route("/messages/{message}", axum::routing::patch(edit_message))
+        .route("/fork", post(fork_chat))
+        .route("/interrupt", post(interrupt))
+        .route("/pause", post(pause))
+        .route("/resume", post(resume))
+        .route("/complete", post(complete))
+        .route("/compact", post(compact))
+        .route("/queue", get(list_queued))
+        .route("/queue/{queued}", axum::routing::delete(delete_queued))
+        .route("/queue/{queued}/promote", post(promote_queued))
+        .route("/diff", get(diff_status).post(report_git_reference))
+}
+
+async fn me(authed: Authed) -> Json<Me> {
+    Json(Me { user_id: authed.actor.user_id(), name: authed.name, admin: authed.actor.is_admin() })
 }
 
 /// Sets the session cookie for the bearer token used (for `EventSource`, which cannot send
@@ -141,7 +144,7 @@ async fn create_chat(
     State(state): State<AppState>,
     authed: Authed,
     Body(body): Body<CreateChat>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Chat>)> {
     let owner = authed.actor.user_id().unwrap_or_default();
     let mut new = NewChat::new(owner);
     if let Some(title) = body.title {
@@ -157,7 +160,7 @@ async fn create_chat(
         new = new.with_system_prompt(prompt);
     }
     let chat = state.chatd.create_chat(&authed.actor, new).await?;
-    Ok((StatusCode::CREATED, Json(json!(chat))))
+    Ok((StatusCode::CREATED, Json(chat)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,7 +196,7 @@ async fn list_chats(
     State(state): State<AppState>,
     authed: Authed,
     Params(query): Params<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ChatPage>> {
     let mut filter = ChatFilter::owner(authed.actor.user_id().unwrap_or_default());
     if let Some(statuses) = &query.status {
         for raw in statuses.split(',').filter(|s| !s.is_empty()) {
@@ -226,16 +229,15 @@ async fn list_chats(
         filter = filter.with_query(text.as_str());
     }
     let page = state.chatd.list_chats(&authed.actor, filter).await?;
-    Ok(Json(json!({"chats": page.items, "next": page.next.as_ref().map(encode_page)})))
+    Ok(Json(ChatPage { next: page.next.as_ref().map(encode_page), chats: page.items }))
 }
 
 async fn get_chat(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
-    let chat = state.chatd.get_chat(&authed.actor, id).await?;
-    Ok(Json(json!(chat)))
+) -> ApiResult<Json<Chat>> {
+    Ok(Json(state.chatd.get_chat(&authed.actor, id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,7 +254,7 @@ async fn update_chat(
     authed: Authed,
     ChatPath(id): ChatPath,
     Body(body): Body<UpdateChat>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Chat>> {
     if body.title.is_none() && body.archived.is_none() && body.labels.is_none() {
         return Err(ApiError::bad_request("nothing to change: give title, archived or labels"));
     }
@@ -265,7 +267,7 @@ async fn update_chat(
     if let Some(archived) = body.archived {
         state.chatd.set_archived(&authed.actor, id, archived).await?;
     }
-    Ok(Json(json!(state.chatd.get_chat(&authed.actor, id).await?)))
+    Ok(Json(state.chatd.get_chat(&authed.actor, id).await?))
 }
 
 async fn delete_chat(
@@ -293,7 +295,7 @@ async fn list_messages(
     authed: Authed,
     ChatPath(id): ChatPath,
     Params(query): Params<MessagesQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MessageList>> {
     let after = query.after.map(MessageId);
     let (actor, chat) = (&authed.actor, id);
     let messages = if query.include_deleted {
@@ -301,7 +303,7 @@ async fn list_messages(
     } else {
         state.chatd.list_messages(actor, chat, after).await?
     };
-    Ok(Json(json!({ "messages": messages })))
+    Ok(Json(MessageList { messages }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -316,24 +318,12 @@ struct SendBody {
 }
 
 /// A send's outcome as JSON: `delivery` is `inserted`, `queued` or `after_stop`.
-pub(crate) fn sent_json(outcome: &SendOutcome) -> Value {
-    match &outcome.delivery {
-        Delivery::Inserted(message) => {
-            json!({"chat": outcome.chat, "delivery": "inserted", "message": message})
-        }
-        Delivery::Queued(queued) => {
-            json!({"chat": outcome.chat, "delivery": "queued", "queued": queued})
-        }
-        _ => json!({"chat": outcome.chat, "delivery": "after_stop"}),
-    }
-}
-
 async fn send_message(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
     Body(body): Body<SendBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Sent>)> {
     let mut send = SendMessage::new(body.content.into_parts()).with_busy(body.busy);
     if let Some(config) = body.model_config_id {
         send = send.with_model_config(config);
@@ -346,7 +336,7 @@ async fn send_message(
         Delivery::Inserted(_) => StatusCode::CREATED,
         _ => StatusCode::ACCEPTED,
     };
-    Ok((status, Json(sent_json(&outcome))))
+    Ok((status, Json(Sent::from(outcome))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -355,26 +345,17 @@ struct Edit {
     content: Content,
 }
 
-fn edited_json(outcome: &EditOutcome) -> Value {
-    json!({
-        "chat": outcome.chat,
-        "message": outcome.message,
-        "deleted_messages": outcome.deleted_messages,
-        "deleted_queued": outcome.deleted_queued,
-    })
-}
-
 async fn edit_message(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
     MessagePath(message): MessagePath,
     Body(body): Body<Edit>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Edited>> {
     let (chat, message) = (id, message);
     let outcome =
         state.chatd.edit_message(&authed.actor, chat, message, body.content.into_parts()).await?;
-    Ok(Json(edited_json(&outcome)))
+    Ok(Json(Edited::from(outcome)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -391,10 +372,10 @@ async fn fork_chat(
     authed: Authed,
     ChatPath(id): ChatPath,
     Body(body): Body<ForkBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Chat>)> {
     let at = MessageId(body.message_id);
     let chat = state.chatd.fork_chat(&authed.actor, id, at).await?;
-    Ok((StatusCode::CREATED, Json(json!(chat))))
+    Ok((StatusCode::CREATED, Json(chat)))
 }
 
 // ----- lifecycle -----------------------------------------------------------------------
@@ -404,8 +385,8 @@ async fn interrupt(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.chatd.interrupt(&authed.actor, id).await?)))
+) -> ApiResult<Json<Chat>> {
+    Ok(Json(state.chatd.interrupt(&authed.actor, id).await?))
 }
 
 /// Pauses the chat: nothing runs and the queue waits.
@@ -413,8 +394,8 @@ async fn pause(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.chatd.pause(&authed.actor, id).await?)))
+) -> ApiResult<Json<Chat>> {
+    Ok(Json(state.chatd.pause(&authed.actor, id).await?))
 }
 
 /// Resumes a paused chat.
@@ -422,8 +403,8 @@ async fn resume(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.chatd.resume(&authed.actor, id).await?)))
+) -> ApiResult<Json<Chat>> {
+    Ok(Json(state.chatd.resume(&authed.actor, id).await?))
 }
 
 /// Closes the chat as done.
@@ -431,8 +412,8 @@ async fn complete(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.chatd.complete(&authed.actor, id).await?)))
+) -> ApiResult<Json<Chat>> {
+    Ok(Json(state.chatd.complete(&authed.actor, id).await?))
 }
 
 /// Summarises the chat's history now.
@@ -440,8 +421,8 @@ async fn compact(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.chatd.compact(&authed.actor, id).await?)))
+) -> ApiResult<Json<Vec<Message>>> {
+    Ok(Json(state.chatd.compact(&authed.actor, id).await?))
 }
 
 /// The chat's queue, oldest first.
@@ -449,8 +430,8 @@ async fn list_queued(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.chatd.list_queued(&authed.actor, id).await?)))
+) -> ApiResult<Json<Vec<QueuedMessage>>> {
+    Ok(Json(state.chatd.list_queued(&authed.actor, id).await?))
 }
 
 // ----- queue ---------------------------------------------------------------------------
@@ -460,9 +441,9 @@ async fn promote_queued(
     authed: Authed,
     ChatPath(id): ChatPath,
     QueuedPath(queued): QueuedPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Sent>> {
     let outcome = state.chatd.promote_queued(&authed.actor, id, queued).await?;
-    Ok(Json(sent_json(&outcome)))
+    Ok(Json(Sent::from(outcome)))
 }
 
 async fn delete_queued(
@@ -470,9 +451,9 @@ async fn delete_queued(
     authed: Authed,
     ChatPath(id): ChatPath,
     QueuedPath(queued): QueuedPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<QueuedMessage>>> {
     let queue = state.chatd.delete_queued(&authed.actor, id, queued).await?;
-    Ok(Json(json!(queue)))
+    Ok(Json(queue))
 }
 
 // ----- diff status ---------------------------------------------------------------------

@@ -32,9 +32,14 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// What browsers are asked to wait before reconnecting.
 pub const RETRY: Duration = Duration::from_secs(1);
 
-/// The routes.
+/// The routes outside one chat.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/chats/watch", get(watch)).route("/api/chats/{id}/stream", get(stream))
+    Router::new().route("/api/chats/watch", get(watch))
+}
+
+/// The routes of one chat, nested under `/api/chats/{id}`.
+pub fn chat_routes() -> Router<AppState> {
+    Router::new().route("/stream", get(stream))
 }
 
 #[derive(Debug, Deserialize)]

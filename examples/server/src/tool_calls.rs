@@ -14,21 +14,22 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use chatd_core::Chat;
 use chatd_core::tool_call::Decision;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::paths::ChatPath;
 use crate::rest::Body;
+use crate::views::{AskState, ToolCallList};
 
-/// The routes.
-pub fn routes() -> Router<AppState> {
+/// The routes of one chat, nested under `/api/chats/{id}`.
+pub fn chat_routes() -> Router<AppState> {
     Router::new()
-        .route("/api/chats/{id}/tool-calls", get(list).post(resolve))
-        .route("/api/chats/{id}/ask", get(get_ask).put(put_ask))
+        .route("/tool-calls", get(list).post(resolve))
+        .route("/ask", get(get_ask).put(put_ask))
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,9 +46,9 @@ async fn get_ask(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AskState>> {
     let chat = state.chatd.get_chat(&authed.actor, id).await?;
-    Ok(Json(json!({ "on": switch(&state)?.is_on(chat.id), "tools": chatd_demo::ASKED_TOOLS })))
+    Ok(Json(AskState { on: switch(&state)?.is_on(chat.id), tools: chatd_demo::ASKED_TOOLS }))
 }
 
 async fn put_ask(
@@ -55,7 +56,7 @@ async fn put_ask(
     authed: Authed,
     ChatPath(id): ChatPath,
     Body(body): Body<Ask>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AskState>> {
     // Changing a chat's settings is an update of the chat.
     let chat = state.chatd.get_chat(&authed.actor, id).await?;
     if !authed.actor.has(chatd_core::Scope::Update) {
@@ -63,16 +64,16 @@ async fn put_ask(
     }
     let ask = switch(&state)?;
     ask.set(chat.id, body.on);
-    Ok(Json(json!({ "on": ask.is_on(chat.id), "tools": chatd_demo::ASKED_TOOLS })))
+    Ok(Json(AskState { on: ask.is_on(chat.id), tools: chatd_demo::ASKED_TOOLS }))
 }
 
 async fn list(
     State(state): State<AppState>,
     authed: Authed,
     ChatPath(id): ChatPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ToolCallList>> {
     let calls = state.chatd.tool_calls(&authed.actor, id).await?;
-    Ok(Json(json!({ "tool_calls": calls })))
+    Ok(Json(ToolCallList { tool_calls: calls }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,7 +87,6 @@ async fn resolve(
     authed: Authed,
     ChatPath(id): ChatPath,
     Body(body): Body<Decisions>,
-) -> ApiResult<Json<Value>> {
-    let chat = state.chatd.resolve_tool_calls(&authed.actor, id, body.decisions).await?;
-    Ok(Json(json!(chat)))
+) -> ApiResult<Json<Chat>> {
+    Ok(Json(state.chatd.resolve_tool_calls(&authed.actor, id, body.decisions).await?))
 }

@@ -15,12 +15,12 @@ use chatd_core::usage::{UsageGroup, UsageQuery};
 use chatd_core::{ChatId, ModelConfigId, UserId};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Authed;
 use crate::error::ApiResult;
 use crate::rest::Params;
+use crate::views::UsageBuckets;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -43,11 +43,11 @@ async fn usage(
     State(state): State<AppState>,
     authed: Authed,
     Params(params): Params<UsageParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UsageBuckets>> {
     let mut query = UsageQuery::all().between(params.from, params.to).grouped(params.group);
     query.owner = params.owner;
     query.root_chat = params.chat_id;
     query.model_config = params.model_config_id;
     let buckets = state.chatd.usage(&authed.actor, query).await?;
-    Ok(Json(json!({ "buckets": buckets })))
+    Ok(Json(UsageBuckets { buckets }))
 }
