@@ -86,8 +86,6 @@ pub(crate) struct Endpoint {
     pub(crate) api_key: chatd_core::Secret,
     pub(crate) client: reqwest::Client,
     pub(crate) limits: HttpLimits,
-    /// Whether the host supplied the client (then `with_limits` keeps it).
-    pub(crate) custom_client: bool,
 }
 
 #[cfg(any(
@@ -132,23 +130,13 @@ impl Endpoint {
             api_key,
             client: crate::registry::default_client(),
             limits: HttpLimits::default(),
-            custom_client: false,
         }
     }
 
-    /// Uses the host's `client`.
-    pub(crate) fn set_client(&mut self, client: reqwest::Client) {
-        self.client = client;
-        self.custom_client = true;
-    }
-
-    /// Applies `limits` (and, unless the host supplied a client, the shared client with
-    /// their connect timeout).
-    pub(crate) fn set_limits(&mut self, limits: HttpLimits) {
-        if !self.custom_client {
-            self.client = crate::limits::shared_client(limits.connect_timeout);
-        }
-        self.limits = limits;
+    /// Takes the client and limits of `http`.
+    pub(crate) fn set_http(&mut self, http: &crate::HttpOptions) {
+        self.client = http.client();
+        self.limits = http.limits();
     }
 
     /// The shell every SSE adapter shares: sends `request` within the limits (its errors

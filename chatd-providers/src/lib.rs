@@ -15,10 +15,29 @@
 //! | `bedrock` | [`bedrock`] | `bedrock` | done |
 //!
 //! Every call goes through one HTTP policy: [`HttpLimits`] (connect, first-byte and idle
-//! timeouts, the step output cap, the SSE event cap, the kept error body), same-origin
-//! redirects only ([`client_builder`]), and the rule that a tool call is complete only when
+//! timeouts, the step output cap, the SSE event cap, the kept error body), given to an
+//! adapter with its client as one [`HttpOptions`] (`with_http`), same-origin redirects only
+//! ([`client_builder`]), and the rule that a tool call is complete only when
 //! the stream ended normally with a finish that lets it stand — arguments are never
 //! invented.
+//!
+//! ## Adding a provider
+//!
+//! 1. In `chatd-core`: a `ProviderKind` variant (its name, key variable and base-URL rule,
+//!    `provider_config.rs`), its typed options in `call_options`, and what it cannot express
+//!    refused in `store::validate::options_for`.
+//! 2. Here, a module behind a feature of the same name, in four files: `client.rs` (the
+//!    `ModelProvider`: build the request, call the shared `Endpoint::stream_sse` shell),
+//!    `convert.rs` (core request → wire body), `wire.rs` (private serde types of the stream,
+//!    every field lenient) and `stream.rs` (wire events → `StreamEvent`s; error
+//!    classification). A row in the table above.
+//! 3. An arm in [`ProviderRegistry::build`].
+//! 4. Tests: recorded fixtures under `tests/fixtures/<name>/`, `provider_conformance_tests!`
+//!    in `tests/<name>.rs` (text, tool calls, the typed HTTP errors, a malformed event,
+//!    cancellation, the key never shown), a test that feeds fields of unexpected types, and
+//!    entries in the quirks corpus for servers that speak the format loosely.
+//! 5. BEHAVIOUR §9 (what each provider does with prompts, options and usage) and the
+//!    CHANGELOG.
 //!
 //! The `testing` feature adds [`testing::FakeServer`], a local HTTP server that replays
 //! recorded provider traffic and records the requests it receives.
@@ -101,6 +120,6 @@ pub mod testing;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod conformance;
 
-pub use limits::{HttpLimits, client_builder};
+pub use limits::{HttpLimits, HttpOptions, client_builder};
 pub use registry::ProviderRegistry;
 pub use source::StoreProviderSource;

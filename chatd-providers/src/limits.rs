@@ -117,6 +117,62 @@ pub fn client_builder() -> reqwest::ClientBuilder {
         .connect_timeout(HttpLimits::default().connect_timeout)
 }
 
+/// How a provider reaches its server: the HTTP client (proxies, connection pool) and the
+/// [`HttpLimits`] of its calls. Every adapter takes it once, with `with_http`.
+///
+/// Without a client, calls share one client per connect timeout (built by
+/// [`client_builder`]); a client given here keeps its own connect timeout, which then
+/// replaces [`HttpLimits::connect_timeout`].
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    client: Option<reqwest::Client>,
+    limits: HttpLimits,
+}
+
+impl HttpOptions {
+    /// The defaults: the shared client, BEHAVIOUR §15's limits.
+    #[must_use]
+    pub fn new() -> Self {
+        HttpOptions::default()
+    }
+
+    /// Uses `client` instead of the shared one. Build it from [`client_builder`] to keep
+    /// the same-origin redirect policy.
+    #[must_use]
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Sets the calls' timeouts and size bounds.
+    #[must_use]
+    pub fn with_limits(mut self, limits: HttpLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The calls' timeouts and size bounds.
+    #[must_use]
+    pub fn limits(&self) -> HttpLimits {
+        self.limits
+    }
+
+    /// The client the calls go through.
+    #[cfg_attr(
+        not(any(
+            feature = "chat-completions",
+            feature = "anthropic",
+            feature = "google",
+            feature = "openai",
+            feature = "bedrock"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn client(&self) -> reqwest::Client {
+        self.client.clone().unwrap_or_else(|| shared_client(self.limits.connect_timeout))
+    }
+}
+
 /// The shared client for `connect_timeout` (one per distinct value, built once: building a
 /// client loads the system's root certificates, several milliseconds).
 pub(crate) fn shared_client(connect_timeout: Duration) -> reqwest::Client {

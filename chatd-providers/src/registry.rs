@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+#[cfg(any(feature = "openai", feature = "chat-completions"))]
+use chatd_core::call_options::OpenAiApiMode;
 use chatd_core::provider::{ModelProvider, ProviderError, ProviderErrorKind};
 use chatd_core::{ModelConfig, ProviderConfig, ProviderKind};
 
@@ -242,7 +244,7 @@ impl ProviderRegistry {
             feature = "openai",
             feature = "bedrock"
         )),
-        allow(unreachable_code, unused_variables)
+        allow(unreachable_code, unused_variables, unused_assignments)
     )]
     pub fn build(
         &self,
@@ -263,90 +265,55 @@ impl ProviderRegistry {
             ));
         }
         let base = provider.base_url.as_str();
-        let limits = self.limits(provider.provider);
-        let client = self
-            .client
-            .clone()
-            .unwrap_or_else(|| crate::limits::shared_client(limits.connect_timeout));
-        let built: Arc<dyn ModelProvider> = match provider.provider {
+        let mut http = crate::HttpOptions::new().with_limits(self.limits(provider.provider));
+        if let Some(client) = &self.client {
+            http = http.with_client(client.clone());
+        }
+        let mode = model.options.provider_options.openai.as_ref().and_then(|o| o.api_mode);
+        let built: Arc<dyn ModelProvider> = match (provider.provider, mode.unwrap_or_default()) {
             #[cfg(feature = "bedrock")]
-            ProviderKind::Bedrock => Arc::new(
-                crate::bedrock::BedrockProvider::new(
-                    base,
-                    &self.aws_region(base),
-                    self.bedrock_auth(provider)?,
-                )
-                .with_client(client.clone())
-                .with_limits(limits),
-            ),
+            (ProviderKind::Bedrock, _) => {
+                let (region, auth) = (self.aws_region(base), self.bedrock_auth(provider)?);
+                Arc::new(crate::bedrock::BedrockProvider::new(base, &region, auth).with_http(&http))
+            }
             #[cfg(feature = "anthropic")]
-            ProviderKind::Anthropic => Arc::new(
+            (ProviderKind::Anthropic, _) => Arc::new(
                 crate::anthropic::AnthropicProvider::new(base, self.key(provider)?)
-                    .with_client(client.clone())
-                    .with_limits(limits),
+                    .with_http(&http),
             ),
             #[cfg(feature = "google")]
-            ProviderKind::Google => Arc::new(
-                crate::google::GoogleProvider::new(base, self.key(provider)?)
-                    .with_client(client.clone())
-                    .with_limits(limits),
+            (ProviderKind::Google, _) => Arc::new(
+                crate::google::GoogleProvider::new(base, self.key(provider)?).with_http(&http),
+            ),
+            #[cfg(feature = "openai")]
+            (ProviderKind::OpenAi, OpenAiApiMode::Responses) => Arc::new(
+                crate::openai_responses::ResponsesProvider::new(base, self.key(provider)?)
+                    .with_http(&http),
             ),
             #[cfg(feature = "chat-completions")]
-            kind @ (ProviderKind::OpenAiCompat
-            | ProviderKind::OpenRouter
-            | ProviderKind::Vercel
-            | ProviderKind::Azure) => {
-                use crate::chat_completions::{ChatCompletionsProvider, Dialect};
-                let dialect = match kind {
-                    ProviderKind::OpenAiCompat => Dialect::OpenAiCompat,
-                    ProviderKind::OpenRouter => Dialect::OpenRouter,
-                    ProviderKind::Vercel => Dialect::Vercel,
-                    _ => Dialect::Azure,
-                };
+            (kind @ ProviderKind::OpenAi, OpenAiApiMode::ChatCompletions)
+            | (
+                kind @ (ProviderKind::OpenAiCompat
+                | ProviderKind::OpenRouter
+                | ProviderKind::Vercel
+                | ProviderKind::Azure),
+                _,
+            ) => {
+                let dialect = crate::chat_completions::Dialect::of(kind);
+                let key = self.key(provider)?;
                 Arc::new(
-                    ChatCompletionsProvider::new(dialect, base, self.key(provider)?)?
-                        .with_client(client.clone())
-                        .with_limits(limits),
+                    crate::chat_completions::ChatCompletionsProvider::new(dialect, base, key)?
+                        .with_http(&http),
                 )
             }
-            ProviderKind::OpenAi => {
-                let mode = model
-                    .options
-                    .provider_options
-                    .openai
-                    .as_ref()
-                    .and_then(|o| o.api_mode)
-                    .unwrap_or_default();
-                match mode {
-                    #[cfg(feature = "chat-completions")]
-                    chatd_core::call_options::OpenAiApiMode::ChatCompletions => {
-                        use crate::chat_completions::{ChatCompletionsProvider, Dialect};
-                        Arc::new(
-                            ChatCompletionsProvider::new(
-                                Dialect::OpenAi,
-                                base,
-                                self.key(provider)?,
-                            )?
-                            .with_client(client.clone())
-                            .with_limits(limits),
-                        )
-                    }
-                    #[cfg(feature = "openai")]
-                    chatd_core::call_options::OpenAiApiMode::Responses => Arc::new(
-                        crate::openai_responses::ResponsesProvider::new(base, self.key(provider)?)
-                            .with_client(client.clone())
-                            .with_limits(limits),
-                    ),
-                    #[allow(unreachable_patterns)]
-                    other => {
-                        return invalid(format!(
-                            "OpenAI api_mode {other:?} is not available in this build"
-                        ));
-                    }
-                }
+            #[allow(unreachable_patterns)]
+            (ProviderKind::OpenAi, other) => {
+                return invalid(format!(
+                    "OpenAI api_mode {other:?} is not available in this build"
+                ));
             }
             #[allow(unreachable_patterns)]
-            other => {
+            (other, _) => {
                 return invalid(format!("the {other} provider is not available in this build"));
             }
         };

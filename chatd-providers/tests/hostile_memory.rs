@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chatd_core::Secret;
 use chatd_core::provider::ProviderErrorKind;
-use chatd_providers::HttpLimits;
 use chatd_providers::chat_completions::{ChatCompletionsProvider, Dialect};
+use chatd_providers::{HttpLimits, HttpOptions};
 
 mod hostile;
 use hostile::{RawServer, Script, head};
@@ -84,7 +84,9 @@ fn oversized_and_endless_responses_are_cut_with_bounded_memory() {
                 Secret::new("sk-memory"),
             )
             .expect("provider")
-            .with_limits(HttpLimits::default().with_idle_timeout(Duration::from_secs(10)));
+            .with_http(&HttpOptions::new().with_limits(
+                HttpLimits::default().with_idle_timeout(Duration::from_secs(10)),
+            ));
             let before = reset_peak();
             let err = hostile::run_to_error(&provider).await;
             let growth = status_bytes("VmHWM:").saturating_sub(before);

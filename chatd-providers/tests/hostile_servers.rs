@@ -9,10 +9,10 @@ use chatd_core::Secret;
 use chatd_core::provider::{
     ModelProvider, ModelRequest, PromptMessage, ProviderError, ProviderErrorKind,
 };
-use chatd_providers::HttpLimits;
 use chatd_providers::anthropic::AnthropicProvider;
 use chatd_providers::chat_completions::{ChatCompletionsProvider, Dialect};
 use chatd_providers::google::GoogleProvider;
+use chatd_providers::{HttpLimits, HttpOptions};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ fn limits() -> HttpLimits {
 fn compat(url: &str) -> ChatCompletionsProvider {
     ChatCompletionsProvider::new(Dialect::OpenAiCompat, url, Secret::new("sk-hostile-key"))
         .expect("provider")
-        .with_limits(limits())
+        .with_http(&HttpOptions::new().with_limits(limits()))
 }
 
 /// Runs one call to its first error (see [`hostile::run_to_error`]) and times it.

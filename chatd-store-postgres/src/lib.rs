@@ -90,6 +90,7 @@ use sqlx::PgPool;
 
 pub use feed::{PgChangeFeed, PgFeedOptions};
 use sqlx::postgres::PgPoolOptions;
+#[doc(hidden)] // for the benchmark's raw baseline only; not part of the API
 pub use worker::{ACQUIRE_SQL, RELEASE_SQL};
 
 /// The table in which chatd records its own migrations, apart from the host's

@@ -59,7 +59,6 @@ pub struct BedrockProvider {
     auth: BedrockAuth,
     client: reqwest::Client,
     limits: crate::HttpLimits,
-    custom_client: bool,
 }
 
 impl BedrockProvider {
@@ -77,27 +76,16 @@ impl BedrockProvider {
             auth,
             client: crate::registry::default_client(),
             limits: crate::HttpLimits::default(),
-            custom_client: false,
         }
     }
 
-    /// Uses `client` (proxies, pool) instead of the shared one. Build it from
-    /// [`crate::client_builder`] to keep the same-origin redirect policy.
+    /// Sets how calls reach the server: the client (proxies, pool) and the timeouts and
+    /// size bounds (default: the shared client, BEHAVIOUR §15's [`HttpLimits`](crate::HttpLimits);
+    /// `max_event_bytes` bounds one event-stream frame).
     #[must_use]
-    pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.client = client;
-        self.custom_client = true;
-        self
-    }
-
-    /// Sets the call's timeouts and size bounds (default: BEHAVIOUR §15's, see
-    /// [`HttpLimits`](crate::HttpLimits); `max_event_bytes` bounds one event-stream frame).
-    #[must_use]
-    pub fn with_limits(mut self, limits: crate::HttpLimits) -> Self {
-        if !self.custom_client {
-            self.client = crate::limits::shared_client(limits.connect_timeout);
-        }
-        self.limits = limits;
+    pub fn with_http(mut self, http: &crate::HttpOptions) -> Self {
+        self.client = http.client();
+        self.limits = http.limits();
         self
     }
 

@@ -44,6 +44,18 @@ pub enum Dialect {
 pub const AZURE_API_VERSION: &str = "2024-10-21";
 
 impl Dialect {
+    /// The dialect of a Chat Completions kind (`openai` in its `chat_completions` mode,
+    /// `openai-compat`, `openrouter`, `vercel`, `azure`). The registry asks only for these.
+    pub(crate) fn of(kind: ProviderKind) -> Dialect {
+        match kind {
+            ProviderKind::OpenAi => Dialect::OpenAi,
+            ProviderKind::OpenAiCompat => Dialect::OpenAiCompat,
+            ProviderKind::OpenRouter => Dialect::OpenRouter,
+            ProviderKind::Vercel => Dialect::Vercel,
+            _ => Dialect::Azure,
+        }
+    }
+
     /// The provider kind.
     #[must_use]
     pub const fn kind(self) -> ProviderKind {
@@ -114,19 +126,11 @@ impl ChatCompletionsProvider {
         }
     }
 
-    /// Uses `client` (proxies, pool) instead of the shared one. Build it from
-    /// [`crate::client_builder`] to keep the same-origin redirect policy.
+    /// Sets how calls reach the server: the client (proxies, pool) and the timeouts and
+    /// size bounds (default: the shared client, BEHAVIOUR §15's [`HttpLimits`](crate::HttpLimits)).
     #[must_use]
-    pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.endpoint.set_client(client);
-        self
-    }
-
-    /// Sets the call's timeouts and size bounds (default: BEHAVIOUR §15's, see
-    /// [`HttpLimits`](crate::HttpLimits)).
-    #[must_use]
-    pub fn with_limits(mut self, limits: crate::HttpLimits) -> Self {
-        self.endpoint.set_limits(limits);
+    pub fn with_http(mut self, http: &crate::HttpOptions) -> Self {
+        self.endpoint.set_http(http);
         self
     }
 }

@@ -25,19 +25,11 @@ impl ResponsesProvider {
         }
     }
 
-    /// Uses `client` (proxies, pool) instead of the shared one. Build it from
-    /// [`crate::client_builder`] to keep the same-origin redirect policy.
+    /// Sets how calls reach the server: the client (proxies, pool) and the timeouts and
+    /// size bounds (default: the shared client, BEHAVIOUR §15's [`HttpLimits`](crate::HttpLimits)).
     #[must_use]
-    pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.endpoint.set_client(client);
-        self
-    }
-
-    /// Sets the call's timeouts and size bounds (default: BEHAVIOUR §15's, see
-    /// [`HttpLimits`](crate::HttpLimits)).
-    #[must_use]
-    pub fn with_limits(mut self, limits: crate::HttpLimits) -> Self {
-        self.endpoint.set_limits(limits);
+    pub fn with_http(mut self, http: &crate::HttpOptions) -> Self {
+        self.endpoint.set_http(http);
         self
     }
 }
