@@ -96,8 +96,8 @@ pub const CANCEL_BOUND: Duration = Duration::from_secs(2);
 /// }
 /// ```
 ///
-/// The scenarios: a text answer (whole, and one byte at a time, equal); tool calls; 429,
-/// auth and context-length errors typed (never showing the key); a malformed event is a
+/// The scenarios: a text answer (whole, and one byte at a time, equal); tool calls; 429
+/// (with its `retry-after`), auth and context-length errors typed (never showing the key); a malformed event is a
 /// decode error, not a panic; a connection cut mid-answer is a transport error; a
 /// cancelled call ends within [`CANCEL_BOUND`]. Every adapter gets all of them.
 #[macro_export]
@@ -146,10 +146,11 @@ macro_rules! provider_conformance_tests {
             }
 
             #[tokio::test]
-            async fn http_429_is_rate_limited_and_retryable() {
-                let err = call($limited).await.expect_err("429");
+            async fn http_429_is_rate_limited_and_honours_retry_after() {
+                let err = call($limited.with_header("retry-after", "12")).await.expect_err("429");
                 suite::typed_error(&err, ProviderErrorKind::RateLimited, $key);
                 assert_eq!(err.status, Some(429));
+                assert_eq!(err.retry_after(), Some(::std::time::Duration::from_secs(12)));
             }
 
             #[tokio::test]

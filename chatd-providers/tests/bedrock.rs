@@ -2,8 +2,6 @@
 //! (`fixtures/bedrock/*.jsonl`), encoded here into real AWS event-stream frames (prelude,
 //! headers, payload, CRCs) with `aws-smithy-eventstream`.
 
-use std::time::Duration;
-
 use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
     FinishReason, Generation, ModelRequest, PromptMessage, ProviderError, ProviderErrorKind,
@@ -178,40 +176,6 @@ async fn an_exception_frame_mid_stream_is_typed() {
     assert_eq!(err.kind, ProviderErrorKind::RateLimited);
     assert_eq!(err.error_type.as_deref(), Some("throttlingException"));
     assert!(err.is_retryable());
-}
-
-#[tokio::test]
-async fn http_errors_are_typed() {
-    let response = FakeResponse::json(429, support::fixture("bedrock", "error-429.json"))
-        .with_header("retry-after", "2");
-    let err = call(response, request()).await.0.expect_err("429");
-    assert_eq!(
-        (err.kind, err.retry_after()),
-        (ProviderErrorKind::RateLimited, Some(Duration::from_secs(2)))
-    );
-    let err =
-        call(FakeResponse::json(403, support::fixture("bedrock", "error-403.json")), request())
-            .await
-            .0
-            .expect_err("403");
-    assert_eq!(err.kind, ProviderErrorKind::Auth);
-    assert!(!format!("{err:?}").contains(KEY));
-    let err = call(
-        FakeResponse::json(400, support::fixture("bedrock", "error-context-length.json")),
-        request(),
-    )
-    .await
-    .0
-    .expect_err("400");
-    assert_eq!(err.kind, ProviderErrorKind::ContextLength);
-}
-
-#[tokio::test]
-async fn a_connection_cut_mid_frame_is_a_transport_error() {
-    let body = support::bedrock_frames("tool-use.jsonl");
-    let cut = body.len() / 2 + 3;
-    let err = call(FakeResponse::sse(body).cut_after(cut), request()).await.0.expect_err("cut");
-    assert_eq!(err.kind, ProviderErrorKind::Transport, "{err}");
 }
 
 #[tokio::test]
