@@ -1,4 +1,4 @@
-//! `cargo run -p chat-cli`: a terminal chat over chatd. Tokens stream as they come,
+//! `cargo run -p example-chat-cli`: a terminal chat over chatd. Tokens stream as they come,
 //! reasoning is shown dimmed, tool calls with their arguments and results, and a spinner runs
 //! while tools work. The prompt `› ` shows when the chat waits for you; while a turn streams,
 //! what you type is not echoed into the answer but shown on its own line when you press
@@ -9,9 +9,9 @@
 //! before the next line is read, so scripts can drive it.
 //!
 //! ```text
-//! cargo run -p chat-cli                                  # in memory, offline demo model
-//! cargo run -p chat-cli -- --database-url postgres://postgres@127.0.0.1:5432/test
-//! cargo run -p chat-cli -- --base-url http://127.0.0.1:11434/v1 --model qwen3
+//! cargo run -p example-chat-cli                          # in memory, offline demo model
+//! cargo run -p example-chat-cli -- --database-url postgres://postgres@127.0.0.1:5432/test
+//! cargo run -p example-chat-cli -- --base-url http://127.0.0.1:11434/v1 --model qwen3
 //! ```
 
 mod clean;

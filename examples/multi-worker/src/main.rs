@@ -1,4 +1,4 @@
-//! `cargo run -p multi-worker`: chatd across processes, in one command. It finds or starts
+//! `cargo run -p example-multi-worker`: chatd across processes, in one command. It finds or starts
 //! PostgreSQL (as `scripts/test` does), starts two worker processes and the example server,
 //! creates chats, kills one worker with SIGKILL in the middle of its turns, and shows every
 //! chat finishing anyway — the other worker's sweep recovers the dead worker's chats once
@@ -6,8 +6,8 @@
 //! as `lost`, then the re-run. Everything it sees is printed as it happens.
 //!
 //! ```text
-//! cargo run -p multi-worker                     # then watch; exits 0 when every chat finished
-//! cargo run -p multi-worker -- --serve          # and keep the server (and web UI) running
+//! cargo run -p example-multi-worker             # then watch; exits 0 when every chat finished
+//! cargo run -p example-multi-worker -- --serve  # and keep the server (and web UI) running
 //! ```
 //!
 //! Each run uses its own schema (`chatd_demo_<pid>`), dropped at the end.

@@ -5,10 +5,10 @@
 //! scripted demo (and says so). To talk to a real server instead:
 //!
 //! ```text
-//! cargo run -p quickstart
-//! cargo run -p quickstart -- --base-url https://api.openai.com/v1 --model gpt-4.1-mini   # key from OPENAI_API_KEY
-//! cargo run -p quickstart -- --base-url http://127.0.0.1:11434/v1 --model qwen3 --api-key none
-//! cargo run -p quickstart -- --trace    # also print the turn's spans (OpenTelemetry GenAI names) to stderr, after the turn
+//! cargo run -p example-quickstart
+//! cargo run -p example-quickstart -- --base-url https://api.openai.com/v1 --model gpt-4.1-mini  # key from OPENAI_API_KEY
+//! cargo run -p example-quickstart -- --base-url http://127.0.0.1:11434/v1 --model qwen3 --api-key none
+//! cargo run -p example-quickstart -- --trace  # also print the turn's spans (OpenTelemetry GenAI names) to stderr, after the turn
 //! ```
 
 use std::error::Error;

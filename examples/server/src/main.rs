@@ -1,10 +1,10 @@
-//! `cargo run -p server`: the chatd example service with its web UI.
+//! `cargo run -p example-server`: the chatd example service with its web UI.
 //!
 //! ```text
-//! cargo run -p server                                   # in memory, offline demo model, 2 workers
-//! cargo run -p server -- --database-url postgres://postgres@127.0.0.1:5432/test
-//! cargo run -p server -- --base-url https://api.openai.com/v1 --model gpt-4.1-mini   # key: OPENAI_API_KEY
-//! CHATD_TOKENS="secret=0190c1a2-0000-7000-8000-000000000001:admin" cargo run -p server
+//! cargo run -p example-server                           # in memory, offline demo model, 2 workers
+//! cargo run -p example-server -- --database-url postgres://postgres@127.0.0.1:5432/test
+//! cargo run -p example-server -- --base-url https://api.openai.com/v1 --model gpt-4.1-mini  # key: OPENAI_API_KEY
+//! CHATD_TOKENS="secret=0190c1a2-0000-7000-8000-000000000001:admin" cargo run -p example-server
 //! ```
 //!
 //! Without `--tokens` or `CHATD_TOKENS` it makes two users — an administrator and a guest —

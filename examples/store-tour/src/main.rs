@@ -5,7 +5,7 @@
 //! Needs nothing (no database, no API key). Run:
 //!
 //! ```text
-//! cargo run -p store-tour
+//! cargo run -p example-store-tour
 //! ```
 //!
 //! The model is simulated by hand-written steps: the agent loop that calls real providers
