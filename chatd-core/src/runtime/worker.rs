@@ -153,7 +153,7 @@ pub struct TurnReport {
 }
 
 /// Called after every turn (metrics, logs, tests).
-pub type TurnListener = Arc<dyn Fn(&TurnReport) + Send + Sync>;
+pub(crate) type TurnListener = Arc<dyn Fn(&TurnReport) + Send + Sync>;
 
 /// Runs turns. Build it, then `run` it until the shutdown token fires: it acquires pending
 /// chats (up to its concurrency), heartbeats their leases, runs each with its

@@ -116,7 +116,7 @@ impl<'de> serde::Deserialize<'de> for ListCursor {
 /// What changed about a chat since the cursor a listing was asked from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ChangedFields {
+pub(crate) struct ChangedFields {
     /// The chat was created after the cursor (the other flags are then `false`).
     pub created: bool,
     /// Its status changed.
@@ -212,7 +212,7 @@ impl ChangedFields {
     /// (`None`: the client knows nothing, so every chat is new). A field changed at the
     /// cursor's own clock is new only for chats ordered after the cursor's chat.
     #[must_use]
-    pub fn since(after: Option<ListCursor>, chat: ChatId, clocks: FieldClocks) -> Self {
+    pub(crate) fn since(after: Option<ListCursor>, chat: ChatId, clocks: FieldClocks) -> Self {
         let Some(after) = after else {
             return ChangedFields { created: true, ..ChangedFields::default() };
         };

@@ -34,9 +34,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use changes::{
-    ChangedFields, ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor,
-};
+pub(crate) use changes::ChangedFields;
+pub use changes::{ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor};
 pub use decisions::apply_decisions;
 pub(crate) use error::MAX_QUEUED_MESSAGES;
 pub use error::{Entity, Result, StoreError};

@@ -49,7 +49,7 @@ pub use provision::{
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))] // pinned by `testing::pinned`
 pub(crate) use set::MAX_CONCURRENT_CALLS;
 pub use set::{Cancelled, ToolSet};
-pub use source::{ChatWorkspaces, SharedWorkspace, WorkspaceSource};
+pub use source::{ChatWorkspaces, WorkspaceSource};
 pub use typed::{Typed, TypedTool};
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))] // pinned by `testing::pinned`
 pub(crate) use workspace::{

@@ -21,7 +21,7 @@ pub trait WorkspaceSource: Send + Sync + 'static {
 
 /// One workspace for every chat.
 #[derive(Clone)]
-pub struct SharedWorkspace(pub Arc<dyn Workspace>);
+pub(crate) struct SharedWorkspace(pub Arc<dyn Workspace>);
 
 impl std::fmt::Debug for SharedWorkspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -21,7 +21,8 @@ mod observer;
 pub use bounds::StepLimits;
 pub use cause::TurnError;
 pub use durable::ActionDeadlines;
-pub use observer::{NoObserver, RetryNotice, TurnObserver};
+pub(crate) use observer::NoObserver;
+pub use observer::{RetryNotice, TurnObserver};
 
 use call::StepStop;
 use observer::ObserverSink;

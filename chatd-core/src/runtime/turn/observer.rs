@@ -42,7 +42,7 @@ pub trait TurnObserver: Send + Sync + 'static {
 
 /// An observer that ignores everything.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoObserver;
+pub(crate) struct NoObserver;
 
 impl TurnObserver for NoObserver {}
 
