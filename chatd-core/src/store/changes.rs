@@ -231,7 +231,7 @@ impl ChangedFields {
 }
 
 /// The clocks of a chat's last change of each kind (a store-side helper: stores read them
-/// and [`ChangedFields::since`] turns them into flags).
+/// and the watcher turns them into per-field flags).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FieldClocks {
     /// Creation.

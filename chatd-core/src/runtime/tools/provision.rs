@@ -53,7 +53,7 @@ pub struct Template {
     pub summary: TemplateSummary,
     /// The parameters it accepts.
     pub parameters: Vec<TemplateParameter>,
-    /// Its files (relative paths, at most [`LocalProvisioner::MAX_LISTED_FILES`](super::LocalProvisioner::MAX_LISTED_FILES) for the
+    /// Its files (relative paths, at most `LocalProvisioner::MAX_LISTED_FILES` for the
     /// local provisioner).
     pub files: Vec<String>,
 }

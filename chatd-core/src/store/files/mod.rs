@@ -5,7 +5,7 @@
 //! - [`FileStore`] is the storage contract. Both chat stores implement it (`chat_files` in
 //!   PostgreSQL as `bytea`, a map in memory) and return themselves from
 //!   [`ChatStore::file_store`](crate::store::ChatStore::file_store); with the `object-store`
-//!   feature, [`ObjectFileStore`] keeps files in any object store instead.
+//!   feature, `ObjectFileStore` keeps files in any object store instead.
 //! - [`NewFile::new`] is the only way to make a file to store: it sniffs the type from the
 //!   bytes (`sniff`) and checks the size, so a store never holds a file that was not checked.
 //! - A message refers to a file with [`Part::attachment`]; a tool result refers to files in
