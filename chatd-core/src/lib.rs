@@ -56,27 +56,27 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod call_options;
-pub mod chat;
+mod chat;
 pub mod cipher;
-pub mod diff_status;
+mod diff_status;
 pub mod events;
 pub mod feed;
-pub mod ids;
+mod ids;
 pub mod limits;
-pub mod message;
-pub mod model_config;
+mod message;
+mod model_config;
 mod model_spec;
-pub mod part;
+mod part;
 pub mod part_log;
 pub mod provider;
-pub mod provider_config;
+mod provider_config;
 pub mod runtime;
-pub mod secret;
+mod secret;
 pub mod service;
 pub mod status;
 pub mod store;
 pub mod telemetry;
-pub mod title;
+mod title;
 mod tool_args;
 pub mod tool_call;
 pub mod usage;
@@ -103,10 +103,14 @@ pub use ids::{
     ChatId, FileId, MessageId, ModelConfigId, ProviderId, QueuedMessageId, UserId, WorkerId,
     WorkspaceAgentId, WorkspaceId,
 };
-pub use message::{Deletion, Message, NewMessage, QueuedMessage, Role, Usage, Visibility};
+pub use message::{
+    Deletion, Message, NewMessage, QueuedMessage, Role, UnknownVariant, Usage, Visibility,
+};
 pub use model_config::{ModelConfig, ModelConfigUpdate, NewModelConfig};
-pub use part::Part;
-pub use provider_config::{NewProvider, ProviderConfig, ProviderKind, ProviderUpdate};
+pub use part::{ContentError, Part, ProviderMetadata};
+pub use provider_config::{
+    NewProvider, ProviderConfig, ProviderKind, ProviderUpdate, UnknownProvider,
+};
 pub use secret::Secret;
 pub use service::{Actor, Chatd, ChatdError, Scope};
 pub use status::{ChatStatus, TurnOutcome};

@@ -6,9 +6,9 @@
 //! Longer runs: `PROPTEST_CASES=20000 cargo test --release -p chatd-core --test fuzz`.
 
 use chatd_core::CallOptions;
-use chatd_core::part::{content_from_json, content_to_json};
 use chatd_core::provider::{invalid_args, parse_tool_args};
 use chatd_core::store::validate;
+use chatd_core::store::{content_from_json, content_to_json};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -1,7 +1,7 @@
 //! Anthropic Messages wire tests against a local fake server replaying recorded streams
 //! (`fixtures/anthropic/`).
 
-use chatd_core::part::ProviderMetadata;
+use chatd_core::ProviderMetadata;
 use chatd_core::provider::{
     FinishReason, Generation, ModelRequest, PromptMessage, ProviderError, ProviderErrorKind,
     ToolDefinition,

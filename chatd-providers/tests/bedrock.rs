@@ -2,7 +2,7 @@
 //! (`fixtures/bedrock/*.jsonl`), encoded here into real AWS event-stream frames (prelude,
 //! headers, payload, CRCs) with `aws-smithy-eventstream`.
 
-use chatd_core::part::ProviderMetadata;
+use chatd_core::ProviderMetadata;
 use chatd_core::provider::{
     FinishReason, Generation, ModelRequest, PromptMessage, ProviderError, ProviderErrorKind,
     ToolDefinition,

@@ -132,11 +132,11 @@ impl State {
     /// BEHAVIOUR §18: see [`ChatStore::fork_chat`](chatd_core::store::ChatStore::fork_chat).
     pub(crate) fn fork_chat(&mut self, source: ChatId, at: MessageId) -> Result<Chat> {
         let entry = self.entry(source)?;
-        let cut = chatd_core::chat::fork_cut(&entry.messages, at)
+        let cut = chatd_core::store::fork_cut(&entry.messages, at)
             .ok_or_else(|| StoreError::not_found(Entity::Message, at))?;
         let rows: Vec<Message> = entry.messages[..cut].to_vec();
         let from = entry.chat.clone();
-        let title = chatd_core::chat::fork_title(&from.title, self.limits.max_title_chars);
+        let title = chatd_core::store::fork_title(&from.title, self.limits.max_title_chars);
         let at_time = now();
         let chat = Chat {
             id: ChatId::new(),

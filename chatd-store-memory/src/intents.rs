@@ -1,6 +1,6 @@
 //! User intents: send, edit, interrupt, pause, resume, complete, and the queue.
 
-use chatd_core::chat::StopRequest;
+use chatd_core::StopRequest;
 use chatd_core::status::{MessageAction, Trigger, resume_trigger_for};
 use chatd_core::store::validate;
 use chatd_core::store::{

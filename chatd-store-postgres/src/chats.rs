@@ -106,7 +106,7 @@ impl PostgresChatStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let from = tx::chat(&mut tx, source, false).await?;
-        // Through `at` and the tool results right after it (`chatd_core::chat::fork_cut`).
+        // Through `at` and the tool results right after it (`chatd_core::store::fork_cut`).
         let cut: Option<i64> = sqlx::query_scalar(
             "WITH src AS (SELECT id FROM chats WHERE id = $1 FOR SHARE), \
              at AS (SELECT id FROM chat_messages WHERE chat_id = $1 AND id = $2), \
@@ -126,7 +126,7 @@ impl PostgresChatStore {
             return Err(StoreError::not_found(Entity::Message, at));
         };
         let id = ChatId::new();
-        let title = chatd_core::chat::fork_title(&from.title, self.limits.max_title_chars);
+        let title = chatd_core::store::fork_title(&from.title, self.limits.max_title_chars);
         sqlx::query(
             "INSERT INTO chats (id, owner_id, title, status, last_model_config_id, \
              forked_from_chat_id, forked_from_message_id, labels) \

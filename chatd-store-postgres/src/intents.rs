@@ -1,9 +1,9 @@
 //! User intents. Each one locks the chat row (`FOR UPDATE`), asks the state machine, and
 //! applies its decision in the same transaction.
 
-use chatd_core::chat::StopRequest;
-use chatd_core::part::content_to_json;
+use chatd_core::StopRequest;
 use chatd_core::status::{MessageAction, Trigger, decide, resume_trigger_for};
+use chatd_core::store::content_to_json;
 use chatd_core::store::validate;
 use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,

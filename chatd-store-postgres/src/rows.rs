@@ -1,9 +1,9 @@
 //! Column lists and row decoding. Enum columns are read as text and parsed with the core's
 //! parsers, so a value the library does not know is an error, never a panic.
 
-use chatd_core::chat::StopRequest;
-use chatd_core::part::content_from_json;
+use chatd_core::StopRequest;
 use chatd_core::status::StopKind;
+use chatd_core::store::content_from_json;
 use chatd_core::store::{PartPosition, PartRecord, Result};
 use chatd_core::{
     CallOptions, Chat, ChatId, Deletion, DiffStatus, Message, MessageId, ModelConfig,

@@ -1,8 +1,8 @@
 //! Building blocks shared by the intents, each taking the intent's transaction.
 
-use chatd_core::chat::StopRequest;
-use chatd_core::part::content_to_json;
+use chatd_core::StopRequest;
 use chatd_core::status::ChatStatus;
+use chatd_core::store::content_to_json;
 use chatd_core::store::{Entity, Lease, Result, StoreError};
 use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, NewMessage, QueuedMessageId};
 use sqlx::PgConnection;
@@ -344,7 +344,7 @@ pub(crate) async fn promote_from_queue(
     hints.push(ChangeHint::new(chat, ChangeKind::Queue));
     close_step(conn, hints, chat).await?;
     let content: serde_json::Value = sqlx::Row::try_get(&row, "content").map_err(db)?;
-    let content = chatd_core::part::content_from_json(content)
+    let content = chatd_core::store::content_from_json(content)
         .map_err(|err| crate::error::corrupt("chat_queued_messages.content", err))?;
     let client_id: Option<String> = sqlx::Row::try_get(&row, "client_id").map_err(db)?;
     let message = NewMessage::user(content).with_client_id(client_id);

@@ -301,7 +301,7 @@ impl PostgresChatStore {
             .bind(lease.worker_id.0)
             .bind(lease.epoch)
             .bind(one.role.as_str())
-            .bind(chatd_core::part::content_to_json(&one.content))
+            .bind(chatd_core::store::content_to_json(&one.content))
             .bind(one.visibility.as_str())
             .bind(one.model_config_id.map(|c| c.0))
             .bind(usage.map(|u| u.input_tokens))

@@ -34,6 +34,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+/// Store-side helpers of the domain types (a fork's cut and title, message content as
+/// JSON), for `ChatStore` implementations.
+pub use crate::chat::{fork_cut, fork_title};
+pub use crate::part::{content_from_json, content_to_json};
 pub(crate) use changes::ChangedFields;
 pub use changes::{ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor};
 pub use decisions::apply_decisions;
@@ -320,7 +324,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// Forks `source` at `at` ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)): a new root chat of the same owner whose
     /// history is a copy of the source's current history up to and including `at` (and the
     /// tool results right after it, so no call is cut from its results), titled after the
-    /// source with a fork marker ([`fork_title`](crate::chat::fork_title)), with the source's
+    /// source with a fork marker ([`fork_title`]), with the source's
     /// model config and none of its queue, workspace, sub-agents, tool calls or spend. It
     /// records `forked_from`; it is `pending` when its history ends with an unanswered user
     /// message (the fork answers it anew), else `waiting`. Neither chat sees the other's

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
+use chatd_core::ProviderMetadata;
 use chatd_core::Usage;
-use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
     EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, parse_tool_args,
 };

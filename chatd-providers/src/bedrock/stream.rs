@@ -6,8 +6,8 @@ use std::collections::hash_map::Entry;
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::Message;
 use bytes::BytesMut;
+use chatd_core::ProviderMetadata;
 use chatd_core::Usage;
-use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
     EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent, parse_tool_args,
 };

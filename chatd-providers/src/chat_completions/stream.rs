@@ -252,7 +252,7 @@ impl crate::sse::SseParser for Parser {
             events.push(StreamEvent::ReasoningEnd {
                 id: REASONING_ID.into(),
                 provider_metadata: self.mark_reasoning.then(|| {
-                    let mut meta = chatd_core::part::ProviderMetadata::new();
+                    let mut meta = chatd_core::ProviderMetadata::new();
                     meta.insert(REASONING_KEY.into(), json!({}));
                     meta
                 }),

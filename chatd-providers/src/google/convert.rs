@@ -26,7 +26,7 @@ pub(super) fn normalise_schema(schema: &Value) -> Value {
     }
 }
 
-fn signature(meta: Option<&chatd_core::part::ProviderMetadata>) -> Option<Value> {
+fn signature(meta: Option<&chatd_core::ProviderMetadata>) -> Option<Value> {
     meta?.get(META)?.get("thought_signature").cloned()
 }
 

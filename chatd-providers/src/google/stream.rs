@@ -1,7 +1,7 @@
 //! Gemini stream responses → [`StreamEvent`]s, and error classification.
 
+use chatd_core::ProviderMetadata;
 use chatd_core::Usage;
-use chatd_core::part::ProviderMetadata;
 use chatd_core::provider::{
     EventStream, FinishReason, ProviderError, ProviderErrorKind, StreamEvent,
 };

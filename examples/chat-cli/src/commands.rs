@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use chatd_core::chat::ChatFilter;
+use chatd_core::ChatFilter;
 use chatd_core::events::{ChatEvent, ChatEventKind};
 use chatd_core::service::Actor;
 use chatd_core::store::{Delivery, SendMessage};

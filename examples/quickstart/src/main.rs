@@ -15,7 +15,7 @@ use std::error::Error;
 use std::io::Write;
 use std::sync::Arc;
 
-use chatd_core::message::Message;
+use chatd_core::Message;
 use chatd_core::provider::StreamEvent;
 use chatd_core::runtime::tools::{LocalWorkspace, workspace_tools};
 use chatd_core::runtime::turn::{RetryNotice, TurnEnd, TurnObserver, TurnRunner, TurnSignal};

@@ -137,8 +137,10 @@ fn request_spans() -> TraceLayer<HttpFailures, fn(&HttpRequest) -> tracing::Span
     TraceLayer::new_for_http().make_span_with(span as fn(&_) -> _)
 }
 
-/// The whole service. One chat's routes are nested under `/api/chats/{id}`, whose `id`
-/// every handler there reads with [`paths::ChatPath`].
+/// The whole service: every module's routes, merged here, and the fallbacks (an unknown
+/// route is a 404 and a wrong method a 405, both in the API's error shape). One chat's
+/// routes are nested under `/api/chats/{id}`, whose `id` every handler there reads with
+/// [`paths::ChatPath`].
 pub fn app(state: AppState) -> Router {
     let one_chat = rest::chat_routes()
         .merge(tool_calls::chat_routes())
@@ -152,6 +154,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ai_sdk::routes())
         .merge(usage::routes())
         .merge(ui::routes())
+        .fallback(|| async { error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(origin::same_origin_only))

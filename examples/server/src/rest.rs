@@ -8,12 +8,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chatd_core::chat::{ChatCursor, ChatFilter};
-use chatd_core::diff_status::DiffStatus;
+use chatd_core::DiffStatus;
 use chatd_core::store::{BusyBehavior, Delivery, SendMessage};
 use chatd_core::{
     Chat, ChatId, ChatStatus, Message, MessageId, ModelConfigId, NewChat, Part, QueuedMessage,
 };
+use chatd_core::{ChatCursor, ChatFilter};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -84,7 +84,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/session", post(start_session).delete(end_session))
         .route("/api/chats", get(list_chats).post(create_chat))
         .merge(crate::admin::routes())
-        .fallback(|| async { ApiError::not_found("no such route") })
 }
 
 /// The routes of one chat, nested under `/api/chats/{id}` (see [`crate::app`]).

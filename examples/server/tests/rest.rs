@@ -43,6 +43,12 @@ async fn authentication_sessions_and_unknown_routes() {
     let (status, body) = s.call(Method::PUT, "/api/me", USER, None).await;
     assert_eq!((status, code(&body)), (405, "method_not_allowed"), "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("PUT")), "{body}");
+    // The same inside one chat's nested routes.
+    let chat = format!("/api/chats/{}", uuid::Uuid::new_v4());
+    let (status, body) = s.call(Method::GET, &format!("{chat}/nowhere"), USER, None).await;
+    assert_eq!((status, code(&body)), (404, "not_found"), "{body}");
+    let (status, body) = s.call(Method::PUT, &format!("{chat}/interrupt"), USER, None).await;
+    assert_eq!((status, code(&body)), (405, "method_not_allowed"), "{body}");
     // The scheme of an Authorization header is case-insensitive (RFC 9110 §11.1).
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let response = s
