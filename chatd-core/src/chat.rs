@@ -43,7 +43,8 @@ impl StopRequest {
 /// A chat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chat {
-    /// Its id.
+    /// Assigned by the store at creation (the built-in stores make UUIDv7s, which sort by
+    /// creation time).
     pub id: ChatId,
     /// The user who owns it.
     pub owner_id: UserId,

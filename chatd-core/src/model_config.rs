@@ -13,7 +13,7 @@ pub(crate) const DEFAULT_COMPRESSION_THRESHOLD: i32 = 70;
 /// A model configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
-    /// Its id.
+    /// Assigned by the store; chats refer to the config by it.
     pub id: ModelConfigId,
     /// The provider serving it.
     pub provider: ProviderKind,

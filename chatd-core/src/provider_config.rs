@@ -116,7 +116,7 @@ impl FromStr for ProviderKind {
 /// A configured provider. `Debug` never shows the key.
 #[derive(Clone, PartialEq)]
 pub struct ProviderConfig {
-    /// Its id.
+    /// Assigned by the store; the provider kind, not this id, is the row's unique key.
     pub id: ProviderId,
     /// Its kind (unique: one row per kind).
     pub provider: ProviderKind,

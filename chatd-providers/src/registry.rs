@@ -80,6 +80,25 @@ impl Default for ProviderRegistry {
     }
 }
 
+/// What a build without `kind`'s adapter (or without the OpenAI `mode`'s) answers.
+fn unavailable(kind: ProviderKind, mode: chatd_core::call_options::OpenAiApiMode) -> String {
+    match kind {
+        ProviderKind::OpenAi => format!("OpenAI api_mode {mode:?} is not available in this build"),
+        other => format!("the {other} provider is not available in this build"),
+    }
+}
+
+/// Why `provider` cannot serve `model` at all, if it cannot: it is disabled, or the config
+/// belongs to another provider.
+fn refusal(provider: &ProviderConfig, model: &ModelConfig) -> Option<String> {
+    let name = provider.provider.as_str();
+    if !provider.enabled {
+        return Some(format!("the {name} provider is disabled"));
+    }
+    (provider.provider != model.provider)
+        .then(|| format!("model config {} belongs to {}, not {name}", model.id, model.provider))
+}
+
 impl ProviderRegistry {
     /// A registry reading the process environment for fallback keys.
     #[must_use]
@@ -153,6 +172,15 @@ impl ProviderRegistry {
         feature = "google",
         feature = "openai"
     ))]
+    /// The client and limits of `kind`'s adapters.
+    fn http(&self, kind: ProviderKind) -> crate::HttpOptions {
+        let http = crate::HttpOptions::new().with_limits(self.limits(kind));
+        match &self.client {
+            Some(client) => http.with_client(client.clone()),
+            None => http,
+        }
+    }
+
     fn key(&self, provider: &ProviderConfig) -> Result<chatd_core::Secret, ProviderError> {
         let name = provider.provider.as_str();
         // A store decrypts keys on read with its cipher (`ChatStore::use_cipher`):
@@ -255,20 +283,10 @@ impl ProviderRegistry {
         let invalid = |message: String| {
             Err(ProviderError::new(name, ProviderErrorKind::InvalidRequest, message))
         };
-        if !provider.enabled {
-            return invalid(format!("the {name} provider is disabled"));
+        if let Some(refusal) = refusal(provider, model) {
+            return invalid(refusal);
         }
-        if provider.provider != model.provider {
-            return invalid(format!(
-                "model config {} belongs to {}, not {name}",
-                model.id, model.provider
-            ));
-        }
-        let base = provider.base_url.as_str();
-        let mut http = crate::HttpOptions::new().with_limits(self.limits(provider.provider));
-        if let Some(client) = &self.client {
-            http = http.with_client(client.clone());
-        }
+        let (base, http) = (provider.base_url.as_str(), self.http(provider.provider));
         let mode = model.options.provider_options.openai.as_ref().and_then(|o| o.api_mode);
         let built: Arc<dyn ModelProvider> = match (provider.provider, mode.unwrap_or_default()) {
             #[cfg(feature = "bedrock")]
@@ -299,24 +317,31 @@ impl ProviderRegistry {
                 | ProviderKind::Azure),
                 _,
             ) => {
-                let dialect = crate::chat_completions::Dialect::of(kind);
+                use crate::chat_completions::{ChatCompletionsProvider as Provider, Dialect};
                 let key = self.key(provider)?;
-                Arc::new(
-                    crate::chat_completions::ChatCompletionsProvider::new(dialect, base, key)?
-                        .with_http(&http),
-                )
+                Arc::new(Provider::new(Dialect::of(kind), base, key)?.with_http(&http))
             }
             #[allow(unreachable_patterns)]
-            (ProviderKind::OpenAi, other) => {
-                return invalid(format!(
-                    "OpenAI api_mode {other:?} is not available in this build"
-                ));
-            }
-            #[allow(unreachable_patterns)]
-            (other, _) => {
-                return invalid(format!("the {other} provider is not available in this build"));
-            }
+            (kind, mode) => return invalid(unavailable(kind, mode)),
         };
         Ok(built)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chatd_core::ProviderKind;
+    use chatd_core::call_options::OpenAiApiMode;
+
+    #[test]
+    fn a_missing_adapter_is_named_by_its_kind_or_its_openai_mode() {
+        assert_eq!(
+            super::unavailable(ProviderKind::Google, OpenAiApiMode::default()),
+            "the google provider is not available in this build"
+        );
+        assert_eq!(
+            super::unavailable(ProviderKind::OpenAi, OpenAiApiMode::ChatCompletions),
+            "OpenAI api_mode ChatCompletions is not available in this build"
+        );
     }
 }

@@ -34,7 +34,7 @@ impl PromptMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ToolDefinition {
-    /// Its name.
+    /// The name the model calls it by (what a tool call's `tool_name` says).
     pub name: String,
     /// What it does, for the model.
     pub description: String,

@@ -253,9 +253,9 @@ fn base_name(name: &str) -> String {
 pub struct FileRef {
     /// The stored file.
     pub attachment_id: FileId,
-    /// Its media type.
+    /// Its media type, as sniffed from the bytes when stored.
     pub media_type: String,
-    /// Its name.
+    /// Its base name, as uploaded (never a path).
     pub name: String,
     /// Its size in bytes.
     pub size: u64,
