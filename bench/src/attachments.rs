@@ -9,7 +9,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use chatd_core::files::{FileMeta, FileStore, NewFile};
 use chatd_core::store::ChatStore;
-use chatd_core::store::validate::Limits;
+use chatd_core::store::Limits;
 use chatd_core::{ChatId, NewChat, UserId};
 use serde_json::{Value, json};
 
@@ -105,17 +105,16 @@ pub(crate) async fn run(quick: bool) -> BenchResult<Vec<Report>> {
     }
     // The step's own load of the 20 files (what a model call then needs).
     let history = scratch.store.prompt_messages(referenced).await?;
-    let mut prompt = chatd_core::runtime::prompt::build_prompt(
+    let mut messages = chatd_core::testing::internals::prompt_messages(
         &history,
         chatd_core::ProviderKind::Anthropic,
-        chatd_core::ChatKind::Root,
     );
     let started = Instant::now();
-    let read = chatd_core::runtime::attachments::load_attachments(
+    let read = chatd_core::testing::internals::load_attachments(
         Some(files),
         owner,
         chatd_core::ProviderKind::Anthropic,
-        &mut prompt.messages,
+        &mut messages,
     )
     .await?;
     let step_ms = started.elapsed().as_secs_f64() * 1000.0;

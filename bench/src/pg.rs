@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chatd_core::ChatStatus;
-use chatd_core::status::{StopKind, decide, release_trigger};
+use chatd_core::status::{StopKind, Trigger};
 use chatd_core::store::{ChatStore, Compaction, Fence, Lease, Step};
 use chatd_core::{
     ChatId, ModelConfigId, NewChat, NewMessage, NewModelConfig, NewProvider, Part, ProviderKind,
@@ -160,8 +160,8 @@ async fn same_sql_cycle(pool: PgPool, worker: WorkerId) -> bool {
     let mut promotes = Vec::new();
     let mut endings = Vec::new();
     for stop in [None, Some(StopKind::Interrupt), Some(StopKind::Pause)] {
-        let trigger = release_trigger(&TurnOutcome::Shutdown, stop);
-        let Ok(decision) = decide(ChatStatus::Running, trigger) else {
+        let trigger = Trigger::release(&TurnOutcome::Shutdown, stop);
+        let Ok(decision) = ChatStatus::Running.decide(trigger) else {
             return false;
         };
         nexts.push(decision.next.as_str());

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatd_core::events::{ChatEvent, ChatEventKind, Streams, SubscribeOptions};
-use chatd_core::part_log::episode_base;
+
 use chatd_core::provider::{
     EventStream, FinishReason, ModelProvider, ModelRequest, ProviderError, StreamEvent,
 };
@@ -32,7 +32,7 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn part(lease: &Lease, seq: i64) -> NewPart {
     NewPart {
-        position: PartPosition { episode: episode_base(lease) + 1, seq },
+        position: PartPosition { episode: lease.episode_base() + 1, seq },
         payload: serde_json::json!({"type": "stream", "event": {"type": "text-delta", "id": "t", "delta": format!("token{seq} ")}}),
     }
 }

@@ -16,7 +16,7 @@ pub(crate) const DEFAULT_TITLE: &str = "New Chat";
 /// releases the chat. Only present while the chat is `running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopRequest {
-    /// Interrupt or pause.
+    /// Whether the turn is interrupted, or the chat paused once the turn stops.
     pub kind: StopKind,
     /// A queued message to promote when the turn has stopped (an interrupting send or an
     /// explicit promotion), ahead of older queued messages.
@@ -52,9 +52,10 @@ pub struct Chat {
     pub workspace_id: Option<WorkspaceId>,
     /// The workspace agent the chat's tools act on.
     pub workspace_agent_id: Option<WorkspaceAgentId>,
-    /// Its title.
+    /// Its title: given, automatic from the first message, or generated (at most
+    /// `Limits::max_title_chars`).
     pub title: String,
-    /// Its status.
+    /// Where it is in the state machine ([`ChatStatus`]).
     pub status: ChatStatus,
     /// The worker running it (only while `running`).
     pub worker_id: Option<WorkerId>,
@@ -141,7 +142,7 @@ pub struct ForkedFrom {
 /// The title of a fork of a chat titled `source`: the source's with a fork marker, within
 /// `max_chars` characters.
 #[must_use]
-pub fn fork_title(source: &str, max_chars: usize) -> String {
+pub(crate) fn fork_title(source: &str, max_chars: usize) -> String {
     const MARK: &str = " (fork)";
     let room = max_chars.saturating_sub(MARK.chars().count());
     let kept: String = source.chars().take(room).collect();
@@ -177,6 +178,14 @@ impl ChatKind {
 }
 
 impl Chat {
+    /// The tool calls waiting for a person's approval or a client's result, in call order
+    /// ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)):
+    /// what a `requires_action` chat waits for.
+    #[must_use]
+    pub fn open_calls(&self) -> Vec<crate::tool_call::OpenCall> {
+        crate::tool_call::open_calls(&self.tool_calls)
+    }
+
     /// Whether this is a root chat or a sub-agent.
     #[must_use]
     pub fn kind(&self) -> ChatKind {
@@ -200,7 +209,7 @@ impl Chat {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NewChat {
-    /// The owner.
+    /// The user who owns it: through `Chatd`, other users never see it.
     pub owner_id: UserId,
     /// The workspace, if already known.
     pub workspace_id: Option<WorkspaceId>,
@@ -307,7 +316,7 @@ impl NewChat {
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ChatUpdate {
-    /// A new title.
+    /// A new title (trimmed, cut at `Limits::max_title_chars`; blank is refused).
     pub title: Option<String>,
     /// Write `title` only if the current title equals this (compare-and-set; used by the
     /// background title generator so it never overwrites a person's title).

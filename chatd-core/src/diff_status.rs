@@ -8,7 +8,7 @@ use crate::ids::ChatId;
 /// The cached git/PR state of a chat's workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffStatus {
-    /// The chat.
+    /// The chat whose branch this tracks (one row per chat).
     pub chat_id: ChatId,
     /// The PR URL, or the branch URL when there is no PR.
     pub url: Option<String>,
@@ -65,7 +65,7 @@ pub struct DiffRefresh {
     pub url: Option<String>,
     /// PR state (trimmed).
     pub pull_request_state: Option<String>,
-    /// Changes requested.
+    /// Whether a reviewer's latest decisive review requests changes.
     pub changes_requested: bool,
     /// Lines added.
     pub additions: i32,

@@ -39,14 +39,14 @@
 //! A chat's status, its queue and the lease of the worker running it change together.
 //! Splitting those changes into generic reads and writes would let two replicas interleave
 //! them; instead each intent (send, edit, acquire, commit, release) is one transaction whose
-//! decision comes from [`status::decide`]. Workers prove ownership with a
+//! decision comes from [`ChatStatus::decide`](status::ChatStatus::decide). Workers prove ownership with a
 //! [`Lease`](store::Lease) whose epoch is checked on every write, so a worker that lost its
 //! lease (paused, partitioned, recovered as stale) cannot write anything.
 //!
 //! ```
-//! use chatd_core::status::{decide, ChatStatus, Trigger};
+//! use chatd_core::status::{ChatStatus, Trigger};
 //!
-//! let decision = decide(ChatStatus::Running, Trigger::SendQueue)?;
+//! let decision = ChatStatus::Running.decide(Trigger::SendQueue)?;
 //! assert_eq!(decision.next, ChatStatus::Running); // the message waits in the queue
 //! # Ok::<(), chatd_core::status::InvalidTransition>(())
 //! ```
@@ -67,7 +67,7 @@ mod message;
 mod model_config;
 mod model_spec;
 mod part;
-pub mod part_log;
+pub(crate) mod part_log;
 pub mod provider;
 mod provider_config;
 pub mod runtime;
@@ -122,9 +122,7 @@ pub use events::{ChatEvent, Cursor, SubscribeOptions};
 pub use provider::ModelProvider;
 #[cfg(feature = "local-workspace")]
 pub use runtime::tools::LocalWorkspace;
-pub use runtime::tools::{
-    Tool, ToolContext, ToolError, ToolSet, Typed, TypedTool, workspace_tools,
-};
+pub use runtime::tools::{Tool, ToolContext, ToolError, ToolSet, Typed, TypedTool};
 pub use runtime::turn::{ProviderSource, TurnEnd, TurnRunner, TurnSignal};
 pub use runtime::worker::{Worker, WorkerConfig};
 pub use tool_call::{ActionKind, CallState, Decision as ToolDecision, OpenCall, ToolCall};

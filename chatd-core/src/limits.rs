@@ -128,7 +128,7 @@ pub struct SpendRefusal {
     pub limit: String,
     /// What was spent (micro-units, calls or tokens, as the limit counts).
     pub spent: i64,
-    /// The limit.
+    /// The most the limit allows, in the same unit as `spent`.
     pub allowed: i64,
 }
 

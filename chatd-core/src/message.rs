@@ -124,7 +124,7 @@ pub struct Usage {
     pub input_tokens: i64,
     /// Generated tokens (reasoning included).
     pub output_tokens: i64,
-    /// Everything.
+    /// The total as the provider reports it (input, output and cache together).
     pub total_tokens: i64,
     /// Reasoning tokens (a subset of `output_tokens`).
     pub reasoning_tokens: i64,
@@ -145,6 +145,31 @@ impl Usage {
             .saturating_add(self.cache_creation_tokens);
         if prompt == 0 { self.total_tokens } else { prompt }
     }
+
+    /// This usage and `other` together (each count saturates).
+    #[must_use]
+    pub fn plus(self, other: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            total_tokens: self.total_tokens.saturating_add(other.total_tokens),
+            reasoning_tokens: self.reasoning_tokens.saturating_add(other.reasoning_tokens),
+            cache_creation_tokens: self
+                .cache_creation_tokens
+                .saturating_add(other.cache_creation_tokens),
+            cache_read_tokens: self.cache_read_tokens.saturating_add(other.cache_read_tokens),
+        }
+    }
+
+    /// The tokens a call is charged for, as [`Spend::tokens`](crate::usage::Spend::tokens)
+    /// counts them: input, cache reads and writes, and output (reasoning is part of output).
+    #[must_use]
+    pub fn billed_tokens(&self) -> i64 {
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_read_tokens)
+            .saturating_add(self.cache_creation_tokens)
+    }
 }
 
 /// A persisted message.
@@ -158,11 +183,11 @@ pub struct Message {
     pub model_config_id: Option<ModelConfigId>,
     /// When it was written.
     pub created_at: DateTime<Utc>,
-    /// Who wrote it.
+    /// Who wrote it: the system prompt, the person, the model, or a tool result.
     pub role: Role,
-    /// Its parts.
+    /// Its parts, in order (text, files, reasoning, tool calls and results).
     pub content: Vec<Part>,
-    /// Who sees it.
+    /// Who sees it: people, the model, or both.
     pub visibility: Visibility,
     /// Token usage (assistant rows only; `None` when the provider reported none).
     pub usage: Option<Usage>,
@@ -212,9 +237,9 @@ impl Message {
 pub struct NewMessage {
     /// Who wrote it.
     pub role: Role,
-    /// Its parts.
+    /// Its parts, in order.
     pub content: Vec<Part>,
-    /// Who sees it.
+    /// Who sees it (`Both` unless a people-only or model-only row).
     pub visibility: Visibility,
     /// The model configuration involved; inserting it also sets the chat's
     /// `last_model_config_id`.
@@ -299,11 +324,11 @@ impl NewMessage {
 /// A message waiting in a chat's queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedMessage {
-    /// FIFO position.
+    /// Its place in the queue: ids increase, so the lowest is answered next.
     pub id: QueuedMessageId,
     /// The chat it is queued on.
     pub chat_id: ChatId,
-    /// Its parts.
+    /// What the person sent (text and file parts).
     pub content: Vec<Part>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
@@ -328,6 +353,28 @@ mod tests {
         assert_eq!(usage.context_tokens(), 85);
         let only_total = Usage { total_tokens: 42, ..Usage::default() };
         assert_eq!(only_total.context_tokens(), 42);
+    }
+
+    #[test]
+    fn usage_adds_up_and_bills_prompt_cache_and_output_tokens() {
+        let a = Usage {
+            input_tokens: 1,
+            output_tokens: 2,
+            total_tokens: 3,
+            reasoning_tokens: 4,
+            cache_creation_tokens: 5,
+            cache_read_tokens: 6,
+        };
+        let sum = a.plus(Usage { input_tokens: i64::MAX, ..a });
+        assert_eq!(
+            (sum.input_tokens, sum.output_tokens, sum.total_tokens, sum.reasoning_tokens),
+            (i64::MAX, 4, 6, 8),
+            "each count adds, saturating"
+        );
+        assert_eq!((sum.cache_creation_tokens, sum.cache_read_tokens), (10, 12));
+        // Reasoning is part of output, total is the provider's own sum: neither is billed twice.
+        assert_eq!(a.billed_tokens(), 1 + 2 + 5 + 6);
+        assert_eq!(sum.billed_tokens(), i64::MAX);
     }
 
     #[test]

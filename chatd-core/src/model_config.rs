@@ -19,9 +19,9 @@ pub struct ModelConfig {
     pub provider: ProviderKind,
     /// The provider's model name.
     pub model: String,
-    /// A display name.
+    /// The name shown to people; empty when none was given.
     pub display_name: String,
-    /// Who created it.
+    /// The user who created it (`None` for one created by the system).
     pub created_by: Option<UserId>,
     /// Who last changed it.
     pub updated_by: Option<UserId>,
@@ -29,7 +29,8 @@ pub struct ModelConfig {
     pub enabled: bool,
     /// The default for new chats (exactly one non-deleted config is).
     pub is_default: bool,
-    /// Soft-deleted.
+    /// Soft-deleted: a new chat cannot name it; it is kept so that the chats and usage
+    /// records that name it still resolve.
     pub deleted: bool,
     /// When it was soft-deleted.
     pub deleted_at: Option<DateTime<Utc>>,
@@ -41,7 +42,7 @@ pub struct ModelConfig {
     pub context_limit: i64,
     /// Compact when the prompt fills this percentage of the window (0–100; 100 disables).
     pub compression_threshold: i32,
-    /// Call options.
+    /// Per-call options (temperature, output tokens, provider-specific settings).
     pub options: CallOptions,
     /// What its calls cost ([BEHAVIOUR §17](crate::behaviour#17-usage-cost-limits-and-fairness)); `None`: unpriced (calls are recorded without a
     /// cost).
@@ -69,7 +70,7 @@ pub struct NewModelConfig {
     pub provider: ProviderKind,
     /// The provider's model name.
     pub model: String,
-    /// A display name.
+    /// The name shown to people (may be empty).
     pub display_name: String,
     /// Whether non-admins can pick it.
     pub enabled: bool,
@@ -77,11 +78,12 @@ pub struct NewModelConfig {
     pub is_default: bool,
     /// The context window (> 0).
     pub context_limit: i64,
-    /// 0..=100.
+    /// The percentage of the context window at which a chat is compacted, 0 to 100 (100
+    /// disables compaction).
     pub compression_threshold: i32,
-    /// Call options.
+    /// Per-call options, checked against the provider on write.
     pub options: CallOptions,
-    /// Who creates it.
+    /// The user creating it (`None`: the system).
     pub created_by: Option<UserId>,
     /// What its calls cost (none: unpriced).
     pub prices: Option<crate::usage::Prices>,
@@ -157,15 +159,15 @@ pub struct ModelConfigUpdate {
     pub model: Option<String>,
     /// A new display name.
     pub display_name: Option<String>,
-    /// Enable or disable.
+    /// `Some(false)` disables it: it is refused for new calls.
     pub enabled: Option<bool>,
     /// Make it the default (`true`) or hand the default to the oldest other config (`false`).
     pub is_default: Option<bool>,
     /// A new context window.
     pub context_limit: Option<i64>,
-    /// A new threshold.
+    /// A new compaction threshold, 0 to 100 percent.
     pub compression_threshold: Option<i32>,
-    /// New call options.
+    /// New per-call options, replacing the old ones whole.
     pub options: Option<CallOptions>,
     /// New prices (`Some(None)` removes them); records already written keep theirs.
     pub prices: Option<Option<crate::usage::Prices>>,

@@ -122,6 +122,22 @@ fn is_false(value: &bool) -> bool {
 }
 
 impl Part {
+    /// A message's content as a store keeps it: the JSON array of its parts.
+    #[must_use]
+    pub fn content_to_json(parts: &[Part]) -> Value {
+        content_to_json(parts)
+    }
+
+    /// Decodes stored content leniently: `null` is empty, a string is one text part, an
+    /// object is one part, an array holds parts or strings (older and hand-written rows).
+    ///
+    /// # Errors
+    /// [`ContentError`] naming the offending element when a part has an unknown type or
+    /// lacks a required field.
+    pub fn content_from_json(value: Value) -> Result<Vec<Part>, ContentError> {
+        content_from_json(value)
+    }
+
     /// A text part.
     #[must_use]
     pub fn text(text: impl Into<String>) -> Self {
@@ -216,9 +232,8 @@ pub struct ContentError {
     pub reason: String,
 }
 
-/// Serialises parts to the stored JSON array.
-#[must_use]
-pub fn content_to_json(parts: &[Part]) -> Value {
+/// [`Part::content_to_json`].
+fn content_to_json(parts: &[Part]) -> Value {
     Value::Array(parts.iter().map(part_to_json).collect())
 }
 
@@ -227,13 +242,8 @@ fn part_to_json(part: &Part) -> Value {
     serde_json::to_value(part).unwrap_or(Value::Null)
 }
 
-/// Decodes stored content leniently: `null` is empty, a string is one text part, an object
-/// is one part, an array holds parts or strings.
-///
-/// # Errors
-/// [`ContentError`] naming the offending element when a part has an unknown type or lacks a
-/// required field.
-pub fn content_from_json(value: Value) -> Result<Vec<Part>, ContentError> {
+/// [`Part::content_from_json`].
+fn content_from_json(value: Value) -> Result<Vec<Part>, ContentError> {
     match value {
         Value::Null => Ok(Vec::new()),
         Value::String(text) => Ok(vec![Part::text(text)]),

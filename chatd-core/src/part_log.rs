@@ -12,6 +12,7 @@ use crate::store::Lease;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // testing::internals
 pub enum LivePart {
     /// A stream event of the model call (or of a compaction: its `chat_summarized` call
     /// and result).
@@ -32,9 +33,7 @@ pub enum LivePart {
     },
 }
 
-/// The first episode number of the turn holding `lease` (`epoch · 2^24`): later turns of
-/// the chat start above every episode of earlier ones.
-#[must_use]
-pub fn episode_base(lease: &Lease) -> i64 {
-    lease.epoch.saturating_mul(1 << 24)
+/// [`Lease::episode_base`].
+pub(crate) fn episode_base(lease: &Lease) -> i64 {
+    lease.episode_base()
 }

@@ -120,7 +120,7 @@ pub struct ProviderConfig {
     pub id: ProviderId,
     /// Its kind (unique: one row per kind).
     pub provider: ProviderKind,
-    /// A display name.
+    /// The name shown to people; empty when none was given.
     pub display_name: String,
     /// The API key (empty: none stored). A store returns it decrypted: with a cipher
     /// (`ChatStore::use_cipher`) it is encrypted only at rest.
@@ -128,7 +128,7 @@ pub struct ProviderConfig {
     /// The digest of the key that encrypts `api_key` at rest; `None` = stored as
     /// plaintext.
     pub api_key_key_id: Option<String>,
-    /// Who created it.
+    /// The user who created it (`None` for one created by the system).
     pub created_by: Option<UserId>,
     /// Whether chats may use it.
     pub enabled: bool,
@@ -166,7 +166,7 @@ impl fmt::Debug for ProviderConfig {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NewProvider {
-    /// The kind.
+    /// Which provider: at most one config per kind.
     pub provider: ProviderKind,
     /// A display name.
     pub display_name: String,
@@ -178,7 +178,7 @@ pub struct NewProvider {
     pub base_url: String,
     /// Whether chats may use it.
     pub enabled: bool,
-    /// Who creates it.
+    /// The user creating it (`None`: the system).
     pub created_by: Option<UserId>,
 }
 
@@ -223,7 +223,7 @@ pub struct ProviderUpdate {
     pub api_key: Option<(Secret, Option<String>)>,
     /// A new base URL.
     pub base_url: Option<String>,
-    /// Enable or disable.
+    /// `Some(false)` disables it: its model configs are refused for new calls.
     pub enabled: Option<bool>,
 }
 

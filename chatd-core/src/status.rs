@@ -1,6 +1,6 @@
 //! The chat status state machine ([BEHAVIOUR §2](crate::behaviour#2-chat-status)), as data.
 //!
-//! Every status change in every store goes through [`decide`]: a store looks at the current
+//! Every status change in every store goes through [`ChatStatus::decide`]: a store looks at the current
 //! row, picks the [`Trigger`] that describes the intent, and applies the returned
 //! [`Decision`] inside its atomic operation. Stores never invent transitions.
 //!
@@ -72,6 +72,24 @@ pub enum ChatStatus {
 }
 
 impl ChatStatus {
+    /// Decides what `trigger` does to a chat in this status (see the module table): the
+    /// one rule every store applies inside the intent's atomic write.
+    ///
+    /// # Errors
+    /// [`InvalidTransition`] when the table has no entry for the pair.
+    pub fn decide(self, trigger: Trigger) -> Result<Decision, InvalidTransition> {
+        decide(self, trigger)
+    }
+
+    /// The status a release writes, given this decided status and the chat's tool-call
+    /// records: a turn that ends waiting whose calls were all decided meanwhile (a decision
+    /// or the sweep got there between the records' write and the release) goes on at once
+    /// (`pending`) instead of waiting for nothing.
+    #[must_use]
+    pub fn settle_release(self, calls: &[crate::tool_call::ToolCall]) -> ChatStatus {
+        settle_release(self, calls)
+    }
+
     /// Whether a message sent to a chat in this status waits behind the chat's queue
     /// ([BEHAVIOUR §2](crate::behaviour#2-chat-status)): an idle chat (`waiting`, `error`, `completed`) that still has queued
     /// messages answers them first — the new message joins the tail, the head enters the
@@ -187,6 +205,30 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The trigger a release applies, given how the turn ended and what a person asked for
+    /// meanwhile (the chat's pending stop request).
+    ///
+    /// A failure is always reported as a failure. Otherwise a requested pause wins (the
+    /// chat becomes `paused`), then a requested interrupt (the turn counts as interrupted
+    /// even if the worker was shutting down: the person asked for it to stop, so it must
+    /// not re-run).
+    #[must_use]
+    pub fn release(outcome: &TurnOutcome, stop: Option<StopKind>) -> Trigger {
+        release_trigger(outcome, stop)
+    }
+
+    /// The trigger that resumes a paused chat, given what work is waiting: open tool calls
+    /// (`requires_action`), then a recorded step to finish or an unanswered message
+    /// (`pending`), then the queue.
+    #[must_use]
+    pub fn resume(
+        calls: &[crate::tool_call::ToolCall],
+        has_unanswered_message: bool,
+        queued: usize,
+    ) -> Trigger {
+        resume_trigger_for(calls, has_unanswered_message, queued)
+    }
+
     /// Every trigger, in table order.
     pub const ALL: [Trigger; 22] = [
         Trigger::SendQueue,
@@ -281,7 +323,7 @@ impl StopKind {
     }
 }
 
-/// The outcome of [`decide`]: what a store must do atomically.
+/// The outcome of [`ChatStatus::decide`]: what a store must do atomically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     /// The status to write (see `promote_queue_head` for the one exception).
@@ -359,11 +401,8 @@ pub struct InvalidTransition {
     pub trigger: Trigger,
 }
 
-/// Decides what `trigger` does to a chat in status `from` (see the module table).
-///
-/// # Errors
-/// [`InvalidTransition`] when the table has no entry for the pair.
-pub fn decide(from: ChatStatus, trigger: Trigger) -> Result<Decision, InvalidTransition> {
+/// [`ChatStatus::decide`].
+pub(crate) fn decide(from: ChatStatus, trigger: Trigger) -> Result<Decision, InvalidTransition> {
     use ChatStatus::{Completed, Error, Paused, Pending, RequiresAction, Running, Waiting};
     use Trigger as T;
 
@@ -480,14 +519,8 @@ pub enum TurnOutcome {
     AwaitingAction,
 }
 
-/// The trigger a release applies, given how the turn ended and what a person asked for
-/// meanwhile (the chat's pending stop request).
-///
-/// A failure is always reported as a failure. Otherwise a requested pause wins (the chat
-/// becomes `paused`), then a requested interrupt (the turn counts as interrupted even if the
-/// worker was shutting down: the person asked for it to stop, so it must not re-run).
-#[must_use]
-pub fn release_trigger(outcome: &TurnOutcome, stop: Option<StopKind>) -> Trigger {
+/// [`Trigger::release`].
+pub(crate) fn release_trigger(outcome: &TurnOutcome, stop: Option<StopKind>) -> Trigger {
     match (outcome, stop) {
         (TurnOutcome::Failed(_), _) => Trigger::FailTurn,
         (_, Some(StopKind::Pause)) => Trigger::EndPaused,
@@ -501,12 +534,8 @@ pub fn release_trigger(outcome: &TurnOutcome, stop: Option<StopKind>) -> Trigger
     }
 }
 
-/// The status a release writes, given the decided `next` and the chat's records: a turn that
-/// ends waiting whose calls were all decided meanwhile (a decision or the sweep got there
-/// between the records' write and the release) goes on at once (`pending`) instead of
-/// waiting for nothing.
-#[must_use]
-pub fn settle_release(next: ChatStatus, calls: &[crate::tool_call::ToolCall]) -> ChatStatus {
+/// [`ChatStatus::settle_release`].
+pub(crate) fn settle_release(next: ChatStatus, calls: &[crate::tool_call::ToolCall]) -> ChatStatus {
     if next == ChatStatus::RequiresAction && !crate::tool_call::any_open(calls) {
         ChatStatus::Pending
     } else {
@@ -514,11 +543,8 @@ pub fn settle_release(next: ChatStatus, calls: &[crate::tool_call::ToolCall]) ->
     }
 }
 
-/// The trigger that resumes a paused chat, given what work is waiting: open tool calls
-/// (`requires_action`), then a recorded step to finish or an unanswered message (`pending`),
-/// then the queue.
-#[must_use]
-pub fn resume_trigger_for(
+/// [`Trigger::resume`].
+pub(crate) fn resume_trigger_for(
     calls: &[crate::tool_call::ToolCall],
     has_unanswered_message: bool,
     queued: usize,

@@ -205,7 +205,7 @@ pub(crate) fn retention(pass: &crate::store::RetentionPass) {
 }
 
 /// A message was queued; the queue now holds `depth`.
-pub fn queued(depth: usize) {
+pub(crate) fn queued(depth: usize) {
     metrics::histogram!(QUEUE_DEPTH).record(depth as f64);
 }
 

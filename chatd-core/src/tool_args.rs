@@ -17,7 +17,7 @@ pub(crate) fn args_object(raw: &str) -> Value {
 /// The arguments of a complete call as the model sent them ([BEHAVIOUR §9.2](crate::behaviour#9-providers)): an object when
 /// they are one, `{}` for empty text (a call of a tool without parameters), and otherwise
 /// the raw text as a JSON string — never invented. The loop does not run a call whose
-/// arguments are not an object ([`invalid_args`] says why).
+/// arguments are not an object: its result says why it was refused.
 #[must_use]
 pub fn parse_tool_args(raw: &str) -> Value {
     if raw.trim().is_empty() {
@@ -31,7 +31,7 @@ pub fn parse_tool_args(raw: &str) -> Value {
 
 /// Why `args` cannot be a call's arguments (`None` for an object).
 #[must_use]
-pub fn invalid_args(args: &Value) -> Option<String> {
+pub(crate) fn invalid_args(args: &Value) -> Option<String> {
     use crate::part::json_kind;
     match args {
         Value::Object(_) => None,

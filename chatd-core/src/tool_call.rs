@@ -10,9 +10,10 @@
 //! call is waiting for, which non-idempotent calls were started (so a re-run never runs them
 //! again), and the results already produced (so stopping never loses them).
 //!
-//! The functions here are the rules both stores apply inside their atomic operations:
-//! [`apply_decisions`](crate::store::apply_decisions) (the all-or-nothing decisions), [`expire`] (deadlines) and [`closing_rows`]
-//! (answering every unanswered call when the step must end).
+//! The rules both stores apply to the records inside their atomic operations (the
+//! all-or-nothing decisions, deadlines, answering every unanswered call when the step must
+//! end) are [`CallRecords`](crate::store::CallRecords). A host reads what waits for it with
+//! [`Chat::open_calls`](crate::Chat::open_calls).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,9 +27,9 @@ use crate::part::Part;
 pub(crate) const IN_DOUBT_RESULT: &str =
     "the worker stopped while this call was running; it may or may not have taken effect";
 /// The result of a call cut off by an interrupt ([BEHAVIOUR §3](crate::behaviour#3-a-turn) item 8).
-pub const INTERRUPTED_RESULT: &str = "tool call was interrupted before it produced a result";
+pub(crate) const INTERRUPTED_RESULT: &str = "tool call was interrupted before it produced a result";
 /// The result of a call the person denied, before the optional `: <reason>`.
-pub const DENIED_BY_USER: &str = "tool call denied by the user";
+pub(crate) const DENIED_BY_USER: &str = "tool call denied by the user";
 /// The result of an approval whose deadline passed.
 pub(crate) const APPROVAL_EXPIRED: &str = "tool call was not approved before its deadline";
 /// The result of a client call whose deadline passed.
@@ -164,7 +165,7 @@ pub struct OpenCall {
 
 /// The open calls among `calls`, in call order.
 #[must_use]
-pub fn open_calls(calls: &[ToolCall]) -> Vec<OpenCall> {
+pub(crate) fn open_calls(calls: &[ToolCall]) -> Vec<OpenCall> {
     calls
         .iter()
         .filter_map(|call| match call.state {
@@ -182,13 +183,13 @@ pub fn open_calls(calls: &[ToolCall]) -> Vec<OpenCall> {
 
 /// Whether any call is open.
 #[must_use]
-pub fn any_open(calls: &[ToolCall]) -> bool {
+pub(crate) fn any_open(calls: &[ToolCall]) -> bool {
     calls.iter().any(|call| call.open_kind().is_some())
 }
 
 /// The earliest deadline of the open calls (what a store indexes for the sweep).
 #[must_use]
-pub fn earliest_deadline(calls: &[ToolCall]) -> Option<DateTime<Utc>> {
+pub(crate) fn earliest_deadline(calls: &[ToolCall]) -> Option<DateTime<Utc>> {
     calls.iter().filter_map(ToolCall::deadline).min()
 }
 
@@ -226,6 +227,10 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// How the result of a denied call begins (`tool call denied by the user`, then
+    /// `: <reason>` when one was given): a client recognises a denial in the history by it.
+    pub const DENIED_PREFIX: &'static str = DENIED_BY_USER;
+
     /// The call it decides.
     #[must_use]
     pub fn tool_call_id(&self) -> &str {
@@ -247,7 +252,7 @@ impl Decision {
 
 /// Answers every open call whose deadline is at or before `now` with its expiry result.
 /// Returns whether any call changed.
-pub fn expire(calls: &mut [ToolCall], now: DateTime<Utc>) -> bool {
+pub(crate) fn expire(calls: &mut [ToolCall], now: DateTime<Utc>) -> bool {
     let mut changed = false;
     for call in calls.iter_mut() {
         if let CallState::Open { kind, deadline } = call.state
@@ -268,7 +273,7 @@ pub fn expire(calls: &mut [ToolCall], now: DateTime<Utc>) -> bool {
 /// step finished): every answered call keeps its result, a started one gets
 /// the in-doubt result ([BEHAVIOUR §16](crate::behaviour#16-durable-tool-calls-approvals-client-tools-crashes)), every other call `fallback` — in call order.
 #[must_use]
-pub fn closing_rows(calls: &[ToolCall], fallback: &str) -> Vec<NewMessage> {
+pub(crate) fn closing_rows(calls: &[ToolCall], fallback: &str) -> Vec<NewMessage> {
     calls.iter().map(|call| NewMessage::tool(call.result_part(fallback))).collect()
 }
 

@@ -117,7 +117,7 @@ pub struct NewUsage {
     pub model_config_id: ModelConfigId,
     /// What the call was.
     pub kind: CallKind,
-    /// What it used.
+    /// The tokens the call used (estimated when `estimated`).
     pub usage: Usage,
     /// Whether `usage` is the runtime's estimate: the call was cut before the provider
     /// reported it.
@@ -172,7 +172,7 @@ pub struct UsageRecord {
     pub model: String,
     /// What the call was.
     pub kind: CallKind,
-    /// What it used.
+    /// The tokens the call used (estimated when `estimated`).
     pub usage: Usage,
     /// What it cost at the prices then in force; `None` when the config had no prices.
     pub cost_micros: Option<i64>,
@@ -201,33 +201,10 @@ impl Spend {
     pub fn plus(self, usage: &Usage, cost_micros: Option<i64>) -> Self {
         Spend {
             calls: self.calls.saturating_add(1),
-            tokens: self.tokens.saturating_add(tokens(usage)),
+            tokens: self.tokens.saturating_add(usage.billed_tokens()),
             cost_micros: self.cost_micros.saturating_add(cost_micros.unwrap_or(0)),
         }
     }
-}
-
-/// Two calls' usage together.
-#[must_use]
-pub fn add(a: Usage, b: Usage) -> Usage {
-    Usage {
-        input_tokens: a.input_tokens.saturating_add(b.input_tokens),
-        output_tokens: a.output_tokens.saturating_add(b.output_tokens),
-        total_tokens: a.total_tokens.saturating_add(b.total_tokens),
-        reasoning_tokens: a.reasoning_tokens.saturating_add(b.reasoning_tokens),
-        cache_creation_tokens: a.cache_creation_tokens.saturating_add(b.cache_creation_tokens),
-        cache_read_tokens: a.cache_read_tokens.saturating_add(b.cache_read_tokens),
-    }
-}
-
-/// The tokens a call used, as [`Spend::tokens`] counts them.
-#[must_use]
-pub fn tokens(usage: &Usage) -> i64 {
-    usage
-        .input_tokens
-        .saturating_add(usage.output_tokens)
-        .saturating_add(usage.cache_read_tokens)
-        .saturating_add(usage.cache_creation_tokens)
 }
 
 /// How a usage report is grouped.

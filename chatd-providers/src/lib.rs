@@ -25,7 +25,7 @@
 //!
 //! 1. In `chatd-core`: a `ProviderKind` variant (its name, key variable and base-URL rule,
 //!    `provider_config.rs`), its typed options in `call_options`, and what it cannot express
-//!    refused in `store::validate::options_for`.
+//!    refused by `store::Limits::check_options`.
 //! 2. Here, a module behind a feature of the same name, in four files: `client.rs` (the
 //!    `ModelProvider`: build the request, call the shared `Endpoint::stream_sse` shell),
 //!    `convert.rs` (core request → wire body), `wire.rs` (private serde types of the stream,

@@ -123,7 +123,7 @@ async fn eight_kinds_stream_a_tool_calling_turn_through_one_trait() {
         println!(
             "{:>13}: {}",
             kind.as_str(),
-            serde_json::to_string(&chatd_core::store::content_to_json(&generation.parts))
+            serde_json::to_string(&chatd_core::Part::content_to_json(&generation.parts))
                 .unwrap_or_default()
         );
         assert_eq!(server.requests().len(), 1, "{kind}: exactly one request");

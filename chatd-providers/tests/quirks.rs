@@ -14,9 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chatd_core::Secret;
-use chatd_core::provider::{
-    Accumulator, ModelProvider, ModelRequest, PromptMessage, StreamEvent, invalid_args,
-};
+use chatd_core::provider::{Accumulator, ModelProvider, ModelRequest, PromptMessage, StreamEvent};
 use chatd_providers::anthropic::AnthropicProvider;
 use chatd_providers::bedrock::{BedrockAuth, BedrockProvider};
 use chatd_providers::chat_completions::{ChatCompletionsProvider, Dialect};
@@ -168,7 +166,7 @@ async fn replay(adapter: &str, body: Vec<u8>) -> String {
                 .iter()
                 .filter_map(|part| match part {
                     chatd_core::Part::ToolCall { tool_call_id, args, .. } => {
-                        Some(match invalid_args(args) {
+                        Some(match chatd_core::ToolSet::new().refusal(args) {
                             Some(_) => format!("invalid({tool_call_id})"),
                             None => tool_call_id.clone(),
                         })

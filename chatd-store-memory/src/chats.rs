@@ -4,7 +4,6 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 
 use chatd_core::status::ChatStatus;
-use chatd_core::store::validate;
 use chatd_core::store::{ChatChange, Entity, FieldClocks, ListCursor, Result, StoreError};
 use chatd_core::{
     ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, ForkedFrom, Message, MessageId,
@@ -62,7 +61,7 @@ fn fresh(owner: UserId, config: ModelConfigId, at: chrono::DateTime<chrono::Utc>
 
 impl State {
     pub(crate) fn create_chat(&mut self, new: NewChat) -> Result<Chat> {
-        validate::new_chat_within(&new, &self.limits)?;
+        let title = self.limits.check_new_chat(&new)?;
         let model_config_id = match new.model_config_id {
             Some(id) => self.live_model_config(id)?.id,
             None => self
@@ -88,10 +87,9 @@ impl State {
                 .filter(|e| e.chat.parent_chat_id == Some(parent) && !e.chat.archived)
                 .count();
             if open >= limit {
-                return Err(chatd_core::store::validate::too_many_children(open, limit));
+                return Err(StoreError::too_many_children(open, limit));
             }
         }
-        let title = validate::chat_title(&new, &self.limits)?;
         let at = now();
         let chat = Chat {
             workspace_id: new.workspace_id,
@@ -136,7 +134,7 @@ impl State {
             .ok_or_else(|| StoreError::not_found(Entity::Message, at))?;
         let rows: Vec<Message> = entry.messages[..cut].to_vec();
         let from = entry.chat.clone();
-        let title = chatd_core::store::fork_title(&from.title, self.limits.max_title_chars);
+        let title = self.limits.fork_title(&from.title);
         let at_time = now();
         let chat = Chat {
             id: ChatId::new(),
@@ -202,11 +200,7 @@ impl State {
     }
 
     pub(crate) fn update_chat(&mut self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
-        let title =
-            update.title.as_deref().map(|t| validate::title_within(t, &self.limits)).transpose()?;
-        if let Some(labels) = &update.labels {
-            validate::labels(labels)?;
-        }
+        let title = self.limits.check_chat_update(&update)?;
         let entry = self.entry_mut(id)?;
         if let (Some(expected), Some(_)) = (&update.expected_title, &title)
             && &entry.chat.title != expected

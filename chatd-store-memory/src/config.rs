@@ -1,6 +1,5 @@
 //! Providers and model configs, with the single-default invariant.
 
-use chatd_core::store::validate;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{
     ModelConfig, ModelConfigId, ModelConfigUpdate, NewModelConfig, NewProvider, ProviderConfig,
@@ -44,7 +43,7 @@ impl State {
     }
 
     pub(crate) fn create_provider(&mut self, new: NewProvider) -> Result<ProviderConfig> {
-        validate::base_url(new.provider, &new.base_url)?;
+        self.limits.check_base_url(new.provider, &new.base_url)?;
         if self.providers.contains_key(&new.provider) {
             return Err(StoreError::Conflict(format!(
                 "A {} provider is already configured.",
@@ -74,7 +73,7 @@ impl State {
         update: ProviderUpdate,
     ) -> Result<ProviderConfig> {
         if let Some(url) = &update.base_url {
-            validate::base_url(kind, url)?;
+            self.limits.check_base_url(kind, url)?;
         }
         let config = self
             .providers
@@ -159,7 +158,7 @@ impl State {
     }
 
     pub(crate) fn create_model_config(&mut self, new: NewModelConfig) -> Result<ModelConfig> {
-        validate::new_model_config(&new)?;
+        self.limits.check_new_model_config(&new)?;
         if !self.providers.contains_key(&new.provider) {
             return Err(StoreError::validation(
                 "provider",
@@ -200,14 +199,14 @@ impl State {
         id: ModelConfigId,
         update: ModelConfigUpdate,
     ) -> Result<ModelConfig> {
-        validate::model_config_update(&update)?;
+        self.limits.check_model_config_update(&update)?;
         let config = self
             .model_configs
             .get_mut(&id)
             .filter(|c| !c.deleted)
             .ok_or_else(|| StoreError::not_found(Entity::ModelConfig, id))?;
         if let Some(options) = &update.options {
-            validate::options_for(config.provider, options)?;
+            self.limits.check_options(config.provider, options)?;
         }
         if let Some(model) = update.model {
             config.model = model.trim().to_owned();

@@ -1,7 +1,7 @@
 //! Files (BEHAVIOUR §19): a map in the store's state, bound files removed with their chat.
 
 use async_trait::async_trait;
-use chatd_core::files::{FileMeta, FileStore, NewFile, StoredFile, chat_full};
+use chatd_core::files::{FileMeta, FileStore, NewFile, StoredFile};
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{ChatId, FileId, UserId};
 use chrono::{DateTime, Utc};
@@ -37,7 +37,7 @@ impl FileStore for InMemoryChatStore {
             if let Some(chat) = file.chat_id() {
                 s.chat_of(file.owner_id(), chat)?;
                 if s.files_of(chat) >= file.max_per_chat() {
-                    return Err(chat_full(file.max_per_chat()));
+                    return Err(StoreError::chat_full(file.max_per_chat()));
                 }
             }
             let stored = file.into_stored(Utc::now());
@@ -76,7 +76,7 @@ impl FileStore for InMemoryChatStore {
             binding.sort_unstable();
             binding.dedup();
             if s.files_of(chat) + binding.len() > max_per_chat {
-                return Err(chat_full(max_per_chat));
+                return Err(StoreError::chat_full(max_per_chat));
             }
             for id in binding {
                 if let Some(file) = s.files.get_mut(&id) {

@@ -1,8 +1,8 @@
 //! User intents: send, edit, interrupt, pause, resume, complete, and the queue.
 
 use chatd_core::StopRequest;
-use chatd_core::status::{MessageAction, Trigger, resume_trigger_for};
-use chatd_core::store::validate;
+use chatd_core::status::{MessageAction, Trigger};
+use chatd_core::store::CallRecords;
 use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
@@ -15,7 +15,7 @@ use crate::state::{State, now};
 
 impl State {
     pub(crate) fn send_message(&mut self, id: ChatId, send: SendMessage) -> Result<SendOutcome> {
-        validate::send_within(&send, &self.limits)?;
+        self.limits.check_send(&send)?;
         if let Some(config) = send.model_config_id {
             self.live_model_config(config)?;
         }
@@ -90,7 +90,7 @@ impl State {
         message: MessageId,
         content: Vec<Part>,
     ) -> Result<EditOutcome> {
-        validate::user_content_within(&content, &self.limits)?;
+        self.limits.check_content(&content)?;
         let entry = self.entry(id)?;
         let index = entry
             .messages
@@ -167,7 +167,7 @@ impl State {
 
     pub(crate) fn resume(&mut self, id: ChatId) -> Result<Chat> {
         let entry = self.entry(id)?;
-        let trigger = resume_trigger_for(
+        let trigger = Trigger::resume(
             &entry.chat.tool_calls,
             entry.has_unanswered_message(),
             entry.queue.len(),
@@ -240,15 +240,12 @@ impl State {
         id: ChatId,
         mut decisions: Vec<chatd_core::tool_call::Decision>,
     ) -> Result<Chat> {
-        validate::decisions_within(&mut decisions, &self.limits)?;
+        self.limits.check_decisions(&mut decisions)?;
         let entry = self.entry(id)?;
         let mut calls = entry.chat.tool_calls.clone();
-        chatd_core::store::apply_decisions(&mut calls, &decisions)?;
-        let decision = if chatd_core::tool_call::any_open(&calls) {
-            None
-        } else {
-            Some(self.decide(id, Trigger::ActionsResolved)?)
-        };
+        calls.apply_decisions(&decisions)?;
+        let decision =
+            if calls.any_open() { None } else { Some(self.decide(id, Trigger::ActionsResolved)?) };
         self.settle_calls(id, calls, decision)
     }
 
@@ -259,7 +256,7 @@ impl State {
         mut calls: Vec<chatd_core::ToolCall>,
         decision: Option<chatd_core::status::Decision>,
     ) -> Result<Chat> {
-        validate::tool_calls_within(&mut calls, &self.limits);
+        self.limits.check_tool_calls(&mut calls);
         self.entry_mut(id)?.chat.tool_calls = calls;
         self.hint(id, ChangeKind::Chat);
         if let Some(decision) = decision
@@ -276,20 +273,18 @@ impl State {
             .chats
             .values()
             .filter(|entry| {
-                chatd_core::tool_call::earliest_deadline(&entry.chat.tool_calls)
-                    .is_some_and(|deadline| deadline <= at)
+                entry.chat.tool_calls.earliest_deadline().is_some_and(|deadline| deadline <= at)
             })
             .map(|entry| entry.chat.id)
             .take(limit)
             .collect();
         for id in &due {
             let mut calls = self.entry(*id)?.chat.tool_calls.clone();
-            chatd_core::tool_call::expire(&mut calls, at);
-            let decision = if chatd_core::tool_call::any_open(&calls) {
+            calls.expire(at);
+            let decision = if calls.any_open() {
                 None
             } else {
-                chatd_core::status::decide(self.entry(*id)?.chat.status, Trigger::ActionsResolved)
-                    .ok()
+                self.entry(*id)?.chat.status.decide(Trigger::ActionsResolved).ok()
             };
             self.settle_calls(*id, calls, decision)?;
         }

@@ -167,7 +167,7 @@ impl InMemoryChatStore {
 
     /// Checks user input against `limits` instead of the defaults (BEHAVIOUR §12).
     #[must_use]
-    pub fn with_limits(self, limits: chatd_core::store::validate::Limits) -> Self {
+    pub fn with_limits(self, limits: chatd_core::store::Limits) -> Self {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).limits = limits;
         self
     }
@@ -233,8 +233,10 @@ impl ChatStore for InMemoryChatStore {
     }
 
     async fn list_chats(&self, filter: ChatFilter) -> Result<Page<Chat>> {
-        chatd_core::store::validate::chat_filter(&filter)?;
-        self.with(|s| Ok(s.list_chats(&filter)))
+        self.with(|s| {
+            s.limits.check_chat_filter(&filter)?;
+            Ok(s.list_chats(&filter))
+        })
     }
 
     async fn update_chat(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {

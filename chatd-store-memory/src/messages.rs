@@ -1,7 +1,6 @@
 //! Message reads and compaction writes.
 
 use chatd_core::status::Trigger;
-use chatd_core::store::validate;
 use chatd_core::store::{Compaction, Fence, MessageQuery, Result};
 use chatd_core::{ChatId, Message, Role};
 
@@ -74,7 +73,7 @@ impl State {
         fence: Fence,
         mut compaction: Compaction,
     ) -> Result<Vec<Message>> {
-        validate::compaction_within(&mut compaction, &self.limits)?;
+        self.limits.check_compaction(&mut compaction)?;
         let chat = fence.chat_id();
         match fence {
             Fence::Lease(lease) => self.check_lease(&lease)?,

@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use chatd_core::status::{ChatStatus, Decision, Trigger, TurnEnding, decide};
+use chatd_core::status::{ChatStatus, Decision, Trigger, TurnEnding};
+use chatd_core::store::CallRecords;
 use chatd_core::store::{Entity, FieldClocks, Lease, PartRecord, Result, StoreError};
 use chatd_core::{ChangeHint, ChangeKind};
 use chatd_core::{
@@ -144,7 +145,7 @@ pub(crate) struct State {
     pub(crate) providers: BTreeMap<ProviderKind, ProviderConfig>,
     pub(crate) model_configs: HashMap<ModelConfigId, ModelConfig>,
     /// Input limits (`InMemoryChatStore::with_limits`).
-    pub(crate) limits: chatd_core::store::validate::Limits,
+    pub(crate) limits: chatd_core::store::Limits,
     /// Encryption key digests (`dbcrypt_keys`): `true` when revoked.
     pub(crate) key_digests: BTreeMap<String, bool>,
     /// Hints of the operation in progress, published when it succeeds.
@@ -200,7 +201,7 @@ impl State {
 
     /// The decision for `trigger` on the chat's current status.
     pub(crate) fn decide(&self, id: ChatId, trigger: Trigger) -> Result<Decision> {
-        Ok(decide(self.entry(id)?.chat.status, trigger)?)
+        Ok(self.entry(id)?.chat.status.decide(trigger)?)
     }
 
     /// Checks a lease: the chat is running under this worker and epoch.
@@ -317,8 +318,7 @@ impl State {
             return Ok(());
         }
         let calls = std::mem::take(&mut entry.chat.tool_calls);
-        let rows =
-            chatd_core::tool_call::closing_rows(&calls, chatd_core::tool_call::INTERRUPTED_RESULT);
+        let rows = calls.closing_rows();
         for row in rows {
             self.insert_message(id, row, at, false)?;
         }

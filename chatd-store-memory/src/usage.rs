@@ -12,7 +12,7 @@ use crate::state::{State, now};
 
 impl State {
     pub(crate) fn record_usage(&mut self, new: NewUsage) -> Result<UsageRecord> {
-        chatd_core::store::validate::usage(&new.usage)?;
+        self.limits.check_usage(&new.usage)?;
         let config = self
             .model_configs
             .get(&new.model_config_id)

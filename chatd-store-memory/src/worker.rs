@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome, decide, release_trigger};
-use chatd_core::store::validate;
+use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome};
 use chatd_core::store::{
     Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step, fair_window,
 };
@@ -59,7 +58,7 @@ impl State {
         let at = now();
         let mut leases = Vec::new();
         for id in self.fair_picks(limit, caps) {
-            let decision = decide(ChatStatus::Pending, Trigger::Acquire)?;
+            let decision = ChatStatus::Pending.decide(Trigger::Acquire)?;
             self.set_status(id, decision.next, None, at)?;
             let entry = self.entry_mut(id)?;
             let chat = &mut entry.chat;
@@ -96,7 +95,7 @@ impl State {
     }
 
     pub(crate) fn commit_step(&mut self, lease: &Lease, mut step: Step) -> Result<Vec<Message>> {
-        validate::step_within(&mut step, &self.limits)?;
+        self.limits.check_step(&mut step)?;
         self.check_lease(lease)?;
         for config in
             step.assistant.iter().chain(&step.tool_results).filter_map(|m| m.model_config_id)
@@ -120,7 +119,7 @@ impl State {
     pub(crate) fn release(&mut self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat> {
         self.check_lease(lease)?;
         let stop = self.entry(lease.chat_id)?.chat.stop_request;
-        let trigger = release_trigger(&outcome, stop.map(|s| s.kind));
+        let trigger = Trigger::release(&outcome, stop.map(|s| s.kind));
         let decision = self.decide(lease.chat_id, trigger)?;
         let at = now();
         if decision.close_calls {
@@ -133,9 +132,9 @@ impl State {
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
         let calls = &self.entry(lease.chat_id)?.chat.tool_calls;
-        let next = chatd_core::status::settle_release(next, calls);
+        let next = next.settle_release(calls);
         let last_error = match &outcome {
-            TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
+            TurnOutcome::Failed(reason) => Some(self.limits.failure_text(reason)),
             _ => None,
         };
         let ending = match (TurnEnding::of_release(trigger, &outcome), &last_error) {
@@ -176,10 +175,10 @@ impl State {
     }
 
     pub(crate) fn append_parts(&mut self, lease: &Lease, mut parts: Vec<NewPart>) -> Result<()> {
-        validate::part_payloads(&mut parts);
         self.check_lease(lease)?;
+        let limits = self.limits;
         let entry = self.entry_mut(lease.chat_id)?;
-        let last = validate::part_positions(entry.parts.last().map(|p| p.position), &parts)?;
+        let last = limits.check_parts(entry.parts.last().map(|p| p.position), &mut parts)?;
         let at = now();
         entry.parts.extend(parts.into_iter().map(|part| PartRecord {
             chat_id: lease.chat_id,

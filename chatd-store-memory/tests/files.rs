@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chatd_core::files::testing_png;
-use chatd_core::store::validate::Limits;
+use chatd_core::store::Limits;
 use chatd_core::store::{ChatStore, RetentionPolicy};
 use chatd_core::{NewChat, NewFile, NewModelConfig, NewProvider, ProviderKind, UserId};
 use chatd_store_memory::InMemoryChatStore;

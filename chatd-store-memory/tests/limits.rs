@@ -1,6 +1,6 @@
 //! A store given its own input limits uses them.
 
-use chatd_core::store::validate::Limits;
+use chatd_core::store::Limits;
 use chatd_core::store::{ChatStore, StoreError};
 use chatd_core::{NewChat, NewModelConfig, NewProvider, Part, ProviderKind, UserId};
 use chatd_store_memory::InMemoryChatStore;

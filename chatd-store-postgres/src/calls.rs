@@ -2,8 +2,8 @@
 //! at its records, and the decisions and deadlines of open calls. Each is one transaction on
 //! the locked chat row, so a decision and the deadline sweep never both decide a call.
 
-use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome, decide, release_trigger};
-use chatd_core::store::validate;
+use chatd_core::status::{ChatStatus, Trigger, TurnEnding, TurnOutcome};
+use chatd_core::store::CallRecords;
 use chatd_core::store::{Lease, Result, Step};
 use chatd_core::tool_call::{self, Decision};
 use chatd_core::{Chat, ChatId, Message};
@@ -21,7 +21,7 @@ impl PostgresChatStore {
         lease: &Lease,
         mut step: Step,
     ) -> Result<Vec<Message>> {
-        validate::step_within(&mut step, &self.limits)?;
+        self.limits.check_step(&mut step)?;
         let mut conn = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         tx::fenced_chat(&mut conn, lease).await?;
@@ -54,8 +54,8 @@ impl PostgresChatStore {
         let chat = tx::fenced_chat(&mut conn, lease).await?;
         let id = lease.chat_id;
         let stop = chat.stop_request;
-        let trigger = release_trigger(&outcome, stop.map(|s| s.kind));
-        let decision = match decide(chat.status, trigger) {
+        let trigger = Trigger::release(&outcome, stop.map(|s| s.kind));
+        let decision = match chat.status.decide(trigger) {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(conn, err).await),
         };
@@ -68,9 +68,9 @@ impl PostgresChatStore {
             None
         };
         let next = if promoted.is_some() { ChatStatus::Pending } else { decision.next };
-        let next = chatd_core::status::settle_release(next, &chat.tool_calls);
+        let next = next.settle_release(&chat.tool_calls);
         let last_error = match &outcome {
-            TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
+            TurnOutcome::Failed(reason) => Some(self.limits.failure_text(reason)),
             _ => None,
         };
         let ending = match TurnEnding::of_release(trigger, &outcome) {
@@ -97,12 +97,12 @@ impl PostgresChatStore {
         id: ChatId,
         mut decisions: Vec<Decision>,
     ) -> Result<Chat> {
-        validate::decisions_within(&mut decisions, &self.limits)?;
+        self.limits.check_decisions(&mut decisions)?;
         let mut conn = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut conn, id, true).await?;
         let mut calls = chat.tool_calls.clone();
-        if let Err(err) = chatd_core::store::apply_decisions(&mut calls, &decisions) {
+        if let Err(err) = calls.apply_decisions(&decisions) {
             return Err(tx::refuse(conn, err).await);
         }
         self.settle(&mut conn, &mut hints, &chat, calls).await?;
@@ -121,10 +121,10 @@ impl PostgresChatStore {
         chat: &Chat,
         mut calls: Vec<tool_call::ToolCall>,
     ) -> Result<()> {
-        validate::tool_calls_within(&mut calls, &self.limits);
+        self.limits.check_tool_calls(&mut calls);
         tx::write_calls(conn, hints, chat.id, &calls).await?;
-        if !tool_call::any_open(&calls) {
-            let decision = decide(chat.status, Trigger::ActionsResolved)?;
+        if !calls.any_open() {
+            let decision = chat.status.decide(Trigger::ActionsResolved)?;
             if !decision.keeps(chat.status) {
                 tx::write_status(conn, hints, chat.id, decision.next, None).await?;
             }
@@ -148,7 +148,7 @@ impl PostgresChatStore {
         for (id, now) in due {
             let chat = tx::chat(&mut conn, ChatId(id), false).await?;
             let mut calls = chat.tool_calls.clone();
-            tool_call::expire(&mut calls, now);
+            calls.expire(now);
             self.settle(&mut conn, &mut hints, &chat, calls).await?;
             changed.push(chat.id);
         }

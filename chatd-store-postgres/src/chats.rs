@@ -1,7 +1,6 @@
 //! Chat lifecycle.
 
 use chatd_core::status::ChatStatus;
-use chatd_core::store::validate;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{
     ChangeHint, ChangeKind, Chat, ChatCursor, ChatFilter, ChatId, ChatUpdate, MessageId, NewChat,
@@ -14,7 +13,7 @@ use crate::{PostgresChatStore, query, tx};
 
 impl PostgresChatStore {
     pub(crate) async fn create_chat_tx(&self, new: NewChat) -> Result<Chat> {
-        validate::new_chat_within(&new, &self.limits)?;
+        let title = self.limits.check_new_chat(&new)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let model_config_id = match new.model_config_id {
@@ -59,10 +58,9 @@ impl PostgresChatStore {
             .map_err(db)?;
             let open = usize::try_from(open).unwrap_or(usize::MAX);
             if open >= limit {
-                return Err(chatd_core::store::validate::too_many_children(open, limit));
+                return Err(StoreError::too_many_children(open, limit));
             }
         }
-        let title = validate::chat_title(&new, &self.limits)?;
         let id = ChatId::new();
         sqlx::query(
             "INSERT INTO chats (id, owner_id, workspace_id, workspace_agent_id, title, status, \
@@ -126,7 +124,7 @@ impl PostgresChatStore {
             return Err(StoreError::not_found(Entity::Message, at));
         };
         let id = ChatId::new();
-        let title = chatd_core::store::fork_title(&from.title, self.limits.max_title_chars);
+        let title = self.limits.fork_title(&from.title);
         sqlx::query(
             "INSERT INTO chats (id, owner_id, title, status, last_model_config_id, \
              forked_from_chat_id, forked_from_message_id, labels) \
@@ -173,7 +171,7 @@ impl PostgresChatStore {
     }
 
     pub(crate) async fn list_chats_query(&self, filter: ChatFilter) -> Result<Page<Chat>> {
-        validate::chat_filter(&filter)?;
+        self.limits.check_chat_filter(&filter)?;
         let size = filter.page_size();
         let (sql, values) = query::list_chats(&filter, size + 1);
         let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
@@ -191,11 +189,7 @@ impl PostgresChatStore {
     }
 
     pub(crate) async fn update_chat_tx(&self, id: ChatId, update: ChatUpdate) -> Result<Chat> {
-        let title =
-            update.title.as_deref().map(|t| validate::title_within(t, &self.limits)).transpose()?;
-        if let Some(labels) = &update.labels {
-            validate::labels(labels)?;
-        }
+        let title = self.limits.check_chat_update(&update)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let current = tx::chat(&mut tx, id, true).await?;

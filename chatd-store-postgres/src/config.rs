@@ -2,7 +2,6 @@
 //! so concurrent writers cannot both promote a default (the unique index would then reject
 //! one of them with a confusing conflict).
 
-use chatd_core::store::validate;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{
     ModelConfig, ModelConfigId, ModelConfigUpdate, NewModelConfig, NewProvider, ProviderConfig,
@@ -117,7 +116,7 @@ async fn fetch_model_config(conn: &mut PgConnection, id: ModelConfigId) -> Resul
 
 impl PostgresChatStore {
     pub(crate) async fn create_provider_tx(&self, mut new: NewProvider) -> Result<ProviderConfig> {
-        validate::base_url(new.provider, &new.base_url)?;
+        self.limits.check_base_url(new.provider, &new.base_url)?;
         let (key, digest) = self.keys.seal(
             new.provider,
             new.base_url.trim(),
@@ -158,7 +157,7 @@ impl PostgresChatStore {
         mut update: ProviderUpdate,
     ) -> Result<ProviderConfig> {
         if let Some(url) = &update.base_url {
-            validate::base_url(kind, url)?;
+            self.limits.check_base_url(kind, url)?;
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The row the update changes, locked: the endpoint rule sees what it replaces.
@@ -347,7 +346,7 @@ impl PostgresChatStore {
     }
 
     pub(crate) async fn create_model_config_tx(&self, new: NewModelConfig) -> Result<ModelConfig> {
-        validate::new_model_config(&new)?;
+        self.limits.check_new_model_config(&new)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         lock_model_configs(&mut tx).await?;
         let configured: Option<String> =
@@ -396,7 +395,7 @@ impl PostgresChatStore {
         id: ModelConfigId,
         update: ModelConfigUpdate,
     ) -> Result<ModelConfig> {
-        validate::model_config_update(&update)?;
+        self.limits.check_model_config_update(&update)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         lock_model_configs(&mut tx).await?;
         let (sql, values) = query::update_model_config(id, &update);
@@ -409,7 +408,7 @@ impl PostgresChatStore {
             None => return Err(StoreError::not_found(Entity::ModelConfig, id)),
         };
         // Dropping the transaction rolls the update back.
-        validate::options_for(current.provider, &current.options)?;
+        self.limits.check_options(current.provider, &current.options)?;
         match update.is_default {
             Some(true) => make_default(&mut tx, id).await?,
             Some(false) if current.is_default => {

@@ -3,7 +3,7 @@
 //! so two of them can never pass its cap together.
 
 use async_trait::async_trait;
-use chatd_core::files::{FileMeta, FileStore, NewFile, StoredFile, chat_full};
+use chatd_core::files::{FileMeta, FileStore, NewFile, StoredFile};
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::{ChatId, FileId, UserId};
 use chrono::{DateTime, Utc};
@@ -70,7 +70,7 @@ impl FileStore for PostgresChatStore {
         if let Some(chat) = file.chat_id()
             && lock_chat(&mut tx, file.owner_id(), chat).await? >= file.max_per_chat()
         {
-            return Err(chat_full(file.max_per_chat()));
+            return Err(StoreError::chat_full(file.max_per_chat()));
         }
         let size = i64::try_from(file.bytes().len()).unwrap_or(i64::MAX);
         let row: MetaRow = sqlx::query_as(concat!(
@@ -149,7 +149,7 @@ impl FileStore for PostgresChatStore {
         .rows_affected();
         if held + usize::try_from(bound).unwrap_or(usize::MAX) > max_per_chat {
             // Dropping the transaction rolls the binding back.
-            return Err(chat_full(max_per_chat));
+            return Err(StoreError::chat_full(max_per_chat));
         }
         tx.commit().await.map_err(db)
     }

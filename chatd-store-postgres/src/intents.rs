@@ -2,9 +2,7 @@
 //! applies its decision in the same transaction.
 
 use chatd_core::StopRequest;
-use chatd_core::status::{MessageAction, Trigger, decide, resume_trigger_for};
-use chatd_core::store::content_to_json;
-use chatd_core::store::validate;
+use chatd_core::status::{MessageAction, Trigger};
 use chatd_core::store::{
     Delivery, EditOutcome, Entity, Result, SendMessage, SendOutcome, StoreError,
 };
@@ -34,7 +32,7 @@ impl PostgresChatStore {
              RETURNING id, chat_id, content, created_at, client_id",
         )
         .bind(id.0)
-        .bind(content_to_json(&send.content))
+        .bind(chatd_core::Part::content_to_json(&send.content))
         .bind(send.client_id.as_deref())
         .fetch_one(&mut *tx)
         .await
@@ -57,7 +55,7 @@ impl PostgresChatStore {
         id: ChatId,
         send: SendMessage,
     ) -> Result<SendOutcome> {
-        validate::send_within(&send, &self.limits)?;
+        self.limits.check_send(&send)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
@@ -65,7 +63,7 @@ impl PostgresChatStore {
             tx::live_model_config(&mut tx, config).await?;
         }
         let trigger = send.busy.trigger();
-        let decision = match decide(chat.status, trigger) {
+        let decision = match chat.status.decide(trigger) {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),
         };
@@ -114,7 +112,7 @@ impl PostgresChatStore {
         message: MessageId,
         content: Vec<Part>,
     ) -> Result<EditOutcome> {
-        validate::user_content_within(&content, &self.limits)?;
+        self.limits.check_content(&content)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
@@ -135,7 +133,7 @@ impl PostgresChatStore {
             }
             Some(_) => {}
         }
-        let decision = match decide(chat.status, Trigger::Edit) {
+        let decision = match chat.status.decide(Trigger::Edit) {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),
         };
@@ -158,7 +156,7 @@ impl PostgresChatStore {
             message_columns!()
         ))
         .bind(message.0)
-        .bind(content_to_json(&content))
+        .bind(chatd_core::Part::content_to_json(&content))
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
@@ -216,7 +214,7 @@ impl PostgresChatStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let chat = tx::chat(&mut tx, id, true).await?;
-        let decision = match decide(chat.status, trigger) {
+        let decision = match chat.status.decide(trigger) {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),
         };
@@ -243,8 +241,8 @@ impl PostgresChatStore {
         let chat = tx::chat(&mut tx, id, true).await?;
         let unanswered = tx::has_unanswered_message(&mut tx, id).await?;
         let queued = tx::queue_len(&mut tx, id).await?;
-        let trigger = resume_trigger_for(&chat.tool_calls, unanswered, queued);
-        let decision = match decide(chat.status, trigger) {
+        let trigger = Trigger::resume(&chat.tool_calls, unanswered, queued);
+        let decision = match chat.status.decide(trigger) {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),
         };
@@ -280,7 +278,7 @@ impl PostgresChatStore {
         if exists.is_none() {
             return Err(StoreError::not_found(Entity::QueuedMessage, queued));
         }
-        let decision = match decide(chat.status, Trigger::PromoteQueued) {
+        let decision = match chat.status.decide(Trigger::PromoteQueued) {
             Ok(decision) => decision,
             Err(err) => return Err(tx::refuse(tx, err).await),
         };

@@ -9,7 +9,7 @@
 //!
 //! - **One transaction per intent.** Each `ChatStore` method is one transaction (often one
 //!   statement). Intents lock the chat row (`FOR UPDATE`), ask
-//!   [`chatd_core::status::decide`] what to do, and apply the decision before committing, so
+//!   [`ChatStatus::decide`](chatd_core::status::ChatStatus::decide) what to do, and apply the decision before committing, so
 //!   both stores implement the same state machine.
 //! - **Fencing.** Worker writes are conditional on `status = 'running' AND worker_id = $w AND
 //!   lease_epoch = $e`; `acquire` bumps `lease_epoch`. `commit_step` is a single statement
@@ -113,7 +113,7 @@ pub struct PostgresChatStore {
     feed: Arc<tokio::sync::OnceCell<feed::SharedFeed>>,
     notifier: Arc<std::sync::Mutex<Option<notifier::Notifier>>>,
     keys: Arc<chatd_core::store::ProviderKeys>,
-    limits: chatd_core::store::validate::Limits,
+    limits: chatd_core::store::Limits,
     /// The schema chatd's tables live in (`None`: the sessions' default, `public`).
     schema: Option<String>,
     /// Spend admissions open at once: at most half the pool, so that the reads made inside
@@ -144,7 +144,7 @@ impl PostgresChatStore {
             feed: Arc::default(),
             notifier: Arc::default(),
             keys: Arc::default(),
-            limits: chatd_core::store::validate::Limits::default(),
+            limits: chatd_core::store::Limits::default(),
             schema: None,
             files: None,
         }
@@ -191,7 +191,7 @@ impl PostgresChatStore {
 
     /// Checks user input against `limits` instead of the defaults (BEHAVIOUR §12).
     #[must_use]
-    pub fn with_limits(mut self, limits: chatd_core::store::validate::Limits) -> Self {
+    pub fn with_limits(mut self, limits: chatd_core::store::Limits) -> Self {
         self.limits = limits;
         self
     }

@@ -1,7 +1,6 @@
 //! Message reads and compaction writes.
 
-use chatd_core::status::{Trigger, decide};
-use chatd_core::store::validate;
+use chatd_core::status::Trigger;
 use chatd_core::store::{Compaction, Fence, MessageQuery, Result, StoreError};
 use chatd_core::{ChatId, Message};
 
@@ -68,14 +67,14 @@ impl PostgresChatStore {
         fence: Fence,
         mut compaction: Compaction,
     ) -> Result<Vec<Message>> {
-        validate::compaction_within(&mut compaction, &self.limits)?;
+        self.limits.check_compaction(&mut compaction)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut hints = tx::Hints::new();
         let allowed = match fence {
             Fence::Lease(lease) => tx::fenced_chat(&mut tx, &lease).await.map(|_| ()),
             Fence::Idle(chat) => match tx::chat(&mut tx, chat, true).await {
                 Ok(current) => {
-                    decide(current.status, Trigger::Compact).map(|_| ()).map_err(StoreError::from)
+                    current.status.decide(Trigger::Compact).map(|_| ()).map_err(StoreError::from)
                 }
                 Err(err) => Err(err),
             },

@@ -3,7 +3,6 @@
 
 use chatd_core::StopRequest;
 use chatd_core::status::StopKind;
-use chatd_core::store::content_from_json;
 use chatd_core::store::{PartPosition, PartRecord, Result};
 use chatd_core::{
     CallOptions, Chat, ChatId, Deletion, DiffStatus, Message, MessageId, ModelConfig,
@@ -159,7 +158,7 @@ pub(crate) fn chat(row: &PgRow) -> Result<Chat> {
 
 pub(crate) fn message(row: &PgRow) -> Result<Message> {
     let content: Option<serde_json::Value> = get(row, "content")?;
-    let content = content_from_json(content.unwrap_or(serde_json::Value::Null))
+    let content = chatd_core::Part::content_from_json(content.unwrap_or(serde_json::Value::Null))
         .map_err(|err| corrupt("chat_messages.content", err))?;
     let tokens: [Option<i64>; 6] = [
         get(row, "input_tokens")?,
@@ -205,7 +204,7 @@ fn deletion(row: &PgRow) -> Result<Option<Deletion>> {
 }
 
 pub(crate) fn queued(row: &PgRow) -> Result<QueuedMessage> {
-    let content = content_from_json(get(row, "content")?)
+    let content = chatd_core::Part::content_from_json(get(row, "content")?)
         .map_err(|err| corrupt("chat_queued_messages.content", err))?;
     Ok(QueuedMessage {
         id: QueuedMessageId(get(row, "id")?),

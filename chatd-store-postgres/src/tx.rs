@@ -2,7 +2,7 @@
 
 use chatd_core::StopRequest;
 use chatd_core::status::ChatStatus;
-use chatd_core::store::content_to_json;
+use chatd_core::store::CallRecords;
 use chatd_core::store::{Entity, Lease, Result, StoreError};
 use chatd_core::{ChangeHint, ChangeKind, Chat, ChatId, Message, NewMessage, QueuedMessageId};
 use sqlx::PgConnection;
@@ -78,7 +78,7 @@ impl MessageArrays {
         };
         for message in messages {
             arrays.roles.push(message.role.as_str());
-            arrays.contents.push(content_to_json(&message.content));
+            arrays.contents.push(chatd_core::Part::content_to_json(&message.content));
             arrays.visibilities.push(message.visibility.as_str());
             arrays.configs.push(message.model_config_id.map(|c| c.0));
             let usage = message.usage;
@@ -290,7 +290,7 @@ pub(crate) async fn write_calls(
     sqlx::query("UPDATE chats SET tool_calls = $2, action_deadline = $3 WHERE id = $1")
         .bind(chat.0)
         .bind(json)
-        .bind(chatd_core::tool_call::earliest_deadline(calls))
+        .bind(calls.earliest_deadline())
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -316,8 +316,7 @@ pub(crate) async fn close_step(
     if calls.is_empty() {
         return Ok(());
     }
-    let rows =
-        chatd_core::tool_call::closing_rows(&calls, chatd_core::tool_call::INTERRUPTED_RESULT);
+    let rows = calls.closing_rows();
     insert_messages(conn, hints, chat, rows, false).await?;
     write_calls(conn, hints, chat, &[]).await
 }
@@ -344,7 +343,7 @@ pub(crate) async fn promote_from_queue(
     hints.push(ChangeHint::new(chat, ChangeKind::Queue));
     close_step(conn, hints, chat).await?;
     let content: serde_json::Value = sqlx::Row::try_get(&row, "content").map_err(db)?;
-    let content = chatd_core::store::content_from_json(content)
+    let content = chatd_core::Part::content_from_json(content)
         .map_err(|err| crate::error::corrupt("chat_queued_messages.content", err))?;
     let client_id: Option<String> = sqlx::Row::try_get(&row, "client_id").map_err(db)?;
     let message = NewMessage::user(content).with_client_id(client_id);

@@ -1,7 +1,6 @@
 //! The usage ledger (BEHAVIOUR §17): a record per model call, priced in the same statement
 //! that writes it and adds it to the chat's and the tree's totals.
 
-use chatd_core::store::validate;
 use chatd_core::store::{Entity, Result, StoreError};
 use chatd_core::usage::{NewUsage, UsageBucket, UsageQuery, UsageRecord};
 use chatd_core::{ChatId, ModelConfigId, UserId};
@@ -45,7 +44,7 @@ const RECORD_SQL: &str = "WITH config AS ( \
 
 impl PostgresChatStore {
     pub(crate) async fn record_usage_tx(&self, new: NewUsage) -> Result<UsageRecord> {
-        validate::usage(&new.usage)?;
+        self.limits.check_usage(&new.usage)?;
         let usage = new.usage;
         let row = sqlx::query(RECORD_SQL)
             .bind(new.chat_id.0)
@@ -59,7 +58,7 @@ impl PostgresChatStore {
             .bind(usage.reasoning_tokens)
             .bind(usage.cache_read_tokens)
             .bind(usage.cache_creation_tokens)
-            .bind(chatd_core::usage::tokens(&usage))
+            .bind(usage.billed_tokens())
             .bind(new.estimated)
             .fetch_optional(&self.pool)
             .await

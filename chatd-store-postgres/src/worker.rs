@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use chatd_core::status::{
-    ChatStatus, StopKind, Trigger, TurnEnding, TurnOutcome, decide, release_trigger,
-};
-use chatd_core::store::validate;
+use chatd_core::status::{ChatStatus, StopKind, Trigger, TurnEnding, TurnOutcome};
 use chatd_core::store::{
     Lease, LeaseStatus, NewPart, PartPosition, PartRecord, Result, RunningCaps, Step, StoreError,
     fair_window,
@@ -20,7 +17,7 @@ use crate::rows;
 use crate::tx::{self, MessageArrays, insert_messages_sql};
 
 /// The statement behind [`ChatStore::acquire`](chatd_core::store::ChatStore::acquire) and
-/// `acquire_capped`: `$1` worker id, `$2` limit, `$3` the status `decide(Pending, Acquire)`
+/// `acquire_capped`: `$1` worker id, `$2` limit, `$3` the status `Pending.decide(Acquire)`
 /// returns, `$4` the window (`fair_window(limit)`), `$5` the per-owner cap and `$6` the
 /// total cap on running turns (each `NULL` for none). Public so benchmarks can run the same
 /// SQL without the library around it.
@@ -108,7 +105,7 @@ fn micros(duration: Duration) -> i64 {
 
 impl PostgresChatStore {
     /// One statement: pick pending chats, owners interleaved among the oldest
-    /// [`FAIR_WINDOW`], with `SKIP LOCKED` (served by the partial index on `updated_at`) and
+    /// 512 chats (`fair_window`), with `SKIP LOCKED` (served by the partial index on `updated_at`) and
     /// claim them; with caps, inside a transaction holding [`ACQUIRE_LOCK`].
     pub(crate) async fn acquire_query(
         &self,
@@ -119,7 +116,7 @@ impl PostgresChatStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let decision = decide(ChatStatus::Pending, Trigger::Acquire)?;
+        let decision = ChatStatus::Pending.decide(Trigger::Acquire)?;
         let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let query = sqlx::query_as(ACQUIRE_SQL)
             .bind(worker.0)
@@ -210,7 +207,7 @@ impl PostgresChatStore {
         lease: &Lease,
         mut step: Step,
     ) -> Result<Vec<Message>> {
-        validate::step_within(&mut step, &self.limits)?;
+        self.limits.check_step(&mut step)?;
         let messages: Vec<_> = step.assistant.into_iter().chain(step.tool_results).collect();
         if messages.is_empty() {
             let fenced: Option<Uuid> = sqlx::query_scalar(
@@ -301,7 +298,7 @@ impl PostgresChatStore {
             .bind(lease.worker_id.0)
             .bind(lease.epoch)
             .bind(one.role.as_str())
-            .bind(chatd_core::store::content_to_json(&one.content))
+            .bind(chatd_core::Part::content_to_json(&one.content))
             .bind(one.visibility.as_str())
             .bind(one.model_config_id.map(|c| c.0))
             .bind(usage.map(|u| u.input_tokens))
@@ -365,12 +362,12 @@ impl PostgresChatStore {
         let mut promotes = Vec::with_capacity(3);
         let mut endings = Vec::with_capacity(3);
         let last_error = match &outcome {
-            TurnOutcome::Failed(reason) => Some(validate::failure_text(reason)),
+            TurnOutcome::Failed(reason) => Some(self.limits.failure_text(reason)),
             _ => None,
         };
         for stop in [None, Some(StopKind::Interrupt), Some(StopKind::Pause)] {
-            let trigger = release_trigger(&outcome, stop);
-            let decision = decide(ChatStatus::Running, trigger)?;
+            let trigger = Trigger::release(&outcome, stop);
+            let decision = ChatStatus::Running.decide(trigger)?;
             nexts.push(decision.next.as_str());
             promotes.push(decision.promote_queue_head);
             let ending = match TurnEnding::of_release(trigger, &outcome) {
@@ -413,7 +410,7 @@ impl PostgresChatStore {
 
     /// One statement; applies the same invariants as `tx::write_status` to every stale chat.
     pub(crate) async fn recover_stale_query(&self, stale_after: Duration) -> Result<Vec<ChatId>> {
-        let decision = decide(ChatStatus::Running, Trigger::RecoverStale)?;
+        let decision = ChatStatus::Running.decide(Trigger::RecoverStale)?;
         let ids: Vec<Uuid> = sqlx::query_scalar(
             "WITH stale AS ( \
                SELECT id FROM chats WHERE status = 'running' \
@@ -453,10 +450,8 @@ impl PostgresChatStore {
         lease: &Lease,
         mut parts: Vec<NewPart>,
     ) -> Result<()> {
-        validate::part_payloads(&mut parts);
-        let (Some(first), Some(last)) =
-            (parts.first().map(|p| p.position), validate::part_positions(None, &parts)?)
-        else {
+        let last = self.limits.check_parts(None, &mut parts)?;
+        let (Some(first), Some(last)) = (parts.first().map(|p| p.position), last) else {
             // Nothing to append: only the lease is checked.
             return self.fence_query(lease).await;
         };
@@ -499,9 +494,9 @@ impl PostgresChatStore {
             // Reported as the in-memory check reports it.
             let tail =
                 tail_episode.zip(tail_seq).map(|(episode, seq)| PartPosition { episode, seq });
-            validate::part_positions(
+            self.limits.check_parts(
                 tail,
-                &[NewPart { position: first, payload: serde_json::Value::Null }],
+                &mut [NewPart { position: first, payload: serde_json::Value::Null }],
             )?;
             return Err(StoreError::Conflict("the part log changed during the append".into()));
         }

@@ -79,9 +79,8 @@ async fn a_database_dump_holds_no_plaintext_key(pool: PgPool) {
 #[sqlx::test(migrator = "chatd_store_postgres::MIGRATOR")]
 async fn configured_limits_replace_the_defaults(pool: PgPool) {
     use chatd_core::store::StoreError;
-    let store = PostgresChatStore::new(pool).with_limits(
-        chatd_core::store::validate::Limits::default().with_max_system_prompt_bytes(8),
-    );
+    let store = PostgresChatStore::new(pool)
+        .with_limits(chatd_core::store::Limits::default().with_max_system_prompt_bytes(8));
     let new = chatd_core::NewChat::new(chatd_core::UserId::new()).with_system_prompt("nine bytes");
     let err = store.create_chat(new).await.expect_err("prompt over the limit");
     assert!(

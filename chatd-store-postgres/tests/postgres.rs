@@ -490,7 +490,7 @@ async fn a_purge_removes_every_row_of_its_chat_and_nothing_else(
         let reference = chatd_core::DiffReference::new("https://example.com/r.git", "main");
         store.upsert_diff_reference(chat, reference).await.expect("diff");
         let png = chatd_core::files::testing_png(1, 1);
-        let limits = chatd_core::store::validate::Limits::default();
+        let limits = chatd_core::store::Limits::default();
         let file =
             chatd_core::NewFile::new(owner, Some(chat), "a.png", png, &limits).expect("file");
         chatd_core::FileStore::put_file(&store, file).await.expect("attachment");

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chatd_core::events::{ChatEventKind, Cursor, Streams, SubscribeOptions, subscribe};
-use chatd_core::part_log::episode_base;
+
 use chatd_core::provider::StreamEvent;
 use chatd_core::store::{ChatStore, NewPart, PartPosition, Step};
 use chatd_core::{NewChat, NewMessage, Part, TurnOutcome, UserId, WorkerId};
@@ -77,7 +77,7 @@ async fn one(
     let leases = store.acquire(WorkerId::new(), 1).await.map_err(|e| e.to_string())?;
     let lease = *leases.first().filter(|l| l.chat_id == chat.id).ok_or("acquired another chat")?;
     let parts = rng.i64(5..=40);
-    let episode = episode_base(&lease) + 1;
+    let episode = lease.episode_base() + 1;
     let seen = Arc::new(AtomicI64::new(0));
     let ended = Arc::new(AtomicI64::new(0));
     let edit = seed.is_multiple_of(2);

@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chatd_core::events::{SubscribeOptions, subscribe};
 use chatd_core::provider::{ModelRequest, PromptMessage};
-use chatd_core::runtime::tools::{
-    ExecRequest, LocalWorkspace, ToolContext, Workspace, workspace_tools,
-};
+use chatd_core::runtime::tools::{ExecRequest, LocalWorkspace, ToolContext, ToolSet, Workspace};
 use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::store::{ChatStore, MessageQuery};
 use chatd_core::{
@@ -97,7 +95,7 @@ async fn no_canary_key_leaks_from_a_turn_of_any_provider_kind() {
         let runner = TurnRunner::new(
             Arc::clone(&store),
             Arc::new(source),
-            workspace_tools(workspace.clone()),
+            ToolSet::workspace(workspace.clone()),
         )
         .with_titles(false);
         let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];

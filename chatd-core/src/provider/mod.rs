@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::model_spec::UnresolvedModel;
 pub(crate) use crate::tool_args::args_object;
-pub use crate::tool_args::{invalid_args, parse_tool_args};
+pub(crate) use crate::tool_args::invalid_args;
+pub use crate::tool_args::parse_tool_args;
 pub use accumulate::{Accumulator, Generation};
 pub use error::{ProviderError, ProviderErrorKind};
 pub use event::{FinishReason, StreamEvent};

@@ -25,7 +25,7 @@ pub(crate) const MAX_STEP_FILE_BYTES: usize = 32 * 1024 * 1024;
 /// OpenAI-compatible server (Ollama, vLLM, … have no `file` part). Plain text never reaches a
 /// provider as a file: it is sent as text.
 #[must_use]
-pub fn accepts(kind: ProviderKind, media_type: &str) -> bool {
+pub(crate) fn accepts(kind: ProviderKind, media_type: &str) -> bool {
     match media_type {
         "image/png" | "image/jpeg" | "image/gif" | "image/webp" => true,
         "application/pdf" => kind != ProviderKind::OpenAiCompat,
@@ -49,7 +49,7 @@ pub(crate) fn unavailable_note(name: &str, media_type: &str, why: &str) -> Strin
 ///
 /// # Errors
 /// The file store's failures other than `NotFound`.
-pub async fn load_attachments(
+pub(crate) async fn load_attachments(
     files: Option<&dyn FileStore>,
     owner: UserId,
     kind: ProviderKind,

@@ -1,10 +1,14 @@
 //! Compaction ([BEHAVIOUR §5](crate::behaviour#5-compaction)): when a chat's prompt nears its model's context window, the history
 //! is summarised by the same model and a boundary is written; later prompts start from it.
 //!
-//! The pieces: [`check`] decides from the last step's usage; `summary_request` builds the
-//! summariser's input so that it cannot overflow the window; [`Compactor::compact`] runs the
-//! whole thing (publish the `chat_summarized` call, generate, persist the three rows, publish
-//! the result) and never fails the turn: a failure is reported as an error result part.
+//! The pieces (internal): `check` decides from the last step's usage; `summary_request`
+//! builds the summariser's input so that it cannot overflow the window; `Compactor::compact`
+//! runs the whole thing (publish the `chat_summarized` call, generate, persist the three
+//! rows, publish the result) and never fails the turn: a failure is reported as an error
+//! result part. A host configures the [`Compactor`] (its summary timeout) and hands it to
+//! [`TurnRunner::with_compactor`](crate::runtime::turn::TurnRunner::with_compactor) and
+//! [`Chatd::with_compactor`](crate::service::Chatd::with_compactor); it compacts a chat by
+//! hand with [`Chatd::compact`](crate::service::Chatd::compact).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +53,7 @@ asking the user to repeat anything.\n\n";
 
 /// What made a compaction happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompactionSource {
+pub(crate) enum CompactionSource {
     /// The usage of a step crossed the threshold.
     Automatic,
     /// Someone asked for it (`compact` on an idle chat).
@@ -59,7 +63,7 @@ pub enum CompactionSource {
 impl CompactionSource {
     /// The `source` field of the result.
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CompactionSource::Automatic => "automatic",
             CompactionSource::Manual => "manual",
@@ -69,7 +73,7 @@ impl CompactionSource {
 
 /// The measurements behind a compaction decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContextUsage {
+pub(crate) struct ContextUsage {
     /// Prompt tokens of the last step.
     pub context_tokens: i64,
     /// The context window.
@@ -83,7 +87,7 @@ pub struct ContextUsage {
 /// The usage of the step that produced `message` (an assistant row), measured against its
 /// window: the row's own `context_limit`, else the config's.
 #[must_use]
-pub fn usage_of(message: &Message, config: &ModelConfig) -> ContextUsage {
+pub(crate) fn usage_of(message: &Message, config: &ModelConfig) -> ContextUsage {
     let context_tokens = message.usage.map_or(0, |u| u.context_tokens());
     let limit = message.context_limit.filter(|l| *l > 0).unwrap_or(config.context_limit);
     measure(context_tokens, limit, config)
@@ -108,7 +112,7 @@ fn measure(context_tokens: i64, context_limit: i64, config: &ModelConfig) -> Con
 /// `limit > 0 && 100·context_tokens/limit ≥ threshold`, with threshold 100 disabling it.
 /// `context_window` is what the provider reported for the step.
 #[must_use]
-pub fn check(
+pub(crate) fn check(
     config: &ModelConfig,
     usage: Option<crate::message::Usage>,
     context_window: Option<i64>,
@@ -202,7 +206,7 @@ fn summary_tokens(limit: i64) -> i64 {
 
 /// Why a compaction did not happen.
 #[derive(Debug, thiserror::Error)]
-pub enum CompactionError {
+pub(crate) enum CompactionError {
     /// The summary call failed, timed out or returned nothing.
     #[error("compaction failed: {0}")]
     Summary(String),
@@ -216,7 +220,7 @@ pub enum CompactionError {
 
 /// Receives the parts a compaction publishes (in a turn: the part log and the observer).
 #[async_trait::async_trait]
-pub trait CompactionSink: Send + Sync {
+pub(crate) trait CompactionSink: Send + Sync {
     /// A part: the `chat_summarized` call, then its result (an error result on failure).
     /// The call is published before the summary is requested.
     async fn part(&self, chat: ChatId, event: &StreamEvent);
@@ -226,7 +230,7 @@ pub trait CompactionSink: Send + Sync {
 
 /// What to compact, and with what.
 #[derive(Clone, Copy)]
-pub struct CompactionTarget<'a> {
+pub(crate) struct CompactionTarget<'a> {
     /// The store holding the chat.
     pub store: &'a dyn ChatStore,
     /// The model that writes the summary (the chat's own).
@@ -257,6 +261,52 @@ impl Default for Compactor {
 }
 
 impl Compactor {
+    /// Manual compaction of an idle chat ([BEHAVIOUR §5](crate::behaviour#5-compaction)):
+    /// forces a summary whatever the usage, with `source: "manual"`. The usage recorded is
+    /// that of the chat's last assistant step. [`Chatd::compact`](crate::service::Chatd::compact)
+    /// calls it for a host.
+    ///
+    /// # Errors
+    /// `Conflict` when there is nothing to compact (no model-visible message after the
+    /// latest boundary); `InvalidTransition` when the chat is busy; the summary's failure.
+    pub(crate) async fn compact_idle(
+        &self,
+        store: &dyn ChatStore,
+        provider: &Arc<dyn ModelProvider>,
+        config: &ModelConfig,
+        chat: &crate::chat::Chat,
+        sink: &dyn CompactionSink,
+    ) -> Result<Vec<Message>, CompactionError> {
+        let history = store.prompt_messages(chat.id).await?;
+        let after_boundary: Vec<&Message> = history
+            .iter()
+            .skip_while(|m| m.role == Role::System)
+            .filter(|m| m.visibility.is_model_visible() && !m.compressed)
+            .collect();
+        if after_boundary.is_empty() {
+            return Err(StoreError::Conflict("there is nothing to compact".to_owned()).into());
+        }
+        let usage = after_boundary
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Assistant && m.usage.is_some())
+            .map_or_else(|| measure(0, config.context_limit, config), |m| usage_of(m, config));
+        self.compact(
+            CompactionTarget {
+                store,
+                provider,
+                config,
+                fence: Fence::Idle(chat.id),
+                chat,
+                usage,
+                source: CompactionSource::Manual,
+            },
+            sink,
+            CancellationToken::new(),
+        )
+        .await
+    }
+
     /// A compactor with the documented defaults (docs/BEHAVIOUR.md §15).
     #[must_use]
     pub fn new() -> Self {
@@ -282,7 +332,7 @@ impl Compactor {
     ///
     /// # Errors
     /// Why no boundary was written.
-    pub async fn compact(
+    pub(crate) async fn compact(
         &self,
         target: CompactionTarget<'_>,
         sink: &dyn CompactionSink,
@@ -391,7 +441,7 @@ impl Compactor {
                 },
             };
             if let Some(usage) = generation.usage {
-                *used = Some(used.map_or(usage, |before| crate::usage::add(before, usage)));
+                *used = Some(used.map_or(usage, |before| before.plus(usage)));
             }
             let summary = generation.text().trim().to_owned();
             if summary.is_empty() {
@@ -405,51 +455,6 @@ impl Compactor {
             "the history does not fit the model's context window even after shrinking".to_owned(),
         ))
     }
-}
-
-/// Manual compaction of an idle chat ([BEHAVIOUR §5](crate::behaviour#5-compaction)): forces a summary whatever the usage, with
-/// `source: "manual"`. The usage recorded is that of the chat's last assistant step.
-///
-/// # Errors
-/// `Conflict` when there is nothing to compact (no model-visible message after the latest
-/// boundary); `InvalidTransition` when the chat is busy; the summary's failure.
-pub async fn compact_idle(
-    compactor: &Compactor,
-    store: &dyn ChatStore,
-    provider: &Arc<dyn ModelProvider>,
-    config: &ModelConfig,
-    chat: &crate::chat::Chat,
-    sink: &dyn CompactionSink,
-) -> Result<Vec<Message>, CompactionError> {
-    let history = store.prompt_messages(chat.id).await?;
-    let after_boundary: Vec<&Message> = history
-        .iter()
-        .skip_while(|m| m.role == Role::System)
-        .filter(|m| m.visibility.is_model_visible() && !m.compressed)
-        .collect();
-    if after_boundary.is_empty() {
-        return Err(StoreError::Conflict("there is nothing to compact".to_owned()).into());
-    }
-    let usage = after_boundary
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::Assistant && m.usage.is_some())
-        .map_or_else(|| measure(0, config.context_limit, config), |m| usage_of(m, config));
-    compactor
-        .compact(
-            CompactionTarget {
-                store,
-                provider,
-                config,
-                fence: Fence::Idle(chat.id),
-                chat,
-                usage,
-                source: CompactionSource::Manual,
-            },
-            sink,
-            CancellationToken::new(),
-        )
-        .await
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::diff_status::{DiffReference, DiffRefresh, DiffStatus};
@@ -32,84 +31,6 @@ pub(crate) const REPORT_BACKOFF: [Duration; 5] = [
     Duration::from_secs(20),
 ];
 
-/// A repository on a git host, parsed from a remote URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Repository {
-    /// The host (`github.com`).
-    pub host: String,
-    /// The owner (user or organisation).
-    pub owner: String,
-    /// The repository name (without `.git`).
-    pub name: String,
-}
-
-/// Parses `https://HOST/OWNER/REPO(.git)` and `git@HOST:OWNER/REPO(.git)` (`None` for
-/// anything else).
-#[must_use]
-pub fn parse_remote(remote: &str) -> Option<Repository> {
-    let remote = remote.trim();
-    let (host, path) = if let Some(rest) = remote.strip_prefix("https://") {
-        rest.split_once('/')?
-    } else if let Some(rest) = remote.strip_prefix("git@") {
-        rest.split_once(':')?
-    } else {
-        return None;
-    };
-    let path = path.trim_end_matches('/');
-    let path = path.strip_suffix(".git").unwrap_or(path);
-    let (owner, name) = path.split_once('/')?;
-    let valid = |s: &str| {
-        !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    };
-    (valid(host) && valid(owner) && valid(name) && !host.contains('@')).then(|| Repository {
-        host: host.to_ascii_lowercase(),
-        owner: owner.to_owned(),
-        name: name.to_owned(),
-    })
-}
-
-/// Escapes a branch name for a URL path segment (`feature/x` → `feature%2Fx`): everything
-/// but unreserved characters is percent-encoded.
-#[must_use]
-pub fn escape_path_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// One review of a pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Review {
-    /// The review's id (later reviews have larger ids).
-    pub id: i64,
-    /// Who reviewed.
-    pub reviewer: String,
-    /// `APPROVED`, `CHANGES_REQUESTED`, `DISMISSED`, `COMMENTED`, `PENDING`.
-    pub state: String,
-}
-
-/// Whether some reviewer's latest decisive review (APPROVED, CHANGES_REQUESTED or
-/// DISMISSED; latest by review id) requests changes.
-#[must_use]
-pub fn changes_requested(reviews: &[Review]) -> bool {
-    let mut latest: std::collections::HashMap<&str, &Review> = std::collections::HashMap::new();
-    for review in reviews {
-        let decisive =
-            matches!(review.state.trim(), "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED");
-        if decisive && latest.get(review.reviewer.as_str()).is_none_or(|r| r.id < review.id) {
-            latest.insert(review.reviewer.as_str(), review);
-        }
-    }
-    latest.values().any(|r| r.state.trim() == "CHANGES_REQUESTED")
-}
-
 /// A pull request's state as a list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {
@@ -123,7 +44,8 @@ pub struct PullRequest {
     pub deletions: i32,
     /// Files changed.
     pub changed_files: i32,
-    /// See [`changes_requested`].
+    /// Whether some reviewer's latest decisive review (approved, changes requested or
+    /// dismissed) requests changes.
     pub changes_requested: bool,
 }
 
@@ -372,6 +294,3 @@ impl DiffRefresher {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

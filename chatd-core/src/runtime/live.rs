@@ -5,7 +5,7 @@
 //!
 //! Positions are `(episode, seq)`. An episode is one model-call attempt (or one
 //! compaction); episodes of a chat only grow, across steps, turns and workers, because
-//! they start from the lease epoch: [`episode_base`]. A subscriber that sees a new episode
+//! they start from the lease epoch: [`Lease::episode_base`](crate::store::Lease::episode_base). A subscriber that sees a new episode
 //! begin without a persisted message in between knows the previous attempt's parts are
 //! void (a retry, or a worker that died) and resets its preview.
 

@@ -3,7 +3,7 @@
 //! - [`compaction`]: usage-driven and manual summaries with overflow-safe input ([BEHAVIOUR §5](crate::behaviour#5-compaction));
 //! - [`diff`]: pull-request tracking: `DiffSource`, the refresher ([BEHAVIOUR §10](crate::behaviour#10-diff-status));
 //! - [`live`]: the durable part log of the step in flight ([BEHAVIOUR §7](crate::behaviour#7-streams));
-//! - [`prompt`]: persisted history → a well-formed [`ModelRequest`](crate::provider::ModelRequest)
+//! - `prompt` (internal): persisted history → a well-formed [`ModelRequest`](crate::provider::ModelRequest)
 //!   for a given provider ([BEHAVIOUR §4](crate::behaviour#4-prompt-construction));
 //! - [`retry`]: the typed retry policy the chat loop owns ([BEHAVIOUR §3](crate::behaviour#3-a-turn) "Retries");
 //! - [`tools`]: the tool trait, concurrent execution of a step's calls, the workspace trait
@@ -12,14 +12,14 @@
 //! - [`worker`]: acquisition, heartbeats, stale sweeps, graceful shutdown ([BEHAVIOUR §8](crate::behaviour#8-workers-and-replicas));
 //! - [`turn`]: the turn runner (model calls, tool steps, interrupts, retries, failures).
 
-pub mod attachments;
+pub(crate) mod attachments;
 pub mod compaction;
 pub mod diff;
 pub mod health;
 pub mod live;
-pub mod prompt;
+pub(crate) mod prompt;
 pub mod retry;
-pub mod spend;
+pub(crate) mod spend;
 pub mod title;
 pub mod tools;
 pub mod turn;

@@ -13,7 +13,8 @@ use crate::provider_config::ProviderKind;
 use crate::store::files::attachments_of;
 
 /// The result given to a tool call that never got one.
-pub const INTERRUPTED_RESULT: &str = "tool call was interrupted and did not receive a result";
+pub(crate) const INTERRUPTED_RESULT: &str =
+    "tool call was interrupted and did not receive a result";
 
 /// The extra system instruction of a delegated (child) chat.
 pub(crate) const SUB_AGENT_INSTRUCTION: &str = "You are a delegated sub-agent working on a task for another agent. \
@@ -22,11 +23,11 @@ left undone. Do not ask the user questions; the agent that delegated to you will
 
 /// The leading system block and the conversation, ready for a `ModelRequest`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Prompt {
+pub(crate) struct Prompt {
     /// Leading system instructions, in order.
-    pub system: Vec<String>,
+    pub(crate) system: Vec<String>,
     /// The conversation.
-    pub messages: Vec<PromptMessage>,
+    pub(crate) messages: Vec<PromptMessage>,
 }
 
 /// The provider-metadata key whose reasoning a provider can replay (`None`: it replays none).
@@ -138,7 +139,7 @@ fn local_calls(parts: &[Part]) -> impl Iterator<Item = (&str, &str)> {
 /// [`load_attachments`](crate::runtime::attachments::load_attachments)). A compaction boundary (a `compressed` system
 /// row) becomes a user message in place, so the conversation after it is never empty.
 #[must_use]
-pub fn build_prompt(history: &[Message], target: ProviderKind, kind: ChatKind) -> Prompt {
+pub(crate) fn build_prompt(history: &[Message], target: ProviderKind, kind: ChatKind) -> Prompt {
     let visible: Vec<&Message> =
         history.iter().filter(|m| m.visibility.is_model_visible()).collect();
     let leading = visible.iter().take_while(|m| m.role == Role::System && !m.compressed).count();

@@ -44,7 +44,7 @@ pub(crate) fn estimate_cut(request_bytes: usize, partial: &Generation) -> Usage 
 /// Records a model call made for `chat` with `config` and returns the record (nothing when
 /// there is no usage to record). Accounting never stops a chat: a store that refuses the
 /// record is logged, and the call's work goes on.
-pub async fn record(
+pub(crate) async fn record(
     store: &dyn ChatStore,
     chat: &Chat,
     config: ModelConfigId,

@@ -40,7 +40,7 @@ pub struct TitleOptions {
     /// How long the title call may take (default `TITLE_TIMEOUT`, 10 s).
     pub timeout: Duration,
     /// The most characters of a generated title (default 80; a store also cuts every title at
-    /// its own [`Limits::max_title_chars`](crate::store::validate::Limits::max_title_chars)).
+    /// its own [`Limits::max_title_chars`](crate::store::Limits::max_title_chars)).
     pub max_chars: usize,
 }
 

@@ -47,7 +47,7 @@ impl Chatd {
     /// Checks files against `limits` (size, files per message and per chat) instead of the
     /// defaults.
     #[must_use]
-    pub fn with_file_limits(mut self, limits: crate::store::validate::Limits) -> Self {
+    pub fn with_file_limits(mut self, limits: crate::store::Limits) -> Self {
         self.file_limits = limits;
         self
     }

@@ -24,7 +24,7 @@ use crate::message::{Message, QueuedMessage};
 use crate::model_config::{ModelConfig, ModelConfigUpdate, NewModelConfig};
 use crate::part::Part;
 use crate::provider_config::{NewProvider, ProviderConfig, ProviderKind, ProviderUpdate};
-use crate::runtime::compaction::{CompactionError, CompactionSink, Compactor, compact_idle};
+use crate::runtime::compaction::{CompactionError, CompactionSink, Compactor};
 use crate::runtime::tools::Provisioner;
 use crate::runtime::turn::ProviderSource;
 use crate::store::{
@@ -100,7 +100,7 @@ pub struct Chatd {
     provisioner: Option<Arc<dyn Provisioner>>,
     spend: Option<Arc<dyn crate::limits::SpendPolicy>>,
     files: Option<Arc<dyn crate::store::files::FileStore>>,
-    file_limits: crate::store::validate::Limits,
+    file_limits: crate::store::Limits,
 }
 
 impl std::fmt::Debug for Chatd {
@@ -124,7 +124,7 @@ impl Chatd {
         Chatd {
             streams: events::Streams::new(Arc::clone(&store), SubscribeOptions::default()),
             files: store.file_store(),
-            file_limits: crate::store::validate::Limits::default(),
+            file_limits: crate::store::Limits::default(),
             store,
             providers: None,
             compactor: Compactor::new(),
@@ -687,7 +687,9 @@ impl Chatd {
             .provider(&config)
             .await
             .map_err(|err| ChatdError::Compaction(err.to_string()))?;
-        match compact_idle(&self.compactor, self.store.as_ref(), &provider, &config, &found, &Quiet)
+        match self
+            .compactor
+            .compact_idle(self.store.as_ref(), &provider, &config, &found, &Quiet)
             .await
         {
             Ok(rows) => Ok(rows),

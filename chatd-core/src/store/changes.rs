@@ -234,7 +234,7 @@ impl ChangedFields {
 /// and the watcher turns them into per-field flags).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FieldClocks {
-    /// Creation.
+    /// The clock of the chat's creation.
     pub created: i64,
     /// The last status change.
     pub status: i64,

@@ -104,6 +104,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The `Validation` error (`file`) of a chat that would hold more than `max` files.
+    #[must_use]
+    pub fn chat_full(max: usize) -> Self {
+        crate::store::files::chat_full(max)
+    }
+
+    /// The `Conflict` a store returns when `create_chat` would give a parent more than
+    /// `limit` open children (`open` are open now).
+    #[must_use]
+    pub fn too_many_children(open: usize, limit: usize) -> Self {
+        crate::store::validate::too_many_children(open, limit)
+    }
+
     /// An `Unavailable` wrapping `source`.
     pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         StoreError::Unavailable { source: source.into() }

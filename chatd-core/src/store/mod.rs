@@ -3,7 +3,7 @@
 //! [`ChatStore`] is intent-level: each method is one user or worker intent (send a
 //! message, commit a step, release a chat) and is atomic — one transaction in PostgreSQL,
 //! one critical section in memory. Status changes are decided by
-//! [`crate::status::decide`] inside that atomic operation, so every store implements the
+//! [`ChatStatus::decide`](crate::status::ChatStatus::decide) inside that atomic operation, so every store implements the
 //! same state machine.
 //!
 //! # Contract
@@ -19,38 +19,44 @@
 //!   chat's messages are always listed by id. The queue is FIFO by id.
 //! - **Time.** Timestamps come from the store's clock, at microsecond precision.
 //! - **No authorization.** The store trusts its caller; owner checks live in the service.
+//! - **Input.** Each method that takes input calls the [`Limits`] check named for it
+//!   ([`check_new_chat`](Limits::check_new_chat), [`check_send`](Limits::check_send),
+//!   [`check_step`](Limits::check_step), …) before it changes anything, and stores what the
+//!   check returned or left in its argument; a chat's tool-call records change only through
+//!   [`CallRecords`]. The conformance suite (`chatd_core::testing::store`, feature
+//!   `testing`) holds a store to all of this.
 
 mod changes;
-mod decisions;
+mod checks;
+pub(crate) mod decisions;
 mod error;
 pub mod files;
 mod keys;
 mod retention;
 mod spend;
 mod types;
-pub mod validate;
+pub(crate) mod validate;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-/// Store-side helpers of the domain types (a fork's cut and title, message content as
-/// JSON), for `ChatStore` implementations.
-pub use crate::chat::{fork_cut, fork_title};
-pub use crate::part::{content_from_json, content_to_json};
+/// How many rows of a source's history a fork copies, for `ChatStore::fork_chat`.
+pub use crate::chat::fork_cut;
 pub(crate) use changes::ChangedFields;
 pub use changes::{ChatChange, ChatChanges, FieldClocks, InvalidListCursor, ListCursor};
-pub use decisions::apply_decisions;
+pub use decisions::CallRecords;
 pub(crate) use error::MAX_QUEUED_MESSAGES;
 pub use error::{Entity, Result, StoreError};
 pub use keys::ProviderKeys;
 pub use retention::{RetentionPass, RetentionPolicy};
 pub use spend::{Held, NewSpendHold, SpendAdmission};
 pub use types::{
-    BusyBehavior, Compaction, Delivery, EditOutcome, FAIR_WINDOW, Fence, Lease, LeaseStatus,
-    MessageQuery, NewPart, PartPosition, PartRecord, RunningCaps, SendMessage, SendOutcome, Step,
+    BusyBehavior, Compaction, Delivery, EditOutcome, Fence, Lease, LeaseStatus, MessageQuery,
+    NewPart, PartPosition, PartRecord, RunningCaps, SendMessage, SendOutcome, Step,
     VisibilityFilter, fair_window,
 };
+pub use validate::Limits;
 
 use crate::chat::{Chat, ChatFilter, ChatUpdate, NewChat, Page};
 use crate::diff_status::{DiffReference, DiffRefresh, DiffStatus};
@@ -290,8 +296,8 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn release(&self, lease: &Lease, outcome: TurnOutcome) -> Result<Chat>;
 
     /// Applies a person's (or a client's) decisions to the open tool calls of the chat's
-    /// waiting step, all or nothing ([`apply_decisions`]; decisions are checked
-    /// with [`crate::store::validate::decisions_within`]). When no call is left open, a
+    /// waiting step, all or nothing ([`CallRecords::apply_decisions`]; decisions are checked
+    /// with [`Limits::check_decisions`]). When no call is left open, a
     /// `requires_action` chat becomes `pending` in the same write (a paused one stays
     /// paused). Returns the chat after the write.
     ///
@@ -305,7 +311,7 @@ pub trait ChatStore: Send + Sync + 'static {
     ) -> Result<Chat>;
 
     /// Answers every open tool call whose deadline has passed (by the store's clock) with
-    /// its expiry result ([`crate::tool_call::expire`]); a `requires_action` chat left with
+    /// its expiry result ([`CallRecords::expire`]); a `requires_action` chat left with
     /// no open call becomes `pending`. Looks at no more than `limit` chats; returns the ids
     /// of the chats changed. Any replica may run it at any time: each call is decided once,
     /// whether by this sweep or by a concurrent [`resolve_tool_calls`](Self::resolve_tool_calls).
@@ -324,7 +330,7 @@ pub trait ChatStore: Send + Sync + 'static {
     /// Forks `source` at `at` ([BEHAVIOUR §18](crate::behaviour#18-history-you-keep)): a new root chat of the same owner whose
     /// history is a copy of the source's current history up to and including `at` (and the
     /// tool results right after it, so no call is cut from its results), titled after the
-    /// source with a fork marker ([`fork_title`]), with the source's
+    /// source with a fork marker ([`Limits::fork_title`]), with the source's
     /// model config and none of its queue, workspace, sub-agents, tool calls or spend. It
     /// records `forked_from`; it is `pending` when its history ends with an unanswered user
     /// message (the fork answers it anew), else `waiting`. Neither chat sees the other's

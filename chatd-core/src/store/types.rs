@@ -15,15 +15,23 @@ use crate::status::StopKind;
 /// lease was recovered, revoked by an edit, or re-acquired, can write nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Lease {
-    /// The chat.
+    /// The chat the lease runs a turn of.
     pub chat_id: ChatId,
-    /// The owning worker.
+    /// The worker that holds it; only it may write the turn's steps.
     pub worker_id: WorkerId,
     /// The chat's `lease_epoch` at acquisition.
     pub epoch: i64,
 }
 
 impl Lease {
+    /// The first episode number of the turn this lease holds (`epoch · 2^24`): later turns
+    /// of the chat start above every episode of earlier ones, so a reader of the part log
+    /// tells a new turn's parts from a replayed one's.
+    #[must_use]
+    pub fn episode_base(&self) -> i64 {
+        self.epoch.saturating_mul(1 << 24)
+    }
+
     /// The lease `chat` is under: `Some` while it is `running` with a worker.
     #[must_use]
     pub fn of(chat: &crate::chat::Chat) -> Option<Lease> {
@@ -87,6 +95,10 @@ pub struct SendMessage {
 }
 
 impl SendMessage {
+    /// The longest client message id, in bytes ([BEHAVIOUR §1](crate::behaviour#1-data-model)
+    /// "Client message ids").
+    pub const MAX_CLIENT_ID_BYTES: usize = crate::store::validate::MAX_CLIENT_ID_BYTES;
+
     /// A message with the default busy behaviour.
     #[must_use]
     pub fn new(content: Vec<Part>) -> Self {
@@ -385,9 +397,9 @@ pub struct NewPart {
 /// A part read back from the durable log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartRecord {
-    /// The chat.
+    /// The chat whose part log holds it.
     pub chat_id: ChatId,
-    /// Its position.
+    /// Its position in the part log (episode, then sequence).
     pub position: PartPosition,
     /// The serialised stream event.
     pub payload: Value,
@@ -398,10 +410,10 @@ pub struct PartRecord {
 /// How many of the oldest pending chats an acquisition looks at to interleave owners: its
 /// cost stays flat however long the backlog (an owner whose chats all lie beyond it waits
 /// until older ones are taken).
-pub const FAIR_WINDOW: usize = 512;
+pub(crate) const FAIR_WINDOW: usize = 512;
 
 /// How many of the oldest pending chats an acquisition of `limit` interleaves: 16 per chat
-/// wanted, at least 64, at most [`FAIR_WINDOW`] (a claim's cost grows with it).
+/// wanted, at least 64, at most 512 (a claim's cost grows with it).
 #[must_use]
 pub fn fair_window(limit: usize) -> usize {
     limit.saturating_mul(16).clamp(64, FAIR_WINDOW)

@@ -125,20 +125,25 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_message_bytes: 1024 * 1024,
-            max_parts: 32,
-            max_system_prompt_bytes: 64 * 1024,
-            max_title_chars: MAX_TITLE_CHARS,
-            max_tool_args_bytes: 256 * 1024,
-            max_tool_result_bytes: 256 * 1024,
-            max_queued_messages: crate::store::MAX_QUEUED_MESSAGES,
-            max_file_bytes: crate::store::files::MAX_FILE_BYTES,
-            max_files_per_message: crate::store::files::MAX_FILES_PER_MESSAGE,
-            max_files_per_chat: crate::store::files::MAX_FILES_PER_CHAT,
-            max_inline_file_bytes: crate::store::files::MAX_INLINE_FILE_BYTES,
-        }
+        Limits::DEFAULT
     }
+}
+
+impl Limits {
+    /// The default limits, each documented on its field (also `Limits::default()`).
+    pub const DEFAULT: Limits = Limits {
+        max_message_bytes: 1024 * 1024,
+        max_parts: 32,
+        max_system_prompt_bytes: 64 * 1024,
+        max_title_chars: MAX_TITLE_CHARS,
+        max_tool_args_bytes: 256 * 1024,
+        max_tool_result_bytes: 256 * 1024,
+        max_queued_messages: crate::store::MAX_QUEUED_MESSAGES,
+        max_file_bytes: crate::store::files::MAX_FILE_BYTES,
+        max_files_per_message: crate::store::files::MAX_FILES_PER_MESSAGE,
+        max_files_per_chat: crate::store::files::MAX_FILES_PER_CHAT,
+        max_inline_file_bytes: crate::store::files::MAX_INLINE_FILE_BYTES,
+    };
 }
 
 fn no_nul(field: &str, value: &str) -> Result<()> {
@@ -152,14 +157,14 @@ fn no_nul(field: &str, value: &str) -> Result<()> {
 }
 
 /// The longest client message id, in bytes ([BEHAVIOUR §1](crate::behaviour#1-data-model) "Client message ids").
-pub const MAX_CLIENT_ID_BYTES: usize = 128;
+pub(crate) const MAX_CLIENT_ID_BYTES: usize = 128;
 
 /// Checks a message to send: its content (as [`user_content_within`]) and its client id
-/// (1 to [`MAX_CLIENT_ID_BYTES`] bytes, no control characters).
+/// (1 to `MAX_CLIENT_ID_BYTES` bytes, no control characters).
 ///
 /// # Errors
 /// As [`user_content_within`], or a validation error on `client_id`.
-pub fn send_within(send: &crate::store::SendMessage, limits: &Limits) -> Result<()> {
+pub(crate) fn send_within(send: &crate::store::SendMessage, limits: &Limits) -> Result<()> {
     user_content_within(&send.content, limits)?;
     if let Some(id) = &send.client_id {
         let reason = if id.is_empty() {
@@ -178,14 +183,6 @@ pub fn send_within(send: &crate::store::SendMessage, limits: &Limits) -> Result<
     Ok(())
 }
 
-/// Checks user-message content against the default [`Limits`].
-///
-/// # Errors
-/// As [`user_content_within`].
-pub fn user_content(content: &[Part]) -> Result<()> {
-    user_content_within(content, &Limits::default())
-}
-
 /// Checks user-message content: at least one and at most `max_parts` parts, only `text`
 /// and `file` parts, no empty text, no U+0000, at most `max_message_bytes` in all.
 ///
@@ -193,7 +190,7 @@ pub fn user_content(content: &[Part]) -> Result<()> {
 /// `Content is required.`, `content[i].text cannot be empty.`, `content[i] is a <type>
 /// part: messages may hold only text and file parts.`, `content[i].text cannot contain the
 /// NUL character (U+0000).`, or a size error naming the limit.
-pub fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
+pub(crate) fn user_content_within(content: &[Part], limits: &Limits) -> Result<()> {
     if content.is_empty() {
         return Err(StoreError::validation("content", "Content is required."));
     }
@@ -334,7 +331,7 @@ fn replace_nul_metadata(meta: &mut Option<crate::part::ProviderMetadata>) {
 
 /// Makes model or tool output storable: U+0000 replaced with U+FFFD everywhere, and a tool
 /// result over `max_tool_result_bytes` cut (on a character boundary) with a note saying so.
-pub fn sanitize_output(parts: &mut [Part], limits: &Limits) {
+pub(crate) fn sanitize_output(parts: &mut [Part], limits: &Limits) {
     for part in parts {
         match part {
             Part::Text { text, .. } => replace_nul(text),
@@ -395,7 +392,7 @@ fn cap_result(result: &mut serde_json::Value, max: usize) {
 
 /// A failure text as stored in `last_error`: U+0000 replaced, at most 2 000 characters.
 #[must_use]
-pub fn failure_text(reason: &str) -> String {
+pub(crate) fn failure_text(reason: &str) -> String {
     let mut text: String = reason.chars().take(2000).collect();
     replace_nul(&mut text);
     text
@@ -414,7 +411,7 @@ pub(crate) fn title(raw: &str) -> Result<String> {
 ///
 /// # Errors
 /// As `title`.
-pub fn title_within(raw: &str, limits: &Limits) -> Result<String> {
+pub(crate) fn title_within(raw: &str, limits: &Limits) -> Result<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(StoreError::validation("title", "Title is required."));
@@ -429,7 +426,7 @@ pub fn title_within(raw: &str, limits: &Limits) -> Result<String> {
 ///
 /// # Errors
 /// `Title is required.` for an explicit blank title.
-pub fn chat_title(new: &NewChat, limits: &Limits) -> Result<String> {
+pub(crate) fn chat_title(new: &NewChat, limits: &Limits) -> Result<String> {
     match (&new.title, &new.message) {
         (Some(title), _) => title_within(title, limits),
         (None, Some(content)) => {
@@ -446,7 +443,7 @@ pub fn chat_title(new: &NewChat, limits: &Limits) -> Result<String> {
 ///
 /// # Errors
 /// A validation error on `labels` naming the first offending label.
-pub fn labels(labels: &std::collections::BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn labels(labels: &std::collections::BTreeMap<String, String>) -> Result<()> {
     use crate::chat::{MAX_LABEL_KEY_CHARS, MAX_LABEL_VALUE_CHARS, MAX_LABELS};
     if labels.len() > MAX_LABELS {
         return Err(StoreError::validation(
@@ -484,7 +481,7 @@ pub fn labels(labels: &std::collections::BTreeMap<String, String>) -> Result<()>
 ///
 /// # Errors
 /// A validation error on `labels` or `query`.
-pub fn chat_filter(filter: &crate::chat::ChatFilter) -> Result<()> {
+pub(crate) fn chat_filter(filter: &crate::chat::ChatFilter) -> Result<()> {
     labels(&filter.labels)?;
     if let Some(query) = &filter.query {
         if query.chars().count() > crate::chat::MAX_QUERY_CHARS {
@@ -502,7 +499,7 @@ pub fn chat_filter(filter: &crate::chat::ChatFilter) -> Result<()> {
 ///
 /// # Errors
 /// As [`user_content_within`], `title` and `system_prompt`.
-pub fn new_chat_within(new: &NewChat, limits: &Limits) -> Result<()> {
+pub(crate) fn new_chat_within(new: &NewChat, limits: &Limits) -> Result<()> {
     let limits = *limits;
     if let Some(content) = &new.message {
         user_content_within(content, &limits)?;
@@ -548,7 +545,7 @@ fn model_name(value: &str) -> Result<()> {
 /// # Errors
 /// `Model is required.`, `Context limit must be greater than zero.`, `Compression threshold
 /// must be between 0 and 100.`, or an options error naming the key.
-pub fn new_model_config(new: &NewModelConfig) -> Result<()> {
+pub(crate) fn new_model_config(new: &NewModelConfig) -> Result<()> {
     model_name(&new.model)?;
     context_limit(new.context_limit)?;
     compression_threshold(new.compression_threshold)?;
@@ -566,7 +563,7 @@ pub fn new_model_config(new: &NewModelConfig) -> Result<()> {
 ///
 /// # Errors
 /// A validation error naming the option.
-pub fn options_for(kind: ProviderKind, options: &CallOptions) -> Result<()> {
+pub(crate) fn options_for(kind: ProviderKind, options: &CallOptions) -> Result<()> {
     let anthropic = options.provider_options.anthropic.as_ref();
     if kind == ProviderKind::Bedrock
         && anthropic.and_then(|a| a.disable_parallel_tool_use) == Some(true)
@@ -608,7 +605,7 @@ pub(crate) fn prices(prices: &crate::usage::Prices) -> Result<()> {
 ///
 /// # Errors
 /// A validation error on `usage`.
-pub fn usage(usage: &crate::message::Usage) -> Result<()> {
+pub(crate) fn usage(usage: &crate::message::Usage) -> Result<()> {
     let counts = [
         usage.input_tokens,
         usage.output_tokens,
@@ -627,7 +624,7 @@ pub fn usage(usage: &crate::message::Usage) -> Result<()> {
 ///
 /// # Errors
 /// As [`new_model_config`] for the fields that are set.
-pub fn model_config_update(update: &ModelConfigUpdate) -> Result<()> {
+pub(crate) fn model_config_update(update: &ModelConfigUpdate) -> Result<()> {
     if let Some(model) = &update.model {
         model_name(model)?;
     }
@@ -652,7 +649,7 @@ pub fn model_config_update(update: &ModelConfigUpdate) -> Result<()> {
 ///
 /// # Errors
 /// `Base URL must be an absolute http or https URL.` / `The azure provider requires a base URL.`
-pub fn base_url(kind: ProviderKind, value: &str) -> Result<()> {
+pub(crate) fn base_url(kind: ProviderKind, value: &str) -> Result<()> {
     let value = value.trim();
     if value.is_empty() {
         if kind.requires_base_url() {
@@ -677,7 +674,7 @@ pub fn base_url(kind: ProviderKind, value: &str) -> Result<()> {
 ///
 /// # Errors
 /// A validation error naming the misplaced row.
-pub fn step_within(step: &mut Step, limits: &Limits) -> Result<()> {
+pub(crate) fn step_within(step: &mut Step, limits: &Limits) -> Result<()> {
     let limits = *limits;
     for row in step.assistant.iter_mut().chain(step.tool_results.iter_mut()) {
         sanitize_output(&mut row.content, &limits);
@@ -706,7 +703,7 @@ pub fn step_within(step: &mut Step, limits: &Limits) -> Result<()> {
 
 /// Makes tool-call records storable: U+0000 replaced in ids, names, arguments and results,
 /// and results over `max_tool_result_bytes` cut, like any tool result.
-pub fn tool_calls_within(calls: &mut [crate::tool_call::ToolCall], limits: &Limits) {
+pub(crate) fn tool_calls_within(calls: &mut [crate::tool_call::ToolCall], limits: &Limits) {
     for call in calls {
         replace_nul(&mut call.tool_call_id);
         replace_nul(&mut call.tool_name);
@@ -725,7 +722,7 @@ pub fn tool_calls_within(calls: &mut [crate::tool_call::ToolCall], limits: &Limi
 ///
 /// # Errors
 /// A validation error on `decisions[i].args` naming the problem.
-pub fn decisions_within(
+pub(crate) fn decisions_within(
     decisions: &mut [crate::tool_call::Decision],
     limits: &Limits,
 ) -> Result<()> {
@@ -770,7 +767,7 @@ pub fn decisions_within(
 ///
 /// # Errors
 /// A validation error naming the malformed field.
-pub fn compaction_within(compaction: &mut Compaction, limits: &Limits) -> Result<()> {
+pub(crate) fn compaction_within(compaction: &mut Compaction, limits: &Limits) -> Result<()> {
     let limits = *limits;
     sanitize_output(&mut compaction.boundary, &limits);
     sanitize_output(std::slice::from_mut(&mut compaction.call), &limits);
@@ -791,7 +788,7 @@ pub fn compaction_within(compaction: &mut Compaction, limits: &Limits) -> Result
 }
 
 /// Makes live-part payloads storable (U+0000 replaced with U+FFFD).
-pub fn part_payloads(parts: &mut [crate::store::NewPart]) {
+pub(crate) fn part_payloads(parts: &mut [crate::store::NewPart]) {
     for part in parts {
         replace_nul_json(&mut part.payload);
     }
@@ -802,7 +799,7 @@ pub fn part_payloads(parts: &mut [crate::store::NewPart]) {
 ///
 /// # Errors
 /// `Conflict` naming the first position that is not after its predecessor.
-pub fn part_positions(
+pub(crate) fn part_positions(
     last: Option<crate::store::PartPosition>,
     parts: &[crate::store::NewPart],
 ) -> Result<Option<crate::store::PartPosition>> {
@@ -821,7 +818,7 @@ pub fn part_positions(
 
 /// The refusal when a parent already has its most open children.
 #[must_use]
-pub fn too_many_children(open: usize, limit: usize) -> StoreError {
+pub(crate) fn too_many_children(open: usize, limit: usize) -> StoreError {
     StoreError::Conflict(format!(
         "this chat already has {open} open sub-agents (at most {limit}): wait for one and close \
          it with close_agent first"
@@ -847,8 +844,12 @@ mod tests {
 
     #[test]
     fn content_errors_name_the_part() {
-        assert_eq!(user_content(&[]).expect_err("empty").to_string(), "Content is required.");
-        let err = user_content(&[Part::text("ok"), Part::text("  ")]).expect_err("blank");
+        let limits = Limits::default();
+        assert_eq!(
+            limits.check_content(&[]).expect_err("empty").to_string(),
+            "Content is required."
+        );
+        let err = limits.check_content(&[Part::text("ok"), Part::text("  ")]).expect_err("blank");
         assert_eq!(err.to_string(), "content[1].text cannot be empty.");
     }
 }

@@ -4,7 +4,8 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::store::{StoreError, apply_decisions as resolve};
+use crate::store::StoreError;
+use crate::store::decisions::apply_decisions as resolve;
 
 fn open(id: &str, kind: ActionKind) -> ToolCall {
     let deadline = Utc::now() + Duration::hours(1);

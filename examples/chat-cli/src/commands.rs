@@ -266,7 +266,7 @@ impl Session {
             return Err("usage: /attach <path>".into());
         }
         let file = std::fs::File::open(path).map_err(|err| format!("{path}: {err}"))?;
-        let limit = chatd_core::files::MAX_FILE_BYTES as u64 + 1;
+        let limit = chatd_core::store::Limits::DEFAULT.max_file_bytes as u64 + 1;
         let mut bytes = Vec::new();
         file.take(limit).read_to_end(&mut bytes).map_err(|err| format!("{path}: {err}"))?;
         let meta = self

@@ -212,14 +212,16 @@ fn described_files(request: &ModelRequest) -> Vec<String> {
             Part::File { media_type, data: Some(data), name, .. } => {
                 let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
                 let name = name.as_deref().unwrap_or("a file");
-                Some(match chatd_core::files::image_dimensions(&bytes) {
-                    Some((w, h)) if media_type.starts_with("image/") => format!(
-                        "{name}: a {w}×{h} {} image of {} bytes",
-                        media_type.trim_start_matches("image/").to_uppercase(),
-                        bytes.len()
-                    ),
-                    _ => format!("{name}: {media_type}, {} bytes", bytes.len()),
-                })
+                Some(
+                    match imagesize::blob_size(&bytes).ok().map(|size| (size.width, size.height)) {
+                        Some((w, h)) if media_type.starts_with("image/") => format!(
+                            "{name}: a {w}×{h} {} image of {} bytes",
+                            media_type.trim_start_matches("image/").to_uppercase(),
+                            bytes.len()
+                        ),
+                        _ => format!("{name}: {media_type}, {} bytes", bytes.len()),
+                    },
+                )
             }
             _ => None,
         })

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chatd_core::provider::{ModelProvider, ProviderError};
 use chatd_core::runtime::tools::{
-    LocalWorkspace, SandboxMode, SandboxPolicy, ToolContext, ToolError, Workspace, WorkspaceSource,
-    workspace_tools_from,
+    LocalWorkspace, SandboxMode, SandboxPolicy, ToolContext, ToolError, ToolSet, Workspace,
+    WorkspaceSource,
 };
 use chatd_core::runtime::turn::{ProviderSource, TurnRunner};
 use chatd_core::runtime::worker::Worker;
@@ -266,7 +266,7 @@ impl Setup {
     /// has no title trick).
     #[must_use]
     pub fn runner(&self) -> TurnRunner {
-        let tools = workspace_tools_from(Arc::new(DirPerChat::new(&self.workspaces)))
+        let tools = ToolSet::workspace_from(Arc::new(DirPerChat::new(&self.workspaces)))
             .with(Arc::new(location_tool()));
         let runner = TurnRunner::new(Arc::clone(&self.store), self.providers(), tools)
             .with_titles(self.choice != ModelChoice::Demo)

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use chatd_core::{
     Actor, ChatStore, Chatd, LocalWorkspace, NewChat, NewModelConfig, NewProvider, ProviderKind,
-    SendMessage, ToolContext, ToolError, TurnRunner, Typed, TypedTool, UserId, Worker,
-    workspace_tools,
+    SendMessage, ToolContext, ToolError, ToolSet, TurnRunner, Typed, TypedTool, UserId, Worker,
 };
 use chatd_providers::{ProviderRegistry, StoreProviderSource};
 use chatd_store_memory::InMemoryChatStore;
@@ -61,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Workers: here one, in-process; any number of processes can share a PostgreSQL store.
     let workspace = tempfile::tempdir()?;
-    let tools = workspace_tools(Arc::new(LocalWorkspace::open(workspace.path())?))
+    let tools = ToolSet::workspace(Arc::new(LocalWorkspace::open(workspace.path())?))
         .with(Arc::new(Typed(WordCount)));
     let providers = Arc::new(StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new()));
     let runner = TurnRunner::new(Arc::clone(&store), providers, tools);

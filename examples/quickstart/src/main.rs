@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use chatd_core::Message;
 use chatd_core::provider::StreamEvent;
-use chatd_core::runtime::tools::{LocalWorkspace, workspace_tools};
+use chatd_core::runtime::tools::{LocalWorkspace, ToolSet};
 use chatd_core::runtime::turn::{RetryNotice, TurnEnd, TurnObserver, TurnRunner, TurnSignal};
 use chatd_core::store::ChatStore;
 use chatd_core::{
@@ -227,7 +227,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .into_iter()
         .next()
         .ok_or("the chat was not acquired")?;
-    let tools = workspace_tools(Arc::new(LocalWorkspace::open(workspace_dir.path())?));
+    let tools = ToolSet::workspace(Arc::new(LocalWorkspace::open(workspace_dir.path())?));
     let source = StoreProviderSource::new(Arc::clone(&store), ProviderRegistry::new());
     // The demo's fake server answers in order, so the background title call (a second,
     // concurrent model call) only runs against a real server.

@@ -26,7 +26,7 @@ use crate::rest::{Params, chat_id};
 use crate::views::{FileList, FileView};
 
 /// The largest upload body: the largest file chatd stores by default.
-pub const MAX_UPLOAD_BYTES: usize = chatd_core::files::MAX_FILE_BYTES;
+pub const MAX_UPLOAD_BYTES: usize = chatd_core::store::Limits::DEFAULT.max_file_bytes;
 
 /// The routes outside one chat.
 pub fn routes() -> Router<AppState> {

@@ -48,8 +48,13 @@ async fn files_upload_sniffed_download_for_their_owner_and_go_into_messages() {
             .contains("Only PNG, JPEG, GIF and WebP images, PDF and plain text"),
         "{refused}"
     );
-    let (status, _) =
-        upload(&s, USER, "name=big.txt", vec![b'x'; chatd_core::files::MAX_FILE_BYTES + 1]).await;
+    let (status, _) = upload(
+        &s,
+        USER,
+        "name=big.txt",
+        vec![b'x'; chatd_core::store::Limits::DEFAULT.max_file_bytes + 1],
+    )
+    .await;
     assert_eq!(status, 413, "over the upload limit");
 
     // Downloads: the owner gets the bytes with the sniffed type; anyone else gets 404.

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatd_core::runtime::tools::{
-    AgentOptions, ChatWorkspaces, LocalProvisioner, NewWorkspace, Provisioner, ToolContext,
-    ToolSet, agent_tools, provisioning_tools, workspace_tools_from,
+    AgentOptions, ChatWorkspaces, LocalProvisioner, NewWorkspace, Provisioner, ToolContext, ToolSet,
 };
 use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::store::{ChatStore, MessageQuery};
@@ -55,12 +54,12 @@ async fn world() -> World {
     let store: Arc<dyn ChatStore> = Arc::new(InMemoryChatStore::new());
     chatd_tests::configure(store.as_ref()).await;
     let shared: Arc<dyn Provisioner> = Arc::clone(&provisioner) as Arc<dyn Provisioner>;
-    let tools = workspace_tools_from(Arc::new(ChatWorkspaces::new(
+    let tools = ToolSet::workspace_from(Arc::new(ChatWorkspaces::new(
         Arc::clone(&store),
         Arc::clone(&shared),
     )))
-    .merge(provisioning_tools(Arc::clone(&store), shared))
-    .merge(agent_tools(
+    .merge(ToolSet::provisioning(Arc::clone(&store), shared))
+    .merge(ToolSet::agents(
         Arc::clone(&store),
         AgentOptions::default().with_poll(Duration::from_millis(10)),
     ));
@@ -705,9 +704,8 @@ async fn template_copies_never_follow_links_out_of_the_template() {
 
 #[tokio::test]
 async fn the_sub_agent_cap_is_configurable() {
-    use chatd_core::runtime::tools::agent_tools;
     let w = world().await;
-    let tools = agent_tools(Arc::clone(&w.store), AgentOptions::default().with_max_children(1));
+    let tools = ToolSet::agents(Arc::clone(&w.store), AgentOptions::default().with_max_children(1));
     let root = w.root("root").await;
     let ctx = w.ctx(root).await;
     let spawn = |id: &str| Part::tool_call(id, "spawn_agent", json!({"prompt": "work"}));

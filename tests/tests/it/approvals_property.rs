@@ -17,7 +17,7 @@ use chatd_core::runtime::tools::{Tool, ToolContext, ToolError, ToolRules, ToolSe
 use chatd_core::runtime::turn::{ActionDeadlines, StopReason, TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::store::{BusyBehavior, MessageQuery, SendMessage};
 use chatd_core::testing::ScriptedCall;
-use chatd_core::tool_call::{ActionKind, DENIED_BY_USER, Decision};
+use chatd_core::tool_call::{ActionKind, Decision};
 use chatd_core::{ChatStatus, Part, Role, StoreError, WorkerId};
 use serde_json::{Value, json};
 
@@ -147,7 +147,7 @@ impl World {
     /// Decides some open calls (sometimes naming a stale id, which must change nothing).
     async fn decide(&mut self) {
         let chat = self.chat().await;
-        let open = chatd_core::tool_call::open_calls(&chat.tool_calls);
+        let open = chat.open_calls();
         let mut decisions = Vec::new();
         for call in &open {
             if self.rng.bool() {
@@ -266,7 +266,7 @@ impl World {
             let chat = self.chat().await;
             match chat.status {
                 ChatStatus::RequiresAction => {
-                    let open = chatd_core::tool_call::open_calls(&chat.tool_calls);
+                    let open = chat.open_calls();
                     let deny: Vec<Decision> = open
                         .iter()
                         .map(|c| Decision::Deny {
@@ -331,7 +331,7 @@ impl World {
         for id in &self.denied {
             if let Some(result) = answered.get(id) {
                 let text = result.as_str().unwrap_or_default();
-                assert!(text.starts_with(DENIED_BY_USER), "denied {id} answered {result}");
+                assert!(text.starts_with(Decision::DENIED_PREFIX), "denied {id} answered {result}");
             }
         }
         for (id, cut) in &self.approved {
@@ -341,7 +341,7 @@ impl World {
                 Some(chatd_core::testing::pinned::IN_DOUBT_RESULT) => {
                     assert!(self.runs.of(id) <= 1)
                 }
-                Some(chatd_core::tool_call::INTERRUPTED_RESULT) => {
+                Some(chatd_core::testing::pinned::INTERRUPTED_TOOL_RESULT) => {
                     assert!(cut, "approved {id} was interrupted though its step was never cut");
                 }
                 _ => assert_eq!(self.runs.of(id), 1, "approved {id} did not run: {result}"),

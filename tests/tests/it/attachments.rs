@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use chatd_core::files::testing_png;
-use chatd_core::runtime::tools::{LocalWorkspace, workspace_tools};
+use chatd_core::runtime::tools::{LocalWorkspace, ToolSet};
 use chatd_core::runtime::turn::{TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::store::{ChatStore, MessageQuery};
 use chatd_core::{
@@ -193,7 +193,7 @@ async fn each_kind_receives_files_in_its_own_shape() {
             ProviderRegistry::new().with_env(|_| None),
         );
         let runner =
-            TurnRunner::new(Arc::clone(&store), Arc::new(source), workspace_tools(workspace))
+            TurnRunner::new(Arc::clone(&store), Arc::new(source), ToolSet::workspace(workspace))
                 .with_titles(false);
         let lease = store.acquire(WorkerId::new(), 1).await.expect("acquire")[0];
         let end = runner.run(lease, TurnSignal::new()).await;
@@ -220,7 +220,7 @@ async fn each_kind_receives_files_in_its_own_shape() {
         // The tool row refers to the file; it holds no bytes.
         let rows = store.list_messages(chat.id, MessageQuery::all()).await.expect("rows");
         let attached = rows.iter().flat_map(|m| &m.content).any(|p| {
-            matches!(p, Part::ToolResult { result, .. } if !chatd_core::files::attachments_of(result).is_empty())
+            matches!(p, Part::ToolResult { result, .. } if !chatd_core::files::FileRef::listed_in(result).is_empty())
         });
         assert!(attached, "{kind}: a tool result lists its attachment");
         assert!(!format!("{rows:?}").contains(&b64(&shown)), "{kind}: no bytes stored in rows");
@@ -241,7 +241,7 @@ async fn read_file_attaches_by_the_bytes_not_the_name() {
     let dir = tempfile::tempdir().expect("workspace");
     std::fs::write(dir.path().join("fake.png"), "not a picture\n").expect("text");
     std::fs::write(dir.path().join("real.png"), testing_png(2, 2)).expect("image");
-    let tools = workspace_tools(Arc::new(LocalWorkspace::open(dir.path()).expect("workspace")));
+    let tools = ToolSet::workspace(Arc::new(LocalWorkspace::open(dir.path()).expect("workspace")));
     let read = |path: &str| Part::tool_call("c", "read_file", json!({ "path": path }));
     let with_files =
         ToolContext::new(chat.id, owner, chatd_core::ChatKind::Root, CancellationToken::new())
@@ -259,7 +259,7 @@ async fn read_file_attaches_by_the_bytes_not_the_name() {
         (Some(2), Some(2)),
         "{attached}"
     );
-    assert_eq!(chatd_core::files::attachments_of(&attached).len(), 1, "{attached}");
+    assert_eq!(chatd_core::files::FileRef::listed_in(&attached).len(), 1, "{attached}");
     let without =
         ToolContext::new(chat.id, owner, chatd_core::ChatKind::Root, CancellationToken::new());
     let plain = tools.run_calls(&without, &[read("real.png")]).await.expect("ran");

@@ -100,7 +100,7 @@ async fn world() -> Arc<World> {
     let queued = store.list_queued(chat.id).await.expect("queue")[0].id;
     let message = store.list_messages(chat.id, MessageQuery::all()).await.expect("messages")[0].id;
     let png = chatd_core::files::testing_png(1, 1);
-    let limits = chatd_core::store::validate::Limits::default();
+    let limits = chatd_core::store::Limits::default();
     let new = chatd_core::NewFile::new(owner, Some(chat.id), "a.png", png, &limits).expect("file");
     let file = store.file_store().expect("files").put_file(new).await.expect("put").id;
     Arc::new(World { chatd, store, owner, chat: chat.id, message, queued, config: config.id, file })

@@ -5,14 +5,12 @@
 use std::sync::{Arc, Mutex};
 
 use chatd_core::provider::{ProviderError, ProviderErrorKind, StreamEvent};
-use chatd_core::runtime::compaction::{CompactionError, CompactionSink, Compactor, compact_idle};
 use chatd_core::runtime::turn::{TurnEnd, TurnObserver, TurnSignal};
 use chatd_core::store::StoreError;
 use chatd_core::testing::pinned::{COMPACTION_TOOL, CONTINUATION_PREAMBLE, SUMMARY_INSTRUCTION};
 use chatd_core::testing::{ScriptedCall, ScriptedProvider};
-use chatd_core::{
-    ChatId, Message, ModelConfig, NewModelConfig, Part, ProviderKind, Role, TurnOutcome, Usage,
-};
+use chatd_core::{Actor, Chatd, ChatdError};
+use chatd_core::{ChatId, Message, NewModelConfig, Part, ProviderKind, Role, TurnOutcome, Usage};
 use serde_json::json;
 
 use crate::support::*;
@@ -70,16 +68,6 @@ impl TurnObserver for Log {
     }
     fn on_compaction(&self, _chat: ChatId, event: &StreamEvent) {
         self.push(describe(event));
-    }
-}
-
-#[async_trait::async_trait]
-impl CompactionSink for Log {
-    async fn part(&self, _chat: ChatId, event: &StreamEvent) {
-        self.push(describe(event));
-    }
-    async fn persisted(&self, chat: ChatId, messages: &[Message]) {
-        TurnObserver::on_step(self, chat, messages);
     }
 }
 
@@ -283,12 +271,9 @@ async fn a_failed_compaction_is_reported_and_the_turn_continues() {
     assert_eq!(fx.provider.remaining(), 0);
 }
 
-struct NoSink;
-
-#[async_trait::async_trait]
-impl CompactionSink for NoSink {
-    async fn part(&self, _chat: ChatId, _event: &StreamEvent) {}
-    async fn persisted(&self, _chat: ChatId, _messages: &[Message]) {}
+/// Manual compaction the way a host asks for it: `Chatd::compact` as the chat's owner.
+fn chatd_of(fx: &Fixture) -> Chatd {
+    Chatd::new(Arc::clone(&fx.store)).with_providers(Arc::new(Scripted(Arc::clone(&fx.provider))))
 }
 
 #[tokio::test]
@@ -302,13 +287,9 @@ async fn manual_compaction_forces_a_summary_and_refuses_when_there_is_nothing_ne
     assert_eq!(end, TurnEnd::Release(TurnOutcome::Finished));
     fx.store.release(&fx.lease, TurnOutcome::Finished).await.expect("release");
     let chat = fx.store.get_chat(fx.chat).await.expect("chat");
-    let config: ModelConfig =
-        fx.store.default_model_config().await.expect("config").expect("default");
-    let provider = Arc::clone(&fx.provider) as Arc<dyn chatd_core::provider::ModelProvider>;
-    let compactor = Compactor::new();
-    let rows = compact_idle(&compactor, fx.store.as_ref(), &provider, &config, &chat, &NoSink)
-        .await
-        .expect("manual compaction");
+    let owner = Actor::user(chat.owner_id);
+    let chatd = chatd_of(&fx);
+    let rows = chatd.compact(&owner, fx.chat).await.expect("manual compaction");
     assert_eq!(rows.len(), 3);
     let Part::ToolResult { result, .. } = &rows[2].content[0] else { panic!("{:?}", rows[2]) };
     assert_eq!(result["source"], "manual");
@@ -317,9 +298,8 @@ async fn manual_compaction_forces_a_summary_and_refuses_when_there_is_nothing_ne
     assert_eq!(result["usage_percent"], 0);
 
     // The boundary is the latest model-visible row: nothing left to compact.
-    let again =
-        compact_idle(&compactor, fx.store.as_ref(), &provider, &config, &chat, &NoSink).await;
-    assert!(matches!(again, Err(CompactionError::Store(StoreError::Conflict(_)))), "{again:?}");
+    let again = chatd.compact(&owner, fx.chat).await;
+    assert!(matches!(again, Err(ChatdError::Store(StoreError::Conflict(_)))), "{again:?}");
     assert_eq!(fx.provider.requests().len(), 2, "no summary call for nothing");
 }
 
@@ -329,17 +309,14 @@ async fn the_summary_call_times_out_after_90_seconds() {
     let fx = fixture(vec![ScriptedCall::StreamThenHang(Vec::new())]).await;
     fx.store.release(&fx.lease, TurnOutcome::Finished).await.expect("release");
     let chat = fx.store.get_chat(fx.chat).await.expect("chat");
-    let config: ModelConfig =
-        fx.store.default_model_config().await.expect("config").expect("default");
-    let provider = Arc::clone(&fx.provider) as Arc<dyn chatd_core::provider::ModelProvider>;
-    let compactor = Compactor::new();
     let started = tokio::time::Instant::now();
-    let err = compact_idle(&compactor, fx.store.as_ref(), &provider, &config, &chat, &NoSink)
+    let err = chatd_of(&fx)
+        .compact(&Actor::user(chat.owner_id), fx.chat)
         .await
         .expect_err("the model never answers");
     let waited = started.elapsed();
     assert!(
-        matches!(&err, CompactionError::Summary(reason) if reason == "the summary call timed out after 90 s"),
+        matches!(&err, ChatdError::Compaction(reason) if reason == "compaction failed: the summary call timed out after 90 s"),
         "{err:?}"
     );
     assert!(

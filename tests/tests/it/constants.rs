@@ -8,7 +8,7 @@ use chatd_core::runtime::retry::RetryPolicy;
 use chatd_core::runtime::title::TitleOptions;
 use chatd_core::runtime::tools::AgentOptions;
 use chatd_core::runtime::worker::WorkerConfig;
-use chatd_core::store::validate::Limits;
+use chatd_core::store::Limits;
 use chatd_core::testing::pinned::DEFAULT_COMPRESSION_THRESHOLD;
 use chatd_core::testing::pinned::DEFAULT_MAX_OUTPUT_TOKENS;
 use chatd_core::testing::pinned::FLUSH_INTERVAL;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chatd_core::runtime::tools::{
     ExecOutput, ExecRequest, LocalWorkspace, SandboxStatus, Tool, ToolContext, ToolError, ToolSet,
-    Workspace, workspace_tools,
+    Workspace,
 };
 use chatd_core::runtime::turn::{StopReason, TurnEnd, TurnRunner, TurnSignal};
 use chatd_core::testing::ScriptedCall;
@@ -198,7 +198,7 @@ fn workspace_runner(fx: &Fixture, dir: &Path) -> TurnRunner {
     TurnRunner::new(
         Arc::clone(&fx.store),
         Arc::new(Scripted(Arc::clone(&fx.provider))),
-        workspace_tools(Arc::new(confined(dir))),
+        ToolSet::workspace(Arc::new(confined(dir))),
     )
     .with_titles(false)
 }
@@ -368,7 +368,7 @@ async fn read_file_windows_are_capped_and_say_so() {
 #[tokio::test]
 async fn concurrent_edits_of_one_step_never_share_a_temporary_file() {
     let dir = tempfile::tempdir().expect("dir");
-    let set = workspace_tools(Arc::new(confined(dir.path())));
+    let set = ToolSet::workspace(Arc::new(confined(dir.path())));
     let calls: Vec<Part> = (0..16)
         .map(|i| {
             Part::tool_call(
@@ -443,7 +443,7 @@ async fn fifty_calls_never_run_more_than_eight_at_once() {
 #[tokio::test]
 async fn execute_timeouts_are_clamped_and_bad_ones_refused() {
     let dir = tempfile::tempdir().expect("dir");
-    let set = workspace_tools(Arc::new(confined(dir.path())));
+    let set = ToolSet::workspace(Arc::new(confined(dir.path())));
     let calls = vec![
         Part::tool_call("big", "execute", json!({"command": "echo fine", "timeout": 1e18})),
         Part::tool_call("neg", "execute", json!({"command": "echo no", "timeout": -1})),
@@ -488,7 +488,7 @@ async fn the_workspace_default_and_maximum_timeouts_are_configurable() {
 #[tokio::test]
 async fn a_command_that_ignores_term_is_killed_two_seconds_later() {
     let dir = tempfile::tempdir().expect("dir");
-    let set = workspace_tools(Arc::new(confined(dir.path())));
+    let set = ToolSet::workspace(Arc::new(confined(dir.path())));
     let marker = format!("term-ignorer-{}", uuid::Uuid::new_v4().simple());
     let command = format!(
         ": {marker}; trap 'echo term >> got-term' TERM; echo started; while :; do sleep 0.05; done"

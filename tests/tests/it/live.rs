@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use chatd_core::part_log::{LivePart, episode_base};
 use chatd_core::provider::{ProviderError, ProviderErrorKind, StreamEvent};
 use chatd_core::runtime::retry::RetryPolicy;
 use chatd_core::runtime::turn::{StopReason, TurnEnd, TurnSignal};
 use chatd_core::store::{PartPosition, PartRecord};
 use chatd_core::testing::ScriptedCall;
+use chatd_core::testing::internals::LivePart;
 use chatd_core::{Message, TurnOutcome};
 
 use crate::support::*;
@@ -58,7 +58,7 @@ async fn streamed_parts_reach_the_durable_log_and_the_commit_clears_it() {
     });
     // The model has gone quiet: the buffered parts are written when their interval is up.
     let parts = wait_for_log(&fx, |p| p.len() == 3).await;
-    let episode = episode_base(&fx.lease) + 1;
+    let episode = fx.lease.episode_base() + 1;
     assert_eq!(
         parts.iter().map(|(p, _)| (p.episode, p.seq)).collect::<Vec<_>>(),
         vec![(episode, 1), (episode, 2), (episode, 3)]
@@ -93,7 +93,7 @@ async fn a_retry_is_announced_in_the_log_and_the_next_attempt_is_a_new_episode()
         let (lease, signal) = (fx.lease, signal.clone());
         async move { runner.run(lease, signal).await }
     });
-    let first = episode_base(&fx.lease) + 1;
+    let first = fx.lease.episode_base() + 1;
     let parts =
         wait_for_log(&fx, |p| p.iter().filter(|(at, _)| at.episode == first + 1).count() == 2)
             .await;

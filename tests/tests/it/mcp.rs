@@ -189,7 +189,7 @@ async fn an_mcp_image_becomes_an_attachment_the_model_sees() {
     let all: Vec<Part> = fx.messages().await.iter().flat_map(|m| m.content.clone()).collect();
     let (result, is_error) = results(&all).pop().expect("a result");
     assert!(!is_error, "{result}");
-    let attached = chatd_core::files::attachments_of(&result);
+    let attached = chatd_core::files::FileRef::listed_in(&result);
     assert_eq!(attached.len(), 1, "{result}");
     assert_eq!(
         (attached[0].media_type.as_str(), attached[0].name.as_str()),

@@ -276,7 +276,7 @@ async fn send_and_wait_follows_the_answering_turn_on_postgres() {
 
 fn text_part(lease: &chatd_core::store::Lease, seq: i64) -> NewPart {
     NewPart {
-        position: PartPosition { episode: chatd_core::part_log::episode_base(lease) + 1, seq },
+        position: PartPosition { episode: lease.episode_base() + 1, seq },
         payload: serde_json::json!({"type": "stream", "event": {"type": "text-delta", "id": "t", "delta": format!("d{seq}")}}),
     }
 }

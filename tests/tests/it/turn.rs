@@ -580,7 +580,7 @@ async fn an_execute_timeout_becomes_an_error_result_and_the_turn_goes_on() {
         ScriptedCall::text("that took too long", None),
     ])
     .await;
-    let tools = chatd_core::runtime::tools::workspace_tools(Arc::new(workspace));
+    let tools = chatd_core::runtime::tools::ToolSet::workspace(Arc::new(workspace));
     let runner =
         TurnRunner::new(Arc::clone(&fx.store), Arc::new(Scripted(Arc::clone(&fx.provider))), tools)
             .with_titles(false);
@@ -725,7 +725,7 @@ async fn a_turn_whose_answer_was_committed_before_its_worker_died_is_not_answere
 async fn titles_follow_the_configured_limit_on_both_stores() {
     use chatd_core::runtime::title::{TitleOptions, TitleOutcome, generate_title};
     use chatd_core::store::ChatStore;
-    use chatd_core::store::validate::Limits;
+    use chatd_core::store::Limits;
     use chatd_core::testing::ScriptedProvider;
     use chatd_core::{ChatUpdate, NewChat, UserId};
     let limits = Limits::default().with_max_title_chars(12);

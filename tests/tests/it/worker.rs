@@ -282,7 +282,7 @@ async fn a_worker_applies_its_retention_policy() {
     let busy = w.chat("keep going").await;
     // An upload no message referred to, and one bound to the chat that is purged.
     let files = w.store.file_store().expect("files");
-    let limits = chatd_core::store::validate::Limits::default();
+    let limits = chatd_core::store::Limits::default();
     let png = || chatd_core::files::testing_png(1, 1);
     let new = |chat| chatd_core::NewFile::new(owner, chat, "a.png", png(), &limits).expect("file");
     let unbound = files.put_file(new(None)).await.expect("unbound").id;

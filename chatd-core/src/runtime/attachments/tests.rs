@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use super::*;
 use crate::ids::ChatId;
 use crate::message::Role;
+use crate::store::Limits;
 use crate::store::files::{FileMeta, NewFile, testing_png};
-use crate::store::validate::Limits;
 
 /// A file store in a map that counts its reads.
 #[derive(Debug, Default)]

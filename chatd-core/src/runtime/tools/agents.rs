@@ -380,10 +380,18 @@ impl TypedTool for CloseAgent {
     }
 }
 
-/// The four sub-agent tools over `store`, behaving as `options` says
-/// (`AgentOptions::default()` for the documented defaults).
-#[must_use]
-pub fn agent_tools(store: Arc<dyn ChatStore>, mut options: AgentOptions) -> ToolSet {
+impl ToolSet {
+    /// The four sub-agent tools (`spawn_agent`, `wait_agent`, `message_agent`,
+    /// `close_agent`, [BEHAVIOUR §13](crate::behaviour#13-tools)) over `store`,
+    /// behaving as `options` says (`AgentOptions::default()` for the documented defaults).
+    #[must_use]
+    pub fn agents(store: Arc<dyn ChatStore>, options: AgentOptions) -> ToolSet {
+        agent_tools(store, options)
+    }
+}
+
+/// [`ToolSet::agents`].
+fn agent_tools(store: Arc<dyn ChatStore>, mut options: AgentOptions) -> ToolSet {
     options.poll = options.poll.max(Duration::from_millis(1));
     let shared = Agents { store, options };
     ToolSet::new()

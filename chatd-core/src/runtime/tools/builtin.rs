@@ -182,7 +182,7 @@ impl ReadFile {
         if ctx.files.is_none() || !looks_attachable(path) {
             return Ok(None);
         }
-        let max = crate::store::validate::Limits::default().max_file_bytes;
+        let max = crate::store::Limits::default().max_file_bytes;
         let Some(bytes) = ws.read_bytes(ctx, path, max).await? else { return Ok(None) };
         if crate::store::files::sniff(&bytes).is_none_or(|media| media == "text/plain") {
             return Ok(None);
@@ -266,19 +266,22 @@ impl Execute {
     }
 }
 
-/// The four workspace tools over one `workspace` shared by every chat.
-#[must_use]
-pub fn workspace_tools(workspace: Arc<dyn Workspace>) -> super::ToolSet {
-    workspace_tools_from(Arc::new(SharedWorkspace(workspace)))
-}
+impl super::ToolSet {
+    /// The four workspace tools (`read_file`, `write_file`, `edit_files`, `execute`,
+    /// [BEHAVIOUR §13](crate::behaviour#13-tools)) over one `workspace` shared by every chat.
+    #[must_use]
+    pub fn workspace(workspace: Arc<dyn Workspace>) -> Self {
+        Self::workspace_from(Arc::new(SharedWorkspace(workspace)))
+    }
 
-/// The four workspace tools, each call on the workspace `source` gives its chat (for
-/// example [`ChatWorkspaces`](super::ChatWorkspaces): the one the chat was provisioned).
-#[must_use]
-pub fn workspace_tools_from(source: Arc<dyn WorkspaceSource>) -> super::ToolSet {
-    super::ToolSet::new()
-        .with(Arc::new(Typed(ReadFile(Arc::clone(&source)))))
-        .with(Arc::new(Typed(WriteFile(Arc::clone(&source)))))
-        .with(Arc::new(Typed(EditFiles(Arc::clone(&source)))))
-        .with(Arc::new(Typed(Execute(source))))
+    /// The four workspace tools, each call on the workspace `source` gives its chat (for
+    /// example [`ChatWorkspaces`](super::ChatWorkspaces): the one the chat was provisioned).
+    #[must_use]
+    pub fn workspace_from(source: Arc<dyn WorkspaceSource>) -> Self {
+        Self::new()
+            .with(Arc::new(Typed(ReadFile(Arc::clone(&source)))))
+            .with(Arc::new(Typed(WriteFile(Arc::clone(&source)))))
+            .with(Arc::new(Typed(EditFiles(Arc::clone(&source)))))
+            .with(Arc::new(Typed(Execute(source))))
+    }
 }

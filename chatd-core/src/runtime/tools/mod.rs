@@ -28,10 +28,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use agents::{AgentOptions, agent_tools};
+pub use agents::AgentOptions;
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))] // pinned by `testing::pinned`
 pub(crate) use agents::{CHILD_CANNOT_SPAWN, MAX_SUB_AGENTS};
-pub use builtin::{workspace_tools, workspace_tools_from};
 pub use client::ClientTool;
 #[cfg(feature = "local-workspace")]
 pub use local::{
@@ -44,7 +43,6 @@ pub(crate) use local::{TERM_GRACE, landlock_abi};
 pub use policy::{CallView, PolicyDecision, ToolPolicy, ToolRules};
 pub use provision::{
     NewWorkspace, ProvisionedWorkspace, Provisioner, Template, TemplateParameter, TemplateSummary,
-    provisioning_tools,
 };
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))] // pinned by `testing::pinned`
 pub(crate) use set::MAX_CONCURRENT_CALLS;
@@ -101,7 +99,7 @@ impl ToolContext {
     }
 
     /// Stores `bytes` as a file of this chat (its type sniffed, [BEHAVIOUR §19](crate::behaviour#19-attachments)) and returns
-    /// what to list in the result's `attachments` ([`crate::store::files::with_attachments`]).
+    /// what to list in the result's `attachments` ([`FileRef::attach`](crate::store::files::FileRef::attach)).
     ///
     /// # Errors
     /// A [`ToolError`] when there is no file store, the bytes are not a file chatd accepts,
@@ -114,7 +112,7 @@ impl ToolContext {
         let Some(files) = &self.files else {
             return Err(ToolError::new("files cannot be attached here: there is no file store"));
         };
-        let limits = crate::store::validate::Limits::default();
+        let limits = crate::store::Limits::default();
         let file = crate::store::files::NewFile::new(
             self.owner_id,
             Some(self.chat_id),

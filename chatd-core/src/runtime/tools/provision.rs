@@ -327,9 +327,18 @@ impl Provisioning {
     }
 }
 
-/// The three provisioning tools.
-#[must_use]
-pub fn provisioning_tools(store: Arc<dyn ChatStore>, provisioner: Arc<dyn Provisioner>) -> ToolSet {
+impl ToolSet {
+    /// The three provisioning tools (`list_templates`, `read_template`,
+    /// `create_workspace`), which create workspaces with `provisioner` and bind them to
+    /// chats in `store`.
+    #[must_use]
+    pub fn provisioning(store: Arc<dyn ChatStore>, provisioner: Arc<dyn Provisioner>) -> ToolSet {
+        provisioning_tools(store, provisioner)
+    }
+}
+
+/// [`ToolSet::provisioning`].
+fn provisioning_tools(store: Arc<dyn ChatStore>, provisioner: Arc<dyn Provisioner>) -> ToolSet {
     let shared = Provisioning { store, provisioner };
     ToolSet::new()
         .with(Arc::new(Typed(ListTemplates(shared.clone()))))

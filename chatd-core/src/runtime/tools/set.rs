@@ -42,7 +42,7 @@ impl Default for ToolSet {
         ToolSet {
             tools: Vec::new(),
             max_concurrent: MAX_CONCURRENT_CALLS,
-            max_args_bytes: crate::store::validate::Limits::default().max_tool_args_bytes,
+            max_args_bytes: crate::store::Limits::default().max_tool_args_bytes,
         }
     }
 }
@@ -88,7 +88,7 @@ impl ToolSet {
     }
 
     /// Sets the largest arguments (as JSON) a call may have to be run (default
-    /// [`Limits::max_tool_args_bytes`](crate::store::validate::Limits), 256 KiB); larger ones get
+    /// [`Limits::max_tool_args_bytes`](crate::store::Limits), 256 KiB); larger ones get
     /// an `invalid tool arguments` result.
     #[must_use]
     pub fn with_max_args_bytes(mut self, bytes: usize) -> Self {
@@ -109,7 +109,7 @@ impl ToolSet {
     }
 
     /// The set without the tool named `name` (a host that offers the built-in tools but one:
-    /// `workspace_tools(source).without("execute")`); a name it lacks changes nothing.
+    /// `ToolSet::workspace_from(source).without("execute")`); a name it lacks changes nothing.
     #[must_use]
     pub fn without(mut self, name: &str) -> Self {
         self.tools.retain(|t| t.name() != name);

@@ -283,7 +283,7 @@ async fn execute_output_is_capped_on_a_utf8_boundary() {
 #[tokio::test]
 async fn workspace_tools_offer_schemas_and_run_through_the_set() {
     let (_dir, ws) = workspace();
-    let set = workspace_tools(Arc::new(ws));
+    let set = ToolSet::workspace(Arc::new(ws));
     assert_eq!(set.names(), vec!["read_file", "write_file", "edit_files", "execute"]);
     let without = set.clone().without("execute").without("no_such_tool");
     assert_eq!(without.names(), vec!["read_file", "write_file", "edit_files"]);

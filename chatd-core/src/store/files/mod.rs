@@ -9,7 +9,7 @@
 //! - [`NewFile::new`] is the only way to make a file to store: it sniffs the type from the
 //!   bytes (`sniff`) and checks the size, so a store never holds a file that was not checked.
 //! - A message refers to a file with [`Part::attachment`]; a tool result refers to files in
-//!   its `attachments` field ([`with_attachments`]); [`load_attachments`](crate::runtime::attachments::load_attachments) turns references
+//!   its `attachments` field ([`FileRef::attach`]); the turn turns references
 //!   into the bytes (or a text note) a provider receives, once per step.
 
 mod sniff;
@@ -26,17 +26,17 @@ use serde_json::Value;
 
 use crate::ids::{ChatId, FileId, UserId};
 use crate::part::Part;
-use crate::store::validate::Limits;
+use crate::store::Limits;
 use crate::store::{Result, StoreError};
 
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use object::ObjectFileStore;
-pub use sniff::image_dimensions;
+pub(crate) use sniff::image_dimensions;
 pub(crate) use sniff::sniff;
 
 /// The most bytes of one file by default: 10 MiB.
-pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 /// The most file parts of one message by default: 20.
 pub(crate) const MAX_FILES_PER_MESSAGE: usize = 20;
 /// The most files bound to one chat by default: 200.
@@ -89,9 +89,9 @@ impl FileMeta {
 /// A stored file with its bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredFile {
-    /// What it is.
+    /// Its id, owner, name, sniffed media type and size.
     pub meta: FileMeta,
-    /// Its bytes.
+    /// Its content, as uploaded.
     pub bytes: Vec<u8>,
 }
 
@@ -248,7 +248,10 @@ fn base_name(name: &str) -> String {
     }
 }
 
-/// A file a tool result attaches (an element of its `attachments` field).
+/// A file a tool result attaches (an element of its `attachments` field): a tool stores a
+/// file with [`ToolContext::attach`](crate::runtime::tools::ToolContext::attach) and lists it
+/// with [`FileRef::attach`]; the prompt builder reads them back with [`FileRef::listed_in`]
+/// and gives the model the files after the result ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
     /// The stored file.
@@ -261,11 +264,24 @@ pub struct FileRef {
     pub size: u64,
 }
 
-/// `result` with `files` listed in its `attachments` field (an object result gains the
-/// field; any other value becomes `{"result": value, "attachments": [...]}`), so the model
-/// receives the files after the result ([BEHAVIOUR §19](crate::behaviour#19-attachments)).
-#[must_use]
-pub fn with_attachments(result: Value, files: &[FileMeta]) -> Value {
+impl FileRef {
+    /// `result` with `files` listed in its `attachments` field: an object result gains the
+    /// field; any other value becomes `{"result": value, "attachments": [...]}`; with no
+    /// files, `result` as it is.
+    #[must_use]
+    pub fn attach(result: Value, files: &[FileMeta]) -> Value {
+        with_attachments(result, files)
+    }
+
+    /// The files a tool result attaches: its well-formed `attachments` entries.
+    #[must_use]
+    pub fn listed_in(result: &Value) -> Vec<FileRef> {
+        attachments_of(result)
+    }
+}
+
+/// [`FileRef::attach`].
+pub(crate) fn with_attachments(result: Value, files: &[FileMeta]) -> Value {
     if files.is_empty() {
         return result;
     }
@@ -283,9 +299,8 @@ pub fn with_attachments(result: Value, files: &[FileMeta]) -> Value {
     Value::Object(object)
 }
 
-/// The files a tool result attaches (its well-formed `attachments` entries).
-#[must_use]
-pub fn attachments_of(result: &Value) -> Vec<FileRef> {
+/// [`FileRef::listed_in`].
+pub(crate) fn attachments_of(result: &Value) -> Vec<FileRef> {
     result
         .get(ATTACHMENTS_KEY)
         .and_then(Value::as_array)
@@ -354,9 +369,8 @@ pub trait FileStore: Send + Sync + fmt::Debug {
     async fn purge_unbound_files(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
-/// The validation error of a chat that would hold more than `max` files.
-#[must_use]
-pub fn chat_full(max: usize) -> StoreError {
+/// [`StoreError::chat_full`].
+pub(crate) fn chat_full(max: usize) -> StoreError {
     StoreError::validation("file", format!("A chat may have at most {max} files."))
 }
 

@@ -36,7 +36,7 @@ fn image(bytes: &[u8], media: &'static str) -> Option<&'static str> {
 
 /// The width and height of an accepted image, from its header.
 #[must_use]
-pub fn image_dimensions(bytes: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn image_dimensions(bytes: &[u8]) -> Option<(usize, usize)> {
     let size = imagesize::blob_size(bytes).ok()?;
     Some((size.width, size.height))
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Fixture, StoreRef};
+use crate::store::Limits;
 use crate::store::files::{FileStore, NewFile, testing_png};
-use crate::store::validate::Limits;
 use crate::store::{RetentionPolicy, StoreError};
 use crate::{ChatId, FileId, UserId};
 

@@ -75,7 +75,7 @@ pub async fn user_input_is_text_or_file_parts_without_nul(store: StoreRef) {
 /// defaults).
 pub async fn user_input_size_limits_are_enforced(store: StoreRef) {
     let fx = Fixture::new(store).await;
-    let limits = crate::store::validate::Limits::default();
+    let limits = crate::store::Limits::default();
     let many: Vec<Part> = (0..=limits.max_parts).map(|i| Part::text(format!("p{i}"))).collect();
     let err =
         fx.store.create_chat(NewChat::new(fx.owner).with_message(many)).await.expect_err("parts");
@@ -189,7 +189,7 @@ pub async fn a_failure_text_with_nul_is_released(store: StoreRef) {
 pub async fn oversized_tool_results_are_cut_with_a_note(store: StoreRef) {
     let fx = Fixture::new(store).await;
     let (chat, lease) = fx.running("big").await;
-    let cap = crate::store::validate::Limits::default().max_tool_result_bytes;
+    let cap = crate::store::Limits::default().max_tool_result_bytes;
     let huge = "é".repeat(cap);
     let step = Step::new(
         Some(NewMessage::assistant(vec![Part::tool_call("c1", "read_file", json!({}))])),

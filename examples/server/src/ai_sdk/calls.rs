@@ -62,7 +62,7 @@ pub(super) async fn answer_calls(
     chat: &Chat,
     request: &ChatRequest,
 ) -> ApiResult<Response> {
-    let open = chatd_core::tool_call::open_calls(&chat.tool_calls);
+    let open = chat.open_calls();
     let last = request
         .messages
         .last()

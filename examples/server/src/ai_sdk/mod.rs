@@ -69,7 +69,8 @@ pub const PROTOCOL_HEADER: &str = "x-vercel-ai-ui-message-stream";
 
 /// The largest body of a send: the AI SDK sends files inline as base64 `data:` URLs, so one
 /// file of the largest size fits (stored as an attachment on arrival, BEHAVIOUR §19).
-pub const MAX_SEND_BYTES: usize = chatd_core::files::MAX_FILE_BYTES / 3 * 4 + 1024 * 1024;
+pub const MAX_SEND_BYTES: usize =
+    chatd_core::store::Limits::DEFAULT.max_file_bytes / 3 * 4 + 1024 * 1024;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -249,7 +250,7 @@ async fn messages(
 ) -> ApiResult<Response> {
     let chat = state.chatd.get_chat(&authed.actor, id).await?;
     let stored = history(&state, &authed.actor, id).await?;
-    let open = chatd_core::tool_call::open_calls(&chat.tool_calls);
+    let open = chat.open_calls();
     Ok(axum::Json(json!({"messages": ui::history(id, &stored, &open)})).into_response())
 }
 

@@ -196,7 +196,7 @@ impl Translator {
     }
 
     fn output(id: &str, result: &Value, is_error: bool, out: &mut Vec<Value>) {
-        let denied = |text: &str| text.starts_with(chatd_core::tool_call::DENIED_BY_USER);
+        let denied = |text: &str| text.starts_with(chatd_core::tool_call::Decision::DENIED_PREFIX);
         if is_error && result.as_str().is_some_and(denied) {
             // A person's denial (BEHAVIOUR §16): the SDK shows the call as denied.
             out.push(json!({"type": "tool-output-denied", "toolCallId": id}));

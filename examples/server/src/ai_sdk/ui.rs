@@ -39,7 +39,7 @@ pub fn role(message: &Value) -> Option<&str> {
 pub fn client_id(message: &Value) -> Option<String> {
     let id = message.get("id").and_then(Value::as_str)?;
     let fits = !id.is_empty()
-        && id.len() <= chatd_core::store::validate::MAX_CLIENT_ID_BYTES
+        && id.len() <= chatd_core::store::SendMessage::MAX_CLIENT_ID_BYTES
         && !id.chars().any(char::is_control);
     fits.then(|| id.to_owned())
 }
@@ -226,7 +226,8 @@ fn add_row(parts: &mut Vec<Value>, row: &Message) {
 
 /// A tool part's final state, from its result (a person's denial shows as denied).
 fn settle(call: &mut Value, result: &Value, is_error: bool) {
-    let denied = result.as_str().filter(|r| r.starts_with(chatd_core::tool_call::DENIED_BY_USER));
+    let denied =
+        result.as_str().filter(|r| r.starts_with(chatd_core::tool_call::Decision::DENIED_PREFIX));
     if is_error && let Some(reason) = denied {
         call["state"] = json!("output-denied");
         call["approval"] = json!({"id": call["toolCallId"], "approved": false, "reason": reason});

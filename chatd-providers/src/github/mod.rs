@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatd_core::UserId;
-use chatd_core::runtime::diff::{
-    DiffError, DiffLookup, DiffSource, GitTokens, PullRequest, Review, changes_requested,
-    escape_path_segment, parse_remote,
-};
+use chatd_core::runtime::diff::{DiffError, DiffLookup, DiffSource, GitTokens, PullRequest};
+use remote::{Review, changes_requested, escape_path_segment, parse_remote};
+
+mod remote;
 use serde::Deserialize;
 
 /// The GitHub REST API version this client speaks.
